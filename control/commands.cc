@@ -1,0 +1,383 @@
+#include "control/commands.h"
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+
+#include "dataplane/stats.h"
+
+namespace isar::ctl {
+
+using json = nlohmann::json;
+
+namespace {
+
+struct bad_request {
+    std::string code;
+    std::string message;
+};
+
+[[noreturn]] void invalid(const std::string& field, const std::string& what)
+{
+    throw bad_request{"invalid", field + ": " + what};
+}
+
+const std::string& get_string(const json& o, const std::string& field, const std::string& where)
+{
+    auto it = o.find(field);
+    if (it == o.end())
+        invalid(where + field, "missing");
+    if (!it->is_string())
+        invalid(where + field, "must be a string");
+    return it->get_ref<const std::string&>();
+}
+
+void check_fields(const json& o, std::initializer_list<const char*> known, const std::string& where)
+{
+    for (auto it = o.begin(); it != o.end(); ++it) {
+        bool ok = false;
+        for (const char* k : known)
+            ok = ok || it.key() == k;
+        if (!ok)
+            invalid(where + it.key(), "unknown field");
+    }
+}
+
+std::string ep_string(dp::packed_ep e)
+{
+    return format_endpoint({rte_be_to_cpu_32(dp::ep_ip(e)), rte_be_to_cpu_16(dp::ep_port(e))});
+}
+
+json drops_json(const std::array<dp::counter, dp::n_drops>& d)
+{
+    json o = json::object();
+    for (unsigned i = 0; i < dp::n_drops; i++) {
+        uint64_t v = dp::read(d[i]);
+        if (v != 0)
+            o[dp::drop_name(static_cast<dp::drop>(i))] = v;
+    }
+    return o;
+}
+
+} // namespace
+
+commands::commands(dp::dataplane& dp, session_manager& sm, neighbor_manager& nm,
+                   const config& cfg)
+    : dp_(dp), sm_(sm), nm_(nm), cfg_(cfg)
+{
+}
+
+json commands::error_json(const std::string& code, const std::string& message)
+{
+    return json{{"error", {{"code", code}, {"message", message}}}};
+}
+
+void commands::handle_line(std::string_view line, reply_fn reply)
+{
+    json req;
+    try {
+        req = json::parse(line);
+    } catch (const json::parse_error& e) {
+        stats_.requests++;
+        stats_.errors++;
+        reply(error_json("parse", std::string("request is not valid JSON: ") + e.what()));
+        return;
+    }
+    handle(req, std::move(reply));
+}
+
+void commands::handle(const json& req, reply_fn reply)
+{
+    stats_.requests++;
+    // Echo the caller's "id" so that pipelining clients can match answers.
+    reply_fn out = [this, id = req.is_object() && req.contains("id") ? req["id"] : json(),
+                    r = std::move(reply)](const json& resp) {
+        if (resp.contains("error"))
+            stats_.errors++;
+        if (id.is_null()) {
+            r(resp);
+        } else {
+            json j = resp;
+            j["id"] = id;
+            r(j);
+        }
+    };
+    try {
+        if (!req.is_object())
+            throw bad_request{"invalid", "request: must be a JSON object"};
+        const std::string& cmd = get_string(req, "cmd", "");
+        using handler = void (commands::*)(const json&, reply_fn&);
+        static const std::map<std::string, handler> table = {
+                {"ping", &commands::cmd_ping},
+                {"session.create", &commands::cmd_session_create},
+                {"session.get", &commands::cmd_session_get},
+                {"session.list", &commands::cmd_session_list},
+                {"session.delete", &commands::cmd_session_delete},
+                {"leg.update", &commands::cmd_leg_update},
+                {"stats", &commands::cmd_stats},
+        };
+        auto h = table.find(cmd);
+        if (h == table.end())
+            throw bad_request{"unknown_command",
+                              "cmd: unknown command (ping, session.create, session.get, "
+                              "session.list, session.delete, leg.update, stats)"};
+        per_cmd_[cmd]++;
+        (this->*(h->second))(req, out);
+    } catch (const bad_request& e) {
+        out(error_json(e.code, e.message));
+    }
+}
+
+void commands::cmd_ping(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id"}, "");
+    reply(json{{"pong", true}, {"version", "0.1.0"}, {"workers", dp_.nworkers()}});
+}
+
+void commands::cmd_session_create(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id", "session", "legs"}, "");
+    create_request cr;
+    cr.id = get_string(req, "session", "");
+    auto legs = req.find("legs");
+    if (legs == req.end() || !legs->is_array())
+        invalid("legs", "must be an array of leg objects");
+    for (size_t i = 0; i < legs->size(); i++) {
+        const json& l = (*legs)[i];
+        const std::string where = "legs[" + std::to_string(i) + "].";
+        if (!l.is_object())
+            invalid("legs[" + std::to_string(i) + "]", "must be an object");
+        check_fields(l, {"name", "remote", "targets", "interface"}, where);
+        leg_request lr;
+        lr.name = get_string(l, "name", where);
+        if (auto r = l.find("remote"); r != l.end() && !r->is_null()) {
+            if (!r->is_string())
+                invalid(where + "remote", "must be a string IP:PORT");
+            std::string err;
+            lr.remote = parse_endpoint(r->get<std::string>(), err);
+            if (!lr.remote)
+                invalid(where + "remote", err);
+        }
+        if (auto t = l.find("targets"); t != l.end()) {
+            if (!t->is_array())
+                invalid(where + "targets", "must be an array of leg names");
+            std::vector<std::string> names;
+            for (auto& n : *t) {
+                if (!n.is_string())
+                    invalid(where + "targets", "must be an array of leg names");
+                names.push_back(n.get<std::string>());
+            }
+            lr.targets = std::move(names);
+        }
+        if (auto f = l.find("interface"); f != l.end()) {
+            if (!f->is_number_unsigned())
+                invalid(where + "interface", "must be an interface index");
+            lr.iface = f->get<unsigned>();
+        }
+        cr.legs.push_back(std::move(lr));
+    }
+    const std::string id = cr.id;
+    error e = sm_.create(cr, [this, id, reply](const error& err) {
+        if (err) {
+            reply(error_json(err.code, err.message));
+            return;
+        }
+        const session_info* s = sm_.find(id);
+        if (s == nullptr) {
+            reply(error_json("not_found", "session: \"" + id + "\" was deleted meanwhile"));
+            return;
+        }
+        json out = json::array();
+        for (unsigned i = 0; i < s->ds->nlegs; i++) {
+            const dp::leg& l = s->ds->legs[i];
+            dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
+            out.push_back({{"name", s->leg_names[i]},
+                            {"local", format_endpoint({rte_be_to_cpu_32(l.local_ip_be),
+                                                       rte_be_to_cpu_16(l.local_port_be)})},
+                            {"remote", r ? json(ep_string(r)) : json(nullptr)}});
+        }
+        reply(json{{"session", id}, {"legs", out}});
+    });
+    if (e)
+        reply(error_json(e.code, e.message));
+}
+
+json commands::session_json(const session_info& s) const
+{
+    const uint64_t now = rte_rdtsc();
+    json legs = json::array();
+    for (unsigned i = 0; i < s.ds->nlegs; i++) {
+        const dp::leg& l = s.ds->legs[i];
+        dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
+        json targets = json::array();
+        for (unsigned t = 0; t < l.ntargets; t++)
+            targets.push_back(s.leg_names[l.targets[t]]);
+        uint64_t seen = dp::read(l.stats.last_seen_tsc);
+        legs.push_back(
+                {{"name", s.leg_names[i]},
+                 {"local", format_endpoint({rte_be_to_cpu_32(l.local_ip_be),
+                                            rte_be_to_cpu_16(l.local_port_be)})},
+                 {"remote", r ? json(ep_string(r)) : json(nullptr)},
+                 {"latched", r != 0 && !s.remote_configured[i]},
+                 {"interface", l.iface},
+                 {"targets", targets},
+                 {"in", {{"packets", dp::read(l.stats.in_pkts)}, {"bytes", dp::read(l.stats.in_bytes)}}},
+                 {"out",
+                  {{"packets", dp::read(l.stats.out_pkts)}, {"bytes", dp::read(l.stats.out_bytes)}}},
+                 {"last_packet_s",
+                  seen ? json(static_cast<double>(now - seen) / rte_get_tsc_hz()) : json(nullptr)},
+                 {"drops", drops_json(l.stats.drops)}});
+    }
+    return json{{"session", s.id},
+                {"state", state_name(s.state)},
+                {"worker", s.ds->owner},
+                {"age_s", static_cast<double>(now - s.created_tsc) / rte_get_tsc_hz()},
+                {"idle_s", sm_.idle_seconds(s, now)},
+                {"legs", legs}};
+}
+
+void commands::cmd_session_get(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id", "session"}, "");
+    const std::string& id = get_string(req, "session", "");
+    const session_info* s = sm_.find(id);
+    if (s == nullptr)
+        throw bad_request{"not_found", "session: no session \"" + id + "\""};
+    reply(session_json(*s));
+}
+
+void commands::cmd_session_list(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id"}, "");
+    const uint64_t now = rte_rdtsc();
+    json list = json::array();
+    for (auto& [id, s] : sm_.sessions()) {
+        uint64_t pkts = 0;
+        for (unsigned i = 0; i < s->ds->nlegs; i++)
+            pkts += dp::read(s->ds->legs[i].stats.in_pkts);
+        list.push_back({{"session", id},
+                        {"state", state_name(s->state)},
+                        {"legs", s->ds->nlegs},
+                        {"packets", pkts},
+                        {"idle_s", sm_.idle_seconds(*s, now)}});
+    }
+    reply(json{{"sessions", list}});
+}
+
+void commands::cmd_session_delete(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id", "session"}, "");
+    const std::string id = get_string(req, "session", "");
+    error e = sm_.remove(id, [id, reply](const error& err) {
+        if (err)
+            reply(error_json(err.code, err.message));
+        else
+            reply(json{{"session", id}, {"deleted", true}});
+    });
+    if (e)
+        reply(error_json(e.code, e.message));
+}
+
+void commands::cmd_leg_update(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id", "session", "leg", "remote"}, "");
+    const std::string id = get_string(req, "session", "");
+    const std::string leg = get_string(req, "leg", "");
+    auto r = req.find("remote");
+    if (r == req.end())
+        invalid("remote", "missing (IP:PORT, or null to clear and latch again)");
+    std::optional<endpoint> ep;
+    if (!r->is_null()) {
+        if (!r->is_string())
+            invalid("remote", "must be a string IP:PORT or null");
+        std::string err;
+        ep = parse_endpoint(r->get<std::string>(), err);
+        if (!ep)
+            invalid("remote", err);
+    }
+    error e = sm_.set_remote(id, leg, ep, [this, id, reply](const error& err) {
+        if (err) {
+            reply(error_json(err.code, err.message));
+            return;
+        }
+        const session_info* s = sm_.find(id);
+        if (s == nullptr)
+            reply(error_json("not_found", "session: \"" + id + "\" was deleted meanwhile"));
+        else
+            reply(session_json(*s));
+    });
+    if (e)
+        reply(error_json(e.code, e.message));
+}
+
+json commands::stats_json() const
+{
+    json workers = json::array();
+    json total = json::object();
+    auto add = [&](json& o, const char* k, uint64_t v) {
+        o[k] = v;
+        total[k] = total.value(k, uint64_t{0}) + v;
+    };
+    std::array<uint64_t, dp::n_drops> tdrops{};
+    for (unsigned w = 0; w < dp_.nworkers(); w++) {
+        const dp::worker_stats& s = dp_.wk(w).stats;
+        json o;
+        o["worker"] = w;
+        add(o, "rx_pkts", dp::read(s.rx_pkts));
+        add(o, "rx_bytes", dp::read(s.rx_bytes));
+        add(o, "tx_pkts", dp::read(s.tx_pkts));
+        add(o, "tx_bytes", dp::read(s.tx_bytes));
+        add(o, "fwd_pkts", dp::read(s.fwd_pkts));
+        add(o, "exception_pkts", dp::read(s.exception_pkts));
+        add(o, "held_pkts", dp::read(s.held_pkts));
+        add(o, "handoff_out", dp::read(s.handoff_out));
+        add(o, "handoff_in", dp::read(s.handoff_in));
+        add(o, "cmds_applied", dp::read(s.cmds_applied));
+        add(o, "loops", dp::read(s.loops));
+        add(o, "busy_loops", dp::read(s.busy_loops));
+        o["drops"] = drops_json(s.drops);
+        for (unsigned i = 0; i < dp::n_drops; i++)
+            tdrops[i] += dp::read(s.drops[i]);
+        workers.push_back(o);
+    }
+    json td = json::object();
+    for (unsigned i = 0; i < dp::n_drops; i++)
+        if (tdrops[i])
+            td[dp::drop_name(static_cast<dp::drop>(i))] = tdrops[i];
+    total["drops"] = td;
+    const auto& n = nm_.stats();
+    const auto& ss = sm_.stats();
+    return json{{"workers", workers},
+                {"total", total},
+                {"sessions",
+                 {{"active", sm_.sessions().size()},
+                  {"legs", sm_.leg_count()},
+                  {"created", ss.created},
+                  {"deleted", ss.deleted},
+                  {"expired", ss.expired},
+                  {"failed", ss.failed}}},
+                {"exception",
+                 {{"arp_in", n.arp_in},
+                  {"arp_replies", n.arp_replies},
+                  {"arp_requests", n.arp_requests},
+                  {"arp_learned", n.arp_learned},
+                  {"arp_bad", n.arp_bad},
+                  {"icmp_in", n.icmp_in},
+                  {"icmp_echo_replies", n.icmp_echo_replies},
+                  {"icmp_other", n.icmp_other},
+                  {"held", n.held},
+                  {"held_sent", n.held_sent},
+                  {"held_dropped", n.held_dropped},
+                  {"stun", n.stun},
+                  {"dtls", n.dtls},
+                  {"tx_failed", n.tx_failed}}},
+                {"control", {{"requests", stats_.requests}, {"errors", stats_.errors}}},
+                {"mbufs_in_use", dp_.mbufs_in_use()}};
+}
+
+void commands::cmd_stats(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id"}, "");
+    reply(stats_json());
+}
+
+} // namespace isar::ctl

@@ -1,0 +1,59 @@
+// The management protocol: one action function per request, shared by the
+// socket server and the tests. Requests and responses are JSON objects, one
+// per line; see README.md "Control protocol".
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "control/config.h"
+#include "control/neighbor_manager.h"
+#include "control/session_manager.h"
+
+namespace isar::ctl {
+
+class commands {
+public:
+    using json = nlohmann::json;
+    using reply_fn = std::function<void(const json&)>;
+
+    commands(dp::dataplane& dp, session_manager& sm, neighbor_manager& nm, const config& cfg);
+
+    // Runs one request line; `reply` is called exactly once, now or when the
+    // owning worker has acknowledged the change.
+    void handle_line(std::string_view line, reply_fn reply);
+    void handle(const json& req, reply_fn reply);
+
+    json stats_json() const;
+    json session_json(const session_info& s) const;
+
+    static json error_json(const std::string& code, const std::string& message);
+
+    struct counters {
+        uint64_t requests = 0, errors = 0;
+    };
+    const counters& stats() const { return stats_; }
+    const std::map<std::string, uint64_t>& per_command() const { return per_cmd_; }
+
+private:
+    void cmd_ping(const json& req, reply_fn& reply);
+    void cmd_session_create(const json& req, reply_fn& reply);
+    void cmd_session_get(const json& req, reply_fn& reply);
+    void cmd_session_list(const json& req, reply_fn& reply);
+    void cmd_session_delete(const json& req, reply_fn& reply);
+    void cmd_leg_update(const json& req, reply_fn& reply);
+    void cmd_stats(const json& req, reply_fn& reply);
+
+    dp::dataplane& dp_;
+    session_manager& sm_;
+    neighbor_manager& nm_;
+    const config& cfg_;
+    counters stats_;
+    std::map<std::string, uint64_t> per_cmd_;
+};
+
+} // namespace isar::ctl

@@ -1,0 +1,264 @@
+#include "control/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "control/addr.h"
+
+namespace isar::ctl {
+
+namespace {
+
+struct parse_error {
+    std::string msg;
+};
+
+[[noreturn]] void fail(const std::string& key, const std::string& what)
+{
+    throw parse_error{key + ": " + what};
+}
+
+void check_keys(const toml::table& t, const std::string& where, const std::set<std::string>& known)
+{
+    for (auto&& [k, v] : t) {
+        if (!known.count(std::string(k.str()))) {
+            std::string list;
+            for (auto& s : known)
+                list += (list.empty() ? "" : ", ") + s;
+            fail(where.empty() ? std::string(k.str()) : where + "." + std::string(k.str()),
+                 "unknown key (known here: " + list + ")");
+        }
+    }
+}
+
+const toml::table* section(const toml::table& root, const std::string& name)
+{
+    const toml::node* n = root.get(name);
+    if (n == nullptr)
+        return nullptr;
+    if (!n->is_table())
+        fail(name, "must be a table ([" + name + "])");
+    return n->as_table();
+}
+
+template <typename T>
+void get_uint(const toml::table& t, const std::string& sec, const std::string& key, T& out,
+              uint64_t min, uint64_t max)
+{
+    const toml::node* n = t.get(key);
+    if (n == nullptr)
+        return;
+    const std::string full = sec + "." + key;
+    if (!n->is_integer())
+        fail(full, "expected an integer from " + std::to_string(min) + " to " +
+                           std::to_string(max));
+    int64_t v = n->as_integer()->get();
+    if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max)
+        fail(full, "must be from " + std::to_string(min) + " to " + std::to_string(max) +
+                           ", got " + std::to_string(v));
+    out = static_cast<T>(v);
+}
+
+void get_bool(const toml::table& t, const std::string& sec, const std::string& key, bool& out)
+{
+    const toml::node* n = t.get(key);
+    if (n == nullptr)
+        return;
+    if (!n->is_boolean())
+        fail(sec + "." + key, "expected true or false");
+    out = n->as_boolean()->get();
+}
+
+void get_string(const toml::table& t, const std::string& sec, const std::string& key,
+                std::string& out)
+{
+    const toml::node* n = t.get(key);
+    if (n == nullptr)
+        return;
+    if (!n->is_string())
+        fail(sec + "." + key, "expected a string");
+    out = n->as_string()->get();
+}
+
+config parse_table(const toml::table& root)
+{
+    config c;
+    check_keys(root, "", {"eal", "interface", "relay", "control", "dataplane", "log"});
+
+    if (auto* eal = section(root, "eal")) {
+        check_keys(*eal, "eal", {"args"});
+        if (const toml::node* a = eal->get("args")) {
+            if (!a->is_array())
+                fail("eal.args", "expected an array of strings");
+            size_t i = 0;
+            for (auto&& e : *a->as_array()) {
+                if (!e.is_string())
+                    fail("eal.args[" + std::to_string(i) + "]", "expected a string");
+                c.eal_args.push_back(e.as_string()->get());
+                i++;
+            }
+        }
+    }
+
+    const toml::node* ifs = root.get("interface");
+    if (ifs == nullptr)
+        fail("interface", "at least one [[interface]] with port and address is required");
+    if (!ifs->is_array_of_tables())
+        fail("interface", "must be an array of tables ([[interface]])");
+    size_t i = 0;
+    std::set<uint16_t> ports;
+    for (auto&& e : *ifs->as_array()) {
+        const std::string where = "interface[" + std::to_string(i) + "]";
+        const toml::table& t = *e.as_table();
+        check_keys(t, where, {"port", "address", "gateway"});
+        interface_config ic;
+        if (t.get("port") == nullptr)
+            fail(where + ".port", "missing (the DPDK port id, e.g. 0)");
+        get_uint(t, where, "port", ic.port, 0, 1023);
+        if (!ports.insert(ic.port).second)
+            fail(where + ".port", "port " + std::to_string(ic.port) + " is used twice");
+        std::string a, gw, err;
+        get_string(t, where, "address", a);
+        if (a.empty())
+            fail(where + ".address", "missing (e.g. \"198.18.0.1/24\")");
+        auto p = parse_prefix(a, err);
+        if (!p)
+            fail(where + ".address", err);
+        ic.address = p->ip;
+        ic.prefix_len = p->len;
+        get_string(t, where, "gateway", gw);
+        if (!gw.empty()) {
+            auto g = parse_ipv4(gw);
+            if (!g)
+                fail(where + ".gateway", "bad IPv4 address \"" + gw + "\"");
+            uint32_t mask = ic.prefix_len == 0 ? 0 : ~0u << (32 - ic.prefix_len);
+            if ((*g & mask) != (ic.address & mask) || *g == ic.address)
+                fail(where + ".gateway", gw + " is not another host in " + a);
+            ic.gateway = *g;
+        }
+        c.interfaces.push_back(ic);
+        i++;
+    }
+    if (c.interfaces.empty())
+        fail("interface", "at least one [[interface]] is required");
+    if (c.interfaces.size() > 8)
+        fail("interface", "at most 8 interfaces are supported");
+
+    if (auto* r = section(root, "relay")) {
+        check_keys(*r, "relay",
+                   {"port_min", "port_max", "idle_timeout_s", "strict_source", "max_legs"});
+        get_uint(*r, "relay", "port_min", c.port_min, 1024, 65535);
+        get_uint(*r, "relay", "port_max", c.port_max, 1024, 65535);
+        get_uint(*r, "relay", "idle_timeout_s", c.idle_timeout_s, 1, 86400);
+        get_bool(*r, "relay", "strict_source", c.strict_source);
+        get_uint(*r, "relay", "max_legs", c.max_legs, 64, 16u << 20);
+    }
+    if (c.port_min > c.port_max)
+        fail("relay.port_min", "must not be above relay.port_max (" +
+                                       std::to_string(c.port_min) + " > " +
+                                       std::to_string(c.port_max) + ")");
+    if (c.port_max - c.port_min + 1 < 2)
+        fail("relay.port_max", "the port pool must hold at least 2 ports");
+
+    if (auto* t = section(root, "control")) {
+        check_keys(*t, "control", {"socket", "socket_mode", "max_clients"});
+        get_string(*t, "control", "socket", c.socket);
+        if (c.socket.empty() || c.socket[0] != '/')
+            fail("control.socket", "must be an absolute path");
+        if (c.socket.size() >= 108)
+            fail("control.socket", "path too long for a Unix socket (max 107 bytes)");
+        std::string mode;
+        get_string(*t, "control", "socket_mode", mode);
+        if (!mode.empty()) {
+            size_t pos = 0;
+            unsigned long m = 0;
+            try {
+                m = std::stoul(mode, &pos, 8);
+            } catch (...) {
+                pos = 0;
+            }
+            if (pos != mode.size() || m > 0777)
+                fail("control.socket_mode", "expected an octal mode such as \"0660\"");
+            c.socket_mode = static_cast<uint32_t>(m);
+        }
+        get_uint(*t, "control", "max_clients", c.max_clients, 1, 4096);
+    }
+    if (auto* t = section(root, "dataplane")) {
+        check_keys(*t, "dataplane", {"mbufs", "idle_sleep_us"});
+        get_uint(*t, "dataplane", "mbufs", c.mbufs, 1023, 16u << 20);
+        get_uint(*t, "dataplane", "idle_sleep_us", c.idle_sleep_us, 0, 100000);
+    }
+    if (auto* t = section(root, "log")) {
+        check_keys(*t, "log", {"level"});
+        get_string(*t, "log", "level", c.log_level);
+        static const std::set<std::string> levels = {"error", "warning", "notice", "info",
+                                                     "debug"};
+        if (!levels.count(c.log_level))
+            fail("log.level", "one of error, warning, notice, info, debug");
+    }
+    return c;
+}
+
+} // namespace
+
+std::optional<config> parse_config(const std::string& text, std::string& err)
+{
+    try {
+        toml::table root = toml::parse(text);
+        return parse_table(root);
+    } catch (const toml::parse_error& e) {
+        std::ostringstream os;
+        os << "line " << e.source().begin.line << ", column " << e.source().begin.column << ": "
+           << e.description();
+        err = os.str();
+    } catch (const parse_error& e) {
+        err = e.msg;
+    }
+    return std::nullopt;
+}
+
+std::optional<config> load_config(const std::string& path, std::string& err)
+{
+    std::ifstream f(path);
+    if (!f) {
+        err = path + ": cannot open";
+        return std::nullopt;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    auto c = parse_config(ss.str(), err);
+    if (!c)
+        err = path + ": " + err;
+    return c;
+}
+
+std::string dump_config(const config& c)
+{
+    std::ostringstream o;
+    o << "[eal]\nargs = [";
+    for (size_t i = 0; i < c.eal_args.size(); i++)
+        o << (i ? ", " : "") << toml::value<std::string>(c.eal_args[i]);
+    o << "]\n";
+    for (auto& i : c.interfaces) {
+        o << "\n[[interface]]\nport = " << i.port << "\naddress = \"" << format_ipv4(i.address)
+          << "/" << unsigned(i.prefix_len) << "\"\n";
+        if (i.gateway)
+            o << "gateway = \"" << format_ipv4(i.gateway) << "\"\n";
+    }
+    char mode[8];
+    snprintf(mode, sizeof(mode), "%04o", c.socket_mode);
+    o << "\n[relay]\nport_min = " << c.port_min << "\nport_max = " << c.port_max
+      << "\nidle_timeout_s = " << c.idle_timeout_s
+      << "\nstrict_source = " << (c.strict_source ? "true" : "false")
+      << "\nmax_legs = " << c.max_legs << "\n\n[control]\nsocket = "
+      << toml::value<std::string>(c.socket) << "\nsocket_mode = \"" << mode
+      << "\"\nmax_clients = " << c.max_clients << "\n\n[dataplane]\nmbufs = " << c.mbufs
+      << "\nidle_sleep_us = " << c.idle_sleep_us << "\n\n[log]\nlevel = \"" << c.log_level
+      << "\"\n";
+    return o.str();
+}
+
+} // namespace isar::ctl

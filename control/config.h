@@ -1,0 +1,49 @@
+// THE configuration of isard: defaults in one place, parsed once from TOML,
+// validated, then immutable. Every key is documented here and in README.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace isar::ctl {
+
+struct interface_config {
+    uint16_t port = 0;      // DPDK port id                      [[interface]] port
+    uint32_t address = 0;   // IPv4, host order                  [[interface]] address = "A/P"
+    uint8_t prefix_len = 0; //                                   (the /P part)
+    uint32_t gateway = 0;   // 0 = none (on-link peers only)     [[interface]] gateway
+};
+
+struct config {
+    // [eal]
+    std::vector<std::string> eal_args;        // args: passed to rte_eal_init as given
+    // [[interface]]
+    std::vector<interface_config> interfaces; // at least one
+    // [relay]
+    uint16_t port_min = 30000;      // relay UDP port pool, inclusive
+    uint16_t port_max = 39999;
+    uint32_t idle_timeout_s = 60;   // a session with no packet for this long is deleted
+    bool strict_source = true;      // drop packets from anything but the latched remote
+    uint32_t max_legs = 65536;      // flow table size of each worker
+    // [control]
+    std::string socket = "/run/isar/isard.sock"; // management socket (Unix stream)
+    uint32_t socket_mode = 0660;    // its permissions, as an octal string "0660"
+    uint32_t max_clients = 64;      // concurrent management connections
+    // [dataplane]
+    uint32_t mbufs = 16383;         // packet buffers
+    uint32_t idle_sleep_us = 0;     // workers sleep this long when idle (0 = always poll)
+    // [log]
+    std::string log_level = "info"; // error, warning, notice, info, debug
+};
+
+// Parses and validates. On error returns nullopt and `err` names the key and
+// says what is wrong.
+std::optional<config> parse_config(const std::string& toml_text, std::string& err);
+std::optional<config> load_config(const std::string& path, std::string& err);
+
+// The effective configuration as TOML (isard --print-config).
+std::string dump_config(const config& c);
+
+} // namespace isar::ctl

@@ -1,0 +1,76 @@
+// The control lcore's single io_uring event loop: the management socket
+// (accept/recv/send), signals (signalfd), and a short wait timeout that paces
+// polling the dataplane's completion and exception rings and the timers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <liburing.h>
+
+#include "control/commands.h"
+#include "control/config.h"
+#include "control/neighbor_manager.h"
+#include "control/session_manager.h"
+
+namespace isar::ctl {
+
+class event_loop {
+public:
+    event_loop(const config& cfg, commands& cmds, session_manager& sm, neighbor_manager& nm);
+    ~event_loop();
+
+    // Creates the socket (mode from the config) and the ring; blocks SIGINT
+    // and SIGTERM for a signalfd (block them before EAL starts its threads).
+    int open(std::string& err);
+    // Runs until SIGINT/SIGTERM or stop(). `on_ready` runs once when serving.
+    int run(const std::function<void()>& on_ready);
+    void stop() { stop_ = true; }
+
+    static constexpr size_t max_line = 64 * 1024;
+    static constexpr size_t max_out = 4 * 1024 * 1024;
+
+private:
+    struct client {
+        uint64_t id = 0;
+        int fd = -1;
+        std::string in, out, sending;
+        bool recv_posted = false, send_posted = false, closing = false, busy = false;
+        bool processing = false; // inside process_lines(): no re-entry
+        char buf[4096];
+    };
+    enum op_kind : uint8_t { op_accept = 1, op_recv, op_send, op_signal };
+
+    void post_accept();
+    void post_recv(client& c);
+    void post_send(client& c);
+    void post_signal();
+    void on_cqe(io_uring_cqe* cqe);
+    void process_lines(client& c);
+    void reply(uint64_t id, const nlohmann::json& j);
+    void close_client(client& c);
+    void reap(client& c);
+    void periodic(uint64_t now_tsc);
+    io_uring_sqe* sqe();
+
+    const config& cfg_;
+    commands& cmds_;
+    session_manager& sm_;
+    neighbor_manager& nm_;
+    io_uring ring_{};
+    bool ring_ok_ = false;
+    int listen_fd_ = -1;
+    int signal_fd_ = -1;
+    bool stop_ = false;
+    uint64_t next_client_ = 1;
+    std::map<uint64_t, std::unique_ptr<client>> clients_;
+    uint64_t last_tick_ = 0, last_expiry_ = 0;
+    struct signalfd_siginfo_buf {
+        unsigned char b[128];
+    } sig_{};
+};
+
+} // namespace isar::ctl

@@ -1,0 +1,268 @@
+// isarctl: the command-line client of isard's management socket.
+// argv -> one JSON request -> one JSON response -> text (or --json). No DPDK.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+using json = nlohmann::json;
+
+namespace {
+
+[[noreturn]] void die(int code, const std::string& msg)
+{
+    fprintf(stderr, "isarctl: %s\n", msg.c_str());
+    exit(code);
+}
+
+json call(const std::string& path, const json& req)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die(3, std::string("socket: ") + strerror(errno));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(sa.sun_path))
+        die(2, "socket path too long: " + path);
+    std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+        die(3, "cannot connect to " + path + ": " + strerror(errno) +
+                       " (is isard running? use --socket or ISAR_SOCKET)");
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string line = req.dump() + "\n";
+    for (size_t off = 0; off < line.size();) {
+        ssize_t n = send(fd, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            die(3, std::string("send: ") + strerror(errno));
+        off += static_cast<size_t>(n);
+    }
+    std::string in;
+    char buf[65536];
+    while (in.find('\n') == std::string::npos) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n == 0)
+            die(3, "isard closed the connection without an answer");
+        if (n < 0)
+            die(3, std::string("no answer from isard: ") + strerror(errno));
+        in.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+    try {
+        return json::parse(in.substr(0, in.find('\n')));
+    } catch (const json::exception& e) {
+        die(3, std::string("isard sent a malformed answer: ") + e.what());
+    }
+}
+
+std::string str(const json& j)
+{
+    return j.is_null() ? "-" : j.is_string() ? j.get<std::string>() : j.dump();
+}
+
+std::string drops_text(const json& d)
+{
+    std::string s;
+    for (auto it = d.begin(); it != d.end(); ++it)
+        s += (s.empty() ? "" : " ") + it.key() + "=" + it.value().dump();
+    return s.empty() ? "-" : s;
+}
+
+// "--leg a,remote=198.18.0.2:4000" -> {"name":"a","remote":"..."}
+json parse_leg(const std::string& spec)
+{
+    json leg;
+    size_t start = 0;
+    bool first = true;
+    while (start <= spec.size()) {
+        size_t comma = spec.find(',', start);
+        std::string part = spec.substr(start, comma == std::string::npos ? std::string::npos
+                                                                         : comma - start);
+        if (first) {
+            if (part.empty() || part.find('=') != std::string::npos)
+                die(2, "--leg " + spec + ": must start with the leg name");
+            leg["name"] = part;
+            first = false;
+        } else {
+            auto eq = part.find('=');
+            if (eq == std::string::npos)
+                die(2, "--leg " + spec + ": expected key=value after the name, got \"" + part +
+                               "\"");
+            std::string k = part.substr(0, eq), v = part.substr(eq + 1);
+            if (k == "remote")
+                leg["remote"] = v;
+            else if (k == "targets")
+                leg["targets"] = json::array(), [&] {
+                    size_t p = 0;
+                    while (p <= v.size()) {
+                        size_t c = v.find('+', p);
+                        leg["targets"].push_back(v.substr(p, c == std::string::npos ? c : c - p));
+                        if (c == std::string::npos)
+                            break;
+                        p = c + 1;
+                    }
+                }();
+            else if (k == "interface")
+                leg["interface"] = std::stoul(v);
+            else
+                die(2, "--leg " + spec + ": unknown key \"" + k +
+                               "\" (remote, targets, interface)");
+        }
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
+    }
+    return leg;
+}
+
+void print_session(const json& r)
+{
+    fmt::print("session {}  state {}  worker {}  age {:.1f}s  idle {:.1f}s\n", str(r["session"]),
+               str(r["state"]), r["worker"].dump(), r["age_s"].get<double>(),
+               r["idle_s"].get<double>());
+    fmt::print("{:<12} {:<22} {:<22} {:>10} {:>12} {:>10} {:>12}  {}\n", "LEG", "LOCAL", "REMOTE",
+               "IN_PKTS", "IN_BYTES", "OUT_PKTS", "OUT_BYTES", "DROPS");
+    for (auto& l : r["legs"]) {
+        std::string remote = str(l["remote"]);
+        if (l.value("latched", false))
+            remote += " (latched)";
+        fmt::print("{:<12} {:<22} {:<22} {:>10} {:>12} {:>10} {:>12}  {}\n", str(l["name"]),
+                   str(l["local"]), remote, l["in"]["packets"].dump(), l["in"]["bytes"].dump(),
+                   l["out"]["packets"].dump(), l["out"]["bytes"].dump(), drops_text(l["drops"]));
+    }
+}
+
+void print_stats(const json& r)
+{
+    const char* cols[] = {"rx_pkts", "tx_pkts", "fwd_pkts", "exception_pkts", "handoff_in",
+                          "handoff_out"};
+    fmt::print("{:<8}", "WORKER");
+    for (auto* c : cols)
+        fmt::print(" {:>14}", c);
+    fmt::print("  DROPS\n");
+    auto row = [&](const std::string& name, const json& o) {
+        fmt::print("{:<8}", name);
+        for (auto* c : cols)
+            fmt::print(" {:>14}", o.value(c, json(0)).dump());
+        fmt::print("  {}\n", drops_text(o["drops"]));
+    };
+    for (auto& w : r["workers"])
+        row(w["worker"].dump(), w);
+    row("total", r["total"]);
+    auto& s = r["sessions"];
+    fmt::print("sessions: {} active, {} legs; created {}, deleted {}, expired {}\n",
+               s["active"].dump(), s["legs"].dump(), s["created"].dump(), s["deleted"].dump(),
+               s["expired"].dump());
+    auto& e = r["exception"];
+    fmt::print("exception path: arp in {} replies {} requests {}; icmp echo replies {}; held {} "
+               "sent {} dropped {}; stun {} dtls {}\n",
+               e["arp_in"].dump(), e["arp_replies"].dump(), e["arp_requests"].dump(),
+               e["icmp_echo_replies"].dump(), e["held"].dump(), e["held_sent"].dump(),
+               e["held_dropped"].dump(), e["stun"].dump(), e["dtls"].dump());
+    fmt::print("mbufs in use: {}\n", r["mbufs_in_use"].dump());
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"isarctl: control the Isar media relay"};
+    app.require_subcommand(1);
+    const char* env = getenv("ISAR_SOCKET");
+    std::string sock = env ? env : "/run/isar/isard.sock";
+    bool as_json = false;
+    app.add_option("--socket", sock, "isard's management socket (or $ISAR_SOCKET)");
+    app.add_flag("--json", as_json, "print isard's JSON answer as it is");
+
+    json req;
+    auto* ping = app.add_subcommand("ping", "check that isard answers");
+    ping->callback([&] { req = {{"cmd", "ping"}}; });
+
+    auto* session = app.add_subcommand("session", "create, show, list and delete sessions");
+    session->require_subcommand(1);
+    std::string id;
+    std::vector<std::string> legs;
+    auto* create = session->add_subcommand("create", "create a session and print its relay addresses");
+    create->add_option("ID", id, "session id")->required();
+    create->add_option("--leg", legs, "NAME[,remote=IP:PORT][,targets=A+B][,interface=N]")
+            ->required();
+    create->callback([&] {
+        json l = json::array();
+        for (auto& s : legs)
+            l.push_back(parse_leg(s));
+        req = {{"cmd", "session.create"}, {"session", id}, {"legs", l}};
+    });
+    auto* show = session->add_subcommand("show", "legs, addresses, counters and drops");
+    show->add_option("ID", id, "session id")->required();
+    show->callback([&] { req = {{"cmd", "session.get"}, {"session", id}}; });
+    auto* list = session->add_subcommand("list", "all sessions");
+    list->callback([&] { req = {{"cmd", "session.list"}}; });
+    auto* del = session->add_subcommand("delete", "delete a session");
+    del->add_option("ID", id, "session id")->required();
+    del->callback([&] { req = {{"cmd", "session.delete"}, {"session", id}}; });
+
+    auto* leg = app.add_subcommand("leg", "change a leg");
+    leg->require_subcommand(1);
+    std::string leg_name, leg_spec;
+    auto* update = leg->add_subcommand("update", "set (remote=IP:PORT) or clear (remote=none) a remote");
+    update->add_option("ID", id, "session id")->required();
+    update->add_option("NAME", leg_name, "leg name")->required();
+    update->add_option("SPEC", leg_spec, "remote=IP:PORT | remote=none")->required();
+    update->callback([&] {
+        req = {{"cmd", "leg.update"}, {"session", id}, {"leg", leg_name}};
+        if (leg_spec.rfind("remote=", 0) != 0)
+            die(2, "leg update: expected remote=IP:PORT or remote=none, got \"" + leg_spec + "\"");
+        std::string v = leg_spec.substr(7);
+        req["remote"] = v == "none" ? json(nullptr) : json(v);
+    });
+
+    auto* stats = app.add_subcommand("stats", "per-worker and total counters");
+    stats->callback([&] { req = {{"cmd", "stats"}}; });
+
+    CLI11_PARSE(app, argc, argv);
+
+    json r = call(sock, req);
+    if (r.contains("error")) {
+        if (as_json)
+            puts(r.dump().c_str());
+        fprintf(stderr, "isarctl: %s: %s\n", str(r["error"]["code"]).c_str(),
+                str(r["error"]["message"]).c_str());
+        return 1;
+    }
+    if (as_json) {
+        puts(r.dump().c_str());
+        return 0;
+    }
+    const std::string cmd = req["cmd"];
+    if (cmd == "ping") {
+        fmt::print("pong: isard {} with {} worker(s)\n", str(r["version"]), r["workers"].dump());
+    } else if (cmd == "session.create") {
+        fmt::print("session {}\n", str(r["session"]));
+        for (auto& l : r["legs"])
+            fmt::print("  {:<12} {:<22} remote {}\n", str(l["name"]), str(l["local"]),
+                       str(l["remote"]));
+    } else if (cmd == "session.get" || cmd == "leg.update") {
+        print_session(r);
+    } else if (cmd == "session.list") {
+        fmt::print("{:<24} {:<10} {:>4} {:>12} {:>8}\n", "SESSION", "STATE", "LEGS", "PACKETS",
+                   "IDLE_S");
+        for (auto& s : r["sessions"])
+            fmt::print("{:<24} {:<10} {:>4} {:>12} {:>8.1f}\n", str(s["session"]), str(s["state"]),
+                       s["legs"].dump(), s["packets"].dump(), s["idle_s"].get<double>());
+    } else if (cmd == "session.delete") {
+        fmt::print("deleted {}\n", str(r["session"]));
+    } else if (cmd == "stats") {
+        print_stats(r);
+    }
+    return 0;
+}

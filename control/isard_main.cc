@@ -1,0 +1,125 @@
+// isard: parse, validate, start the dataplane, run the control loop, stop.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <systemd/sd-daemon.h>
+
+#include "control/commands.h"
+#include "control/config.h"
+#include "control/event_loop.h"
+#include "control/log.h"
+#include "control/neighbor_manager.h"
+#include "control/session_manager.h"
+#include "dataplane/dataplane.h"
+
+using namespace isar;
+
+namespace {
+
+dp::dp_config dataplane_config(const ctl::config& c)
+{
+    dp::dp_config d;
+    for (const auto& i : c.interfaces)
+        d.ifaces.push_back({i.port, rte_cpu_to_be_32(i.address), i.prefix_len,
+                            rte_cpu_to_be_32(i.gateway)});
+    d.max_legs = c.max_legs;
+    d.mbufs = c.mbufs;
+    d.idle_sleep_us = c.idle_sleep_us;
+    d.strict_source = c.strict_source;
+    return d;
+}
+
+uint32_t log_level(const std::string& s)
+{
+    return s == "error" ? RTE_LOG_ERR
+           : s == "warning" ? RTE_LOG_WARNING
+           : s == "notice" ? RTE_LOG_NOTICE
+           : s == "debug" ? RTE_LOG_DEBUG
+                           : RTE_LOG_INFO;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"isard: the Isar media relay daemon"};
+    std::string path = "/etc/isar/isard.toml";
+    bool check = false, print = false;
+    app.add_option("-c,--config", path, "configuration file (TOML)");
+    app.add_flag("--check", check, "validate the configuration and exit");
+    app.add_flag("--print-config", print, "print the effective configuration and exit");
+    CLI11_PARSE(app, argc, argv);
+
+    std::string err;
+    auto cfg = ctl::load_config(path, err);
+    if (!cfg) {
+        fprintf(stderr, "isard: configuration error: %s\n", err.c_str());
+        return 1;
+    }
+    if (print)
+        fputs(ctl::dump_config(*cfg).c_str(), stdout);
+    if (check || print) {
+        if (check)
+            printf("isard: %s: configuration is valid\n", path.c_str());
+        return 0;
+    }
+
+    // SIGINT/SIGTERM go to the control loop's signalfd: block them before EAL
+    // starts threads, which inherit the mask.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+    std::vector<std::string> eal = {"isard"};
+    eal.insert(eal.end(), cfg->eal_args.begin(), cfg->eal_args.end());
+    std::vector<char*> eargv;
+    for (auto& s : eal)
+        eargv.push_back(s.data());
+    if (rte_eal_init(static_cast<int>(eargv.size()), eargv.data()) < 0) {
+        fprintf(stderr, "isard: EAL initialisation failed (see the EAL messages above); check "
+                        "[eal] args: lcores (-l), --no-huge or hugepages, --vdev\n");
+        return 1;
+    }
+    rte_log_set_level(ctl::logtype, log_level(cfg->log_level));
+    int rc = 1;
+    {
+        dp::dataplane dp;
+        if (dp.init(dataplane_config(*cfg), 0, err) != 0) {
+            ISAR_LOG(ERR, "dataplane: {}", err);
+            goto out;
+        }
+        ctl::session_manager sm(dp, *cfg);
+        ctl::neighbor_manager nm(dp);
+        ctl::commands cmds(dp, sm, nm, *cfg);
+        ctl::event_loop loop(*cfg, cmds, sm, nm);
+        if (loop.open(err) != 0) {
+            ISAR_LOG(ERR, "control: {}", err);
+            goto out;
+        }
+        if (dp.launch(err) != 0) {
+            ISAR_LOG(ERR, "dataplane: {}", err);
+            goto out;
+        }
+        rc = loop.run([&] {
+            nm.announce();
+            ISAR_LOG(NOTICE, "ready: {} worker(s), {} interface(s), control socket {}",
+                     dp.nworkers(), dp.nifaces(), cfg->socket);
+            sd_notifyf(0, "READY=1\nSTATUS=%u workers, %u interfaces", dp.nworkers(),
+                       dp.nifaces());
+        });
+        sd_notify(0, "STOPPING=1");
+        dp.stop();
+        ISAR_LOG(NOTICE, "stopped");
+    }
+out:
+    rte_eal_cleanup();
+    return rc == 0 ? 0 : 1;
+}

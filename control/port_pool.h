@@ -1,0 +1,33 @@
+// Relay UDP ports of one interface, dealt to workers by owner_of_port():
+// a session's legs all take ports owned by the same worker, so every packet
+// of a call is handled by one worker. Released ports go to the back of the
+// queue, so a port is not handed out again while stray packets of its last
+// call may still arrive.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+namespace isar::ctl {
+
+class port_pool {
+public:
+    port_pool(uint16_t min, uint16_t max, unsigned nworkers);
+
+    std::optional<uint16_t> alloc(unsigned owner);
+    void release(uint16_t port); // ignores ports that are not allocated
+    bool in_use(uint16_t port) const;
+    size_t free_count(unsigned owner) const { return free_[owner].size(); }
+    size_t free_total() const;
+    size_t capacity() const { return static_cast<size_t>(max_ - min_) + 1; }
+
+private:
+    uint16_t min_, max_;
+    unsigned nworkers_;
+    std::vector<std::deque<uint16_t>> free_; // per owner
+    std::vector<bool> used_;                 // index port - min
+};
+
+} // namespace isar::ctl

@@ -1,0 +1,117 @@
+// Sessions and legs on the control side: validation, port allocation,
+// commands to the owning worker, acknowledgements, idle expiry.
+//
+// Nothing here blocks: an operation queues one command to the session's
+// owning worker and its `done` callback runs from poll() once the worker has
+// acknowledged it. A request is validated whole before anything changes, so a
+// failure leaves no half-made session and no leaked port.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "control/addr.h"
+#include "control/config.h"
+#include "control/port_pool.h"
+#include "dataplane/dataplane.h"
+
+namespace isar::ctl {
+
+struct error {
+    std::string code; // empty = no error
+    std::string message;
+    explicit operator bool() const { return !code.empty(); }
+};
+
+struct leg_request {
+    std::string name;
+    std::optional<endpoint> remote;
+    std::optional<std::vector<std::string>> targets; // default: every other leg
+    unsigned iface = 0;
+};
+
+struct create_request {
+    std::string id;
+    std::vector<leg_request> legs;
+};
+
+enum class session_state { installing, active, deleting };
+
+struct session_info {
+    std::string id;
+    session_state state = session_state::installing;
+    dp::session* ds = nullptr; // owned; freed after the worker acks its delete
+    std::vector<std::string> leg_names;
+    std::vector<bool> remote_configured;
+    uint64_t created_tsc = 0;
+};
+
+class session_manager {
+public:
+    using done_fn = std::function<void(const error&)>;
+
+    session_manager(dp::dataplane& dp, const config& cfg);
+    ~session_manager();
+
+    // Validates `req` whole, allocates ports, queues the install. `done` runs
+    // when the worker has installed it (or failed to).
+    error create(const create_request& req, done_fn done);
+    error remove(const std::string& id, done_fn done);
+    // Sets (or, with nullopt, clears so that the leg latches again) a remote.
+    error set_remote(const std::string& id, const std::string& leg,
+                     const std::optional<endpoint>& remote, done_fn done);
+
+    const session_info* find(const std::string& id) const;
+    const std::map<std::string, std::unique_ptr<session_info>>& sessions() const
+    {
+        return sessions_;
+    }
+
+    // Handles acknowledgements; call from the event loop and from tests.
+    unsigned poll();
+    // Deletes sessions idle for longer than the configured timeout.
+    unsigned expire_idle(uint64_t now_tsc);
+    // Seconds since the session last saw a packet (or was created).
+    double idle_seconds(const session_info& s, uint64_t now_tsc) const;
+    bool pending() const { return !pending_.empty(); }
+
+    struct counters {
+        uint64_t created = 0, deleted = 0, expired = 0, failed = 0;
+    };
+    const counters& stats() const { return stats_; }
+    size_t leg_count() const { return legs_; }
+    const port_pool& pool(unsigned iface) const { return *pools_[iface]; }
+
+private:
+    struct pending_op {
+        std::unique_ptr<dp::flow_cmd> cmd;
+        session_info* s = nullptr;
+        done_fn done;
+    };
+    error send(std::unique_ptr<dp::flow_cmd> c, session_info* s, done_fn done);
+    void release(dp::session* ds);
+    unsigned pick_owner() const;
+
+    dp::dataplane& dp_;
+    const config& cfg_;
+    std::vector<std::unique_ptr<port_pool>> pools_; // per interface
+    std::map<std::string, std::unique_ptr<session_info>> sessions_;
+    std::vector<std::unique_ptr<session_info>> dying_; // removed, waiting for the del ack
+    std::unordered_map<uint64_t, pending_op> pending_;
+    std::vector<unsigned> sessions_per_worker_;
+    uint64_t seq_ = 0;
+    size_t legs_ = 0;
+    counters stats_;
+};
+
+// Ids and leg names: 1..64 characters of [A-Za-z0-9._:@-].
+bool valid_name(const std::string& s);
+const char* state_name(session_state s);
+
+} // namespace isar::ctl

@@ -1,0 +1,78 @@
+// One direction of SRTP/SRTCP protection for one leg: session keys derived from
+// a master key, plus per-SSRC state (ROC, replay window, SRTCP index).
+//
+// Rules (see crypto/README.md):
+//  - create() runs on the control thread; it may allocate and derive keys.
+//  - protect/unprotect run on the owning worker only, allocate nothing, take no
+//    lock, make no system call, never throw, and never log.
+//  - SSRC state lives in a fixed table of `max_ssrcs` slots filled on first use
+//    (no allocation per new SSRC); a full table gives status::ssrc_limit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "crypto/suite.h"
+
+namespace isar::crypto {
+
+enum class status : uint8_t {
+    ok = 0,
+    auth_fail,   // tag did not verify
+    replay,      // index already seen or older than the replay window
+    too_short,   // shorter than header + tag (or malformed header/extension)
+    ssrc_limit,  // more SSRCs than the context has slots for
+    no_room,     // output buffer has no room for the tag / index
+    bad_packet,  // not an RTP/RTCP packet (version != 2, bad CSRC/extension length)
+};
+const char* status_name(status s) noexcept;
+
+// Which implementation does the transforms.
+enum class engine : uint8_t {
+    auto_select = 0, // fastest available on this CPU (ipsec_mb > boringssl)
+    ipsec_mb,        // intel-ipsec-mb (AES-NI/VAES, SHA-NI)
+    boringssl,       // BoringSSL EVP_AEAD / AES-CTR + HMAC-SHA1
+    libsrtp,         // Debian's libsrtp2 (reference; on NSS)
+};
+const char* engine_name(engine e) noexcept;
+
+// The engine auto_select resolves to for `s` on this CPU (see crypto/README.md).
+engine auto_engine(suite s) noexcept;
+
+// Sets up per-thread engine state (the intel-ipsec-mb manager) for the calling
+// thread. Call once on each worker lcore before its first packet; otherwise it
+// happens (one allocation) on that thread's first ipsec_mb packet. Returns false
+// if the manager cannot be set up; ipsec_mb contexts then fail every packet
+// (protect: no_room, unprotect/verify: auth_fail) on this thread.
+bool prepare_thread() noexcept;
+
+constexpr size_t max_ssrcs = 16;
+constexpr size_t replay_window = 128;   // packets (libsrtp uses 128 as well)
+constexpr size_t max_trailer = 16 + 4;  // tag + SRTCP index: room protect may add
+
+class srtp_context {
+public:
+    virtual ~srtp_context() = default;
+
+    // Returns nullptr and sets err for an unusable key or engine.
+    static std::unique_ptr<srtp_context> create(const key_material& km, engine e, std::string& err);
+
+    // All work in place on buf[0..len); `cap` is the room available from buf.
+    // On ok, *out_len is the new length.
+    virtual status protect_rtp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept = 0;
+    virtual status unprotect_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept = 0;
+    virtual status protect_rtcp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept = 0;
+    virtual status unprotect_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept = 0;
+
+    // Authenticated pass-through (same keys on both legs): check the tag and the
+    // replay window, change nothing.
+    virtual status verify_rtp(const uint8_t* buf, size_t len) noexcept = 0;
+    virtual status verify_rtcp(const uint8_t* buf, size_t len) noexcept = 0;
+
+    virtual suite get_suite() const noexcept = 0;
+    virtual engine get_engine() const noexcept = 0;
+};
+
+} // namespace isar::crypto

@@ -1,0 +1,135 @@
+#include "dataplane/classify.h"
+
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "dataplane/iface.h"
+#include "dataplane/leg.h"
+
+namespace isar::dp {
+
+namespace {
+inline void set_drop(pkt_meta& meta, drop d) noexcept
+{
+    meta.v = verdict::drop;
+    meta.reason = d;
+}
+inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
+{
+    meta.v = verdict::exception;
+    meta.exc = k;
+}
+} // namespace
+
+void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
+{
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    if (m->nb_segs != 1) {
+        set_drop(meta, drop::multi_seg);
+        return;
+    }
+    if (len < sizeof(rte_ether_hdr)) {
+        set_drop(meta, drop::bad_l2);
+        return;
+    }
+    if (m->port >= ctx.nports || ctx.iface_of_port[m->port] < 0) {
+        set_drop(meta, drop::not_for_us);
+        return;
+    }
+    meta.iface = static_cast<uint16_t>(ctx.iface_of_port[m->port]);
+    const iface& ifc = ctx.ifaces[meta.iface];
+
+    auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+    const uint16_t et = eth->ether_type;
+    if (et == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+        set_exc(meta, exc_kind::arp);
+        return;
+    }
+    if (et != RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+        set_drop(meta, drop::odd_ethertype);
+        return;
+    }
+
+    constexpr uint32_t l3 = sizeof(rte_ether_hdr);
+    if (len < l3 + sizeof(rte_ipv4_hdr)) {
+        set_drop(meta, drop::bad_ip);
+        return;
+    }
+    auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, l3);
+    const uint32_t ihl = (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
+    const uint32_t tot = rte_be_to_cpu_16(ip->total_length);
+    if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || tot < ihl ||
+        l3 + tot > len) {
+        set_drop(meta, drop::bad_ip);
+        return;
+    }
+    if (rte_raw_cksum(ip, ihl) != 0xffff) { // a valid header sums to 0xffff
+        set_drop(meta, drop::bad_ip_cksum);
+        return;
+    }
+    if ((ip->fragment_offset &
+         rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+        set_drop(meta, drop::ip_fragment);
+        return;
+    }
+    if (ip->dst_addr != ifc.ip_be) {
+        set_drop(meta, drop::not_for_us);
+        return;
+    }
+    meta.l3_off = l3;
+    if (ip->next_proto_id == IPPROTO_ICMP) {
+        set_exc(meta, exc_kind::icmp);
+        return;
+    }
+    if (ip->next_proto_id != IPPROTO_UDP) {
+        set_drop(meta, drop::not_udp);
+        return;
+    }
+
+    const uint32_t l4 = l3 + ihl;
+    if (tot < ihl + sizeof(rte_udp_hdr)) {
+        set_drop(meta, drop::bad_udp);
+        return;
+    }
+    auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, l4);
+    const uint32_t ulen = rte_be_to_cpu_16(udp->dgram_len);
+    if (ulen < sizeof(rte_udp_hdr) || ulen != tot - ihl) {
+        set_drop(meta, drop::bad_udp);
+        return;
+    }
+    meta.l4_off = static_cast<uint8_t>(l4);
+    // Drop Ethernet padding so that what we forward is exactly the datagram.
+    if (l3 + tot < len)
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(len - (l3 + tot)));
+
+    const uint32_t plen = ulen - sizeof(rte_udp_hdr);
+    if (plen == 0) {
+        set_drop(meta, drop::not_rtp);
+        return;
+    }
+    const uint8_t b0 = *rte_pktmbuf_mtod_offset(m, const uint8_t*, l4 + sizeof(rte_udp_hdr));
+    // RFC 7983 demultiplexing by the first payload byte.
+    if (b0 <= 3) {
+        set_exc(meta, exc_kind::stun);
+        return;
+    }
+    if (b0 >= 20 && b0 <= 63) {
+        set_exc(meta, exc_kind::dtls);
+        return;
+    }
+    if (b0 < 128 || b0 > 191) {
+        set_drop(meta, drop::not_rtp);
+        return;
+    }
+    if (plen < 8) {
+        set_drop(meta, drop::rtp_short);
+        return;
+    }
+    const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
+    meta.v = verdict::lookup;
+    meta.key = flow_key(ifc.port_id, dport);
+    meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
+}
+
+} // namespace isar::dp

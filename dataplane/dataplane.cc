@@ -1,0 +1,370 @@
+#include "dataplane/dataplane.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include <rte_byteorder.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_thread.h>
+
+namespace isar::dp {
+
+namespace {
+std::atomic<unsigned> next_instance{0};
+
+std::string name_of(unsigned id, const char* what, unsigned a = 0, unsigned b = 0)
+{
+    char buf[RTE_RING_NAMESIZE];
+    snprintf(buf, sizeof(buf), "isar%u_%s%u_%u", id, what, a, b);
+    return buf;
+}
+
+// Virtual devices whose queue count is fixed by their arguments: every RX
+// queue they have must be polled or its packets are lost.
+bool fixed_queue_driver(std::string_view drv)
+{
+    return drv == "net_af_packet" || drv == "net_ring" || drv == "net_pcap" ||
+           drv == "net_memif" || drv == "net_null";
+}
+
+int worker_main(void* arg)
+{
+    auto* w = static_cast<worker*>(arg);
+    char name[16];
+    snprintf(name, sizeof(name), "isar-wk-%u", w->index);
+    rte_thread_setname(pthread_self(), name);
+    return w->run();
+}
+} // namespace
+
+dataplane::dataplane()
+{
+    for (auto& i : iface_of_port_)
+        i = -1;
+}
+
+dataplane::~dataplane()
+{
+    stop();
+    for (auto& w : workers_) {
+        for (unsigned j = 0; j < max_workers; j++)
+            rte_ring_free(w->handoff_out[j]);
+        rte_ring_free(w->cmd_ring);
+        rte_ring_free(w->done_ring);
+        rte_ring_free(w->exc_ring);
+        rte_hash_free(w->flows);
+    }
+    workers_.clear();
+    if (pool_ != nullptr)
+        rte_mempool_free(pool_);
+}
+
+int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
+{
+    const uint16_t port = ic.port_id;
+    if (!rte_eth_dev_is_valid_port(port)) {
+        err = "interface port " + std::to_string(port) + " does not exist: EAL found " +
+              std::to_string(rte_eth_dev_count_avail()) +
+              " port(s); add a --vdev (e.g. net_af_packet0,iface=IF) or bind a NIC to vfio-pci";
+        return -ENODEV;
+    }
+    rte_eth_dev_info info;
+    int rc = rte_eth_dev_info_get(port, &info);
+    if (rc != 0) {
+        err = "port " + std::to_string(port) + ": cannot read device info: " + strerror(-rc);
+        return rc;
+    }
+    const std::string drv = info.driver_name ? info.driver_name : "?";
+    const uint16_t ntxq = static_cast<uint16_t>(nworkers_ + 1);
+    if (info.max_tx_queues < ntxq) {
+        err = "port " + std::to_string(port) + " (" + drv + ") has " +
+              std::to_string(info.max_tx_queues) + " TX queue(s); Isar needs one per worker plus " +
+              "one for the control lcore = " + std::to_string(ntxq);
+        if (drv == "net_af_packet")
+            err += " (add qpairs=" + std::to_string(ntxq) + " to the vdev arguments)";
+        return -EINVAL;
+    }
+    uint16_t nrxq = fixed_queue_driver(drv) ? info.max_rx_queues
+                                            : std::min<uint16_t>(info.max_rx_queues, nworkers_);
+    if (nrxq == 0) {
+        err = "port " + std::to_string(port) + " (" + drv + ") has no RX queue";
+        return -EINVAL;
+    }
+    if (nrxq > nworkers_ * max_rxq_per_worker) {
+        err = "port " + std::to_string(port) + " has too many RX queues for the workers";
+        return -EINVAL;
+    }
+
+    rte_eth_conf conf{};
+    if (nrxq > 1 && info.flow_type_rss_offloads != 0) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+                (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    }
+    rc = rte_eth_dev_configure(port, nrxq, ntxq, &conf);
+    if (rc != 0) {
+        err = "port " + std::to_string(port) + " (" + drv + "): configure failed: " +
+              strerror(-rc);
+        return rc;
+    }
+    uint16_t nrxd = cfg_.rx_desc, ntxd = cfg_.tx_desc;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
+    const int socket = rte_eth_dev_socket_id(port);
+    for (uint16_t q = 0; q < nrxq; q++) {
+        rc = rte_eth_rx_queue_setup(port, q, nrxd, socket, nullptr, pool_);
+        if (rc != 0) {
+            err = "port " + std::to_string(port) + ": RX queue " + std::to_string(q) +
+                  " setup failed: " + strerror(-rc);
+            return rc;
+        }
+    }
+    for (uint16_t q = 0; q < ntxq; q++) {
+        rc = rte_eth_tx_queue_setup(port, q, ntxd, socket, nullptr);
+        if (rc != 0) {
+            err = "port " + std::to_string(port) + ": TX queue " + std::to_string(q) +
+                  " setup failed: " + strerror(-rc);
+            return rc;
+        }
+    }
+    // No RX flush after start: a pcap or ring port may already hold the
+    // packets the operator wants relayed.
+    rc = rte_eth_dev_start(port);
+    if (rc != 0) {
+        err = "port " + std::to_string(port) + " (" + drv + "): start failed: " + strerror(-rc);
+        return rc;
+    }
+    rte_eth_macaddr_get(port, &ifc.mac);
+    nrxq_.push_back(nrxq);
+    return 0;
+}
+
+int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
+{
+    cfg_ = cfg;
+    id_ = next_instance.fetch_add(1);
+    if (nworkers == 0)
+        nworkers = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 0;
+    if (nworkers == 0) {
+        err = "no worker lcore: give EAL at least two lcores (e.g. -l 0-1); the first runs "
+              "the control plane, the others forward packets";
+        return -EINVAL;
+    }
+    if (nworkers > max_workers) {
+        err = "too many worker lcores: " + std::to_string(nworkers) + " > " +
+              std::to_string(max_workers) + " (meson option max_workers)";
+        return -EINVAL;
+    }
+    if (cfg.ifaces.empty() || cfg.ifaces.size() > max_ifaces) {
+        err = "between 1 and " + std::to_string(max_ifaces) + " interfaces are needed";
+        return -EINVAL;
+    }
+    nworkers_ = nworkers;
+
+    const unsigned cache = 256;
+    pool_ = rte_pktmbuf_pool_create(name_of(id_, "pool").c_str(), cfg.mbufs, cache, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+    if (pool_ == nullptr) {
+        err = std::string("cannot create the mbuf pool (") + std::to_string(cfg.mbufs) +
+              " mbufs): " + rte_strerror(rte_errno) +
+              "; reserve hugepages or give EAL more memory (-m) with --no-huge";
+        return -ENOMEM;
+    }
+
+    ifaces_.resize(cfg.ifaces.size());
+    for (unsigned i = 0; i < cfg.ifaces.size(); i++) {
+        const iface_config& ic = cfg.ifaces[i];
+        iface& f = ifaces_[i];
+        f.index = static_cast<uint16_t>(i);
+        f.port_id = ic.port_id;
+        f.ip_be = ic.ip_be;
+        f.mask_be = rte_cpu_to_be_32(ic.prefix_len == 0 ? 0 : ~0u << (32 - ic.prefix_len));
+        f.gateway_be = ic.gateway_be;
+        if (ic.port_id >= RTE_MAX_ETHPORTS || iface_of_port_[ic.port_id] >= 0) {
+            err = "interface " + std::to_string(i) + ": port " + std::to_string(ic.port_id) +
+                  " is invalid or used twice";
+            return -EINVAL;
+        }
+        neigh_.push_back(std::make_unique<neighbor_table>());
+        f.neigh = neigh_.back().get();
+        int rc = setup_port(f, ic, err);
+        if (rc != 0)
+            return rc;
+        iface_of_port_[ic.port_id] = static_cast<int16_t>(i);
+    }
+    ports_started_ = true;
+
+    for (unsigned w = 0; w < nworkers_; w++) {
+        auto wk = std::make_unique<worker>();
+        wk->index = w;
+        wk->nworkers = nworkers_;
+        wk->txq = static_cast<uint16_t>(w);
+        wk->pool = pool_;
+        wk->ifaces = ifaces_.data();
+        wk->nifaces = nifaces();
+        wk->strict_source = cfg.strict_source;
+        wk->idle_sleep_us = cfg.idle_sleep_us;
+        wk->cctx.ifaces = ifaces_.data();
+        wk->cctx.iface_of_port = iface_of_port_;
+        wk->cctx.nports = RTE_MAX_ETHPORTS;
+        wk->cctx.nworkers = static_cast<uint16_t>(nworkers_);
+        const int sock = static_cast<int>(rte_socket_id());
+        const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
+        wk->cmd_ring = rte_ring_create(name_of(id_, "cmd", w).c_str(), cfg.ring_size, sock, spsc);
+        wk->done_ring =
+                rte_ring_create(name_of(id_, "done", w).c_str(), cfg.ring_size, sock, spsc);
+        wk->exc_ring = rte_ring_create(name_of(id_, "exc", w).c_str(), cfg.ring_size, sock, spsc);
+        rte_hash_parameters hp{};
+        const std::string hname = name_of(id_, "flows", w);
+        hp.name = hname.c_str();
+        hp.entries = std::max<uint32_t>(cfg.max_legs, 64);
+        hp.key_len = sizeof(uint32_t);
+        hp.hash_func = rte_hash_crc;
+        hp.socket_id = sock;
+        wk->flows = rte_hash_create(&hp);
+        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || !wk->flows) {
+            err = std::string("cannot create worker rings or flow table: ") +
+                  rte_strerror(rte_errno) + " (max_legs=" + std::to_string(cfg.max_legs) + ")";
+            workers_.push_back(std::move(wk));
+            return -ENOMEM;
+        }
+        workers_.push_back(std::move(wk));
+    }
+    for (unsigned a = 0; a < nworkers_; a++) {
+        for (unsigned b = 0; b < nworkers_; b++) {
+            if (a == b)
+                continue;
+            rte_ring* r = rte_ring_create(name_of(id_, "ho", a, b).c_str(), cfg.ring_size,
+                                          static_cast<int>(rte_socket_id()),
+                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+            if (r == nullptr) {
+                err = std::string("cannot create handoff ring: ") + rte_strerror(rte_errno);
+                return -ENOMEM;
+            }
+            workers_[a]->handoff_out[b] = r;
+            workers_[b]->handoff_in[a] = r;
+        }
+    }
+    // Deal RX queues round-robin over the workers.
+    unsigned next = 0;
+    for (unsigned i = 0; i < ifaces_.size(); i++) {
+        for (uint16_t q = 0; q < nrxq_[i]; q++) {
+            worker& w = *workers_[next++ % nworkers_];
+            w.rxqs[w.nrxq++] = {ifaces_[i].port_id, q};
+        }
+    }
+    return 0;
+}
+
+int dataplane::launch(std::string& err)
+{
+    unsigned w = 0;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore)
+    {
+        if (w == nworkers_)
+            break;
+        int rc = rte_eal_remote_launch(worker_main, workers_[w].get(), lcore);
+        if (rc != 0) {
+            err = "cannot launch worker " + std::to_string(w) + " on lcore " +
+                  std::to_string(lcore) + ": " + strerror(-rc);
+            stop();
+            return rc;
+        }
+        lcores_.push_back(lcore);
+        w++;
+    }
+    if (w < nworkers_) {
+        err = "not enough EAL worker lcores for " + std::to_string(nworkers_) + " workers";
+        stop();
+        return -EINVAL;
+    }
+    launched_ = true;
+    return 0;
+}
+
+void dataplane::stop()
+{
+    for (auto& w : workers_)
+        w->stop.store(true);
+    for (unsigned lc : lcores_)
+        rte_eal_wait_lcore(lc);
+    lcores_.clear();
+    launched_ = false;
+    if (ports_started_) {
+        // Free whatever is still queued towards the control lcore.
+        rte_mbuf* m[64];
+        unsigned n;
+        while ((n = poll_exceptions(m, 64)) > 0)
+            rte_pktmbuf_free_bulk(m, n);
+        for (auto& w : workers_) {
+            for (unsigned j = 0; j < max_workers; j++) {
+                if (w->handoff_out[j] == nullptr)
+                    continue;
+                while ((n = rte_ring_sc_dequeue_burst(w->handoff_out[j],
+                                                      reinterpret_cast<void**>(m), 64,
+                                                      nullptr)) > 0)
+                    rte_pktmbuf_free_bulk(m, n);
+            }
+        }
+        for (auto& f : ifaces_)
+            rte_eth_dev_stop(f.port_id);
+        ports_started_ = false;
+    }
+}
+
+unsigned dataplane::mbufs_in_use() const noexcept
+{
+    return pool_ ? rte_mempool_in_use_count(pool_) : 0;
+}
+
+int dataplane::submit(flow_cmd* c) noexcept
+{
+    const unsigned owner = c->sess->owner;
+    if (owner >= nworkers_)
+        return -EINVAL;
+    return rte_ring_sp_enqueue(workers_[owner]->cmd_ring, c) == 0 ? 0 : -EAGAIN;
+}
+
+unsigned dataplane::poll_done(flow_cmd** out, unsigned max) noexcept
+{
+    unsigned n = 0;
+    for (auto& w : workers_) {
+        if (n == max)
+            break;
+        n += rte_ring_sc_dequeue_burst(w->done_ring, reinterpret_cast<void**>(out + n), max - n,
+                                       nullptr);
+    }
+    return n;
+}
+
+unsigned dataplane::poll_exceptions(rte_mbuf** out, unsigned max) noexcept
+{
+    unsigned n = 0;
+    for (auto& w : workers_) {
+        if (n == max)
+            break;
+        n += rte_ring_sc_dequeue_burst(w->exc_ring, reinterpret_cast<void**>(out + n), max - n,
+                                       nullptr);
+    }
+    return n;
+}
+
+uint16_t dataplane::ctl_tx(unsigned ifc, rte_mbuf** pkts, uint16_t n) noexcept
+{
+    uint16_t sent = rte_eth_tx_burst(ifaces_[ifc].port_id, static_cast<uint16_t>(nworkers_),
+                                     pkts, n);
+    if (sent < n)
+        rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    return sent;
+}
+
+} // namespace isar::dp

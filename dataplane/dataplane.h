@@ -1,0 +1,91 @@
+// The dataplane as the control plane sees it: ports, mempool, workers and the
+// rings between them. Built on the init path (may allocate, returns errors
+// with a message that says what to do); the per-packet work is in worker.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/iface.h"
+#include "dataplane/leg.h"
+#include "dataplane/worker.h"
+
+struct rte_mempool;
+
+namespace isar::dp {
+
+struct iface_config {
+    uint16_t port_id = 0;
+    uint32_t ip_be = 0;
+    uint8_t prefix_len = 24;
+    uint32_t gateway_be = 0; // 0 = none
+};
+
+struct dp_config {
+    std::vector<iface_config> ifaces;
+    uint32_t max_legs = 65536;   // flow table size of each worker
+    uint32_t mbufs = 16383;      // packet buffers in the mempool
+    uint32_t idle_sleep_us = 0;  // 0 = pure polling
+    bool strict_source = true;
+    uint16_t rx_desc = 1024;
+    uint16_t tx_desc = 1024;
+    uint32_t ring_size = 1024;   // command, completion, exception, handoff rings
+};
+
+class dataplane {
+public:
+    dataplane();
+    ~dataplane();
+    dataplane(const dataplane&) = delete;
+    dataplane& operator=(const dataplane&) = delete;
+
+    // After rte_eal_init(). Sets up `nworkers` workers (0 = one per EAL
+    // worker lcore). Returns 0, or -errno with `err` saying what to fix.
+    int init(const dp_config& cfg, unsigned nworkers, std::string& err);
+    // Runs every worker on its own EAL worker lcore.
+    int launch(std::string& err);
+    // Stops and joins the workers, then stops the ports. Idempotent.
+    void stop();
+
+    unsigned nworkers() const noexcept { return nworkers_; }
+    worker& wk(unsigned i) noexcept { return *workers_[i]; }
+    const worker& wk(unsigned i) const noexcept { return *workers_[i]; }
+    unsigned nifaces() const noexcept { return static_cast<unsigned>(ifaces_.size()); }
+    const iface& ifc(unsigned i) const noexcept { return ifaces_[i]; }
+    iface& ifc(unsigned i) noexcept { return ifaces_[i]; }
+    rte_mempool* pool() const noexcept { return pool_; }
+    unsigned mbufs_in_use() const noexcept;
+    const dp_config& config() const noexcept { return cfg_; }
+    bool launched() const noexcept { return launched_; }
+
+    // ---- control lcore side ---------------------------------------------
+    // Queues `c` to worker c->sess->owner. -EAGAIN when its ring is full.
+    int submit(flow_cmd* c) noexcept;
+    // Collects acknowledged commands from every worker.
+    unsigned poll_done(flow_cmd** out, unsigned max) noexcept;
+    // Collects exception-path packets from every worker.
+    unsigned poll_exceptions(rte_mbuf** out, unsigned max) noexcept;
+    // Sends on the control lcore's own TX queue of interface `ifc`; frees
+    // what could not be sent and returns the number sent.
+    uint16_t ctl_tx(unsigned ifc, rte_mbuf** pkts, uint16_t n) noexcept;
+
+private:
+    int setup_port(iface& ifc, const iface_config& ic, std::string& err);
+
+    dp_config cfg_;
+    unsigned id_ = 0; // instance number: unique DPDK object names
+    unsigned nworkers_ = 0;
+    rte_mempool* pool_ = nullptr;
+    std::vector<iface> ifaces_;
+    std::vector<std::unique_ptr<neighbor_table>> neigh_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    std::vector<uint16_t> nrxq_; // per iface
+    int16_t iface_of_port_[RTE_MAX_ETHPORTS];
+    std::vector<unsigned> lcores_;
+    bool launched_ = false;
+    bool ports_started_ = false;
+};
+
+} // namespace isar::dp

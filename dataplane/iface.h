@@ -1,0 +1,29 @@
+// One dataplane interface: a DPDK port with one IPv4 address.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_ether.h>
+
+#include "dataplane/neighbor.h"
+
+namespace isar::dp {
+
+struct iface {
+    uint16_t index = 0;      // position in the dataplane's interface list
+    uint16_t port_id = 0;
+    uint32_t ip_be = 0;
+    uint32_t mask_be = 0;
+    uint32_t gateway_be = 0; // 0 = none
+    rte_ether_addr mac{};
+    neighbor_table* neigh = nullptr;
+
+    bool on_link(uint32_t ip_be_) const noexcept { return ((ip_be_ ^ ip_be) & mask_be) == 0; }
+    // Next hop for a destination, 0 when there is none.
+    uint32_t next_hop(uint32_t dst_be) const noexcept
+    {
+        return on_link(dst_be) ? dst_be : gateway_be;
+    }
+};
+
+} // namespace isar::dp

@@ -1,0 +1,77 @@
+// What the dataplane knows of a session and its legs.
+//
+// Ownership: control allocates a session (and its legs) and hands it to the
+// owning worker with a command. From then until the worker acknowledges the
+// delete command, the worker is the only writer of the mutable fields; control
+// reads counters and the latched remote with relaxed atomics. Control frees the
+// session only after the delete was acknowledged: that acknowledgement is the
+// grace period (no other worker ever dereferences a leg; packets that arrive
+// on another worker are handed off by port number, see owner_of_port()).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "dataplane/stats.h"
+
+namespace isar::dp {
+
+constexpr unsigned max_legs_per_session = 16;
+
+// A remote endpoint packed as (IPv4 << 16 | port), both in network byte order
+// as they appear in the packet; 0 means "none".
+using packed_ep = uint64_t;
+constexpr packed_ep pack_ep(uint32_t ip_be, uint16_t port_be) noexcept
+{
+    return (static_cast<uint64_t>(ip_be) << 16) | port_be;
+}
+constexpr uint32_t ep_ip(packed_ep e) noexcept { return static_cast<uint32_t>(e >> 16); }
+constexpr uint16_t ep_port(packed_ep e) noexcept { return static_cast<uint16_t>(e & 0xffff); }
+
+struct session;
+
+struct alignas(64) leg {
+    // Immutable while the worker holds the session.
+    session* sess = nullptr;
+    uint16_t port_id = 0;       // DPDK port of the leg's interface
+    uint16_t iface = 0;         // index into the dataplane's interfaces
+    uint16_t local_port_be = 0; // relay UDP port, network order
+    uint32_t local_ip_be = 0;   // relay address, network order
+    uint8_t index = 0;          // position in session::legs
+    uint8_t ntargets = 0;
+    uint8_t targets[max_legs_per_session - 1] = {}; // indexes into session::legs
+
+    // Mutable, written by the owning worker only.
+    alignas(64) std::atomic<packed_ep> remote{0}; // latched or configured remote
+    leg_stats stats;
+};
+
+struct session {
+    uint32_t owner = 0;   // worker index
+    uint32_t nlegs = 0;
+    leg legs[max_legs_per_session];
+};
+
+// Worker that owns relay UDP port `port`: ports are dealt round-robin.
+constexpr unsigned owner_of_port(uint16_t port, unsigned nworkers) noexcept
+{
+    return port % nworkers;
+}
+
+// ---- commands: control -> worker, acknowledged on the completion ring -----
+enum class cmd_op : uint8_t {
+    add_session, // install every leg of `sess` in the worker's flow table
+    del_session, // remove them; after the ack control may free `sess`
+    set_remote,  // legs[leg_index].remote = remote (0 clears: latch again)
+};
+
+struct alignas(64) flow_cmd {
+    uint64_t seq = 0;
+    cmd_op op = cmd_op::add_session;
+    uint8_t leg_index = 0;
+    int32_t status = 0; // set by the worker: 0 or -errno
+    session* sess = nullptr;
+    packed_ep remote = 0;
+};
+
+} // namespace isar::dp

@@ -1,0 +1,88 @@
+// Counters: single writer (one worker), read by control. Relaxed load+store,
+// never fetch_add, one cache-aligned block per worker (STYLE §3.3).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace isar::dp {
+
+// Every packet the dataplane does not forward ends in exactly one of these.
+#define ISAR_FOREACH_DROP(_)                                                                       \
+    _(bad_l2, "frame shorter than an Ethernet header")                                             \
+    _(odd_ethertype, "EtherType other than IPv4 or ARP (VLAN, IPv6, ...)")                         \
+    _(bad_ip, "truncated IPv4 header, bad version, IHL or total length")                          \
+    _(bad_ip_cksum, "IPv4 header checksum wrong")                                                 \
+    _(ip_fragment, "IPv4 fragment")                                                                \
+    _(not_for_us, "destination address is not the interface's address")                          \
+    _(not_udp, "IP protocol other than UDP or ICMP")                                              \
+    _(bad_udp, "truncated UDP header or bad UDP length")                                          \
+    _(multi_seg, "packet spans several mbufs")                                                     \
+    _(no_flow, "no leg on this UDP port")                                                          \
+    _(not_rtp, "payload is not RTP/RTCP, STUN or DTLS (RFC 7983)")                                 \
+    _(rtp_short, "RTP/RTCP payload shorter than 8 bytes")                                          \
+    _(src_mismatch, "source differs from the leg's latched remote (strict source)")               \
+    _(no_target, "leg forwards to no other leg")                                                   \
+    _(target_no_remote, "target leg has no remote address yet")                                    \
+    _(no_route, "target's remote is off-link and the interface has no gateway")                    \
+    _(no_mbuf, "mempool empty (fan-out copy or hold)")                                             \
+    _(handoff_full, "handoff ring to the owning worker full")                                      \
+    _(exception_full, "exception ring to the control lcore full")                                  \
+    _(tx_full, "transmit queue full")
+
+enum class drop : uint8_t {
+#define ISAR_DROP_ENUM(name, text) name,
+    ISAR_FOREACH_DROP(ISAR_DROP_ENUM)
+#undef ISAR_DROP_ENUM
+        count
+};
+constexpr unsigned n_drops = static_cast<unsigned>(drop::count);
+
+const char* drop_name(drop d) noexcept;
+const char* drop_help(drop d) noexcept;
+
+using counter = std::atomic<uint64_t>;
+
+// Single-writer increment: a plain load and store, no locked instruction.
+inline void bump(counter& c, uint64_t v = 1) noexcept
+{
+    c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+}
+inline uint64_t read(const counter& c) noexcept
+{
+    return c.load(std::memory_order_relaxed);
+}
+
+struct alignas(64) worker_stats {
+    counter rx_pkts{0};
+    counter rx_bytes{0};
+    counter tx_pkts{0};
+    counter tx_bytes{0};
+    counter fwd_pkts{0};       // packets handed to TX for a target leg
+    counter exception_pkts{0}; // handed to the control lcore
+    counter held_pkts{0};      // handed to control to wait for ARP
+    counter handoff_out{0};
+    counter handoff_in{0};
+    counter cmds_applied{0};
+    counter loops{0};
+    counter busy_loops{0};
+    counter busy_tsc{0};       // TSC cycles spent in loops that did work
+    std::array<counter, n_drops> drops{};
+
+    void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }
+};
+
+// Per leg, written by the leg's owning worker only.
+struct leg_stats {
+    counter in_pkts{0};
+    counter in_bytes{0};
+    counter out_pkts{0};
+    counter out_bytes{0};
+    counter last_seen_tsc{0};  // 0 = never
+    std::array<counter, n_drops> drops{};
+
+    void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }
+};
+
+} // namespace isar::dp

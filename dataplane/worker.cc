@@ -1,0 +1,342 @@
+// The worker's hot path. Nothing here allocates from the heap, takes a lock,
+// makes a system call (except the optional idle sleep when there is no work),
+// throws or logs per packet: every packet ends as TX, a handoff, an exception
+// or a counted drop.
+#include "dataplane/worker.h"
+
+#include <cerrno>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+#include "dataplane/rewrite.h"
+
+namespace isar::dp {
+
+namespace {
+constexpr unsigned prefetch_ahead = 3;
+constexpr unsigned idle_loops_before_sleep = 64;
+} // namespace
+
+void worker::drop_pkt(rte_mbuf* m, drop d) noexcept
+{
+    stats.drop_pkt(d);
+    rte_pktmbuf_free(m);
+}
+
+void worker::to_control(rte_mbuf* m, exc_kind k) noexcept
+{
+    m->hash.usr = static_cast<uint32_t>(k);
+    if (rte_ring_sp_enqueue(exc_ring, m) != 0) {
+        drop_pkt(m, drop::exception_full);
+        return;
+    }
+    bump(k == exc_kind::hold ? stats.held_pkts : stats.exception_pkts);
+}
+
+void worker::tx_flush(unsigned ifc) noexcept
+{
+    tx_buffer& b = tx_[ifc];
+    if (b.n == 0)
+        return;
+    uint16_t sent = rte_eth_tx_burst(ifaces[ifc].port_id, txq, b.pkts, b.n);
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < sent; i++)
+        bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+    bump(stats.tx_pkts, sent);
+    bump(stats.tx_bytes, bytes);
+    if (sent < b.n) {
+        bump(stats.drops[static_cast<unsigned>(drop::tx_full)], b.n - sent);
+        rte_pktmbuf_free_bulk(&b.pkts[sent], b.n - sent);
+    }
+    b.n = 0;
+}
+
+void worker::tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept
+{
+    tx_buffer& b = tx_[ifc];
+    b.pkts[b.n++] = m;
+    if (b.n == max_burst)
+        tx_flush(ifc);
+}
+
+// Rewrites `m` for target leg `t` and queues it for TX (or for control when
+// the next hop's MAC is not known yet).
+void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote) noexcept
+{
+    const iface& out = ifaces[t->iface];
+    const uint32_t dst = ep_ip(remote);
+    const uint32_t nh = out.next_hop(dst);
+    if (nh == 0) {
+        t->stats.drop_pkt(drop::no_route);
+        drop_pkt(m, drop::no_route);
+        return;
+    }
+    rewrite_to to;
+    to.src_mac = out.mac;
+    to.src_ip_be = t->local_ip_be;
+    to.dst_ip_be = dst;
+    to.src_port_be = t->local_port_be;
+    to.dst_port_be = ep_port(remote);
+    const bool resolved = out.neigh->lookup(nh, &to.dst_mac);
+    if (!resolved)
+        to.dst_mac = out.mac; // placeholder; control fills it in
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to);
+
+    bump(t->stats.out_pkts);
+    bump(t->stats.out_bytes, rte_pktmbuf_pkt_len(m));
+    bump(stats.fwd_pkts);
+    if (resolved) {
+        tx_enqueue(t->iface, m);
+    } else {
+        m->port = out.port_id;
+        to_control(m, exc_kind::hold);
+    }
+}
+
+void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
+{
+    auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
+
+    const packed_ep r = l->remote.load(std::memory_order_relaxed);
+    if (r != src) {
+        if (r != 0 && strict_source) {
+            l->stats.drop_pkt(drop::src_mismatch);
+            drop_pkt(m, drop::src_mismatch);
+            return;
+        }
+        l->remote.store(src, std::memory_order_relaxed); // latch
+    }
+    bump(l->stats.in_pkts);
+    bump(l->stats.in_bytes, rte_pktmbuf_pkt_len(m));
+    l->stats.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+
+    session* s = l->sess;
+    // Collect the targets that can receive; the last one gets `m` itself,
+    // the others a copy (their headers differ).
+    leg* ready[max_legs_per_session];
+    packed_ep remotes[max_legs_per_session];
+    unsigned n = 0;
+    for (unsigned i = 0; i < l->ntargets; i++) {
+        leg* t = &s->legs[l->targets[i]];
+        packed_ep tr = t->remote.load(std::memory_order_relaxed);
+        if (tr == 0) {
+            t->stats.drop_pkt(drop::target_no_remote);
+            stats.drop_pkt(drop::target_no_remote);
+            continue;
+        }
+        ready[n] = t;
+        remotes[n] = tr;
+        n++;
+    }
+    if (n == 0) {
+        if (l->ntargets == 0) {
+            l->stats.drop_pkt(drop::no_target);
+            stats.drop_pkt(drop::no_target);
+        }
+        rte_pktmbuf_free(m);
+        return;
+    }
+    for (unsigned i = 0; i + 1 < n; i++) {
+        rte_mbuf* c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
+        if (c == nullptr) {
+            ready[i]->stats.drop_pkt(drop::no_mbuf);
+            stats.drop_pkt(drop::no_mbuf);
+            continue;
+        }
+        send_to(c, meta, ready[i], remotes[i]);
+    }
+    send_to(m, meta, ready[n - 1], remotes[n - 1]);
+}
+
+void worker::process_burst(rte_mbuf** pkts, unsigned n) noexcept
+{
+    pkt_meta meta[max_burst];
+    for (unsigned i = 0; i < n && i < prefetch_ahead; i++)
+        rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+
+    // Stage 1: classify the whole burst.
+    for (unsigned i = 0; i < n; i++) {
+        if (i + prefetch_ahead < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
+        classify_one(cctx, pkts[i], meta[i]);
+    }
+
+    // Stage 2: bulk flow lookup for the packets this worker owns.
+    const void* keys[max_burst];
+    uint32_t key_vals[max_burst];
+    unsigned nk = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (meta[i].v == verdict::lookup && meta[i].owner == index) {
+            key_vals[nk] = meta[i].key;
+            keys[nk] = &key_vals[nk];
+            nk++;
+        }
+    }
+    void* data[max_burst];
+    uint64_t hits = 0;
+    if (nk > 0)
+        rte_hash_lookup_bulk_data(flows, keys, nk, &hits, data);
+
+    // Stage 3: act on each verdict.
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        rte_mbuf* m = pkts[i];
+        const pkt_meta& mt = meta[i];
+        switch (mt.v) {
+        case verdict::drop:
+            drop_pkt(m, mt.reason);
+            break;
+        case verdict::exception:
+            to_control(m, mt.exc);
+            break;
+        case verdict::lookup:
+            if (mt.owner != index) {
+                if (rte_ring_sp_enqueue(handoff_out[mt.owner], m) != 0)
+                    drop_pkt(m, drop::handoff_full);
+                else
+                    bump(stats.handoff_out);
+                break;
+            }
+            if (hits & (1ull << k))
+                forward(m, mt, static_cast<leg*>(data[k]));
+            else
+                drop_pkt(m, drop::no_flow);
+            k++;
+            break;
+        }
+    }
+}
+
+void worker::apply(flow_cmd* c) noexcept
+{
+    session* s = c->sess;
+    c->status = 0;
+    switch (c->op) {
+    case cmd_op::add_session: {
+        unsigned added = 0;
+        for (; added < s->nlegs; added++) {
+            const leg& l = s->legs[added];
+            uint32_t key = flow_key(l.port_id, rte_be_to_cpu_16(l.local_port_be));
+            if (rte_hash_lookup(flows, &key) >= 0) {
+                c->status = -EEXIST;
+                break;
+            }
+            if (rte_hash_add_key_data(flows, &key, &s->legs[added]) != 0) {
+                c->status = -ENOSPC;
+                break;
+            }
+        }
+        if (c->status != 0) {
+            for (unsigned i = 0; i < added; i++) {
+                const leg& l = s->legs[i];
+                uint32_t key = flow_key(l.port_id, rte_be_to_cpu_16(l.local_port_be));
+                rte_hash_del_key(flows, &key);
+            }
+        }
+        break;
+    }
+    case cmd_op::del_session:
+        for (unsigned i = 0; i < s->nlegs; i++) {
+            const leg& l = s->legs[i];
+            uint32_t key = flow_key(l.port_id, rte_be_to_cpu_16(l.local_port_be));
+            void* d = nullptr;
+            if (rte_hash_lookup_data(flows, &key, &d) >= 0 && d == &s->legs[i])
+                rte_hash_del_key(flows, &key);
+        }
+        break;
+    case cmd_op::set_remote:
+        if (c->leg_index < s->nlegs)
+            s->legs[c->leg_index].remote.store(c->remote, std::memory_order_relaxed);
+        else
+            c->status = -EINVAL;
+        break;
+    }
+}
+
+unsigned worker::drain_commands() noexcept
+{
+    // Never take more than the completion ring can hold: acks are never lost.
+    unsigned room = rte_ring_free_count(done_ring);
+    unsigned want = room < max_cmds_per_loop ? room : max_cmds_per_loop;
+    if (want == 0)
+        return 0;
+    flow_cmd* cmds[max_cmds_per_loop];
+    unsigned n = rte_ring_sc_dequeue_burst(cmd_ring, reinterpret_cast<void**>(cmds), want, nullptr);
+    for (unsigned i = 0; i < n; i++)
+        apply(cmds[i]);
+    if (n > 0) {
+        rte_ring_sp_enqueue_bulk(done_ring, reinterpret_cast<void**>(cmds), n, nullptr);
+        bump(stats.cmds_applied, n);
+    }
+    return n;
+}
+
+unsigned worker::poll_once() noexcept
+{
+    const uint64_t start = rte_rdtsc();
+    now_tsc_ = start;
+    unsigned work = drain_commands();
+
+    rte_mbuf* pkts[max_burst];
+    for (unsigned q = 0; q < nrxq; q++) {
+        uint16_t n = rte_eth_rx_burst(rxqs[q].port, rxqs[q].queue, pkts, max_burst);
+        if (n == 0)
+            continue;
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < n; i++)
+            bytes += rte_pktmbuf_pkt_len(pkts[i]);
+        bump(stats.rx_pkts, n);
+        bump(stats.rx_bytes, bytes);
+        process_burst(pkts, n);
+        work += n;
+    }
+    for (unsigned w = 0; w < nworkers; w++) {
+        if (handoff_in[w] == nullptr)
+            continue;
+        unsigned n = rte_ring_sc_dequeue_burst(handoff_in[w], reinterpret_cast<void**>(pkts),
+                                               max_burst, nullptr);
+        if (n == 0)
+            continue;
+        bump(stats.handoff_in, n); // rx_* were counted by the receiving worker
+        process_burst(pkts, n);
+        work += n;
+    }
+    for (unsigned i = 0; i < nifaces; i++)
+        tx_flush(i);
+
+    bump(stats.loops);
+    heartbeat.store(read(stats.loops), std::memory_order_relaxed);
+    if (work > 0) {
+        bump(stats.busy_loops);
+        bump(stats.busy_tsc, rte_rdtsc() - start);
+    }
+    return work;
+}
+
+int worker::run() noexcept
+{
+    unsigned idle = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+        if (poll_once() > 0) {
+            idle = 0;
+            continue;
+        }
+        if (idle_sleep_us > 0 && ++idle >= idle_loops_before_sleep)
+            rte_delay_us_sleep(idle_sleep_us); // only when there is nothing to do
+        else
+            rte_pause();
+    }
+    for (unsigned i = 0; i < nifaces; i++)
+        tx_flush(i);
+    return 0;
+}
+
+} // namespace isar::dp

@@ -1,0 +1,85 @@
+// One dataplane worker: per-lcore state and the run-to-completion loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "dataplane/classify.h"
+#include "dataplane/iface.h"
+#include "dataplane/leg.h"
+#include "dataplane/stats.h"
+
+struct rte_hash;
+struct rte_ring;
+struct rte_mempool;
+
+namespace isar::dp {
+
+#ifndef ISAR_MAX_WORKERS
+#define ISAR_MAX_WORKERS 16
+#endif
+constexpr unsigned max_workers = ISAR_MAX_WORKERS;
+constexpr unsigned max_burst = 32;
+constexpr unsigned max_rxq_per_worker = 16;
+constexpr unsigned max_ifaces = 8;
+constexpr unsigned max_cmds_per_loop = 8;
+
+struct worker {
+    // ---- set up by the dataplane before launch, then read-only ----------
+    unsigned index = 0;
+    unsigned nworkers = 1;
+    uint16_t txq = 0; // this worker's TX queue on every port
+    struct rx_source {
+        uint16_t port;
+        uint16_t queue;
+    };
+    rx_source rxqs[max_rxq_per_worker] = {};
+    unsigned nrxq = 0;
+    rte_ring* handoff_in[max_workers] = {};  // [from] -> me
+    rte_ring* handoff_out[max_workers] = {}; // me -> [to]
+    rte_ring* cmd_ring = nullptr;            // control -> me (flow_cmd*)
+    rte_ring* done_ring = nullptr;           // me -> control (flow_cmd*)
+    rte_ring* exc_ring = nullptr;            // me -> control (rte_mbuf*)
+    rte_hash* flows = nullptr;               // flow_key -> leg*, private to me
+    rte_mempool* pool = nullptr;
+    const iface* ifaces = nullptr;
+    unsigned nifaces = 0;
+    classify_ctx cctx;
+    bool strict_source = true;
+    uint32_t idle_sleep_us = 0;
+
+    // ---- run state ------------------------------------------------------
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> heartbeat{0}; // bumped every loop: control sees progress
+    worker_stats stats;
+
+    // One pass: bounded commands, every RX source, TX flush. Returns the
+    // number of packets and commands handled (0 = idle).
+    unsigned poll_once() noexcept;
+    // The lcore loop: poll_once() until stop.
+    int run() noexcept;
+
+    // Processes one burst as if it had been received (tests, handoff).
+    void process_burst(rte_mbuf** pkts, unsigned n) noexcept;
+
+private:
+    struct tx_buffer {
+        uint16_t n = 0;
+        rte_mbuf* pkts[max_burst];
+    };
+    tx_buffer tx_[max_ifaces];
+    uint64_t now_tsc_ = 0;
+
+    unsigned drain_commands() noexcept;
+    void apply(flow_cmd* c) noexcept;
+    void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote) noexcept;
+    void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
+    void tx_flush(unsigned ifc) noexcept;
+    void to_control(rte_mbuf* m, exc_kind k) noexcept;
+    void drop_pkt(rte_mbuf* m, drop d) noexcept;
+};
+
+} // namespace isar::dp
