@@ -31,7 +31,7 @@ const char* status_name(status s) noexcept;
 
 // Which implementation does the transforms.
 enum class engine : uint8_t {
-    auto_select = 0, // fastest available on this CPU (ipsec_mb > boringssl)
+    auto_select = 0, // fastest measured per suite on this CPU: see auto_engine()
     ipsec_mb,        // intel-ipsec-mb (AES-NI/VAES, SHA-NI)
     boringssl,       // BoringSSL EVP_AEAD / AES-CTR + HMAC-SHA1
     libsrtp,         // Debian's libsrtp2 (reference; on NSS)

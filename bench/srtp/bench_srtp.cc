@@ -1,0 +1,244 @@
+// bench_srtp: SRTP protect / unprotect / transcrypt per suite x engine x payload.
+//
+// Every iteration copies one packet (12-byte header + payload) into a work
+// buffer and runs the operation on it, as the dataplane does on mbuf data.
+// unprotect and transcrypt cycle through 4096 pre-protected packets and make
+// fresh receiving contexts (outside the timed region) when the ring wraps.
+// transcrypt = unprotect with the inbound context, then protect with another
+// leg's outbound context (another key).
+//
+// Measured (ns/op CPU time, `build-crypto/bench/srtp/bench_srtp --benchmark_min_time=0.3`),
+// AMD EPYC (`model name: AMD EPYC`; flags aes vaes vpclmulqdq avx512f sha_ni),
+// 2 vCPUs, shared VM, Debian 12, intel-ipsec-mb 1.3, android-libboringssl,
+// libsrtp2 2.5 (NSS), debugoptimized build, load 3-6 from other builds (+-10%):
+//
+//   suite                    bytes  engine    protect unprotect transcrypt
+//   AES_CM_128_HMAC_SHA1_80    160  ipsec_mb      245       228        446
+//   AES_CM_128_HMAC_SHA1_80   1200  ipsec_mb      899      1039       1901
+//   AES_CM_128_HMAC_SHA1_80    160  boringssl     213       203        427
+//   AES_CM_128_HMAC_SHA1_80   1200  boringssl     895      1020       1857
+//   AES_CM_128_HMAC_SHA1_80    160  libsrtp      2235      2209       4457
+//   AES_CM_128_HMAC_SHA1_80   1200  libsrtp      4786      4989       9684
+//   AES_CM_128_HMAC_SHA1_32    160  ipsec_mb      222       229        448
+//   AES_CM_128_HMAC_SHA1_32   1200  ipsec_mb      895      1053       1877
+//   AES_CM_128_HMAC_SHA1_32    160  boringssl     208       205        411
+//   AES_CM_128_HMAC_SHA1_32   1200  boringssl     897      1009       1857
+//   AES_CM_128_HMAC_SHA1_32    160  libsrtp      2258      2205       4412
+//   AES_CM_128_HMAC_SHA1_32   1200  libsrtp      4878      4915       9639
+//   AEAD_AES_128_GCM           160  ipsec_mb       66        55        116
+//   AEAD_AES_128_GCM          1200  ipsec_mb      151       166        323
+//   AEAD_AES_128_GCM           160  boringssl     141       145        290
+//   AEAD_AES_128_GCM          1200  boringssl     373       380        747
+//   AEAD_AES_128_GCM           160  libsrtp       732       740       1469
+//   AEAD_AES_128_GCM          1200  libsrtp       940      1001       1976
+//   AEAD_AES_256_GCM           160  ipsec_mb       66        62        126
+//   AEAD_AES_256_GCM          1200  ipsec_mb      182       182        343
+//   AEAD_AES_256_GCM           160  boringssl     149       155        300
+//   AEAD_AES_256_GCM          1200  boringssl     397       398        802
+//   AEAD_AES_256_GCM           160  libsrtp       735       749       1504
+//   AEAD_AES_256_GCM          1200  libsrtp       966      1080       2137
+//
+// auto_select: GCM -> ipsec_mb, AES-CM -> boringssl (see crypto/README.md).
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "crypto/srtp_context.h"
+#include "crypto/srtp_internal.h"
+#include "crypto/suite.h"
+
+using namespace isar::crypto;
+
+namespace {
+
+constexpr size_t ring = 4096;
+
+key_material make_key(suite s, uint32_t seed)
+{
+    std::mt19937 rng(seed);
+    key_material km;
+    km.s = s;
+    for (auto& b : km.key) {
+        b = uint8_t(rng());
+    }
+    for (auto& b : km.salt) {
+        b = uint8_t(rng());
+    }
+    return km;
+}
+
+std::vector<uint8_t> make_rtp(uint16_t seq, size_t payload)
+{
+    std::vector<uint8_t> p(12 + payload + max_trailer, 0);
+    p[0] = 0x80;
+    p[1] = 0;
+    p[2] = uint8_t(seq >> 8);
+    p[3] = uint8_t(seq);
+    detail::store_be32(&p[4], uint32_t(seq) * 160);
+    detail::store_be32(&p[8], 0x12345678);
+    for (size_t i = 0; i < payload; ++i) {
+        p[12 + i] = uint8_t(i * 7);
+    }
+    return p;
+}
+
+std::unique_ptr<srtp_context> make_ctx(suite s, engine e, uint32_t seed, benchmark::State& st)
+{
+    std::string err;
+    auto c = srtp_context::create(make_key(s, seed), e, err);
+    if (!c) {
+        st.SkipWithError(err.c_str());
+    }
+    return c;
+}
+
+// Protected copies of `ring` consecutive packets.
+struct wire_ring {
+    std::vector<std::vector<uint8_t>> pkts;
+    std::vector<size_t> lens;
+};
+
+wire_ring make_ring(suite s, engine e, size_t payload, benchmark::State& st)
+{
+    wire_ring r;
+    auto tx = make_ctx(s, e, 1, st);
+    if (!tx) {
+        return r;
+    }
+    for (size_t i = 0; i < ring; ++i) {
+        auto p = make_rtp(uint16_t(1000 + i), payload);
+        size_t len = 0;
+        if (tx->protect_rtp(p.data(), 12 + payload, p.size(), &len) != status::ok) {
+            st.SkipWithError("protect failed");
+            return r;
+        }
+        r.pkts.push_back(std::move(p));
+        r.lens.push_back(len);
+    }
+    return r;
+}
+
+void bm_protect(benchmark::State& st, suite s, engine e)
+{
+    const size_t payload = size_t(st.range(0));
+    prepare_thread();
+    auto tx = make_ctx(s, e, 1, st);
+    if (!tx) {
+        return;
+    }
+    auto tmpl = make_rtp(0, payload);
+    std::vector<uint8_t> buf(tmpl.size());
+    uint16_t seq = 0;
+    for (auto _ : st) {
+        std::memcpy(buf.data(), tmpl.data(), 12 + payload);
+        buf[2] = uint8_t(seq >> 8);
+        buf[3] = uint8_t(seq);
+        ++seq;
+        size_t len = 0;
+        status r = tx->protect_rtp(buf.data(), 12 + payload, buf.size(), &len);
+        if (r != status::ok) {
+            st.SkipWithError(status_name(r));
+            break;
+        }
+        benchmark::DoNotOptimize(buf.data());
+    }
+    st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(payload));
+}
+
+void bm_unprotect(benchmark::State& st, suite s, engine e)
+{
+    const size_t payload = size_t(st.range(0));
+    prepare_thread();
+    wire_ring r = make_ring(s, e, payload, st);
+    if (r.pkts.empty()) {
+        return;
+    }
+    auto rx = make_ctx(s, e, 1, st);
+    std::vector<uint8_t> buf(r.pkts[0].size());
+    size_t i = 0;
+    for (auto _ : st) {
+        if (i == ring) {
+            st.PauseTiming();
+            rx = make_ctx(s, e, 1, st);
+            i = 0;
+            st.ResumeTiming();
+        }
+        std::memcpy(buf.data(), r.pkts[i].data(), r.lens[i]);
+        size_t len = 0;
+        status rs = rx->unprotect_rtp(buf.data(), r.lens[i], &len);
+        if (rs != status::ok) {
+            st.SkipWithError(status_name(rs));
+            break;
+        }
+        ++i;
+        benchmark::DoNotOptimize(buf.data());
+    }
+    st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(payload));
+}
+
+void bm_transcrypt(benchmark::State& st, suite s, engine e)
+{
+    const size_t payload = size_t(st.range(0));
+    prepare_thread();
+    wire_ring r = make_ring(s, e, payload, st);
+    if (r.pkts.empty()) {
+        return;
+    }
+    auto rx = make_ctx(s, e, 1, st);
+    auto tx = make_ctx(s, e, 2, st);
+    std::vector<uint8_t> buf(r.pkts[0].size());
+    size_t i = 0;
+    for (auto _ : st) {
+        if (i == ring) {
+            st.PauseTiming();
+            rx = make_ctx(s, e, 1, st);
+            tx = make_ctx(s, e, 2, st);
+            i = 0;
+            st.ResumeTiming();
+        }
+        std::memcpy(buf.data(), r.pkts[i].data(), r.lens[i]);
+        size_t len = 0;
+        status rs = rx->unprotect_rtp(buf.data(), r.lens[i], &len);
+        if (rs == status::ok) {
+            rs = tx->protect_rtp(buf.data(), len, buf.size(), &len);
+        }
+        if (rs != status::ok) {
+            st.SkipWithError(status_name(rs));
+            break;
+        }
+        ++i;
+        benchmark::DoNotOptimize(buf.data());
+    }
+    st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(payload));
+}
+
+int register_all()
+{
+    const suite suites[] = {suite::aes_cm_128_hmac_sha1_80, suite::aes_cm_128_hmac_sha1_32,
+            suite::aead_aes_128_gcm, suite::aead_aes_256_gcm};
+    std::vector<engine> engines;
+    if (detail::ipsec_mb_available()) {
+        engines.push_back(engine::ipsec_mb);
+    }
+    engines.push_back(engine::boringssl);
+    engines.push_back(engine::libsrtp);
+    for (suite s : suites) {
+        for (engine e : engines) {
+            std::string n = std::string(suite_name(s)) + "/" + engine_name(e);
+            benchmark::RegisterBenchmark(("protect/" + n).c_str(), bm_protect, s, e)->Arg(160)->Arg(1200);
+            benchmark::RegisterBenchmark(("unprotect/" + n).c_str(), bm_unprotect, s, e)->Arg(160)->Arg(1200);
+            benchmark::RegisterBenchmark(("transcrypt/" + n).c_str(), bm_transcrypt, s, e)->Arg(160)->Arg(1200);
+        }
+    }
+    return 0;
+}
+
+const int registered = register_all();
+
+} // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,682 @@
+// Internal: RFC 3711 / RFC 7714 packet logic over a pluggable cipher backend.
+// One instantiation per (engine, suite family); see engine_boringssl.cc and
+// engine_ipsec_mb.cc for the backends. Everything here runs per packet: no
+// allocation, no lock, no system call, no exception, no logging.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "crypto/srtp_internal.h"
+
+namespace isar::crypto::detail {
+
+// ---- RTP header ---------------------------------------------------------------------
+
+struct rtp_view {
+    size_t hdr_len; // fixed header + CSRCs + header extension
+    uint32_t ssrc;
+    uint16_t seq;
+};
+
+// Parses the RTP header within buf[0, body_len) (body_len excludes any SRTP
+// trailer). Every length read from the packet is bounds-checked.
+inline status parse_rtp(const uint8_t* p, size_t body_len, rtp_view& v) noexcept
+{
+    if (body_len < 12) {
+        return status::too_short;
+    }
+    if ((p[0] & 0xc0) != 0x80) {
+        return status::bad_packet;
+    }
+    size_t h = 12 + 4 * size_t(p[0] & 0x0f);
+    if (h > body_len) {
+        return status::bad_packet;
+    }
+    if ((p[0] & 0x10) != 0) {
+        if (h + 4 > body_len) {
+            return status::bad_packet;
+        }
+        h += 4 + 4 * size_t(load_be16(p + h + 2));
+        if (h > body_len) {
+            return status::bad_packet;
+        }
+    }
+    v.hdr_len = h;
+    v.ssrc = load_be32(p + 8);
+    v.seq = load_be16(p + 2);
+    return status::ok;
+}
+
+inline status check_rtcp_header(const uint8_t* p, size_t len, size_t trailer) noexcept
+{
+    if (len < 8 + trailer) {
+        return status::too_short;
+    }
+    if ((p[0] & 0xc0) != 0x80) {
+        return status::bad_packet;
+    }
+    return status::ok;
+}
+
+// ---- replay window and ROC ----------------------------------------------------------
+
+// The highest index seen plus a 128-bit map of the indices below it.
+struct replay_window_state {
+    uint64_t top = 0;
+    uint64_t bits[2] = {0, 0}; // bit d set: index top - d seen
+    bool seen = false;
+
+    bool may_accept(uint64_t idx) const noexcept
+    {
+        if (!seen || idx > top) {
+            return true;
+        }
+        uint64_t d = top - idx;
+        if (d >= replay_window) {
+            return false;
+        }
+        return ((bits[d >> 6] >> (d & 63)) & 1) == 0;
+    }
+
+    void accept(uint64_t idx) noexcept
+    {
+        if (!seen) {
+            seen = true;
+            top = idx;
+            bits[0] = 1;
+            bits[1] = 0;
+            return;
+        }
+        if (idx > top) {
+            uint64_t s = idx - top;
+            if (s >= 128) {
+                bits[0] = bits[1] = 0;
+            } else if (s >= 64) {
+                bits[1] = bits[0] << (s - 64);
+                bits[0] = 0;
+            } else {
+                bits[1] = (bits[1] << s) | (bits[0] >> (64 - s));
+                bits[0] <<= s;
+            }
+            bits[0] |= 1;
+            top = idx;
+            return;
+        }
+        uint64_t d = top - idx;
+        bits[d >> 6] |= uint64_t(1) << (d & 63);
+    }
+};
+
+constexpr uint64_t index_mask = (uint64_t(1) << 48) - 1;
+
+// RFC 3711 §3.3.1 / Appendix A, with libsrtp's rule that the ROC is taken as 0
+// until the highest index passes 2^15 (so a first packet never guesses ROC -1).
+inline uint64_t estimate_index(const replay_window_state& w, uint16_t seq) noexcept
+{
+    if (!w.seen || w.top <= 32768) {
+        return seq;
+    }
+    uint64_t roc = w.top >> 16;
+    uint32_t s_l = uint32_t(w.top & 0xffff);
+    uint64_t v = roc;
+    if (s_l < 32768) {
+        if (uint32_t(seq) > s_l + 32768) {
+            v = roc - 1;
+        }
+    } else if (s_l - 32768 > uint32_t(seq)) {
+        v = roc + 1;
+    }
+    return ((v << 16) | seq) & index_mask;
+}
+
+// ---- per-SSRC table -----------------------------------------------------------------
+
+struct ssrc_state {
+    uint32_t ssrc = 0;
+    uint32_t rtcp_tx_index = 0; // next SRTCP index to send
+    replay_window_state rtp;    // receive: replay window; send: indices used
+    replay_window_state rtcp;   // receive only
+};
+
+// Fixed slots filled in order on first use; a new SSRC never allocates.
+class ssrc_table {
+public:
+    ssrc_state* find(uint32_t ssrc) noexcept
+    {
+        if (last_ < n_ && slots_[last_].ssrc == ssrc) {
+            return &slots_[last_];
+        }
+        for (uint32_t i = 0; i < n_; ++i) {
+            if (slots_[i].ssrc == ssrc) {
+                last_ = i;
+                return &slots_[i];
+            }
+        }
+        return nullptr;
+    }
+    bool full() const noexcept { return n_ == max_ssrcs; }
+    ssrc_state* claim(uint32_t ssrc) noexcept
+    {
+        if (full()) {
+            return nullptr;
+        }
+        ssrc_state& s = slots_[n_];
+        s = ssrc_state{};
+        s.ssrc = ssrc;
+        last_ = n_++;
+        return &s;
+    }
+    ssrc_state* find_or_claim(uint32_t ssrc) noexcept
+    {
+        ssrc_state* s = find(ssrc);
+        return s != nullptr ? s : claim(ssrc);
+    }
+
+private:
+    ssrc_state slots_[max_ssrcs];
+    uint32_t n_ = 0;
+    uint32_t last_ = 0;
+};
+
+// ---- IVs ------------------------------------------------------------------------
+
+// RFC 3711 §4.1.1: IV = (k_s * 2^16) ^ (SSRC * 2^64) ^ (i * 2^16).
+inline void aes_cm_iv(const uint8_t salt[14], uint32_t ssrc, uint64_t index, uint8_t iv[16]) noexcept
+{
+    std::memcpy(iv, salt, 14);
+    iv[14] = iv[15] = 0;
+    iv[4] ^= uint8_t(ssrc >> 24);
+    iv[5] ^= uint8_t(ssrc >> 16);
+    iv[6] ^= uint8_t(ssrc >> 8);
+    iv[7] ^= uint8_t(ssrc);
+    for (int i = 0; i < 6; ++i) {
+        iv[8 + i] ^= uint8_t(index >> (40 - 8 * i));
+    }
+}
+
+// RFC 7714 §8.1 (RTP: 00 00 | SSRC | ROC | SEQ) and §9.1 (RTCP: 00 00 | SSRC |
+// 00 00 | 0 + 31-bit index), each XOR the 12-byte session salt.
+inline void gcm_iv(const uint8_t salt[12], uint32_t ssrc, uint32_t hi, uint32_t lo, uint8_t iv[12]) noexcept
+{
+    iv[0] = 0;
+    iv[1] = 0;
+    store_be32(iv + 2, ssrc);
+    iv[6] = uint8_t(hi >> 8);
+    iv[7] = uint8_t(hi);
+    store_be32(iv + 8, lo);
+    for (int i = 0; i < 12; ++i) {
+        iv[i] ^= salt[i];
+    }
+}
+
+// ---- AES-CM + HMAC-SHA1 ------------------------------------------------------------
+//
+// Backend contract (one instance per key: RTP and RTCP):
+//   bool init(const uint8_t* key, size_t key_len, const uint8_t auth[20], std::string& err);
+//   // encrypt buf[off, off+enc_len) in place, then HMAC buf[0, auth_len)
+//   bool encrypt_then_mac(const uint8_t iv[16], uint8_t* buf, size_t off, size_t enc_len,
+//                         size_t auth_len, uint8_t digest[20]) noexcept;
+//   // HMAC buf[0, auth_len), compare with tag; decrypt buf[off, off+enc_len).
+//   // False on mismatch (the payload is then unspecified).
+//   bool mac_then_decrypt(const uint8_t iv[16], uint8_t* buf, size_t off, size_t enc_len,
+//                         size_t auth_len, const uint8_t* tag, size_t tag_len) noexcept;
+//   // HMAC over data || tail (tail may or may not follow data in memory)
+//   bool mac(const uint8_t* data, size_t len, const uint8_t* tail, size_t tail_len,
+//            uint8_t digest[20]) noexcept;
+//   bool keystream(const uint8_t iv[16], uint8_t* data, size_t len) noexcept;
+template <class Cm>
+class cm_engine final : public srtp_context_impl {
+public:
+    cm_engine(suite s, engine e) noexcept : suite_(s), engine_(e), rtp_tag_(suite_rtp_tag_len(s)) {}
+    ~cm_engine() override
+    {
+        std::memset(rtp_salt_, 0, sizeof rtp_salt_);
+        std::memset(rtcp_salt_, 0, sizeof rtcp_salt_);
+    }
+
+    bool init(const session_keys& k, std::string& err)
+    {
+        std::memcpy(rtp_salt_, k.rtp_salt, 14);
+        std::memcpy(rtcp_salt_, k.rtcp_salt, 14);
+        return rtp_.init(k.rtp_key, k.key_len, k.rtp_auth, err) &&
+               rtcp_.init(k.rtcp_key, k.key_len, k.rtcp_auth, err);
+    }
+
+    status protect_rtp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
+    {
+        rtp_view v;
+        if (status st = parse_rtp(buf, len, v); st != status::ok) {
+            return st;
+        }
+        if (cap < len || cap - len < rtp_tag_ || cap - len < 4) {
+            return status::no_room;
+        }
+        ssrc_state* s = tab_.find(v.ssrc);
+        uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
+        if (s != nullptr && !s->rtp.may_accept(idx)) {
+            return status::replay; // would reuse keystream
+        }
+        if (s == nullptr && (s = tab_.claim(v.ssrc)) == nullptr) {
+            return status::ssrc_limit;
+        }
+        uint8_t iv[16];
+        aes_cm_iv(rtp_salt_, v.ssrc, idx, iv);
+        store_be32(buf + len, uint32_t(idx >> 16)); // ROC, authenticated, then overwritten
+        uint8_t d[20];
+        if (!rtp_.encrypt_then_mac(iv, buf, v.hdr_len, len - v.hdr_len, len + 4, d)) {
+            return status::no_room;
+        }
+        std::memcpy(buf + len, d, rtp_tag_);
+        s->rtp.accept(idx);
+        *out_len = len + rtp_tag_;
+        return status::ok;
+    }
+
+    status unprotect_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
+    {
+        return rx_rtp(buf, len, out_len);
+    }
+
+    status verify_rtp(const uint8_t* buf, size_t len) noexcept override
+    {
+        return rx_rtp(const_cast<uint8_t*>(buf), len, nullptr);
+    }
+
+    status protect_rtcp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
+    {
+        if (status st = check_rtcp_header(buf, len, 0); st != status::ok) {
+            return st;
+        }
+        constexpr size_t trailer = 4 + 10;
+        if (cap < len || cap - len < trailer) {
+            return status::no_room;
+        }
+        uint32_t ssrc = load_be32(buf + 4);
+        ssrc_state* s = tab_.find_or_claim(ssrc);
+        if (s == nullptr) {
+            return status::ssrc_limit;
+        }
+        if (s->rtcp_tx_index > 0x7fffffff) {
+            return status::replay; // SRTCP index space used up: re-key
+        }
+        uint32_t idx = s->rtcp_tx_index;
+        uint8_t iv[16];
+        aes_cm_iv(rtcp_salt_, ssrc, idx, iv);
+        store_be32(buf + len, 0x80000000u | idx); // E=1: always encrypted
+        uint8_t d[20];
+        if (!rtcp_.encrypt_then_mac(iv, buf, 8, len - 8, len + 4, d)) {
+            return status::no_room;
+        }
+        std::memcpy(buf + len + 4, d, 10);
+        s->rtcp_tx_index = idx + 1;
+        *out_len = len + trailer;
+        return status::ok;
+    }
+
+    status unprotect_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
+    {
+        return rx_rtcp(buf, len, out_len);
+    }
+
+    status verify_rtcp(const uint8_t* buf, size_t len) noexcept override
+    {
+        return rx_rtcp(const_cast<uint8_t*>(buf), len, nullptr);
+    }
+
+    suite get_suite() const noexcept override { return suite_; }
+    engine get_engine() const noexcept override { return engine_; }
+
+    bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept override
+    {
+        ssrc_state* s = tab_.find_or_claim(ssrc);
+        if (s == nullptr) {
+            return false;
+        }
+        s->rtcp_tx_index = index;
+        return true;
+    }
+
+private:
+    // out_len == nullptr: verify only (the buffer is not written).
+    status rx_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept
+    {
+        if (len < 12 + rtp_tag_) {
+            return status::too_short;
+        }
+        const size_t body = len - rtp_tag_;
+        rtp_view v;
+        if (status st = parse_rtp(buf, body, v); st != status::ok) {
+            return st;
+        }
+        ssrc_state* s = tab_.find(v.ssrc);
+        if (s == nullptr && tab_.full()) {
+            return status::ssrc_limit;
+        }
+        uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
+        if (s != nullptr && !s->rtp.may_accept(idx)) {
+            return status::replay;
+        }
+        uint8_t roc[4];
+        store_be32(roc, uint32_t(idx >> 16));
+        if (out_len == nullptr) {
+            uint8_t d[20];
+            if (!rtp_.mac(buf, body, roc, 4, d) || !ct_equal(d, buf + body, rtp_tag_)) {
+                return status::auth_fail;
+            }
+        } else {
+            // Put the ROC where the tag was so the MAC input is contiguous.
+            uint8_t tag[10];
+            std::memcpy(tag, buf + body, rtp_tag_);
+            std::memcpy(buf + body, roc, 4);
+            uint8_t iv[16];
+            aes_cm_iv(rtp_salt_, v.ssrc, idx, iv);
+            if (!rtp_.mac_then_decrypt(iv, buf, v.hdr_len, body - v.hdr_len, body + 4, tag, rtp_tag_)) {
+                std::memcpy(buf + body, tag, rtp_tag_);
+                return status::auth_fail;
+            }
+            *out_len = body;
+        }
+        if (s == nullptr) {
+            s = tab_.claim(v.ssrc);
+        }
+        s->rtp.accept(idx);
+        return status::ok;
+    }
+
+    status rx_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept
+    {
+        if (status st = check_rtcp_header(buf, len, 4 + 10); st != status::ok) {
+            return st;
+        }
+        const size_t auth_len = len - 10;
+        const uint32_t tr = load_be32(buf + auth_len - 4);
+        const bool encrypted = (tr & 0x80000000u) != 0;
+        const uint32_t idx = tr & 0x7fffffffu;
+        const uint32_t ssrc = load_be32(buf + 4);
+        ssrc_state* s = tab_.find(ssrc);
+        if (s == nullptr && tab_.full()) {
+            return status::ssrc_limit;
+        }
+        if (s != nullptr && !s->rtcp.may_accept(idx)) {
+            return status::replay;
+        }
+        if (out_len == nullptr) {
+            uint8_t d[20];
+            if (!rtcp_.mac(buf, auth_len, nullptr, 0, d) || !ct_equal(d, buf + auth_len, 10)) {
+                return status::auth_fail;
+            }
+        } else {
+            uint8_t iv[16];
+            aes_cm_iv(rtcp_salt_, ssrc, idx, iv);
+            const size_t enc_len = encrypted ? auth_len - 4 - 8 : 0;
+            if (!rtcp_.mac_then_decrypt(iv, buf, 8, enc_len, auth_len, buf + auth_len, 10)) {
+                return status::auth_fail;
+            }
+            *out_len = auth_len - 4;
+        }
+        if (s == nullptr) {
+            s = tab_.claim(ssrc);
+        }
+        s->rtcp.accept(idx);
+        return status::ok;
+    }
+
+    suite suite_;
+    engine engine_;
+    size_t rtp_tag_;
+    uint8_t rtp_salt_[14] = {};
+    uint8_t rtcp_salt_[14] = {};
+    Cm rtp_;
+    Cm rtcp_;
+    ssrc_table tab_;
+};
+
+// ---- AEAD AES-GCM ------------------------------------------------------------------
+//
+// Backend contract (one instance per key):
+//   bool init(const uint8_t* key, size_t key_len, std::string& err);
+//   bool seal(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data,
+//             size_t len, uint8_t tag[16]) noexcept;                 // in place
+//   bool open(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
+//             size_t len, uint8_t* out, const uint8_t tag[16]) noexcept; // out may == in
+template <class Gcm>
+class gcm_engine final : public srtp_context_impl {
+public:
+    static constexpr size_t tag_len = 16;
+
+    gcm_engine(suite s, engine e) noexcept : suite_(s), engine_(e) {}
+    ~gcm_engine() override
+    {
+        std::memset(rtp_salt_, 0, sizeof rtp_salt_);
+        std::memset(rtcp_salt_, 0, sizeof rtcp_salt_);
+    }
+
+    bool init(const session_keys& k, std::string& err)
+    {
+        std::memcpy(rtp_salt_, k.rtp_salt, 12);
+        std::memcpy(rtcp_salt_, k.rtcp_salt, 12);
+        return rtp_.init(k.rtp_key, k.key_len, err) && rtcp_.init(k.rtcp_key, k.key_len, err);
+    }
+
+    status protect_rtp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
+    {
+        rtp_view v;
+        if (status st = parse_rtp(buf, len, v); st != status::ok) {
+            return st;
+        }
+        if (cap < len || cap - len < tag_len) {
+            return status::no_room;
+        }
+        ssrc_state* s = tab_.find(v.ssrc);
+        uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
+        if (s != nullptr && !s->rtp.may_accept(idx)) {
+            return status::replay; // would reuse a GCM nonce
+        }
+        if (s == nullptr && (s = tab_.claim(v.ssrc)) == nullptr) {
+            return status::ssrc_limit;
+        }
+        uint8_t iv[12];
+        gcm_iv(rtp_salt_, v.ssrc, uint32_t(idx >> 32), uint32_t(idx), iv);
+        if (!rtp_.seal(iv, buf, v.hdr_len, buf + v.hdr_len, len - v.hdr_len, buf + len)) {
+            return status::no_room;
+        }
+        s->rtp.accept(idx);
+        *out_len = len + tag_len;
+        return status::ok;
+    }
+
+    status unprotect_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
+    {
+        return rx_rtp(buf, len, out_len);
+    }
+    status verify_rtp(const uint8_t* buf, size_t len) noexcept override
+    {
+        return rx_rtp(const_cast<uint8_t*>(buf), len, nullptr);
+    }
+
+    status protect_rtcp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
+    {
+        if (status st = check_rtcp_header(buf, len, 0); st != status::ok) {
+            return st;
+        }
+        constexpr size_t trailer = tag_len + 4;
+        if (cap < len || cap - len < trailer) {
+            return status::no_room;
+        }
+        uint32_t ssrc = load_be32(buf + 4);
+        ssrc_state* s = tab_.find_or_claim(ssrc);
+        if (s == nullptr) {
+            return status::ssrc_limit;
+        }
+        if (s->rtcp_tx_index > 0x7fffffff) {
+            return status::replay; // SRTCP index space used up: re-key
+        }
+        uint32_t idx = s->rtcp_tx_index;
+        uint8_t iv[12];
+        gcm_iv(rtcp_salt_, ssrc, 0, idx, iv);
+        uint8_t aad[12]; // RTCP header (8) || E + SRTCP index (4)
+        std::memcpy(aad, buf, 8);
+        store_be32(aad + 8, 0x80000000u | idx);
+        if (!rtcp_.seal(iv, aad, sizeof aad, buf + 8, len - 8, buf + len)) {
+            return status::no_room;
+        }
+        std::memcpy(buf + len + tag_len, aad + 8, 4);
+        s->rtcp_tx_index = idx + 1;
+        *out_len = len + trailer;
+        return status::ok;
+    }
+
+    status unprotect_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
+    {
+        return rx_rtcp(buf, len, out_len);
+    }
+    status verify_rtcp(const uint8_t* buf, size_t len) noexcept override
+    {
+        return rx_rtcp(const_cast<uint8_t*>(buf), len, nullptr);
+    }
+
+    suite get_suite() const noexcept override { return suite_; }
+    engine get_engine() const noexcept override { return engine_; }
+
+    bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept override
+    {
+        ssrc_state* s = tab_.find_or_claim(ssrc);
+        if (s == nullptr) {
+            return false;
+        }
+        s->rtcp_tx_index = index;
+        return true;
+    }
+
+private:
+    status rx_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept
+    {
+        if (len < 12 + tag_len) {
+            return status::too_short;
+        }
+        const size_t body = len - tag_len;
+        rtp_view v;
+        if (status st = parse_rtp(buf, body, v); st != status::ok) {
+            return st;
+        }
+        if (out_len == nullptr && body - v.hdr_len > scratch_size) {
+            return status::bad_packet;
+        }
+        ssrc_state* s = tab_.find(v.ssrc);
+        if (s == nullptr && tab_.full()) {
+            return status::ssrc_limit;
+        }
+        uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
+        if (s != nullptr && !s->rtp.may_accept(idx)) {
+            return status::replay;
+        }
+        uint8_t iv[12];
+        gcm_iv(rtp_salt_, v.ssrc, uint32_t(idx >> 32), uint32_t(idx), iv);
+        uint8_t* out = out_len != nullptr ? buf + v.hdr_len : thread_scratch();
+        if (!rtp_.open(iv, buf, v.hdr_len, buf + v.hdr_len, body - v.hdr_len, out, buf + body)) {
+            return status::auth_fail;
+        }
+        if (out_len != nullptr) {
+            *out_len = body;
+        }
+        if (s == nullptr) {
+            s = tab_.claim(v.ssrc);
+        }
+        s->rtp.accept(idx);
+        return status::ok;
+    }
+
+    status rx_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept
+    {
+        if (status st = check_rtcp_header(buf, len, tag_len + 4); st != status::ok) {
+            return st;
+        }
+        if (len > scratch_size - 64) {
+            return status::bad_packet;
+        }
+        const uint8_t* trailer = buf + len - 4;
+        const uint32_t tr = load_be32(trailer);
+        const bool encrypted = (tr & 0x80000000u) != 0;
+        const uint32_t idx = tr & 0x7fffffffu;
+        const uint32_t ssrc = load_be32(buf + 4);
+        const size_t body = len - tag_len - 4; // header + (encrypted) reports
+        const uint8_t* tag = buf + body;
+        ssrc_state* s = tab_.find(ssrc);
+        if (s == nullptr && tab_.full()) {
+            return status::ssrc_limit;
+        }
+        if (s != nullptr && !s->rtcp.may_accept(idx)) {
+            return status::replay;
+        }
+        uint8_t iv[12];
+        gcm_iv(rtcp_salt_, ssrc, 0, idx, iv);
+        bool ok;
+        if (encrypted) {
+            uint8_t aad[12];
+            std::memcpy(aad, buf, 8);
+            std::memcpy(aad + 8, trailer, 4);
+            uint8_t* out = out_len != nullptr ? buf + 8 : thread_scratch();
+            ok = rtcp_.open(iv, aad, sizeof aad, buf + 8, body - 8, out, tag);
+        } else {
+            // RFC 7714 §9.3: unencrypted SRTCP authenticates the whole packet and
+            // the trailer as AAD.
+            uint8_t* aad = thread_scratch();
+            std::memcpy(aad, buf, body);
+            std::memcpy(aad + body, trailer, 4);
+            ok = rtcp_.open(iv, aad, body + 4, buf, 0, aad + body + 4, tag);
+        }
+        if (!ok) {
+            return status::auth_fail;
+        }
+        if (out_len != nullptr) {
+            *out_len = body;
+        }
+        if (s == nullptr) {
+            s = tab_.claim(ssrc);
+        }
+        s->rtcp.accept(idx);
+        return status::ok;
+    }
+
+    suite suite_;
+    engine engine_;
+    uint8_t rtp_salt_[12] = {};
+    uint8_t rtcp_salt_[12] = {};
+    Gcm rtp_;
+    Gcm rtcp_;
+    ssrc_table tab_;
+};
+
+// Builds the engine for k.s over the backends Cm / Gcm.
+template <class Cm, class Gcm>
+std::unique_ptr<srtp_context_impl> make_engine(const session_keys& k, engine e, std::string& err)
+{
+    switch (k.s) {
+    case suite::aes_cm_128_hmac_sha1_80:
+    case suite::aes_cm_128_hmac_sha1_32: {
+        auto c = std::make_unique<cm_engine<Cm>>(k.s, e);
+        if (!c->init(k, err)) {
+            return nullptr;
+        }
+        return c;
+    }
+    case suite::aead_aes_128_gcm:
+    case suite::aead_aes_256_gcm: {
+        auto c = std::make_unique<gcm_engine<Gcm>>(k.s, e);
+        if (!c->init(k, err)) {
+            return nullptr;
+        }
+        return c;
+    }
+    case suite::none:
+        break;
+    }
+    err = "SRTP context: suite 'none' has no keys";
+    return nullptr;
+}
+
+} // namespace isar::crypto::detail

@@ -1,0 +1,101 @@
+// Internal to crypto/ and its tests: session keys, the RFC 3711 packet logic
+// shared by Isar's own engines, and test hooks. Not for dataplane/ or control/.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "crypto/srtp_context.h"
+#include "crypto/suite.h"
+
+namespace isar::crypto::detail {
+
+// Session keys of one direction (RFC 3711 §4.3, KDR 0). Wiped on destruction.
+struct session_keys {
+    suite s = suite::none;
+    size_t key_len = 0;  // 16 or 32
+    size_t salt_len = 0; // 14 (AES-CM) or 12 (GCM)
+    uint8_t rtp_key[32] = {};
+    uint8_t rtcp_key[32] = {};
+    uint8_t rtp_auth[20] = {}; // HMAC-SHA1 keys; unused for GCM
+    uint8_t rtcp_auth[20] = {};
+    uint8_t rtp_salt[14] = {};
+    uint8_t rtcp_salt[14] = {};
+
+    session_keys() = default;
+    session_keys(const session_keys&) = delete;
+    session_keys& operator=(const session_keys&) = delete;
+    ~session_keys();
+};
+
+// AES-CM PRF (RFC 3711 §4.3.3): `out_len` bytes of keystream for `label`.
+// A 12-byte (GCM) master salt is padded with two zero bytes on the right, as
+// libsrtp does.
+void aes_cm_prf(const uint8_t* master_key, size_t key_len, const uint8_t* master_salt,
+        size_t salt_len, uint8_t label, uint8_t* out, size_t out_len);
+bool derive_session_keys(const key_material& km, session_keys& out);
+
+// Extra hooks every engine implements; tests reach them with dynamic_cast.
+class srtp_context_impl : public srtp_context {
+public:
+    // Sets the next SRTCP index this (sending) context uses for `ssrc`.
+    virtual bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept = 0;
+};
+
+// Engine factories. Isar's own engines take session keys (so RFC 7714 vectors,
+// which are given as session keys, can be checked); libsrtp takes master keys.
+std::unique_ptr<srtp_context_impl> make_boringssl_context(const session_keys& k, std::string& err);
+std::unique_ptr<srtp_context_impl> make_ipsec_mb_context(const session_keys& k, std::string& err);
+std::unique_ptr<srtp_context_impl> make_libsrtp_context(const key_material& km, std::string& err);
+std::unique_ptr<srtp_context_impl> create_from_session_keys(const session_keys& k, engine e,
+        std::string& err);
+
+// srtp_init() exactly once per process (libsrtp 2.5 fails a second call).
+// Anything else in the process that uses libsrtp must go through this.
+bool libsrtp_init(std::string& err);
+
+// True when intel-ipsec-mb initialises with AES-NI on this CPU.
+bool ipsec_mb_available() noexcept;
+
+// AES-CM keystream XORed into data (RFC 3711 B.2 check), by engine.
+bool engine_keystream(engine e, const uint8_t* key, size_t key_len, const uint8_t iv[16],
+        uint8_t* data, size_t len);
+bool engine_keystream_boringssl(const uint8_t* key, size_t key_len, const uint8_t iv[16],
+        uint8_t* data, size_t len);
+bool engine_keystream_ipsec_mb(const uint8_t* key, size_t key_len, const uint8_t iv[16],
+        uint8_t* data, size_t len);
+
+// Per-thread scratch for verify_*() (which must not touch the caller's buffer).
+constexpr size_t scratch_size = 65536 + 64;
+uint8_t* thread_scratch() noexcept;
+
+// ---- small helpers ---------------------------------------------------------------
+
+inline uint16_t load_be16(const uint8_t* p) noexcept
+{
+    return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+inline uint32_t load_be32(const uint8_t* p) noexcept
+{
+    return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
+}
+inline void store_be32(uint8_t* p, uint32_t v) noexcept
+{
+    p[0] = uint8_t(v >> 24);
+    p[1] = uint8_t(v >> 16);
+    p[2] = uint8_t(v >> 8);
+    p[3] = uint8_t(v);
+}
+inline bool ct_equal(const uint8_t* a, const uint8_t* b, size_t n) noexcept
+{
+    uint8_t d = 0;
+    for (size_t i = 0; i < n; ++i) {
+        d |= uint8_t(a[i] ^ b[i]);
+    }
+    return d == 0;
+}
+
+} // namespace isar::crypto::detail
