@@ -81,6 +81,9 @@ int event_loop::open(std::string& err)
     // A socket file left by a dead isard is replaced; a live one is refused.
     if (::connect(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
         err = cfg_.socket + ": another isard is already listening there";
+        // Not ours: the destructor must not unlink the live isard's socket.
+        ::close(listen_fd_);
+        listen_fd_ = -1;
         return -EADDRINUSE;
     }
     ::close(listen_fd_);
@@ -189,8 +192,9 @@ void event_loop::process_lines(client& c)
     c.processing = true;
     while (!c.busy && !c.closing) {
         auto nl = c.in.find('\n');
-        if (nl == std::string::npos) {
-            if (c.in.size() > max_line) {
+        // Too long whether or not its newline came in the same read.
+        if (nl == std::string::npos || nl > max_line) {
+            if (nl != std::string::npos || c.in.size() > max_line) {
                 c.busy = true;
                 c.in.clear();
                 const uint64_t id = c.id;

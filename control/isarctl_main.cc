@@ -112,9 +112,13 @@ json parse_leg(const std::string& spec)
                         p = c + 1;
                     }
                 }();
-            else if (k == "interface")
+            else if (k == "interface") {
+                // Digits only: std::stoul would throw (abort) or accept "-1".
+                if (v.empty() || v.size() > 5 ||
+                    v.find_first_not_of("0123456789") != std::string::npos)
+                    die(2, "--leg " + spec + ": interface must be a number, got \"" + v + "\"");
                 leg["interface"] = std::stoul(v);
-            else
+            } else
                 die(2, "--leg " + spec + ": unknown key \"" + k +
                                "\" (remote, targets, interface)");
         }

@@ -44,10 +44,14 @@ void worker::tx_flush(unsigned ifc) noexcept
     tx_buffer& b = tx_[ifc];
     if (b.n == 0)
         return;
-    uint16_t sent = rte_eth_tx_burst(ifaces[ifc].port_id, txq, b.pkts, b.n);
+    // Sum before the burst: the PMD owns (and may already have freed, as
+    // af_packet does) every mbuf it accepted.
     uint64_t bytes = 0;
-    for (uint16_t i = 0; i < sent; i++)
+    for (uint16_t i = 0; i < b.n; i++)
         bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+    uint16_t sent = rte_eth_tx_burst(ifaces[ifc].port_id, txq, b.pkts, b.n);
+    for (uint16_t i = sent; i < b.n; i++)
+        bytes -= rte_pktmbuf_pkt_len(b.pkts[i]);
     bump(stats.tx_pkts, sent);
     bump(stats.tx_bytes, bytes);
     if (sent < b.n) {

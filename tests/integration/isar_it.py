@@ -1,0 +1,594 @@
+"""Shared harness of the integration tests (Python 3 stdlib only).
+
+Every test runs a real isard on net_af_packet bound to the host end of a veth
+pair whose other end lives in a network namespace of its own; the call's
+endpoints are plain kernel sockets created inside that namespace (setns(2) on
+the calling thread, so the sockets live there while the test code runs here).
+
+Each test gets unique namespace/veth names, its own DPDK --file-prefix, config
+directory and control socket, so tests never collide, and `Env` always tears
+everything down (isard, sockets, veth, namespace, DPDK runtime dir), also on
+failure, on SIGTERM from meson's timeout, and (through PR_SET_PDEATHSIG) when
+the test itself is killed.
+
+Usage (each test file):
+
+    def body(env):            # env: Env, with namespace and veth set up
+        env.start()           # isard with the test's config; waits for ping
+        a = env.udp(A_IP, 4000)
+        locs, answer = env.create("call", "a", "b")   # isarctl --json session create
+        ...
+        env.final_checks()    # alive, no mbuf leak, SIGTERM -> exit 0, socket gone
+    sys.exit(isar_it.main(body, "call", **Env options))   # argv: ISARD ISARCTL
+
+Exit codes: 0 pass, 1 fail, 77 skip (meson SKIP: not root / no netns).
+"""
+
+import contextlib
+import ctypes
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+SKIP = 77
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+
+RELAY_IP = "198.18.0.1"  # isard's address on the veth (198.18.0.0/24)
+A_IP = "198.18.0.2"   # endpoint addresses inside the namespace
+B_IP = "198.18.0.3"
+C_IP = "198.18.0.4"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class TestFailure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+    log(f"ok: {what}")
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise TestFailure(f"{what}: got {got!r}, want {want!r}")
+    log(f"ok: {what} == {want!r}")
+
+
+def wait_for(pred, timeout, what, interval=0.05):
+    """Polls pred() (bounded in time) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = pred()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise TestFailure(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def run(cmd, check_rc=True, timeout=20, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check_rc and p.returncode != 0:
+        raise TestFailure(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p
+
+
+# ---- RTP ---------------------------------------------------------------------
+
+def rtp_packet(seq, ts, ssrc, payload, pt=0, marker=False):
+    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF,
+                       ts & 0xFFFFFFFF, ssrc) + payload
+
+
+def rtp_parse(data):
+    if len(data) < 12:
+        return None
+    b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", data[:12])
+    return {"v": b0 >> 6, "pt": b1 & 0x7F, "seq": seq, "ts": ts, "ssrc": ssrc,
+            "payload": data[12:]}
+
+
+def make_stream(ssrc, count, size=160, seq0=1000, pt=0):
+    """`count` RTP packets with increasing seq/ts and a payload that encodes
+    the ssrc and packet index (so corruption and reordering are visible)."""
+    out = []
+    for i in range(count):
+        body = struct.pack("!II", ssrc, i)
+        payload = (body * (size // len(body) + 1))[:size]
+        out.append(rtp_packet(seq0 + i, 160 * i, ssrc, payload, pt))
+    return out
+
+
+# ---- sockets ------------------------------------------------------------------
+
+def recv_all(sock, count, timeout, max_total=100000):
+    """Receives up to `count` datagrams, waiting at most `timeout` seconds in
+    all. Returns a list of (data, (ip, port))."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and len(got) < max_total:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            data, addr = sock.recvfrom(65535)
+        except socket.timeout:
+            break
+        got.append((data, addr))
+    return got
+
+
+def drain(sock, quiet=0.2, max_total=100000):
+    """Reads whatever arrives until `quiet` seconds pass with nothing."""
+    got = []
+    sock.settimeout(quiet)
+    while len(got) < max_total:
+        try:
+            got.append(sock.recvfrom(65535))
+        except socket.timeout:
+            break
+    return got
+
+
+def send_paced(sock, packets, dest, gap=0.0005):
+    """Sends packets with a small gap: af_packet's RX ring and the veth must
+    not overflow on a busy 2-core machine (the point is correctness, not
+    throughput)."""
+    for i, p in enumerate(packets):
+        sock.sendto(p, dest)
+        if gap and i % 8 == 7:
+            time.sleep(gap * 8)
+
+
+def expect_stream(sock, sent, src, what, timeout=5, ordered=True):
+    """Receives len(sent) datagrams on `sock` and checks that they are exactly
+    `sent` (in order unless `ordered` is false), each from `src` (the relay's
+    address and leg port)."""
+    got = recv_all(sock, len(sent), timeout)
+    check_eq(len(got), len(sent), f"{what}: datagrams received")
+    bad_src = [a for _d, a in got if a != src]
+    if bad_src:
+        raise TestFailure(f"{what}: {len(bad_src)} datagram(s) not from {src}: {bad_src[:3]}")
+    if ordered:
+        for i, ((data, _a), want) in enumerate(zip(got, sent)):
+            if data != want:
+                h, w = rtp_parse(data), rtp_parse(want)
+                raise TestFailure(f"{what}: datagram {i} differs (got seq {h and h['seq']}, "
+                                  f"len {len(data)}; want seq {w and w['seq']}, "
+                                  f"len {len(want)})")
+    else:
+        if sorted(d for d, _a in got) != sorted(sent):
+            raise TestFailure(f"{what}: the datagrams received are not the ones sent")
+    log(f"ok: {what}: all {len(sent)} RTP packets arrived intact"
+        f"{', in order' if ordered else ''}, from {src[0]}:{src[1]}")
+    return got
+
+
+def expect_nothing(sock, what, quiet=0.5):
+    got = drain(sock, quiet)
+    if got:
+        raise TestFailure(f"{what}: {len(got)} unexpected datagram(s), first from {got[0][1]}")
+    log(f"ok: {what}: nothing arrived")
+
+
+def icmp_checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+
+# ---- the environment ---------------------------------------------------------
+
+class Env:
+    """One test's world: namespace + veth + config dir + isard."""
+
+    def __init__(self, name, argv, workers=1, idle_timeout_s=60, port_min=40000,
+                 port_max=40999, strict_source=True, mbufs=4095, max_clients=64,
+                 extra_ns_ips=(B_IP, C_IP)):
+        if len(argv) < 3:
+            print(f"usage: {argv[0]} ISARD ISARCTL", file=sys.stderr)
+            sys.exit(2)
+        self.isard_bin = os.path.abspath(argv[1])
+        self.isarctl_bin = os.path.abspath(argv[2])
+        self.name = name
+        tag = secrets.token_hex(3)
+        self.tag = tag
+        self.ns = f"isarit-{name}-{tag}"
+        self.host_if = f"iit{tag}h"  # <= 15 characters
+        self.peer_if = f"iit{tag}p"
+        self.file_prefix = f"isarit_{name}_{tag}"
+        self.workers = workers
+        self.idle_timeout_s = idle_timeout_s
+        self.port_min = port_min
+        self.port_max = port_max
+        self.strict_source = strict_source
+        self.mbufs = mbufs
+        self.max_clients = max_clients
+        self.extra_ns_ips = extra_ns_ips
+        self.dir = None
+        self.sock_path = None
+        self.proc = None
+        self.isard_log = None
+        self.isard_mac = None
+        self.peer_mac = None
+        self._sockets = []
+        self._ns_created = False
+        self._veth_created = False
+        self._host_netns_fd = None
+        self._ns_lock = threading.Lock()
+
+    # -- context management: set up, and ALWAYS tear down ----------------------
+    def __enter__(self):
+        signal.signal(signal.SIGTERM, _raise_on_signal)
+        signal.signal(signal.SIGINT, _raise_on_signal)
+        self.t0 = time.monotonic()
+        self.dir = tempfile.mkdtemp(prefix=f"isarit-{self.name}-")
+        self.sock_path = os.path.join(self.dir, "isard.sock")
+        try:
+            self._preflight()
+            self._setup_net()
+        except BaseException:
+            self._teardown_net()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        return self
+
+    def __exit__(self, et, ev, tb):
+        errors = []
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.stop_isard(verify=False)
+        except BaseException as e:  # noqa: BLE001 - teardown must go on
+            errors.append(f"stopping isard: {e}")
+        for s in self._sockets:
+            with contextlib.suppress(Exception):
+                s.close()
+        self._sockets.clear()
+        self._teardown_net()
+        # DPDK's runtime directories of this test's isards (--file-prefix).
+        for d in glob.glob(f"/var/run/dpdk/{self.file_prefix}*"):
+            shutil.rmtree(d, ignore_errors=True)
+        if self._host_netns_fd is not None:
+            os.close(self._host_netns_fd)
+            self._host_netns_fd = None
+        failed = et is not None
+        if failed or errors:
+            self.dump_isard_log()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if errors and not failed:
+            raise TestFailure("; ".join(errors))
+        return False
+
+    def _preflight(self):
+        if os.geteuid() != 0:
+            raise Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for ip netns)")
+        for tool in ("ip",):
+            if shutil.which(tool) is None:
+                raise Skip(f"`{tool}` (iproute2) is not installed")
+        for b in (self.isard_bin, self.isarctl_bin):
+            if not os.access(b, os.X_OK):
+                raise TestFailure(f"{b} is not an executable")
+
+    def _setup_net(self):
+        p = run(["ip", "netns", "add", self.ns], check_rc=False)
+        if p.returncode != 0:
+            raise Skip(f"ip netns add failed: {p.stderr.strip()}")
+        self._ns_created = True
+        p = run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name",
+                 self.peer_if], check_rc=False)
+        if p.returncode != 0:
+            raise Skip(f"cannot create a veth pair: {p.stderr.strip()}")
+        self._veth_created = True
+        # The host end belongs to DPDK: keep the host kernel quiet on it (no
+        # IPv6 link-local chatter, no forwarding of what arrives on it).
+        for key in (f"net.ipv6.conf.{self.host_if}.disable_ipv6=1",
+                    f"net.ipv4.conf.{self.host_if}.forwarding=0"):
+            run(["sysctl", "-q", "-w", key], check_rc=False)
+        run(["ip", "link", "set", self.peer_if, "netns", self.ns])
+        run(["ip", "link", "set", self.host_if, "up"])
+        nsx = ["ip", "netns", "exec", self.ns]
+        run(nsx + ["sysctl", "-q", "-w", f"net.ipv6.conf.{self.peer_if}.disable_ipv6=1"],
+            check_rc=False)
+        run(nsx + ["ip", "link", "set", "lo", "up"])
+        for ip in (A_IP,) + tuple(self.extra_ns_ips):
+            run(nsx + ["ip", "addr", "add", f"{ip}/24", "dev", self.peer_if])
+        run(nsx + ["ip", "link", "set", self.peer_if, "up"])
+        with open(f"/sys/class/net/{self.host_if}/address") as f:
+            self.isard_mac = f.read().strip().lower()
+        p = run(nsx + ["cat", f"/sys/class/net/{self.peer_if}/address"])
+        self.peer_mac = p.stdout.strip().lower()
+        self._host_netns_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+        log(f"netns {self.ns}: {self.peer_if} ({self.peer_mac}) <-> {self.host_if} "
+            f"({self.isard_mac}) in the host namespace")
+
+    def _teardown_net(self):
+        if self._veth_created:
+            run(["ip", "link", "del", self.host_if], check_rc=False)
+            self._veth_created = False
+        if self._ns_created:
+            run(["ip", "netns", "del", self.ns], check_rc=False)
+            self._ns_created = False
+
+    # -- namespace helpers -------------------------------------------------------
+    @contextlib.contextmanager
+    def in_ns(self):
+        """Moves the calling thread into the namespace for the block."""
+        with self._ns_lock:
+            fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    e = ctypes.get_errno()
+                    raise TestFailure(f"setns({self.ns}): {os.strerror(e)}")
+                try:
+                    yield
+                finally:
+                    if _libc.setns(self._host_netns_fd, CLONE_NEWNET) != 0:
+                        e = ctypes.get_errno()
+                        # Cannot go on in the wrong namespace.
+                        print(f"FATAL: setns back: {os.strerror(e)}", file=sys.stderr)
+                        os._exit(1)
+            finally:
+                os.close(fd)
+
+    def ns_socket(self, family=socket.AF_INET, type_=socket.SOCK_DGRAM, proto=0, bind=None):
+        with self.in_ns():
+            s = socket.socket(family, type_, proto)
+        self._sockets.append(s)
+        if bind is not None:
+            s.bind(bind)
+        return s
+
+    def udp(self, ip=A_IP, port=0):
+        """A UDP endpoint in the namespace, bound to ip:port."""
+        s = self.ns_socket(bind=(ip, port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        return s
+
+    def ns_run(self, cmd, check_rc=True):
+        return run(["ip", "netns", "exec", self.ns] + cmd, check_rc=check_rc)
+
+    # -- isard ---------------------------------------------------------------------
+    def config_text(self, **override):
+        if self.workers == 1:
+            lcores = ["-l", "0-1"]
+        else:
+            # lcore 0 = control on CPU 0; workers share the remaining CPUs.
+            ncpu = max(os.cpu_count() or 1, 1)
+            parts = ["0@0"] + [f"{w + 1}@{(w % max(ncpu - 1, 1)) + (1 if ncpu > 1 else 0)}"
+                               for w in range(self.workers)]
+            lcores = ["--lcores", ",".join(parts)]
+        eal = ["--no-huge", "--no-pci", "-m", "256"] + lcores + [
+            "--file-prefix", self.file_prefix,
+            "--vdev", f"net_af_packet0,iface={self.host_if},qpairs={self.workers + 1}",
+            "--log-level", "lib.*:warning"]
+        v = dict(port_min=self.port_min, port_max=self.port_max,
+                 idle_timeout_s=self.idle_timeout_s, strict_source=self.strict_source,
+                 mbufs=self.mbufs, max_clients=self.max_clients)
+        v.update(override)
+        return (
+            "[eal]\nargs = " + json.dumps(eal) + "\n\n"
+            "[[interface]]\nport = 0\naddress = \"" + RELAY_IP + "/24\"\n\n"
+            f"[relay]\nport_min = {v['port_min']}\nport_max = {v['port_max']}\n"
+            f"idle_timeout_s = {v['idle_timeout_s']}\n"
+            f"strict_source = {'true' if v['strict_source'] else 'false'}\n\n"
+            f"[control]\nsocket = \"{self.sock_path}\"\nmax_clients = {v['max_clients']}\n\n"
+            f"[dataplane]\nidle_sleep_us = 100\nmbufs = {v['mbufs']}\n\n"
+            "[log]\nlevel = \"info\"\n")
+
+    def start(self, timeout=30):
+        cfg = os.path.join(self.dir, "isard.toml")
+        with open(cfg, "w") as f:
+            f.write(self.config_text())
+        self.isard_log = os.path.join(self.dir, "isard.log")
+        logf = open(self.isard_log, "w")
+        self.proc = subprocess.Popen([self.isard_bin, "-c", cfg], stdout=logf,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent)
+        logf.close()
+        t = time.monotonic()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise TestFailure(f"isard exited early with {self.proc.returncode}")
+            if not os.path.exists(self.sock_path):
+                return False
+            try:
+                r = self.request({"cmd": "ping"}, timeout=2)
+            except OSError:
+                return False
+            return r.get("pong") is True
+
+        wait_for(ready, timeout, "isard to answer ping", interval=0.1)
+        log(f"isard pid {self.proc.pid} ready in {time.monotonic() - t:.1f}s "
+            f"({self.workers} worker(s), socket {self.sock_path})")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop_isard(self, verify=True, timeout=15):
+        """SIGTERM; with verify, isard must exit 0 and remove its socket."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                if verify:
+                    raise TestFailure(f"isard did not stop within {timeout}s of SIGTERM")
+        rc = self.proc.returncode
+        if verify:
+            check_eq(rc, 0, "isard exit status after SIGTERM")
+            check(not os.path.exists(self.sock_path), "isard removed its control socket")
+        return rc
+
+    def dump_isard_log(self, tail=60):
+        if self.isard_log and os.path.exists(self.isard_log):
+            with open(self.isard_log, errors="replace") as f:
+                lines = f.readlines()
+            print(f"---- isard log (last {tail} lines) ----")
+            sys.stdout.writelines(lines[-tail:])
+            print("---- end of isard log ----", flush=True)
+
+    # -- management socket ------------------------------------------------------
+    def connect(self, timeout=5):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.sock_path)
+        return s
+
+    def request(self, req, timeout=5):
+        """One request (dict, or raw str/bytes without the newline) on a
+        fresh connection; returns the decoded answer."""
+        with self.connect(timeout) as s:
+            line = req if isinstance(req, (bytes, str)) else json.dumps(req)
+            if isinstance(line, str):
+                line = line.encode()
+            s.sendall(line + b"\n")
+            return json.loads(read_line(s, timeout))
+
+    def ctl(self, *args, as_json=True, timeout=15):
+        """Runs isarctl; returns CompletedProcess."""
+        cmd = [self.isarctl_bin, "--socket", self.sock_path] + (["--json"] if as_json else [])
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+
+    def ctl_json(self, *args):
+        p = self.ctl(*args)
+        if p.returncode != 0:
+            raise TestFailure(f"isarctl {' '.join(args)} failed ({p.returncode}): "
+                              f"{p.stderr.strip()} {p.stdout.strip()}")
+        return json.loads(p.stdout)
+
+    def create(self, sid, *legs):
+        """isarctl session create; legs are --leg specs. Returns
+        {leg name: (ip, port)} and the raw answer."""
+        args = ["session", "create", sid]
+        for l in legs:
+            args += ["--leg", l]
+        r = self.ctl_json(*args)
+        locs = {}
+        for l in r["legs"]:
+            ip, port = l["local"].rsplit(":", 1)
+            locs[l["name"]] = (ip, int(port))
+        return locs, r
+
+    def show(self, sid):
+        return self.ctl_json("session", "show", sid)
+
+    def leg(self, sid, name):
+        for l in self.show(sid)["legs"]:
+            if l["name"] == name:
+                return l
+        raise TestFailure(f"session {sid} has no leg {name}")
+
+    def stats(self):
+        return self.ctl_json("stats")
+
+    def session_ids(self):
+        return sorted(s["session"] for s in self.ctl_json("session", "list")["sessions"])
+
+    def total_drops(self):
+        return self.stats()["total"]["drops"]
+
+    def wait_drop(self, reason, at_least, timeout=5):
+        return wait_for(lambda: self.total_drops().get(reason, 0) >= at_least, timeout,
+                        f"worker drop counter {reason} >= {at_least}")
+
+    def final_checks(self, mbuf_bound=64):
+        """End of every test: isard alive and no mbuf leak; then a clean
+        SIGTERM stop (exit 0, socket removed)."""
+        self.check_health(mbuf_bound)
+        self.stop_isard(verify=True)
+
+    def check_health(self, mbuf_bound=64):
+        """isard alive, answering, and mbufs_in_use back under a small bound."""
+        check(self.alive(), "isard is still running")
+
+        def settled():
+            st = self.stats()
+            return st if st["mbufs_in_use"] <= mbuf_bound else None
+        try:
+            st = wait_for(settled, 5, f"mbufs_in_use <= {mbuf_bound}", interval=0.2)
+        except TestFailure:
+            raise TestFailure(f"mbuf leak? mbufs_in_use = {self.stats()['mbufs_in_use']} "
+                              f"(bound {mbuf_bound})")
+        log(f"ok: mbufs_in_use = {st['mbufs_in_use']} (bound {mbuf_bound})")
+
+
+def read_line(s, timeout=5, limit=1 << 22):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TestFailure("no answer line from isard within the timeout")
+        s.settimeout(left)
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError("isard closed the connection before a full line")
+        buf += chunk
+        if len(buf) > limit:
+            raise TestFailure("answer line too long")
+    return buf.split(b"\n", 1)[0].decode()
+
+
+def _die_with_parent():
+    # isard must not outlive a test that was killed.
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.setpgrp()
+
+
+def _raise_on_signal(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(body, name, argv=None, **env_kw):
+    """Runs `body(env)` inside an Env and maps the outcome to an exit code."""
+    argv = argv or sys.argv
+    t0 = time.monotonic()
+    try:
+        with Env(name, argv, **env_kw) as env:
+            body(env)
+    except Skip as e:
+        print(f"SKIP: {e}", flush=True)
+        return SKIP
+    except TestFailure as e:
+        print(f"FAIL: {e}", flush=True)
+        traceback.print_exc()
+        return 1
+    except BaseException as e:  # noqa: BLE001 - report anything as a failure
+        print(f"FAIL: unexpected {type(e).__name__}: {e}", flush=True)
+        traceback.print_exc()
+        return 1
+    print(f"PASS: {name} in {time.monotonic() - t0:.1f}s", flush=True)
+    return 0
