@@ -45,6 +45,19 @@ event_loop::~event_loop()
         ::close(signal_fd_);
 }
 
+bool event_loop::socket_in_use(const std::string& path)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+    bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+    ::close(fd);
+    return live;
+}
+
 int event_loop::open(std::string& err)
 {
     sigset_t set;

@@ -29,6 +29,9 @@ public:
     // Runs until SIGINT/SIGTERM or stop(). `on_ready` runs once when serving.
     int run(const std::function<void()>& on_ready);
     void stop() { stop_ = true; }
+    // True when a live isard answers on `path` (checked before EAL starts, so
+    // that a second instance is refused before it touches any port).
+    static bool socket_in_use(const std::string& path);
 
     static constexpr size_t max_line = 64 * 1024;
     static constexpr size_t max_out = 4 * 1024 * 1024;

@@ -70,6 +70,12 @@ int main(int argc, char** argv)
         return 0;
     }
 
+    if (ctl::event_loop::socket_in_use(cfg->socket)) {
+        fprintf(stderr, "isard: %s: another isard is already listening there\n",
+                cfg->socket.c_str());
+        return 1;
+    }
+
     // SIGINT/SIGTERM go to the control loop's signalfd: block them before EAL
     // starts threads, which inherit the mask.
     sigset_t set;
