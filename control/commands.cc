@@ -1,5 +1,7 @@
 #include "control/commands.h"
 
+#include <limits>
+
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 
@@ -169,7 +171,9 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
             lr.targets = std::move(names);
         }
         if (auto f = l.find("interface"); f != l.end()) {
-            if (!f->is_number_unsigned())
+            // get<unsigned>() would wrap 2^32 to interface 0.
+            if (!f->is_number_unsigned() ||
+                f->get<uint64_t>() > std::numeric_limits<unsigned>::max())
                 invalid(where + "interface", "must be an interface index");
             lr.iface = f->get<unsigned>();
         }

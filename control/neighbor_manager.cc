@@ -165,7 +165,7 @@ void neighbor_manager::on_icmp(rte_mbuf* m, unsigned ifc)
     ip->hdr_checksum = rte_ipv4_cksum(ip);
     rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
     rte_ether_addr_copy(&f.mac, &eth->src_addr);
-    m->ol_flags = 0;
+    m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT; // keep buffer ownership
     stats_.icmp_echo_replies++;
     tx(ifc, m);
 }

@@ -237,6 +237,9 @@ unsigned session_manager::poll()
                 if (op.cmd->status == 0) {
                     if (s->state == session_state::installing)
                         s->state = session_state::active;
+                    else // removed before the worker installed it
+                        e = {"not_found", "session: \"" + s->id +
+                                                  "\" was deleted before it was installed"};
                     stats_.created++;
                 } else {
                     stats_.failed++;
@@ -265,6 +268,8 @@ unsigned session_manager::poll()
             case dp::cmd_op::set_remote:
                 if (op.cmd->status != 0)
                     e = {"internal", "worker rejected the update"};
+                else if (s->state == session_state::deleting)
+                    e = {"not_found", "session: \"" + s->id + "\" was deleted meanwhile"};
                 break;
             }
             if (op.done)

@@ -98,6 +98,8 @@ private:
 
     int find(uint32_t ip_be) const noexcept
     {
+        if (ip_be == 0) // 0 marks a free slot: it is never an entry
+            return -1;
         unsigned i = slot_of(ip_be);
         for (unsigned n = 0; n < capacity; n++, i = (i + 1) & (capacity - 1)) {
             uint32_t k = slots_[i].ip.load(std::memory_order_relaxed);

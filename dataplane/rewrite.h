@@ -78,7 +78,9 @@ inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const re
 
     rte_ether_addr_copy(&to.dst_mac, &eth->dst_addr);
     rte_ether_addr_copy(&to.src_mac, &eth->src_addr);
-    m->ol_flags = 0;
+    // No offload requested; but keep the flags that say who owns the data
+    // buffer (external/indirect), or the free would treat it as direct.
+    m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
 }
 
 } // namespace isar::dp

@@ -1,0 +1,133 @@
+// The whole relay minus threads and sockets: ring ports, a dp::dataplane, and
+// the control plane (session_manager, neighbor_manager, commands) on top. The
+// test thread steps every worker with worker::poll_once() and the control side
+// with session_manager::poll() / neighbor_manager::poll(); requests go through
+// commands::handle(), the same entry point the management socket uses.
+//
+// RelayTest checks after every test that the mempool is back to its baseline:
+// every mbuf the test or the dataplane allocated was freed.
+#pragma once
+
+#include "control/commands.h"
+#include "control/config.h"
+#include "control/neighbor_manager.h"
+#include "control/session_manager.h"
+#include "dataplane/dataplane.h"
+#include "tests/support/packet_builder.h"
+#include "tests/support/ring_port.h"
+
+#include <cstdint>
+#include <gtest/gtest.h>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace isar::test {
+
+using json = nlohmann::json;
+
+struct relay_options {
+    unsigned nworkers = 1;
+    unsigned nifaces = 1; // iface i: 198.18+i.0.1/24 (gateway .254 on iface 1+)
+    bool strict_source = true;
+    bool gateway = false; // give every interface a gateway (.254)
+    uint16_t port_min = 30000;
+    uint16_t port_max = 30199;
+    uint32_t mbufs = 4095;
+    uint32_t max_legs = 4096;
+    uint32_t ring_size = 1024;      // command, completion, exception, handoff rings
+    unsigned port_ring_size = 4096; // the ring ports' RX and TX rings
+};
+
+// Addresses used throughout: remotes on iface 0's subnet.
+struct peer {
+    uint32_t ip; // host order
+    uint16_t port;
+    rte_ether_addr mac;
+    std::string ep() const;
+};
+
+class relay {
+public:
+    explicit relay(const relay_options& o);
+    ~relay();
+
+    bool ok() const { return ok_; }
+    const std::string& error() const { return err_; }
+
+    // ---- control --------------------------------------------------------
+    // Runs a request and polls until its reply arrives (or fails the test).
+    json call(const json& req, unsigned max_rounds = 200);
+    // Starts a request; the reply lands in the returned slot when it comes.
+    std::shared_ptr<std::optional<json>> start(const json& req);
+    // One round: every worker once, then acknowledgements and exceptions.
+    unsigned poll();
+    // Rounds until nothing moves (RX rings empty, no handoff or exception).
+    void settle(unsigned max_rounds = 1000);
+    unsigned poll_worker(unsigned w) { return dp->wk(w).poll_once(); }
+
+    // ---- packets ----------------------------------------------------------
+    rte_mbuf* mbuf(const bytes& frame, unsigned ifc = 0);
+    // Frames injected while `exact` is set live in exactly-sized malloc()ed
+    // buffers (see make_exact_mbuf): ASan catches reads past their end.
+    bool exact = false;
+    void inject(const bytes& frame, unsigned ifc = 0);
+    void inject(const std::vector<bytes>& frames, unsigned ifc = 0);
+    // Everything sent on interface `ifc` queue `q` (q = nworkers: control).
+    std::vector<bytes> sent(unsigned ifc, unsigned q);
+    // Everything sent on `ifc` by the workers (all worker queues).
+    std::vector<bytes> sent_by_workers(unsigned ifc);
+    unsigned pending_tx() const;
+
+    // A UDP frame from `from` to this relay's `relay_port` on `ifc`.
+    bytes from_peer(const peer& from, uint16_t relay_port, const bytes& payload,
+                    unsigned ifc = 0) const;
+    // The frame the relay must emit on `ifc` for `to`, leaving from relay
+    // port `src_port`, for an input frame built by from_peer().
+    bytes expected(const peer& to, uint16_t src_port, const bytes& payload, unsigned ifc = 0,
+                   std::optional<rte_ether_addr> dst_mac = std::nullopt) const;
+
+    void learn(const peer& p, unsigned ifc = 0);
+    uint32_t ip(unsigned ifc) const; // host order
+    rte_ether_addr mac(unsigned ifc) const;
+
+    // ---- counters -----------------------------------------------------------
+    uint64_t drops(dp::drop d) const; // summed over workers
+    uint64_t total_drops() const;
+    uint64_t sum(dp::counter dp::worker_stats::*c) const;
+    // Σ drops + fwd + exceptions + held == rx: every packet ended somewhere.
+    void expect_accounted(const char* where) const;
+
+    // A two-leg session (a: remote `ra` if set, b: remote `rb` if set);
+    // returns the relay ports of a and b.
+    std::pair<uint16_t, uint16_t> two_legs(const std::string& id, const std::optional<peer>& ra,
+                                           const std::optional<peer>& rb);
+    static uint16_t local_port(const json& create_reply, const std::string& leg);
+
+    relay_options opt;
+    ctl::config cfg;
+    std::vector<std::unique_ptr<ring_port>> ports;
+    std::unique_ptr<dp::dataplane> dp;
+    std::unique_ptr<ctl::session_manager> sm;
+    std::unique_ptr<ctl::neighbor_manager> nm;
+    std::unique_ptr<ctl::commands> cmds;
+    unsigned baseline = 0; // mbufs in use right after start
+
+private:
+    bool ok_ = false;
+    std::string err_;
+};
+
+// Remote endpoints on iface 0's subnet (198.18.0.0/24).
+extern const peer alice, bob, carol, mallory;
+
+class RelayTest : public ::testing::Test {
+protected:
+    void start(const relay_options& o = {});
+    void TearDown() override;
+    std::unique_ptr<relay> r;
+};
+
+} // namespace isar::test

@@ -1,0 +1,314 @@
+// control/config.cc: the shipped example parses, every bad input is rejected
+// with a message that names the offending key, and dump_config() round-trips.
+#include "control/config.h"
+
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sstream>
+#include <string>
+
+using namespace isar::ctl;
+
+namespace {
+
+// The configuration from the issue (and systemd/isard.toml), verbatim.
+const char* example = R"(
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "512", "-l", "0-1", "--file-prefix", "isar",
+        "--vdev", "net_af_packet0,iface=isar-dp,qpairs=2"]
+
+[[interface]]
+port = 0                    # DPDK port id
+address = "198.18.0.1/24"   # the relay's address on this port
+# gateway = "198.18.0.254"  # next hop for remotes outside the prefix
+
+[relay]
+port_min = 30000
+port_max = 39999
+idle_timeout_s = 60
+strict_source = true
+max_legs = 65536
+
+[control]
+socket = "/run/isar/isard.sock"
+socket_mode = "0660"
+max_clients = 64
+
+[dataplane]
+mbufs = 16383
+idle_sleep_us = 0
+
+[log]
+level = "info"
+)";
+
+const char* minimal = R"(
+[[interface]]
+port = 0
+address = "198.18.0.1/24"
+)";
+
+std::string parse_err(const std::string& text)
+{
+    std::string err;
+    auto c = parse_config(text, err);
+    EXPECT_FALSE(c.has_value()) << "accepted:\n" << text;
+    EXPECT_FALSE(err.empty());
+    return err;
+}
+
+bool same(const config& a, const config& b)
+{
+    if (a.interfaces.size() != b.interfaces.size())
+        return false;
+    for (size_t i = 0; i < a.interfaces.size(); i++) {
+        const auto &x = a.interfaces[i], &y = b.interfaces[i];
+        if (x.port != y.port || x.address != y.address || x.prefix_len != y.prefix_len ||
+            x.gateway != y.gateway)
+            return false;
+    }
+    return a.eal_args == b.eal_args && a.port_min == b.port_min && a.port_max == b.port_max &&
+           a.idle_timeout_s == b.idle_timeout_s && a.strict_source == b.strict_source &&
+           a.max_legs == b.max_legs && a.socket == b.socket && a.socket_mode == b.socket_mode &&
+           a.max_clients == b.max_clients && a.mbufs == b.mbufs &&
+           a.idle_sleep_us == b.idle_sleep_us && a.log_level == b.log_level;
+}
+
+} // namespace
+
+TEST(Config, ExampleParses)
+{
+    std::string err;
+    auto c = parse_config(example, err);
+    ASSERT_TRUE(c) << err;
+    ASSERT_EQ(c->eal_args.size(), 10u);
+    EXPECT_EQ(c->eal_args[0], "--no-huge");
+    EXPECT_EQ(c->eal_args[9], "net_af_packet0,iface=isar-dp,qpairs=2");
+    ASSERT_EQ(c->interfaces.size(), 1u);
+    EXPECT_EQ(c->interfaces[0].port, 0);
+    EXPECT_EQ(c->interfaces[0].address, 0xc6120001u); // 198.18.0.1
+    EXPECT_EQ(c->interfaces[0].prefix_len, 24);
+    EXPECT_EQ(c->interfaces[0].gateway, 0u);
+    EXPECT_EQ(c->port_min, 30000);
+    EXPECT_EQ(c->port_max, 39999);
+    EXPECT_EQ(c->idle_timeout_s, 60u);
+    EXPECT_TRUE(c->strict_source);
+    EXPECT_EQ(c->max_legs, 65536u);
+    EXPECT_EQ(c->socket, "/run/isar/isard.sock");
+    EXPECT_EQ(c->socket_mode, 0660u);
+    EXPECT_EQ(c->max_clients, 64u);
+    EXPECT_EQ(c->mbufs, 16383u);
+    EXPECT_EQ(c->idle_sleep_us, 0u);
+    EXPECT_EQ(c->log_level, "info");
+}
+
+TEST(Config, ShippedFileMatchesTheExample)
+{
+    // systemd/isard.toml is what operators copy: it must stay valid.
+    std::string err;
+    auto c = load_config(ISAR_SOURCE_ROOT "/systemd/isard.toml", err);
+    ASSERT_TRUE(c) << err;
+    auto e = parse_config(example, err);
+    ASSERT_TRUE(e) << err;
+    EXPECT_TRUE(same(*c, *e));
+}
+
+TEST(Config, MinimalUsesDefaults)
+{
+    std::string err;
+    auto c = parse_config(minimal, err);
+    ASSERT_TRUE(c) << err;
+    config d;
+    EXPECT_EQ(c->port_min, d.port_min);
+    EXPECT_EQ(c->port_max, d.port_max);
+    EXPECT_EQ(c->socket, d.socket);
+    EXPECT_EQ(c->socket_mode, d.socket_mode);
+    EXPECT_TRUE(c->eal_args.empty());
+}
+
+TEST(Config, GatewayInsideSubnetAccepted)
+{
+    std::string err;
+    auto c = parse_config(std::string(minimal) + "gateway = \"198.18.0.254\"\n", err);
+    ASSERT_TRUE(c) << err;
+    EXPECT_EQ(c->interfaces[0].gateway, 0xc61200feu);
+}
+
+TEST(Config, LoadMissingFileNamesThePath)
+{
+    std::string err;
+    EXPECT_FALSE(load_config("/nonexistent/isard.toml", err));
+    EXPECT_NE(err.find("/nonexistent/isard.toml"), std::string::npos) << err;
+}
+
+struct bad_case {
+    const char* what;
+    std::string text;
+    const char* key; // must appear in the error message
+};
+
+class ConfigBad : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(ConfigBad, ErrorNamesTheKey)
+{
+    const auto& p = GetParam();
+    std::string err = parse_err(p.text);
+    EXPECT_NE(err.find(p.key), std::string::npos)
+            << p.what << ": error \"" << err << "\" does not name " << p.key;
+}
+
+const std::string iface0 = "[[interface]]\nport = 0\naddress = \"198.18.0.1/24\"\n";
+
+INSTANTIATE_TEST_SUITE_P(
+        Cases, ConfigBad,
+        ::testing::Values(
+                bad_case{"toml syntax", "[[interface]\nport = 0\n", "line 1"},
+                bad_case{"unknown top-level key", "bogus = 1\n" + iface0, "bogus: unknown key"},
+                bad_case{"unknown section", iface0 + "[bogus]\nx = 1\n", "bogus"},
+                bad_case{"unknown relay key", iface0 + "[relay]\nport_mni = 1\n", "relay.port_mni"},
+                bad_case{"unknown interface key",
+                         "[[interface]]\nport = 0\naddress = \"198.18.0.1/24\"\nmtu = 1500\n",
+                         "interface[0].mtu"},
+                bad_case{"unknown eal key", iface0 + "[eal]\narg = []\n", "eal.arg"},
+                bad_case{"eal args not an array", iface0 + "[eal]\nargs = \"-l 0\"\n", "eal.args"},
+                bad_case{"eal arg not a string", iface0 + "[eal]\nargs = [\"-l\", 0]\n",
+                         "eal.args[1]"},
+                bad_case{"section not a table", "relay = 5\n" + iface0, "relay: must be a table"},
+                bad_case{"port_min wrong type", iface0 + "[relay]\nport_min = \"30000\"\n",
+                         "relay.port_min"},
+                bad_case{"port_max float", iface0 + "[relay]\nport_max = 3.5\n", "relay.port_max"},
+                bad_case{"strict_source wrong type", iface0 + "[relay]\nstrict_source = 1\n",
+                         "relay.strict_source"},
+                bad_case{"port_min too low", iface0 + "[relay]\nport_min = 80\n", "relay.port_min"},
+                bad_case{"port_max too high", iface0 + "[relay]\nport_max = 70000\n",
+                         "relay.port_max"},
+                bad_case{"negative", iface0 + "[relay]\nidle_timeout_s = -1\n",
+                         "relay.idle_timeout_s"},
+                bad_case{"idle_timeout 0", iface0 + "[relay]\nidle_timeout_s = 0\n",
+                         "relay.idle_timeout_s"},
+                bad_case{"max_legs too small", iface0 + "[relay]\nmax_legs = 1\n",
+                         "relay.max_legs"},
+                bad_case{"port_min > port_max",
+                         iface0 + "[relay]\nport_min = 40000\nport_max = 30000\n",
+                         "relay.port_min"},
+                bad_case{"pool of one port",
+                         iface0 + "[relay]\nport_min = 30000\nport_max = 30000\n",
+                         "relay.port_max"},
+                bad_case{"missing interface", "[relay]\nport_min = 30000\n", "interface"},
+                bad_case{"interface not array of tables", "interface = 5\n", "interface"},
+                bad_case{"interface port missing", "[[interface]]\naddress = \"198.18.0.1/24\"\n",
+                         "interface[0].port"},
+                bad_case{"interface port wrong type",
+                         "[[interface]]\nport = \"0\"\naddress = \"198.18.0.1/24\"\n",
+                         "interface[0].port"},
+                bad_case{"interface address missing", "[[interface]]\nport = 0\n",
+                         "interface[0].address"},
+                bad_case{"address not a string", "[[interface]]\nport = 0\naddress = 1\n",
+                         "interface[0].address"},
+                bad_case{"address without prefix",
+                         "[[interface]]\nport = 0\naddress = \"198.18.0.1\"\n",
+                         "interface[0].address"},
+                bad_case{"address bad octet",
+                         "[[interface]]\nport = 0\naddress = \"198.18.0.256/24\"\n",
+                         "interface[0].address"},
+                bad_case{"prefix 33", "[[interface]]\nport = 0\naddress = \"198.18.0.1/33\"\n",
+                         "interface[0].address"},
+                bad_case{"prefix 0", "[[interface]]\nport = 0\naddress = \"198.18.0.1/0\"\n",
+                         "interface[0].address"},
+                bad_case{"prefix garbage", "[[interface]]\nport = 0\naddress = \"198.18.0.1/2x\"\n",
+                         "interface[0].address"},
+                bad_case{"multicast address",
+                         "[[interface]]\nport = 0\naddress = \"224.0.0.1/24\"\n",
+                         "interface[0].address"},
+                bad_case{"gateway outside subnet", iface0 + "gateway = \"198.19.0.1\"\n",
+                         "interface[0].gateway"},
+                bad_case{"gateway is own address", iface0 + "gateway = \"198.18.0.1\"\n",
+                         "interface[0].gateway"},
+                bad_case{"gateway not an address", iface0 + "gateway = \"router\"\n",
+                         "interface[0].gateway"},
+                bad_case{"duplicate port",
+                         iface0 + "[[interface]]\nport = 0\naddress = \"198.19.0.1/24\"\n",
+                         "interface[1].port"},
+                bad_case{"second interface bad address",
+                         iface0 + "[[interface]]\nport = 1\naddress = \"nope/24\"\n",
+                         "interface[1].address"},
+                bad_case{"socket relative", iface0 + "[control]\nsocket = \"isard.sock\"\n",
+                         "control.socket"},
+                bad_case{"socket too long",
+                         iface0 + "[control]\nsocket = \"/" + std::string(120, 'a') + "\"\n",
+                         "control.socket"},
+                bad_case{"socket_mode not octal", iface0 + "[control]\nsocket_mode = \"0999\"\n",
+                         "control.socket_mode"},
+                bad_case{"socket_mode too big", iface0 + "[control]\nsocket_mode = \"01777\"\n",
+                         "control.socket_mode"},
+                bad_case{"socket_mode words", iface0 + "[control]\nsocket_mode = \"rw-rw----\"\n",
+                         "control.socket_mode"},
+                bad_case{"socket_mode negative", iface0 + "[control]\nsocket_mode = \"-1\"\n",
+                         "control.socket_mode"},
+                bad_case{"socket_mode integer", iface0 + "[control]\nsocket_mode = 660\n",
+                         "control.socket_mode"},
+                bad_case{"max_clients 0", iface0 + "[control]\nmax_clients = 0\n",
+                         "control.max_clients"},
+                bad_case{"mbufs too few", iface0 + "[dataplane]\nmbufs = 10\n", "dataplane.mbufs"},
+                bad_case{"unknown dataplane key", iface0 + "[dataplane]\nworkers = 2\n",
+                         "dataplane.workers"},
+                bad_case{"log level", iface0 + "[log]\nlevel = \"loud\"\n", "log.level"}));
+
+TEST(Config, DumpRoundTrips)
+{
+    const std::string text = R"(
+[eal]
+args = ["--no-huge", "-l", "0-3", "--vdev", "net_pcap0,rx_pcap=/tmp/a \"b\".pcap"]
+
+[[interface]]
+port = 0
+address = "198.18.0.1/24"
+gateway = "198.18.0.254"
+
+[[interface]]
+port = 3
+address = "10.1.2.3/32"
+
+[relay]
+port_min = 20000
+port_max = 20100
+idle_timeout_s = 5
+strict_source = false
+max_legs = 1024
+
+[control]
+socket = "/tmp/isar test.sock"
+socket_mode = "0600"
+max_clients = 3
+
+[dataplane]
+mbufs = 4095
+idle_sleep_us = 10
+
+[log]
+level = "debug"
+)";
+    std::string err;
+    auto a = parse_config(text, err);
+    ASSERT_TRUE(a) << err;
+    const std::string dumped = dump_config(*a);
+    auto b = parse_config(dumped, err);
+    ASSERT_TRUE(b) << err << "\n" << dumped;
+    EXPECT_TRUE(same(*a, *b)) << dumped;
+    EXPECT_EQ(dumped, dump_config(*b)); // a fixed point
+    // And the values really are the non-default ones.
+    EXPECT_FALSE(b->strict_source);
+    EXPECT_EQ(b->socket_mode, 0600u);
+    EXPECT_EQ(b->interfaces[1].prefix_len, 32);
+    EXPECT_EQ(b->eal_args[4], "net_pcap0,rx_pcap=/tmp/a \"b\".pcap");
+}
+
+TEST(Config, DumpOfDefaultsRoundTrips)
+{
+    std::string err;
+    auto a = parse_config(minimal, err);
+    ASSERT_TRUE(a) << err;
+    auto b = parse_config(dump_config(*a), err);
+    ASSERT_TRUE(b) << err;
+    EXPECT_TRUE(same(*a, *b));
+}

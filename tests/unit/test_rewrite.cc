@@ -1,0 +1,287 @@
+// dataplane/rewrite.h: the rewritten frame carries exactly the addresses,
+// ports and MACs asked for, valid IPv4 and UDP checksums (verified here by an
+// independent one's-complement sum), and the payload untouched.
+#include "dataplane/rewrite.h"
+#include "tests/support/eal_env.h"
+#include "tests/support/packet_builder.h"
+
+#include <gtest/gtest.h>
+#include <random>
+#include <rte_byteorder.h>
+#include <rte_mbuf.h>
+#include <vector>
+
+ISAR_TEST_EAL_ENV("test_rewrite");
+
+using namespace isar;
+using namespace isar::test;
+
+namespace {
+
+class Rewrite : public ::testing::Test {
+protected:
+    static void SetUpTestSuite()
+    {
+        ASSERT_TRUE(eal_env::ready());
+        mp_ = rte_pktmbuf_pool_create("rewrite_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                      SOCKET_ID_ANY);
+        ASSERT_NE(mp_, nullptr);
+    }
+    static void TearDownTestSuite()
+    {
+        rte_mempool_free(mp_);
+        mp_ = nullptr;
+    }
+    void SetUp() override
+    {
+        ASSERT_NE(mp_, nullptr);
+        to_.src_mac = mac(0xaa, 1);
+        to_.dst_mac = mac(0xbb, 2);
+        to_.src_ip_be = rte_cpu_to_be_32(ip4("198.18.0.1"));
+        to_.dst_ip_be = rte_cpu_to_be_32(ip4("203.0.113.77"));
+        to_.src_port_be = rte_cpu_to_be_16(30002);
+        to_.dst_port_be = rte_cpu_to_be_16(6000);
+    }
+
+    // Rewrites a copy of `in` and returns the result.
+    bytes run(const bytes& in, uint32_t l3 = 14, uint32_t l4 = 34, uint64_t ol_flags = 0)
+    {
+        rte_mbuf* m = make_mbuf(mp_, in);
+        EXPECT_NE(m, nullptr);
+        if (m == nullptr)
+            return {};
+        m->ol_flags = ol_flags;
+        dp::rewrite_udp4(m, l3, l4, to_);
+        EXPECT_EQ(m->ol_flags, 0u) << "no offload requested: checksums are in the packet";
+        bytes out = mbuf_bytes(m);
+        rte_pktmbuf_free(m);
+        return out;
+    }
+
+    void expect_rewritten(const bytes& in, const bytes& out)
+    {
+        ASSERT_EQ(out.size(), in.size());
+        auto vi = parse_udp4(in);
+        auto vo = parse_udp4(out);
+        ASSERT_TRUE(vi && vo);
+        EXPECT_TRUE(mac_eq(vo->dst_mac, to_.dst_mac)) << mac_str(vo->dst_mac);
+        EXPECT_TRUE(mac_eq(vo->src_mac, to_.src_mac)) << mac_str(vo->src_mac);
+        EXPECT_EQ(vo->src_ip, ip4("198.18.0.1"));
+        EXPECT_EQ(vo->dst_ip, ip4("203.0.113.77"));
+        EXPECT_EQ(vo->src_port, 30002);
+        EXPECT_EQ(vo->dst_port, 6000);
+        EXPECT_EQ(vo->ttl, 64);
+        EXPECT_TRUE(vo->ip_cksum_ok) << "IPv4 header checksum";
+        EXPECT_TRUE(vo->udp_cksum_ok) << "UDP checksum";
+        EXPECT_EQ(vo->payload, vi->payload);
+        EXPECT_EQ(vo->total_length, vi->total_length);
+        EXPECT_EQ(vo->udp_length, vi->udp_length);
+        EXPECT_EQ(vo->proto, 17);
+        // Everything else in the IP header is kept: version/IHL, TOS, id, flags.
+        EXPECT_EQ(out[14], in[14]);
+        EXPECT_EQ(out[15], in[15]);
+        EXPECT_EQ(out[18], in[18]);
+        EXPECT_EQ(out[19], in[19]);
+        EXPECT_EQ(out[20], in[20]);
+        EXPECT_EQ(out[21], in[21]);
+        EXPECT_EQ(out[12], in[12]); // EtherType
+        EXPECT_EQ(out[13], in[13]);
+    }
+
+    static udp4_spec spec(size_t payload_len)
+    {
+        udp4_spec s;
+        s.src_mac = mac(1, 1);
+        s.dst_mac = mac(1, 2);
+        s.src_ip = ip4("198.18.0.10");
+        s.dst_ip = ip4("198.18.0.1");
+        s.src_port = 5004;
+        s.dst_port = 30000;
+        s.ttl = 17;
+        s.tos = 0xb8;    // EF
+        s.frag = 0x4000; // DF
+        s.payload = rtp(7, 0xcafe, payload_len);
+        return s;
+    }
+
+    static rte_mempool* mp_;
+    dp::rewrite_to to_{};
+};
+rte_mempool* Rewrite::mp_ = nullptr;
+
+} // namespace
+
+TEST_F(Rewrite, AddressesPortsMacsAndChecksums)
+{
+    const bytes in = build(spec(172));
+    const bytes out = run(in);
+    expect_rewritten(in, out);
+}
+
+TEST_F(Rewrite, OddPayloadLength)
+{
+    for (size_t n : {9u, 13u, 161u, 1001u}) {
+        const bytes in = build(spec(n));
+        expect_rewritten(in, run(in));
+    }
+}
+
+TEST_F(Rewrite, InputWithoutUdpChecksumGetsOne)
+{
+    auto s = spec(100);
+    s.udp_cksum = 0;
+    const bytes in = build(s);
+    expect_rewritten(in, run(in));
+}
+
+TEST_F(Rewrite, InputWithPartialOffloadChecksum)
+{
+    // A kernel with TX checksum offload leaves only the pseudo-header sum.
+    auto s = spec(100);
+    s.udp_cksum = 0x1234;
+    const bytes in = build(s);
+    expect_rewritten(in, run(in, 14, 34, RTE_MBUF_F_TX_UDP_CKSUM | RTE_MBUF_F_TX_IPV4));
+}
+
+TEST_F(Rewrite, IpOptionsKeptAndCovered)
+{
+    auto s = spec(60);
+    s.ihl = 7;
+    const bytes in = build(s);
+    const bytes out = run(in, 14, 14 + 28);
+    expect_rewritten(in, out);
+    // The options themselves are unchanged.
+    EXPECT_TRUE(std::equal(out.begin() + 34, out.begin() + 42, in.begin() + 34));
+}
+
+TEST_F(Rewrite, AlreadyRewrittenIsIdempotent)
+{
+    const bytes in = build(spec(50));
+    const bytes once = run(in);
+    EXPECT_EQ(run(once), once);
+}
+
+TEST_F(Rewrite, RandomHeadersAndPayloads)
+{
+    std::mt19937 rng(7983);
+    for (int i = 0; i < 2000; i++) {
+        auto s = spec(1 + rng() % 1400);
+        for (auto& b : s.payload)
+            b = static_cast<uint8_t>(rng());
+        s.src_ip = static_cast<uint32_t>(rng());
+        s.dst_ip = static_cast<uint32_t>(rng());
+        s.src_port = static_cast<uint16_t>(rng());
+        s.ip_id = static_cast<uint16_t>(rng());
+        to_.src_ip_be = static_cast<uint32_t>(rng());
+        to_.dst_ip_be = static_cast<uint32_t>(rng());
+        to_.src_port_be = static_cast<uint16_t>(rng());
+        to_.dst_port_be = static_cast<uint16_t>(rng());
+        const bytes in = build(s);
+        const bytes out = run(in);
+        auto v = parse_udp4(out);
+        ASSERT_TRUE(v);
+        ASSERT_TRUE(v->ip_cksum_ok) << i;
+        ASSERT_TRUE(v->udp_cksum_ok) << i;
+        ASSERT_EQ(v->src_ip, rte_be_to_cpu_32(to_.src_ip_be));
+        ASSERT_EQ(v->dst_ip, rte_be_to_cpu_32(to_.dst_ip_be));
+        ASSERT_EQ(v->src_port, rte_be_to_cpu_16(to_.src_port_be));
+        ASSERT_EQ(v->dst_port, rte_be_to_cpu_16(to_.dst_port_be));
+        ASSERT_EQ(v->payload, s.payload);
+    }
+}
+
+// A port that verified the UDP checksum on receive lets the rewrite update it
+// incrementally (RFC 1624); the result must be as valid as a full computation.
+TEST_F(Rewrite, IncrementalWhenReceiveVerified)
+{
+    for (size_t n : {8u, 9u, 172u, 1001u}) {
+        const bytes in = build(spec(n));
+        ASSERT_TRUE(udp4_cksum_ok(in));
+        expect_rewritten(in, run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD));
+    }
+}
+
+TEST_F(Rewrite, ReceiveVerifiedButNoChecksumIsComputedInFull)
+{
+    auto s = spec(100);
+    s.udp_cksum = 0; // "no checksum": nothing to update incrementally
+    const bytes in = build(s);
+    expect_rewritten(in, run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD));
+}
+
+TEST_F(Rewrite, RandomIncremental)
+{
+    std::mt19937 rng(1624);
+    for (int i = 0; i < 3000; i++) {
+        auto s = spec(1 + rng() % 300);
+        for (auto& b : s.payload)
+            b = static_cast<uint8_t>(rng());
+        s.src_ip = static_cast<uint32_t>(rng());
+        s.src_port = static_cast<uint16_t>(rng());
+        // Inputs whose checksum field is 0xffff (a computed 0) or near it.
+        if (i % 7 == 0)
+            s.dst_port = static_cast<uint16_t>(rng() % 4);
+        to_.src_ip_be = static_cast<uint32_t>(rng());
+        to_.dst_ip_be = static_cast<uint32_t>(rng());
+        to_.src_port_be = static_cast<uint16_t>(rng());
+        to_.dst_port_be = static_cast<uint16_t>(rng());
+        const bytes in = build(s);
+        const bytes out = run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD);
+        auto v = parse_udp4(out);
+        ASSERT_TRUE(v);
+        ASSERT_TRUE(v->ip_cksum_ok) << i;
+        ASSERT_TRUE(v->udp_cksum_ok) << i;
+        ASSERT_EQ(v->payload, s.payload);
+    }
+}
+
+// A frame in an attached external buffer (as some PMDs deliver them) must
+// stay attached after the rewrite, or freeing it would put an mbuf pointing
+// at someone else's memory back into the pool.
+TEST_F(Rewrite, ExternalBufferStaysAttached)
+{
+    const unsigned in_use = rte_mempool_in_use_count(mp_);
+    const bytes in = build(spec(120));
+    rte_mbuf* m = make_exact_mbuf(mp_, in);
+    ASSERT_NE(m, nullptr);
+    ASSERT_TRUE(RTE_MBUF_HAS_EXTBUF(m));
+    m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    dp::rewrite_udp4(m, 14, 34, to_);
+    EXPECT_TRUE(RTE_MBUF_HAS_EXTBUF(m)) << "RTE_MBUF_F_EXTERNAL was cleared";
+    EXPECT_EQ(m->ol_flags & ~(RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT), 0u);
+    expect_rewritten(in, mbuf_bytes(m));
+    rte_pktmbuf_free(m);
+    EXPECT_EQ(rte_mempool_in_use_count(mp_), in_use);
+    // Every mbuf in the pool must be whole again: a direct mbuf with its own
+    // data room, not one still pointing at the (freed) external buffer.
+    std::vector<rte_mbuf*> all;
+    while (rte_mbuf* x = rte_pktmbuf_alloc(mp_))
+        all.push_back(x);
+    ASSERT_GT(all.size(), 1000u);
+    unsigned broken = 0;
+    for (rte_mbuf* x : all)
+        broken += !RTE_MBUF_DIRECT(x) || x->buf_len != RTE_MBUF_DEFAULT_BUF_SIZE ||
+                  rte_pktmbuf_tailroom(x) < 2000;
+    for (rte_mbuf* x : all)
+        rte_pktmbuf_free(x);
+    EXPECT_EQ(broken, 0u);
+}
+
+// The independent checker itself must reject wrong checksums, or every
+// assertion above would pass vacuously.
+TEST_F(Rewrite, CheckerRejectsCorruption)
+{
+    const bytes good = run(build(spec(40)));
+    ASSERT_TRUE(ipv4_cksum_ok(good));
+    ASSERT_TRUE(udp4_cksum_ok(good));
+    for (size_t at : std::initializer_list<size_t>{22, 26, 33}) { // TTL, source, destination
+        bytes b = good;
+        b[at] ^= 0x01;
+        EXPECT_FALSE(ipv4_cksum_ok(b)) << at;
+    }
+    for (size_t at : std::initializer_list<size_t>{26, 34, 37, 42, good.size() - 1}) {
+        bytes b = good;
+        b[at] ^= 0x80;
+        EXPECT_FALSE(udp4_cksum_ok(b)) << at;
+    }
+}
