@@ -78,6 +78,15 @@ std::string drops_text(const json& d)
     return s.empty() ? "-" : s;
 }
 
+// A word safe to quote in a message: a plausible option name, not key text.
+std::string quoted_word(const std::string& k)
+{
+    bool ok = !k.empty() && k.size() <= 16;
+    for (char c : k)
+        ok = ok && ((c >= 'a' && c <= 'z') || c == '_');
+    return ok ? "\"" + k + "\"" : "(not shown)";
+}
+
 // A SPEC with the values of in= and out= replaced: keys never reach a message.
 std::string redact(const std::string& spec)
 {
@@ -87,10 +96,16 @@ std::string redact(const std::string& spec)
         size_t comma = spec.find(',', start);
         std::string part = spec.substr(start, comma == std::string::npos ? std::string::npos
                                                                          : comma - start);
-        if (part.rfind("in=", 0) == 0 || part.rfind("out=", 0) == 0)
-            part = part.substr(0, part.find('=') + 1) + "...";
-        else if (part.find('=') == std::string::npos && !out.empty())
-            part = "...";
+        const size_t eq = part.find('=');
+        const std::string k = part.substr(0, eq);
+        if (eq == std::string::npos) {
+            if (start != 0)
+                part = "...";
+        } else if (k == "in" || k == "out") {
+            part = k + "=...";
+        } else if (k != "remote" && k != "targets" && k != "interface") {
+            part = "..."; // unknown: may be (part of) a key
+        }
         out += (out.empty() && start == 0 ? "" : ",") + part;
         if (comma == std::string::npos)
             break;
@@ -137,8 +152,8 @@ json parse_leg(const std::string& spec)
             else if (k == "in" || k == "out")
                 leg[k] = v; // SUITE:BASE64; never echoed in messages
             else
-                die(2, "--leg " + redact(spec) + ": unknown key \"" + k +
-                               "\" (remote, targets, interface, in, out)");
+                die(2, "--leg " + redact(spec) + ": unknown key " + quoted_word(k) +
+                               " (remote, targets, interface, in, out)");
         }
         if (comma == std::string::npos)
             break;
@@ -266,7 +281,9 @@ int main(int argc, char** argv)
             std::string k = eq == std::string::npos ? part : part.substr(0, eq);
             if (eq == std::string::npos || (k != "remote" && k != "in" && k != "out"))
                 die(2, "leg update: expected remote=IP:PORT|none, in=SUITE:BASE64|none or "
-                       "out=SUITE:BASE64|none in \"" + redact(leg_spec) + "\"");
+                       "out=SUITE:BASE64|none, got " +
+                               (eq == std::string::npos ? std::string("a part without '='")
+                                                        : "unknown key " + quoted_word(k)));
             if (req.contains(k))
                 die(2, "leg update: " + k + " given twice");
             std::string v = part.substr(eq + 1);

@@ -674,6 +674,42 @@ TEST_F(SrtpRelay, RekeyViaLegUpdate)
     call({{"cmd", "session.delete"}, {"session", "rekey"}});
 }
 
+TEST_F(SrtpRelay, SsrcLimitAndProtectFailuresAreCountedDrops)
+{
+    key ka = make_key(crypto::suite::aes_cm_128_hmac_sha1_80);
+    key kb = make_key(crypto::suite::aead_aes_128_gcm);
+    json r = call({{"cmd", "session.create"},
+                   {"session", "limits"},
+                   {"legs",
+                    {{{"name", "a"}, {"remote", "10.9.0.2:5000"}, {"in", ka.spec}},
+                     {{"name", "b"}, {"remote", "10.9.0.3:6000"}, {"out", kb.spec}},
+                     {{"name", "c"}, {"remote", "10.9.0.4:7000"}}}}});
+    ASSERT_FALSE(r.contains("error")) << r.dump();
+    const uint16_t pa = local_port(r, 0), pc = local_port(r, 2);
+    // Inbound: one SSRC more than the context has slots for (the peer needs a
+    // second context for the 17th: its own table is as small).
+    auto tx = peer_ctx(ka);
+    auto tx2 = peer_ctx(ka);
+    for (uint32_t i = 0; i < crypto::max_ssrcs; i++)
+        send(peer_a, 5000, pa, protect(*tx, rtp(0x100 + i, 1)));
+    send(peer_a, 5000, pa, protect(*tx2, rtp(0x100 + crypto::max_ssrcs, 1)));
+    auto out = run();
+    EXPECT_EQ(out.size(), 2 * crypto::max_ssrcs); // to b and c
+    EXPECT_EQ(ldrop("limits", 0, "srtp_ssrc_limit"), 1u);
+    // Outbound: a's SSRCs filled b's out context; new SSRCs from c (plain)
+    // fail to protect for b: counted on b as srtp_protect; a still gets them.
+    const uint64_t w_prot = wdrop(dp::drop::srtp_protect);
+    send(peer_c, 7000, pc, rtp(0x900, 1));
+    send(peer_c, 7000, pc, rtp(0x901, 1));
+    out = run();
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].dst_ip, peer_a);
+    EXPECT_EQ(out[1].dst_ip, peer_a);
+    EXPECT_EQ(ldrop("limits", 1, "srtp_protect"), 2u);
+    EXPECT_EQ(wdrop(dp::drop::srtp_protect), w_prot + 2);
+    call({{"cmd", "session.delete"}, {"session", "limits"}});
+}
+
 TEST_F(SrtpRelay, KeyErrorsNameTheFieldAndNeverEchoTheKey)
 {
     key k = make_key(crypto::suite::aes_cm_128_hmac_sha1_80);
