@@ -49,6 +49,29 @@ std::string ep_string(dp::packed_ep e)
     return format_endpoint({rte_be_to_cpu_32(dp::ep_ip(e)), rte_be_to_cpu_16(dp::ep_port(e))});
 }
 
+// "SUITE:BASE64" -> key material. The error names the field and never quotes
+// the value (crypto::parse_suite_key never puts key bytes in `err`).
+crypto::key_material parse_key_field(const json& o, const std::string& field,
+                                     const std::string& where)
+{
+    crypto::key_material km;
+    auto it = o.find(field);
+    if (it == o.end() || it->is_null())
+        return km; // plain
+    if (!it->is_string())
+        invalid(where + field, "must be a string SUITE:BASE64 (or null for plain RTP)");
+    std::string err;
+    if (!crypto::parse_suite_key(it->get_ref<const std::string&>(), km, err))
+        invalid(where + field, err);
+    return km;
+}
+
+json suite_json(const crypto::key_material& km)
+{
+    return km.s == crypto::suite::none ? json(nullptr)
+                                       : json(std::string(crypto::suite_name(km.s)));
+}
+
 json drops_json(const std::array<dp::counter, dp::n_drops>& d)
 {
     json o = json::object();
@@ -81,7 +104,9 @@ void commands::handle_line(std::string_view line, reply_fn reply)
     } catch (const json::parse_error& e) {
         stats_.requests++;
         stats_.errors++;
-        reply(error_json("parse", std::string("request is not valid JSON: ") + e.what()));
+        // Not e.what(): it quotes the input, which may hold SRTP keys.
+        reply(error_json("parse", "request is not valid JSON (error at byte " +
+                                          std::to_string(e.byte) + ")"));
         return;
     }
     handle(req, std::move(reply));
@@ -148,7 +173,7 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         const std::string where = "legs[" + std::to_string(i) + "].";
         if (!l.is_object())
             invalid("legs[" + std::to_string(i) + "]", "must be an object");
-        check_fields(l, {"name", "remote", "targets", "interface"}, where);
+        check_fields(l, {"name", "remote", "targets", "interface", "in", "out"}, where);
         leg_request lr;
         lr.name = get_string(l, "name", where);
         if (auto r = l.find("remote"); r != l.end() && !r->is_null()) {
@@ -177,6 +202,8 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
                 invalid(where + "interface", "must be an interface index");
             lr.iface = f->get<unsigned>();
         }
+        lr.in = parse_key_field(l, "in", where);
+        lr.out = parse_key_field(l, "out", where);
         cr.legs.push_back(std::move(lr));
     }
     const std::string id = cr.id;
@@ -224,6 +251,10 @@ json commands::session_json(const session_info& s) const
                  {"latched", r != 0 && !s.remote_configured[i]},
                  {"interface", l.iface},
                  {"targets", targets},
+                 {"srtp",
+                  {{"in", i < s.crypto.size() ? suite_json(s.crypto[i].in_key) : json(nullptr)},
+                   {"out", i < s.crypto.size() ? suite_json(s.crypto[i].out_key) : json(nullptr)},
+                   {"passthrough", l.verify_only}}},
                  {"in", {{"packets", dp::read(l.stats.in_pkts)}, {"bytes", dp::read(l.stats.in_bytes)}}},
                  {"out",
                   {{"packets", dp::read(l.stats.out_pkts)}, {"bytes", dp::read(l.stats.out_bytes)}}},
@@ -283,22 +314,30 @@ void commands::cmd_session_delete(const json& req, reply_fn& reply)
 
 void commands::cmd_leg_update(const json& req, reply_fn& reply)
 {
-    check_fields(req, {"cmd", "id", "session", "leg", "remote"}, "");
+    check_fields(req, {"cmd", "id", "session", "leg", "remote", "in", "out"}, "");
     const std::string id = get_string(req, "session", "");
     const std::string leg = get_string(req, "leg", "");
-    auto r = req.find("remote");
-    if (r == req.end())
-        invalid("remote", "missing (IP:PORT, or null to clear and latch again)");
-    std::optional<endpoint> ep;
-    if (!r->is_null()) {
-        if (!r->is_string())
-            invalid("remote", "must be a string IP:PORT or null");
-        std::string err;
-        ep = parse_endpoint(r->get<std::string>(), err);
-        if (!ep)
-            invalid("remote", err);
+    leg_update upd;
+    if (auto r = req.find("remote"); r != req.end()) {
+        std::optional<endpoint> ep;
+        if (!r->is_null()) {
+            if (!r->is_string())
+                invalid("remote", "must be a string IP:PORT or null");
+            std::string err;
+            ep = parse_endpoint(r->get<std::string>(), err);
+            if (!ep)
+                invalid("remote", err);
+        }
+        upd.remote = ep;
     }
-    error e = sm_.set_remote(id, leg, ep, [this, id, reply](const error& err) {
+    if (req.contains("in"))
+        upd.in = parse_key_field(req, "in", "");
+    if (req.contains("out"))
+        upd.out = parse_key_field(req, "out", "");
+    if (!upd.remote && !upd.in && !upd.out)
+        invalid("remote", "missing: give remote (IP:PORT, or null to clear and latch again), "
+                          "in and/or out (SUITE:BASE64, or null for plain RTP)");
+    error e = sm_.update_leg(id, leg, std::move(upd), [this, id, reply](const error& err) {
         if (err) {
             reply(error_json(err.code, err.message));
             return;

@@ -78,6 +78,42 @@ std::string drops_text(const json& d)
     return s.empty() ? "-" : s;
 }
 
+// A word safe to quote in a message: a plausible option name, not key text.
+std::string quoted_word(const std::string& k)
+{
+    bool ok = !k.empty() && k.size() <= 16;
+    for (char c : k)
+        ok = ok && ((c >= 'a' && c <= 'z') || c == '_');
+    return ok ? "\"" + k + "\"" : "(not shown)";
+}
+
+// A SPEC with the values of in= and out= replaced: keys never reach a message.
+std::string redact(const std::string& spec)
+{
+    std::string out;
+    size_t start = 0;
+    while (start <= spec.size()) {
+        size_t comma = spec.find(',', start);
+        std::string part = spec.substr(start, comma == std::string::npos ? std::string::npos
+                                                                         : comma - start);
+        const size_t eq = part.find('=');
+        const std::string k = part.substr(0, eq);
+        if (eq == std::string::npos) {
+            if (start != 0)
+                part = "...";
+        } else if (k == "in" || k == "out") {
+            part = k + "=...";
+        } else if (k != "remote" && k != "targets" && k != "interface") {
+            part = "..."; // unknown: may be (part of) a key
+        }
+        out += (out.empty() && start == 0 ? "" : ",") + part;
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
+    }
+    return out;
+}
+
 // "--leg a,remote=198.18.0.2:4000" -> {"name":"a","remote":"..."}
 json parse_leg(const std::string& spec)
 {
@@ -90,14 +126,13 @@ json parse_leg(const std::string& spec)
                                                                          : comma - start);
         if (first) {
             if (part.empty() || part.find('=') != std::string::npos)
-                die(2, "--leg " + spec + ": must start with the leg name");
+                die(2, "--leg " + redact(spec) + ": must start with the leg name");
             leg["name"] = part;
             first = false;
         } else {
             auto eq = part.find('=');
             if (eq == std::string::npos)
-                die(2, "--leg " + spec + ": expected key=value after the name, got \"" + part +
-                               "\"");
+                die(2, "--leg " + redact(spec) + ": expected key=value after the name");
             std::string k = part.substr(0, eq), v = part.substr(eq + 1);
             if (k == "remote")
                 leg["remote"] = v;
@@ -116,11 +151,14 @@ json parse_leg(const std::string& spec)
                 // Digits only: std::stoul would throw (abort) or accept "-1".
                 if (v.empty() || v.size() > 5 ||
                     v.find_first_not_of("0123456789") != std::string::npos)
-                    die(2, "--leg " + spec + ": interface must be a number, got \"" + v + "\"");
+                    die(2, "--leg " + redact(spec) + ": interface must be a number");
                 leg["interface"] = std::stoul(v);
-            } else
-                die(2, "--leg " + spec + ": unknown key \"" + k +
-                               "\" (remote, targets, interface)");
+            } else if (k == "in" || k == "out") {
+                leg[k] = v; // SUITE:BASE64; never echoed in messages
+            } else {
+                die(2, "--leg " + redact(spec) + ": unknown key " + quoted_word(k) +
+                               " (remote, targets, interface, in, out)");
+            }
         }
         if (comma == std::string::npos)
             break;
@@ -136,6 +174,7 @@ void print_session(const json& r)
                r["idle_s"].get<double>());
     fmt::print("{:<12} {:<22} {:<22} {:>10} {:>12} {:>10} {:>12}  {}\n", "LEG", "LOCAL", "REMOTE",
                "IN_PKTS", "IN_BYTES", "OUT_PKTS", "OUT_BYTES", "DROPS");
+    std::string srtp;
     for (auto& l : r["legs"]) {
         std::string remote = str(l["remote"]);
         if (l.value("latched", false))
@@ -143,7 +182,15 @@ void print_session(const json& r)
         fmt::print("{:<12} {:<22} {:<22} {:>10} {:>12} {:>10} {:>12}  {}\n", str(l["name"]),
                    str(l["local"]), remote, l["in"]["packets"].dump(), l["in"]["bytes"].dump(),
                    l["out"]["packets"].dump(), l["out"]["bytes"].dump(), drops_text(l["drops"]));
+        if (l.contains("srtp")) {
+            const json& c = l["srtp"];
+            srtp += fmt::format("  {:<12} srtp in {} out {}{}\n", str(l["name"]), str(c["in"]),
+                                str(c["out"]),
+                                c.value("passthrough", false) ? " (authenticated pass-through)"
+                                                              : "");
+        }
     }
+    fmt::print("{}", srtp);
 }
 
 void print_stats(const json& r)
@@ -198,7 +245,9 @@ int main(int argc, char** argv)
     std::vector<std::string> legs;
     auto* create = session->add_subcommand("create", "create a session and print its relay addresses");
     create->add_option("ID", id, "session id")->required();
-    create->add_option("--leg", legs, "NAME[,remote=IP:PORT][,targets=A+B][,interface=N]")
+    create->add_option("--leg", legs,
+                       "NAME[,remote=IP:PORT][,targets=A+B][,interface=N][,in=SUITE:BASE64]"
+                       "[,out=SUITE:BASE64]")
             ->required();
     create->callback([&] {
         json l = json::array();
@@ -218,16 +267,36 @@ int main(int argc, char** argv)
     auto* leg = app.add_subcommand("leg", "change a leg");
     leg->require_subcommand(1);
     std::string leg_name, leg_spec;
-    auto* update = leg->add_subcommand("update", "set (remote=IP:PORT) or clear (remote=none) a remote");
+    auto* update = leg->add_subcommand(
+            "update", "change a live leg: remote (IP:PORT, or none to latch again) and/or SRTP "
+                      "keys (re-key; SUITE:BASE64, or none for plain RTP)");
     update->add_option("ID", id, "session id")->required();
     update->add_option("NAME", leg_name, "leg name")->required();
-    update->add_option("SPEC", leg_spec, "remote=IP:PORT | remote=none")->required();
+    update->add_option("SPEC", leg_spec,
+                       "[remote=IP:PORT|none][,in=SUITE:BASE64|none][,out=SUITE:BASE64|none]")
+            ->required();
     update->callback([&] {
         req = {{"cmd", "leg.update"}, {"session", id}, {"leg", leg_name}};
-        if (leg_spec.rfind("remote=", 0) != 0)
-            die(2, "leg update: expected remote=IP:PORT or remote=none, got \"" + leg_spec + "\"");
-        std::string v = leg_spec.substr(7);
-        req["remote"] = v == "none" ? json(nullptr) : json(v);
+        size_t start = 0;
+        while (start <= leg_spec.size()) {
+            size_t comma = leg_spec.find(',', start);
+            std::string part = leg_spec.substr(
+                    start, comma == std::string::npos ? std::string::npos : comma - start);
+            auto eq = part.find('=');
+            std::string k = eq == std::string::npos ? part : part.substr(0, eq);
+            if (eq == std::string::npos || (k != "remote" && k != "in" && k != "out"))
+                die(2, "leg update: expected remote=IP:PORT|none, in=SUITE:BASE64|none or "
+                       "out=SUITE:BASE64|none, got " +
+                               (eq == std::string::npos ? std::string("a part without '='")
+                                                        : "unknown key " + quoted_word(k)));
+            if (req.contains(k))
+                die(2, "leg update: " + k + " given twice");
+            std::string v = part.substr(eq + 1);
+            req[k] = v == "none" ? json(nullptr) : json(v);
+            if (comma == std::string::npos)
+                break;
+            start = comma + 1;
+        }
     });
 
     auto* stats = app.add_subcommand("stats", "per-worker and total counters");

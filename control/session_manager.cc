@@ -19,6 +19,56 @@ bool valid_name(const std::string& s)
     });
 }
 
+namespace {
+bool same_keys(const crypto::key_material& a, const crypto::key_material& b)
+{
+    if (a.s != b.s)
+        return false;
+    if (a.s == crypto::suite::none)
+        return true;
+    uint8_t diff = 0; // no early exit on key bytes
+    for (size_t i = 0; i < a.key_len(); i++)
+        diff |= a.key[i] ^ b.key[i];
+    for (size_t i = 0; i < a.salt_len(); i++)
+        diff |= a.salt[i] ^ b.salt[i];
+    return diff == 0;
+}
+
+// Builds a context for `km` (nullptr for plain). On failure sets err (which
+// names `field` and never contains key bytes) and returns false.
+bool make_ctx(const crypto::key_material& km, const std::string& field,
+              std::unique_ptr<crypto::srtp_context>& out, error& e)
+{
+    out.reset();
+    if (km.s == crypto::suite::none)
+        return true;
+    std::string err;
+    out = crypto::srtp_context::create(km, crypto::engine::auto_select, err);
+    if (!out) {
+        e = {"invalid", field + ": " + err};
+        return false;
+    }
+    return true;
+}
+} // namespace
+
+uint16_t passthrough_mask(const dp::session& ds, const std::vector<const crypto::key_material*>& in,
+                          const std::vector<const crypto::key_material*>& out)
+{
+    uint16_t mask = 0;
+    for (unsigned i = 0; i < ds.nlegs; i++) {
+        const dp::leg& l = ds.legs[i];
+        if (in[i]->s == crypto::suite::none || l.ntargets == 0)
+            continue;
+        bool all = true;
+        for (unsigned t = 0; t < l.ntargets && all; t++)
+            all = same_keys(*in[i], *out[l.targets[t]]);
+        if (all)
+            mask = static_cast<uint16_t>(mask | (1u << i));
+    }
+    return mask;
+}
+
 const char* state_name(session_state s)
 {
     switch (s) {
@@ -130,6 +180,18 @@ error session_manager::create(const create_request& req, done_fn done)
                                          " (pool " + std::to_string(cfg_.port_min) + "-" +
                                          std::to_string(cfg_.port_max) + ")"};
 
+    // SRTP contexts (key derivation happens here, on the control thread).
+    std::vector<leg_crypto> crypto(req.legs.size());
+    for (unsigned i = 0; i < req.legs.size(); i++) {
+        const std::string where = "legs[" + std::to_string(i) + "]";
+        error ce;
+        if (!make_ctx(req.legs[i].in, where + ".in", crypto[i].in_ctx, ce) ||
+            !make_ctx(req.legs[i].out, where + ".out", crypto[i].out_ctx, ce))
+            return ce;
+        crypto[i].in_key = req.legs[i].in;
+        crypto[i].out_key = req.legs[i].out;
+    }
+
     // ---- build ------------------------------------------------------------
     auto* ds = new dp::session();
     ds->owner = owner;
@@ -153,9 +215,22 @@ error session_manager::create(const create_request& req, done_fn done)
         if (r.remote)
             l.remote.store(dp::pack_ep(rte_cpu_to_be_32(r.remote->ip),
                                        rte_cpu_to_be_16(r.remote->port)));
+        l.in_ctx = crypto[i].in_ctx.get();
+        l.out_ctx = crypto[i].out_ctx.get();
         info->leg_names.push_back(r.name);
         info->remote_configured.push_back(r.remote.has_value());
     }
+    {
+        std::vector<const crypto::key_material*> in, out;
+        for (auto& c : crypto) {
+            in.push_back(&c.in_key);
+            out.push_back(&c.out_key);
+        }
+        const uint16_t mask = passthrough_mask(*ds, in, out);
+        for (unsigned i = 0; i < ds->nlegs; i++)
+            ds->legs[i].verify_only = (mask >> i) & 1u;
+    }
+    info->crypto = std::move(crypto);
     sessions_per_worker_[owner]++;
     legs_ += ds->nlegs;
 
@@ -211,6 +286,71 @@ error session_manager::set_remote(const std::string& id, const std::string& leg,
     if (!e)
         s.remote_configured[idx] = remote.has_value();
     return e;
+}
+
+error session_manager::update_leg(const std::string& id, const std::string& leg, leg_update upd,
+                                  done_fn done)
+{
+    auto it = sessions_.find(id);
+    if (it == sessions_.end())
+        return {"not_found", "session: no session \"" + id + "\""};
+    session_info& s = *it->second;
+    auto li = std::find(s.leg_names.begin(), s.leg_names.end(), leg);
+    if (li == s.leg_names.end())
+        return {"not_found", "leg: session \"" + id + "\" has no leg \"" + leg + "\""};
+    if (!upd.remote && !upd.in && !upd.out)
+        return {"invalid", "leg.update: nothing to change (remote, in, out)"};
+    const auto idx = static_cast<uint8_t>(li - s.leg_names.begin());
+    if (!upd.in && !upd.out)
+        return set_remote(id, leg, *upd.remote, std::move(done));
+
+    auto c = std::make_unique<dp::flow_cmd>();
+    std::unique_ptr<crypto::srtp_context> new_in, new_out;
+    error ce;
+    if (upd.in && !make_ctx(*upd.in, "in", new_in, ce))
+        return ce;
+    if (upd.out && !make_ctx(*upd.out, "out", new_out, ce))
+        return ce;
+    // Pass-through flags of every leg with the new keys in place.
+    std::vector<const crypto::key_material*> in, out;
+    for (unsigned i = 0; i < s.crypto.size(); i++) {
+        in.push_back(i == idx && upd.in ? &*upd.in : &s.crypto[i].in_key);
+        out.push_back(i == idx && upd.out ? &*upd.out : &s.crypto[i].out_key);
+    }
+    c->op = dp::cmd_op::set_crypto;
+    c->sess = s.ds;
+    c->leg_index = idx;
+    c->verify_mask = passthrough_mask(*s.ds, in, out);
+    if (upd.in) {
+        c->flags |= dp::crypto_set_in;
+        c->in_ctx = new_in.get();
+    }
+    if (upd.out) {
+        c->flags |= dp::crypto_set_out;
+        c->out_ctx = new_out.get();
+    }
+    if (upd.remote) {
+        c->flags |= dp::crypto_set_remote;
+        c->remote = *upd.remote ? dp::pack_ep(rte_cpu_to_be_32((*upd.remote)->ip),
+                                              rte_cpu_to_be_16((*upd.remote)->port))
+                                : 0;
+    }
+    c->seq = ++seq_;
+    if (dp_.submit(c.get()) != 0)
+        return {"busy", "worker " + std::to_string(s.ds->owner) +
+                                " command queue is full; retry shortly"};
+    pending_op op{std::move(c), &s, std::move(done)};
+    op.new_in = std::move(new_in);
+    op.new_out = std::move(new_out);
+    if (upd.in)
+        op.new_in_key = std::move(*upd.in);
+    if (upd.out)
+        op.new_out_key = std::move(*upd.out);
+    if (upd.remote)
+        op.remote_configured = upd.remote->has_value();
+    const uint64_t seq = op.cmd->seq;
+    pending_.emplace(seq, std::move(op));
+    return {};
 }
 
 const session_info* session_manager::find(const std::string& id) const
@@ -271,6 +411,27 @@ unsigned session_manager::poll()
                 else if (s->state == session_state::deleting)
                     e = {"not_found", "session: \"" + s->id + "\" was deleted meanwhile"};
                 break;
+            case dp::cmd_op::set_crypto: {
+                if (op.cmd->status != 0) {
+                    e = {"internal", "worker rejected the update"};
+                    break; // nothing swapped: op's new contexts are freed below
+                }
+                // The worker now uses the new contexts and handed back the old
+                // ones (op.cmd->in_ctx/out_ctx): make the new ones current,
+                // which frees the old ones.
+                leg_crypto& lc = s->crypto[op.cmd->leg_index];
+                if (op.cmd->flags & dp::crypto_set_in) {
+                    lc.in_ctx = std::move(op.new_in);
+                    lc.in_key = std::move(op.new_in_key);
+                }
+                if (op.cmd->flags & dp::crypto_set_out) {
+                    lc.out_ctx = std::move(op.new_out);
+                    lc.out_key = std::move(op.new_out_key);
+                }
+                if (op.remote_configured)
+                    s->remote_configured[op.cmd->leg_index] = *op.remote_configured;
+                break;
+            }
             }
             if (op.done)
                 op.done(e);

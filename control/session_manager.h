@@ -19,6 +19,8 @@
 #include "control/addr.h"
 #include "control/config.h"
 #include "control/port_pool.h"
+#include "crypto/srtp_context.h"
+#include "crypto/suite.h"
 #include "dataplane/dataplane.h"
 
 namespace isar::ctl {
@@ -34,6 +36,23 @@ struct leg_request {
     std::optional<endpoint> remote;
     std::optional<std::vector<std::string>> targets; // default: every other leg
     unsigned iface = 0;
+    // SRTP keys (suite none = plain RTP): how the remote protects what it
+    // sends (in) and how Isar protects what it sends the remote (out).
+    crypto::key_material in, out;
+};
+
+// leg.update: every member is optional; an engaged optional is a change.
+struct leg_update {
+    std::optional<std::optional<endpoint>> remote; // inner nullopt: clear, latch again
+    std::optional<crypto::key_material> in, out;   // suite none: plain
+};
+
+// One leg's SRTP on the control side. The contexts are owned here and
+// referenced by the worker's dp::leg; they are freed only when the worker
+// has acknowledged that it no longer uses them. Keys are wiped on destruction.
+struct leg_crypto {
+    crypto::key_material in_key, out_key;
+    std::unique_ptr<crypto::srtp_context> in_ctx, out_ctx;
 };
 
 struct create_request {
@@ -49,6 +68,7 @@ struct session_info {
     dp::session* ds = nullptr; // owned; freed after the worker acks its delete
     std::vector<std::string> leg_names;
     std::vector<bool> remote_configured;
+    std::vector<leg_crypto> crypto; // per leg; must outlive `ds`
     uint64_t created_tsc = 0;
 };
 
@@ -66,6 +86,10 @@ public:
     // Sets (or, with nullopt, clears so that the leg latches again) a remote.
     error set_remote(const std::string& id, const std::string& leg,
                      const std::optional<endpoint>& remote, done_fn done);
+    // Changes a live leg: remote and/or SRTP keys (re-key). New contexts are
+    // built here; the worker swaps them in and hands the old ones back.
+    error update_leg(const std::string& id, const std::string& leg, leg_update upd,
+                     done_fn done);
 
     const session_info* find(const std::string& id) const;
     const std::map<std::string, std::unique_ptr<session_info>>& sessions() const
@@ -93,6 +117,10 @@ private:
         std::unique_ptr<dp::flow_cmd> cmd;
         session_info* s = nullptr;
         done_fn done;
+        // set_crypto: what becomes current once the worker acknowledged
+        std::unique_ptr<crypto::srtp_context> new_in, new_out;
+        crypto::key_material new_in_key, new_out_key;
+        std::optional<bool> remote_configured;
     };
     error send(std::unique_ptr<dp::flow_cmd> c, session_info* s, done_fn done);
     void release(dp::session* ds);
@@ -109,6 +137,12 @@ private:
     size_t legs_ = 0;
     counters stats_;
 };
+
+// Bit i set when leg i of `ds` must only verify (authenticated pass-through):
+// it has an inbound context and every target's outbound keys equal it.
+// in[i]/out[i]: leg i's keys (suite none = plain).
+uint16_t passthrough_mask(const dp::session& ds, const std::vector<const crypto::key_material*>& in,
+                          const std::vector<const crypto::key_material*>& out);
 
 // Ids and leg names: 1..64 characters of [A-Za-z0-9._:@-].
 bool valid_name(const std::string& s);

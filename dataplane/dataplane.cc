@@ -1,5 +1,7 @@
 #include "dataplane/dataplane.h"
 
+#include "crypto/srtp_context.h"
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -42,6 +44,9 @@ int worker_main(void* arg)
     char name[16];
     snprintf(name, sizeof(name), "isar-wk-%u", w->index);
     rte_thread_setname(pthread_self(), name);
+    // Per-thread crypto engine state (intel-ipsec-mb managers): init, not per
+    // packet. On failure ipsec_mb contexts drop (counted) on this worker.
+    crypto::prepare_thread();
     return w->run();
 }
 } // namespace

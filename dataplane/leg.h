@@ -14,6 +14,10 @@
 
 #include "dataplane/stats.h"
 
+namespace isar::crypto {
+class srtp_context;
+}
+
 namespace isar::dp {
 
 constexpr unsigned max_legs_per_session = 16;
@@ -41,6 +45,16 @@ struct alignas(64) leg {
     uint8_t ntargets = 0;
     uint8_t targets[max_legs_per_session - 1] = {}; // indexes into session::legs
 
+    // SRTP, owned by control (freed only after the worker acknowledged the
+    // command that stopped using them). Written by the owning worker only
+    // once installed (cmd_op::set_crypto swaps them). nullptr = plain.
+    crypto::srtp_context* in_ctx = nullptr;  // how the remote protects what it sends us
+    crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
+    // Authenticated pass-through: every target's out_ctx has the same suite and
+    // keys as in_ctx, so packets are only verified and forwarded unchanged.
+    // Decided by control.
+    bool verify_only = false;
+
     // Mutable, written by the owning worker only.
     alignas(64) std::atomic<packed_ep> remote{0}; // latched or configured remote
     leg_stats stats;
@@ -63,7 +77,16 @@ enum class cmd_op : uint8_t {
     add_session, // install every leg of `sess` in the worker's flow table
     del_session, // remove them; after the ack control may free `sess`
     set_remote,  // legs[leg_index].remote = remote (0 clears: latch again)
+    set_crypto,  // swap legs[leg_index].in_ctx/out_ctx (per `flags`), set every
+                 // leg's verify_only from `verify_mask`, and, with
+                 // crypto_set_remote, the remote; the ack returns the old
+                 // contexts in in_ctx/out_ctx for control to free
 };
+
+// flow_cmd::flags for set_crypto
+constexpr uint8_t crypto_set_in = 1;
+constexpr uint8_t crypto_set_out = 2;
+constexpr uint8_t crypto_set_remote = 4;
 
 struct alignas(64) flow_cmd {
     uint64_t seq = 0;
@@ -72,6 +95,11 @@ struct alignas(64) flow_cmd {
     int32_t status = 0; // set by the worker: 0 or -errno
     session* sess = nullptr;
     packed_ep remote = 0;
+    // set_crypto
+    uint8_t flags = 0;
+    uint16_t verify_mask = 0; // bit i = legs[i].verify_only
+    crypto::srtp_context* in_ctx = nullptr;
+    crypto::srtp_context* out_ctx = nullptr;
 };
 
 } // namespace isar::dp

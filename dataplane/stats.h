@@ -23,6 +23,12 @@ namespace isar::dp {
     _(not_rtp, "payload is not RTP/RTCP, STUN or DTLS (RFC 7983)")                                 \
     _(rtp_short, "RTP/RTCP payload shorter than 8 bytes")                                          \
     _(src_mismatch, "source differs from the leg's latched remote (strict source)")               \
+    _(srtp_auth, "SRTP/SRTCP authentication tag did not verify (tampered or wrong key)")         \
+    _(srtp_replay, "SRTP/SRTCP index replayed or older than the replay window")                  \
+    _(srtp_short, "SRTP/SRTCP packet shorter than header + tag")                                 \
+    _(srtp_bad, "SRTP/SRTCP packet malformed (version, CSRC count, extension length)")           \
+    _(srtp_ssrc_limit, "more SSRCs than the leg's crypto context has slots for")                 \
+    _(srtp_protect, "protecting for the target failed (no tailroom, SSRC limit, index used up)") \
     _(no_target, "leg forwards to no other leg")                                                   \
     _(target_no_remote, "target leg has no remote address yet")                                    \
     _(no_route, "target's remote is off-link and the interface has no gateway")                    \

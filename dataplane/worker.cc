@@ -14,6 +14,7 @@
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include "crypto/srtp_context.h"
 #include "dataplane/rewrite.h"
 
 namespace isar::dp {
@@ -21,6 +22,58 @@ namespace isar::dp {
 namespace {
 constexpr unsigned prefetch_ahead = 3;
 constexpr unsigned idle_loops_before_sleep = 64;
+
+// RFC 5761 §4: RTCP packet types 192-223 (second byte without the marker bit
+// in 64..95) on a shared port.
+inline bool is_rtcp(const uint8_t* payload) noexcept
+{
+    const uint8_t pt = payload[1] & 0x7f;
+    return pt >= 64 && pt <= 95;
+}
+
+inline drop srtp_drop(crypto::status st) noexcept
+{
+    switch (st) {
+    case crypto::status::auth_fail:
+        return drop::srtp_auth;
+    case crypto::status::replay:
+        return drop::srtp_replay;
+    case crypto::status::too_short:
+        return drop::srtp_short;
+    case crypto::status::ssrc_limit:
+        return drop::srtp_ssrc_limit;
+    default:
+        return drop::srtp_bad;
+    }
+}
+
+inline uint8_t* udp_payload(rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    return rte_pktmbuf_mtod_offset(m, uint8_t*, meta.l4_off + sizeof(rte_udp_hdr));
+}
+
+inline uint32_t udp_payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    return rte_pktmbuf_pkt_len(m) - meta.l4_off - static_cast<uint32_t>(sizeof(rte_udp_hdr));
+}
+
+// After the payload changed length: IPv4 total length and UDP length (the
+// checksums are recomputed by rewrite_udp4).
+inline void set_payload_len(rte_mbuf* m, const pkt_meta& meta, uint32_t plen) noexcept
+{
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, meta.l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, meta.l4_off);
+    const uint32_t ulen = plen + static_cast<uint32_t>(sizeof(rte_udp_hdr));
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(meta.l4_off - meta.l3_off + ulen));
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(ulen));
+}
+
+// The payload was rewritten: the UDP checksum the port verified on receive no
+// longer holds, so rewrite_udp4 must compute it in full.
+inline void payload_changed(rte_mbuf* m) noexcept
+{
+    m->ol_flags &= ~RTE_MBUF_F_RX_L4_CKSUM_MASK;
+}
 } // namespace
 
 void worker::drop_pkt(rte_mbuf* m, drop d) noexcept
@@ -71,8 +124,26 @@ void worker::tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept
 
 // Rewrites `m` for target leg `t` and queues it for TX (or for control when
 // the next hop's MAC is not known yet).
-void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote) noexcept
+void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
+                     bool protect) noexcept
 {
+    if (protect && t->out_ctx != nullptr) {
+        // m is single-segment (classify drops the others).
+        uint8_t* p = udp_payload(m, meta);
+        const uint32_t len = udp_payload_len(m, meta);
+        const size_t cap = len + rte_pktmbuf_tailroom(m);
+        size_t out_len = 0;
+        crypto::status st = is_rtcp(p) ? t->out_ctx->protect_rtcp(p, len, cap, &out_len)
+                                       : t->out_ctx->protect_rtp(p, len, cap, &out_len);
+        if (st != crypto::status::ok || out_len < len || out_len - len > crypto::max_trailer ||
+            rte_pktmbuf_append(m, static_cast<uint16_t>(out_len - len)) == nullptr) {
+            t->stats.drop_pkt(drop::srtp_protect);
+            drop_pkt(m, drop::srtp_protect);
+            return;
+        }
+        set_payload_len(m, meta, static_cast<uint32_t>(out_len));
+        payload_changed(m);
+    }
     const iface& out = ifaces[t->iface];
     const uint32_t dst = ep_ip(remote);
     const uint32_t nh = out.next_hop(dst);
@@ -110,14 +181,39 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
 
     const packed_ep r = l->remote.load(std::memory_order_relaxed);
-    if (r != src) {
-        if (r != 0 && strict_source) {
-            l->stats.drop_pkt(drop::src_mismatch);
-            drop_pkt(m, drop::src_mismatch);
+    if (r != src && r != 0 && strict_source) {
+        l->stats.drop_pkt(drop::src_mismatch);
+        drop_pkt(m, drop::src_mismatch);
+        return;
+    }
+    // SRTP/SRTCP: authenticate (and decrypt, unless every target shares our
+    // keys) before anything else; a packet that fails never latches.
+    if (l->in_ctx != nullptr) {
+        uint8_t* p = udp_payload(m, meta);
+        const uint32_t len = udp_payload_len(m, meta);
+        const bool rtcp = is_rtcp(p);
+        crypto::status st;
+        size_t out_len = len;
+        if (l->verify_only)
+            st = rtcp ? l->in_ctx->verify_rtcp(p, len) : l->in_ctx->verify_rtp(p, len);
+        else
+            st = rtcp ? l->in_ctx->unprotect_rtcp(p, len, &out_len)
+                      : l->in_ctx->unprotect_rtp(p, len, &out_len);
+        if (st != crypto::status::ok || out_len > len) {
+            const drop d = st != crypto::status::ok ? srtp_drop(st) : drop::srtp_bad;
+            l->stats.drop_pkt(d);
+            drop_pkt(m, d);
             return;
         }
-        l->remote.store(src, std::memory_order_relaxed); // latch
+        if (!l->verify_only)
+            payload_changed(m);
+        if (out_len < len) {
+            rte_pktmbuf_trim(m, static_cast<uint16_t>(len - out_len));
+            set_payload_len(m, meta, static_cast<uint32_t>(out_len));
+        }
     }
+    if (r != src)
+        l->remote.store(src, std::memory_order_relaxed); // latch (authenticated)
     bump(l->stats.in_pkts);
     bump(l->stats.in_bytes, rte_pktmbuf_pkt_len(m));
     l->stats.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
@@ -148,6 +244,9 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         rte_pktmbuf_free(m);
         return;
     }
+    // Copies are taken from the plaintext (m is protected last, in place).
+    // In authenticated pass-through every target gets the bytes unchanged.
+    const bool protect = !l->verify_only;
     for (unsigned i = 0; i + 1 < n; i++) {
         rte_mbuf* c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
         if (c == nullptr) {
@@ -155,9 +254,9 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
             stats.drop_pkt(drop::no_mbuf);
             continue;
         }
-        send_to(c, meta, ready[i], remotes[i]);
+        send_to(c, meta, ready[i], remotes[i], protect);
     }
-    send_to(m, meta, ready[n - 1], remotes[n - 1]);
+    send_to(m, meta, ready[n - 1], remotes[n - 1], protect);
 }
 
 void worker::process_burst(rte_mbuf** pkts, unsigned n) noexcept
@@ -262,6 +361,29 @@ void worker::apply(flow_cmd* c) noexcept
         else
             c->status = -EINVAL;
         break;
+    case cmd_op::set_crypto: {
+        if (c->leg_index >= s->nlegs) {
+            c->status = -EINVAL;
+            break;
+        }
+        leg& l = s->legs[c->leg_index];
+        // Swap: the ack carries the old contexts back for control to free.
+        if (c->flags & crypto_set_in) {
+            crypto::srtp_context* old = l.in_ctx;
+            l.in_ctx = c->in_ctx;
+            c->in_ctx = old;
+        }
+        if (c->flags & crypto_set_out) {
+            crypto::srtp_context* old = l.out_ctx;
+            l.out_ctx = c->out_ctx;
+            c->out_ctx = old;
+        }
+        for (unsigned i = 0; i < s->nlegs; i++)
+            s->legs[i].verify_only = (c->verify_mask >> i) & 1u;
+        if (c->flags & crypto_set_remote)
+            l.remote.store(c->remote, std::memory_order_relaxed);
+        break;
+    }
     }
 }
 

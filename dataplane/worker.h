@@ -75,7 +75,8 @@ private:
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
-    void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote) noexcept;
+    void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
+                 bool protect) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
     void to_control(rte_mbuf* m, exc_kind k) noexcept;
