@@ -193,9 +193,8 @@ error session_manager::create(const create_request& req, done_fn done)
     }
 
     // ---- build ------------------------------------------------------------
-    auto* ds = new dp::session();
+    auto* ds = new dp::session(static_cast<uint32_t>(req.legs.size()));
     ds->owner = owner;
-    ds->nlegs = static_cast<uint32_t>(req.legs.size());
     auto info = std::make_unique<session_info>();
     info->id = req.id;
     info->ds = ds;

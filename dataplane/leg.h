@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "dataplane/stats.h"
 
@@ -60,10 +61,12 @@ struct alignas(64) leg {
     leg_stats stats;
 };
 
+// Sized to its legs (a two-leg call does not pay for sixteen).
 struct session {
-    uint32_t owner = 0;   // worker index
-    uint32_t nlegs = 0;
-    leg legs[max_legs_per_session];
+    explicit session(uint32_t n) : nlegs(n), legs(new leg[n]) {} // lint: control-only
+    uint32_t owner = 0; // worker index
+    uint32_t nlegs;
+    std::unique_ptr<leg[]> legs;
 };
 
 // Worker that owns relay UDP port `port`: ports are dealt round-robin.
