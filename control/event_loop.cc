@@ -221,6 +221,8 @@ void event_loop::process_lines(client& c)
             break;
         }
         std::string line = c.in.substr(0, nl);
+        // Requests may carry SRTP keys: wipe every copy of the line we held.
+        explicit_bzero(c.in.data(), nl + 1);
         c.in.erase(0, nl + 1);
         if (!line.empty() && line.back() == '\r')
             line.pop_back();
@@ -229,6 +231,7 @@ void event_loop::process_lines(client& c)
         c.busy = true;
         const uint64_t id = c.id;
         cmds_.handle_line(line, [this, id](const nlohmann::json& j) { reply(id, j); });
+        explicit_bzero(line.data(), line.size());
         if (clients_.find(id) == clients_.end())
             return;
     }
@@ -286,6 +289,7 @@ void event_loop::on_cqe(io_uring_cqe* cqe)
             return;
         }
         c.in.append(c.buf, static_cast<size_t>(res));
+        explicit_bzero(c.buf, static_cast<size_t>(res));
         process_lines(c);
         if (clients_.count(id)) {
             post_recv(c);
