@@ -1,0 +1,1670 @@
+// isar-bench: the load harness. Drives the REAL worker loop (dp::worker::run()
+// on an EAL worker lcore, exactly what isard runs) through in-memory net_ring
+// ports at full speed; the generator and the sink run on the main lcore.
+//
+// Honesty rules (see bench/README.md):
+//  - every packet is built fresh for its leg (RTP sequence numbers increase per
+//    leg; SRTP modes protect each packet with the sending endpoint's key using
+//    isar::crypto contexts); nothing is replayed from a pool;
+//  - the sink checks a sample of the output (addresses, ports, decrypts with
+//    the receiving leg's key, RTP header and payload intact); a scenario whose
+//    check fails, or that loses packets, reports an error instead of numbers;
+//  - capacity is the worker's own busy TSC per packet (worker_stats::busy_tsc),
+//    measured while its RX rings are never empty ("drain" phase: the rings are
+//    filled while the worker is stopped, then it is started and the sink drains
+//    its TX rings concurrently).
+// Baselines measured in the same run: a minimal DPDK forwarder over the same
+// ring ports, a kernel UDP relay (recvmmsg/sendmmsg on loopback), and each
+// crypto engine's raw decrypt+encrypt cost.
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+#include <nlohmann/json.hpp>
+
+#include "control/commands.h"
+#include "control/config.h"
+#include "control/neighbor_manager.h"
+#include "control/session_manager.h"
+#include "crypto/srtp_context.h"
+#include "crypto/suite.h"
+#include "dataplane/dataplane.h"
+
+using namespace isar;
+using json = nlohmann::json;
+
+namespace {
+
+// ---------------------------------------------------------------- options --
+struct options {
+    std::vector<unsigned> legs{1, 1000, 100000};
+    std::vector<std::string> modes{"plain", "srtp-pass", "transcrypt-cm80", "transcrypt-gcm128",
+                                   "fanout10"};
+    std::vector<unsigned> payloads{160, 1200};
+    std::vector<std::pair<std::string, unsigned>> extra; // MODE:LEGS (e.g. plain:1000000)
+    double phase_s = 0.3;
+    unsigned drain_pkts = 131072;
+    bool baselines = true;
+    bool control = true;
+    bool cksum_variant = true; // one extra run with full UDP checksums
+    bool smoke = false;
+    std::string out;
+    std::string memory_note = "--no-huge";
+};
+
+std::vector<unsigned> parse_list(const std::string& s)
+{
+    std::vector<unsigned> v;
+    std::stringstream ss(s);
+    std::string t;
+    while (std::getline(ss, t, ','))
+        v.push_back(static_cast<unsigned>(std::stoul(t)));
+    return v;
+}
+std::vector<std::string> parse_slist(const std::string& s)
+{
+    std::vector<std::string> v;
+    std::stringstream ss(s);
+    std::string t;
+    while (std::getline(ss, t, ','))
+        v.push_back(t);
+    return v;
+}
+
+// ------------------------------------------------------------------ utils --
+uint64_t hz;
+int stamp_off = -1; // mbuf dynfield: generator TSC (0 = do not measure)
+
+inline uint64_t& stamp(rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, stamp_off, uint64_t*); }
+inline uint64_t& tag(rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, stamp_off + 8, uint64_t*); }
+
+double secs(uint64_t tsc) { return static_cast<double>(tsc) / static_cast<double>(hz); }
+
+uint64_t splitmix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+struct xorshift {
+    uint64_t s = 88172645463325252ull;
+    uint64_t next()
+    {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        return s;
+    }
+};
+
+std::string base64(const uint8_t* p, size_t n)
+{
+    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string o;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = p[i] << 16;
+        if (i + 1 < n)
+            v |= p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        o += t[(v >> 18) & 63];
+        o += t[(v >> 12) & 63];
+        o += i + 1 < n ? t[(v >> 6) & 63] : '=';
+        o += i + 2 < n ? t[v & 63] : '=';
+    }
+    return o;
+}
+
+size_t rss_bytes()
+{
+    std::ifstream f("/proc/self/statm");
+    size_t pages = 0, res = 0;
+    f >> pages >> res;
+    return res * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+size_t dpdk_heap_used()
+{
+    rte_malloc_socket_stats st{};
+    size_t n = 0;
+    for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
+        if (rte_malloc_get_socket_stats(s, &st) == 0)
+            n += st.heap_allocsz_bytes;
+    return n;
+}
+
+struct percentiles {
+    double p50 = 0, p99 = 0, p999 = 0;
+    size_t n = 0;
+};
+percentiles pct(std::vector<uint32_t>& v)
+{
+    percentiles p;
+    p.n = v.size();
+    if (v.empty())
+        return p;
+    auto at = [&](double q) {
+        size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+        std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+        return secs(v[k]) * 1e6;
+    };
+    p.p50 = at(0.50);
+    p.p99 = at(0.99);
+    p.p999 = at(0.999);
+    return p;
+}
+
+// --------------------------------------------------------------- ring port --
+// One net_ring port: 1 RX ring (generator -> worker) and `ntx` TX rings
+// (worker queue 0, control queue 1 -> sink).
+struct ring_port {
+    std::string name;
+    int port = -1;
+    rte_ring* rx = nullptr;
+    std::vector<rte_ring*> tx;
+
+    ring_port(const std::string& n, unsigned ntx, unsigned rx_size, unsigned tx_size) : name(n)
+    {
+        const int sock = static_cast<int>(rte_socket_id());
+        const unsigned f = RING_F_SP_ENQ | RING_F_SC_DEQ;
+        rx = rte_ring_create((n + "r").c_str(), rx_size, sock, f);
+        for (unsigned q = 0; q < ntx; q++)
+            tx.push_back(rte_ring_create((n + "t" + std::to_string(q)).c_str(), tx_size, sock, f));
+        if (rx == nullptr)
+            return;
+        for (auto* r : tx)
+            if (r == nullptr)
+                return;
+        port = rte_eth_from_rings(n.c_str(), &rx, 1, tx.data(), ntx, sock);
+    }
+    ~ring_port()
+    {
+        if (port >= 0)
+            rte_vdev_uninit(("net_ring_" + name).c_str());
+        void* o[64];
+        unsigned k;
+        for (rte_ring* r : {rx}) {
+            while (r && (k = rte_ring_dequeue_burst(r, o, 64, nullptr)) > 0)
+                rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(o), k);
+        }
+        for (rte_ring* r : tx)
+            while (r && (k = rte_ring_dequeue_burst(r, o, 64, nullptr)) > 0)
+                rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(o), k);
+        rte_ring_free(rx);
+        for (auto* r : tx)
+            rte_ring_free(r);
+    }
+};
+
+unsigned port_seq = 0;
+
+// ------------------------------------------------------------------ modes --
+struct mode_info {
+    std::string name;
+    crypto::suite s = crypto::suite::none;
+    bool pass = false; // same keys both sides (authenticated pass-through)
+    unsigned fan = 1;  // receivers per sender
+};
+
+bool mode_of(const std::string& n, mode_info& m)
+{
+    m = {};
+    m.name = n;
+    if (n == "plain")
+        return true;
+    if (n == "srtp-pass") {
+        m.s = crypto::suite::aes_cm_128_hmac_sha1_80;
+        m.pass = true;
+        return true;
+    }
+    if (n == "transcrypt-cm80") {
+        m.s = crypto::suite::aes_cm_128_hmac_sha1_80;
+        return true;
+    }
+    if (n == "transcrypt-gcm128") {
+        m.s = crypto::suite::aead_aes_128_gcm;
+        return true;
+    }
+    if (n == "fanout10") {
+        m.fan = 10;
+        return true;
+    }
+    return false;
+}
+
+constexpr uint32_t relay_ip(unsigned ifc) { return 0xc6120001 + (ifc << 8); } // 198.18.i.1
+constexpr uint32_t remote_ip(unsigned ifc, unsigned leg) { return 0xc6120000 + (ifc << 8) + 10 + leg; }
+rte_ether_addr remote_mac(unsigned leg)
+{
+    rte_ether_addr a{{0x02, 0x00, 0x00, 0x00, 0x01, static_cast<uint8_t>(leg)}};
+    return a;
+}
+constexpr uint16_t remote_port_base = 1024;
+
+void make_key(crypto::key_material& km, crypto::suite s, uint64_t seed)
+{
+    km.s = s;
+    for (size_t i = 0; i < sizeof(km.key); i++)
+        km.key[i] = static_cast<uint8_t>(splitmix(seed * 64 + i) >> 8);
+    for (size_t i = 0; i < sizeof(km.salt); i++)
+        km.salt[i] = static_cast<uint8_t>(splitmix(seed * 64 + 40 + i) >> 8);
+}
+std::string key_spec(crypto::suite s, uint64_t seed)
+{
+    crypto::key_material km;
+    make_key(km, s, seed);
+    std::vector<uint8_t> b(km.key, km.key + km.key_len());
+    b.insert(b.end(), km.salt, km.salt + km.salt_len());
+    return std::string(crypto::suite_name(s)) + ":" + base64(b.data(), b.size());
+}
+// key ids: session s, leg j, direction (0 in = how the remote protects, 1 out)
+uint64_t key_id(const mode_info& m, uint64_t s, unsigned j, unsigned dir)
+{
+    if (m.pass) // in(a) == out(b), in(b) == out(a)
+        return (s * 32 + (dir == 0 ? j : 1 - j)) * 2 + 1;
+    return (s * 32 + j) * 2 + dir + 1000000000ull;
+}
+
+// ------------------------------------------------------------- scenario --
+struct sender {
+    uint32_t sess;
+    uint16_t dst_port_be; // relay local port of the sending leg
+    uint16_t src_port_be; // remote port
+    uint32_t src_ip_be;
+    uint32_t ssrc;
+    uint16_t seq = 0;
+    uint8_t leg;
+    uint8_t ifc;
+    uint32_t ts = 0;
+    std::unique_ptr<crypto::srtp_context> ctx;
+};
+
+struct sess_rec {
+    uint16_t local[11] = {};
+    uint8_t ifc = 0;
+    uint8_t nlegs = 0;
+};
+
+struct phase_result {
+    double mpps = 0, in_mpps = 0, gbps = 0, cpp = 0, cap_mpps = 0, seconds = 0;
+    uint64_t sent = 0, received = 0, drops = 0;
+    int64_t loss = 0;
+};
+
+struct scenario {
+    const options& o;
+    mode_info m;
+    unsigned legs = 0;      // legs that send (flows forwarded)
+    unsigned nsess = 0;
+    unsigned nifaces = 1;
+    unsigned payload = 160;
+    bool full_cksum = false;
+    unsigned extra_legs = 0; // flow-table room for later creates (control bench)
+    std::vector<std::unique_ptr<ring_port>> ports;
+    ctl::config cfg;
+    std::unique_ptr<dp::dataplane> dp;
+    std::unique_ptr<ctl::session_manager> sm;
+    std::unique_ptr<ctl::neighbor_manager> nm;
+    std::unique_ptr<ctl::commands> cmds;
+    std::vector<sess_rec> sess;
+    std::vector<sender> senders;
+    std::vector<std::vector<uint32_t>> by_iface; // sender indexes per iface
+    // sink lookup: [iface][remote-ip leg][remote port - base] -> session
+    std::vector<std::vector<uint32_t>> sess_at; // [ifc] -> k -> session
+    unsigned lcore = 0;
+    bool running = false;
+    xorshift rng;
+    std::string error;
+    // check state
+    uint64_t checked = 0, check_fail = 0, sink_seen = 0;
+    std::string first_fail;
+    std::unordered_map<uint64_t, std::unique_ptr<crypto::srtp_context>> check_ctx;
+    // latency capture
+    bool lat_on = false;
+    std::vector<uint32_t> lat;
+    std::vector<uint32_t> create_lat;
+    uint64_t out_bytes = 0;
+    size_t mem_rss = 0, mem_dpdk = 0;
+    double create_s = 0;
+    uint8_t pattern[2048];
+
+    explicit scenario(const options& opt) : o(opt)
+    {
+        for (unsigned i = 0; i < sizeof(pattern); i++)
+            pattern[i] = static_cast<uint8_t>(i * 7 + 1);
+    }
+    ~scenario() { teardown(); }
+
+    dp::worker& wk() { return dp->wk(0); }
+
+    static int wk_main(void* a)
+    {
+        crypto::prepare_thread();
+        return static_cast<dp::worker*>(a)->run();
+    }
+    void start()
+    {
+        if (running)
+            return;
+        wk().stop.store(false);
+        rte_eal_remote_launch(wk_main, &wk(), lcore);
+        running = true;
+    }
+    void stop()
+    {
+        if (!running)
+            return;
+        wk().stop.store(true);
+        rte_eal_wait_lcore(lcore);
+        running = false;
+    }
+    void teardown()
+    {
+        stop();
+        cmds.reset();
+        nm.reset();
+        sm.reset();
+        senders.clear();
+        check_ctx.clear();
+        dp.reset();
+        ports.clear();
+    }
+
+    bool setup(unsigned nlegs, unsigned mbufs)
+    {
+        legs = nlegs;
+        const unsigned per_sess = m.fan > 1 ? m.fan + 1 : 2;
+        const unsigned send_per_sess = m.fan > 1 ? 1 : 2;
+        nsess = std::max(1u, legs / send_per_sess);
+        const unsigned total_legs = nsess * per_sess;
+        const unsigned ports_per_iface = 65535 - 1024 + 1;
+        nifaces = std::max(1u, (total_legs + ports_per_iface - 1) / ports_per_iface);
+        if (nifaces > dp::max_ifaces) {
+            error = std::to_string(total_legs) + " legs need " + std::to_string(nifaces) +
+                    " interfaces (one UDP port per leg per interface); the worker has max_ifaces=" +
+                    std::to_string(dp::max_ifaces);
+            return false;
+        }
+        unsigned l = 0;
+        RTE_LCORE_FOREACH_WORKER(l)
+        {
+            lcore = l;
+            break;
+        }
+        dp::dp_config dc;
+        dc.mbufs = mbufs;
+        dc.max_legs = std::max(64u, total_legs + total_legs / 8 + 64 + extra_legs);
+        dc.ring_size = 4096;
+        dc.rx_desc = 512;
+        dc.tx_desc = 512;
+        cfg.port_min = 1024;
+        cfg.port_max = 65535;
+        cfg.max_legs = dc.max_legs;
+        cfg.mbufs = mbufs;
+        const unsigned rx_size = 1u << 17;
+        for (unsigned i = 0; i < nifaces; i++) {
+            auto p = std::make_unique<ring_port>("lb" + std::to_string(port_seq++), 2, rx_size,
+                                                 1u << 16);
+            if (p->port < 0) {
+                error = "cannot create ring port (RTE_MAX_ETHPORTS or memory)";
+                return false;
+            }
+            ctl::interface_config ic;
+            ic.port = static_cast<uint16_t>(p->port);
+            ic.address = relay_ip(i);
+            ic.prefix_len = 24;
+            cfg.interfaces.push_back(ic);
+            dc.ifaces.push_back({ic.port, rte_cpu_to_be_32(ic.address), 24, 0});
+            ports.push_back(std::move(p));
+        }
+        const size_t heap0 = dpdk_heap_used();
+        dp = std::make_unique<dp::dataplane>();
+        if (dp->init(dc, 1, error) != 0)
+            return false;
+        // DPDK memory that scales with legs: the flow table (the mempool is
+        // per box, not per leg).
+        size_t pool_bytes = 0;
+        rte_mempool_mem_iter(
+                dp->pool(),
+                [](rte_mempool*, void* a, rte_mempool_memhdr* h, unsigned) {
+                    *static_cast<size_t*>(a) += h->len;
+                },
+                &pool_bytes);
+        const size_t heap1 = dpdk_heap_used();
+        mem_dpdk = heap1 - heap0 > pool_bytes ? heap1 - heap0 - pool_bytes : 0;
+        sm = std::make_unique<ctl::session_manager>(*dp, cfg);
+        nm = std::make_unique<ctl::neighbor_manager>(*dp);
+        cmds = std::make_unique<ctl::commands>(*dp, *sm, *nm, cfg);
+        for (unsigned i = 0; i < nifaces; i++)
+            for (unsigned j = 0; j < per_sess; j++)
+                dp->ifc(i).neigh->update(rte_cpu_to_be_32(remote_ip(i, j)), remote_mac(j));
+        start();
+        return create_sessions(per_sess);
+    }
+
+    std::string create_line(unsigned s, unsigned per_sess, unsigned ifc, unsigned k) const
+    {
+        json legs_j = json::array();
+        for (unsigned j = 0; j < per_sess; j++) {
+            char ep[40];
+            const uint32_t ip = remote_ip(ifc, j);
+            snprintf(ep, sizeof(ep), "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
+                     ip & 255, remote_port_base + k);
+            json l{{"name", std::string(1, static_cast<char>('a' + j))}, {"remote", ep},
+                   {"interface", ifc}};
+            if (m.fan > 1 && j == 0) {
+                json t = json::array();
+                for (unsigned r = 1; r < per_sess; r++)
+                    t.push_back(std::string(1, static_cast<char>('a' + r)));
+                l["targets"] = t;
+            }
+            if (m.s != crypto::suite::none) {
+                l["in"] = key_spec(m.s, key_id(m, s, j, 0));
+                l["out"] = key_spec(m.s, key_id(m, s, j, 1));
+            }
+            legs_j.push_back(l);
+        }
+        return json{{"cmd", "session.create"}, {"session", "s" + std::to_string(s)},
+                    {"legs", legs_j}}
+                .dump();
+    }
+
+    // Creates every session through commands::handle_line (the management
+    // socket's entry point), a window of requests in flight.
+    bool create_sessions(unsigned per_sess)
+    {
+        sess.assign(nsess, {});
+        sess_at.assign(nifaces, std::vector<uint32_t>((nsess / nifaces) + 2, UINT32_MAX));
+        const size_t rss0 = rss_bytes();
+        unsigned next = 0, done = 0, inflight = 0;
+        const unsigned window = 512;
+        bool failed = false;
+        const uint64_t t0 = rte_rdtsc();
+        while (done < nsess && !failed) {
+            while (inflight < window && next < nsess) {
+                const unsigned s = next++;
+                const unsigned ifc = s % nifaces, k = s / nifaces;
+                inflight++;
+                cmds->handle_line(create_line(s, per_sess, ifc, k), [&, s, ifc, k](const json& r) {
+                    inflight--;
+                    done++;
+                    if (r.contains("error")) {
+                        if (!failed)
+                            error = "session.create: " + r.dump();
+                        failed = true;
+                        return;
+                    }
+                    sess_rec& sr = sess[s];
+                    sr.ifc = static_cast<uint8_t>(ifc);
+                    sr.nlegs = static_cast<uint8_t>(per_sess);
+                    unsigned j = 0;
+                    for (const auto& l : r.at("legs")) {
+                        const std::string loc = l.at("local").get<std::string>();
+                        sr.local[j++] = static_cast<uint16_t>(
+                                std::stoul(loc.substr(loc.rfind(':') + 1)));
+                    }
+                    sess_at[ifc][k] = s;
+                });
+            }
+            sm->poll();
+        }
+        create_s = secs(rte_rdtsc() - t0);
+        mem_rss = rss_bytes() - rss0;
+        if (failed)
+            return false;
+        // Senders (after the memory measurement: they are the generator's).
+        const unsigned send_per_sess = m.fan > 1 ? 1 : (legs == 1 ? 1 : 2);
+        senders.reserve(static_cast<size_t>(nsess) * send_per_sess);
+        by_iface.assign(nifaces, {});
+        for (unsigned s = 0; s < nsess; s++) {
+            const unsigned ifc = s % nifaces, k = s / nifaces;
+            for (unsigned j = 0; j < send_per_sess; j++) {
+                sender x;
+                x.sess = s;
+                x.leg = static_cast<uint8_t>(j);
+                x.ifc = static_cast<uint8_t>(ifc);
+                x.dst_port_be = rte_cpu_to_be_16(sess[s].local[j]);
+                x.src_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(remote_port_base + k));
+                x.src_ip_be = rte_cpu_to_be_32(remote_ip(ifc, j));
+                x.ssrc = static_cast<uint32_t>(splitmix(s * 16 + j));
+                x.seq = static_cast<uint16_t>(splitmix(s * 16 + j + 7) & 0x3fff);
+                if (m.s != crypto::suite::none) {
+                    crypto::key_material km;
+                    make_key(km, m.s, key_id(m, s, j, 0));
+                    x.ctx = crypto::srtp_context::create(km, crypto::engine::auto_select, error);
+                    if (!x.ctx)
+                        return false;
+                }
+                by_iface[ifc].push_back(static_cast<uint32_t>(senders.size()));
+                senders.push_back(std::move(x));
+            }
+        }
+        return true;
+    }
+
+    // ---- generator -------------------------------------------------------
+    // Builds one fresh packet for sender `x` in `mb`.
+    bool build(rte_mbuf* mb, sender& x)
+    {
+        const unsigned rtp_len = 12 + payload;
+        const unsigned trailer = crypto::max_trailer;
+        auto* p = reinterpret_cast<uint8_t*>(
+                rte_pktmbuf_append(mb, static_cast<uint16_t>(42 + rtp_len)));
+        if (p == nullptr)
+            return false;
+        auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+        eth->dst_addr = dp->ifc(x.ifc).mac;
+        eth->src_addr = remote_mac(x.leg);
+        eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+        uint8_t* rtp = p + 42;
+        x.seq++;
+        x.ts += 160;
+        rtp[0] = 0x80;
+        rtp[1] = 0x00; // PT 0
+        rtp[2] = static_cast<uint8_t>(x.seq >> 8);
+        rtp[3] = static_cast<uint8_t>(x.seq);
+        const uint32_t ts_be = rte_cpu_to_be_32(x.ts), ssrc_be = rte_cpu_to_be_32(x.ssrc);
+        memcpy(rtp + 4, &ts_be, 4);
+        memcpy(rtp + 8, &ssrc_be, 4);
+        memcpy(rtp + 12, pattern, payload);
+        const uint32_t mark = x.ssrc ^ x.seq;
+        memcpy(rtp + 12, &mark, 4);
+        size_t len = rtp_len;
+        if (x.ctx) {
+            if (rte_pktmbuf_tailroom(mb) < trailer)
+                return false;
+            if (x.ctx->protect_rtp(rtp, rtp_len, rtp_len + trailer, &len) != crypto::status::ok)
+                return false;
+            rte_pktmbuf_append(mb, static_cast<uint16_t>(len - rtp_len));
+        }
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
+        ip->version_ihl = 0x45;
+        ip->type_of_service = 0xb8;
+        ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(28 + len));
+        ip->packet_id = 0;
+        ip->fragment_offset = rte_cpu_to_be_16(0x4000);
+        ip->time_to_live = 64;
+        ip->next_proto_id = IPPROTO_UDP;
+        ip->src_addr = x.src_ip_be;
+        ip->dst_addr = rte_cpu_to_be_32(relay_ip(x.ifc));
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        auto* udp = reinterpret_cast<rte_udp_hdr*>(p + 34);
+        udp->src_port = x.src_port_be;
+        udp->dst_port = x.dst_port_be;
+        udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + len));
+        udp->dgram_cksum = 0; // RFC 768: no checksum (see --udp-cksum)
+        if (full_cksum) {
+            udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+            mb->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+        }
+        mb->port = static_cast<uint16_t>(ports[x.ifc]->port);
+        return true;
+    }
+
+    uint64_t sent = 0, gen_fail = 0;
+    rte_mbuf* gbuf[32];
+
+    // Builds and enqueues up to n packets on iface `ifc`; returns how many.
+    unsigned gen(unsigned ifc, unsigned n, uint64_t st, uint64_t tg = 0)
+    {
+        auto& list = by_iface[ifc];
+        if (list.empty())
+            return 0;
+        if (rte_pktmbuf_alloc_bulk(dp->pool(), gbuf, n) != 0)
+            return 0;
+        for (unsigned i = 0; i < n; i++) {
+            sender& x = senders[list[list.size() == 1 ? 0 : rng.next() % list.size()]];
+            if (!build(gbuf[i], x)) {
+                gen_fail++;
+                if (error.empty())
+                    error = "generator could not protect a packet";
+            }
+            stamp(gbuf[i]) = st;
+            tag(gbuf[i]) = tg;
+        }
+        if (st != 0) { // stamp as close to the enqueue as we can
+            const uint64_t now = rte_rdtsc();
+            for (unsigned i = 0; i < n; i++)
+                stamp(gbuf[i]) = now;
+        }
+        unsigned k = rte_ring_sp_enqueue_burst(ports[ifc]->rx, reinterpret_cast<void**>(gbuf), n,
+                                               nullptr);
+        if (k < n) {
+            // Not sent: the sequence numbers they used are skipped (harmless).
+            rte_pktmbuf_free_bulk(gbuf + k, n - k);
+        }
+        sent += k;
+        return k;
+    }
+
+    // ---- sink ------------------------------------------------------------
+    uint64_t received = 0;
+    uint64_t sample_every = 1024;
+
+    void check(rte_mbuf* mb, unsigned ifc)
+    {
+        checked++;
+        auto fail = [&](const std::string& why) {
+            check_fail++;
+            if (first_fail.empty())
+                first_fail = why;
+        };
+        if (mb->nb_segs != 1 || rte_pktmbuf_pkt_len(mb) < 42 + 12)
+            return fail("short or multi-segment output");
+        uint8_t* p = rte_pktmbuf_mtod(mb, uint8_t*);
+        auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
+        auto* udp = reinterpret_cast<rte_udp_hdr*>(p + 34);
+        const uint32_t dip = rte_be_to_cpu_32(ip->dst_addr);
+        const unsigned j = (dip & 255) - 10;
+        const unsigned k = rte_be_to_cpu_16(udp->dst_port) - remote_port_base;
+        if ((dip & 0xffffff00) != (relay_ip(ifc) & 0xffffff00) || j > 10 ||
+            k >= sess_at[ifc].size() || sess_at[ifc][k] == UINT32_MAX)
+            return fail("output to an address no leg has");
+        const uint32_t s = sess_at[ifc][k];
+        const sess_rec& sr = sess[s];
+        if (j >= sr.nlegs)
+            return fail("output to a leg index outside the session");
+        if (rte_be_to_cpu_32(ip->src_addr) != relay_ip(ifc) ||
+            rte_be_to_cpu_16(udp->src_port) != sr.local[j])
+            return fail("wrong source address/port for the receiving leg");
+        rte_ether_addr want = remote_mac(j);
+        if (!rte_is_same_ether_addr(&eth->dst_addr, &want) ||
+            !rte_is_same_ether_addr(&eth->src_addr, &dp->ifc(ifc).mac))
+            return fail("wrong MAC addresses");
+        if (rte_raw_cksum(ip, 20) != 0xffff)
+            return fail("bad IPv4 checksum");
+        {
+            // The relay always writes a UDP checksum; verify it independently.
+            const uint16_t ck = udp->dgram_cksum;
+            udp->dgram_cksum = 0;
+            const uint16_t want_ck = rte_ipv4_udptcp_cksum(ip, udp);
+            udp->dgram_cksum = ck;
+            if (ck != want_ck)
+                return fail("bad or missing UDP checksum");
+        }
+        uint8_t* rtp = p + 42;
+        size_t len = rte_be_to_cpu_16(udp->dgram_len) - 8u;
+        if (m.s != crypto::suite::none) {
+            const uint64_t key = static_cast<uint64_t>(s) * 16 + j;
+            auto it = check_ctx.find(key);
+            std::unique_ptr<crypto::srtp_context> tmp;
+            crypto::srtp_context* c = nullptr;
+            if (it != check_ctx.end()) {
+                c = it->second.get();
+            } else {
+                crypto::key_material km;
+                make_key(km, m.s, key_id(m, s, j, 1));
+                std::string err;
+                tmp = crypto::srtp_context::create(km, crypto::engine::boringssl, err);
+                if (!tmp)
+                    return fail("cannot create check context: " + err);
+                c = tmp.get();
+                if (check_ctx.size() < 4096)
+                    c = (check_ctx[key] = std::move(tmp)).get();
+            }
+            size_t out = 0;
+            crypto::status st = c->unprotect_rtp(rtp, len, &out);
+            if (st != crypto::status::ok)
+                return fail(std::string("receiving leg's key does not decrypt the output: ") +
+                            crypto::status_name(st));
+            len = out;
+        }
+        const unsigned sj = m.fan > 1 ? 0 : 1 - j;
+        const uint32_t ssrc = static_cast<uint32_t>(splitmix(static_cast<uint64_t>(s) * 16 + sj));
+        uint32_t got_ssrc;
+        memcpy(&got_ssrc, rtp + 8, 4);
+        if (len != 12 + payload || rte_be_to_cpu_32(got_ssrc) != ssrc)
+            return fail("RTP length or SSRC wrong for the sending leg");
+        const uint16_t seq = static_cast<uint16_t>(rtp[2] << 8 | rtp[3]);
+        uint32_t mark;
+        memcpy(&mark, rtp + 12, 4);
+        if (mark != (ssrc ^ seq) || memcmp(rtp + 16, pattern + 4, payload - 4) != 0)
+            return fail("payload changed");
+    }
+
+    unsigned sink()
+    {
+        unsigned n = 0;
+        rte_mbuf* b[64];
+        const uint64_t now = rte_rdtsc();
+        for (unsigned i = 0; i < nifaces; i++) {
+            for (rte_ring* r : ports[i]->tx) {
+                unsigned k = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(b), 64, nullptr);
+                if (k == 0)
+                    continue;
+                for (unsigned x = 0; x < k; x++) {
+                    out_bytes += rte_pktmbuf_pkt_len(b[x]);
+                    if (lat_on && lat.size() < (8u << 20) && stamp(b[x]) != 0)
+                        lat.push_back(static_cast<uint32_t>(now - stamp(b[x])));
+                    if (tag(b[x]) != 0)
+                        create_lat.push_back(static_cast<uint32_t>(now - tag(b[x])));
+                    if (((sink_seen + x) & (sample_every - 1)) == 0 || sink_seen + x < 64)
+                        check(b[x], i);
+                }
+                sink_seen += k;
+                rte_pktmbuf_free_bulk(b, k);
+                n += k;
+            }
+        }
+        received += n;
+        return n;
+    }
+
+    uint64_t drops_total() const
+    {
+        uint64_t d = 0;
+        for (unsigned i = 0; i < dp::n_drops; i++)
+            d += dp::read(dp->wk(0).stats.drops[i]);
+        return d;
+    }
+    std::string drops_str() const
+    {
+        std::string s;
+        for (unsigned i = 0; i < dp::n_drops; i++) {
+            uint64_t v = dp::read(dp->wk(0).stats.drops[i]);
+            if (v)
+                s += std::string(s.empty() ? "" : ",") + dp::drop_name(static_cast<dp::drop>(i)) +
+                     "=" + std::to_string(v);
+        }
+        return s;
+    }
+    unsigned rx_pending() const
+    {
+        unsigned n = 0;
+        for (auto& p : ports)
+            n += rte_ring_count(p->rx);
+        return n;
+    }
+    // Waits until every packet sent is accounted for (received or dropped),
+    // or the worker is idle for a while.
+    void settle()
+    {
+        const uint64_t end0 = rte_rdtsc() + hz;
+        while (rte_rdtsc() < end0 && received + drops_total() < sent * m.fan) {
+            sink();
+            sm->poll();
+        }
+        const uint64_t end = rte_rdtsc() + hz / 20;
+        uint64_t last = ~0ull;
+        unsigned quiet = 0;
+        while (rte_rdtsc() < end) {
+            unsigned k = sink();
+            const uint64_t rx = dp::read(wk().stats.rx_pkts);
+            if (k == 0 && rx_pending() == 0 && rx == last) {
+                if (++quiet > 2000)
+                    return;
+            } else {
+                quiet = 0;
+            }
+            last = rx;
+            if ((quiet & 63) == 0) {
+                sm->poll();
+                nm->poll();
+            }
+        }
+    }
+
+    struct snap {
+        uint64_t busy, rx, fwd, tx, drops, sent, received, bytes, tsc;
+    };
+    snap take()
+    {
+        auto& s = wk().stats;
+        return {dp::read(s.busy_tsc), dp::read(s.rx_pkts), dp::read(s.fwd_pkts),
+                dp::read(s.tx_pkts), drops_total(), sent, received, out_bytes, rte_rdtsc()};
+    }
+    phase_result diff(const snap& a, const snap& b, uint64_t t0, uint64_t t1)
+    {
+        phase_result r;
+        r.seconds = secs(t1 - t0);
+        r.sent = b.sent - a.sent;
+        r.received = b.received - a.received;
+        r.drops = b.drops - a.drops;
+        r.loss = static_cast<int64_t>(r.sent * m.fan) - static_cast<int64_t>(r.received) -
+                 static_cast<int64_t>(r.drops);
+        const uint64_t out = b.tx - a.tx;
+        r.mpps = static_cast<double>(r.received) / r.seconds / 1e6;
+        r.in_mpps = static_cast<double>(b.rx - a.rx) / r.seconds / 1e6;
+        r.gbps = static_cast<double>(b.bytes - a.bytes) * 8 / r.seconds / 1e9;
+        r.cpp = out ? static_cast<double>(b.busy - a.busy) / static_cast<double>(out) : 0;
+        r.cap_mpps = r.cpp > 0 ? static_cast<double>(hz) / r.cpp / 1e6 : 0;
+        return r;
+    }
+
+    // Capacity: fill the RX rings with the worker stopped, start it, drain.
+    phase_result drain_phase()
+    {
+        snap a{}, b{};
+        uint64_t busy_time = 0;
+        const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(o.phase_s * static_cast<double>(hz));
+        bool first = true;
+        unsigned reps = 0;
+        uint64_t tot_rx = 0, tot_busy = 0, tot_out = 0, tot_bytes = 0, tot_sent = 0, tot_drops = 0;
+        do {
+            stop();
+            const unsigned want = o.drain_pkts / m.fan;
+            unsigned filled = 0;
+            for (unsigned round = 0; filled < want; round++) {
+                const unsigned ifc = round % nifaces;
+                unsigned k = gen(ifc, std::min(32u, want - filled), 0);
+                if (k == 0)
+                    break;
+                filled += k;
+            }
+            a = take();
+            const uint64_t t0 = rte_rdtsc();
+            start();
+            uint64_t tl = t0;
+            const uint64_t expect = static_cast<uint64_t>(filled) * m.fan;
+            uint64_t got = 0;
+            const uint64_t lim = t0 + hz;
+            while (got + (drops_total() - a.drops) < expect && rte_rdtsc() < lim) {
+                unsigned k = sink();
+                if (k) {
+                    got += k;
+                    tl = rte_rdtsc();
+                }
+            }
+            b = take();
+            busy_time += tl - t0;
+            tot_rx += b.rx - a.rx;
+            tot_busy += b.busy - a.busy;
+            tot_out += b.tx - a.tx;
+            tot_bytes += b.bytes - a.bytes;
+            tot_sent += b.sent - a.sent;
+            tot_drops += b.drops - a.drops;
+            reps++;
+            (void)first;
+            first = false;
+        } while (rte_rdtsc() < end && reps < 64);
+        settle();
+        phase_result r;
+        r.seconds = secs(busy_time);
+        r.sent = tot_sent;
+        r.received = tot_out; // tx_pkts of the worker; the sink counted them too
+        r.drops = tot_drops;
+        r.mpps = static_cast<double>(tot_out) / r.seconds / 1e6;
+        r.in_mpps = static_cast<double>(tot_rx) / r.seconds / 1e6;
+        r.gbps = static_cast<double>(tot_bytes) * 8 / r.seconds / 1e9;
+        r.cpp = tot_out ? static_cast<double>(tot_busy) / static_cast<double>(tot_out) : 0;
+        r.cap_mpps = r.cpp > 0 ? static_cast<double>(hz) / r.cpp / 1e6 : 0;
+        return r;
+    }
+
+    // Generator as fast as it can (rate = 0) or paced at `rate` pps.
+    phase_result run_phase(double seconds, double rate, bool measure_lat)
+    {
+        lat.clear();
+        lat_on = measure_lat;
+        const snap a = take();
+        const uint64_t t0 = rte_rdtsc();
+        const uint64_t end = t0 + static_cast<uint64_t>(seconds * static_cast<double>(hz));
+        uint64_t sent0 = sent;
+        unsigned ifc = 0, it = 0;
+        const double per_tsc = rate / static_cast<double>(hz);
+        for (uint64_t now = t0; now < end; now = rte_rdtsc()) {
+            unsigned n = 32;
+            if (rate > 0) {
+                const double due = static_cast<double>(now - t0) * per_tsc -
+                                   static_cast<double>(sent - sent0);
+                n = due >= 32 ? 32 : static_cast<unsigned>(std::max(0.0, due));
+                if (n > 8 && due < 32)
+                    n = 8; // small bursts at moderate rates: less queueing than a NIC's
+            }
+            // A NIC RX ring holds ~4k descriptors: never queue more than that
+            // (and never starve the mempool the worker copies from).
+            if (n > 0 && rte_ring_count(ports[ifc]->rx) < 4096) {
+                gen(ifc, n, measure_lat ? 1 : 0);
+                ifc = (ifc + 1) % nifaces;
+            }
+            sink();
+            if ((++it & 1023) == 0) {
+                sm->poll();
+                nm->poll();
+            }
+        }
+        const uint64_t t1 = rte_rdtsc();
+        settle();
+        lat_on = false;
+        snap b = take();
+        phase_result r = diff(a, b, t0, t1);
+        r.mpps = static_cast<double>(r.received) / r.seconds / 1e6;
+        return r;
+    }
+};
+
+// ---------------------------------------------------------------- results --
+json results = json::array();
+json baselines = json::array();
+json control_j = json::object();
+json crypto_j = json::array();
+std::vector<std::string> errors;
+
+json phase_json(const phase_result& r)
+{
+    return {{"mpps", r.mpps},        {"in_mpps", r.in_mpps}, {"gbps", r.gbps},
+            {"cycles_per_packet", r.cpp}, {"capacity_mpps", r.cap_mpps}, {"sent", r.sent},
+            {"received", r.received}, {"drops", r.drops}, {"loss", r.loss},
+            {"seconds", r.seconds}};
+}
+
+void run_scenario(const options& o, const std::string& mode, unsigned legs, bool cksum = false)
+{
+    auto sc = std::make_unique<scenario>(o);
+    if (!mode_of(mode, sc->m)) {
+        errors.push_back("unknown mode " + mode);
+        return;
+    }
+    sc->full_cksum = cksum;
+    const unsigned mbufs = std::max(65535u, o.drain_pkts * 2 + 65535);
+    fprintf(stderr, "isar-bench: %s%s, %u legs: creating sessions...\n", mode.c_str(),
+            cksum ? "+udp-cksum" : "", legs);
+    const bool ok = sc->setup(legs, mbufs);
+    const unsigned total_legs = sc->nsess * (sc->m.fan > 1 ? sc->m.fan + 1 : 2);
+    for (unsigned payload : o.payloads) {
+        json rec{{"mode", mode + (cksum ? "+udp-cksum" : "")}, {"payload", payload}, {"legs", legs},
+                 {"sessions", sc->nsess}, {"legs_installed", total_legs},
+                 {"interfaces", sc->nifaces}};
+        if (!ok) {
+            rec["error"] = sc->error;
+            errors.push_back(mode + "/" + std::to_string(legs) + ": " + sc->error);
+            results.push_back(rec);
+            fprintf(stderr, "isar-bench:   ERROR %s\n", sc->error.c_str());
+            continue;
+        }
+        sc->payload = payload;
+        sc->checked = sc->check_fail = 0;
+        sc->first_fail.clear();
+        // check contexts persist across payloads: they track each leg's ROC
+        // warm-up (every leg touched at least once where feasible)
+        sc->run_phase(std::min(0.1, o.phase_s), 0, false);
+        phase_result cap = sc->drain_phase();
+        phase_result sus = sc->run_phase(o.phase_s, 0, false);
+        const double max_rate = cap.in_mpps * 1e6;
+        phase_result l50 = sc->run_phase(o.phase_s, max_rate * 0.5, true);
+        percentiles p50 = pct(sc->lat);
+        phase_result l90 = sc->run_phase(o.phase_s, max_rate * 0.9, true);
+        percentiles p90 = pct(sc->lat);
+        sc->settle();
+        const int64_t loss = sus.loss + l50.loss + l90.loss;
+        rec["mpps_per_core"] = cap.mpps;
+        rec["capacity_mpps"] = cap.cap_mpps;
+        rec["in_mpps"] = cap.in_mpps;
+        rec["gbps"] = cap.gbps;
+        rec["cycles_per_packet"] = cap.cpp;
+        rec["cycles_per_input_packet"] = cap.cpp * sc->m.fan;
+        rec["sustained_mpps"] = sus.mpps;
+        rec["sustained_in_mpps"] = sus.in_mpps;
+        rec["p50_us"] = p50.p50;
+        rec["p99_us"] = p50.p99;
+        rec["p999_us"] = p50.p999;
+        rec["offered_mpps_50"] = l50.in_mpps;
+        rec["p50_us_90"] = p90.p50;
+        rec["p99_us_90"] = p90.p99;
+        rec["p999_us_90"] = p90.p999;
+        rec["offered_mpps_90"] = l90.in_mpps;
+        rec["loss"] = loss;
+        rec["drops"] = sc->drops_str();
+        rec["checked"] = sc->checked;
+        rec["check_failures"] = sc->check_fail;
+        rec["mem_bytes_per_leg"] =
+                static_cast<double>(sc->mem_rss + sc->mem_dpdk) / static_cast<double>(total_legs);
+        rec["mem_heap_bytes"] = sc->mem_rss;
+        rec["mem_flow_table_bytes"] = sc->mem_dpdk;
+        rec["setup_s"] = sc->create_s;
+        rec["phases"] = {{"drain", phase_json(cap)}, {"sustained", phase_json(sus)},
+                         {"lat50", phase_json(l50)}, {"lat90", phase_json(l90)}};
+        std::string err;
+        if (sc->check_fail)
+            err = "output check failed (" + std::to_string(sc->check_fail) + "/" +
+                  std::to_string(sc->checked) + "): " + sc->first_fail;
+        else if (sc->checked == 0)
+            err = "no output to check";
+        else if (loss != 0 || cap.drops != 0 || sc->drops_total() != 0)
+            err = "packets lost or dropped: loss=" + std::to_string(loss) + " drops=" +
+                  sc->drops_str();
+        else if (sc->gen_fail)
+            err = sc->error;
+        if (!err.empty()) {
+            rec = json{{"mode", rec["mode"]}, {"payload", payload}, {"legs", legs}, {"error", err}};
+            errors.push_back(mode + "/" + std::to_string(legs) + "/" + std::to_string(payload) +
+                             ": " + err);
+            fprintf(stderr, "isar-bench:   %4u B ERROR %s\n", payload, err.c_str());
+        } else {
+            fprintf(stderr,
+                    "isar-bench:   %4u B  %6.2f Mpps (cap %6.2f) %6.1f cyc/pkt %6.2f Gbit/s  "
+                    "p99 %.1f/%.1f us  mem/leg %.0f B  checked %lu\n",
+                    payload, cap.mpps, cap.cap_mpps, cap.cpp, cap.gbps, p50.p99, p90.p99,
+                    rec["mem_bytes_per_leg"].get<double>(),
+                    static_cast<unsigned long>(sc->checked));
+        }
+        results.push_back(rec);
+    }
+}
+
+// ------------------------------------------------------ control plane bench --
+void run_control(const options& o, const std::string& mode, unsigned n)
+{
+    scenario sc(o);
+    mode_of(mode, sc.m);
+    sc.payload = 160;
+    const unsigned base_legs = 1000;
+    sc.extra_legs = n * 2 + 64;
+    if (!sc.setup(base_legs, 65535)) {
+        errors.push_back("control: " + sc.error);
+        return;
+    }
+    // Background traffic: ~1 Mpps over the existing legs while creating.
+    const unsigned per_sess = 2;
+    std::vector<uint64_t> ack_tsc;
+    std::vector<unsigned> acked;
+    unsigned next = 0, done = 0, inflight = 0, failed = 0;
+    const unsigned first = sc.nsess;
+    sc.sess.resize(first + n);
+    sc.sess_at[0].resize(first + n + 2, UINT32_MAX);
+    const uint64_t t0 = rte_rdtsc();
+    const double rate = 1e6 / static_cast<double>(hz);
+    uint64_t gsent = 0;
+    std::vector<std::string> lines;
+    lines.reserve(n);
+    for (unsigned i = 0; i < n; i++)
+        lines.push_back(sc.create_line(first + i, per_sess, 0, first + i));
+    const uint64_t tl = rte_rdtsc();
+    while (done < n) {
+        while (inflight < 256 && next < n) {
+            const unsigned s = first + next;
+            inflight++;
+            sc.cmds->handle_line(lines[next++], [&, s](const json& r) {
+                inflight--;
+                done++;
+                if (r.contains("error")) {
+                    if (failed++ == 0)
+                        sc.error = r.dump();
+                    return;
+                }
+                unsigned j = 0;
+                for (const auto& l : r.at("legs")) {
+                    const std::string loc = l.at("local").get<std::string>();
+                    sc.sess[s].local[j++] =
+                            static_cast<uint16_t>(std::stoul(loc.substr(loc.rfind(':') + 1)));
+                }
+                sc.sess[s].nlegs = per_sess;
+                sc.sess_at[0][s] = s;
+                ack_tsc.push_back(rte_rdtsc());
+                acked.push_back(s);
+            });
+        }
+        sc.sm->poll();
+        // First packet right after each acknowledgement (every 16th session).
+        while (!acked.empty()) {
+            const unsigned s = acked.back();
+            const uint64_t at = ack_tsc.back();
+            acked.pop_back();
+            ack_tsc.pop_back();
+            if (s % 16 != 0)
+                continue;
+            sender x;
+            x.sess = s;
+            x.leg = 0;
+            x.ifc = 0;
+            x.dst_port_be = rte_cpu_to_be_16(sc.sess[s].local[0]);
+            x.src_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(remote_port_base + s));
+            x.src_ip_be = rte_cpu_to_be_32(remote_ip(0, 0));
+            x.ssrc = static_cast<uint32_t>(splitmix(static_cast<uint64_t>(s) * 16));
+            if (sc.m.s != crypto::suite::none) {
+                crypto::key_material km;
+                make_key(km, sc.m.s, key_id(sc.m, s, 0, 0));
+                x.ctx = crypto::srtp_context::create(km, crypto::engine::auto_select, sc.error);
+            }
+            rte_mbuf* mb = rte_pktmbuf_alloc(sc.dp->pool());
+            if (mb && sc.build(mb, x)) {
+                stamp(mb) = 0;
+                tag(mb) = at;
+                if (rte_ring_sp_enqueue(sc.ports[0]->rx, mb) == 0)
+                    sc.sent++;
+                else
+                    rte_pktmbuf_free(mb);
+            } else if (mb) {
+                rte_pktmbuf_free(mb);
+            }
+        }
+        const double due = static_cast<double>(rte_rdtsc() - tl) * rate - static_cast<double>(gsent);
+        if (due >= 8)
+            gsent += sc.gen(0, 8, 0);
+        sc.sink();
+    }
+    const double el = secs(rte_rdtsc() - tl);
+    sc.settle();
+    (void)t0;
+    percentiles cl = pct(sc.create_lat);
+    json j{{"mode", mode},
+           {"sessions", n},
+           {"legs", n * per_sess},
+           {"creates_per_s", static_cast<double>(n) / el},
+           {"legs_per_s", static_cast<double>(n * per_sess) / el},
+           {"failed", failed},
+           {"background_mpps", static_cast<double>(gsent) / el / 1e6},
+           {"first_packet_p50_us", cl.p50},
+           {"first_packet_p99_us", cl.p99},
+           {"first_packet_samples", cl.n},
+           {"check_failures", sc.check_fail}};
+    if (sc.check_fail || failed || cl.n == 0) {
+        j["error"] = failed ? "creates failed: " + sc.error : cl.n == 0 ? "no first packet arrived" : sc.first_fail;
+        errors.push_back("control/" + mode + ": " + j["error"].get<std::string>());
+    }
+    fprintf(stderr,
+            "isar-bench: control %s: %.0f session creates/s (%u sessions, 2 legs each) while "
+            "forwarding %.2f Mpps; create-ack -> first packet forwarded p50 %.1f us p99 %.1f us\n",
+            mode.c_str(), j["creates_per_s"].get<double>(), n, j["background_mpps"].get<double>(),
+            cl.p50, cl.p99);
+    control_j[mode] = j;
+}
+
+// ---------------------------------------------------- baseline: forwarder --
+struct fwd_state {
+    uint16_t port;
+    std::atomic<bool> stop{false};
+    uint64_t busy = 0, pkts = 0;
+};
+int fwd_main(void* a)
+{
+    auto* f = static_cast<fwd_state*>(a);
+    rte_mbuf* b[32];
+    while (!f->stop.load(std::memory_order_relaxed)) {
+        const uint64_t t = rte_rdtsc();
+        uint16_t n = rte_eth_rx_burst(f->port, 0, b, 32);
+        if (n == 0)
+            continue;
+        for (uint16_t i = 0; i < n; i++) {
+            auto* e = rte_pktmbuf_mtod(b[i], rte_ether_hdr*);
+            rte_ether_addr t2 = e->src_addr;
+            e->src_addr = e->dst_addr;
+            e->dst_addr = t2;
+        }
+        uint16_t s = rte_eth_tx_burst(f->port, 0, b, n);
+        if (s < n)
+            rte_pktmbuf_free_bulk(b + s, n - s);
+        f->pkts += s;
+        f->busy += rte_rdtsc() - t;
+    }
+    return 0;
+}
+
+void run_forwarder(const options& o, unsigned payload)
+{
+    rte_mempool* pool = rte_pktmbuf_pool_create(("fwdp" + std::to_string(payload)).c_str(),
+                                                o.drain_pkts + 8191, 256, 0,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    auto pp = std::make_unique<ring_port>("fw" + std::to_string(port_seq++), 1, 1u << 17, 1u << 16);
+    ring_port& p = *pp;
+    rte_eth_conf conf{};
+    rte_eth_dev_configure(static_cast<uint16_t>(p.port), 1, 1, &conf);
+    rte_eth_rx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr, pool);
+    rte_eth_tx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr);
+    rte_eth_dev_start(static_cast<uint16_t>(p.port));
+    unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+    uint8_t frame[1500] = {};
+    const unsigned len = 42 + 12 + payload;
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    frame[42] = 0x80;
+    uint64_t busy = 0, pkts = 0, wall = 0;
+    const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(o.phase_s * static_cast<double>(hz));
+    uint16_t seq = 0;
+    do {
+        rte_mbuf* b[32];
+        unsigned filled = 0;
+        while (filled < o.drain_pkts) {
+            if (rte_pktmbuf_alloc_bulk(pool, b, 32) != 0)
+                break;
+            for (auto* m : b) {
+                auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+                memcpy(d, frame, len);
+                d[44] = static_cast<uint8_t>(++seq >> 8);
+                d[45] = static_cast<uint8_t>(seq);
+            }
+            filled += rte_ring_sp_enqueue_burst(p.rx, reinterpret_cast<void**>(b), 32, nullptr);
+        }
+        fwd_state f;
+        f.port = static_cast<uint16_t>(p.port);
+        const uint64_t t0 = rte_rdtsc();
+        rte_eal_remote_launch(fwd_main, &f, lcore);
+        uint64_t got = 0, tl = t0;
+        while (got < filled && rte_rdtsc() < t0 + hz) {
+            unsigned k = rte_ring_sc_dequeue_burst(p.tx[0], reinterpret_cast<void**>(b), 32, nullptr);
+            if (k) {
+                rte_pktmbuf_free_bulk(b, k);
+                got += k;
+                tl = rte_rdtsc();
+            }
+        }
+        f.stop = true;
+        rte_eal_wait_lcore(lcore);
+        busy += f.busy;
+        pkts += f.pkts;
+        wall += tl - t0;
+    } while (rte_rdtsc() < end);
+    rte_eth_dev_stop(static_cast<uint16_t>(p.port));
+    const double cpp = static_cast<double>(busy) / static_cast<double>(pkts);
+    json j{{"name", "dpdk-forwarder"},
+           {"payload", payload},
+           {"mpps_per_core", static_cast<double>(pkts) / secs(wall) / 1e6},
+           {"capacity_mpps", static_cast<double>(hz) / cpp / 1e6},
+           {"cycles_per_packet", cpp}};
+    fprintf(stderr, "isar-bench: baseline dpdk-forwarder %u B: %.2f Mpps (cap %.2f), %.1f cyc/pkt\n",
+            payload, j["mpps_per_core"].get<double>(), j["capacity_mpps"].get<double>(), cpp);
+    baselines.push_back(j);
+    pp.reset(); // removes the port, frees queued mbufs
+    rte_mempool_free(pool);
+}
+
+// ----------------------------------------------- baseline: kernel UDP relay --
+void run_kernel_relay(const options& o, unsigned payload)
+{
+    auto mk = [](uint16_t port) {
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        int sz = 16 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(port);
+        if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+            close(fd);
+            return -1;
+        }
+        return fd;
+    };
+    const uint16_t base = static_cast<uint16_t>(41000 + (getpid() % 1000) * 3);
+    int gfd = mk(base), rfd = mk(base + 1), sfd = mk(base + 2);
+    if (gfd < 0 || rfd < 0 || sfd < 0) {
+        errors.push_back("kernel relay: cannot bind loopback UDP sockets");
+        return;
+    }
+    timeval tv{0, 100000};
+    setsockopt(rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in to_relay{}, to_sink{};
+    to_relay.sin_family = to_sink.sin_family = AF_INET;
+    to_relay.sin_addr.s_addr = to_sink.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to_relay.sin_port = htons(base + 1);
+    to_sink.sin_port = htons(base + 2);
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> relayed{0};
+    double relay_cpu = 0;
+    const unsigned sz = 12 + payload;
+    std::thread relay([&] {
+        cpu_set_t cs;
+        CPU_ZERO(&cs);
+        CPU_SET(std::min<unsigned>(1, std::thread::hardware_concurrency() - 1), &cs);
+        pthread_setaffinity_np(pthread_self(), sizeof(cs), &cs);
+        constexpr unsigned B = 32;
+        static uint8_t buf[B][2048];
+        mmsghdr msgs[B];
+        iovec iov[B];
+        timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        while (!stop.load(std::memory_order_relaxed)) {
+            for (unsigned i = 0; i < B; i++) {
+                iov[i] = {buf[i], sizeof(buf[i])};
+                msgs[i] = {};
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+            }
+            int n = recvmmsg(rfd, msgs, B, 0, nullptr);
+            if (n <= 0)
+                continue;
+            for (int i = 0; i < n; i++) {
+                iov[i].iov_len = msgs[i].msg_len;
+                msgs[i].msg_hdr.msg_name = &to_sink;
+                msgs[i].msg_hdr.msg_namelen = sizeof(to_sink);
+            }
+            int s = sendmmsg(rfd, msgs, static_cast<unsigned>(n), 0);
+            if (s > 0)
+                relayed.fetch_add(static_cast<uint64_t>(s), std::memory_order_relaxed);
+        }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        relay_cpu = static_cast<double>(c1.tv_sec - c0.tv_sec) +
+                    static_cast<double>(c1.tv_nsec - c0.tv_nsec) * 1e-9;
+    });
+    constexpr unsigned B = 32;
+    static uint8_t gb[B][2048], sb[B][2048];
+    mmsghdr gm[B], sm[B];
+    iovec gi[B], si[B];
+    uint64_t sent = 0, got = 0;
+    uint16_t seq = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto tend = t0 + std::chrono::duration<double>(std::max(0.5, o.phase_s * 2));
+    while (std::chrono::steady_clock::now() < tend && sent < 20000000) {
+        for (unsigned i = 0; i < B; i++) {
+            gb[i][0] = 0x80;
+            gb[i][2] = static_cast<uint8_t>(++seq >> 8);
+            gb[i][3] = static_cast<uint8_t>(seq);
+            gi[i] = {gb[i], sz};
+            gm[i] = {};
+            gm[i].msg_hdr.msg_iov = &gi[i];
+            gm[i].msg_hdr.msg_iovlen = 1;
+            gm[i].msg_hdr.msg_name = &to_relay;
+            gm[i].msg_hdr.msg_namelen = sizeof(to_relay);
+        }
+        int s = sendmmsg(gfd, gm, B, MSG_DONTWAIT);
+        if (s > 0)
+            sent += static_cast<uint64_t>(s);
+        for (;;) {
+            for (unsigned i = 0; i < B; i++) {
+                si[i] = {sb[i], sizeof(sb[i])};
+                sm[i] = {};
+                sm[i].msg_hdr.msg_iov = &si[i];
+                sm[i].msg_hdr.msg_iovlen = 1;
+            }
+            int r = recvmmsg(sfd, sm, B, MSG_DONTWAIT, nullptr);
+            if (r <= 0)
+                break;
+            got += static_cast<uint64_t>(r);
+        }
+    }
+    const double el =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stop = true;
+    relay.join();
+    close(gfd);
+    close(rfd);
+    close(sfd);
+    const double mpps_core = static_cast<double>(relayed.load()) / relay_cpu / 1e6;
+    json j{{"name", "kernel-udp-relay"},
+           {"payload", payload},
+           {"mpps_per_core", mpps_core},
+           {"achieved_mpps", static_cast<double>(relayed.load()) / el / 1e6},
+           {"relay_cpu_s", relay_cpu},
+           {"sent", sent},
+           {"relayed", relayed.load()},
+           {"received", got}};
+    fprintf(stderr,
+            "isar-bench: baseline kernel-udp-relay %u B: %.3f Mpps per relay core (%.3f Mpps "
+            "achieved, relay thread CPU %.2f s)\n",
+            payload, mpps_core, j["achieved_mpps"].get<double>(), relay_cpu);
+    baselines.push_back(j);
+}
+
+// ----------------------------------------------------- baseline: raw crypto --
+void run_crypto(const options& o)
+{
+    using crypto::engine;
+    const crypto::suite suites[] = {crypto::suite::aes_cm_128_hmac_sha1_80,
+                                    crypto::suite::aead_aes_128_gcm};
+    const engine engines[] = {engine::ipsec_mb, engine::boringssl, engine::libsrtp};
+    crypto::prepare_thread();
+    for (auto s : suites) {
+        for (unsigned payload : o.payloads) {
+            for (auto e : engines) {
+                crypto::key_material k1, k2;
+                make_key(k1, s, 11);
+                make_key(k2, s, 12);
+                std::string err;
+                auto snd = crypto::srtp_context::create(k1, e, err);
+                auto rin = crypto::srtp_context::create(k1, e, err);
+                auto rout = crypto::srtp_context::create(k2, e, err);
+                auto vin = crypto::srtp_context::create(k1, e, err);
+                if (!snd || !rin || !rout || !vin)
+                    continue;
+                constexpr unsigned N = 512;
+                static uint8_t pk[N][1600], w[N][1600];
+                size_t plen[N];
+                uint16_t seq = 0;
+                uint64_t cyc = 0, vcyc = 0, n = 0;
+                bool bad = false;
+                const uint64_t end =
+                        rte_rdtsc() + static_cast<uint64_t>(std::min(0.15, o.phase_s / 2) *
+                                                            static_cast<double>(hz));
+                do {
+                    for (unsigned i = 0; i < N; i++) {
+                        uint8_t* p = pk[i];
+                        memset(p, 0x5a, 12 + payload);
+                        p[0] = 0x80;
+                        p[1] = 0;
+                        ++seq;
+                        p[2] = static_cast<uint8_t>(seq >> 8);
+                        p[3] = static_cast<uint8_t>(seq);
+                        p[8] = 0x12;
+                        if (snd->protect_rtp(p, 12 + payload, 1600, &plen[i]) != crypto::status::ok)
+                            bad = true;
+                        memcpy(w[i], p, plen[i]);
+                    }
+                    uint64_t t = rte_rdtsc();
+                    for (unsigned i = 0; i < N; i++) {
+                        size_t l = 0, l2 = 0;
+                        if (rin->unprotect_rtp(w[i], plen[i], &l) != crypto::status::ok ||
+                            rout->protect_rtp(w[i], l, 1600, &l2) != crypto::status::ok)
+                            bad = true;
+                    }
+                    cyc += rte_rdtsc() - t;
+                    t = rte_rdtsc();
+                    for (unsigned i = 0; i < N; i++)
+                        if (vin->verify_rtp(pk[i], plen[i]) != crypto::status::ok)
+                            bad = true;
+                    vcyc += rte_rdtsc() - t;
+                    n += N;
+                } while (rte_rdtsc() < end && !bad);
+                const double cpp = static_cast<double>(cyc) / static_cast<double>(n);
+                const double vcpp = static_cast<double>(vcyc) / static_cast<double>(n);
+                json j{{"suite", std::string(crypto::suite_name(s))},
+                       {"engine", crypto::engine_name(e)},
+                       {"payload", payload},
+                       {"transcrypt_cycles", cpp},
+                       {"transcrypt_mpps", static_cast<double>(hz) / cpp / 1e6},
+                       {"verify_cycles", vcpp},
+                       {"verify_mpps", static_cast<double>(hz) / vcpp / 1e6},
+                       {"auto", crypto::auto_engine(s) == e}};
+                if (bad)
+                    j["error"] = "crypto round trip failed";
+                crypto_j.push_back(j);
+                fprintf(stderr,
+                        "isar-bench: raw crypto %s %s %u B: decrypt+encrypt %.0f cyc (%.2f Mpps), "
+                        "verify %.0f cyc%s\n",
+                        std::string(crypto::suite_name(s)).c_str(), crypto::engine_name(e), payload,
+                        cpp, j["transcrypt_mpps"].get<double>(), vcpp,
+                        crypto::auto_engine(s) == e ? " [auto]" : "");
+                baselines.push_back({{"name", std::string("raw-crypto-") + crypto::engine_name(e) +
+                                                      "-" + std::string(crypto::suite_name(s))},
+                                     {"payload", payload},
+                                     {"mpps_per_core", j["transcrypt_mpps"]},
+                                     {"cycles_per_packet", cpp}});
+            }
+        }
+    }
+}
+
+std::string cpu_model()
+{
+    std::ifstream f("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("model name", 0) == 0)
+            return line.substr(line.find(':') + 2);
+    return "?";
+}
+
+void usage()
+{
+    fprintf(stderr,
+            "usage: isar-bench [--smoke] [--legs 1,1000,100000] [--modes plain,srtp-pass,...]\n"
+            "                  [--payloads 160,1200] [--extra MODE:LEGS ...] [--phase S]\n"
+            "                  [--drain N] [--no-baselines] [--no-control] [--no-cksum-variant]\n"
+            "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
+            "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10\n");
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    options o;
+    std::vector<std::string> eal{"isar-bench"};
+    bool eal_given = false;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        auto val = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                usage();
+                exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--smoke") {
+            o.smoke = true;
+            o.legs = {1, 100};
+            o.payloads = {160};
+            o.phase_s = 0.05;
+            o.drain_pkts = 8192;
+            o.cksum_variant = false;
+        } else if (a == "--legs") {
+            o.legs = parse_list(val());
+        } else if (a == "--modes") {
+            o.modes = parse_slist(val());
+        } else if (a == "--payloads") {
+            o.payloads = parse_list(val());
+        } else if (a == "--extra") {
+            std::string v = val();
+            auto c = v.find(':');
+            o.extra.emplace_back(v.substr(0, c), static_cast<unsigned>(std::stoul(v.substr(c + 1))));
+        } else if (a == "--phase") {
+            o.phase_s = std::stod(val());
+        } else if (a == "--drain") {
+            o.drain_pkts = static_cast<unsigned>(std::stoul(val()));
+        } else if (a == "--no-baselines") {
+            o.baselines = false;
+        } else if (a == "--no-control") {
+            o.control = false;
+        } else if (a == "--no-cksum-variant") {
+            o.cksum_variant = false;
+        } else if (a == "--memory-note") {
+            o.memory_note = val();
+        } else if (a == "--out") {
+            o.out = val();
+        } else if (a == "--") {
+            eal_given = true;
+            for (i++; i < argc; i++)
+                eal.push_back(argv[i]);
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (!eal_given) {
+        cpu_set_t cs;
+        sched_getaffinity(0, sizeof(cs), &cs);
+        const bool two = CPU_COUNT(&cs) >= 2;
+        eal.insert(eal.end(), {"--no-huge", "-m", o.smoke ? "512" : "3072", "--no-pci",
+                               "--file-prefix", "isarbench" + std::to_string(getpid()),
+                               "--lcores", two ? "0@0,1@1" : "0@0,1@0", "--log-level", "*:warning"});
+    }
+    std::vector<char*> av;
+    for (auto& s : eal)
+        av.push_back(s.data());
+    if (rte_eal_init(static_cast<int>(av.size()), av.data()) < 0) {
+        fprintf(stderr, "isar-bench: rte_eal_init failed: %s (hugepages? try --no-huge)\n",
+                rte_strerror(rte_errno));
+        return 1;
+    }
+    if (rte_lcore_count() < 2) {
+        fprintf(stderr, "isar-bench: needs 2 lcores (main: generator+sink, worker)\n");
+        return 1;
+    }
+    hz = rte_get_tsc_hz();
+    rte_mbuf_dynfield df{};
+    snprintf(df.name, sizeof(df.name), "isar_bench_stamp");
+    df.size = 16;
+    df.align = 8;
+    stamp_off = rte_mbuf_dynfield_register(&df);
+    if (stamp_off < 0) {
+        fprintf(stderr, "isar-bench: cannot register the mbuf dynfield\n");
+        return 1;
+    }
+    crypto::prepare_thread();
+    fprintf(stderr, "isar-bench: CPU %s, TSC %.3f GHz, memory %s\n", cpu_model().c_str(),
+            static_cast<double>(hz) / 1e9, o.memory_note.c_str());
+
+    if (o.baselines) {
+        for (unsigned p : o.payloads)
+            run_forwarder(o, p);
+        for (unsigned p : o.payloads)
+            run_kernel_relay(o, p);
+        run_crypto(o);
+    }
+    for (const auto& mode : o.modes)
+        for (unsigned l : o.legs)
+            run_scenario(o, mode, l);
+    for (const auto& [mode, l] : o.extra)
+        run_scenario(o, mode, l);
+    if (o.cksum_variant)
+        run_scenario(o, "transcrypt-gcm128", 1000, true);
+    if (o.control) {
+        run_control(o, "plain", o.smoke ? 500 : 20000);
+        run_control(o, "transcrypt-cm80", o.smoke ? 200 : 10000);
+    }
+
+    json out{{"tool", "isar-bench"},
+             {"cpu", cpu_model()},
+             {"tsc_hz", hz},
+             {"memory", o.memory_note},
+             {"lcores", "main: generator+sink, 1 worker lcore: dp::worker::run()"},
+             {"phase_s", o.phase_s},
+             {"loadavg_at_end", [] {
+                  std::ifstream f("/proc/loadavg");
+                  std::string l;
+                  std::getline(f, l);
+                  return l;
+              }()},
+             {"results", results},
+             {"baselines", baselines},
+             {"crypto", crypto_j},
+             {"control", control_j},
+             {"errors", errors}};
+    if (!o.out.empty()) {
+        std::ofstream f(o.out);
+        f << out.dump(1) << "\n";
+    }
+    fprintf(stderr, "isar-bench: %zu result(s), %zu error(s)\n", results.size(), errors.size());
+    for (auto& e : errors)
+        fprintf(stderr, "isar-bench: ERROR %s\n", e.c_str());
+    rte_eal_cleanup();
+    return errors.empty() ? 0 : 1;
+}

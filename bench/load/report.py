@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""isar-bench JSON -> Markdown table + SVG bar chart (no plotting library).
+
+usage: report.py RESULT.json OUT.md OUT.svg
+"""
+import json
+import sys
+
+TARGETS = "plain >= 20 Mpps at 100k legs, >= 12 at 1M; transcrypt >= 80% of the fastest raw engine; p99 < 20 us at 50% load"
+
+
+def fmt(v, d=2):
+    return "-" if v is None else f"{v:.{d}f}"
+
+
+def main():
+    src, md_out, svg_out = sys.argv[1:4]
+    r = json.load(open(src))
+    res = r["results"]
+    base = r["baselines"]
+    fwd = {b["payload"]: b for b in base if b["name"] == "dpdk-forwarder"}
+    kern = {b["payload"]: b for b in base if b["name"] == "kernel-udp-relay"}
+    raw = {}
+    for c in r.get("crypto", []):
+        if "error" in c:
+            continue
+        k = (c["suite"], c["payload"])
+        if k not in raw or c["transcrypt_mpps"] > raw[k]["transcrypt_mpps"]:
+            raw[k] = c
+    suite_of = {"transcrypt-cm80": "AES_CM_128_HMAC_SHA1_80", "srtp-pass": "AES_CM_128_HMAC_SHA1_80",
+                "transcrypt-gcm128": "AEAD_AES_128_GCM",
+                "transcrypt-gcm128+udp-cksum": "AEAD_AES_128_GCM"}
+    L = []
+    L.append(f"isar-bench on **{r['cpu']}** (TSC {r['tsc_hz']/1e9:.2f} GHz), {r.get('date','')}, "
+             f"commit {r.get('commit','?')}, memory {r['memory']}, load average at end "
+             f"`{r.get('loadavg_at_end','?')}`. One worker lcore; generator and sink on the main lcore.")
+    L.append("")
+    L.append("| mode | payload | legs | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | p99 µs @50% | p99 µs @90% | mem B/leg | / ceiling | / kernel | / raw crypto |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for x in res:
+        if "error" in x:
+            L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | **error**: {x['error']} |||||||||||")
+            continue
+        p = x["payload"]
+        c = f"{x['mpps_per_core']/fwd[p]['mpps_per_core']:.2f}" if p in fwd else "-"
+        k = f"{x['mpps_per_core']/kern[p]['mpps_per_core']:.1f}x" if p in kern else "-"
+        s = suite_of.get(x["mode"])
+        rc = "-"
+        if s and (s, p) in raw:
+            ref = raw[(s, p)]["verify_mpps"] if x["mode"] == "srtp-pass" else raw[(s, p)]["transcrypt_mpps"]
+            rc = f"{x['mpps_per_core']/ref:.2f}"
+        L.append(f"| {x['mode']} | {p} | {x['legs']} | {fmt(x['mpps_per_core'])} | {fmt(x['capacity_mpps'])} | "
+                 f"{fmt(x['cycles_per_packet'],0)} | {fmt(x['gbps'])} | {fmt(x['p99_us'],1)} | {fmt(x['p99_us_90'],1)} | "
+                 f"{fmt(x['mem_bytes_per_leg'],0)} | {c} | {k} | {rc} |")
+    L.append("")
+    L.append("| baseline | payload | Mpps/core | cycles/pkt |")
+    L.append("|---|---:|---:|---:|")
+    for b in base:
+        L.append(f"| {b['name']} | {b['payload']} | {fmt(b['mpps_per_core'])} | {fmt(b.get('cycles_per_packet'),0)} |")
+    L.append("")
+    for m, c in r.get("control", {}).items():
+        L.append(f"Control plane ({m}): **{c['creates_per_s']:.0f} session creates/s** "
+                 f"({c['sessions']} two-leg sessions through `commands::handle_line`, worker forwarding "
+                 f"{c['background_mpps']:.2f} Mpps meanwhile); create acknowledged → first packet forwarded "
+                 f"p50 {c['first_packet_p50_us']:.1f} µs, p99 {c['first_packet_p99_us']:.1f} µs"
+                 + (f" — **error**: {c['error']}" if 'error' in c else "") + ".  ")
+    L.append("")
+    L.append(f"Targets (printed, never asserted): {TARGETS}; ≥ 50k session creates/s; 1M SRTP legs < 4 GiB.")
+    if r.get("errors"):
+        L.append("")
+        L.append("Errors: " + "; ".join(r["errors"]))
+    open(md_out, "w").write("\n".join(L) + "\n")
+
+    # SVG: grouped bars, Mpps per mode, one bar per (legs, payload)
+    ok = [x for x in res if "error" not in x]
+    modes = []
+    for x in ok:
+        if x["mode"] not in modes:
+            modes.append(x["mode"])
+    series = sorted({(x["legs"], x["payload"]) for x in ok})
+    colors = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896"]
+    vmax = max([x["mpps_per_core"] for x in ok] + [b["mpps_per_core"] for b in fwd.values()] + [1])
+    W, H, left, top, bottom = 960, 420, 60, 50, 90
+    gw = (W - left - 20) / max(1, len(modes))
+    bw = gw * 0.8 / max(1, len(series))
+    y = lambda v: top + (H - top - bottom) * (1 - v / vmax)
+    S = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{W/2}" y="18" text-anchor="middle" font-size="14">isar-bench: Mpps per worker core ({r["cpu"]}, {r.get("date","")}, {r["memory"]})</text>']
+    for i in range(6):
+        v = vmax * i / 5
+        S.append(f'<line x1="{left}" x2="{W-20}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        S.append(f'<text x="{left-5}" y="{y(v)+4:.1f}" text-anchor="end">{v:.1f}</text>')
+    for p, b in fwd.items():
+        S.append(f'<line x1="{left}" x2="{W-20}" y1="{y(b["mpps_per_core"]):.1f}" y2="{y(b["mpps_per_core"]):.1f}" stroke="#888" stroke-dasharray="4 3"/>')
+        S.append(f'<text x="{W-22}" y="{y(b["mpps_per_core"])-3:.1f}" text-anchor="end" fill="#666">DPDK forwarder ceiling {p} B</text>')
+    for mi, m in enumerate(modes):
+        x0 = left + mi * gw + gw * 0.1
+        for si, s in enumerate(series):
+            rec = next((x for x in ok if x["mode"] == m and (x["legs"], x["payload"]) == s), None)
+            if not rec:
+                continue
+            v = rec["mpps_per_core"]
+            S.append(f'<rect x="{x0+si*bw:.1f}" y="{y(v):.1f}" width="{bw-1:.1f}" height="{y(0)-y(v):.1f}" fill="{colors[si % len(colors)]}"><title>{m} {s[0]} legs {s[1]} B: {v:.2f} Mpps</title></rect>')
+        S.append(f'<text x="{left+mi*gw+gw/2:.1f}" y="{H-bottom+15}" text-anchor="middle">{m}</text>')
+    for si, s in enumerate(series):
+        lx = left + (si % 4) * 220
+        ly = H - 45 + (si // 4) * 16
+        S.append(f'<rect x="{lx}" y="{ly-9}" width="10" height="10" fill="{colors[si % len(colors)]}"/>')
+        S.append(f'<text x="{lx+14}" y="{ly}">{s[0]} legs, {s[1]} B</text>')
+    S.append("</svg>")
+    open(svg_out, "w").write("\n".join(S) + "\n")
+
+
+if __name__ == "__main__":
+    main()
