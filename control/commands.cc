@@ -1,6 +1,7 @@
 #include "control/commands.h"
 
 #include <limits>
+#include <memory>
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
@@ -83,12 +84,44 @@ json drops_json(const std::array<dp::counter, dp::n_drops>& d)
     return o;
 }
 
+// RFC 3550 receive statistics of what the leg's remote sends.
+json rtp_json(const dp::leg& l)
+{
+    const dp::rtp_quality& q = l.stats.rtp;
+    const uint64_t exp = q.expected.load(std::memory_order_relaxed);
+    const int64_t lost = q.lost();
+    const uint32_t rate = q.clock_rate.load(std::memory_order_relaxed);
+    const uint32_t j = q.jitter_q4.load(std::memory_order_relaxed);
+    return json{{"received", q.received.load(std::memory_order_relaxed)},
+                {"expected", exp},
+                {"lost", lost},
+                {"loss_ratio", exp ? static_cast<double>(lost) / static_cast<double>(exp) : 0.0},
+                {"ext_max_seq", q.ext_max_seq.load(std::memory_order_relaxed)},
+                {"ssrc", q.ssrc.load(std::memory_order_relaxed)},
+                {"restarts", q.restarts.load(std::memory_order_relaxed)},
+                {"jitter", j >> 4},
+                {"jitter_ms", rate ? jitter_seconds(q) * 1000.0 : 0.0},
+                {"clock_rate", rate ? json(rate) : json(nullptr)},
+                {"rtcp_packets", q.rtcp.load(std::memory_order_relaxed)}};
+}
+
 } // namespace
 
 commands::commands(dp::dataplane& dp, session_manager& sm, neighbor_manager& nm,
                    const config& cfg)
-    : dp_(dp), sm_(sm), nm_(nm), cfg_(cfg)
+    : dp_(dp), sm_(sm), nm_(nm), cfg_(cfg), start_tsc_(rte_rdtsc())
 {
+}
+
+bool commands::begin_drain()
+{
+    if (draining_)
+        return false;
+    draining_ = true;
+    drain_start_tsc_ = rte_rdtsc();
+    if (on_drain)
+        on_drain();
+    return true;
 }
 
 json commands::error_json(const std::string& code, const std::string& message)
@@ -115,11 +148,17 @@ void commands::handle_line(std::string_view line, reply_fn reply)
 void commands::handle(const json& req, reply_fn reply)
 {
     stats_.requests++;
+    // The command's name once it is known: its answer feeds its histogram.
+    auto name = std::make_shared<std::string>();
     // Echo the caller's "id" so that pipelining clients can match answers.
     reply_fn out = [this, id = req.is_object() && req.contains("id") ? req["id"] : json(),
-                    r = std::move(reply)](const json& resp) {
-        if (resp.contains("error"))
+                    r = std::move(reply), name, t0 = rte_rdtsc()](const json& resp) {
+        const bool err = resp.contains("error");
+        if (err)
             stats_.errors++;
+        hist_[name->empty() ? std::string("invalid") : *name].observe(
+                static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(rte_get_tsc_hz()),
+                err);
         if (id.is_null()) {
             r(resp);
         } else {
@@ -141,13 +180,18 @@ void commands::handle(const json& req, reply_fn reply)
                 {"session.delete", &commands::cmd_session_delete},
                 {"leg.update", &commands::cmd_leg_update},
                 {"stats", &commands::cmd_stats},
+                {"status", &commands::cmd_status},
+                {"drain", &commands::cmd_drain},
+                {"debug.wedge_worker", &commands::cmd_debug_wedge},
         };
         auto h = table.find(cmd);
         if (h == table.end())
             throw bad_request{"unknown_command",
                               "cmd: unknown command (ping, session.create, session.get, "
-                              "session.list, session.delete, leg.update, stats)"};
+                              "session.list, session.delete, leg.update, stats, status, drain, "
+                              "debug.wedge_worker)"};
         per_cmd_[cmd]++;
+        *name = cmd;
         (this->*(h->second))(req, out);
     } catch (const bad_request& e) {
         out(error_json(e.code, e.message));
@@ -162,9 +206,14 @@ void commands::cmd_ping(const json& req, reply_fn& reply)
 
 void commands::cmd_session_create(const json& req, reply_fn& reply)
 {
-    check_fields(req, {"cmd", "id", "session", "legs"}, "");
+    check_fields(req, {"cmd", "id", "session", "legs", "metrics"}, "");
     create_request cr;
     cr.id = get_string(req, "session", "");
+    if (auto m = req.find("metrics"); m != req.end()) {
+        if (!m->is_boolean())
+            invalid("metrics", "must be true or false");
+        cr.metrics = m->get<bool>();
+    }
     auto legs = req.find("legs");
     if (legs == req.end() || !legs->is_array())
         invalid("legs", "must be an array of leg objects");
@@ -173,7 +222,9 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         const std::string where = "legs[" + std::to_string(i) + "].";
         if (!l.is_object())
             invalid("legs[" + std::to_string(i) + "]", "must be an object");
-        check_fields(l, {"name", "remote", "targets", "interface", "in", "out"}, where);
+        check_fields(l, {"name", "remote", "targets", "interface", "in", "out", "clock_rate",
+                         "max_pps"},
+                     where);
         leg_request lr;
         lr.name = get_string(l, "name", where);
         if (auto r = l.find("remote"); r != l.end() && !r->is_null()) {
@@ -202,10 +253,26 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
                 invalid(where + "interface", "must be an interface index");
             lr.iface = f->get<unsigned>();
         }
+        if (auto f = l.find("clock_rate"); f != l.end()) {
+            if (!f->is_number_integer() || f->get<int64_t>() < 1000 ||
+                f->get<int64_t>() > 1000000)
+                invalid(where + "clock_rate", "must be an RTP clock rate in Hz from 1000 to "
+                                              "1000000 (e.g. 48000 for Opus)");
+            lr.clock_rate = f->get<uint32_t>();
+        }
+        if (auto f = l.find("max_pps"); f != l.end()) {
+            if (!f->is_number_integer() || f->get<int64_t>() < 1 ||
+                f->get<int64_t>() > 10000000)
+                invalid(where + "max_pps", "must be a packet rate from 1 to 10000000");
+            lr.max_pps = f->get<uint32_t>();
+        }
         lr.in = parse_key_field(l, "in", where);
         lr.out = parse_key_field(l, "out", where);
         cr.legs.push_back(std::move(lr));
     }
+    if (draining_)
+        throw bad_request{"draining", "isard is draining: no new sessions (it stops when the "
+                                      "existing ones are gone)"};
     const std::string id = cr.id;
     error e = sm_.create(cr, [this, id, reply](const error& err) {
         if (err) {
@@ -260,6 +327,10 @@ json commands::session_json(const session_info& s) const
                   {{"packets", dp::read(l.stats.out_pkts)}, {"bytes", dp::read(l.stats.out_bytes)}}},
                  {"last_packet_s",
                   seen ? json(static_cast<double>(now - seen) / rte_get_tsc_hz()) : json(nullptr)},
+                 {"rtp", rtp_json(l)},
+                 {"clock_rate", l.clock_rate ? json(l.clock_rate) : json(nullptr)},
+                 {"max_pps", i < s.max_pps.size() && s.max_pps[i] ? json(s.max_pps[i])
+                                                                  : json(nullptr)},
                  {"drops", drops_json(l.stats.drops)}});
     }
     return json{{"session", s.id},
@@ -267,6 +338,7 @@ json commands::session_json(const session_info& s) const
                 {"worker", s.ds->owner},
                 {"age_s", static_cast<double>(now - s.created_tsc) / rte_get_tsc_hz()},
                 {"idle_s", sm_.idle_seconds(s, now)},
+                {"metrics", s.metrics},
                 {"legs", legs}};
 }
 
@@ -421,6 +493,55 @@ void commands::cmd_stats(const json& req, reply_fn& reply)
 {
     check_fields(req, {"cmd", "id"}, "");
     reply(stats_json());
+}
+
+void commands::cmd_status(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id"}, "");
+    const uint64_t now = rte_rdtsc();
+    const double hz = static_cast<double>(rte_get_tsc_hz());
+    json r{{"state", draining_ ? "draining" : "running"},
+           {"version", "0.1.0"},
+           {"uptime_s", static_cast<double>(now - start_tsc_) / hz},
+           {"workers", dp_.nworkers()},
+           {"sessions", sm_.sessions().size()},
+           {"legs", sm_.leg_count()},
+           {"drain_timeout_s", cfg_.drain_timeout_s}};
+    if (draining_)
+        r["draining_s"] = static_cast<double>(now - drain_start_tsc_) / hz;
+    reply(r);
+}
+
+void commands::cmd_drain(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id"}, "");
+    const bool started = begin_drain();
+    reply(json{{"state", "draining"},
+               {"started", started},
+               {"sessions", sm_.sessions().size()},
+               {"drain_timeout_s", cfg_.drain_timeout_s}});
+}
+
+void commands::cmd_debug_wedge(const json& req, reply_fn& reply)
+{
+    check_fields(req, {"cmd", "id", "worker", "seconds"}, "");
+    if (!cfg_.allow_wedge)
+        throw bad_request{"forbidden", "debug.wedge_worker: disabled (set [debug] allow_wedge = "
+                                       "true in the configuration; for watchdog tests only)"};
+    auto w = req.find("worker");
+    if (w == req.end() || !w->is_number_integer() || w->get<int64_t>() < 0 ||
+        w->get<int64_t>() >= static_cast<int64_t>(dp_.nworkers()))
+        invalid("worker", "must be a worker index below " + std::to_string(dp_.nworkers()));
+    uint64_t secs = 10;
+    if (auto s = req.find("seconds"); s != req.end()) {
+        if (!s->is_number_integer() || s->get<int64_t>() < 1 || s->get<int64_t>() > 300)
+            invalid("seconds", "must be from 1 to 300");
+        secs = s->get<uint64_t>();
+    }
+    const unsigned wi = w->get<unsigned>();
+    dp_.wk(wi).wedge_until.store(rte_rdtsc() + secs * rte_get_tsc_hz(),
+                                 std::memory_order_relaxed);
+    reply(json{{"worker", wi}, {"wedged_s", secs}});
 }
 
 } // namespace isar::ctl

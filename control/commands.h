@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/config.h"
+#include "control/metrics.h"
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
 
@@ -38,6 +39,20 @@ public:
     };
     const counters& stats() const { return stats_; }
     const std::map<std::string, uint64_t>& per_command() const { return per_cmd_; }
+    // Per command: count, errors, latency (request to answer).
+    const std::map<std::string, request_histogram>& histograms() const { return hist_; }
+
+    // ---- daemon state (status, drain) --------------------------------------
+    // Draining: session.create is refused with "draining"; everything else
+    // works. The event loop exits when the sessions are gone or the drain
+    // timeout passed. Returns false when already draining.
+    bool begin_drain();
+    bool draining() const { return draining_; }
+    uint64_t drain_start_tsc() const { return drain_start_tsc_; }
+    uint64_t start_tsc() const { return start_tsc_; }
+    dp::dataplane& dataplane() { return dp_; }
+    // Called by begin_drain() (the event loop logs and notifies systemd).
+    std::function<void()> on_drain;
 
 private:
     void cmd_ping(const json& req, reply_fn& reply);
@@ -47,6 +62,9 @@ private:
     void cmd_session_delete(const json& req, reply_fn& reply);
     void cmd_leg_update(const json& req, reply_fn& reply);
     void cmd_stats(const json& req, reply_fn& reply);
+    void cmd_status(const json& req, reply_fn& reply);
+    void cmd_drain(const json& req, reply_fn& reply);
+    void cmd_debug_wedge(const json& req, reply_fn& reply);
 
     dp::dataplane& dp_;
     session_manager& sm_;
@@ -54,6 +72,10 @@ private:
     const config& cfg_;
     counters stats_;
     std::map<std::string, uint64_t> per_cmd_;
+    std::map<std::string, request_histogram> hist_;
+    bool draining_ = false;
+    uint64_t drain_start_tsc_ = 0;
+    uint64_t start_tsc_ = 0;
 };
 
 } // namespace isar::ctl

@@ -86,7 +86,8 @@ void get_string(const toml::table& t, const std::string& sec, const std::string&
 config parse_table(const toml::table& root)
 {
     config c;
-    check_keys(root, "", {"eal", "interface", "relay", "control", "dataplane", "log"});
+    check_keys(root, "",
+               {"eal", "interface", "relay", "control", "dataplane", "log", "metrics", "debug"});
 
     if (auto* eal = section(root, "eal")) {
         check_keys(*eal, "eal", {"args"});
@@ -164,7 +165,7 @@ config parse_table(const toml::table& root)
         fail("relay.port_max", "the port pool must hold at least 2 ports");
 
     if (auto* t = section(root, "control")) {
-        check_keys(*t, "control", {"socket", "socket_mode", "max_clients"});
+        check_keys(*t, "control", {"socket", "socket_mode", "max_clients", "drain_timeout_s"});
         get_string(*t, "control", "socket", c.socket);
         if (c.socket.empty() || c.socket[0] != '/')
             fail("control.socket", "must be an absolute path");
@@ -185,6 +186,34 @@ config parse_table(const toml::table& root)
             c.socket_mode = static_cast<uint32_t>(m);
         }
         get_uint(*t, "control", "max_clients", c.max_clients, 1, 4096);
+        get_uint(*t, "control", "drain_timeout_s", c.drain_timeout_s, 0, 86400);
+    }
+    if (auto* t = section(root, "metrics")) {
+        check_keys(*t, "metrics", {"listen"});
+        get_string(*t, "metrics", "listen", c.metrics_listen);
+        if (!c.metrics_listen.empty()) {
+            const std::string& l = c.metrics_listen;
+            const size_t colon = l.rfind(':');
+            std::optional<uint32_t> ip;
+            unsigned long port = 0;
+            size_t pos = 0;
+            if (colon != std::string::npos) {
+                ip = parse_ipv4(l.substr(0, colon));
+                const std::string ps = l.substr(colon + 1);
+                if (!ps.empty() && ps.size() <= 5 &&
+                    ps.find_first_not_of("0123456789") == std::string::npos)
+                    port = std::stoul(ps, &pos);
+            }
+            if (!ip || port == 0 || port > 65535)
+                fail("metrics.listen", "expected \"IPv4:PORT\" such as \"127.0.0.1:9477\" "
+                                       "(or \"\" to disable), got \"" + l + "\"");
+            c.metrics_ip = *ip;
+            c.metrics_port = static_cast<uint16_t>(port);
+        }
+    }
+    if (auto* t = section(root, "debug")) {
+        check_keys(*t, "debug", {"allow_wedge"});
+        get_bool(*t, "debug", "allow_wedge", c.allow_wedge);
     }
     if (auto* t = section(root, "dataplane")) {
         check_keys(*t, "dataplane", {"mbufs", "idle_sleep_us"});
@@ -255,9 +284,13 @@ std::string dump_config(const config& c)
       << "\nstrict_source = " << (c.strict_source ? "true" : "false")
       << "\nmax_legs = " << c.max_legs << "\n\n[control]\nsocket = "
       << toml::value<std::string>(c.socket) << "\nsocket_mode = \"" << mode
-      << "\"\nmax_clients = " << c.max_clients << "\n\n[dataplane]\nmbufs = " << c.mbufs
+      << "\"\nmax_clients = " << c.max_clients << "\ndrain_timeout_s = " << c.drain_timeout_s
+      << "\n\n[metrics]\nlisten = " << toml::value<std::string>(c.metrics_listen)
+      << "\n\n[dataplane]\nmbufs = " << c.mbufs
       << "\nidle_sleep_us = " << c.idle_sleep_us << "\n\n[log]\nlevel = \"" << c.log_level
       << "\"\n";
+    if (c.allow_wedge)
+        o << "\n[debug]\nallow_wedge = true\n";
     return o.str();
 }
 

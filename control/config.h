@@ -31,6 +31,14 @@ struct config {
     std::string socket = "/run/isar/isard.sock"; // management socket (Unix stream)
     uint32_t socket_mode = 0660;    // its permissions, as an octal string "0660"
     uint32_t max_clients = 64;      // concurrent management connections
+    uint32_t drain_timeout_s = 30;  // drain (command or SIGTERM): exit after this at the latest
+                                    // (0 = SIGTERM stops at once, no drain)
+    // [metrics]
+    std::string metrics_listen = "127.0.0.1:9477"; // HTTP /metrics, /healthz; "" = off
+    uint32_t metrics_ip = 0x7f000001;              // parsed from metrics_listen (host order)
+    uint16_t metrics_port = 9477;
+    // [debug]
+    bool allow_wedge = false;       // enables the debug.wedge_worker command (watchdog tests)
     // [dataplane]
     uint32_t mbufs = 16383;         // packet buffers
     uint32_t idle_sleep_us = 0;     // workers sleep this long when idle (0 = always poll)

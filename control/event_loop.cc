@@ -1,6 +1,8 @@
 #include "control/event_loop.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -12,8 +14,10 @@
 #include <cstring>
 
 #include <rte_cycles.h>
+#include <systemd/sd-daemon.h>
 
 #include "control/log.h"
+#include "dataplane/dataplane.h"
 
 namespace isar::ctl {
 
@@ -22,6 +26,8 @@ uint64_t ud(uint64_t id, uint8_t kind)
 {
     return (id << 8) | kind;
 }
+// Linked timeouts: the kernel copies the timespec when it takes the SQE.
+const __kernel_timespec http_ts{event_loop::http_timeout_s, 0};
 } // namespace
 
 event_loop::event_loop(const config& cfg, commands& cmds, session_manager& sm,
@@ -43,6 +49,11 @@ event_loop::~event_loop()
     }
     if (signal_fd_ >= 0)
         ::close(signal_fd_);
+    for (auto& [id, c] : http_)
+        if (c->fd >= 0)
+            ::close(c->fd);
+    if (http_fd_ >= 0)
+        ::close(http_fd_);
 }
 
 bool event_loop::socket_in_use(const std::string& path)
@@ -111,7 +122,36 @@ int event_loop::open(std::string& err)
         err = cfg_.socket + ": listen: " + strerror(errno);
         return -errno;
     }
+    open_metrics();
     return 0;
+}
+
+// The /metrics listener. A failure is logged, not fatal: media keeps flowing
+// without metrics (and two test instances on one host do not collide).
+void event_loop::open_metrics()
+{
+    if (cfg_.metrics_listen.empty())
+        return;
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        ISAR_LOG(ERR, "metrics: socket: {}; /metrics is off", strerror(errno));
+        return;
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(cfg_.metrics_ip);
+    sa.sin_port = htons(cfg_.metrics_port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || ::listen(fd, 64) != 0) {
+        ISAR_LOG(ERR, "metrics: cannot listen on {}: {}; /metrics is off (change [metrics] "
+                      "listen)",
+                 cfg_.metrics_listen, strerror(errno));
+        ::close(fd);
+        return;
+    }
+    http_fd_ = fd;
+    metrics_port_ = cfg_.metrics_port;
 }
 
 io_uring_sqe* event_loop::sqe()
@@ -129,6 +169,263 @@ void event_loop::post_accept()
     io_uring_sqe* s = sqe();
     io_uring_prep_accept(s, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(s, ud(0, op_accept));
+}
+
+void event_loop::post_http_accept()
+{
+    io_uring_sqe* s = sqe();
+    io_uring_prep_accept(s, http_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(s, ud(0, op_http_accept));
+}
+
+void event_loop::post_http_recv(http_client& c)
+{
+    io_uring_sqe* s = sqe();
+    io_uring_prep_recv(s, c.fd, c.buf, sizeof(c.buf), 0);
+    io_uring_sqe_set_data64(s, ud(c.id, op_http_recv));
+    s->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* t = sqe();
+    io_uring_prep_link_timeout(t, const_cast<__kernel_timespec*>(&http_ts), 0);
+    io_uring_sqe_set_data64(t, ud(c.id, op_http_timeout));
+    c.recv_posted = true;
+}
+
+void event_loop::post_http_send(http_client& c)
+{
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, ud(c.id, op_http_send));
+    s->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* t = sqe();
+    io_uring_prep_link_timeout(t, const_cast<__kernel_timespec*>(&http_ts), 0);
+    io_uring_sqe_set_data64(t, ud(c.id, op_http_timeout));
+    c.send_posted = true;
+}
+
+void event_loop::http_reap(http_client& c)
+{
+    if (c.recv_posted || c.send_posted)
+        return;
+    ::close(c.fd);
+    http_.erase(c.id);
+}
+
+std::string event_loop::health(int& code) const
+{
+    dp::dataplane& dp = cmds_.dataplane();
+    const uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
+    for (unsigned w = 0; w < dp.nworkers() && w < hb_moved_tsc_.size(); w++) {
+        if (now - hb_moved_tsc_[w] > hz) {
+            code = 503;
+            return "worker " + std::to_string(w) + " stuck\n";
+        }
+    }
+    if (cmds_.draining()) {
+        code = 503;
+        return "draining\n";
+    }
+    code = 200;
+    return "ok\n";
+}
+
+void event_loop::http_respond(http_client& c, int code, const std::string& type,
+                              const std::string& body, bool head_only)
+{
+    li_.http_requests++;
+    if (code >= 400)
+        li_.http_errors++;
+    c.responded = true;
+    c.out = http_response(code, type, body, head_only);
+    c.sent = 0;
+    post_http_send(c);
+}
+
+void event_loop::on_http_cqe(uint8_t kind, uint64_t id, int res)
+{
+    if (kind == op_http_accept) {
+        if (res >= 0) {
+            if (http_.size() >= max_http_clients) {
+                static const std::string busy =
+                        http_response(503, "text/plain", "too many clients\n");
+                (void)!::send(res, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+                ::close(res);
+                li_.http_errors++;
+            } else {
+                auto c = std::make_unique<http_client>();
+                c->id = next_http_++;
+                c->fd = res;
+                c->start_tsc = rte_rdtsc();
+                http_client& ref = *c;
+                http_.emplace(c->id, std::move(c));
+                post_http_recv(ref);
+            }
+        } else if (res != -EINTR && res != -ECANCELED) {
+            ISAR_LOG(WARNING, "metrics: accept failed: {}", strerror(-res));
+        }
+        if (!stop_)
+            post_http_accept();
+        return;
+    }
+    if (kind == op_http_timeout)
+        return; // the linked recv/send completes with -ECANCELED
+    auto it = http_.find(id);
+    if (it == http_.end())
+        return;
+    http_client& c = *it->second;
+    if (kind == op_http_recv) {
+        c.recv_posted = false;
+        if (res <= 0 || c.responded) {
+            if (res == -ECANCELED && !c.responded) {
+                // Timed out: a short 408, best effort, then close.
+                li_.http_errors++;
+                static const std::string slow =
+                        http_response(408, "text/plain", "request timeout\n");
+                (void)!::send(c.fd, slow.data(), slow.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            }
+            http_reap(c);
+            return;
+        }
+        c.in.append(c.buf, static_cast<size_t>(res));
+        http_request r = parse_http_request(c.in);
+        using st = http_request::status;
+        switch (r.st) {
+        case st::incomplete:
+            if (rte_rdtsc() - c.start_tsc > http_total_timeout_s * rte_get_tsc_hz())
+                http_respond(c, 408, "text/plain", "request timeout\n");
+            else
+                post_http_recv(c);
+            return;
+        case st::bad:
+            http_respond(c, 400, "text/plain", "bad request\n");
+            return;
+        case st::too_large:
+            http_respond(c, 431, "text/plain", "request too large\n");
+            return;
+        case st::bad_method:
+            http_respond(c, 405, "text/plain", "only GET and HEAD\n");
+            return;
+        case st::bad_version:
+            http_respond(c, 505, "text/plain", "HTTP/1.0 or HTTP/1.1 only\n");
+            return;
+        case st::ok:
+            break;
+        }
+        const bool head = r.method == "HEAD";
+        if (r.path == "/metrics") {
+            li_.draining = cmds_.draining();
+            li_.uptime_s = static_cast<double>(rte_rdtsc() - serve_tsc_) / rte_get_tsc_hz();
+            http_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                         exporter_->render(li_), head);
+        } else if (r.path == "/healthz") {
+            int code = 200;
+            std::string body = health(code);
+            http_respond(c, code, "text/plain", body, head);
+        } else {
+            http_respond(c, 404, "text/plain", "not found: try /metrics or /healthz\n", head);
+        }
+        return;
+    }
+    if (kind == op_http_send) {
+        c.send_posted = false;
+        if (res <= 0) {
+            http_reap(c);
+            return;
+        }
+        c.sent += static_cast<size_t>(res);
+        if (c.sent < c.out.size()) {
+            post_http_send(c);
+            return;
+        }
+        ::shutdown(c.fd, SHUT_WR);
+        http_reap(c);
+    }
+}
+
+void event_loop::on_signal()
+{
+    const auto* si = reinterpret_cast<const signalfd_siginfo*>(&sig_);
+    const char* name = si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+    signals_++;
+    if (signals_ >= 2 || cfg_.drain_timeout_s == 0) {
+        ISAR_LOG(NOTICE, "{} received, stopping now", name);
+        stop_ = true;
+        return;
+    }
+    ISAR_LOG(NOTICE, "{} received: draining (a second one stops at once)", name);
+    cmds_.begin_drain();
+}
+
+void event_loop::check_drain(uint64_t now)
+{
+    if (!cmds_.draining())
+        return;
+    // Answers still on their way (e.g. to the delete of the last session)
+    // go out first.
+    for (auto& [id, c] : clients_)
+        if (c->send_posted || !c->out.empty())
+            return;
+    if (sm_.sessions().empty() && !sm_.pending()) {
+        ISAR_LOG(NOTICE, "drained: no sessions left, stopping");
+        stop_ = true;
+    } else if (now - cmds_.drain_start_tsc() >= cfg_.drain_timeout_s * rte_get_tsc_hz()) {
+        ISAR_LOG(WARNING, "drain timeout ({} s) with {} session(s) left, stopping",
+                 cfg_.drain_timeout_s, sm_.sessions().size());
+        stop_ = true;
+    }
+}
+
+// WATCHDOG=1 only while every worker shows progress: a stuck worker stops
+// the pings and systemd restarts the service.
+void event_loop::watchdog(uint64_t now)
+{
+    dp::dataplane& dp = cmds_.dataplane();
+    const uint64_t hz = rte_get_tsc_hz();
+    if (now - last_hb_check_ >= hz / 10) {
+        last_hb_check_ = now;
+        for (unsigned w = 0; w < dp.nworkers(); w++) {
+            const uint64_t hb = dp.wk(w).heartbeat.load(std::memory_order_relaxed);
+            if (hb != last_hb_[w]) {
+                last_hb_[w] = hb;
+                hb_moved_tsc_[w] = now;
+            }
+        }
+    }
+    if (wd_interval_tsc_ == 0 || now - last_wd_tsc_ < wd_interval_tsc_)
+        return;
+    last_wd_tsc_ = now;
+    for (unsigned w = 0; w < dp.nworkers(); w++) {
+        if (now - hb_moved_tsc_[w] > wd_interval_tsc_) {
+            if (!wd_withheld_)
+                ISAR_LOG(ERR, "worker {} made no progress for {:.1f} s: withholding the "
+                              "watchdog ping",
+                         w, static_cast<double>(now - hb_moved_tsc_[w]) / hz);
+            wd_withheld_ = true;
+            return;
+        }
+    }
+    if (wd_withheld_)
+        ISAR_LOG(NOTICE, "every worker makes progress again: watchdog pings resume");
+    wd_withheld_ = false;
+    sd_notify(0, "WATCHDOG=1");
+    li_.watchdog_pings++;
+}
+
+void event_loop::status_line(uint64_t now)
+{
+    dp::dataplane& dp = cmds_.dataplane();
+    const uint64_t hz = rte_get_tsc_hz();
+    if (now - last_status_tsc_ < status_interval_s * hz)
+        return;
+    uint64_t rx = 0;
+    for (unsigned w = 0; w < dp.nworkers(); w++)
+        rx += dp::read(dp.wk(w).stats.rx_pkts);
+    const double dt = static_cast<double>(now - last_status_tsc_) / hz;
+    const double pps = dt > 0 ? static_cast<double>(rx - last_status_rx_) / dt : 0.0;
+    last_status_tsc_ = now;
+    last_status_rx_ = rx;
+    sd_notifyf(0, "STATUS=%s: %zu sessions, %zu legs, %.0f pps, %u workers",
+               cmds_.draining() ? "draining" : "running", sm_.sessions().size(), sm_.leg_count(),
+               pps, dp.nworkers());
 }
 
 void event_loop::post_signal()
@@ -268,12 +565,16 @@ void event_loop::on_cqe(io_uring_cqe* cqe)
             post_accept();
         return;
     case op_signal:
-        if (res > 0) {
-            ISAR_LOG(NOTICE, "signal received, stopping");
-            stop_ = true;
-        } else if (!stop_) {
+        if (res > 0)
+            on_signal();
+        if (!stop_)
             post_signal();
-        }
+        return;
+    case op_http_accept:
+    case op_http_recv:
+    case op_http_send:
+    case op_http_timeout:
+        on_http_cqe(kind, id, res);
         return;
     default:
         break;
@@ -324,15 +625,42 @@ void event_loop::periodic(uint64_t now)
         if (n > 0)
             ISAR_LOG(INFO, "{} idle session(s) expired", n);
     }
+    watchdog(now);
+    status_line(now);
+    check_drain(now);
 }
 
 int event_loop::run(const std::function<void()>& on_ready)
 {
     post_accept();
     post_signal();
+    dp::dataplane& dp = cmds_.dataplane();
+    exporter_ = std::make_unique<metrics_exporter>(dp, sm_, nm_, cmds_);
+    if (http_fd_ >= 0)
+        post_http_accept();
     io_uring_submit(&ring_);
+    const uint64_t now = rte_rdtsc();
+    serve_tsc_ = now;
+    last_hb_.assign(dp.nworkers(), 0);
+    hb_moved_tsc_.assign(dp.nworkers(), now);
+    last_status_tsc_ = last_wd_tsc_ = last_hb_check_ = now;
+    uint64_t wd_usec = 0;
+    // sd_watchdog_enabled() checks WATCHDOG_PID against our pid.
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        wd_interval_tsc_ = wd_usec / 2 * rte_get_tsc_hz() / 1000000;
+        ISAR_LOG(INFO, "systemd watchdog: {} ms, pinging every {} ms while workers progress",
+                 wd_usec / 1000, wd_usec / 2000);
+    }
+    cmds_.on_drain = [this] {
+        ISAR_LOG(NOTICE, "draining: no new sessions; {} session(s) left, stopping when they are "
+                         "gone or after {} s",
+                 sm_.sessions().size(), cfg_.drain_timeout_s);
+        sd_notifyf(0, "STOPPING=1\nSTATUS=draining: %zu sessions", sm_.sessions().size());
+    };
     if (on_ready)
         on_ready();
+    if (http_fd_ >= 0)
+        ISAR_LOG(NOTICE, "metrics: http://{}/metrics", cfg_.metrics_listen);
     last_tick_ = last_expiry_ = rte_rdtsc();
     while (!stop_) {
         // 1 ms pacing: the rings to and from the workers are polled here.

@@ -103,7 +103,8 @@ std::string redact(const std::string& spec)
                 part = "...";
         } else if (k == "in" || k == "out") {
             part = k + "=...";
-        } else if (k != "remote" && k != "targets" && k != "interface") {
+        } else if (k != "remote" && k != "targets" && k != "interface" && k != "clock_rate" &&
+                   k != "max_pps") {
             part = "..."; // unknown: may be (part of) a key
         }
         out += (out.empty() && start == 0 ? "" : ",") + part;
@@ -153,11 +154,16 @@ json parse_leg(const std::string& spec)
                     v.find_first_not_of("0123456789") != std::string::npos)
                     die(2, "--leg " + redact(spec) + ": interface must be a number");
                 leg["interface"] = std::stoul(v);
+            } else if (k == "clock_rate" || k == "max_pps") {
+                if (v.empty() || v.size() > 8 ||
+                    v.find_first_not_of("0123456789") != std::string::npos)
+                    die(2, "--leg " + redact(spec) + ": " + k + " must be a number");
+                leg[k] = std::stoul(v);
             } else if (k == "in" || k == "out") {
                 leg[k] = v; // SUITE:BASE64; never echoed in messages
             } else {
                 die(2, "--leg " + redact(spec) + ": unknown key " + quoted_word(k) +
-                               " (remote, targets, interface, in, out)");
+                               " (remote, targets, interface, in, out, clock_rate, max_pps)");
             }
         }
         if (comma == std::string::npos)
@@ -191,6 +197,19 @@ void print_session(const json& r)
         }
     }
     fmt::print("{}", srtp);
+    // RFC 3550 receive quality of what each leg's remote sends.
+    fmt::print("{:<12} {:>10} {:>10} {:>8} {:>8} {:>10} {:>8} {:>10}\n", "LEG", "RTP_RECV",
+               "EXPECTED", "LOST", "LOSS_%", "JITTER_MS", "RTCP", "LAST_PKT_S");
+    for (auto& l : r["legs"]) {
+        if (!l.contains("rtp"))
+            continue;
+        const json& q = l["rtp"];
+        const double last = l["last_packet_s"].is_number() ? l["last_packet_s"].get<double>() : -1;
+        fmt::print("{:<12} {:>10} {:>10} {:>8} {:>8.2f} {:>10.3f} {:>8} {:>10}\n", str(l["name"]),
+                   q["received"].dump(), q["expected"].dump(), q["lost"].dump(),
+                   q["loss_ratio"].get<double>() * 100.0, q["jitter_ms"].get<double>(),
+                   q["rtcp_packets"].dump(), last < 0 ? std::string("-") : fmt::format("{:.1f}", last));
+    }
 }
 
 void print_stats(const json& r)
@@ -247,13 +266,18 @@ int main(int argc, char** argv)
     create->add_option("ID", id, "session id")->required();
     create->add_option("--leg", legs,
                        "NAME[,remote=IP:PORT][,targets=A+B][,interface=N][,in=SUITE:BASE64]"
-                       "[,out=SUITE:BASE64]")
+                       "[,out=SUITE:BASE64][,clock_rate=HZ][,max_pps=N]")
             ->required();
+    bool with_metrics = false;
+    create->add_flag("--metrics", with_metrics,
+                     "export this session's per-leg series in /metrics (opt-in: bounded labels)");
     create->callback([&] {
         json l = json::array();
         for (auto& s : legs)
             l.push_back(parse_leg(s));
         req = {{"cmd", "session.create"}, {"session", id}, {"legs", l}};
+        if (with_metrics)
+            req["metrics"] = true;
     });
     auto* show = session->add_subcommand("show", "legs, addresses, counters and drops");
     show->add_option("ID", id, "session id")->required();
@@ -302,6 +326,25 @@ int main(int argc, char** argv)
     auto* stats = app.add_subcommand("stats", "per-worker and total counters");
     stats->callback([&] { req = {{"cmd", "stats"}}; });
 
+    auto* status = app.add_subcommand("status", "state (running/draining), uptime, workers, "
+                                                "sessions, legs");
+    status->callback([&] { req = {{"cmd", "status"}}; });
+    auto* drain = app.add_subcommand(
+            "drain", "stop admitting sessions; isard exits when the existing ones are gone or "
+                     "after [control] drain_timeout_s");
+    drain->callback([&] { req = {{"cmd", "drain"}}; });
+
+    auto* debug = app.add_subcommand("debug", "test hooks (need [debug] allow_wedge = true)");
+    debug->require_subcommand(1);
+    unsigned wedge_worker = 0, wedge_s = 10;
+    auto* wedge = debug->add_subcommand("wedge-worker",
+                                        "make a worker stop making progress (watchdog tests)");
+    wedge->add_option("WORKER", wedge_worker, "worker index")->required();
+    wedge->add_option("--seconds", wedge_s, "how long (1-300, default 10)");
+    wedge->callback([&] {
+        req = {{"cmd", "debug.wedge_worker"}, {"worker", wedge_worker}, {"seconds", wedge_s}};
+    });
+
     CLI11_PARSE(app, argc, argv);
 
     json r = call(sock, req);
@@ -336,6 +379,20 @@ int main(int argc, char** argv)
         fmt::print("deleted {}\n", str(r["session"]));
     } else if (cmd == "stats") {
         print_stats(r);
+    } else if (cmd == "status") {
+        fmt::print("state {}  uptime {:.0f}s  workers {}  sessions {}  legs {}{}\n",
+                   str(r["state"]), r["uptime_s"].get<double>(), r["workers"].dump(),
+                   r["sessions"].dump(), r["legs"].dump(),
+                   r.contains("draining_s")
+                           ? fmt::format("  draining for {:.0f}s (timeout {}s)",
+                                         r["draining_s"].get<double>(),
+                                         r["drain_timeout_s"].dump())
+                           : std::string());
+    } else if (cmd == "drain") {
+        fmt::print("draining: {} session(s) left; isard exits when they are gone or after {}s\n",
+                   r["sessions"].dump(), r["drain_timeout_s"].dump());
+    } else if (cmd == "debug.wedge_worker") {
+        fmt::print("worker {} wedged for {}s\n", r["worker"].dump(), r["wedged_s"].dump());
     }
     return 0;
 }

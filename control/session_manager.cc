@@ -69,6 +69,11 @@ uint16_t passthrough_mask(const dp::session& ds, const std::vector<const crypto:
     return mask;
 }
 
+uint32_t rate_limit_burst(uint32_t max_pps)
+{
+    return std::max<uint32_t>(16, max_pps / 10);
+}
+
 const char* state_name(session_state s)
 {
     switch (s) {
@@ -199,6 +204,8 @@ error session_manager::create(const create_request& req, done_fn done)
     info->id = req.id;
     info->ds = ds;
     info->created_tsc = rte_rdtsc();
+    info->metrics = req.metrics;
+    const uint64_t hz = rte_get_tsc_hz();
     for (unsigned i = 0; i < req.legs.size(); i++) {
         const auto& r = req.legs[i];
         dp::leg& l = ds->legs[i];
@@ -216,6 +223,13 @@ error session_manager::create(const create_request& req, done_fn done)
                                        rte_cpu_to_be_16(r.remote->port)));
         l.in_ctx = crypto[i].in_ctx.get();
         l.out_ctx = crypto[i].out_ctx.get();
+        l.clock_rate = r.clock_rate;
+        l.rtp_mult = dp::rtp_mult(r.clock_rate, hz);
+        if (r.max_pps != 0) {
+            l.rl_interval_tsc = std::max<uint64_t>(1, hz / r.max_pps);
+            l.rl_burst_tsc = l.rl_interval_tsc * (rate_limit_burst(r.max_pps) - 1);
+        }
+        info->max_pps.push_back(r.max_pps);
         info->leg_names.push_back(r.name);
         info->remote_configured.push_back(r.remote.has_value());
     }

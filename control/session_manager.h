@@ -39,6 +39,8 @@ struct leg_request {
     // SRTP keys (suite none = plain RTP): how the remote protects what it
     // sends (in) and how Isar protects what it sends the remote (out).
     crypto::key_material in, out;
+    uint32_t clock_rate = 0; // RTP clock for jitter (0: by payload type)
+    uint32_t max_pps = 0;    // packet-rate limit (0: none)
 };
 
 // leg.update: every member is optional; an engaged optional is a change.
@@ -58,7 +60,11 @@ struct leg_crypto {
 struct create_request {
     std::string id;
     std::vector<leg_request> legs;
+    bool metrics = false; // export per-leg series in /metrics
 };
+
+// Burst a leg with max_pps may send at once: max(16, max_pps / 10) packets.
+uint32_t rate_limit_burst(uint32_t max_pps);
 
 enum class session_state { installing, active, deleting };
 
@@ -70,6 +76,8 @@ struct session_info {
     std::vector<bool> remote_configured;
     std::vector<leg_crypto> crypto; // per leg; must outlive `ds`
     uint64_t created_tsc = 0;
+    bool metrics = false;           // per-leg series in /metrics
+    std::vector<uint32_t> max_pps;  // per leg, 0 = none
 };
 
 class session_manager {

@@ -2,6 +2,8 @@
 
 #include "crypto/srtp_context.h"
 
+#include <rte_cycles.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -217,6 +219,7 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         wk->nifaces = nifaces();
         wk->strict_source = cfg.strict_source;
         wk->idle_sleep_us = cfg.idle_sleep_us;
+        wk->init_rtp_clocks(rte_get_tsc_hz());
         wk->cctx.ifaces = ifaces_.data();
         wk->cctx.iface_of_port = iface_of_port_;
         wk->cctx.nports = RTE_MAX_ETHPORTS;

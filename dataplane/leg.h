@@ -55,9 +55,20 @@ struct alignas(64) leg {
     // keys as in_ctx, so packets are only verified and forwarded unchanged.
     // Decided by control.
     bool verify_only = false;
+    // RTP clock for jitter: rtp_mult(clock_rate, tsc_hz) of the leg's
+    // configured clock_rate (0 = by payload type: static PTs their RFC 3551
+    // rate, dynamic PTs 90000; see worker::rtp_mult_pt).
+    uint32_t clock_rate = 0;
+    uint64_t rtp_mult = 0;
+    // Packet-rate limit (GCRA token bucket on the TSC, no division per
+    // packet): one packet per rl_interval_tsc, bursts up to rl_burst_tsc
+    // ahead. 0 = unlimited. Computed by control from max_pps.
+    uint64_t rl_interval_tsc = 0;
+    uint64_t rl_burst_tsc = 0;
 
     // Mutable, written by the owning worker only.
     alignas(64) std::atomic<packed_ep> remote{0}; // latched or configured remote
+    uint64_t rl_tat = 0; // rate limit: theoretical arrival time of the next packet
     leg_stats stats;
 };
 

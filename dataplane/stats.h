@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "dataplane/rtp_quality.h"
+
 namespace isar::dp {
 
 // Every packet the dataplane does not forward ends in exactly one of these.
@@ -35,7 +37,8 @@ namespace isar::dp {
     _(no_mbuf, "mempool empty (fan-out copy or hold)")                                             \
     _(handoff_full, "handoff ring to the owning worker full")                                      \
     _(exception_full, "exception ring to the control lcore full")                                  \
-    _(tx_full, "transmit queue full")
+    _(tx_full, "transmit queue full")                                                              \
+    _(rate_limit, "leg's max_pps exceeded (token bucket)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,
@@ -87,6 +90,7 @@ struct leg_stats {
     counter out_bytes{0};
     counter last_seen_tsc{0};  // 0 = never
     std::array<counter, n_drops> drops{};
+    rtp_quality rtp;           // RFC 3550 receive statistics of what the remote sends
 
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }
 };

@@ -174,6 +174,38 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
     }
 }
 
+void worker::init_rtp_clocks(uint64_t tsc_hz) noexcept
+{
+    for (unsigned pt = 0; pt < 128; pt++) {
+        const uint32_t rate = pt >= 96 ? 90000 : static_pt_clock_rate(static_cast<uint8_t>(pt));
+        rtp_rate_pt[pt] = rate;
+        rtp_mult_pt[pt] = rtp_mult(rate, tsc_hz);
+    }
+}
+
+// RFC 3550 receive statistics of an authenticated (or plain) packet: RTP
+// feeds sequence accounting and jitter, RTCP is only counted. The RTP header
+// is in the clear in SRTP too.
+void worker::account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept
+{
+    rtp_quality& q = l->stats.rtp;
+    if (is_rtcp(p)) {
+        bump(q.rtcp);
+        return;
+    }
+    if (len < 12)
+        return;
+    const uint8_t pt = p[1] & 0x7f;
+    const uint16_t seq = static_cast<uint16_t>((p[2] << 8) | p[3]);
+    const uint32_t ts =
+            (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
+    const uint32_t ssrc =
+            (uint32_t{p[8]} << 24) | (uint32_t{p[9]} << 16) | (uint32_t{p[10]} << 8) | p[11];
+    const uint64_t mult = l->rtp_mult != 0 ? l->rtp_mult : rtp_mult_pt[pt];
+    const uint32_t rate = l->rtp_mult != 0 ? l->clock_rate : rtp_rate_pt[pt];
+    q.on_rtp(seq, ts, ssrc, pt, mult != 0 ? rtp_arrival(now_tsc_, mult) : 0, mult != 0 ? rate : 0);
+}
+
 void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 {
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
@@ -185,6 +217,17 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         l->stats.drop_pkt(drop::src_mismatch);
         drop_pkt(m, drop::src_mismatch);
         return;
+    }
+    // Packet-rate limit before any crypto work: GCRA on the TSC (one compare
+    // and one add per packet, no division).
+    if (l->rl_interval_tsc != 0) {
+        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
+        if (tat - now_tsc_ > l->rl_burst_tsc) {
+            l->stats.drop_pkt(drop::rate_limit);
+            drop_pkt(m, drop::rate_limit);
+            return;
+        }
+        l->rl_tat = tat + l->rl_interval_tsc;
     }
     // SRTP/SRTCP: authenticate (and decrypt, unless every target shares our
     // keys) before anything else; a packet that fails never latches.
@@ -217,6 +260,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     bump(l->stats.in_pkts);
     bump(l->stats.in_bytes, rte_pktmbuf_pkt_len(m));
     l->stats.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+    account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
     session* s = l->sess;
     // Collect the targets that can receive; the last one gets `m` itself,
@@ -451,6 +495,14 @@ int worker::run() noexcept
 {
     unsigned idle = 0;
     while (!stop.load(std::memory_order_relaxed)) {
+        // Test hook: a wedged worker makes no progress (no heartbeat) until
+        // the deadline. Never set unless [debug] allow_wedge.
+        if (wedge_until.load(std::memory_order_relaxed) > now_tsc_) {
+            while (!stop.load(std::memory_order_relaxed) &&
+                   rte_rdtsc() < wedge_until.load(std::memory_order_relaxed))
+                rte_pause();
+            now_tsc_ = rte_rdtsc();
+        }
         if (poll_once() > 0) {
             idle = 0;
             continue;

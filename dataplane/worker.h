@@ -49,10 +49,17 @@ struct worker {
     classify_ctx cctx;
     bool strict_source = true;
     uint32_t idle_sleep_us = 0;
+    // Jitter clock by payload type: rtp_mult() of the static PT's rate, or of
+    // 90000 for dynamic PTs (96-127); 0 = no jitter. Filled at init.
+    uint64_t rtp_mult_pt[128] = {};
+    uint32_t rtp_rate_pt[128] = {};
 
     // ---- run state ------------------------------------------------------
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> heartbeat{0}; // bumped every loop: control sees progress
+    // Test hook (debug.wedge_worker, only with [debug] allow_wedge): run()
+    // spins without progress until the TSC passes this. 0 = never.
+    std::atomic<uint64_t> wedge_until{0};
     worker_stats stats;
 
     // One pass: bounded commands, every RX source, TX flush. Returns the
@@ -63,6 +70,8 @@ struct worker {
 
     // Processes one burst as if it had been received (tests, handoff).
     void process_burst(rte_mbuf** pkts, unsigned n) noexcept;
+    // Fills rtp_mult_pt/rtp_rate_pt for this TSC rate (init path).
+    void init_rtp_clocks(uint64_t tsc_hz) noexcept;
 
 private:
     struct tx_buffer {
@@ -75,6 +84,7 @@ private:
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
                  bool protect) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;

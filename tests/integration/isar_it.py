@@ -399,7 +399,9 @@ class Env:
             f"[relay]\nport_min = {v['port_min']}\nport_max = {v['port_max']}\n"
             f"idle_timeout_s = {v['idle_timeout_s']}\n"
             f"strict_source = {'true' if v['strict_source'] else 'false'}\n\n"
-            f"[control]\nsocket = \"{self.sock_path}\"\nmax_clients = {v['max_clients']}\n\n"
+            # drain_timeout_s = 0: SIGTERM stops at once (the drain tests set their own).
+            f"[control]\nsocket = \"{self.sock_path}\"\nmax_clients = {v['max_clients']}\n"
+            "drain_timeout_s = 0\n\n"
             f"[dataplane]\nidle_sleep_us = 100\nmbufs = {v['mbufs']}\n\n"
             "[log]\nlevel = \"info\"\n")
 

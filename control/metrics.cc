@@ -1,0 +1,459 @@
+#include "control/metrics.h"
+
+#include "control/commands.h"
+#include "control/neighbor_manager.h"
+#include "control/session_manager.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/stats.h"
+
+#include <cstdio>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+namespace isar::ctl {
+
+// ---- HTTP ------------------------------------------------------------------
+
+http_request parse_http_request(std::string_view in)
+{
+    http_request r;
+    // The headers end at the first blank line (CRLF CRLF, or LF LF from
+    // lenient clients).
+    size_t end = in.find("\r\n\r\n");
+    const size_t lf = in.find("\n\n");
+    if (lf != std::string_view::npos && (end == std::string_view::npos || lf < end))
+        end = lf;
+    if (end == std::string_view::npos) {
+        r.st = in.size() > http_max_request ? http_request::status::too_large
+                                            : http_request::status::incomplete;
+        // Garbage is refused early: a request line starts with a token.
+        if (r.st == http_request::status::incomplete && !in.empty()) {
+            const size_t eol = in.find('\n');
+            std::string_view first = in.substr(0, eol == std::string_view::npos ? in.size() : eol);
+            for (char c : first)
+                if (static_cast<unsigned char>(c) < 0x20 && c != '\r' && c != '\t')
+                    r.st = http_request::status::bad;
+        }
+        return r;
+    }
+    if (end > http_max_request) {
+        r.st = http_request::status::too_large;
+        return r;
+    }
+    const std::string_view head = in.substr(0, end);
+    const size_t eol = head.find('\n');
+    std::string_view line = head.substr(0, eol == std::string_view::npos ? head.size() : eol);
+    if (!line.empty() && line.back() == '\r')
+        line.remove_suffix(1);
+    // Every byte of the head must be printable ASCII (or CR, LF, TAB).
+    for (char c : head) {
+        const auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\r' && c != '\n' && c != '\t') || u >= 0x7f) {
+            r.st = http_request::status::bad;
+            return r;
+        }
+    }
+    const size_t sp1 = line.find(' ');
+    const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 ||
+        sp2 == sp1 + 1 || line.find(' ', sp2 + 1) != std::string_view::npos) {
+        r.st = http_request::status::bad;
+        return r;
+    }
+    const std::string_view method = line.substr(0, sp1);
+    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    const std::string_view version = line.substr(sp2 + 1);
+    for (char c : method)
+        if (c < 'A' || c > 'Z') {
+            r.st = http_request::status::bad;
+            return r;
+        }
+    if (version.substr(0, 5) != "HTTP/") {
+        r.st = http_request::status::bad;
+        return r;
+    }
+    if (version != "HTTP/1.0" && version != "HTTP/1.1") {
+        r.st = http_request::status::bad_version;
+        return r;
+    }
+    if (target.empty() || target[0] != '/') {
+        r.st = http_request::status::bad;
+        return r;
+    }
+    if (method != "GET" && method != "HEAD") {
+        r.st = http_request::status::bad_method;
+        return r;
+    }
+    if (size_t q = target.find('?'); q != std::string_view::npos)
+        target = target.substr(0, q);
+    r.method = std::string(method);
+    r.path = std::string(target);
+    r.st = http_request::status::ok;
+    return r;
+}
+
+std::string http_response(int code, std::string_view content_type, std::string_view body,
+                          bool head_only)
+{
+    const char* reason = code == 200   ? "OK"
+                         : code == 400 ? "Bad Request"
+                         : code == 404 ? "Not Found"
+                         : code == 405 ? "Method Not Allowed"
+                         : code == 408 ? "Request Timeout"
+                         : code == 431 ? "Request Header Fields Too Large"
+                         : code == 503 ? "Service Unavailable"
+                         : code == 505 ? "HTTP Version Not Supported"
+                                       : "Error";
+    std::string r = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\n";
+    r += "Content-Type: ";
+    r += content_type;
+    r += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    if (code == 405)
+        r += "Allow: GET, HEAD\r\n";
+    r += "Connection: close\r\n\r\n";
+    if (!head_only)
+        r += body;
+    return r;
+}
+
+// ---- Prometheus --------------------------------------------------------------
+
+std::string prom_escape(std::string_view v)
+{
+    std::string o;
+    for (char c : v) {
+        if (c == '\\')
+            o += "\\\\";
+        else if (c == '"')
+            o += "\\\"";
+        else if (c == '\n')
+            o += "\\n";
+        else
+            o += c;
+    }
+    return o;
+}
+
+void request_histogram::observe(double seconds, bool error)
+{
+    count++;
+    errors += error ? 1 : 0;
+    sum += seconds;
+    for (size_t i = 0; i < bounds.size(); i++)
+        if (seconds <= bounds[i]) {
+            buckets[i]++;
+            break;
+        }
+}
+
+namespace {
+
+struct writer {
+    std::string out;
+    void family(const char* name, const char* type, const char* help)
+    {
+        out += "# HELP ";
+        out += name;
+        out += ' ';
+        out += help;
+        out += "\n# TYPE ";
+        out += name;
+        out += ' ';
+        out += type;
+        out += '\n';
+    }
+    void sample(const char* name, const std::string& labels, double v)
+    {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%.17g", v);
+        line(name, labels, buf);
+    }
+    void sample(const char* name, const std::string& labels, uint64_t v)
+    {
+        line(name, labels, std::to_string(v));
+    }
+    void sample(const char* name, const std::string& labels, int64_t v)
+    {
+        line(name, labels, std::to_string(v));
+    }
+    void line(const char* name, const std::string& labels, const std::string& v)
+    {
+        out += name;
+        if (!labels.empty()) {
+            out += '{';
+            out += labels;
+            out += '}';
+        }
+        out += ' ';
+        out += v;
+        out += '\n';
+    }
+};
+
+std::string lbl(const char* k, const std::string& v)
+{
+    return std::string(k) + "=\"" + prom_escape(v) + "\"";
+}
+
+} // namespace
+
+metrics_exporter::metrics_exporter(dp::dataplane& dp, session_manager& sm, neighbor_manager& nm,
+                                   commands& cmds)
+    : dp_(dp), sm_(sm), nm_(nm), cmds_(cmds)
+{
+    const uint64_t now = rte_rdtsc();
+    for (unsigned w = 0; w < dp_.nworkers(); w++) {
+        last_busy_.push_back(dp::read(dp_.wk(w).stats.busy_tsc));
+        last_tsc_.push_back(now);
+    }
+}
+
+std::string metrics_exporter::render(const loop_info& li)
+{
+    writer m;
+    const uint64_t now = rte_rdtsc();
+    const double hz = static_cast<double>(rte_get_tsc_hz());
+    const unsigned nw = dp_.nworkers();
+
+    m.family("isar_up", "gauge", "1 while isard runs; the state label says running or draining.");
+    m.sample("isar_up", lbl("state", li.draining ? "draining" : "running"), uint64_t{1});
+    m.family("isar_uptime_seconds", "gauge", "Seconds since isard started serving.");
+    m.sample("isar_uptime_seconds", "", li.uptime_s);
+    m.family("isar_workers", "gauge", "Dataplane worker lcores.");
+    m.sample("isar_workers", "", uint64_t{nw});
+
+    struct wc {
+        const char* name;
+        dp::counter dp::worker_stats::*c;
+        const char* help;
+    };
+    static const wc wcs[] = {
+            {"isar_worker_rx_packets_total", &dp::worker_stats::rx_pkts,
+             "Packets received by the worker from its RX queues."},
+            {"isar_worker_rx_bytes_total", &dp::worker_stats::rx_bytes,
+             "Bytes (whole frames) received by the worker."},
+            {"isar_worker_tx_packets_total", &dp::worker_stats::tx_pkts,
+             "Packets the worker's TX queues accepted."},
+            {"isar_worker_tx_bytes_total", &dp::worker_stats::tx_bytes,
+             "Bytes (whole frames) the worker's TX queues accepted."},
+            {"isar_worker_forwarded_packets_total", &dp::worker_stats::fwd_pkts,
+             "Packets handed to TX for a target leg."},
+            {"isar_worker_exception_packets_total", &dp::worker_stats::exception_pkts,
+             "Packets handed to the control lcore (ARP, ICMP, STUN, DTLS)."},
+            {"isar_worker_held_packets_total", &dp::worker_stats::held_pkts,
+             "Packets handed to the control lcore to wait for ARP."},
+            {"isar_worker_handoff_out_packets_total", &dp::worker_stats::handoff_out,
+             "Packets handed to the owning worker."},
+            {"isar_worker_handoff_in_packets_total", &dp::worker_stats::handoff_in,
+             "Packets received from other workers."},
+            {"isar_worker_commands_total", &dp::worker_stats::cmds_applied,
+             "Control commands the worker applied."},
+            {"isar_worker_loops_total", &dp::worker_stats::loops, "Worker loop iterations."},
+    };
+    for (const auto& c : wcs) {
+        m.family(c.name, "counter", c.help);
+        for (unsigned w = 0; w < nw; w++)
+            m.sample(c.name, lbl("worker", std::to_string(w)), dp::read(dp_.wk(w).stats.*(c.c)));
+    }
+    m.family("isar_worker_drops_total", "counter",
+             "Packets the worker did not forward, by reason (README \"Drop reasons\").");
+    for (unsigned w = 0; w < nw; w++)
+        for (unsigned i = 0; i < dp::n_drops; i++)
+            m.sample("isar_worker_drops_total",
+                     lbl("worker", std::to_string(w)) + "," +
+                             lbl("reason", dp::drop_name(static_cast<dp::drop>(i))),
+                     dp::read(dp_.wk(w).stats.drops[i]));
+    m.family("isar_worker_busy_ratio", "gauge",
+             "Share of TSC cycles the worker spent in loops that did work, since the previous "
+             "scrape.");
+    for (unsigned w = 0; w < nw; w++) {
+        const uint64_t busy = dp::read(dp_.wk(w).stats.busy_tsc);
+        const uint64_t db = busy - last_busy_[w], dt = now - last_tsc_[w];
+        double ratio = dt ? static_cast<double>(db) / static_cast<double>(dt) : 0.0;
+        if (ratio > 1.0)
+            ratio = 1.0;
+        last_busy_[w] = busy;
+        last_tsc_[w] = now;
+        m.sample("isar_worker_busy_ratio", lbl("worker", std::to_string(w)), ratio);
+    }
+    m.family("isar_worker_heartbeat", "counter",
+             "Worker loop heartbeat: stops moving when the worker is stuck.");
+    for (unsigned w = 0; w < nw; w++)
+        m.sample("isar_worker_heartbeat", lbl("worker", std::to_string(w)),
+                 dp_.wk(w).heartbeat.load(std::memory_order_relaxed));
+
+    // Ports: the PMD's own counters (what reached / left the port).
+    struct pc {
+        const char* name;
+        const char* help;
+    };
+    static const pc pcs[] = {
+            {"isar_port_rx_packets_total", "Packets received by the DPDK port (PMD counter)."},
+            {"isar_port_rx_bytes_total", "Bytes received by the DPDK port (PMD counter)."},
+            {"isar_port_tx_packets_total", "Packets sent by the DPDK port (PMD counter)."},
+            {"isar_port_tx_bytes_total", "Bytes sent by the DPDK port (PMD counter)."},
+            {"isar_port_rx_missed_total",
+             "Packets the port dropped because the RX queue was full (PMD counter)."},
+            {"isar_port_rx_errors_total", "Erroneous received packets (PMD counter)."},
+            {"isar_port_tx_errors_total", "Failed transmissions (PMD counter)."},
+    };
+    std::vector<rte_eth_stats> ps(dp_.nifaces());
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        if (rte_eth_stats_get(dp_.ifc(i).port_id, &ps[i]) != 0)
+            ps[i] = rte_eth_stats{};
+    for (unsigned k = 0; k < sizeof(pcs) / sizeof(pcs[0]); k++) {
+        m.family(pcs[k].name, "counter", pcs[k].help);
+        for (unsigned i = 0; i < dp_.nifaces(); i++) {
+            const rte_eth_stats& s = ps[i];
+            const uint64_t v[] = {s.ipackets, s.ibytes,  s.opackets, s.obytes,
+                                  s.imissed,  s.ierrors, s.oerrors};
+            m.sample(pcs[k].name, lbl("port", std::to_string(dp_.ifc(i).port_id)), v[k]);
+        }
+    }
+
+    m.family("isar_mbufs_in_use", "gauge", "Packet buffers taken from the mempool.");
+    m.sample("isar_mbufs_in_use", "", uint64_t{dp_.mbufs_in_use()});
+    m.family("isar_mbufs", "gauge", "Packet buffers in the mempool.");
+    m.sample("isar_mbufs", "", uint64_t{dp_.config().mbufs});
+
+    const auto& ss = sm_.stats();
+    m.family("isar_sessions", "gauge", "Sessions that exist now.");
+    m.sample("isar_sessions", "", uint64_t{sm_.sessions().size()});
+    m.family("isar_legs", "gauge", "Legs of the sessions that exist now.");
+    m.sample("isar_legs", "", uint64_t{sm_.leg_count()});
+    m.family("isar_sessions_created_total", "counter", "Sessions installed.");
+    m.sample("isar_sessions_created_total", "", ss.created);
+    m.family("isar_sessions_deleted_total", "counter", "Sessions removed (deleted or expired).");
+    m.sample("isar_sessions_deleted_total", "", ss.deleted);
+    m.family("isar_sessions_expired_total", "counter", "Sessions removed for idleness.");
+    m.sample("isar_sessions_expired_total", "", ss.expired);
+    m.family("isar_sessions_failed_total", "counter", "Sessions a worker refused to install.");
+    m.sample("isar_sessions_failed_total", "", ss.failed);
+
+    const auto& n = nm_.stats();
+    m.family("isar_exception_packets_total", "counter",
+             "Exception-path packets handled by the control lcore, by kind.");
+    const std::pair<const char*, uint64_t> ex[] = {{"arp", n.arp_in},
+                                                   {"icmp", n.icmp_in},
+                                                   {"stun", n.stun},
+                                                   {"dtls", n.dtls},
+                                                   {"held", n.held}};
+    for (auto& [k, v] : ex)
+        m.sample("isar_exception_packets_total", lbl("kind", k), v);
+    m.family("isar_held_packets_dropped_total", "counter",
+             "Held packets dropped because ARP did not resolve in time.");
+    m.sample("isar_held_packets_dropped_total", "", n.held_dropped);
+    m.family("isar_control_tx_failed_total", "counter",
+             "Packets the control lcore could not send.");
+    m.sample("isar_control_tx_failed_total", "", n.tx_failed);
+
+    // Control requests: per command count, errors and latency.
+    m.family("isar_control_requests_total", "counter", "Management requests, by command.");
+    for (auto& [cmd, h] : cmds_.histograms())
+        m.sample("isar_control_requests_total", lbl("cmd", cmd), h.count);
+    m.family("isar_control_request_errors_total", "counter",
+             "Management requests answered with an error, by command.");
+    for (auto& [cmd, h] : cmds_.histograms())
+        m.sample("isar_control_request_errors_total", lbl("cmd", cmd), h.errors);
+    m.family("isar_control_request_duration_seconds", "histogram",
+             "Time from a request's arrival to its answer (including the worker's "
+             "acknowledgement), by command.");
+    for (auto& [cmd, h] : cmds_.histograms()) {
+        uint64_t cum = 0;
+        for (size_t i = 0; i < h.bounds.size(); i++) {
+            cum += h.buckets[i];
+            char le[32];
+            snprintf(le, sizeof(le), "%g", h.bounds[i]);
+            m.sample("isar_control_request_duration_seconds_bucket",
+                     lbl("cmd", cmd) + "," + lbl("le", le), cum);
+        }
+        m.sample("isar_control_request_duration_seconds_bucket",
+                 lbl("cmd", cmd) + "," + lbl("le", "+Inf"), h.count);
+        m.sample("isar_control_request_duration_seconds_sum", lbl("cmd", cmd), h.sum);
+        m.sample("isar_control_request_duration_seconds_count", lbl("cmd", cmd), h.count);
+    }
+    m.family("isar_metrics_http_requests_total", "counter", "HTTP requests to this endpoint.");
+    m.sample("isar_metrics_http_requests_total", "", li.http_requests);
+    m.family("isar_metrics_http_errors_total", "counter",
+             "HTTP requests answered 4xx/5xx or timed out.");
+    m.sample("isar_metrics_http_errors_total", "", li.http_errors);
+    m.family("isar_watchdog_pings_total", "counter", "WATCHDOG=1 notifications sent to systemd.");
+    m.sample("isar_watchdog_pings_total", "", li.watchdog_pings);
+
+    // Per leg: only sessions created with "metrics": true (bounded labels).
+    struct lf {
+        const char* name;
+        const char* type;
+        const char* help;
+    };
+    static const lf lfs[] = {
+            {"isar_leg_packets_total", "counter",
+             "Packets of a metrics-enabled leg; dir=in: received from its remote, out: sent to "
+             "it."},
+            {"isar_leg_bytes_total", "counter", "Bytes (whole frames) of a metrics-enabled leg."},
+            {"isar_leg_drops_total", "counter", "Drops on a metrics-enabled leg, by reason."},
+            {"isar_leg_rtp_received_total", "counter",
+             "RTP packets counted by RFC 3550 A.1 sequence accounting."},
+            {"isar_leg_rtp_expected_total", "counter",
+             "RTP packets expected from the extended highest sequence number (RFC 3550 A.3)."},
+            {"isar_leg_rtp_lost", "gauge",
+             "Cumulative RTP packets lost: expected - received (negative with duplicates)."},
+            {"isar_leg_rtp_jitter_seconds", "gauge", "RFC 3550 A.8 interarrival jitter."},
+            {"isar_leg_rtcp_packets_total", "counter", "RTCP packets received from the remote."},
+            {"isar_leg_last_packet_age_seconds", "gauge",
+             "Seconds since the leg last received a packet (absent: never)."},
+    };
+    for (const auto& f : lfs) {
+        m.family(f.name, f.type, f.help);
+        for (auto& [id, s] : sm_.sessions()) {
+            if (!s->metrics || s->ds == nullptr)
+                continue;
+            for (unsigned i = 0; i < s->ds->nlegs; i++) {
+                const dp::leg& l = s->ds->legs[i];
+                const dp::rtp_quality& q = l.stats.rtp;
+                const std::string base = lbl("session", id) + "," + lbl("leg", s->leg_names[i]);
+                const std::string_view nm = f.name;
+                if (nm == "isar_leg_packets_total") {
+                    m.sample(f.name, base + ",dir=\"in\"", dp::read(l.stats.in_pkts));
+                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.stats.out_pkts));
+                } else if (nm == "isar_leg_bytes_total") {
+                    m.sample(f.name, base + ",dir=\"in\"", dp::read(l.stats.in_bytes));
+                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.stats.out_bytes));
+                } else if (nm == "isar_leg_drops_total") {
+                    for (unsigned d = 0; d < dp::n_drops; d++)
+                        if (uint64_t v = dp::read(l.stats.drops[d]))
+                            m.sample(f.name,
+                                     base + "," +
+                                             lbl("reason", dp::drop_name(static_cast<dp::drop>(d))),
+                                     v);
+                } else if (nm == "isar_leg_rtp_received_total") {
+                    m.sample(f.name, base, q.received.load(std::memory_order_relaxed));
+                } else if (nm == "isar_leg_rtp_expected_total") {
+                    m.sample(f.name, base, q.expected.load(std::memory_order_relaxed));
+                } else if (nm == "isar_leg_rtp_lost") {
+                    m.sample(f.name, base, q.lost());
+                } else if (nm == "isar_leg_rtp_jitter_seconds") {
+                    m.sample(f.name, base, jitter_seconds(q));
+                } else if (nm == "isar_leg_rtcp_packets_total") {
+                    m.sample(f.name, base, q.rtcp.load(std::memory_order_relaxed));
+                } else if (nm == "isar_leg_last_packet_age_seconds") {
+                    const uint64_t seen = dp::read(l.stats.last_seen_tsc);
+                    if (seen != 0)
+                        m.sample(f.name, base,
+                                 now > seen ? static_cast<double>(now - seen) / hz : 0.0);
+                }
+            }
+        }
+    }
+    return m.out;
+}
+
+double jitter_seconds(const dp::rtp_quality& q)
+{
+    const uint32_t rate = q.clock_rate.load(std::memory_order_relaxed);
+    if (rate == 0)
+        return 0.0;
+    return static_cast<double>(q.jitter_q4.load(std::memory_order_relaxed)) / 16.0 / rate;
+}
+
+} // namespace isar::ctl

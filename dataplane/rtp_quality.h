@@ -1,0 +1,229 @@
+// Per-leg RTP receive quality: RFC 3550 A.1 sequence accounting (extended
+// highest sequence number, expected, received, lost) and A.8 interarrival
+// jitter. Written by the leg's owning worker for every packet (no division, no
+// allocation); control reads the published fields with relaxed loads.
+//
+// Conventions (as in RFC 3550 A.1):
+// - a new source is on probation until rtp_min_sequential packets arrive in
+//   sequence; the packets of the probation are not counted (base_seq is the
+//   first counted one), so lost = expected - received counts the gaps after it;
+// - a jump of rtp_max_dropout or more ahead, or more than rtp_max_misorder
+//   behind, is "bad": two in a row (seq, seq + 1) restart the accounting
+//   (a restart); single ones are ignored and not counted;
+// - duplicates and late (reordered) packets within rtp_max_misorder are
+//   counted as received, so lost can go negative (RFC 3550 6.4.1);
+// - a new SSRC restarts the accounting too. Whatever was expected and received
+//   before a restart is kept in the totals, so the published counters never
+//   go backwards.
+// Jitter (A.8) needs the arrival time in RTP timestamp units: the caller
+// passes arrival = TSC * mult >> 32, mult = clock_rate * 2^32 / tsc_hz
+// (precomputed by control; see rtp_mult()). jitter_q4 is J * 16, the RFC's
+// integer form; J is in timestamp units.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace isar::dp {
+
+constexpr uint32_t rtp_seq_mod = 1u << 16;
+constexpr uint32_t rtp_max_dropout = 3000;
+constexpr uint32_t rtp_max_misorder = 100;
+constexpr uint32_t rtp_min_sequential = 2;
+
+// mult for rtp_arrival(): clock_rate * 2^32 / tsc_hz (0 = no jitter). Control
+// and init path only: this divides.
+inline uint64_t rtp_mult(uint32_t clock_rate, uint64_t tsc_hz) noexcept
+{
+    if (clock_rate == 0 || tsc_hz == 0)
+        return 0;
+    __extension__ typedef unsigned __int128 u128;
+    return static_cast<uint64_t>((static_cast<u128>(clock_rate) << 32) / tsc_hz);
+}
+
+// The arrival time in RTP timestamp units (mod 2^32): one multiply, no division.
+inline uint32_t rtp_arrival(uint64_t tsc, uint64_t mult) noexcept
+{
+    __extension__ typedef unsigned __int128 u128;
+    return static_cast<uint32_t>((static_cast<u128>(tsc) * mult) >> 32);
+}
+
+// Clock rate of a static payload type (RFC 3551 table 4/5), 0 = unassigned or
+// dynamic (96-127: the leg's clock_rate applies).
+constexpr uint32_t static_pt_clock_rate(uint8_t pt) noexcept
+{
+    switch (pt) {
+    case 0:
+    case 3:
+    case 4:
+    case 5:
+    case 7:
+    case 8:
+    case 9:
+    case 12:
+    case 13:
+    case 15:
+    case 18:
+        return 8000;
+    case 6:
+        return 16000;
+    case 10:
+    case 11:
+        return 44100;
+    case 16:
+        return 11025;
+    case 17:
+        return 22050;
+    case 14:
+    case 25:
+    case 26:
+    case 28:
+    case 31:
+    case 32:
+    case 33:
+    case 34:
+        return 90000;
+    default:
+        return 0;
+    }
+}
+
+struct rtp_quality {
+    // ---- published: single writer, read by control -----------------------
+    std::atomic<uint64_t> received{0};    // packets counted by A.1, all restarts
+    std::atomic<uint64_t> expected{0};    // all restarts
+    std::atomic<uint64_t> ext_max_seq{0}; // current source: cycles + max_seq
+    std::atomic<uint32_t> jitter_q4{0};   // J * 16, timestamp units
+    std::atomic<uint32_t> clock_rate{0};  // of the last jitter sample (0 = none)
+    std::atomic<uint32_t> ssrc{0};
+    std::atomic<uint32_t> restarts{0}; // new SSRC or sequence restart
+    std::atomic<uint64_t> rtcp{0};     // RTCP packets seen on the leg
+
+    // ---- private to the writer ---------------------------------------------
+    uint32_t base_seq = 0;
+    uint32_t cycles = 0;
+    uint32_t bad_seq = rtp_seq_mod + 1;
+    uint32_t probation = 0;
+    uint64_t cur_received = 0;
+    uint64_t prior_expected = 0, prior_received = 0; // totals of earlier runs
+    uint32_t jitter = 0;                             // J * 16
+    int32_t transit = 0;
+    uint16_t max_seq = 0;
+    uint8_t last_pt = 0;
+    bool have_source = false;
+    bool have_transit = false;
+
+    int64_t lost() const noexcept
+    {
+        return static_cast<int64_t>(expected.load(std::memory_order_relaxed)) -
+               static_cast<int64_t>(received.load(std::memory_order_relaxed));
+    }
+
+    // One RTP packet (header fields in host order). `arrival` is
+    // rtp_arrival(now, mult) for the packet's clock rate `rate` (0: no jitter).
+    void on_rtp(uint16_t seq, uint32_t ts, uint32_t pkt_ssrc, uint8_t pt, uint32_t arrival,
+                uint32_t rate) noexcept
+    {
+        if (!have_source || pkt_ssrc != ssrc.load(std::memory_order_relaxed)) {
+            if (have_source)
+                restart();
+            have_source = true;
+            ssrc.store(pkt_ssrc, std::memory_order_relaxed);
+            init_seq(seq);
+            max_seq = static_cast<uint16_t>(seq - 1);
+            probation = rtp_min_sequential;
+            have_transit = false;
+        }
+        const bool counted = update_seq(seq);
+        if (counted)
+            publish();
+        if (rate == 0)
+            return;
+        // A.8. A payload type (clock) change starts the transit anew.
+        const int32_t tr = static_cast<int32_t>(arrival - ts);
+        if (have_transit && pt == last_pt) {
+            int32_t d = tr - transit;
+            if (d < 0)
+                d = -d;
+            jitter += static_cast<uint32_t>(d) - ((jitter + 8) >> 4);
+            jitter_q4.store(jitter, std::memory_order_relaxed);
+            clock_rate.store(rate, std::memory_order_relaxed);
+        }
+        transit = tr;
+        last_pt = pt;
+        have_transit = true;
+    }
+
+private:
+    void init_seq(uint16_t seq) noexcept
+    {
+        base_seq = seq;
+        max_seq = seq;
+        bad_seq = rtp_seq_mod + 1;
+        cycles = 0;
+        cur_received = 0;
+    }
+
+    uint64_t cur_expected() const noexcept
+    {
+        const uint64_t ext = static_cast<uint64_t>(cycles) + max_seq;
+        return cur_received == 0 && ext + 1 < base_seq ? 0 : ext - base_seq + 1;
+    }
+
+    // Folds the current run into the totals before the accounting restarts.
+    void restart() noexcept
+    {
+        if (probation == 0) {
+            prior_expected += cur_expected();
+            prior_received += cur_received;
+        }
+        restarts.store(restarts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+
+    void publish() noexcept
+    {
+        received.store(prior_received + cur_received, std::memory_order_relaxed);
+        expected.store(prior_expected + cur_expected(), std::memory_order_relaxed);
+        ext_max_seq.store(static_cast<uint64_t>(cycles) + max_seq, std::memory_order_relaxed);
+    }
+
+    // RFC 3550 A.1 update_seq(); true when the packet is counted.
+    bool update_seq(uint16_t seq) noexcept
+    {
+        const uint16_t udelta = static_cast<uint16_t>(seq - max_seq);
+        if (probation) {
+            if (seq == static_cast<uint16_t>(max_seq + 1)) {
+                probation--;
+                max_seq = seq;
+                if (probation == 0) {
+                    init_seq(seq);
+                    cur_received++;
+                    return true;
+                }
+            } else {
+                probation = rtp_min_sequential - 1;
+                max_seq = seq;
+            }
+            return false;
+        }
+        if (udelta < rtp_max_dropout) {
+            if (seq < max_seq)
+                cycles += rtp_seq_mod; // wrapped
+            max_seq = seq;
+        } else if (udelta <= rtp_seq_mod - rtp_max_misorder) {
+            if (seq == bad_seq) {
+                // Two sequential packets after a big jump: the source restarted.
+                restart();
+                init_seq(seq);
+            } else {
+                bad_seq = (seq + 1u) & (rtp_seq_mod - 1);
+                return false;
+            }
+        }
+        // else: duplicate or reordered within rtp_max_misorder
+        cur_received++;
+        return true;
+    }
+};
+
+} // namespace isar::dp
