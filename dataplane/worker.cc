@@ -211,6 +211,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
     const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
+    const uint32_t wire_len = rte_pktmbuf_pkt_len(m); // in_bytes: as received
 
     const packed_ep r = l->remote.load(std::memory_order_relaxed);
     if (r != src && r != 0 && strict_source) {
@@ -258,7 +259,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     if (r != src)
         l->remote.store(src, std::memory_order_relaxed); // latch (authenticated)
     bump(l->stats.in_pkts);
-    bump(l->stats.in_bytes, rte_pktmbuf_pkt_len(m));
+    bump(l->stats.in_bytes, wire_len);
     l->stats.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
     account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
