@@ -211,6 +211,7 @@ error session_manager::create(const create_request& req, done_fn done)
         dp::leg& l = ds->legs[i];
         const dp::iface& f = dp_.ifc(r.iface);
         l.sess = ds;
+        l.peers = ds->legs.get();
         l.index = static_cast<uint8_t>(i);
         l.iface = static_cast<uint16_t>(r.iface);
         l.port_id = f.port_id;

@@ -38,6 +38,7 @@ struct session;
 struct alignas(64) leg {
     // Immutable while the worker holds the session.
     session* sess = nullptr;
+    leg* peers = nullptr;       // == sess->legs.get(): targets without a miss on sess
     uint16_t port_id = 0;       // DPDK port of the leg's interface
     uint16_t iface = 0;         // index into the dataplane's interfaces
     uint16_t local_port_be = 0; // relay UDP port, network order

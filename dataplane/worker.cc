@@ -263,14 +263,14 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     l->stats.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
     account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
-    session* s = l->sess;
+    leg* peers = l->peers;
     // Collect the targets that can receive; the last one gets `m` itself,
     // the others a copy (their headers differ).
     leg* ready[max_legs_per_session];
     packed_ep remotes[max_legs_per_session];
     unsigned n = 0;
     for (unsigned i = 0; i < l->ntargets; i++) {
-        leg* t = &s->legs[l->targets[i]];
+        leg* t = &peers[l->targets[i]];
         packed_ep tr = t->remote.load(std::memory_order_relaxed);
         if (tr == 0) {
             t->stats.drop_pkt(drop::target_no_remote);
@@ -332,6 +332,28 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n) noexcept
     uint64_t hits = 0;
     if (nk > 0)
         rte_hash_lookup_bulk_data(flows, keys, nk, &hits, data);
+
+    // Stage 2b: with many legs every leg is a cache miss; start them all
+    // now so that they overlap: the leg's immutable line and its mutable line
+    // (remote, stats) first, then - once those are on their way - the lines
+    // of the legs it forwards to.
+    for (unsigned j = 0; j < nk; j++) {
+        if (hits & (1ull << j)) {
+            auto* l = static_cast<const leg*>(data[j]);
+            rte_prefetch0(l);
+            rte_prefetch0(&l->remote);
+        }
+    }
+    for (unsigned j = 0; j < nk; j++) {
+        if (hits & (1ull << j)) {
+            auto* l = static_cast<const leg*>(data[j]);
+            if (l->ntargets > 0) {
+                const leg* t = &l->peers[l->targets[0]];
+                rte_prefetch0(&t->remote);
+                rte_prefetch0(t);
+            }
+        }
+    }
 
     // Stage 3: act on each verdict.
     unsigned k = 0;
