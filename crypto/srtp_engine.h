@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include <openssl/mem.h>
+
 #include "crypto/srtp_internal.h"
 
 namespace isar::crypto::detail {
@@ -228,20 +230,81 @@ inline void gcm_iv(const uint8_t salt[12], uint32_t ssrc, uint32_t hi, uint32_t 
 //   bool mac(const uint8_t* data, size_t len, const uint8_t* tail, size_t tail_len,
 //            uint8_t digest[20]) noexcept;
 //   bool keystream(const uint8_t iv[16], uint8_t* data, size_t len) noexcept;
-template <class Cm>
-class cm_engine final : public srtp_context_impl {
+// What both transforms share: identity, salts, per-SSRC state and the
+// receive entry points (Derived provides rx_rtp/rx_rtcp; out_len == nullptr
+// means verify only). Salts are session key material: wiped with
+// OPENSSL_cleanse, which the compiler may not elide as a dead store.
+template <class Derived, size_t SaltLen>
+class engine_common : public srtp_context_impl {
 public:
-    cm_engine(suite s, engine e) noexcept : suite_(s), engine_(e), rtp_tag_(suite_rtp_tag_len(s)) {}
-    ~cm_engine() override
+    engine_common(suite s, engine e) noexcept : suite_(s), engine_(e) {}
+    ~engine_common() override
     {
-        std::memset(rtp_salt_, 0, sizeof rtp_salt_);
-        std::memset(rtcp_salt_, 0, sizeof rtcp_salt_);
+        OPENSSL_cleanse(rtp_salt_, sizeof rtp_salt_);
+        OPENSSL_cleanse(rtcp_salt_, sizeof rtcp_salt_);
     }
+
+    status unprotect_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
+    {
+        return self().rx_rtp(buf, len, out_len);
+    }
+    status verify_rtp(const uint8_t* buf, size_t len) noexcept override
+    {
+        return self().rx_rtp(const_cast<uint8_t*>(buf), len, nullptr);
+    }
+    status unprotect_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
+    {
+        return self().rx_rtcp(buf, len, out_len);
+    }
+    status verify_rtcp(const uint8_t* buf, size_t len) noexcept override
+    {
+        return self().rx_rtcp(const_cast<uint8_t*>(buf), len, nullptr);
+    }
+
+    suite get_suite() const noexcept override { return suite_; }
+    engine get_engine() const noexcept override { return engine_; }
+
+    bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept override
+    {
+        ssrc_state* s = tab_.find_or_claim(ssrc);
+        if (s == nullptr) {
+            return false;
+        }
+        s->rtcp_tx_index = index;
+        return true;
+    }
+
+protected:
+    void set_salts(const uint8_t* rtp, const uint8_t* rtcp) noexcept
+    {
+        std::memcpy(rtp_salt_, rtp, SaltLen);
+        std::memcpy(rtcp_salt_, rtcp, SaltLen);
+    }
+
+    suite suite_;
+    engine engine_;
+    uint8_t rtp_salt_[SaltLen] = {};
+    uint8_t rtcp_salt_[SaltLen] = {};
+    ssrc_table tab_;
+
+private:
+    Derived& self() noexcept { return static_cast<Derived&>(*this); }
+};
+
+template <class Cm>
+class cm_engine final : public engine_common<cm_engine<Cm>, 14> {
+    using base = engine_common<cm_engine<Cm>, 14>;
+    friend base;
+    using base::rtcp_salt_;
+    using base::rtp_salt_;
+    using base::tab_;
+
+public:
+    cm_engine(suite s, engine e) noexcept : base(s, e), rtp_tag_(suite_rtp_tag_len(s)) {}
 
     bool init(const session_keys& k, std::string& err)
     {
-        std::memcpy(rtp_salt_, k.rtp_salt, 14);
-        std::memcpy(rtcp_salt_, k.rtcp_salt, 14);
+        this->set_salts(k.rtp_salt, k.rtcp_salt);
         return rtp_.init(k.rtp_key, k.key_len, k.rtp_auth, err) &&
                rtcp_.init(k.rtcp_key, k.key_len, k.rtcp_auth, err);
     }
@@ -276,16 +339,6 @@ public:
         return status::ok;
     }
 
-    status unprotect_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
-    {
-        return rx_rtp(buf, len, out_len);
-    }
-
-    status verify_rtp(const uint8_t* buf, size_t len) noexcept override
-    {
-        return rx_rtp(const_cast<uint8_t*>(buf), len, nullptr);
-    }
-
     status protect_rtcp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
     {
         if (status st = check_rtcp_header(buf, len, 0); st != status::ok) {
@@ -315,29 +368,6 @@ public:
         s->rtcp_tx_index = idx + 1;
         *out_len = len + trailer;
         return status::ok;
-    }
-
-    status unprotect_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
-    {
-        return rx_rtcp(buf, len, out_len);
-    }
-
-    status verify_rtcp(const uint8_t* buf, size_t len) noexcept override
-    {
-        return rx_rtcp(const_cast<uint8_t*>(buf), len, nullptr);
-    }
-
-    suite get_suite() const noexcept override { return suite_; }
-    engine get_engine() const noexcept override { return engine_; }
-
-    bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept override
-    {
-        ssrc_state* s = tab_.find_or_claim(ssrc);
-        if (s == nullptr) {
-            return false;
-        }
-        s->rtcp_tx_index = index;
-        return true;
     }
 
 private:
@@ -425,14 +455,9 @@ private:
         return status::ok;
     }
 
-    suite suite_;
-    engine engine_;
     size_t rtp_tag_;
-    uint8_t rtp_salt_[14] = {};
-    uint8_t rtcp_salt_[14] = {};
     Cm rtp_;
     Cm rtcp_;
-    ssrc_table tab_;
 };
 
 // ---- AEAD AES-GCM ------------------------------------------------------------------
@@ -444,21 +469,21 @@ private:
 //   bool open(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
 //             size_t len, uint8_t* out, const uint8_t tag[16]) noexcept; // out may == in
 template <class Gcm>
-class gcm_engine final : public srtp_context_impl {
+class gcm_engine final : public engine_common<gcm_engine<Gcm>, 12> {
+    using base = engine_common<gcm_engine<Gcm>, 12>;
+    friend base;
+    using base::rtcp_salt_;
+    using base::rtp_salt_;
+    using base::tab_;
+
 public:
     static constexpr size_t tag_len = 16;
 
-    gcm_engine(suite s, engine e) noexcept : suite_(s), engine_(e) {}
-    ~gcm_engine() override
-    {
-        std::memset(rtp_salt_, 0, sizeof rtp_salt_);
-        std::memset(rtcp_salt_, 0, sizeof rtcp_salt_);
-    }
+    gcm_engine(suite s, engine e) noexcept : base(s, e) {}
 
     bool init(const session_keys& k, std::string& err)
     {
-        std::memcpy(rtp_salt_, k.rtp_salt, 12);
-        std::memcpy(rtcp_salt_, k.rtcp_salt, 12);
+        this->set_salts(k.rtp_salt, k.rtcp_salt);
         return rtp_.init(k.rtp_key, k.key_len, err) && rtcp_.init(k.rtcp_key, k.key_len, err);
     }
 
@@ -487,15 +512,6 @@ public:
         s->rtp.accept(idx);
         *out_len = len + tag_len;
         return status::ok;
-    }
-
-    status unprotect_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
-    {
-        return rx_rtp(buf, len, out_len);
-    }
-    status verify_rtp(const uint8_t* buf, size_t len) noexcept override
-    {
-        return rx_rtp(const_cast<uint8_t*>(buf), len, nullptr);
     }
 
     status protect_rtcp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
@@ -528,28 +544,6 @@ public:
         s->rtcp_tx_index = idx + 1;
         *out_len = len + trailer;
         return status::ok;
-    }
-
-    status unprotect_rtcp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
-    {
-        return rx_rtcp(buf, len, out_len);
-    }
-    status verify_rtcp(const uint8_t* buf, size_t len) noexcept override
-    {
-        return rx_rtcp(const_cast<uint8_t*>(buf), len, nullptr);
-    }
-
-    suite get_suite() const noexcept override { return suite_; }
-    engine get_engine() const noexcept override { return engine_; }
-
-    bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept override
-    {
-        ssrc_state* s = tab_.find_or_claim(ssrc);
-        if (s == nullptr) {
-            return false;
-        }
-        s->rtcp_tx_index = index;
-        return true;
     }
 
 private:
@@ -642,13 +636,8 @@ private:
         return status::ok;
     }
 
-    suite suite_;
-    engine engine_;
-    uint8_t rtp_salt_[12] = {};
-    uint8_t rtcp_salt_[12] = {};
     Gcm rtp_;
     Gcm rtcp_;
-    ssrc_table tab_;
 };
 
 // Builds the engine for k.s over the backends Cm / Gcm.
