@@ -309,7 +309,7 @@ json commands::session_json(const session_info& s) const
         json targets = json::array();
         for (unsigned t = 0; t < l.ntargets; t++)
             targets.push_back(s.leg_names[l.targets[t]]);
-        uint64_t seen = dp::read(l.stats.last_seen_tsc);
+        uint64_t seen = dp::read(l.ctr.last_seen_tsc);
         legs.push_back(
                 {{"name", s.leg_names[i]},
                  {"local", format_endpoint({rte_be_to_cpu_32(l.local_ip_be),
@@ -322,9 +322,9 @@ json commands::session_json(const session_info& s) const
                   {{"in", i < s.crypto.size() ? suite_json(s.crypto[i].in_key) : json(nullptr)},
                    {"out", i < s.crypto.size() ? suite_json(s.crypto[i].out_key) : json(nullptr)},
                    {"passthrough", l.verify_only}}},
-                 {"in", {{"packets", dp::read(l.stats.in_pkts)}, {"bytes", dp::read(l.stats.in_bytes)}}},
+                 {"in", {{"packets", dp::read(l.ctr.in_pkts)}, {"bytes", dp::read(l.ctr.in_bytes)}}},
                  {"out",
-                  {{"packets", dp::read(l.stats.out_pkts)}, {"bytes", dp::read(l.stats.out_bytes)}}},
+                  {{"packets", dp::read(l.ctr.out_pkts)}, {"bytes", dp::read(l.ctr.out_bytes)}}},
                  {"last_packet_s",
                   seen ? json(static_cast<double>(now - seen) / rte_get_tsc_hz()) : json(nullptr)},
                  {"rtp", rtp_json(l)},
@@ -360,7 +360,7 @@ void commands::cmd_session_list(const json& req, reply_fn& reply)
     for (auto& [id, s] : sm_.sessions()) {
         uint64_t pkts = 0;
         for (unsigned i = 0; i < s->ds->nlegs; i++)
-            pkts += dp::read(s->ds->legs[i].stats.in_pkts);
+            pkts += dp::read(s->ds->legs[i].ctr.in_pkts);
         list.push_back({{"session", id},
                         {"state", state_name(s->state)},
                         {"legs", s->ds->nlegs},

@@ -414,11 +414,11 @@ std::string metrics_exporter::render(const loop_info& li)
                 const std::string base = lbl("session", id) + "," + lbl("leg", s->leg_names[i]);
                 const std::string_view nm = f.name;
                 if (nm == "isar_leg_packets_total") {
-                    m.sample(f.name, base + ",dir=\"in\"", dp::read(l.stats.in_pkts));
-                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.stats.out_pkts));
+                    m.sample(f.name, base + ",dir=\"in\"", dp::read(l.ctr.in_pkts));
+                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.ctr.out_pkts));
                 } else if (nm == "isar_leg_bytes_total") {
-                    m.sample(f.name, base + ",dir=\"in\"", dp::read(l.stats.in_bytes));
-                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.stats.out_bytes));
+                    m.sample(f.name, base + ",dir=\"in\"", dp::read(l.ctr.in_bytes));
+                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.ctr.out_bytes));
                 } else if (nm == "isar_leg_drops_total") {
                     for (unsigned d = 0; d < dp::n_drops; d++)
                         if (uint64_t v = dp::read(l.stats.drops[d]))
@@ -437,7 +437,7 @@ std::string metrics_exporter::render(const loop_info& li)
                 } else if (nm == "isar_leg_rtcp_packets_total") {
                     m.sample(f.name, base, q.rtcp.load(std::memory_order_relaxed));
                 } else if (nm == "isar_leg_last_packet_age_seconds") {
-                    const uint64_t seen = dp::read(l.stats.last_seen_tsc);
+                    const uint64_t seen = dp::read(l.ctr.last_seen_tsc);
                     if (seen != 0)
                         m.sample(f.name, base,
                                  now > seen ? static_cast<double>(now - seen) / hz : 0.0);

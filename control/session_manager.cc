@@ -219,6 +219,8 @@ error session_manager::create(const create_request& req, done_fn done)
         l.local_port_be = rte_cpu_to_be_16(*pools_[r.iface]->alloc(owner));
         l.ntargets = static_cast<uint8_t>(targets[i].size());
         std::copy(targets[i].begin(), targets[i].end(), l.targets);
+        for (auto t : targets[i])
+            l.target_mask = static_cast<uint16_t>(l.target_mask | (1u << t));
         if (r.remote)
             l.remote.store(dp::pack_ep(rte_cpu_to_be_32(r.remote->ip),
                                        rte_cpu_to_be_16(r.remote->port)));
@@ -460,7 +462,7 @@ double session_manager::idle_seconds(const session_info& s, uint64_t now_tsc) co
     uint64_t last = s.created_tsc;
     if (s.ds)
         for (unsigned i = 0; i < s.ds->nlegs; i++)
-            last = std::max<uint64_t>(last, dp::read(s.ds->legs[i].stats.last_seen_tsc));
+            last = std::max<uint64_t>(last, dp::read(s.ds->legs[i].ctr.last_seen_tsc));
     return now_tsc > last ? static_cast<double>(now_tsc - last) / rte_get_tsc_hz() : 0.0;
 }
 

@@ -64,7 +64,10 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         set_drop(meta, drop::bad_ip);
         return;
     }
-    if (rte_raw_cksum(ip, ihl) != 0xffff) { // a valid header sums to 0xffff
+    // The port's verdict where it gave one, else a valid header sums to 0xffff.
+    const uint64_t ipck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    if (ipck == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+        (ipck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip, ihl) != 0xffff)) {
         set_drop(meta, drop::bad_ip_cksum);
         return;
     }
@@ -98,6 +101,10 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         set_drop(meta, drop::bad_udp);
         return;
     }
+    if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+        set_drop(meta, drop::bad_udp_cksum);
+        return;
+    }
     meta.l4_off = static_cast<uint8_t>(l4);
     // Drop Ethernet padding so that what we forward is exactly the datagram.
     if (l3 + tot < len)
@@ -128,7 +135,7 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     }
     const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
     meta.v = verdict::lookup;
-    meta.key = flow_key(ifc.port_id, dport);
+    meta.key = flow_key(meta.iface, dport);
     meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
 }
 

@@ -35,12 +35,14 @@ struct pkt_meta {
     uint8_t l4_off = 0;
     uint16_t owner = 0;   // worker owning the relay port
     uint16_t iface = 0;   // receiving interface
-    uint32_t key = 0;     // flow key: port_id << 16 | relay port (host order)
+    uint32_t key = 0;     // flow key: see flow_key()
 };
 
-constexpr uint32_t flow_key(uint16_t port_id, uint16_t relay_port) noexcept
+// The flow-table slot of a relay port: interface index << 16 | port (host
+// order). See flow_table.h.
+constexpr uint32_t flow_key(uint16_t iface_index, uint16_t relay_port) noexcept
 {
-    return (static_cast<uint32_t>(port_id) << 16) | relay_port;
+    return (static_cast<uint32_t>(iface_index) << 16) | relay_port;
 }
 
 struct classify_ctx {

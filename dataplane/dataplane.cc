@@ -12,8 +12,6 @@
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -68,7 +66,7 @@ dataplane::~dataplane()
         rte_ring_free(w->cmd_ring);
         rte_ring_free(w->done_ring);
         rte_ring_free(w->exc_ring);
-        rte_hash_free(w->flows);
+        w->flows.release();
     }
     workers_.clear();
     if (pool_ != nullptr)
@@ -112,6 +110,16 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
     }
 
     rte_eth_conf conf{};
+    // Checksums: verified by the NIC on receive where it can (the flags feed
+    // classify and rewrite_udp4), computed by it on transmit where it can.
+    conf.rxmode.offloads = info.rx_offload_capa &
+                           (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+    constexpr uint64_t tx_cksum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    if ((info.tx_offload_capa & tx_cksum) == tx_cksum) {
+        conf.txmode.offloads = tx_cksum;
+        ifc.tx_cksum_offload = true;
+    }
+    ifc.rx_partial_cksum = drv == "net_af_packet";
     if (nrxq > 1 && info.flow_type_rss_offloads != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf =
@@ -230,15 +238,8 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         wk->done_ring =
                 rte_ring_create(name_of(id_, "done", w).c_str(), cfg.ring_size, sock, spsc);
         wk->exc_ring = rte_ring_create(name_of(id_, "exc", w).c_str(), cfg.ring_size, sock, spsc);
-        rte_hash_parameters hp{};
-        const std::string hname = name_of(id_, "flows", w);
-        hp.name = hname.c_str();
-        hp.entries = std::max<uint32_t>(cfg.max_legs, 64);
-        hp.key_len = sizeof(uint32_t);
-        hp.hash_func = rte_hash_crc;
-        hp.socket_id = sock;
-        wk->flows = rte_hash_create(&hp);
-        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || !wk->flows) {
+        const int ft = wk->flows.init(nifaces(), std::max<uint32_t>(cfg.max_legs, 64), sock);
+        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || ft != 0) {
             err = std::string("cannot create worker rings or flow table: ") +
                   rte_strerror(rte_errno) + " (max_legs=" + std::to_string(cfg.max_legs) + ")";
             workers_.push_back(std::move(wk));

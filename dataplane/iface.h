@@ -17,6 +17,13 @@ struct iface {
     uint32_t gateway_be = 0; // 0 = none
     rte_ether_addr mac{};
     neighbor_table* neigh = nullptr;
+    // Checksum handling (see rewrite_udp4):
+    // the port computes IPv4 and UDP checksums on transmit;
+    bool tx_cksum_offload = false;
+    // frames may arrive with only the pseudo-header sum in the UDP checksum
+    // field (a local kernel's CHECKSUM_PARTIAL, as net_af_packet hands them
+    // over), so an incoming checksum cannot be updated, only recomputed.
+    bool rx_partial_cksum = false;
 
     bool on_link(uint32_t ip_be_) const noexcept { return ((ip_be_ ^ ip_be) & mask_be) == 0; }
     // Next hop for a destination, 0 when there is none.

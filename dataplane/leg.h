@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -35,50 +36,69 @@ constexpr uint16_t ep_port(packed_ep e) noexcept { return static_cast<uint16_t>(
 
 struct session;
 
+// Laid out for the forwarding path, which with many legs pays one cache miss
+// per line it touches: line 0 holds what it reads, line 1 what it writes for
+// every packet, lines 2-3 the RTP receive statistics; a target leg costs only
+// lines 0 and 1. Drop counters and what only control reads come after.
 struct alignas(64) leg {
-    // Immutable while the worker holds the session.
-    session* sess = nullptr;
-    leg* peers = nullptr;       // == sess->legs.get(): targets without a miss on sess
-    uint16_t port_id = 0;       // DPDK port of the leg's interface
-    uint16_t iface = 0;         // index into the dataplane's interfaces
-    uint16_t local_port_be = 0; // relay UDP port, network order
-    uint32_t local_ip_be = 0;   // relay address, network order
-    uint8_t index = 0;          // position in session::legs
-    uint8_t ntargets = 0;
-    uint8_t targets[max_legs_per_session - 1] = {}; // indexes into session::legs
-
+    // ---- line 0: immutable while the worker holds the session ------------
+    leg* peers = nullptr; // == sess->legs: targets without a miss on sess
     // SRTP, owned by control (freed only after the worker acknowledged the
     // command that stopped using them). Written by the owning worker only
     // once installed (cmd_op::set_crypto swaps them). nullptr = plain.
     crypto::srtp_context* in_ctx = nullptr;  // how the remote protects what it sends us
     crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
-    // Authenticated pass-through: every target's out_ctx has the same suite and
-    // keys as in_ctx, so packets are only verified and forwarded unchanged.
-    // Decided by control.
-    bool verify_only = false;
-    // RTP clock for jitter: rtp_mult(clock_rate, tsc_hz) of the leg's
-    // configured clock_rate (0 = by payload type: static PTs their RFC 3551
-    // rate, dynamic PTs 90000; see worker::rtp_mult_pt).
-    uint32_t clock_rate = 0;
-    uint64_t rtp_mult = 0;
     // Packet-rate limit (GCRA token bucket on the TSC, no division per
     // packet): one packet per rl_interval_tsc, bursts up to rl_burst_tsc
     // ahead. 0 = unlimited. Computed by control from max_pps.
     uint64_t rl_interval_tsc = 0;
     uint64_t rl_burst_tsc = 0;
+    uint32_t local_ip_be = 0;   // relay address, network order
+    uint16_t local_port_be = 0; // relay UDP port, network order
+    uint16_t iface = 0;         // index into the dataplane's interfaces
+    uint16_t target_mask = 0;   // bit i: forwards to peers[i]
+    uint8_t ntargets = 0;
+    // Authenticated pass-through: every target's out_ctx has the same suite and
+    // keys as in_ctx, so packets are only verified and forwarded unchanged.
+    // Decided by control.
+    bool verify_only = false;
+    // RTP clock for jitter (0 = by payload type: static PTs their RFC 3551
+    // rate, dynamic PTs 90000; see worker::rtp_mult_pt).
+    uint32_t clock_rate = 0;
+    session* sess = nullptr;
 
-    // Mutable, written by the owning worker only.
+    // ---- line 1: written by the owning worker for every packet -----------
     alignas(64) std::atomic<packed_ep> remote{0}; // latched or configured remote
     uint64_t rl_tat = 0; // rate limit: theoretical arrival time of the next packet
+    leg_counters ctr;
+    uint64_t rtp_mult = 0; // rtp_mult(clock_rate, tsc_hz); immutable
+
+    // ---- lines 2-3: RTP receive statistics; then the cold part -----------
     leg_stats stats;
+    uint16_t port_id = 0; // DPDK port of the leg's interface
+    uint8_t index = 0;    // position in session::legs
+    uint8_t targets[max_legs_per_session - 1] = {}; // the target_mask as indexes, in order
+};
+static_assert(offsetof(leg, sess) < 64, "leg line 0 overflows");
+static_assert(offsetof(leg, remote) == 64 && offsetof(leg, rtp_mult) < 128, "leg line 1");
+static_assert(offsetof(leg, stats) == 128, "leg lines 2-3: RTP statistics");
+
+// Frees a session's legs (see session::session).
+struct leg_array_free {
+    uint32_t n = 0;
+    bool dpdk_heap = false;
+    void operator()(leg* p) const noexcept;
 };
 
-// Sized to its legs (a two-leg call does not pay for sixteen).
+// Sized to its legs (a two-leg call does not pay for sixteen). The legs live
+// in the DPDK heap - hugepages when the EAL has them, so that a worker
+// touching a million legs does not also miss the TLB on each - or, when that
+// heap is exhausted, in the C++ heap.
 struct session {
-    explicit session(uint32_t n) : nlegs(n), legs(new leg[n]) {} // lint: control-only
-    uint32_t owner = 0; // worker index
+    explicit session(uint32_t n); // lint: control-only
+    uint32_t owner = 0;           // worker index
     uint32_t nlegs;
-    std::unique_ptr<leg[]> legs;
+    std::unique_ptr<leg[], leg_array_free> legs;
 };
 
 // Worker that owns relay UDP port `port`: ports are dealt round-robin.

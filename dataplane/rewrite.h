@@ -8,6 +8,8 @@
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
+#include "dataplane/cksum.h"
+
 namespace isar::dp {
 
 // RFC 1624 incremental update: checksum `ck` (as stored) after the 16-bit
@@ -34,21 +36,44 @@ struct rewrite_to {
     uint16_t dst_port_be;
 };
 
-// Rewrites a classified IPv4/UDP frame (l3/l4 offsets from classify) in place.
-// The IPv4 checksum is recomputed. The UDP checksum is updated incrementally
-// (RFC 1624, a few ns) when the port verified it on receive
-// (RTE_MBUF_F_RX_L4_CKSUM_GOOD) and nothing changed the payload since — a
-// stage that rewrites the payload (SRTP) clears that flag. Otherwise it is
-// computed in full: kernels with checksum offload (veth, af_packet, virtio)
-// hand over frames whose UDP checksum field holds only the pseudo-header sum.
-inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const rewrite_to& to) noexcept
+// How rewrite_udp4 brings the UDP checksum up to date.
+enum class udp_cksum : uint8_t {
+    update,  // RFC 1624 incremental update of the incoming checksum
+    none,    // the sender sent none (0, RFC 768): neither do we
+    compute, // a full sum in software
+    offload, // the port computes it on transmit
+};
+
+// The cheapest correct way for one output packet. A payload that was not
+// changed keeps its checksum, updated for the new addresses and ports: a
+// correct one stays correct and a corrupt one stays corrupt for the receiver
+// to reject, as through any router or NAT (a port that flags it bad never
+// gets here: classify drops it). That needs a real checksum on receive,
+// which every NIC delivers; a local kernel behind net_af_packet may hand
+// over only the pseudo-header sum (`rx_partial`), so there, unless the port
+// verified it, the sum is recomputed. A changed payload (SRTP) always needs
+// a new sum: the port's offload if it has one, else software.
+inline udp_cksum choose_udp_cksum(const rte_mbuf* m, const rte_udp_hdr* udp, bool payload_changed,
+                                  bool rx_partial, bool tx_offload) noexcept
+{
+    if (!payload_changed) {
+        if (udp->dgram_cksum == 0)
+            return udp_cksum::none;
+        if (!rx_partial ||
+            (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+            return udp_cksum::update;
+    }
+    return tx_offload ? udp_cksum::offload : udp_cksum::compute;
+}
+
+// Rewrites a classified IPv4/UDP frame (l3/l4 offsets from classify) in place:
+// addresses, ports, TTL, the IPv4 checksum and the UDP checksum as `ck` says.
+inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const rewrite_to& to,
+                         udp_cksum ck) noexcept
 {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l3_off);
     auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, l4_off);
-    const bool incremental = (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) ==
-                                     RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-                             udp->dgram_cksum != 0;
     uint16_t old_w[6];
     __builtin_memcpy(&old_w[0], &ip->src_addr, 4);
     __builtin_memcpy(&old_w[2], &ip->dst_addr, 4);
@@ -59,28 +84,43 @@ inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const re
     ip->dst_addr = to.dst_ip_be;
     ip->time_to_live = 64;
     ip->hdr_checksum = 0;
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
-
     udp->src_port = to.src_port_be;
     udp->dst_port = to.dst_port_be;
-    if (incremental) {
+
+    // Keep only the flags that say who owns the data buffer
+    // (external/indirect), or the free would treat it as direct.
+    uint64_t ol = m->ol_flags & (RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
+    switch (ck) {
+    case udp_cksum::update: {
         uint16_t new_w[6];
         __builtin_memcpy(&new_w[0], &ip->src_addr, 4);
         __builtin_memcpy(&new_w[2], &ip->dst_addr, 4);
         new_w[4] = udp->src_port;
         new_w[5] = udp->dst_port;
-        const uint16_t ck = cksum_adjust(udp->dgram_cksum, old_w, new_w, 6);
-        udp->dgram_cksum = ck == 0 ? 0xffff : ck;
-    } else {
-        udp->dgram_cksum = 0;
-        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+        const uint16_t c = cksum_adjust(udp->dgram_cksum, old_w, new_w, 6);
+        udp->dgram_cksum = c == 0 ? 0xffff : c;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        break;
     }
+    case udp_cksum::none:
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        break;
+    case udp_cksum::compute:
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        udp->dgram_cksum = 0;
+        udp->dgram_cksum = ipv4_udp_cksum(ip, udp);
+        break;
+    case udp_cksum::offload:
+        ol |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+        m->l2_len = l3_off;
+        m->l3_len = l4_off - l3_off;
+        udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, ol);
+        break;
+    }
+    m->ol_flags = ol;
 
     rte_ether_addr_copy(&to.dst_mac, &eth->dst_addr);
     rte_ether_addr_copy(&to.src_mac, &eth->src_addr);
-    // No offload requested; but keep the flags that say who owns the data
-    // buffer (external/indirect), or the free would treat it as direct.
-    m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
 }
 
 } // namespace isar::dp

@@ -20,6 +20,7 @@ namespace isar::dp {
     _(not_for_us, "destination address is not the interface's address")                          \
     _(not_udp, "IP protocol other than UDP or ICMP")                                              \
     _(bad_udp, "truncated UDP header or bad UDP length")                                          \
+    _(bad_udp_cksum, "UDP checksum wrong (as verified by the port)")                              \
     _(multi_seg, "packet spans several mbufs")                                                     \
     _(no_flow, "no leg on this UDP port")                                                          \
     _(not_rtp, "payload is not RTP/RTCP, STUN or DTLS (RFC 7983)")                                 \
@@ -82,15 +83,21 @@ struct alignas(64) worker_stats {
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }
 };
 
-// Per leg, written by the leg's owning worker only.
-struct leg_stats {
+// Per leg, written by the leg's owning worker only: the counters every
+// forwarded packet moves (they share a cache line with the leg's remote, see
+// leg.h) ...
+struct leg_counters {
     counter in_pkts{0};
     counter in_bytes{0};
     counter out_pkts{0};
     counter out_bytes{0};
-    counter last_seen_tsc{0};  // 0 = never
+    counter last_seen_tsc{0}; // 0 = never
+};
+
+// ... and the RTP statistics and drop counters.
+struct alignas(64) leg_stats {
+    rtp_quality rtp; // RFC 3550 receive statistics of what the remote sends
     std::array<counter, n_drops> drops{};
-    rtp_quality rtp;           // RFC 3550 receive statistics of what the remote sends
 
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }
 };

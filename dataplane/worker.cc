@@ -8,7 +8,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_hash.h>
 #include <rte_ip.h>
 #include <rte_prefetch.h>
 #include <rte_ring.h>
@@ -20,7 +19,6 @@
 namespace isar::dp {
 
 namespace {
-constexpr unsigned prefetch_ahead = 3;
 constexpr unsigned idle_loops_before_sleep = 64;
 
 // RFC 5761 §4: RTCP packet types 192-223 (second byte without the marker bit
@@ -66,13 +64,6 @@ inline void set_payload_len(rte_mbuf* m, const pkt_meta& meta, uint32_t plen) no
     const uint32_t ulen = plen + static_cast<uint32_t>(sizeof(rte_udp_hdr));
     ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(meta.l4_off - meta.l3_off + ulen));
     udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(ulen));
-}
-
-// The payload was rewritten: the UDP checksum the port verified on receive no
-// longer holds, so rewrite_udp4 must compute it in full.
-inline void payload_changed(rte_mbuf* m) noexcept
-{
-    m->ol_flags &= ~RTE_MBUF_F_RX_L4_CKSUM_MASK;
 }
 } // namespace
 
@@ -125,7 +116,7 @@ void worker::tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept
 // Rewrites `m` for target leg `t` and queues it for TX (or for control when
 // the next hop's MAC is not known yet).
 void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
-                     bool protect) noexcept
+                     bool protect, bool changed) noexcept
 {
     if (protect && t->out_ctx != nullptr) {
         // m is single-segment (classify drops the others).
@@ -142,7 +133,7 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
             return;
         }
         set_payload_len(m, meta, static_cast<uint32_t>(out_len));
-        payload_changed(m);
+        changed = true;
     }
     const iface& out = ifaces[t->iface];
     const uint32_t dst = ep_ip(remote);
@@ -161,10 +152,13 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
     const bool resolved = out.neigh->lookup(nh, &to.dst_mac);
     if (!resolved)
         to.dst_mac = out.mac; // placeholder; control fills it in
-    rewrite_udp4(m, meta.l3_off, meta.l4_off, to);
+    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to,
+                 choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
+                                  out.tx_cksum_offload));
 
-    bump(t->stats.out_pkts);
-    bump(t->stats.out_bytes, rte_pktmbuf_pkt_len(m));
+    bump(t->ctr.out_pkts);
+    bump(t->ctr.out_bytes, rte_pktmbuf_pkt_len(m));
     bump(stats.fwd_pkts);
     if (resolved) {
         tx_enqueue(t->iface, m);
@@ -249,8 +243,6 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
             drop_pkt(m, d);
             return;
         }
-        if (!l->verify_only)
-            payload_changed(m);
         if (out_len < len) {
             rte_pktmbuf_trim(m, static_cast<uint16_t>(len - out_len));
             set_payload_len(m, meta, static_cast<uint32_t>(out_len));
@@ -258,9 +250,9 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     }
     if (r != src)
         l->remote.store(src, std::memory_order_relaxed); // latch (authenticated)
-    bump(l->stats.in_pkts);
-    bump(l->stats.in_bytes, wire_len);
-    l->stats.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+    bump(l->ctr.in_pkts);
+    bump(l->ctr.in_bytes, wire_len);
+    l->ctr.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
     account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
     leg* peers = l->peers;
@@ -269,8 +261,8 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     leg* ready[max_legs_per_session];
     packed_ep remotes[max_legs_per_session];
     unsigned n = 0;
-    for (unsigned i = 0; i < l->ntargets; i++) {
-        leg* t = &peers[l->targets[i]];
+    for (unsigned mask = l->target_mask; mask != 0; mask &= mask - 1) {
+        leg* t = &peers[__builtin_ctz(mask)];
         packed_ep tr = t->remote.load(std::memory_order_relaxed);
         if (tr == 0) {
             t->stats.drop_pkt(drop::target_no_remote);
@@ -292,6 +284,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     // Copies are taken from the plaintext (m is protected last, in place).
     // In authenticated pass-through every target gets the bytes unchanged.
     const bool protect = !l->verify_only;
+    const bool changed = l->in_ctx != nullptr && !l->verify_only; // decrypted
     for (unsigned i = 0; i + 1 < n; i++) {
         rte_mbuf* c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
         if (c == nullptr) {
@@ -299,64 +292,97 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
             stats.drop_pkt(drop::no_mbuf);
             continue;
         }
-        send_to(c, meta, ready[i], remotes[i], protect);
+        send_to(c, meta, ready[i], remotes[i], protect, changed);
     }
-    send_to(m, meta, ready[n - 1], remotes[n - 1], protect);
+    send_to(m, meta, ready[n - 1], remotes[n - 1], protect, changed);
 }
 
-void worker::process_burst(rte_mbuf** pkts, unsigned n) noexcept
+void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
 {
+    // Stage 0: every mbuf header, then - while those arrive - every frame's
+    // first line (headers up to the RTP SSRC): without DDIO a NIC's DMA
+    // lands in DRAM, so these are misses that must overlap, not queue.
+    for (unsigned i = 0; i < n; i++)
+        rte_prefetch0(pkts[i]);
+    if (received) {
+        uint64_t bytes = 0;
+        for (unsigned i = 0; i < n; i++) {
+            bytes += rte_pktmbuf_pkt_len(pkts[i]);
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+        }
+        bump(stats.rx_pkts, n);
+        bump(stats.rx_bytes, bytes);
+    } else {
+        for (unsigned i = 0; i < n; i++)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+    }
+
+    // Stage 1: classify the whole burst; start loading the flow-table slot of
+    // each packet this worker owns.
     pkt_meta meta[max_burst];
-    for (unsigned i = 0; i < n && i < prefetch_ahead; i++)
-        rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-
-    // Stage 1: classify the whole burst.
     for (unsigned i = 0; i < n; i++) {
-        if (i + prefetch_ahead < n)
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
         classify_one(cctx, pkts[i], meta[i]);
+        if (meta[i].v == verdict::lookup && meta[i].owner == index)
+            flows.prefetch(meta[i].key);
     }
 
-    // Stage 2: bulk flow lookup for the packets this worker owns.
-    const void* keys[max_burst];
-    uint32_t key_vals[max_burst];
-    unsigned nk = 0;
+    // Stage 2: flow lookup, pipelined so that with many legs the misses
+    // overlap instead of following each other: every leg (the lines
+    // forwarding touches), then every leg's first target and SRTP contexts.
+    leg* legs[max_burst];
     for (unsigned i = 0; i < n; i++) {
+        leg* l = nullptr;
         if (meta[i].v == verdict::lookup && meta[i].owner == index) {
-            key_vals[nk] = meta[i].key;
-            keys[nk] = &key_vals[nk];
-            nk++;
-        }
-    }
-    void* data[max_burst];
-    uint64_t hits = 0;
-    if (nk > 0)
-        rte_hash_lookup_bulk_data(flows, keys, nk, &hits, data);
-
-    // Stage 2b: with many legs every leg is a cache miss; start them all
-    // now so that they overlap: the leg's immutable line and its mutable line
-    // (remote, stats) first, then - once those are on their way - the lines
-    // of the legs it forwards to.
-    for (unsigned j = 0; j < nk; j++) {
-        if (hits & (1ull << j)) {
-            auto* l = static_cast<const leg*>(data[j]);
-            rte_prefetch0(l);
-            rte_prefetch0(&l->remote);
-        }
-    }
-    for (unsigned j = 0; j < nk; j++) {
-        if (hits & (1ull << j)) {
-            auto* l = static_cast<const leg*>(data[j]);
-            if (l->ntargets > 0) {
-                const leg* t = &l->peers[l->targets[0]];
-                rte_prefetch0(&t->remote);
-                rte_prefetch0(t);
+            l = flows.lookup(meta[i].key);
+            if (l != nullptr) {
+                rte_prefetch0(l);
+                rte_prefetch0(&l->remote);
+                rte_prefetch0(&l->stats.rtp);
+                rte_prefetch0(reinterpret_cast<const char*>(&l->stats.rtp) + 64);
             }
+        }
+        legs[i] = l;
+    }
+    bool srtp = false;
+    for (unsigned i = 0; i < n; i++) {
+        const leg* l = legs[i];
+        if (l == nullptr)
+            continue;
+        if (l->target_mask != 0) {
+            const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
+            rte_prefetch0(t);
+            rte_prefetch0(&t->remote);
+        }
+        if (l->in_ctx != nullptr) {
+            l->in_ctx->prefetch_line0();
+            srtp = true;
+        }
+    }
+    // SRTP: the receiving context's hot lines, and the first target's
+    // sending context (its pointer is in the target's line 0, on its way).
+    if (srtp) {
+        for (unsigned i = 0; i < n; i++) {
+            const leg* l = legs[i];
+            if (l == nullptr || l->in_ctx == nullptr)
+                continue;
+            l->in_ctx->prefetch();
+            if (!l->verify_only && l->target_mask != 0) {
+                const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
+                if (t->out_ctx != nullptr)
+                    t->out_ctx->prefetch_line0();
+            }
+        }
+        for (unsigned i = 0; i < n; i++) {
+            const leg* l = legs[i];
+            if (l == nullptr || l->in_ctx == nullptr || l->verify_only || l->target_mask == 0)
+                continue;
+            const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
+            if (t->out_ctx != nullptr)
+                t->out_ctx->prefetch();
         }
     }
 
     // Stage 3: act on each verdict.
-    unsigned k = 0;
     for (unsigned i = 0; i < n; i++) {
         rte_mbuf* m = pkts[i];
         const pkt_meta& mt = meta[i];
@@ -375,11 +401,10 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n) noexcept
                     bump(stats.handoff_out);
                 break;
             }
-            if (hits & (1ull << k))
-                forward(m, mt, static_cast<leg*>(data[k]));
+            if (legs[i] != nullptr)
+                forward(m, mt, legs[i]);
             else
                 drop_pkt(m, drop::no_flow);
-            k++;
             break;
         }
     }
@@ -394,21 +419,17 @@ void worker::apply(flow_cmd* c) noexcept
         unsigned added = 0;
         for (; added < s->nlegs; added++) {
             const leg& l = s->legs[added];
-            uint32_t key = flow_key(l.port_id, rte_be_to_cpu_16(l.local_port_be));
-            if (rte_hash_lookup(flows, &key) >= 0) {
-                c->status = -EEXIST;
-                break;
-            }
-            if (rte_hash_add_key_data(flows, &key, &s->legs[added]) != 0) {
-                c->status = -ENOSPC;
+            const int rc = flows.insert(flow_key(l.iface, rte_be_to_cpu_16(l.local_port_be)),
+                                        &s->legs[added]);
+            if (rc != 0) {
+                c->status = rc;
                 break;
             }
         }
         if (c->status != 0) {
             for (unsigned i = 0; i < added; i++) {
                 const leg& l = s->legs[i];
-                uint32_t key = flow_key(l.port_id, rte_be_to_cpu_16(l.local_port_be));
-                rte_hash_del_key(flows, &key);
+                flows.erase(flow_key(l.iface, rte_be_to_cpu_16(l.local_port_be)), &s->legs[i]);
             }
         }
         break;
@@ -416,10 +437,7 @@ void worker::apply(flow_cmd* c) noexcept
     case cmd_op::del_session:
         for (unsigned i = 0; i < s->nlegs; i++) {
             const leg& l = s->legs[i];
-            uint32_t key = flow_key(l.port_id, rte_be_to_cpu_16(l.local_port_be));
-            void* d = nullptr;
-            if (rte_hash_lookup_data(flows, &key, &d) >= 0 && d == &s->legs[i])
-                rte_hash_del_key(flows, &key);
+            flows.erase(flow_key(l.iface, rte_be_to_cpu_16(l.local_port_be)), &s->legs[i]);
         }
         break;
     case cmd_op::set_remote:
@@ -483,12 +501,7 @@ unsigned worker::poll_once() noexcept
         uint16_t n = rte_eth_rx_burst(rxqs[q].port, rxqs[q].queue, pkts, max_burst);
         if (n == 0)
             continue;
-        uint64_t bytes = 0;
-        for (uint16_t i = 0; i < n; i++)
-            bytes += rte_pktmbuf_pkt_len(pkts[i]);
-        bump(stats.rx_pkts, n);
-        bump(stats.rx_bytes, bytes);
-        process_burst(pkts, n);
+        process_burst(pkts, n, true);
         work += n;
     }
     for (unsigned w = 0; w < nworkers; w++) {
@@ -499,7 +512,7 @@ unsigned worker::poll_once() noexcept
         if (n == 0)
             continue;
         bump(stats.handoff_in, n); // rx_* were counted by the receiving worker
-        process_burst(pkts, n);
+        process_burst(pkts, n, false);
         work += n;
     }
     for (unsigned i = 0; i < nifaces; i++)

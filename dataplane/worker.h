@@ -7,11 +7,11 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/classify.h"
+#include "dataplane/flow_table.h"
 #include "dataplane/iface.h"
 #include "dataplane/leg.h"
 #include "dataplane/stats.h"
 
-struct rte_hash;
 struct rte_ring;
 struct rte_mempool;
 
@@ -23,7 +23,7 @@ namespace isar::dp {
 constexpr unsigned max_workers = ISAR_MAX_WORKERS;
 constexpr unsigned max_burst = 32;
 constexpr unsigned max_rxq_per_worker = 16;
-constexpr unsigned max_ifaces = 8;
+constexpr unsigned max_ifaces = 32;
 constexpr unsigned max_cmds_per_loop = 8;
 
 struct worker {
@@ -42,7 +42,7 @@ struct worker {
     rte_ring* cmd_ring = nullptr;            // control -> me (flow_cmd*)
     rte_ring* done_ring = nullptr;           // me -> control (flow_cmd*)
     rte_ring* exc_ring = nullptr;            // me -> control (rte_mbuf*)
-    rte_hash* flows = nullptr;               // flow_key -> leg*, private to me
+    flow_table flows;                        // flow_key -> leg*, private to me
     rte_mempool* pool = nullptr;
     const iface* ifaces = nullptr;
     unsigned nifaces = 0;
@@ -68,8 +68,9 @@ struct worker {
     // The lcore loop: poll_once() until stop.
     int run() noexcept;
 
-    // Processes one burst as if it had been received (tests, handoff).
-    void process_burst(rte_mbuf** pkts, unsigned n) noexcept;
+    // Processes one burst: received on an RX queue (counted as rx_*), or
+    // handed off by another worker.
+    void process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept;
     // Fills rtp_mult_pt/rtp_rate_pt for this TSC rate (init path).
     void init_rtp_clocks(uint64_t tsc_hz) noexcept;
 
@@ -85,8 +86,8 @@ private:
     void apply(flow_cmd* c) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
-    void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
-                 bool protect) noexcept;
+    void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
+                 bool changed) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
     void to_control(rte_mbuf* m, exc_kind k) noexcept;

@@ -78,12 +78,15 @@ row exception(std::string what, bytes f, exc_kind k)
     return row{std::move(what), [f](rte_mempool* mp) { return on(mp, f); }, verdict::exception,
                drop::bad_l2, k};
 }
+// The key is the receiving interface's index (0 for port0, 1 for port1) and
+// the relay port.
 row lookup(std::string what, udp4_spec s, uint16_t port_id, uint16_t dport, uint16_t owner,
            uint32_t len_after, uint16_t rx_port = port0)
 {
+    const uint16_t ifc = port_id == port0 ? 0 : 1;
     return row{std::move(what), [s, rx_port](rte_mempool* mp) { return on(mp, build(s), rx_port); },
                verdict::lookup, drop::bad_l2,
-               exc_kind::arp,   dp::flow_key(port_id, dport),
+               exc_kind::arp,   dp::flow_key(ifc, dport),
                owner,           len_after};
 }
 
@@ -100,7 +103,7 @@ std::vector<row> golden_rows()
     {
         auto s = rtp_to(40001);
         s.dst_ip = relay1;
-        r.push_back(lookup("RTP on the second interface: key has its port id", s, port1, 40001, 1,
+        r.push_back(lookup("RTP on the second interface: key has its index", s, port1, 40001, 1,
                            rtp_len, port1));
     }
     {
@@ -486,7 +489,7 @@ TEST_F(ClassifyCtx, OwnerFollowsWorkerCount)
             dp::classify_one(ctx_, m, meta);
             ASSERT_EQ(meta.v, verdict::lookup);
             EXPECT_EQ(meta.owner, port % nw) << "port " << port << " nw " << nw;
-            EXPECT_EQ(meta.key, dp::flow_key(port0, port));
+            EXPECT_EQ(meta.key, dp::flow_key(0, port));
             EXPECT_EQ(meta.iface, 0);
             rte_pktmbuf_free(m);
         }
@@ -508,6 +511,39 @@ TEST_F(ClassifyCtx, EveryTruncation)
             EXPECT_EQ(meta.v, verdict::lookup);
         } else {
             EXPECT_EQ(meta.v, verdict::drop) << n << " bytes: " << meta_str(meta);
+        }
+        rte_pktmbuf_free(m);
+    }
+}
+
+// The port's own checksum verdicts: a bad one drops, a good IPv4 one is
+// trusted without summing the header again.
+TEST_F(ClassifyCtx, PortChecksumFlags)
+{
+    struct c {
+        uint64_t flags;
+        bool break_ip;
+        verdict want;
+        drop reason;
+    };
+    for (const c& x : std::initializer_list<c>{
+                 {RTE_MBUF_F_RX_L4_CKSUM_BAD, false, verdict::drop, drop::bad_udp_cksum},
+                 {RTE_MBUF_F_RX_L4_CKSUM_GOOD, false, verdict::lookup, drop::bad_l2},
+                 {RTE_MBUF_F_RX_IP_CKSUM_BAD, false, verdict::drop, drop::bad_ip_cksum},
+                 {RTE_MBUF_F_RX_IP_CKSUM_GOOD, true, verdict::lookup, drop::bad_l2},
+                 {0, true, verdict::drop, drop::bad_ip_cksum},
+         }) {
+        bytes f = build(rtp_to(30000));
+        if (x.break_ip)
+            f[24] ^= 0x5a; // IPv4 header checksum
+        rte_mbuf* m = make_mbuf(mp_, f, port0);
+        ASSERT_NE(m, nullptr);
+        m->ol_flags = x.flags;
+        dp::pkt_meta meta;
+        dp::classify_one(ctx_, m, meta);
+        EXPECT_EQ(meta.v, x.want) << x.flags;
+        if (x.want == verdict::drop) {
+            EXPECT_EQ(meta.reason, x.reason) << x.flags;
         }
         rte_pktmbuf_free(m);
     }

@@ -44,14 +44,15 @@ protected:
     }
 
     // Rewrites a copy of `in` and returns the result.
-    bytes run(const bytes& in, uint32_t l3 = 14, uint32_t l4 = 34, uint64_t ol_flags = 0)
+    bytes run(const bytes& in, uint32_t l3 = 14, uint32_t l4 = 34, uint64_t ol_flags = 0,
+              dp::udp_cksum ck = dp::udp_cksum::compute)
     {
         rte_mbuf* m = make_mbuf(mp_, in);
         EXPECT_NE(m, nullptr);
         if (m == nullptr)
             return {};
         m->ol_flags = ol_flags;
-        dp::rewrite_udp4(m, l3, l4, to_);
+        dp::rewrite_udp4(m, l3, l4, to_, ck);
         EXPECT_EQ(m->ol_flags, 0u) << "no offload requested: checksums are in the packet";
         bytes out = mbuf_bytes(m);
         rte_pktmbuf_free(m);
@@ -126,7 +127,7 @@ TEST_F(Rewrite, OddPayloadLength)
     }
 }
 
-TEST_F(Rewrite, InputWithoutUdpChecksumGetsOne)
+TEST_F(Rewrite, InputWithoutUdpChecksumGetsOneWhenComputed)
 {
     auto s = spec(100);
     s.udp_cksum = 0;
@@ -197,16 +198,99 @@ TEST_F(Rewrite, IncrementalWhenReceiveVerified)
     for (size_t n : {8u, 9u, 172u, 1001u}) {
         const bytes in = build(spec(n));
         ASSERT_TRUE(udp4_cksum_ok(in));
-        expect_rewritten(in, run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD));
+        expect_rewritten(in, run(in, 14, 34, 0, dp::udp_cksum::update));
     }
 }
 
-TEST_F(Rewrite, ReceiveVerifiedButNoChecksumIsComputedInFull)
+// An incremental update keeps a corrupt checksum corrupt: the relay never
+// launders a damaged datagram into a valid one.
+TEST_F(Rewrite, IncrementalKeepsACorruptChecksumCorrupt)
+{
+    std::mt19937 rng(1071);
+    for (int i = 0; i < 200; i++) {
+        bytes in = build(spec(20 + rng() % 200));
+        in[42 + 12 + rng() % 8] ^= static_cast<uint8_t>(1 + rng() % 255); // payload damage
+        ASSERT_FALSE(udp4_cksum_ok(in));
+        const bytes out = run(in, 14, 34, 0, dp::udp_cksum::update);
+        auto v = parse_udp4(out);
+        ASSERT_TRUE(v);
+        EXPECT_TRUE(v->ip_cksum_ok);
+        EXPECT_FALSE(v->udp_cksum_ok) << i;
+    }
+}
+
+// A sender without UDP checksum (0) gets none from us either when the payload
+// is unchanged.
+TEST_F(Rewrite, NoChecksumStaysNone)
 {
     auto s = spec(100);
-    s.udp_cksum = 0; // "no checksum": nothing to update incrementally
+    s.udp_cksum = 0;
     const bytes in = build(s);
-    expect_rewritten(in, run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD));
+    const bytes out = run(in, 14, 34, 0, dp::udp_cksum::none);
+    auto v = parse_udp4(out);
+    ASSERT_TRUE(v);
+    EXPECT_TRUE(v->ip_cksum_ok);
+    EXPECT_EQ(out[40], 0);
+    EXPECT_EQ(out[41], 0);
+    EXPECT_EQ(v->payload, s.payload);
+}
+
+// The decision table of choose_udp_cksum.
+TEST_F(Rewrite, ChooseChecksumMethod)
+{
+    using dp::udp_cksum;
+    rte_mbuf* m = make_mbuf(mp_, build(spec(40)));
+    ASSERT_NE(m, nullptr);
+    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, 34);
+    struct c {
+        uint64_t rx;
+        bool changed, partial, offload;
+        udp_cksum want;
+    };
+    const uint64_t good = RTE_MBUF_F_RX_L4_CKSUM_GOOD, unk = RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
+    for (const c& x : std::initializer_list<c>{
+                 {unk, false, false, false, udp_cksum::update},  // a NIC port, not verified
+                 {good, false, false, false, udp_cksum::update}, // verified
+                 {good, false, true, false, udp_cksum::update},  // af_packet, verified
+                 {unk, false, true, false, udp_cksum::compute},  // af_packet: maybe partial
+                 {unk, false, true, true, udp_cksum::offload},
+                 {good, true, false, false, udp_cksum::compute}, // SRTP rewrote the payload
+                 {good, true, false, true, udp_cksum::offload},
+         }) {
+        m->ol_flags = x.rx;
+        EXPECT_EQ(dp::choose_udp_cksum(m, udp, x.changed, x.partial, x.offload), x.want)
+                << x.rx << x.changed << x.partial << x.offload;
+    }
+    udp->dgram_cksum = 0;
+    m->ol_flags = unk;
+    EXPECT_EQ(dp::choose_udp_cksum(m, udp, false, true, false), udp_cksum::none);
+    EXPECT_EQ(dp::choose_udp_cksum(m, udp, true, false, false), udp_cksum::compute);
+    rte_pktmbuf_free(m);
+}
+
+// With TX offload the frame leaves with the flags, header lengths and the
+// pseudo-header sum a NIC needs; finishing the sum over the datagram as the
+// NIC does gives a valid checksum.
+TEST_F(Rewrite, OffloadLeavesThePseudoHeaderSumForTheNic)
+{
+    const bytes in = build(spec(333));
+    rte_mbuf* m = make_mbuf(mp_, in);
+    ASSERT_NE(m, nullptr);
+    dp::rewrite_udp4(m, 14, 34, to_, dp::udp_cksum::offload);
+    EXPECT_EQ(m->ol_flags, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM);
+    EXPECT_EQ(m->l2_len, 14u);
+    EXPECT_EQ(m->l3_len, 20u);
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, 14);
+    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, 34);
+    EXPECT_EQ(ip->hdr_checksum, 0);
+    EXPECT_EQ(udp->dgram_cksum, rte_ipv4_phdr_cksum(ip, 0));
+    // What the NIC does: checksum over the IP header and over the datagram
+    // (whose checksum field holds the pseudo-header sum).
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    uint16_t ck = static_cast<uint16_t>(~rte_raw_cksum(udp, rte_be_to_cpu_16(udp->dgram_len)));
+    udp->dgram_cksum = ck == 0 ? 0xffff : ck;
+    expect_rewritten(in, mbuf_bytes(m));
+    rte_pktmbuf_free(m);
 }
 
 TEST_F(Rewrite, RandomIncremental)
@@ -226,7 +310,7 @@ TEST_F(Rewrite, RandomIncremental)
         to_.src_port_be = static_cast<uint16_t>(rng());
         to_.dst_port_be = static_cast<uint16_t>(rng());
         const bytes in = build(s);
-        const bytes out = run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD);
+        const bytes out = run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD, dp::udp_cksum::update);
         auto v = parse_udp4(out);
         ASSERT_TRUE(v);
         ASSERT_TRUE(v->ip_cksum_ok) << i;
@@ -246,7 +330,7 @@ TEST_F(Rewrite, ExternalBufferStaysAttached)
     ASSERT_NE(m, nullptr);
     ASSERT_TRUE(RTE_MBUF_HAS_EXTBUF(m));
     m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-    dp::rewrite_udp4(m, 14, 34, to_);
+    dp::rewrite_udp4(m, 14, 34, to_, dp::udp_cksum::update);
     EXPECT_TRUE(RTE_MBUF_HAS_EXTBUF(m)) << "RTE_MBUF_F_EXTERNAL was cleared";
     EXPECT_EQ(m->ol_flags & ~(RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT), 0u);
     expect_rewritten(in, mbuf_bytes(m));
