@@ -178,10 +178,15 @@ public:
         return s != nullptr ? s : claim(ssrc);
     }
 
+    // What find() reads first for the common one-SSRC leg: the count, the
+    // last hit, and the slot it names.
+    const void* hot_begin() const noexcept { return &slots_[0]; }
+    static constexpr uint32_t hot_len() noexcept { return sizeof(ssrc_state); }
+
 private:
-    ssrc_state slots_[max_ssrcs];
     uint32_t n_ = 0;
     uint32_t last_ = 0;
+    ssrc_state slots_[max_ssrcs];
 };
 
 // ---- IVs ------------------------------------------------------------------------
@@ -305,6 +310,10 @@ public:
     bool init(const session_keys& k, std::string& err)
     {
         this->set_salts(k.rtp_salt, k.rtcp_salt);
+        this->set_hot(0, &tab_, static_cast<uint32_t>(
+                                        static_cast<const char*>(tab_.hot_begin()) -
+                                        reinterpret_cast<const char*>(&tab_) + tab_.hot_len()));
+        this->set_hot(1, &rtp_, std::min<uint32_t>(sizeof rtp_, 512));
         return rtp_.init(k.rtp_key, k.key_len, k.rtp_auth, err) &&
                rtcp_.init(k.rtcp_key, k.key_len, k.rtcp_auth, err);
     }
@@ -484,6 +493,10 @@ public:
     bool init(const session_keys& k, std::string& err)
     {
         this->set_salts(k.rtp_salt, k.rtcp_salt);
+        this->set_hot(0, &tab_, static_cast<uint32_t>(
+                                        static_cast<const char*>(tab_.hot_begin()) -
+                                        reinterpret_cast<const char*>(&tab_) + tab_.hot_len()));
+        this->set_hot(1, &rtp_, std::min<uint32_t>(sizeof rtp_, 512));
         return rtp_.init(k.rtp_key, k.key_len, err) && rtcp_.init(k.rtcp_key, k.key_len, err);
     }
 
