@@ -191,33 +191,34 @@ private:
 
 // ---- IVs ------------------------------------------------------------------------
 
+// The IVs are built in registers and stored once: byte-wise stores followed by
+// wider loads of the same bytes would stall on store forwarding, per packet.
+
 // RFC 3711 §4.1.1: IV = (k_s * 2^16) ^ (SSRC * 2^64) ^ (i * 2^16).
 inline void aes_cm_iv(const uint8_t salt[14], uint32_t ssrc, uint64_t index, uint8_t iv[16]) noexcept
 {
-    std::memcpy(iv, salt, 14);
-    iv[14] = iv[15] = 0;
-    iv[4] ^= uint8_t(ssrc >> 24);
-    iv[5] ^= uint8_t(ssrc >> 16);
-    iv[6] ^= uint8_t(ssrc >> 8);
-    iv[7] ^= uint8_t(ssrc);
-    for (int i = 0; i < 6; ++i) {
-        iv[8 + i] ^= uint8_t(index >> (40 - 8 * i));
-    }
+    uint64_t s0 = 0, s1 = 0;
+    std::memcpy(&s0, salt, 8);
+    std::memcpy(&s1, salt + 8, 6); // bytes 14-15 of the IV are zero
+    const uint64_t w0 = s0 ^ __builtin_bswap64(uint64_t{ssrc});
+    const uint64_t w1 = s1 ^ __builtin_bswap64((index & 0xffffffffffffull) << 16);
+    std::memcpy(iv, &w0, 8);
+    std::memcpy(iv + 8, &w1, 8);
 }
 
 // RFC 7714 §8.1 (RTP: 00 00 | SSRC | ROC | SEQ) and §9.1 (RTCP: 00 00 | SSRC |
-// 00 00 | 0 + 31-bit index), each XOR the 12-byte session salt.
+// 00 00 | 0 + 31-bit index), each XOR the 12-byte session salt. `hi` gives
+// bytes 6-7, `lo` bytes 8-11.
 inline void gcm_iv(const uint8_t salt[12], uint32_t ssrc, uint32_t hi, uint32_t lo, uint8_t iv[12]) noexcept
 {
-    iv[0] = 0;
-    iv[1] = 0;
-    store_be32(iv + 2, ssrc);
-    iv[6] = uint8_t(hi >> 8);
-    iv[7] = uint8_t(hi);
-    store_be32(iv + 8, lo);
-    for (int i = 0; i < 12; ++i) {
-        iv[i] ^= salt[i];
-    }
+    uint64_t s0;
+    uint32_t s1;
+    std::memcpy(&s0, salt, 8);
+    std::memcpy(&s1, salt + 8, 4);
+    const uint64_t w0 = s0 ^ __builtin_bswap64((uint64_t{ssrc} << 16) | (hi & 0xffff));
+    const uint32_t w1 = s1 ^ __builtin_bswap32(lo);
+    std::memcpy(iv, &w0, 8);
+    std::memcpy(iv + 8, &w1, 4);
 }
 
 // ---- AES-CM + HMAC-SHA1 ------------------------------------------------------------

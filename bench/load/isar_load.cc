@@ -81,6 +81,7 @@ struct options {
     bool baselines = true;
     bool control = true;
     bool smoke = false;
+    bool drain_only = false; // capacity only (for profiling the worker: no idle phases)
     std::string out;
     std::string memory_note = "--no-huge";
 };
@@ -1040,12 +1041,16 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs)
         // warm-up (every leg touched at least once where feasible)
         sc->run_phase(std::min(0.1, o.phase_s), 0, false);
         phase_result cap = sc->drain_phase();
-        phase_result sus = sc->run_phase(o.phase_s, 0, false);
-        const double max_rate = cap.in_mpps * 1e6;
-        phase_result l50 = sc->run_phase(o.phase_s, max_rate * 0.5, true);
-        percentiles p50 = pct(sc->lat);
-        phase_result l90 = sc->run_phase(o.phase_s, max_rate * 0.9, true);
-        percentiles p90 = pct(sc->lat);
+        phase_result sus, l50, l90;
+        percentiles p50{}, p90{};
+        if (!o.drain_only) {
+            sus = sc->run_phase(o.phase_s, 0, false);
+            const double max_rate = cap.in_mpps * 1e6;
+            l50 = sc->run_phase(o.phase_s, max_rate * 0.5, true);
+            p50 = pct(sc->lat);
+            l90 = sc->run_phase(o.phase_s, max_rate * 0.9, true);
+            p90 = pct(sc->lat);
+        }
         sc->settle();
         const int64_t loss = sus.loss + l50.loss + l90.loss;
         rec["mpps_per_core"] = cap.mpps;
@@ -1550,7 +1555,7 @@ void usage()
     fprintf(stderr,
             "usage: isar-bench [--smoke] [--legs 1,1000,100000] [--modes plain,srtp-pass,...]\n"
             "                  [--payloads 160,1200] [--extra MODE:LEGS ...] [--phase S]\n"
-            "                  [--drain N] [--no-baselines] [--no-control]\n"
+            "                  [--drain N] [--drain-only] [--no-baselines] [--no-control]\n"
             "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
             "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10\n");
 }
@@ -1591,6 +1596,8 @@ int main(int argc, char** argv)
             o.phase_s = std::stod(val());
         } else if (a == "--drain") {
             o.drain_pkts = static_cast<unsigned>(std::stoul(val()));
+        } else if (a == "--drain-only") {
+            o.drain_only = true;
         } else if (a == "--no-baselines") {
             o.baselines = false;
         } else if (a == "--no-control") {
