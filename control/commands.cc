@@ -309,7 +309,7 @@ json commands::session_json(const session_info& s) const
         json targets = json::array();
         for (unsigned t = 0; t < l.ntargets; t++)
             targets.push_back(s.leg_names[l.targets[t]]);
-        uint64_t seen = dp::read(l.ctr.last_seen_tsc);
+        uint64_t seen = dp::read(l.last_seen_tsc);
         legs.push_back(
                 {{"name", s.leg_names[i]},
                  {"local", format_endpoint({rte_be_to_cpu_32(l.local_ip_be),

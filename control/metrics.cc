@@ -437,7 +437,7 @@ std::string metrics_exporter::render(const loop_info& li)
                 } else if (nm == "isar_leg_rtcp_packets_total") {
                     m.sample(f.name, base, q.rtcp.load(std::memory_order_relaxed));
                 } else if (nm == "isar_leg_last_packet_age_seconds") {
-                    const uint64_t seen = dp::read(l.ctr.last_seen_tsc);
+                    const uint64_t seen = dp::read(l.last_seen_tsc);
                     if (seen != 0)
                         m.sample(f.name, base,
                                  now > seen ? static_cast<double>(now - seen) / hz : 0.0);

@@ -462,7 +462,7 @@ double session_manager::idle_seconds(const session_info& s, uint64_t now_tsc) co
     uint64_t last = s.created_tsc;
     if (s.ds)
         for (unsigned i = 0; i < s.ds->nlegs; i++)
-            last = std::max<uint64_t>(last, dp::read(s.ds->legs[i].ctr.last_seen_tsc));
+            last = std::max<uint64_t>(last, dp::read(s.ds->legs[i].last_seen_tsc));
     return now_tsc > last ? static_cast<double>(now_tsc - last) / rte_get_tsc_hz() : 0.0;
 }
 

@@ -37,41 +37,46 @@ constexpr uint16_t ep_port(packed_ep e) noexcept { return static_cast<uint16_t>(
 struct session;
 
 // Laid out for the forwarding path, which with many legs pays one cache miss
-// per line it touches: line 0 holds what it reads, line 1 what it writes for
-// every packet, lines 2-3 the RTP receive statistics; a target leg costs only
-// lines 0 and 1. Drop counters and what only control reads come after.
+// per line it touches. A packet arriving on a leg touches its line 0 (what
+// receiving needs), line 1 (its remote) and lines 2-3 (RTP statistics); a
+// target leg costs only its line 1 (everything sending needs). Drop counters
+// and what only control reads come last. Only the owning worker writes a leg
+// once it is installed.
 struct alignas(64) leg {
-    // ---- line 0: immutable while the worker holds the session ------------
+    // ---- line 0: receiving ---------------------------------------------------
     leg* peers = nullptr; // == sess->legs: targets without a miss on sess
     // SRTP, owned by control (freed only after the worker acknowledged the
-    // command that stopped using them). Written by the owning worker only
-    // once installed (cmd_op::set_crypto swaps them). nullptr = plain.
-    crypto::srtp_context* in_ctx = nullptr;  // how the remote protects what it sends us
-    crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
+    // command that stopped using them); swapped by cmd_op::set_crypto.
+    // nullptr = plain.
+    crypto::srtp_context* in_ctx = nullptr; // how the remote protects what it sends us
     // Packet-rate limit (GCRA token bucket on the TSC, no division per
     // packet): one packet per rl_interval_tsc, bursts up to rl_burst_tsc
     // ahead. 0 = unlimited. Computed by control from max_pps.
     uint64_t rl_interval_tsc = 0;
     uint64_t rl_burst_tsc = 0;
-    uint32_t local_ip_be = 0;   // relay address, network order
-    uint16_t local_port_be = 0; // relay UDP port, network order
-    uint16_t iface = 0;         // index into the dataplane's interfaces
-    uint16_t target_mask = 0;   // bit i: forwards to peers[i]
+    uint64_t rl_tat = 0; // theoretical arrival time of the next packet
+    // RTP clock for jitter: rtp_mult(clock_rate, tsc_hz) of the configured
+    // clock_rate (0 = by payload type: static PTs their RFC 3551 rate,
+    // dynamic PTs 90000; see worker::rtp_mult_pt).
+    uint64_t rtp_mult = 0;
+    counter last_seen_tsc{0}; // 0 = never
+    uint32_t clock_rate = 0;
+    uint16_t target_mask = 0; // bit i: forwards to peers[i]
     uint8_t ntargets = 0;
     // Authenticated pass-through: every target's out_ctx has the same suite and
     // keys as in_ctx, so packets are only verified and forwarded unchanged.
     // Decided by control.
     bool verify_only = false;
-    // RTP clock for jitter (0 = by payload type: static PTs their RFC 3551
-    // rate, dynamic PTs 90000; see worker::rtp_mult_pt).
-    uint32_t clock_rate = 0;
-    session* sess = nullptr;
 
-    // ---- line 1: written by the owning worker for every packet -----------
+    // ---- line 1: sending (and the remote a received packet is checked
+    // against) ------------------------------------------------------------------
     alignas(64) std::atomic<packed_ep> remote{0}; // latched or configured remote
-    uint64_t rl_tat = 0; // rate limit: theoretical arrival time of the next packet
+    crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
+    uint32_t local_ip_be = 0;   // relay address, network order
+    uint16_t local_port_be = 0; // relay UDP port, network order
+    uint16_t iface = 0;         // index into the dataplane's interfaces
     leg_counters ctr;
-    uint64_t rtp_mult = 0; // rtp_mult(clock_rate, tsc_hz); immutable
+    session* sess = nullptr;
 
     // ---- lines 2-3: RTP receive statistics; then the cold part -----------
     leg_stats stats;
@@ -79,8 +84,8 @@ struct alignas(64) leg {
     uint8_t index = 0;    // position in session::legs
     uint8_t targets[max_legs_per_session - 1] = {}; // the target_mask as indexes, in order
 };
-static_assert(offsetof(leg, sess) < 64, "leg line 0 overflows");
-static_assert(offsetof(leg, remote) == 64 && offsetof(leg, rtp_mult) < 128, "leg line 1");
+static_assert(offsetof(leg, verify_only) < 64, "leg line 0 overflows");
+static_assert(offsetof(leg, remote) == 64 && offsetof(leg, sess) < 128, "leg line 1");
 static_assert(offsetof(leg, stats) == 128, "leg lines 2-3: RTP statistics");
 
 // Frees a session's legs (see session::session).

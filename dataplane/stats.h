@@ -91,7 +91,6 @@ struct leg_counters {
     counter in_bytes{0};
     counter out_pkts{0};
     counter out_bytes{0};
-    counter last_seen_tsc{0}; // 0 = never
 };
 
 // ... and the RTP statistics and drop counters.

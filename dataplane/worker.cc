@@ -252,7 +252,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         l->remote.store(src, std::memory_order_relaxed); // latch (authenticated)
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, wire_len);
-    l->ctr.last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+    l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
     account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
     leg* peers = l->peers;
@@ -348,11 +348,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         const leg* l = legs[i];
         if (l == nullptr)
             continue;
-        if (l->target_mask != 0) {
-            const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
-            rte_prefetch0(t);
-            rte_prefetch0(&t->remote);
-        }
+        if (l->target_mask != 0)
+            rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote); // its line 1
         if (l->in_ctx != nullptr) {
             l->in_ctx->prefetch_line0();
             srtp = true;

@@ -75,7 +75,12 @@ struct options {
     std::vector<std::string> modes{"plain", "srtp-pass", "transcrypt-cm80", "transcrypt-gcm128",
                                    "fanout10"};
     std::vector<unsigned> payloads{160, 1200};
-    std::vector<std::pair<std::string, unsigned>> extra; // MODE:LEGS (e.g. plain:1000000)
+    struct extra_run {
+        std::string mode;
+        unsigned legs;
+        unsigned payload; // 0 = every payload of --payloads
+    };
+    std::vector<extra_run> extra; // MODE:LEGS[:PAYLOAD] (e.g. plain:1000000)
     double phase_s = 0.3;
     unsigned drain_pkts = 131072;
     bool baselines = true;
@@ -1012,7 +1017,7 @@ json phase_json(const phase_result& r)
             {"cycles_per_packet_mean", r.cpp_mean}};
 }
 
-void run_scenario(const options& o, const std::string& mode, unsigned legs)
+void run_scenario(const options& o, const std::string& mode, unsigned legs, unsigned only_payload = 0)
 {
     auto sc = std::make_unique<scenario>(o);
     if (!mode_of(mode, sc->m)) {
@@ -1023,7 +1028,9 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs)
     fprintf(stderr, "isar-bench: %s, %u legs: creating sessions...\n", mode.c_str(), legs);
     const bool ok = sc->setup(legs, mbufs);
     const unsigned total_legs = sc->nsess * (sc->m.fan > 1 ? sc->m.fan + 1 : 2);
-    for (unsigned payload : o.payloads) {
+    const std::vector<unsigned> payloads =
+            only_payload != 0 ? std::vector<unsigned>{only_payload} : o.payloads;
+    for (unsigned payload : payloads) {
         json rec{{"mode", mode}, {"payload", payload}, {"legs", legs},
                  {"sessions", sc->nsess}, {"legs_installed", total_legs},
                  {"interfaces", sc->nifaces}};
@@ -1591,7 +1598,11 @@ int main(int argc, char** argv)
         } else if (a == "--extra") {
             std::string v = val();
             auto c = v.find(':');
-            o.extra.emplace_back(v.substr(0, c), static_cast<unsigned>(std::stoul(v.substr(c + 1))));
+            const auto c2 = v.find(':', c + 1);
+            o.extra.push_back({v.substr(0, c), static_cast<unsigned>(std::stoul(v.substr(c + 1))),
+                               c2 == std::string::npos
+                                       ? 0u
+                                       : static_cast<unsigned>(std::stoul(v.substr(c2 + 1)))});
         } else if (a == "--phase") {
             o.phase_s = std::stod(val());
         } else if (a == "--drain") {
@@ -1659,8 +1670,8 @@ int main(int argc, char** argv)
     for (const auto& mode : o.modes)
         for (unsigned l : o.legs)
             run_scenario(o, mode, l);
-    for (const auto& [mode, l] : o.extra)
-        run_scenario(o, mode, l);
+    for (const auto& x : o.extra)
+        run_scenario(o, x.mode, x.legs, x.payload);
     if (o.control) {
         run_control(o, "plain", o.smoke ? 500 : 20000);
         run_control(o, "transcrypt-cm80", o.smoke ? 200 : 10000);
