@@ -267,6 +267,11 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
     for (unsigned i = 0; i < ifaces_.size(); i++) {
         for (uint16_t q = 0; q < nrxq_[i]; q++) {
             worker& w = *workers_[next++ % nworkers_];
+            if (w.nrxq == max_rxq_per_worker) {
+                err = "too many RX queues: a worker polls at most " +
+                      std::to_string(max_rxq_per_worker) + " (interfaces x queues / workers)";
+                return -EINVAL;
+            }
             w.rxqs[w.nrxq++] = {ifaces_[i].port_id, q};
         }
     }

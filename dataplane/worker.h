@@ -22,7 +22,7 @@ namespace isar::dp {
 #endif
 constexpr unsigned max_workers = ISAR_MAX_WORKERS;
 constexpr unsigned max_burst = 32;
-constexpr unsigned max_rxq_per_worker = 16;
+constexpr unsigned max_rxq_per_worker = 64;
 constexpr unsigned max_ifaces = 32;
 constexpr unsigned max_cmds_per_loop = 8;
 
