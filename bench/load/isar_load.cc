@@ -39,6 +39,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <rte_bus_vdev.h>
@@ -87,6 +88,7 @@ struct options {
     bool control = true;
     bool smoke = false;
     bool drain_only = false; // capacity only (for profiling the worker: no idle phases)
+    std::string perf_ctl;    // perf record --control fifo: enabled only while draining
     std::string out;
     std::string memory_note = "--no-huge";
 };
@@ -111,6 +113,14 @@ std::vector<std::string> parse_slist(const std::string& s)
 }
 
 // ------------------------------------------------------------------ utils --
+// `perf record -D -1 --control fifo:FIFO` samples only between enable and
+// disable: the worker's capacity phase, not session set-up or idle loops.
+int perf_ctl_fd = -1;
+void perf_ctl(const char* cmd)
+{
+    if (perf_ctl_fd >= 0 && write(perf_ctl_fd, cmd, strlen(cmd)) < 0)
+        perf_ctl_fd = -1;
+}
 uint64_t hz;
 int stamp_off = -1; // mbuf dynfield: generator TSC (0 = do not measure)
 
@@ -913,6 +923,7 @@ struct scenario {
                 filled += k;
             }
             a = take();
+            perf_ctl("enable\n");
             const uint64_t t0 = rte_rdtsc();
             start();
             uint64_t tl = t0;
@@ -927,6 +938,7 @@ struct scenario {
                 }
             }
             b = take();
+            perf_ctl("disable\n");
             busy_time += tl - t0;
             tot_rx += b.rx - a.rx;
             tot_busy += b.busy - a.busy;
@@ -1572,7 +1584,7 @@ void usage()
     fprintf(stderr,
             "usage: isar-bench [--smoke] [--legs 1,1000,100000] [--modes plain,srtp-pass,...]\n"
             "                  [--payloads 160,1200] [--extra MODE:LEGS ...] [--phase S]\n"
-            "                  [--drain N] [--drain-only] [--no-baselines] [--no-control]\n"
+            "                  [--drain N] [--drain-only] [--perf-ctl FIFO] [--no-baselines] [--no-control]\n"
             "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
             "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10\n");
 }
@@ -1619,6 +1631,8 @@ int main(int argc, char** argv)
             o.drain_pkts = static_cast<unsigned>(std::stoul(val()));
         } else if (a == "--drain-only") {
             o.drain_only = true;
+        } else if (a == "--perf-ctl") {
+            o.perf_ctl = val();
         } else if (a == "--no-baselines") {
             o.baselines = false;
         } else if (a == "--no-control") {
@@ -1635,6 +1649,11 @@ int main(int argc, char** argv)
             usage();
             return 2;
         }
+    }
+    if (!o.perf_ctl.empty()) {
+        perf_ctl_fd = open(o.perf_ctl.c_str(), O_WRONLY | O_CLOEXEC);
+        if (perf_ctl_fd < 0)
+            fprintf(stderr, "isar-bench: --perf-ctl %s: %s\n", o.perf_ctl.c_str(), strerror(errno));
     }
     if (!eal_given) {
         cpu_set_t cs;
