@@ -102,6 +102,8 @@ int main(int argc, char** argv)
             ISAR_LOG(ERR, "dataplane: {}", err);
             goto out;
         }
+        for (unsigned i = 0; i < dp.nifaces(); i++)
+            ISAR_LOG(INFO, "interface {}: {}", i, dp.port_desc(i));
         ctl::session_manager sm(dp, *cfg);
         ctl::neighbor_manager nm(dp);
         ctl::commands cmds(dp, sm, nm, *cfg);

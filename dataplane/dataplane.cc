@@ -38,6 +38,14 @@ bool fixed_queue_driver(std::string_view drv)
            drv == "net_memif" || drv == "net_null";
 }
 
+// Virtual devices whose RX and TX queues come in pairs: net_tap refuses
+// unequal counts, and each pair is one kernel queue of the tap that the
+// kernel may deliver any flow to, so every one of them must be polled.
+bool paired_queue_driver(std::string_view drv)
+{
+    return drv == "net_tap";
+}
+
 int worker_main(void* arg)
 {
     auto* w = static_cast<worker*>(arg);
@@ -98,8 +106,15 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
             err += " (add qpairs=" + std::to_string(ntxq) + " to the vdev arguments)";
         return -EINVAL;
     }
-    uint16_t nrxq = fixed_queue_driver(drv) ? info.max_rx_queues
-                                            : std::min<uint16_t>(info.max_rx_queues, nworkers_);
+    uint16_t nrxq = fixed_queue_driver(drv)    ? info.max_rx_queues
+                    : paired_queue_driver(drv) ? ntxq
+                                               : std::min<uint16_t>(info.max_rx_queues, nworkers_);
+    if (nrxq > info.max_rx_queues) {
+        err = "port " + std::to_string(port) + " (" + drv + ") has " +
+              std::to_string(info.max_rx_queues) + " RX queue(s); it needs as many as TX " +
+              "queues = " + std::to_string(nrxq);
+        return -EINVAL;
+    }
     if (nrxq == 0) {
         err = "port " + std::to_string(port) + " (" + drv + ") has no RX queue";
         return -EINVAL;
@@ -159,6 +174,15 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
     }
     rte_eth_macaddr_get(port, &ifc.mac);
     nrxq_.push_back(nrxq);
+    constexpr uint64_t rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+    std::string desc = "port " + std::to_string(port) + " (" + drv + "), " +
+                       std::to_string(nrxq) + " RX/" + std::to_string(ntxq) +
+                       " TX queues: TX checksum offload " +
+                       (ifc.tx_cksum_offload ? "on" : "off") + ", RX checksum verification " +
+                       ((conf.rxmode.offloads & rx_cksum) == rx_cksum ? "on" : "off");
+    if (ifc.rx_partial_cksum)
+        desc += ", RX checksums may be partial";
+    port_desc_.push_back(std::move(desc));
     return 0;
 }
 

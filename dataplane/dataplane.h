@@ -55,6 +55,8 @@ public:
     unsigned nifaces() const noexcept { return static_cast<unsigned>(ifaces_.size()); }
     const iface& ifc(unsigned i) const noexcept { return ifaces_[i]; }
     iface& ifc(unsigned i) noexcept { return ifaces_[i]; }
+    // One line for the start-up log: port, driver, queues, checksum offloads.
+    const std::string& port_desc(unsigned i) const noexcept { return port_desc_[i]; }
     rte_mempool* pool() const noexcept { return pool_; }
     unsigned mbufs_in_use() const noexcept;
     const dp_config& config() const noexcept { return cfg_; }
@@ -82,6 +84,7 @@ private:
     std::vector<std::unique_ptr<neighbor_table>> neigh_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<uint16_t> nrxq_; // per iface
+    std::vector<std::string> port_desc_; // per iface
     int16_t iface_of_port_[RTE_MAX_ETHPORTS];
     std::vector<unsigned> lcores_;
     bool launched_ = false;

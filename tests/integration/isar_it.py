@@ -5,6 +5,12 @@ pair whose other end lives in a network namespace of its own; the call's
 endpoints are plain kernel sockets created inside that namespace (setns(2) on
 the calling thread, so the sockets live there while the test code runs here).
 
+With `pmd="tap"` there is no veth: isard itself runs in the namespace on a
+`net_tap` port, whose kernel side (a tap netdev the PMD creates in isard's
+namespace) carries the endpoint addresses once `start()` returns. Unlike
+net_af_packet, net_tap offers TX IPv4/UDP checksum offload (computed by the
+PMD), and the endpoints' kernel verifies every checksum isard sends.
+
 Each test gets unique namespace/veth names, its own DPDK --file-prefix, config
 directory and control socket, so tests never collide, and `Env` always tears
 everything down (isard, sockets, veth, namespace, DPDK runtime dir), also on
@@ -211,18 +217,27 @@ class Env:
 
     def __init__(self, name, argv, workers=1, idle_timeout_s=60, port_min=40000,
                  port_max=40999, strict_source=True, mbufs=4095, max_clients=64,
-                 extra_ns_ips=(B_IP, C_IP)):
+                 extra_ns_ips=(B_IP, C_IP), pmd="af_packet"):
         if len(argv) < 3:
             print(f"usage: {argv[0]} ISARD ISARCTL", file=sys.stderr)
             sys.exit(2)
         self.isard_bin = os.path.abspath(argv[1])
         self.isarctl_bin = os.path.abspath(argv[2])
+        if pmd not in ("af_packet", "tap"):
+            raise ValueError(f"pmd must be af_packet or tap, not {pmd!r}")
         self.name = name
+        self.pmd = pmd
         tag = secrets.token_hex(3)
         self.tag = tag
         self.ns = f"isarit-{name}-{tag}"
-        self.host_if = f"iit{tag}h"  # <= 15 characters
-        self.peer_if = f"iit{tag}p"
+        if pmd == "tap":
+            # The tap netdev (in the namespace) is the endpoints' interface;
+            # isard's side of it is DPDK's, with a MAC of our choosing.
+            self.host_if = None
+            self.peer_if = f"iit{tag}t"
+        else:
+            self.host_if = f"iit{tag}h"  # <= 15 characters
+            self.peer_if = f"iit{tag}p"
         self.file_prefix = f"isarit_{name}_{tag}"
         self.workers = workers
         self.idle_timeout_s = idle_timeout_s
@@ -238,6 +253,9 @@ class Env:
         self.isard_log = None
         self.isard_mac = None
         self.peer_mac = None
+        # mbufs a PMD holds by design (net_tap: a full RX ring per queue),
+        # measured at start; check_health allows them on top of its bound.
+        self.mbuf_baseline = 0
         self._sockets = []
         self._ns_created = False
         self._veth_created = False
@@ -302,6 +320,9 @@ class Env:
         if p.returncode != 0:
             raise Skip(f"ip netns add failed: {p.stderr.strip()}")
         self._ns_created = True
+        if self.pmd == "tap":
+            self._setup_tap_ns()
+            return
         p = run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name",
                  self.peer_if], check_rc=False)
         if p.returncode != 0:
@@ -328,6 +349,43 @@ class Env:
         self._host_netns_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
         log(f"netns {self.ns}: {self.peer_if} ({self.peer_mac}) <-> {self.host_if} "
             f"({self.isard_mac}) in the host namespace")
+
+    def _setup_tap_ns(self):
+        """pmd="tap": only the namespace now; isard creates the tap in it
+        (start() then gives it the endpoint addresses)."""
+        if not os.path.exists("/dev/net/tun"):
+            raise Skip("no /dev/net/tun (net_tap needs the tun driver)")
+        nsx = ["ip", "netns", "exec", self.ns]
+        # Interfaces created in the namespace from now on (the tap) have no
+        # IPv6: no link-local chatter towards isard.
+        for key in ("net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1"):
+            run(nsx + ["sysctl", "-q", "-w", key], check_rc=False)
+        run(nsx + ["ip", "link", "set", "lo", "up"])
+        # Locally administered, unique per test: isard's port MAC (vdev mac=).
+        t = bytes.fromhex(self.tag)
+        self.isard_mac = "02:15:a7:%02x:%02x:%02x" % (t[0], t[1], t[2])
+        self._host_netns_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+        log(f"netns {self.ns}: isard will run in it on net_tap {self.peer_if} "
+            f"(isard's MAC {self.isard_mac})")
+
+    def _configure_tap(self, timeout=10):
+        """pmd="tap", after isard started: the PMD has created and raised the
+        tap in the namespace; give it the endpoint addresses."""
+        nsx = ["ip", "netns", "exec", self.ns]
+        wait_for(lambda: self.ns_run(["ip", "link", "show", self.peer_if],
+                                     check_rc=False).returncode == 0,
+                 timeout, f"tap {self.peer_if} in {self.ns}", interval=0.1)
+        run(nsx + ["sysctl", "-q", "-w", f"net.ipv6.conf.{self.peer_if}.disable_ipv6=1"],
+            check_rc=False)
+        have = self.ns_run(["ip", "-4", "-o", "addr", "show", "dev", self.peer_if]).stdout
+        for ip in (A_IP,) + tuple(self.extra_ns_ips):
+            if f" {ip}/" not in have:
+                run(nsx + ["ip", "addr", "add", f"{ip}/24", "dev", self.peer_if])
+        run(nsx + ["ip", "link", "set", self.peer_if, "up"])
+        self.peer_mac = self.ns_run(["cat", f"/sys/class/net/{self.peer_if}/address"]
+                                    ).stdout.strip().lower()
+        log(f"tap {self.peer_if} ({self.peer_mac}) in {self.ns}: "
+            f"{', '.join((A_IP,) + tuple(self.extra_ns_ips))}")
 
     def _teardown_net(self):
         if self._veth_created:
@@ -385,9 +443,14 @@ class Env:
             parts = ["0@0"] + [f"{w + 1}@{(w % max(ncpu - 1, 1)) + (1 if ncpu > 1 else 0)}"
                                for w in range(self.workers)]
             lcores = ["--lcores", ",".join(parts)]
+        if self.pmd == "tap":
+            # Queues: isard configures as many RX as TX queues (workers + 1)
+            # on net_tap, which has 16 of each.
+            vdev = f"net_tap0,iface={self.peer_if},mac={self.isard_mac}"
+        else:
+            vdev = f"net_af_packet0,iface={self.host_if},qpairs={self.workers + 1}"
         eal = ["--no-huge", "--no-pci", "-m", "256"] + lcores + [
-            "--file-prefix", self.file_prefix,
-            "--vdev", f"net_af_packet0,iface={self.host_if},qpairs={self.workers + 1}",
+            "--file-prefix", self.file_prefix, "--vdev", vdev,
             "--log-level", "lib.*:warning"]
         v = dict(port_min=self.port_min, port_max=self.port_max,
                  idle_timeout_s=self.idle_timeout_s, strict_source=self.strict_source,
@@ -411,10 +474,24 @@ class Env:
             f.write(self.config_text())
         self.isard_log = os.path.join(self.dir, "isard.log")
         logf = open(self.isard_log, "w")
-        self.proc = subprocess.Popen([self.isard_bin, "-c", cfg], stdout=logf,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=_die_with_parent)
-        logf.close()
+        preexec = _die_with_parent
+        ns_fd = None
+        if self.pmd == "tap":
+            # isard runs in the namespace: net_tap creates its tap there.
+            ns_fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+
+            def preexec():
+                _die_with_parent()
+                if _libc.setns(ns_fd, CLONE_NEWNET) != 0:
+                    os._exit(126)
+        try:
+            self.proc = subprocess.Popen([self.isard_bin, "-c", cfg], stdout=logf,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=preexec)
+        finally:
+            logf.close()
+            if ns_fd is not None:
+                os.close(ns_fd)
         t = time.monotonic()
 
         def ready():
@@ -429,6 +506,10 @@ class Env:
             return r.get("pong") is True
 
         wait_for(ready, timeout, "isard to answer ping", interval=0.1)
+        if self.pmd == "tap":
+            self._configure_tap()
+            self.mbuf_baseline = self.stats()["mbufs_in_use"]
+            log(f"net_tap holds {self.mbuf_baseline} mbufs in its RX rings")
         log(f"isard pid {self.proc.pid} ready in {time.monotonic() - t:.1f}s "
             f"({self.workers} worker(s), socket {self.sock_path})")
 
@@ -535,6 +616,7 @@ class Env:
     def check_health(self, mbuf_bound=64):
         """isard alive, answering, and mbufs_in_use back under a small bound."""
         check(self.alive(), "isard is still running")
+        mbuf_bound += self.mbuf_baseline
 
         def settled():
             st = self.stats()
