@@ -48,7 +48,9 @@ engine auto_engine(suite s) noexcept;
 // (protect: no_room, unprotect/verify: auth_fail) on this thread.
 bool prepare_thread() noexcept;
 
-constexpr size_t max_ssrcs = 16;
+// SSRCs per context (per leg and direction): audio, video, RTX and three
+// simulcast layers fit. Every slot costs memory in every context.
+constexpr size_t max_ssrcs = 8;
 constexpr size_t replay_window = 128;   // packets (libsrtp uses 128 as well)
 constexpr size_t max_trailer = 16 + 4;  // tag + SRTCP index: room protect may add
 

@@ -66,15 +66,18 @@ inline status check_rtcp_header(const uint8_t* p, size_t len, size_t trailer) no
 
 // ---- replay window and ROC ----------------------------------------------------------
 
-// The highest index seen plus a 128-bit map of the indices below it.
+// The highest index seen plus a 128-bit map of the indices below it; 24
+// bytes (indices are at most 48 bits, so "nothing seen yet" is top == ~0).
 struct replay_window_state {
-    uint64_t top = 0;
+    static constexpr uint64_t none = ~uint64_t{0};
+    uint64_t top = none;
     uint64_t bits[2] = {0, 0}; // bit d set: index top - d seen
-    bool seen = false;
+
+    bool seen() const noexcept { return top != none; }
 
     bool may_accept(uint64_t idx) const noexcept
     {
-        if (!seen || idx > top) {
+        if (!seen() || idx > top) {
             return true;
         }
         uint64_t d = top - idx;
@@ -86,8 +89,7 @@ struct replay_window_state {
 
     void accept(uint64_t idx) noexcept
     {
-        if (!seen) {
-            seen = true;
+        if (!seen()) {
             top = idx;
             bits[0] = 1;
             bits[1] = 0;
@@ -112,6 +114,7 @@ struct replay_window_state {
         bits[d >> 6] |= uint64_t(1) << (d & 63);
     }
 };
+static_assert(sizeof(replay_window_state) == 24);
 
 constexpr uint64_t index_mask = (uint64_t(1) << 48) - 1;
 
@@ -119,7 +122,7 @@ constexpr uint64_t index_mask = (uint64_t(1) << 48) - 1;
 // until the highest index passes 2^15 (so a first packet never guesses ROC -1).
 inline uint64_t estimate_index(const replay_window_state& w, uint16_t seq) noexcept
 {
-    if (!w.seen || w.top <= 32768) {
+    if (!w.seen() || w.top <= 32768) {
         return seq;
     }
     uint64_t roc = w.top >> 16;
