@@ -106,10 +106,31 @@ struct session {
     std::unique_ptr<leg[], leg_array_free> legs;
 };
 
-// Worker that owns relay UDP port `port`: ports are dealt round-robin.
+// Worker that owns relay UDP port `port`: ports are dealt round-robin. Asked
+// for every packet, so the usual worker counts divide by a constant (a
+// multiply) instead of a hardware division.
 constexpr unsigned owner_of_port(uint16_t port, unsigned nworkers) noexcept
 {
-    return port % nworkers;
+    switch (nworkers) {
+    case 1:
+        return 0;
+    case 2:
+        return port % 2u;
+    case 3:
+        return port % 3u;
+    case 4:
+        return port % 4u;
+    case 5:
+        return port % 5u;
+    case 6:
+        return port % 6u;
+    case 7:
+        return port % 7u;
+    case 8:
+        return port % 8u;
+    default:
+        return port % nworkers;
+    }
 }
 
 // ---- commands: control -> worker, acknowledged on the completion ring -----

@@ -12,21 +12,6 @@
 
 namespace isar::dp {
 
-// RFC 1624 incremental update: checksum `ck` (as stored) after the 16-bit
-// words old[] became new_[].
-inline uint16_t cksum_adjust(uint16_t ck, const uint16_t* old, const uint16_t* new_,
-                             unsigned nwords) noexcept
-{
-    uint32_t sum = static_cast<uint16_t>(~ck);
-    for (unsigned i = 0; i < nwords; i++) {
-        sum += static_cast<uint16_t>(~old[i]);
-        sum += new_[i];
-    }
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
-}
-
 struct rewrite_to {
     rte_ether_addr src_mac;
     rte_ether_addr dst_mac;
@@ -66,6 +51,33 @@ inline udp_cksum choose_udp_cksum(const rte_mbuf* m, const rte_udp_hdr* udp, boo
     return tx_offload ? udp_cksum::offload : udp_cksum::compute;
 }
 
+// Folds a sum of 16- and 32-bit one's-complement words to 16 bits
+// (2^16 = 1 mod 0xffff, so 32-bit words may be added whole).
+inline uint16_t fold64(uint64_t s) noexcept
+{
+    s = (s & 0xffffffff) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    return static_cast<uint16_t>(s);
+}
+
+// The IPv4 header checksum over `ihl` bytes (a multiple of 4, at least 20),
+// with the checksum field taken as 0.
+inline uint16_t ipv4_hdr_cksum(const rte_ipv4_hdr* ip, uint32_t ihl) noexcept
+{
+    const auto* p = reinterpret_cast<const uint8_t*>(ip);
+    uint64_t s = 0;
+    for (uint32_t off = 0; off < ihl; off += 4) {
+        uint32_t w;
+        __builtin_memcpy(&w, p + off, 4);
+        s += w;
+    }
+    s -= ip->hdr_checksum; // as if it were 0
+    const uint16_t c = static_cast<uint16_t>(~fold64(s));
+    return c;
+}
+
 // Rewrites a classified IPv4/UDP frame (l3/l4 offsets from classify) in place:
 // addresses, ports, TTL, the IPv4 checksum and the UDP checksum as `ck` says.
 inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const rewrite_to& to,
@@ -74,11 +86,8 @@ inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const re
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l3_off);
     auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, l4_off);
-    uint16_t old_w[6];
-    __builtin_memcpy(&old_w[0], &ip->src_addr, 4);
-    __builtin_memcpy(&old_w[2], &ip->dst_addr, 4);
-    old_w[4] = udp->src_port;
-    old_w[5] = udp->dst_port;
+    const uint32_t old_src = ip->src_addr, old_dst = ip->dst_addr;
+    const uint16_t old_sport = udp->src_port, old_dport = udp->dst_port;
 
     ip->src_addr = to.src_ip_be;
     ip->dst_addr = to.dst_ip_be;
@@ -92,21 +101,22 @@ inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const re
     uint64_t ol = m->ol_flags & (RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
     switch (ck) {
     case udp_cksum::update: {
-        uint16_t new_w[6];
-        __builtin_memcpy(&new_w[0], &ip->src_addr, 4);
-        __builtin_memcpy(&new_w[2], &ip->dst_addr, 4);
-        new_w[4] = udp->src_port;
-        new_w[5] = udp->dst_port;
-        const uint16_t c = cksum_adjust(udp->dgram_cksum, old_w, new_w, 6);
+        // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), over every changed word.
+        const uint64_t s = uint64_t{static_cast<uint16_t>(~udp->dgram_cksum)} +
+                           uint64_t{~old_src} + uint64_t{~old_dst} +
+                           uint64_t{static_cast<uint16_t>(~old_sport)} +
+                           uint64_t{static_cast<uint16_t>(~old_dport)} + to.src_ip_be +
+                           to.dst_ip_be + to.src_port_be + to.dst_port_be;
+        const uint16_t c = static_cast<uint16_t>(~fold64(s));
         udp->dgram_cksum = c == 0 ? 0xffff : c;
-        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        ip->hdr_checksum = ipv4_hdr_cksum(ip, l4_off - l3_off);
         break;
     }
     case udp_cksum::none:
-        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        ip->hdr_checksum = ipv4_hdr_cksum(ip, l4_off - l3_off);
         break;
     case udp_cksum::compute:
-        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        ip->hdr_checksum = ipv4_hdr_cksum(ip, l4_off - l3_off);
         udp->dgram_cksum = 0;
         udp->dgram_cksum = ipv4_udp_cksum(ip, udp);
         break;
