@@ -327,8 +327,9 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     }
 
     // Stage 2: flow lookup, pipelined so that with many legs the misses
-    // overlap instead of following each other: every leg (the lines
-    // forwarding touches), then every leg's first target and SRTP contexts.
+    // overlap instead of following each other: every leg's lines 0 and 1,
+    // then every leg's first target, RTP statistics and SRTP contexts (fewer
+    // prefetches per stage: the CPU has only so many misses in flight).
     leg* legs[max_burst];
     for (unsigned i = 0; i < n; i++) {
         leg* l = nullptr;
@@ -337,8 +338,6 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
             if (l != nullptr) {
                 rte_prefetch0(l);
                 rte_prefetch0(&l->remote);
-                rte_prefetch0(&l->stats.rtp);
-                rte_prefetch0(reinterpret_cast<const char*>(&l->stats.rtp) + 64);
             }
         }
         legs[i] = l;
@@ -350,6 +349,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
             continue;
         if (l->target_mask != 0)
             rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote); // its line 1
+        rte_prefetch0(&l->stats.rtp);
+        rte_prefetch0(reinterpret_cast<const char*>(&l->stats.rtp) + 64);
         if (l->in_ctx != nullptr) {
             l->in_ctx->prefetch_line0();
             srtp = true;
