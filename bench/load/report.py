@@ -35,11 +35,11 @@ def main():
              f"commit {r.get('commit','?')}, memory {r['memory']}, load average at end "
              f"`{r.get('loadavg_at_end','?')}`. One worker lcore; generator and sink on the main lcore.")
     L.append("")
-    L.append("| mode | payload | legs | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | p99 µs @50% | p99 µs @90% | mem B/leg | / ceiling | / kernel | / raw crypto |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| mode | payload | legs | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | p50 / p99 µs @50% | main lcore stalls @50% (max ms) | p99 µs @90% | mem B/leg | / ceiling | / kernel | / raw crypto |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for x in res:
         if "error" in x:
-            L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | **error**: {x['error']} |||||||||||")
+            L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | **error**: {x['error']} ||||||||||||")
             continue
         p = x["payload"]
         c = f"{x['mpps_per_core']/fwd[p]['mpps_per_core']:.2f}" if p in fwd else "-"
@@ -50,7 +50,8 @@ def main():
             ref = raw[(s, p)]["verify_mpps"] if x["mode"] == "srtp-pass" else raw[(s, p)]["transcrypt_mpps"]
             rc = f"{x['mpps_per_core']/ref:.2f}"
         L.append(f"| {x['mode']} | {p} | {x['legs']} | {fmt(x['mpps_per_core'])} | {fmt(x['capacity_mpps'])} | "
-                 f"{fmt(x['cycles_per_packet'],0)} | {fmt(x['gbps'])} | {fmt(x['p99_us'],1)} | {fmt(x['p99_us_90'],1)} | "
+                 f"{fmt(x['cycles_per_packet'],0)} | {fmt(x['gbps'])} | {fmt(x['p50_us'],1)} / {fmt(x['p99_us'],1)} | "
+                 f"{x.get('main_lcore_stalls_50', '-')} ({fmt(x.get('main_lcore_max_gap_us_50', 0) / 1000, 1)}) | {fmt(x['p99_us_90'],1)} | "
                  f"{fmt(x['mem_bytes_per_leg'],0)} | {c} | {k} | {rc} |")
     L.append("")
     L.append("| baseline | payload | Mpps/core | cycles/pkt |")
