@@ -357,7 +357,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         }
     }
     // SRTP: the receiving context's hot lines, and the first target's
-    // sending context (its pointer is in the target's line 0, on its way).
+    // sending context (its pointer is in the target's line 1, on its way).
     if (srtp) {
         for (unsigned i = 0; i < n; i++) {
             const leg* l = legs[i];
