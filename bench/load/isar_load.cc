@@ -1251,10 +1251,18 @@ void run_control(const options& o, const std::string& mode, unsigned n)
                 rte_pktmbuf_free(mb);
             }
         }
-        const double due = static_cast<double>(rte_rdtsc() - tl) * rate - static_cast<double>(gsent);
-        if (due >= 8)
-            gsent += sc.gen(0, 8, 0);
-        sc.sink();
+        // Catch up with the background rate in bursts (bounded per loop:
+        // the creates must go on too).
+        double due = static_cast<double>(rte_rdtsc() - tl) * rate - static_cast<double>(gsent);
+        for (int b = 0; b < 16 && due >= 8; b++) {
+            const unsigned g = sc.gen(0, due >= 32 ? 32 : 8, 0);
+            if (g == 0)
+                break;
+            gsent += g;
+            due -= g;
+        }
+        for (int b = 0; b < 16 && sc.sink() > 0; b++) {
+        }
     }
     const double el = secs(rte_rdtsc() - tl);
     sc.settle();
