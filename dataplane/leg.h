@@ -38,8 +38,9 @@ struct session;
 
 // Laid out for the forwarding path, which with many legs pays one cache miss
 // per line it touches. A packet arriving on a leg touches its line 0 (what
-// receiving needs), line 1 (its remote) and lines 2-3 (RTP statistics); a
-// target leg costs only its line 1 (everything sending needs). Drop counters
+// receiving needs), line 1 (its remote) and line 2 (RTP statistics; line 3
+// holds their rarely written part); a target leg costs only its line 1
+// (everything sending needs). Drop counters
 // and what only control reads come last. Only the owning worker writes a leg
 // once it is installed.
 struct alignas(64) leg {
@@ -78,7 +79,8 @@ struct alignas(64) leg {
     leg_counters ctr;
     session* sess = nullptr;
 
-    // ---- lines 2-3: RTP receive statistics; then the cold part -----------
+    // ---- line 2: RTP receive statistics (line 3: their cold part, then the
+    // drop counters) ------------------------------------------------------
     leg_stats stats;
     uint16_t port_id = 0; // DPDK port of the leg's interface
     uint8_t index = 0;    // position in session::legs
@@ -86,7 +88,7 @@ struct alignas(64) leg {
 };
 static_assert(offsetof(leg, verify_only) < 64, "leg line 0 overflows");
 static_assert(offsetof(leg, remote) == 64 && offsetof(leg, sess) < 128, "leg line 1");
-static_assert(offsetof(leg, stats) == 128, "leg lines 2-3: RTP statistics");
+static_assert(offsetof(leg, stats) == 128, "leg line 2: RTP statistics");
 
 // Frees a session's legs (see session::session).
 struct leg_array_free {

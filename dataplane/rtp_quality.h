@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace isar::dp {
@@ -88,30 +89,33 @@ constexpr uint32_t static_pt_clock_rate(uint8_t pt) noexcept
     }
 }
 
-struct rtp_quality {
-    // ---- published: single writer, read by control -----------------------
+// One cache line for what every RTP packet reads and writes (the relay touches
+// it for every packet of every leg; with many legs it is a cache miss), a
+// second one for what changes only on a restart or an RTCP packet.
+struct alignas(64) rtp_quality {
+    // ---- line 0: published (single writer, read by control) and hot state
     std::atomic<uint64_t> received{0};    // packets counted by A.1, all restarts
     std::atomic<uint64_t> expected{0};    // all restarts
     std::atomic<uint64_t> ext_max_seq{0}; // current source: cycles + max_seq
-    std::atomic<uint32_t> jitter_q4{0};   // J * 16, timestamp units
-    std::atomic<uint32_t> clock_rate{0};  // of the last jitter sample (0 = none)
+    uint64_t cur_received = 0;
+    std::atomic<uint32_t> jitter_q4{0};  // J * 16, timestamp units (A.8 state too)
+    std::atomic<uint32_t> clock_rate{0}; // of the last jitter sample (0 = none)
     std::atomic<uint32_t> ssrc{0};
-    std::atomic<uint32_t> restarts{0}; // new SSRC or sequence restart
-    std::atomic<uint64_t> rtcp{0};     // RTCP packets seen on the leg
-
-    // ---- private to the writer ---------------------------------------------
     uint32_t base_seq = 0;
     uint32_t cycles = 0;
-    uint32_t bad_seq = rtp_seq_mod + 1;
-    uint32_t probation = 0;
-    uint64_t cur_received = 0;
-    uint64_t prior_expected = 0, prior_received = 0; // totals of earlier runs
-    uint32_t jitter = 0;                             // J * 16
     int32_t transit = 0;
     uint16_t max_seq = 0;
+    uint16_t bad_seq = 0; // valid when have_bad_seq (A.1's RTP_SEQ_MOD + 1 = none)
+    uint8_t probation = 0;
     uint8_t last_pt = 0;
-    bool have_source = false;
-    bool have_transit = false;
+    bool have_source : 1 = false;
+    bool have_transit : 1 = false;
+    bool have_bad_seq : 1 = false;
+
+    // ---- line 1: restarts and RTCP -------------------------------------------
+    alignas(64) std::atomic<uint32_t> restarts{0}; // new SSRC or sequence restart
+    std::atomic<uint64_t> rtcp{0};                  // RTCP packets seen on the leg
+    uint64_t prior_expected = 0, prior_received = 0; // totals of earlier runs
 
     int64_t lost() const noexcept
     {
@@ -134,9 +138,17 @@ struct rtp_quality {
             probation = rtp_min_sequential;
             have_transit = false;
         }
-        const bool counted = update_seq(seq);
-        if (counted)
+        const uint64_t old_ext = static_cast<uint64_t>(cycles) + max_seq;
+        switch (update_seq(seq)) {
+        case counted::fast:
+            publish_step(old_ext);
+            break;
+        case counted::full:
             publish();
+            break;
+        case counted::no:
+            break;
+        }
         if (rate == 0)
             return;
         // A.8. A payload type (clock) change starts the transit anew.
@@ -145,9 +157,11 @@ struct rtp_quality {
             int32_t d = tr - transit;
             if (d < 0)
                 d = -d;
-            jitter += static_cast<uint32_t>(d) - ((jitter + 8) >> 4);
-            jitter_q4.store(jitter, std::memory_order_relaxed);
-            clock_rate.store(rate, std::memory_order_relaxed);
+            uint32_t j = jitter_q4.load(std::memory_order_relaxed);
+            j += static_cast<uint32_t>(d) - ((j + 8) >> 4);
+            jitter_q4.store(j, std::memory_order_relaxed);
+            if (clock_rate.load(std::memory_order_relaxed) != rate)
+                clock_rate.store(rate, std::memory_order_relaxed);
         }
         transit = tr;
         last_pt = pt;
@@ -159,7 +173,7 @@ private:
     {
         base_seq = seq;
         max_seq = seq;
-        bad_seq = rtp_seq_mod + 1;
+        have_bad_seq = false; // RTP_SEQ_MOD + 1: matches no sequence number
         cycles = 0;
         cur_received = 0;
     }
@@ -180,6 +194,21 @@ private:
         restarts.store(restarts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
+    // The common case - a counted packet of the same run - in place, from
+    // line 0 only: received + 1, expected + how far the highest sequence
+    // number moved.
+    void publish_step(uint64_t old_ext) noexcept
+    {
+        const uint64_t ext = static_cast<uint64_t>(cycles) + max_seq;
+        received.store(received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        if (ext != old_ext) {
+            expected.store(expected.load(std::memory_order_relaxed) + (ext - old_ext),
+                           std::memory_order_relaxed);
+            ext_max_seq.store(ext, std::memory_order_relaxed);
+        }
+    }
+
+    // After a (re)start: from the totals of the earlier runs (line 1).
     void publish() noexcept
     {
         received.store(prior_received + cur_received, std::memory_order_relaxed);
@@ -187,8 +216,14 @@ private:
         ext_max_seq.store(static_cast<uint64_t>(cycles) + max_seq, std::memory_order_relaxed);
     }
 
-    // RFC 3550 A.1 update_seq(); true when the packet is counted.
-    bool update_seq(uint16_t seq) noexcept
+    enum class counted : uint8_t {
+        no,   // probation, or a single jump
+        fast, // same run: publish_step()
+        full, // a run (re)started: publish()
+    };
+
+    // RFC 3550 A.1 update_seq().
+    counted update_seq(uint16_t seq) noexcept
     {
         const uint16_t udelta = static_cast<uint16_t>(seq - max_seq);
         if (probation) {
@@ -198,32 +233,36 @@ private:
                 if (probation == 0) {
                     init_seq(seq);
                     cur_received++;
-                    return true;
+                    return counted::full;
                 }
             } else {
                 probation = rtp_min_sequential - 1;
                 max_seq = seq;
             }
-            return false;
+            return counted::no;
         }
         if (udelta < rtp_max_dropout) {
             if (seq < max_seq)
                 cycles += rtp_seq_mod; // wrapped
             max_seq = seq;
         } else if (udelta <= rtp_seq_mod - rtp_max_misorder) {
-            if (seq == bad_seq) {
+            if (have_bad_seq && seq == bad_seq) {
                 // Two sequential packets after a big jump: the source restarted.
                 restart();
                 init_seq(seq);
-            } else {
-                bad_seq = (seq + 1u) & (rtp_seq_mod - 1);
-                return false;
+                cur_received++;
+                return counted::full;
             }
+            bad_seq = static_cast<uint16_t>(seq + 1u); // (seq + 1) & (RTP_SEQ_MOD - 1)
+            have_bad_seq = true;
+            return counted::no;
         }
         // else: duplicate or reordered within rtp_max_misorder
         cur_received++;
-        return true;
+        return counted::fast;
     }
 };
+static_assert(sizeof(rtp_quality) == 128 && offsetof(rtp_quality, restarts) == 64,
+              "rtp_quality: one hot line and one cold line");
 
 } // namespace isar::dp

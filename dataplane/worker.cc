@@ -349,8 +349,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
             continue;
         if (l->target_mask != 0)
             rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote); // its line 1
-        rte_prefetch0(&l->stats.rtp);
-        rte_prefetch0(reinterpret_cast<const char*>(&l->stats.rtp) + 64);
+        rte_prefetch0(&l->stats.rtp); // its hot line
         if (l->in_ctx != nullptr) {
             l->in_ctx->prefetch_line0();
             srtp = true;

@@ -216,3 +216,51 @@ TEST(RtpQuality, MultAndArrival)
     EXPECT_EQ(isar::dp::static_pt_clock_rate(26), 90000u);
     EXPECT_EQ(isar::dp::static_pt_clock_rate(111), 0u);
 }
+
+// The published totals are kept up to date in place for the common packet
+// (publish_step); after every packet they must equal what the state gives
+// when computed from scratch, whatever the sequence does: advance, wrap,
+// lose, duplicate, reorder, jump and restart, change SSRC.
+TEST(RtpQuality, PublishedTotalsMatchTheStateUnderRandomTraffic)
+{
+    rtp_quality q;
+    uint32_t state = 12345;
+    auto rnd = [&state] {
+        state = state * 1664525u + 1013904223u;
+        return state >> 8;
+    };
+    uint16_t seq = 65000;
+    uint32_t ssrc = 7;
+    unsigned checked = 0, restarts_seen = 0;
+    for (int i = 0; i < 200000; i++) {
+        const unsigned r = rnd() % 1000;
+        uint16_t s;
+        if (r < 900) {
+            s = ++seq; // in order (and across the wrap)
+        } else if (r < 940) {
+            seq = static_cast<uint16_t>(seq + 1 + rnd() % 50); // loss
+            s = seq;
+        } else if (r < 970) {
+            s = static_cast<uint16_t>(seq - rnd() % 60); // duplicate or late
+        } else if (r < 995) {
+            seq = static_cast<uint16_t>(seq + 4000 + rnd() % 30000); // jump
+            s = seq;
+        } else {
+            ssrc = rnd(); // new source
+            s = ++seq;
+        }
+        q.on_rtp(s, 0, ssrc, 0, 0, 0);
+        const uint64_t ext = static_cast<uint64_t>(q.cycles) + q.max_seq;
+        if (q.probation == 0) {
+            const uint64_t cur_exp =
+                    q.cur_received == 0 && ext + 1 < q.base_seq ? 0 : ext - q.base_seq + 1;
+            ASSERT_EQ(q.received.load(), q.prior_received + q.cur_received) << i;
+            ASSERT_EQ(q.expected.load(), q.prior_expected + cur_exp) << i;
+            ASSERT_EQ(q.ext_max_seq.load(), ext) << i;
+            checked++;
+        }
+    }
+    restarts_seen = q.restarts.load();
+    EXPECT_GT(checked, 150000u);
+    EXPECT_GT(restarts_seen, 100u) << "the walk should restart the accounting often";
+}
