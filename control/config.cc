@@ -114,8 +114,9 @@ config parse_table(const toml::table& root)
     for (auto&& e : *ifs->as_array()) {
         const std::string where = "interface[" + std::to_string(i) + "]";
         const toml::table& t = *e.as_table();
-        check_keys(t, where, {"port", "address", "gateway"});
+        check_keys(t, where, {"port", "address", "gateway", "tx_checksum_offload"});
         interface_config ic;
+        get_bool(t, where, "tx_checksum_offload", ic.tx_checksum_offload);
         if (t.get("port") == nullptr)
             fail(where + ".port", "missing (the DPDK port id, e.g. 0)");
         get_uint(t, where, "port", ic.port, 0, 1023);
@@ -145,8 +146,8 @@ config parse_table(const toml::table& root)
     }
     if (c.interfaces.empty())
         fail("interface", "at least one [[interface]] is required");
-    if (c.interfaces.size() > 8)
-        fail("interface", "at most 8 interfaces are supported");
+    if (c.interfaces.size() > 32) // dp::max_ifaces
+        fail("interface", "at most 32 interfaces are supported");
 
     if (auto* r = section(root, "relay")) {
         check_keys(*r, "relay",
@@ -276,6 +277,8 @@ std::string dump_config(const config& c)
           << "/" << unsigned(i.prefix_len) << "\"\n";
         if (i.gateway)
             o << "gateway = \"" << format_ipv4(i.gateway) << "\"\n";
+        if (!i.tx_checksum_offload)
+            o << "tx_checksum_offload = false\n";
     }
     char mode[8];
     snprintf(mode, sizeof(mode), "%04o", c.socket_mode);

@@ -14,6 +14,7 @@ struct interface_config {
     uint32_t address = 0;   // IPv4, host order                  [[interface]] address = "A/P"
     uint8_t prefix_len = 0; //                                   (the /P part)
     uint32_t gateway = 0;   // 0 = none (on-link peers only)     [[interface]] gateway
+    bool tx_checksum_offload = true; // use the port's, if it has one  [[interface]] tx_checksum_offload
 };
 
 struct config {

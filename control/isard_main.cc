@@ -27,7 +27,7 @@ dp::dp_config dataplane_config(const ctl::config& c)
     dp::dp_config d;
     for (const auto& i : c.interfaces)
         d.ifaces.push_back({i.port, rte_cpu_to_be_32(i.address), i.prefix_len,
-                            rte_cpu_to_be_32(i.gateway)});
+                            rte_cpu_to_be_32(i.gateway), i.tx_checksum_offload});
     d.max_legs = c.max_legs;
     d.mbufs = c.mbufs;
     d.idle_sleep_us = c.idle_sleep_us;

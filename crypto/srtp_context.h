@@ -85,8 +85,11 @@ public:
     void prefetch() const noexcept
     {
         for (const auto& r : hot_) {
-            for (uint32_t off = 0; off < r.len; off += 64)
-                __builtin_prefetch(static_cast<const char*>(r.p) + off, 0, 3);
+            // Every line the region touches, also when it starts mid-line.
+            const auto begin = reinterpret_cast<uintptr_t>(r.p) & ~uintptr_t{63};
+            const auto end = reinterpret_cast<uintptr_t>(r.p) + r.len;
+            for (uintptr_t a = begin; a < end; a += 64)
+                __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
         }
     }
     // The first step: the line that holds the region list.

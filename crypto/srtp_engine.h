@@ -194,6 +194,9 @@ private:
 
 // ---- IVs ------------------------------------------------------------------------
 
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the IVs below combine native-order salt loads with byte-swapped values");
+
 // The IVs are built in registers and stored once: byte-wise stores followed by
 // wider loads of the same bytes would stall on store forwarding, per packet.
 

@@ -130,7 +130,7 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
     conf.rxmode.offloads = info.rx_offload_capa &
                            (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
     constexpr uint64_t tx_cksum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
-    if ((info.tx_offload_capa & tx_cksum) == tx_cksum) {
+    if (ic.tx_cksum_offload && (info.tx_offload_capa & tx_cksum) == tx_cksum) {
         conf.txmode.offloads = tx_cksum;
         ifc.tx_cksum_offload = true;
     }

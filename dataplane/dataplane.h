@@ -21,6 +21,10 @@ struct iface_config {
     uint32_t ip_be = 0;
     uint8_t prefix_len = 24;
     uint32_t gateway_be = 0; // 0 = none
+    // Use the port's TX checksum offload when it has one. Some NICs' PMDs
+    // leave their vector TX path for every packet once any TX offload is on,
+    // which costs plain RTP more than it saves SRTP.
+    bool tx_cksum_offload = true;
 };
 
 struct dp_config {

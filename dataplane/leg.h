@@ -84,7 +84,9 @@ struct alignas(64) leg {
     leg_stats stats;
     uint16_t port_id = 0; // DPDK port of the leg's interface
     uint8_t index = 0;    // position in session::legs
-    uint8_t targets[max_legs_per_session - 1] = {}; // the target_mask as indexes, in order
+    // The targets as configured (for control's view); the worker forwards by
+    // target_mask, in leg order.
+    uint8_t targets[max_legs_per_session - 1] = {};
 };
 static_assert(offsetof(leg, verify_only) < 64, "leg line 0 overflows");
 static_assert(offsetof(leg, remote) == 64 && offsetof(leg, sess) < 128, "leg line 1");

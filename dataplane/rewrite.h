@@ -35,8 +35,9 @@ enum class udp_cksum : uint8_t {
 // to reject, as through any router or NAT (a port that flags it bad never
 // gets here: classify drops it). That needs a real checksum on receive,
 // which every NIC delivers; a local kernel behind net_af_packet may hand
-// over only the pseudo-header sum (`rx_partial`), so there, unless the port
-// verified it, the sum is recomputed. A changed payload (SRTP) always needs
+// over only the pseudo-header sum (`rx_partial`), and a port may flag the
+// field as not a checksum (RX_L4_CKSUM_NONE: virtio, vhost), so there, unless
+// the port verified it, the sum is recomputed. A changed payload (SRTP) always needs
 // a new sum: the port's offload if it has one, else software.
 inline udp_cksum choose_udp_cksum(const rte_mbuf* m, const rte_udp_hdr* udp, bool payload_changed,
                                   bool rx_partial, bool tx_offload) noexcept
@@ -44,8 +45,11 @@ inline udp_cksum choose_udp_cksum(const rte_mbuf* m, const rte_udp_hdr* udp, boo
     if (!payload_changed) {
         if (udp->dgram_cksum == 0)
             return udp_cksum::none;
-        if (!rx_partial ||
-            (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+        const uint64_t rx = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+        // NONE: the port says the field is not a checksum (a virtio peer's
+        // partial sum, say): it must be computed, like on rx_partial ports.
+        if (rx == RTE_MBUF_F_RX_L4_CKSUM_GOOD ||
+            (!rx_partial && rx != RTE_MBUF_F_RX_L4_CKSUM_NONE))
             return udp_cksum::update;
     }
     return tx_offload ? udp_cksum::offload : udp_cksum::compute;

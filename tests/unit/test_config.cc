@@ -64,7 +64,7 @@ bool same(const config& a, const config& b)
     for (size_t i = 0; i < a.interfaces.size(); i++) {
         const auto &x = a.interfaces[i], &y = b.interfaces[i];
         if (x.port != y.port || x.address != y.address || x.prefix_len != y.prefix_len ||
-            x.gateway != y.gateway)
+            x.gateway != y.gateway || x.tx_checksum_offload != y.tx_checksum_offload)
             return false;
     }
     return a.eal_args == b.eal_args && a.port_min == b.port_min && a.port_max == b.port_max &&
@@ -169,6 +169,9 @@ INSTANTIATE_TEST_SUITE_P(
                 bad_case{"unknown interface key",
                          "[[interface]]\nport = 0\naddress = \"198.18.0.1/24\"\nmtu = 1500\n",
                          "interface[0].mtu"},
+                bad_case{"tx_checksum_offload wrong type",
+                         "[[interface]]\nport = 0\naddress = \"198.18.0.1/24\"\ntx_checksum_offload = 1\n",
+                         "interface[0].tx_checksum_offload"},
                 bad_case{"unknown eal key", iface0 + "[eal]\narg = []\n", "eal.arg"},
                 bad_case{"eal args not an array", iface0 + "[eal]\nargs = \"-l 0\"\n", "eal.args"},
                 bad_case{"eal arg not a string", iface0 + "[eal]\nargs = [\"-l\", 0]\n",
@@ -254,6 +257,19 @@ INSTANTIATE_TEST_SUITE_P(
                          "dataplane.workers"},
                 bad_case{"log level", iface0 + "[log]\nlevel = \"loud\"\n", "log.level"}));
 
+TEST(Config, TxChecksumOffloadDefaultsOnAndCanBeTurnedOff)
+{
+    std::string err;
+    auto on = parse_config("[[interface]]\nport = 0\naddress = \"198.18.0.1/24\"\n", err);
+    ASSERT_TRUE(on) << err;
+    EXPECT_TRUE(on->interfaces[0].tx_checksum_offload);
+    auto off = parse_config(
+            "[[interface]]\nport = 0\naddress = \"198.18.0.1/24\"\ntx_checksum_offload = false\n",
+            err);
+    ASSERT_TRUE(off) << err;
+    EXPECT_FALSE(off->interfaces[0].tx_checksum_offload);
+}
+
 TEST(Config, DumpRoundTrips)
 {
     const std::string text = R"(
@@ -268,6 +284,7 @@ gateway = "198.18.0.254"
 [[interface]]
 port = 3
 address = "10.1.2.3/32"
+tx_checksum_offload = false
 
 [relay]
 port_min = 20000

@@ -254,6 +254,9 @@ TEST_F(Rewrite, ChooseChecksumMethod)
                  {good, false, true, false, udp_cksum::update},  // af_packet, verified
                  {unk, false, true, false, udp_cksum::compute},  // af_packet: maybe partial
                  {unk, false, true, true, udp_cksum::offload},
+                 // the port says the field is no checksum (virtio partial sum)
+                 {RTE_MBUF_F_RX_L4_CKSUM_NONE, false, false, false, udp_cksum::compute},
+                 {RTE_MBUF_F_RX_L4_CKSUM_NONE, false, false, true, udp_cksum::offload},
                  {good, true, false, false, udp_cksum::compute}, // SRTP rewrote the payload
                  {good, true, false, true, udp_cksum::offload},
          }) {
