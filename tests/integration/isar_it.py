@@ -217,7 +217,7 @@ class Env:
 
     def __init__(self, name, argv, workers=1, idle_timeout_s=60, port_min=40000,
                  port_max=40999, strict_source=True, mbufs=4095, max_clients=64,
-                 extra_ns_ips=(B_IP, C_IP), pmd="af_packet"):
+                 extra_ns_ips=(B_IP, C_IP), pmd="af_packet", iface_extra=""):
         if len(argv) < 3:
             print(f"usage: {argv[0]} ISARD ISARCTL", file=sys.stderr)
             sys.exit(2)
@@ -227,6 +227,7 @@ class Env:
             raise ValueError(f"pmd must be af_packet or tap, not {pmd!r}")
         self.name = name
         self.pmd = pmd
+        self.iface_extra = iface_extra  # more [[interface]] keys, TOML lines
         tag = secrets.token_hex(3)
         self.tag = tag
         self.ns = f"isarit-{name}-{tag}"
@@ -458,7 +459,7 @@ class Env:
         v.update(override)
         return (
             "[eal]\nargs = " + json.dumps(eal) + "\n\n"
-            "[[interface]]\nport = 0\naddress = \"" + RELAY_IP + "/24\"\n\n"
+            "[[interface]]\nport = 0\naddress = \"" + RELAY_IP + "/24\"\n" + self.iface_extra + "\n"
             f"[relay]\nport_min = {v['port_min']}\nport_max = {v['port_max']}\n"
             f"idle_timeout_s = {v['idle_timeout_s']}\n"
             f"strict_source = {'true' if v['strict_source'] else 'false'}\n\n"
