@@ -71,7 +71,6 @@ public:
     }
     uint32_t size() const noexcept { return size_; }
     uint32_t capacity() const noexcept { return capacity_; }
-    size_t memory_bytes() const noexcept { return size_t{nslots_} * sizeof(leg*); }
 
 private:
     leg** slots_ = nullptr;

@@ -1,0 +1,77 @@
+// dataplane/flow_table.h: a worker's (interface, relay port) -> leg table:
+// slots by key, duplicate and full tables refused, a stale delete never
+// removes a newer leg, keys outside the interfaces refused.
+#include "dataplane/flow_table.h"
+#include "dataplane/leg.h"
+#include "tests/support/eal_env.h"
+
+#include <cerrno>
+#include <gtest/gtest.h>
+#include <rte_lcore.h>
+
+ISAR_TEST_EAL_ENV("test_flow_table");
+
+using namespace isar;
+
+namespace {
+
+int socket() { return static_cast<int>(rte_socket_id()); }
+
+} // namespace
+
+TEST(FlowTable, InsertLookupErase)
+{
+    ASSERT_TRUE(test::eal_env::ready());
+    dp::flow_table ft;
+    ASSERT_EQ(ft.init(2, 16, socket()), 0);
+    dp::leg a, b;
+    const uint32_t ka = dp::flow_key(0, 30000), kb = dp::flow_key(1, 30000);
+    EXPECT_EQ(ft.lookup(ka), nullptr);
+    EXPECT_EQ(ft.insert(ka, &a), 0);
+    EXPECT_EQ(ft.insert(kb, &b), 0); // same port, other interface: another slot
+    EXPECT_EQ(ft.lookup(ka), &a);
+    EXPECT_EQ(ft.lookup(kb), &b);
+    EXPECT_EQ(ft.lookup(dp::flow_key(0, 30001)), nullptr);
+    EXPECT_EQ(ft.size(), 2u);
+    EXPECT_TRUE(ft.erase(ka, &a));
+    EXPECT_EQ(ft.lookup(ka), nullptr);
+    EXPECT_EQ(ft.lookup(kb), &b);
+    EXPECT_EQ(ft.size(), 1u);
+}
+
+TEST(FlowTable, RefusesDuplicatesFullTablesAndForeignKeys)
+{
+    ASSERT_TRUE(test::eal_env::ready());
+    dp::flow_table ft;
+    ASSERT_EQ(ft.init(1, 2, socket()), 0);
+    dp::leg a, b, c;
+    EXPECT_EQ(ft.insert(dp::flow_key(0, 1), &a), 0);
+    EXPECT_EQ(ft.insert(dp::flow_key(0, 1), &b), -EEXIST);
+    EXPECT_EQ(ft.lookup(dp::flow_key(0, 1)), &a) << "a refused insert must not replace";
+    EXPECT_EQ(ft.insert(dp::flow_key(0, 2), &b), 0);
+    EXPECT_EQ(ft.insert(dp::flow_key(0, 3), &c), -ENOSPC) << "capacity is 2";
+    EXPECT_EQ(ft.lookup(dp::flow_key(0, 3)), nullptr);
+    // Interface 1 does not exist in a one-interface table.
+    EXPECT_EQ(ft.insert(dp::flow_key(1, 3), &c), -EINVAL);
+    EXPECT_EQ(ft.lookup(dp::flow_key(1, 3)), nullptr);
+    EXPECT_FALSE(ft.erase(dp::flow_key(1, 3), &c));
+    EXPECT_EQ(ft.size(), 2u);
+}
+
+TEST(FlowTable, StaleEraseKeepsTheNewerLeg)
+{
+    ASSERT_TRUE(test::eal_env::ready());
+    dp::flow_table ft;
+    ASSERT_EQ(ft.init(1, 8, socket()), 0);
+    dp::leg old_leg, new_leg;
+    const uint32_t k = dp::flow_key(0, 40000);
+    ASSERT_EQ(ft.insert(k, &old_leg), 0);
+    ASSERT_TRUE(ft.erase(k, &old_leg));
+    ASSERT_EQ(ft.insert(k, &new_leg), 0); // the port was reused
+    EXPECT_FALSE(ft.erase(k, &old_leg)) << "the old session's delete";
+    EXPECT_EQ(ft.lookup(k), &new_leg);
+    EXPECT_FALSE(ft.erase(k, nullptr));
+    EXPECT_EQ(ft.size(), 1u);
+    ft.release();
+    EXPECT_EQ(ft.lookup(k), nullptr) << "a released table holds nothing";
+}
