@@ -304,17 +304,14 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     // lands in DRAM, so these are misses that must overlap, not queue.
     for (unsigned i = 0; i < n; i++)
         rte_prefetch0(pkts[i]);
-    if (received) {
-        uint64_t bytes = 0;
-        for (unsigned i = 0; i < n; i++) {
-            bytes += rte_pktmbuf_pkt_len(pkts[i]);
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-        }
+    uint64_t bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        bytes += rte_pktmbuf_pkt_len(pkts[i]);
+        rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+    }
+    if (received) { // a handoff was counted by the worker that received it
         bump(stats.rx_pkts, n);
         bump(stats.rx_bytes, bytes);
-    } else {
-        for (unsigned i = 0; i < n; i++)
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     }
 
     // Stage 1: classify the whole burst; start loading the flow-table slot of
