@@ -6,6 +6,7 @@
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 
+#include "control/command_util.h"
 #include "dataplane/stats.h"
 
 namespace isar::ctl {
@@ -13,37 +14,6 @@ namespace isar::ctl {
 using json = nlohmann::json;
 
 namespace {
-
-struct bad_request {
-    std::string code;
-    std::string message;
-};
-
-[[noreturn]] void invalid(const std::string& field, const std::string& what)
-{
-    throw bad_request{"invalid", field + ": " + what};
-}
-
-const std::string& get_string(const json& o, const std::string& field, const std::string& where)
-{
-    auto it = o.find(field);
-    if (it == o.end())
-        invalid(where + field, "missing");
-    if (!it->is_string())
-        invalid(where + field, "must be a string");
-    return it->get_ref<const std::string&>();
-}
-
-void check_fields(const json& o, std::initializer_list<const char*> known, const std::string& where)
-{
-    for (auto it = o.begin(); it != o.end(); ++it) {
-        bool ok = false;
-        for (const char* k : known)
-            ok = ok || it.key() == k;
-        if (!ok)
-            invalid(where + it.key(), "unknown field");
-    }
-}
 
 std::string ep_string(dp::packed_ep e)
 {
@@ -183,13 +153,16 @@ void commands::handle(const json& req, reply_fn reply)
                 {"status", &commands::cmd_status},
                 {"drain", &commands::cmd_drain},
                 {"debug.wedge_worker", &commands::cmd_debug_wedge},
+                {"turn.list", &commands::cmd_turn_list},
+                {"turn.get", &commands::cmd_turn_get},
+                {"turn.delete", &commands::cmd_turn_delete},
         };
         auto h = table.find(cmd);
         if (h == table.end())
             throw bad_request{"unknown_command",
                               "cmd: unknown command (ping, session.create, session.get, "
                               "session.list, session.delete, leg.update, stats, status, drain, "
-                              "debug.wedge_worker)"};
+                              "debug.wedge_worker, turn.list, turn.get, turn.delete)"};
         per_cmd_[cmd]++;
         *name = cmd;
         (this->*(h->second))(req, out);
@@ -486,6 +459,7 @@ json commands::stats_json() const
                   {"dtls", n.dtls},
                   {"tx_failed", n.tx_failed}}},
                 {"control", {{"requests", stats_.requests}, {"errors", stats_.errors}}},
+                {"turn", turn_stats_json()},
                 {"mbufs_in_use", dp_.mbufs_in_use()}};
 }
 

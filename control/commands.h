@@ -14,6 +14,7 @@
 #include "control/metrics.h"
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
+#include "control/turn_manager.h"
 
 namespace isar::ctl {
 
@@ -30,6 +31,11 @@ public:
     void handle(const json& req, reply_fn reply);
 
     json stats_json() const;
+    json turn_stats_json() const;
+    // TURN (optional: isard sets it when [turn] is on).
+    void set_turn(turn_manager* t) { turn_ = t; }
+    turn_manager* turn() const { return turn_; }
+    const config& cfg() const { return cfg_; }
     json session_json(const session_info& s) const;
 
     static json error_json(const std::string& code, const std::string& message);
@@ -65,11 +71,17 @@ private:
     void cmd_status(const json& req, reply_fn& reply);
     void cmd_drain(const json& req, reply_fn& reply);
     void cmd_debug_wedge(const json& req, reply_fn& reply);
+    // turn_commands.cc
+    void cmd_turn_list(const json& req, reply_fn& reply);
+    void cmd_turn_get(const json& req, reply_fn& reply);
+    void cmd_turn_delete(const json& req, reply_fn& reply);
+    json turn_alloc_json(const turn_allocation& a, bool detail) const;
 
     dp::dataplane& dp_;
     session_manager& sm_;
     neighbor_manager& nm_;
     const config& cfg_;
+    turn_manager* turn_ = nullptr;
     counters stats_;
     std::map<std::string, uint64_t> per_cmd_;
     std::map<std::string, request_histogram> hist_;

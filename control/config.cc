@@ -1,5 +1,6 @@
 #include "control/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -7,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "control/addr.h"
+#include "turn/peer_policy.h"
 
 namespace isar::ctl {
 
@@ -83,11 +85,86 @@ void get_string(const toml::table& t, const std::string& sec, const std::string&
     out = n->as_string()->get();
 }
 
+void get_strings(const toml::table& t, const std::string& sec, const std::string& key,
+                 std::vector<std::string>& out)
+{
+    const toml::node* n = t.get(key);
+    if (n == nullptr)
+        return;
+    if (!n->is_array())
+        fail(sec + "." + key, "expected an array of strings");
+    out.clear();
+    size_t i = 0;
+    for (auto&& e : *n->as_array()) {
+        if (!e.is_string())
+            fail(sec + "." + key + "[" + std::to_string(i) + "]", "expected a string");
+        out.push_back(e.as_string()->get());
+        i++;
+    }
+}
+
+void parse_turn(const toml::table& t, config& c)
+{
+    turn_config& tc = c.turn;
+    check_keys(t, "turn",
+               {"listen_udp", "realm", "auth_secret_file", "allowed_peer", "denied_peer",
+                "max_allocations", "user_quota", "allocate_rate", "max_requests_per_s",
+                "default_lifetime_s", "max_lifetime_s", "nonce_lifetime_s"});
+    if (const toml::node* n = t.get("listen_udp")) {
+        if (!n->is_array())
+            fail("turn.listen_udp", "expected an array of UDP ports, e.g. [3478]");
+        size_t i = 0;
+        for (auto&& e : *n->as_array()) {
+            const std::string w = "turn.listen_udp[" + std::to_string(i++) + "]";
+            if (!e.is_integer() || e.as_integer()->get() < 1 || e.as_integer()->get() > 65535)
+                fail(w, "expected a UDP port from 1 to 65535");
+            const auto p = static_cast<uint16_t>(e.as_integer()->get());
+            if (p >= c.port_min && p <= c.port_max)
+                fail(w, std::to_string(p) + " lies in the relay port pool (relay.port_min.." +
+                                "relay.port_max)");
+            if (std::find(tc.listen_udp.begin(), tc.listen_udp.end(), p) != tc.listen_udp.end())
+                fail(w, std::to_string(p) + " is listed twice");
+            tc.listen_udp.push_back(p);
+        }
+        if (tc.listen_udp.size() > 8)
+            fail("turn.listen_udp", "at most 8 ports");
+    }
+    get_string(t, "turn", "realm", tc.realm);
+    get_string(t, "turn", "auth_secret_file", tc.auth_secret_file);
+    get_strings(t, "turn", "allowed_peer", tc.allowed_peer);
+    tc.denied_peer = turn::peer_policy::default_denied();
+    get_strings(t, "turn", "denied_peer", tc.denied_peer);
+    for (const char* key : {"allowed_peer", "denied_peer"}) {
+        const auto& list = std::string(key) == "allowed_peer" ? tc.allowed_peer : tc.denied_peer;
+        for (size_t i = 0; i < list.size(); i++)
+            if (!turn::parse_cidr(list[i]))
+                fail("turn." + std::string(key) + "[" + std::to_string(i) + "]",
+                     "bad CIDR \"" + list[i] + "\" (expected e.g. \"198.18.0.0/24\")");
+    }
+    get_uint(t, "turn", "max_allocations", tc.max_allocations, 1, 16u << 20);
+    get_uint(t, "turn", "user_quota", tc.user_quota, 0, 16u << 20);
+    get_uint(t, "turn", "allocate_rate", tc.allocate_rate, 0, 1000000);
+    get_uint(t, "turn", "max_requests_per_s", tc.max_requests_per_s, 0, 100000000);
+    get_uint(t, "turn", "default_lifetime_s", tc.default_lifetime_s, 1, 86400);
+    get_uint(t, "turn", "max_lifetime_s", tc.max_lifetime_s, 1, 86400);
+    get_uint(t, "turn", "nonce_lifetime_s", tc.nonce_lifetime_s, 1, 86400);
+    if (tc.default_lifetime_s > tc.max_lifetime_s)
+        fail("turn.default_lifetime_s", "must not be above turn.max_lifetime_s");
+    if (tc.enabled()) {
+        if (tc.realm.empty())
+            fail("turn.realm", "missing (e.g. \"meet.example.org\"): TURN needs a realm");
+        if (tc.auth_secret_file.empty() || tc.auth_secret_file[0] != '/')
+            fail("turn.auth_secret_file", "missing or not an absolute path (a file with one "
+                                          "shared secret per line, mode 0600)");
+    }
+}
+
 config parse_table(const toml::table& root)
 {
     config c;
     check_keys(root, "",
-               {"eal", "interface", "relay", "control", "dataplane", "log", "metrics", "debug"});
+               {"eal", "interface", "relay", "control", "dataplane", "log", "metrics", "debug",
+                "turn"});
 
     if (auto* eal = section(root, "eal")) {
         check_keys(*eal, "eal", {"args"});
@@ -221,6 +298,9 @@ config parse_table(const toml::table& root)
         get_uint(*t, "dataplane", "mbufs", c.mbufs, 1023, 16u << 20);
         get_uint(*t, "dataplane", "idle_sleep_us", c.idle_sleep_us, 0, 100000);
     }
+    c.turn.denied_peer = turn::peer_policy::default_denied();
+    if (auto* t = section(root, "turn"))
+        parse_turn(*t, c);
     if (auto* t = section(root, "log")) {
         check_keys(*t, "log", {"level"});
         get_string(*t, "log", "level", c.log_level);
@@ -294,6 +374,30 @@ std::string dump_config(const config& c)
       << "\"\n";
     if (c.allow_wedge)
         o << "\n[debug]\nallow_wedge = true\n";
+    const turn_config& t = c.turn;
+    auto list = [&](const char* key, const auto& v) {
+        o << key << " = [";
+        for (size_t i = 0; i < v.size(); i++) {
+            o << (i ? ", " : "");
+            if constexpr (std::is_same_v<std::decay_t<decltype(v[i])>, std::string>)
+                o << toml::value<std::string>(v[i]);
+            else
+                o << v[i];
+        }
+        o << "]\n";
+    };
+    o << "\n[turn]\n";
+    list("listen_udp", t.listen_udp);
+    o << "realm = " << toml::value<std::string>(t.realm)
+      << "\nauth_secret_file = " << toml::value<std::string>(t.auth_secret_file) << "\n";
+    list("allowed_peer", t.allowed_peer);
+    list("denied_peer", t.denied_peer);
+    o << "max_allocations = " << t.max_allocations << "\nuser_quota = " << t.user_quota
+      << "\nallocate_rate = " << t.allocate_rate
+      << "\nmax_requests_per_s = " << t.max_requests_per_s
+      << "\ndefault_lifetime_s = " << t.default_lifetime_s
+      << "\nmax_lifetime_s = " << t.max_lifetime_s
+      << "\nnonce_lifetime_s = " << t.nonce_lifetime_s << "\n";
     return o.str();
 }
 

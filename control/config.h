@@ -17,6 +17,25 @@ struct interface_config {
     bool tx_checksum_offload = true; // use the port's, if it has one  [[interface]] tx_checksum_offload
 };
 
+// [turn]: Isar as a TURN server (RFC 8656) with coturn's use-auth-secret
+// (TURN REST API) authentication. Off while listen_udp is empty.
+struct turn_config {
+    std::vector<uint16_t> listen_udp;   // UDP ports on every interface address; [] = off
+    std::string realm;                  // REALM (required when on)
+    std::string auth_secret_file;       // one secret per line, not readable by others
+    std::vector<std::string> allowed_peer; // CIDRs; a match is permitted (checked first)
+    std::vector<std::string> denied_peer;  // CIDRs; default: turn::peer_policy::default_denied()
+    uint32_t max_allocations = 100000;  // allocations in all (508 beyond)
+    uint32_t user_quota = 0;            // allocations per username, 0 = no limit (486)
+    uint32_t allocate_rate = 20;        // Allocate requests per second per client IP (486), 0 = off
+    uint32_t max_requests_per_s = 20000; // STUN/TURN requests the workers hand control, in all
+    uint32_t default_lifetime_s = 600;  // allocation lifetime when the client asks for none
+    uint32_t max_lifetime_s = 3600;     // the longest granted
+    uint32_t nonce_lifetime_s = 600;    // a NONCE older than this gets 438 (stale)
+
+    bool enabled() const { return !listen_udp.empty(); }
+};
+
 struct config {
     // [eal]
     std::vector<std::string> eal_args;        // args: passed to rte_eal_init as given
@@ -45,6 +64,8 @@ struct config {
     uint32_t idle_sleep_us = 0;     // workers sleep this long when idle (0 = always poll)
     // [log]
     std::string log_level = "info"; // error, warning, notice, info, debug
+    // [turn]
+    turn_config turn;
 };
 
 // Parses and validates. On error returns nullopt and `err` names the key and

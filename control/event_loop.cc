@@ -191,6 +191,8 @@ void event_loop::periodic(uint64_t now)
     }
     if (now - last_expiry_ >= hz) {
         last_expiry_ = now;
+        if (turn_manager* t = cmds_.turn())
+            t->tick(now);
         unsigned n = sm_.expire_idle(now);
         if (n > 0)
             ISAR_LOG(INFO, "{} idle session(s) expired", n);
@@ -236,7 +238,9 @@ int event_loop::run(const std::function<void()>& on_ready)
         }
         io_uring_cq_advance(ring, n);
         sm_.poll();
-        nm_.poll();
+        nm_.poll(); // ARP, ICMP and held packets first: never behind TURN requests
+        if (turn_manager* t = cmds_.turn())
+            t->poll(); // a bounded batch per turn of the loop (policed by the workers too)
         periodic(rte_rdtsc());
     }
     return 0;

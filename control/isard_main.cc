@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>
 #include <systemd/sd-daemon.h>
@@ -16,6 +17,7 @@
 #include "control/log.h"
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
+#include "control/turn_manager.h"
 #include "dataplane/dataplane.h"
 
 using namespace isar;
@@ -32,6 +34,11 @@ dp::dp_config dataplane_config(const ctl::config& c)
     d.mbufs = c.mbufs;
     d.idle_sleep_us = c.idle_sleep_us;
     d.strict_source = c.strict_source;
+    d.relay_min = c.port_min;
+    d.relay_max = c.port_max;
+    d.turn_ports = c.turn.listen_udp;
+    d.max_allocations = c.turn.enabled() ? c.turn.max_allocations : 0;
+    d.turn_requests_per_s = c.turn.max_requests_per_s;
     return d;
 }
 
@@ -61,6 +68,16 @@ int main(int argc, char** argv)
     if (!cfg) {
         fprintf(stderr, "isard: configuration error: %s\n", err.c_str());
         return 1;
+    }
+    if (cfg->turn.enabled()) {
+        // The secrets are checked (present, private) before anything starts;
+        // the copy read here is wiped at once.
+        ctl::turn_secrets secrets;
+        if (!ctl::load_turn_secrets(cfg->turn.auth_secret_file, secrets, err)) {
+            fprintf(stderr, "isard: configuration error: turn.auth_secret_file: %s\n",
+                    err.c_str());
+            return 1;
+        }
     }
     if (print)
         fputs(ctl::dump_config(*cfg).c_str(), stdout);
@@ -107,6 +124,15 @@ int main(int argc, char** argv)
         ctl::session_manager sm(dp, *cfg);
         ctl::neighbor_manager nm(dp);
         ctl::commands cmds(dp, sm, nm, *cfg);
+        ctl::turn_manager turn(dp, *cfg, sm);
+        if (turn.init(err) != 0) {
+            ISAR_LOG(ERR, "turn: {}", err);
+            goto out;
+        }
+        if (turn.enabled()) {
+            cmds.set_turn(&turn);
+            sm.on_other_ack = [&turn](dp::flow_cmd* c) { turn.on_ack(c); };
+        }
         ctl::event_loop loop(*cfg, cmds, sm, nm);
         if (loop.open(err) != 0) {
             ISAR_LOG(ERR, "control: {}", err);
@@ -120,6 +146,9 @@ int main(int argc, char** argv)
             nm.announce();
             ISAR_LOG(NOTICE, "ready: {} worker(s), {} interface(s), control socket {}",
                      dp.nworkers(), dp.nifaces(), cfg->socket);
+            if (turn.enabled())
+                ISAR_LOG(NOTICE, "turn: UDP port(s) {} on every interface address, realm \"{}\"",
+                         fmt::join(cfg->turn.listen_udp, ","), cfg->turn.realm);
             sd_notifyf(0, "READY=1\nSTATUS=%u workers, %u interfaces", dp.nworkers(),
                        dp.nifaces());
         });

@@ -208,6 +208,49 @@ metrics_exporter::metrics_exporter(dp::dataplane& dp, session_manager& sm, neigh
     }
 }
 
+namespace {
+void render_turn_manager(writer& m, const turn_manager& t, const config& cfg)
+{
+    const auto& s = t.stats();
+    m.family("isar_turn_allocations", "gauge", "TURN allocations now.");
+    m.sample("isar_turn_allocations", "", uint64_t{t.allocations().size()});
+    m.family("isar_turn_allocations_max", "gauge", "[turn] max_allocations.");
+    m.sample("isar_turn_allocations_max", "", uint64_t{cfg.turn.max_allocations});
+    m.family("isar_turn_permissions", "gauge", "TURN permissions now.");
+    m.sample("isar_turn_permissions", "", uint64_t{t.permission_count()});
+    m.family("isar_turn_channels", "gauge", "TURN channel bindings now.");
+    m.sample("isar_turn_channels", "", uint64_t{t.channel_count()});
+    struct c {
+        const char* name;
+        uint64_t v;
+        const char* help;
+    };
+    const c cs[] = {
+            {"isar_turn_allocations_created_total", s.allocations_created, "Allocations made."},
+            {"isar_turn_allocations_ended_total", s.allocations_ended,
+             "Allocations ended (refresh 0, expiry, isarctl)."},
+            {"isar_turn_requests_handled_total", s.requests, "STUN/TURN requests handled."},
+            {"isar_turn_bad_requests_total", s.bad_requests,
+             "Malformed STUN/TURN messages and unknown methods."},
+            {"isar_turn_peer_denied_total", s.peer_denied, "Peers refused by policy (403)."},
+            {"isar_turn_quota_rejected_total", s.quota_rejected, "Allocate over user_quota (486)."},
+            {"isar_turn_rate_rejected_total", s.rate_rejected,
+             "Allocate over allocate_rate per client address (486)."},
+            {"isar_turn_capacity_rejected_total", s.capacity_rejected,
+             "Requests refused for capacity (508)."},
+    };
+    for (const auto& x : cs) {
+        m.family(x.name, "counter", x.help);
+        m.sample(x.name, "", x.v);
+    }
+    m.family("isar_turn_auth_failures_total", "counter",
+             "TURN authentication failures (and 401 challenges), by reason.");
+    for (unsigned i = 0; i < static_cast<unsigned>(turn_manager::auth_fail::count); i++)
+        m.sample("isar_turn_auth_failures_total", lbl("reason", turn_manager::auth_fail_name(i)),
+                 s.auth_failures[i]);
+}
+} // namespace
+
 std::string metrics_exporter::render(const loop_info& li)
 {
     writer m;
@@ -249,6 +292,16 @@ std::string metrics_exporter::render(const loop_info& li)
             {"isar_worker_commands_total", &dp::worker_stats::cmds_applied,
              "Control commands the worker applied."},
             {"isar_worker_loops_total", &dp::worker_stats::loops, "Worker loop iterations."},
+            {"isar_turn_to_peers_packets_total", &dp::worker_stats::turn_c2p_pkts,
+             "TURN: ChannelData and Send indications from clients relayed to peers."},
+            {"isar_turn_from_peers_packets_total", &dp::worker_stats::turn_p2c_pkts,
+             "TURN: datagrams from peers relayed to clients (ChannelData or Data indication)."},
+            {"isar_turn_channel_data_packets_total", &dp::worker_stats::turn_channel_data,
+             "TURN: relayed packets framed as ChannelData (either way)."},
+            {"isar_turn_hairpin_packets_total", &dp::worker_stats::turn_hairpin,
+             "TURN: client packets whose peer is another allocation on this relay."},
+            {"isar_turn_requests_total", &dp::worker_stats::turn_requests,
+             "TURN: STUN/TURN requests handed to the control lcore (after policing)."},
     };
     for (const auto& c : wcs) {
         m.family(c.name, "counter", c.help);
@@ -379,6 +432,8 @@ std::string metrics_exporter::render(const loop_info& li)
     m.sample("isar_metrics_http_errors_total", "", li.http_errors);
     m.family("isar_watchdog_pings_total", "counter", "WATCHDOG=1 notifications sent to systemd.");
     m.sample("isar_watchdog_pings_total", "", li.watchdog_pings);
+    if (const turn_manager* t = cmds_.turn())
+        render_turn_manager(m, *t, cmds_.cfg());
 
     // Per leg: only sessions created with "metrics": true (bounded labels).
     struct lf {

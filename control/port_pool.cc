@@ -1,5 +1,7 @@
 #include "control/port_pool.h"
 
+#include <algorithm>
+
 #include "dataplane/leg.h"
 
 namespace isar::ctl {
@@ -21,6 +23,26 @@ std::optional<uint16_t> port_pool::alloc(unsigned owner)
     free_[owner].pop_front();
     used_[p - min_] = true;
     return p;
+}
+
+std::optional<uint16_t> port_pool::alloc_even(unsigned owner, bool take_next)
+{
+    if (owner >= nworkers_)
+        return std::nullopt;
+    auto& q = free_[owner];
+    for (auto it = q.begin(); it != q.end(); ++it) {
+        const uint16_t p = *it;
+        if ((p & 1) != 0 || p == max_ || used_[p + 1 - min_])
+            continue;
+        q.erase(it);
+        used_[p - min_] = true;
+        if (take_next) {
+            q.erase(std::find(q.begin(), q.end(), static_cast<uint16_t>(p + 1)));
+            used_[p + 1 - min_] = true;
+        }
+        return p;
+    }
+    return std::nullopt;
 }
 
 void port_pool::release(uint16_t port)

@@ -17,6 +17,10 @@ public:
     port_pool(uint16_t min, uint16_t max, unsigned nworkers);
 
     std::optional<uint16_t> alloc(unsigned owner);
+    // An even port whose odd neighbour is free as well (TURN EVEN-PORT; both
+    // have the same owner, see owner_of_port). With `take_next` the odd one
+    // is allocated too (EVEN-PORT with R: reserved for a later Allocate).
+    std::optional<uint16_t> alloc_even(unsigned owner, bool take_next);
     void release(uint16_t port); // ignores ports that are not allocated
     bool in_use(uint16_t port) const;
     size_t free_count(unsigned owner) const { return free_[owner].size(); }

@@ -381,6 +381,11 @@ unsigned session_manager::poll()
     unsigned total = 0, n;
     while ((n = dp_.poll_done(done, 64)) > 0) {
         for (unsigned i = 0; i < n; i++) {
+            if (done[i]->alloc != nullptr) {
+                if (on_other_ack)
+                    on_other_ack(done[i]);
+                continue;
+            }
             auto it = pending_.find(done[i]->seq);
             if (it == pending_.end())
                 continue; // cannot happen: every command is registered
@@ -448,6 +453,8 @@ unsigned session_manager::poll()
                     s->remote_configured[op.cmd->leg_index] = *op.remote_configured;
                 break;
             }
+            default: // TURN's: routed to on_other_ack above
+                break;
             }
             if (op.done)
                 op.done(e);

@@ -119,6 +119,10 @@ public:
     const counters& stats() const { return stats_; }
     size_t leg_count() const { return legs_; }
     const port_pool& pool(unsigned iface) const { return *pools_[iface]; }
+    // The relay port pool that TURN allocations take their relayed ports from.
+    port_pool& relay_pool(unsigned iface) { return *pools_[iface]; }
+    // Acknowledgements of commands this manager did not send (TURN's).
+    std::function<void(dp::flow_cmd*)> on_other_ack;
 
 private:
     struct pending_op {

@@ -6,6 +6,8 @@
 
 #include "dataplane/iface.h"
 #include "dataplane/leg.h"
+#include "dataplane/turn_alloc.h"
+#include "turn/stun.h"
 
 namespace isar::dp {
 
@@ -21,6 +23,75 @@ inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
     meta.exc = k;
 }
 } // namespace
+
+payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept
+{
+    if (len == 0)
+        return payload_class::other;
+    const uint8_t b0 = p[0];
+    // RFC 7983 demultiplexing by the first payload byte.
+    if (b0 <= 3)
+        return payload_class::stun;
+    if (b0 >= 20 && b0 <= 63)
+        return payload_class::dtls;
+    if (b0 < 128 || b0 > 191)
+        return payload_class::other;
+    return len < 8 ? payload_class::rtp_short : payload_class::rtp;
+}
+
+// What a leg does with a payload that is not RTP/RTCP (and what a port that
+// is no relay port does with anything): STUN and DTLS to control, the rest
+// dropped.
+void classify_non_rtp(payload_class pc, pkt_meta& meta) noexcept
+{
+    switch (pc) {
+    case payload_class::stun:
+        set_exc(meta, exc_kind::stun);
+        return;
+    case payload_class::dtls:
+        set_exc(meta, exc_kind::dtls);
+        return;
+    case payload_class::rtp_short:
+        set_drop(meta, drop::rtp_short);
+        return;
+    default:
+        set_drop(meta, drop::not_rtp);
+        return;
+    }
+}
+
+static void classify_non_relay(const classify_ctx& ctx, uint16_t dport, pkt_meta& meta) noexcept
+{
+    if (meta.pclass != payload_class::rtp) {
+        classify_non_rtp(meta.pclass, meta);
+        return;
+    }
+    meta.v = verdict::lookup;
+    meta.key = flow_key(meta.iface, dport);
+    meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
+}
+
+// A TURN listener port: ChannelData and Send indications are the fast path
+// (owned by the allocation's worker), every other STUN message goes to
+// control through the policed TURN ring.
+static void classify_turn(const classify_ctx& ctx, uint32_t src_ip_be, uint16_t src_port_be,
+                   const uint8_t* p, uint32_t len, pkt_meta& meta) noexcept
+{
+    if (len >= 4 && (p[0] & 0xc0) == 0x40) { // ChannelData: 0x4000-0x7fff (turn::channel_min)
+        meta.v = verdict::turn_client;
+        meta.channel_data = true;
+    } else if (len >= 20 && p[0] <= 3 && ((p[0] << 8) | p[1]) == turn::send_indication_type) {
+        meta.v = verdict::turn_client;
+        meta.channel_data = false;
+    } else if (meta.pclass == payload_class::stun) {
+        set_exc(meta, exc_kind::turn);
+        return;
+    } else {
+        set_drop(meta, drop::turn_malformed);
+        return;
+    }
+    meta.owner = static_cast<uint16_t>(owner_of_client(src_ip_be, src_port_be, ctx.nworkers));
+}
 
 void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
 {
@@ -111,32 +182,24 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         rte_pktmbuf_trim(m, static_cast<uint16_t>(len - (l3 + tot)));
 
     const uint32_t plen = ulen - sizeof(rte_udp_hdr);
-    if (plen == 0) {
-        set_drop(meta, drop::not_rtp);
-        return;
-    }
-    const uint8_t b0 = *rte_pktmbuf_mtod_offset(m, const uint8_t*, l4 + sizeof(rte_udp_hdr));
-    // RFC 7983 demultiplexing by the first payload byte.
-    if (b0 <= 3) {
-        set_exc(meta, exc_kind::stun);
-        return;
-    }
-    if (b0 >= 20 && b0 <= 63) {
-        set_exc(meta, exc_kind::dtls);
-        return;
-    }
-    if (b0 < 128 || b0 > 191) {
-        set_drop(meta, drop::not_rtp);
-        return;
-    }
-    if (plen < 8) {
-        set_drop(meta, drop::rtp_short);
-        return;
-    }
+    const uint8_t* pl = rte_pktmbuf_mtod_offset(m, const uint8_t*, l4 + sizeof(rte_udp_hdr));
+    const payload_class pc = payload_class_of(pl, plen);
     const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
-    meta.v = verdict::lookup;
-    meta.key = flow_key(meta.iface, dport);
-    meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
+    meta.pclass = pc;
+    if (ctx.nturn_ports != 0 && ctx.is_turn_port(dport)) {
+        classify_turn(ctx, ip->src_addr, udp->src_port, pl, plen, meta);
+        return;
+    }
+    if (dport >= ctx.relay_min && dport <= ctx.relay_max) {
+        // A relay port: a leg takes RTP/RTCP only (worker::non_rtp_on_leg
+        // decides the rest once the lookup says it is a leg), a TURN
+        // allocation relays anything.
+        meta.v = verdict::lookup;
+        meta.key = flow_key(meta.iface, dport);
+        meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
+        return;
+    }
+    classify_non_relay(ctx, dport, meta);
 }
 
 } // namespace isar::dp

@@ -16,7 +16,20 @@ struct iface;
 enum class verdict : uint8_t {
     drop,      // meta.reason says why
     exception, // to the control lcore; meta.exc says what
-    lookup,    // UDP RTP/RTCP to a relay port: look up meta.key
+    lookup,    // UDP to a relay port: look up meta.key (meta.pclass: what it carries)
+    turn_client, // ChannelData or a Send indication to a TURN listener port:
+                 // look the allocation up by the client's 5-tuple (owner:
+                 // owner_of_client)
+};
+
+// What a UDP payload is by its first byte (RFC 7983). A leg forwards only
+// RTP/RTCP; a TURN allocation relays whatever its peers send.
+enum class payload_class : uint8_t {
+    rtp,       // 128-191, at least 8 bytes
+    rtp_short, // 128-191, shorter
+    stun,      // 0-3
+    dtls,      // 20-63
+    other,     // anything else, or empty
 };
 
 enum class exc_kind : uint8_t {
@@ -25,6 +38,7 @@ enum class exc_kind : uint8_t {
     stun,
     dtls,
     hold, // rewritten packet waiting for its next hop's MAC; m->port = TX port
+    turn, // STUN/TURN request to a TURN listener port (policed, own ring)
 };
 
 struct pkt_meta {
@@ -36,6 +50,8 @@ struct pkt_meta {
     uint16_t owner = 0;   // worker owning the relay port
     uint16_t iface = 0;   // receiving interface
     uint32_t key = 0;     // flow key: see flow_key()
+    payload_class pclass = payload_class::other;
+    bool channel_data = false; // turn_client: ChannelData (else a Send indication)
 };
 
 // The flow-table slot of a relay port: interface index << 16 | port (host
@@ -50,7 +66,27 @@ struct classify_ctx {
     const int16_t* iface_of_port = nullptr; // indexed by DPDK port id, -1 = none
     uint16_t nports = 0;                   // size of iface_of_port
     uint16_t nworkers = 1;
+    // The relay port pool: UDP to these ports is looked up whatever it
+    // carries (a TURN allocation relays anything).
+    uint16_t relay_min = 0;
+    uint16_t relay_max = 0;
+    // TURN listener ports (host order); nturn_ports = 0: TURN is off.
+    static constexpr unsigned max_turn_ports = 8;
+    uint16_t turn_ports[max_turn_ports] = {};
+    uint8_t nturn_ports = 0;
+
+    bool is_turn_port(uint16_t port) const noexcept
+    {
+        for (unsigned i = 0; i < nturn_ports; i++)
+            if (turn_ports[i] == port)
+                return true;
+        return false;
+    }
 };
+
+payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept;
+// A payload a leg does not forward: STUN/DTLS -> exception, else a drop.
+void classify_non_rtp(payload_class pc, pkt_meta& meta) noexcept;
 
 // Classifies `m` (received on m->port) and, for packets that go on, trims the
 // frame to the IPv4 total length (drops Ethernet padding).

@@ -1,9 +1,11 @@
 #include "dataplane/dataplane.h"
 
 #include "crypto/srtp_context.h"
+#include "dataplane/turn_alloc.h"
 
 #include <rte_cycles.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -74,7 +76,9 @@ dataplane::~dataplane()
         rte_ring_free(w->cmd_ring);
         rte_ring_free(w->done_ring);
         rte_ring_free(w->exc_ring);
+        rte_ring_free(w->turn_ring);
         w->flows.release();
+        w->turn_clients.release();
     }
     workers_.clear();
     if (pool_ != nullptr)
@@ -256,16 +260,39 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         wk->cctx.iface_of_port = iface_of_port_;
         wk->cctx.nports = RTE_MAX_ETHPORTS;
         wk->cctx.nworkers = static_cast<uint16_t>(nworkers_);
+        wk->cctx.relay_min = cfg.relay_min;
+        wk->cctx.relay_max = cfg.relay_max;
+        for (uint16_t p : cfg.turn_ports)
+            if (wk->cctx.nturn_ports < classify_ctx::max_turn_ports)
+                wk->cctx.turn_ports[wk->cctx.nturn_ports++] = p;
+        if (cfg.turn_requests_per_s != 0) {
+            // Each worker polices its share; bursts of up to 1/10 s.
+            const uint64_t per_worker =
+                    std::max<uint64_t>(1, cfg.turn_requests_per_s / nworkers_);
+            wk->turn_interval_tsc = std::max<uint64_t>(1, rte_get_tsc_hz() / per_worker);
+            wk->turn_burst_tsc = wk->turn_interval_tsc * std::max<uint64_t>(16, per_worker / 10);
+        }
         const int sock = static_cast<int>(rte_socket_id());
         const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
         wk->cmd_ring = rte_ring_create(name_of(id_, "cmd", w).c_str(), cfg.ring_size, sock, spsc);
         wk->done_ring =
                 rte_ring_create(name_of(id_, "done", w).c_str(), cfg.ring_size, sock, spsc);
         wk->exc_ring = rte_ring_create(name_of(id_, "exc", w).c_str(), cfg.ring_size, sock, spsc);
-        const int ft = wk->flows.init(nifaces(), std::max<uint32_t>(cfg.max_legs, 64), sock);
-        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || ft != 0) {
+        wk->turn_ring =
+                rte_ring_create(name_of(id_, "turn", w).c_str(), cfg.ring_size, sock, spsc);
+        // Allocations take relay ports too: the flow table holds both.
+        const int ft = wk->flows.init(
+                nifaces(), std::max<uint32_t>(cfg.max_legs + cfg.max_allocations, 64), sock);
+        const int ct = cfg.turn_ports.empty()
+                               ? 0
+                               : wk->turn_clients.init(name_of(id_, "tcl", w).c_str(),
+                                                       std::max<uint32_t>(cfg.max_allocations, 64),
+                                                       sock);
+        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || !wk->turn_ring || ft != 0 ||
+            ct != 0) {
             err = std::string("cannot create worker rings or flow table: ") +
-                  rte_strerror(rte_errno) + " (max_legs=" + std::to_string(cfg.max_legs) + ")";
+                  rte_strerror(rte_errno) + " (max_legs=" + std::to_string(cfg.max_legs) +
+                  ", turn max_allocations=" + std::to_string(cfg.max_allocations) + ")";
             workers_.push_back(std::move(wk));
             return -ENOMEM;
         }
@@ -343,6 +370,8 @@ void dataplane::stop()
         unsigned n;
         while ((n = poll_exceptions(m, 64)) > 0)
             rte_pktmbuf_free_bulk(m, n);
+        while ((n = poll_turn(m, 64)) > 0)
+            rte_pktmbuf_free_bulk(m, n);
         for (auto& w : workers_) {
             for (unsigned j = 0; j < max_workers; j++) {
                 if (w->handoff_out[j] == nullptr)
@@ -366,7 +395,7 @@ unsigned dataplane::mbufs_in_use() const noexcept
 
 int dataplane::submit(flow_cmd* c) noexcept
 {
-    const unsigned owner = c->sess->owner;
+    const unsigned owner = c->alloc != nullptr ? c->alloc->owner : c->sess->owner;
     if (owner >= nworkers_)
         return -EINVAL;
     return rte_ring_sp_enqueue(workers_[owner]->cmd_ring, c) == 0 ? 0 : -EAGAIN;
@@ -393,6 +422,20 @@ unsigned dataplane::poll_exceptions(rte_mbuf** out, unsigned max) noexcept
         n += rte_ring_sc_dequeue_burst(w->exc_ring, reinterpret_cast<void**>(out + n), max - n,
                                        nullptr);
     }
+    return n;
+}
+
+unsigned dataplane::poll_turn(rte_mbuf** out, unsigned max) noexcept
+{
+    // Round-robin from where the last call stopped: one worker's flood does
+    // not starve the others' clients.
+    unsigned n = 0;
+    for (unsigned k = 0; k < nworkers_ && n < max; k++) {
+        worker& w = *workers_[(turn_rr_ + k) % nworkers_];
+        n += rte_ring_sc_dequeue_burst(w.turn_ring, reinterpret_cast<void**>(out + n),
+                                       std::min(max - n, 32u), nullptr);
+    }
+    turn_rr_ = (turn_rr_ + 1) % (nworkers_ == 0 ? 1 : nworkers_);
     return n;
 }
 

@@ -36,6 +36,14 @@ struct dp_config {
     uint16_t rx_desc = 1024;
     uint16_t tx_desc = 1024;
     uint32_t ring_size = 1024;   // command, completion, exception, handoff rings
+    uint16_t relay_min = 30000;  // relay port pool (classify looks these up whatever
+    uint16_t relay_max = 39999;  // they carry: TURN allocations relay anything)
+    // TURN: listener ports (empty = off), allocations per worker, and the
+    // rate of STUN/TURN requests the workers hand control (all workers
+    // together; 0 = unpoliced).
+    std::vector<uint16_t> turn_ports;
+    uint32_t max_allocations = 0;
+    uint32_t turn_requests_per_s = 0;
 };
 
 class dataplane {
@@ -73,6 +81,9 @@ public:
     unsigned poll_done(flow_cmd** out, unsigned max) noexcept;
     // Collects exception-path packets from every worker.
     unsigned poll_exceptions(rte_mbuf** out, unsigned max) noexcept;
+    // Collects STUN/TURN requests (to the TURN listener ports) from every
+    // worker, at most `max`, taking from each worker in turn.
+    unsigned poll_turn(rte_mbuf** out, unsigned max) noexcept;
     // Sends on the control lcore's own TX queue of interface `ifc`; frees
     // what could not be sent and returns the number sent.
     uint16_t ctl_tx(unsigned ifc, rte_mbuf** pkts, uint16_t n) noexcept;
@@ -83,6 +94,7 @@ private:
     dp_config cfg_;
     unsigned id_ = 0; // instance number: unique DPDK object names
     unsigned nworkers_ = 0;
+    unsigned turn_rr_ = 0;
     rte_mempool* pool_ = nullptr;
     std::vector<iface> ifaces_;
     std::vector<std::unique_ptr<neighbor_table>> neigh_;

@@ -8,7 +8,8 @@ int flow_table::init(unsigned nifaces, uint32_t capacity, int socket) noexcept
 {
     release();
     const size_t n = size_t{nifaces} * slots_per_iface;
-    slots_ = static_cast<leg**>(rte_zmalloc_socket("isar_flows", n * sizeof(leg*), 64, socket));
+    slots_ = static_cast<flow_entry*>(
+            rte_zmalloc_socket("isar_flows", n * sizeof(flow_entry), 64, socket));
     if (slots_ == nullptr)
         return -ENOMEM;
     nslots_ = static_cast<uint32_t>(n);

@@ -1,4 +1,6 @@
-// A worker's flow table: (interface, relay UDP port) -> leg.
+// A worker's flow table: (interface, relay UDP port) -> leg or TURN
+// allocation (a relayed port is a relay port like a leg's; the entry's low
+// bit says which, both being 64-byte aligned).
 //
 // A relay port belongs to exactly one worker (owner_of_port) and a leg is
 // named by its interface and its port, so the key space is small and dense:
@@ -23,6 +25,20 @@
 namespace isar::dp {
 
 struct leg;
+struct turn_alloc;
+
+// A slot's content: a leg, a TURN allocation (low bit set) or 0.
+using flow_entry = uintptr_t;
+constexpr flow_entry alloc_tag = 1;
+inline bool is_alloc(flow_entry e) noexcept { return (e & alloc_tag) != 0; }
+inline leg* entry_leg(flow_entry e) noexcept
+{
+    return is_alloc(e) ? nullptr : reinterpret_cast<leg*>(e);
+}
+inline turn_alloc* entry_alloc(flow_entry e) noexcept
+{
+    return is_alloc(e) ? reinterpret_cast<turn_alloc*>(e & ~alloc_tag) : nullptr;
+}
 
 class flow_table {
 public:
@@ -43,37 +59,52 @@ public:
         if (key < nslots_)
             __builtin_prefetch(&slots_[key], 0, 3);
     }
-    leg* lookup(uint32_t key) const noexcept { return key < nslots_ ? slots_[key] : nullptr; }
+    flow_entry lookup_entry(uint32_t key) const noexcept { return key < nslots_ ? slots_[key] : 0; }
+    leg* lookup(uint32_t key) const noexcept { return entry_leg(lookup_entry(key)); }
 
     // 0, -EEXIST (slot taken), -ENOSPC (capacity reached) or -EINVAL (key
     // out of range).
-    int insert(uint32_t key, leg* l) noexcept
+    int insert(uint32_t key, leg* l) noexcept { return insert_entry(key, reinterpret_cast<flow_entry>(l)); }
+    int insert(uint32_t key, turn_alloc* a) noexcept
     {
-        if (key >= nslots_)
-            return -EINVAL;
-        if (slots_[key] != nullptr)
-            return -EEXIST;
-        if (size_ >= capacity_)
-            return -ENOSPC;
-        slots_[key] = l;
-        size_++;
-        return 0;
+        return insert_entry(key, reinterpret_cast<flow_entry>(a) | alloc_tag);
     }
     // Removes `key` if it maps to `l` (a stale delete never removes a newer
     // leg on the same port). Returns whether it did.
     bool erase(uint32_t key, const leg* l) noexcept
     {
-        if (key >= nslots_ || slots_[key] != l || l == nullptr)
-            return false;
-        slots_[key] = nullptr;
-        size_--;
-        return true;
+        return l != nullptr && erase_entry(key, reinterpret_cast<flow_entry>(l));
+    }
+    bool erase(uint32_t key, const turn_alloc* a) noexcept
+    {
+        return a != nullptr && erase_entry(key, reinterpret_cast<flow_entry>(a) | alloc_tag);
     }
     uint32_t size() const noexcept { return size_; }
     uint32_t capacity() const noexcept { return capacity_; }
 
 private:
-    leg** slots_ = nullptr;
+    int insert_entry(uint32_t key, flow_entry e) noexcept
+    {
+        if (key >= nslots_)
+            return -EINVAL;
+        if (slots_[key] != 0)
+            return -EEXIST;
+        if (size_ >= capacity_)
+            return -ENOSPC;
+        slots_[key] = e;
+        size_++;
+        return 0;
+    }
+    bool erase_entry(uint32_t key, flow_entry e) noexcept
+    {
+        if (key >= nslots_ || slots_[key] != e)
+            return false;
+        slots_[key] = 0;
+        size_--;
+        return true;
+    }
+
+    flow_entry* slots_ = nullptr;
     uint32_t nslots_ = 0;
     uint32_t size_ = 0;
     uint32_t capacity_ = 0;

@@ -35,6 +35,8 @@ constexpr uint32_t ep_ip(packed_ep e) noexcept { return static_cast<uint32_t>(e 
 constexpr uint16_t ep_port(packed_ep e) noexcept { return static_cast<uint16_t>(e & 0xffff); }
 
 struct session;
+struct turn_alloc;
+struct turn_peer_table;
 
 // Laid out for the forwarding path, which with many legs pays one cache miss
 // per line it touches. A packet arriving on a leg touches its line 0 (what
@@ -110,30 +112,33 @@ struct session {
     std::unique_ptr<leg[], leg_array_free> legs;
 };
 
-// Worker that owns relay UDP port `port`: ports are dealt round-robin. Asked
-// for every packet, so the usual worker counts divide by a constant (a
+// Worker that owns relay UDP port `port`: ports are dealt to workers in
+// pairs (2k and 2k+1 share an owner), so that an RTP/RTCP pair, and TURN's
+// EVEN-PORT allocation with the odd port it reserves, stay on one worker.
+// Asked for every packet, so the usual worker counts divide by a constant (a
 // multiply) instead of a hardware division.
 constexpr unsigned owner_of_port(uint16_t port, unsigned nworkers) noexcept
 {
+    const unsigned pair = port >> 1;
     switch (nworkers) {
     case 1:
         return 0;
     case 2:
-        return port % 2u;
+        return pair % 2u;
     case 3:
-        return port % 3u;
+        return pair % 3u;
     case 4:
-        return port % 4u;
+        return pair % 4u;
     case 5:
-        return port % 5u;
+        return pair % 5u;
     case 6:
-        return port % 6u;
+        return pair % 6u;
     case 7:
-        return port % 7u;
+        return pair % 7u;
     case 8:
-        return port % 8u;
+        return pair % 8u;
     default:
-        return port % nworkers;
+        return pair % nworkers;
     }
 }
 
@@ -146,6 +151,9 @@ enum class cmd_op : uint8_t {
                  // leg's verify_only from `verify_mask`, and, with
                  // crypto_set_remote, the remote; the ack returns the old
                  // contexts in in_ctx/out_ctx for control to free
+    add_alloc,       // install `alloc`: its relayed port and its client 5-tuple
+    del_alloc,       // remove both; after the ack control may free `alloc`
+    set_alloc_peers, // alloc's permissions and channels = *peers (copied)
 };
 
 // flow_cmd::flags for set_crypto
@@ -165,6 +173,9 @@ struct alignas(64) flow_cmd {
     uint16_t verify_mask = 0; // bit i = legs[i].verify_only
     crypto::srtp_context* in_ctx = nullptr;
     crypto::srtp_context* out_ctx = nullptr;
+    // TURN (add_alloc, del_alloc, set_alloc_peers): sess is nullptr.
+    turn_alloc* alloc = nullptr;
+    const turn_peer_table* peers = nullptr;
 };
 
 } // namespace isar::dp

@@ -39,7 +39,14 @@ namespace isar::dp {
     _(handoff_full, "handoff ring to the owning worker full")                                      \
     _(exception_full, "exception ring to the control lcore full")                                  \
     _(tx_full, "transmit queue full")                                                              \
-    _(rate_limit, "leg's max_pps exceeded (token bucket)")
+    _(rate_limit, "leg's max_pps exceeded (token bucket)")                                         \
+    _(turn_no_alloc, "TURN ChannelData or Send indication from a 5-tuple without an allocation") \
+    _(turn_no_permission, "TURN peer address without a permission on the allocation")          \
+    _(turn_bad_channel, "TURN ChannelData on a channel that is not bound (or expired)")          \
+    _(turn_malformed, "malformed ChannelData or Send indication, or non-STUN to a TURN port")    \
+    _(turn_no_room, "no head- or tailroom in the mbuf for the TURN framing")                     \
+    _(turn_spoofed, "packet from the wire with the relay's own address as source")              \
+    _(turn_policed, "STUN/TURN request over the control lcore's rate ([turn] max_requests_per_s)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,
@@ -78,6 +85,11 @@ struct alignas(64) worker_stats {
     counter loops{0};
     counter busy_loops{0};
     counter busy_tsc{0};       // TSC cycles spent in loops that did work
+    counter turn_c2p_pkts{0};  // TURN: client -> peer packets sent
+    counter turn_p2c_pkts{0};  // TURN: peer -> client packets sent
+    counter turn_channel_data{0}; // of which ChannelData (either way)
+    counter turn_hairpin{0};   // client -> peer where the peer is another allocation here
+    counter turn_requests{0};  // STUN/TURN requests handed to control
     std::array<counter, n_drops> drops{};
 
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }

@@ -135,37 +135,64 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
         set_payload_len(m, meta, static_cast<uint32_t>(out_len));
         changed = true;
     }
-    const iface& out = ifaces[t->iface];
-    const uint32_t dst = ep_ip(remote);
-    const uint32_t nh = out.next_hop(dst);
-    if (nh == 0) {
+    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    const udp_cksum ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
+                                          ifaces[t->iface].tx_cksum_offload);
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (!emit(m, meta, t->iface, t->local_ip_be, t->local_port_be, remote, ck)) {
         t->stats.drop_pkt(drop::no_route);
-        drop_pkt(m, drop::no_route);
         return;
+    }
+    bump(t->ctr.out_pkts);
+    bump(t->ctr.out_bytes, len);
+    bump(stats.fwd_pkts);
+}
+
+bool worker::emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
+                  uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept
+{
+    const iface& out = ifaces[ifc];
+    const uint32_t nh = out.next_hop(ep_ip(dst));
+    if (nh == 0) {
+        drop_pkt(m, drop::no_route);
+        return false;
     }
     rewrite_to to;
     to.src_mac = out.mac;
-    to.src_ip_be = t->local_ip_be;
-    to.dst_ip_be = dst;
-    to.src_port_be = t->local_port_be;
-    to.dst_port_be = ep_port(remote);
+    to.src_ip_be = src_ip_be;
+    to.dst_ip_be = ep_ip(dst);
+    to.src_port_be = src_port_be;
+    to.dst_port_be = ep_port(dst);
     const bool resolved = out.neigh->lookup(nh, &to.dst_mac);
     if (!resolved)
         to.dst_mac = out.mac; // placeholder; control fills it in
-    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
-    rewrite_udp4(m, meta.l3_off, meta.l4_off, to,
-                 choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
-                                  out.tx_cksum_offload));
-
-    bump(t->ctr.out_pkts);
-    bump(t->ctr.out_bytes, rte_pktmbuf_pkt_len(m));
-    bump(stats.fwd_pkts);
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to, ck);
     if (resolved) {
-        tx_enqueue(t->iface, m);
+        tx_enqueue(ifc, m);
     } else {
         m->port = out.port_id;
         to_control(m, exc_kind::hold);
     }
+    return true;
+}
+
+void worker::non_rtp_on_leg(rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    pkt_meta v = meta;
+    classify_non_rtp(meta.pclass, v);
+    if (v.v == verdict::exception)
+        to_control(m, v.exc);
+    else
+        drop_pkt(m, v.reason);
+}
+
+void worker::handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept
+{
+    m->hash.usr = mark; // tells the owner whether this is a hairpin (turn_path.cc)
+    if (rte_ring_sp_enqueue(handoff_out[owner], m) != 0)
+        drop_pkt(m, drop::handoff_full);
+    else
+        bump(stats.handoff_out);
 }
 
 void worker::init_rtp_clocks(uint64_t tsc_hz) noexcept
@@ -328,16 +355,28 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     // then every leg's first target, RTP statistics and SRTP contexts (fewer
     // prefetches per stage: the CPU has only so many misses in flight).
     leg* legs[max_burst];
+    turn_alloc* allocs[max_burst];
     for (unsigned i = 0; i < n; i++) {
         leg* l = nullptr;
-        if (meta[i].v == verdict::lookup && meta[i].owner == index) {
-            l = flows.lookup(meta[i].key);
+        turn_alloc* a = nullptr;
+        if (meta[i].owner == index) {
+            if (meta[i].v == verdict::lookup) {
+                const flow_entry e = flows.lookup_entry(meta[i].key);
+                a = entry_alloc(e);
+                if (a == nullptr && meta[i].pclass == payload_class::rtp)
+                    l = entry_leg(e);
+            } else if (meta[i].v == verdict::turn_client) {
+                a = turn_clients.lookup(client_key(pkts[i], meta[i]));
+            }
             if (l != nullptr) {
                 rte_prefetch0(l);
                 rte_prefetch0(&l->remote);
+            } else if (a != nullptr) {
+                rte_prefetch0(a);
             }
         }
         legs[i] = l;
+        allocs[i] = a;
     }
     bool srtp = false;
     for (unsigned i = 0; i < n; i++) {
@@ -385,20 +424,28 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
             drop_pkt(m, mt.reason);
             break;
         case verdict::exception:
-            to_control(m, mt.exc);
+            if (mt.exc == exc_kind::turn)
+                turn_request(m);
+            else
+                to_control(m, mt.exc);
             break;
         case verdict::lookup:
-            if (mt.owner != index) {
-                if (rte_ring_sp_enqueue(handoff_out[mt.owner], m) != 0)
-                    drop_pkt(m, drop::handoff_full);
-                else
-                    bump(stats.handoff_out);
-                break;
-            }
-            if (legs[i] != nullptr)
+            if (mt.owner != index)
+                handoff(m, mt.owner, 0);
+            else if (allocs[i] != nullptr)
+                turn_from_peer(m, mt, allocs[i], received || m->hash.usr != hairpin_mark);
+            else if (mt.pclass != payload_class::rtp)
+                non_rtp_on_leg(m, mt);
+            else if (legs[i] != nullptr)
                 forward(m, mt, legs[i]);
             else
                 drop_pkt(m, drop::no_flow);
+            break;
+        case verdict::turn_client:
+            if (mt.owner != index)
+                handoff(m, mt.owner, 0);
+            else
+                turn_from_client(m, mt, allocs[i]);
             break;
         }
     }
@@ -406,6 +453,10 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
 
 void worker::apply(flow_cmd* c) noexcept
 {
+    if (c->alloc != nullptr) {
+        apply_alloc(c);
+        return;
+    }
     session* s = c->sess;
     c->status = 0;
     switch (c->op) {
@@ -463,6 +514,9 @@ void worker::apply(flow_cmd* c) noexcept
             l.remote.store(c->remote, std::memory_order_relaxed);
         break;
     }
+    default:
+        c->status = -EINVAL;
+        break;
     }
 }
 
@@ -512,6 +566,7 @@ unsigned worker::poll_once() noexcept
     for (unsigned i = 0; i < nifaces; i++)
         tx_flush(i);
 
+    turn_allocs.store(turn_clients.size(), std::memory_order_relaxed);
     bump(stats.loops);
     heartbeat.store(read(stats.loops), std::memory_order_relaxed);
     if (work > 0) {

@@ -10,7 +10,9 @@
 #include "dataplane/flow_table.h"
 #include "dataplane/iface.h"
 #include "dataplane/leg.h"
+#include "dataplane/rewrite.h"
 #include "dataplane/stats.h"
+#include "dataplane/turn_alloc.h"
 
 struct rte_ring;
 struct rte_mempool;
@@ -42,7 +44,13 @@ struct worker {
     rte_ring* cmd_ring = nullptr;            // control -> me (flow_cmd*)
     rte_ring* done_ring = nullptr;           // me -> control (flow_cmd*)
     rte_ring* exc_ring = nullptr;            // me -> control (rte_mbuf*)
-    flow_table flows;                        // flow_key -> leg*, private to me
+    rte_ring* turn_ring = nullptr;           // me -> control: STUN/TURN requests (policed)
+    flow_table flows;                        // flow_key -> leg or allocation, private to me
+    turn_client_table turn_clients;          // client 5-tuple -> allocation, private to me
+    // Policer of the STUN/TURN requests handed to control (GCRA on the TSC):
+    // one per turn_interval_tsc, bursts up to turn_burst_tsc ahead; 0 = off.
+    uint64_t turn_interval_tsc = 0;
+    uint64_t turn_burst_tsc = 0;
     rte_mempool* pool = nullptr;
     const iface* ifaces = nullptr;
     unsigned nifaces = 0;
@@ -61,6 +69,8 @@ struct worker {
     // spins without progress until the TSC passes this. 0 = never.
     std::atomic<uint64_t> wedge_until{0};
     worker_stats stats;
+    // Fill levels, written by the worker once per loop for control to read.
+    std::atomic<uint32_t> turn_allocs{0};
 
     // One pass: bounded commands, every RX source, TX flush. Returns the
     // number of packets and commands handled (0 = idle).
@@ -81,13 +91,27 @@ private:
     };
     tx_buffer tx_[max_ifaces];
     uint64_t now_tsc_ = 0;
+    uint64_t turn_tat_ = 0; // policer: theoretical arrival time of the next request
 
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
+    void apply_alloc(flow_cmd* c) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
                  bool changed) noexcept;
+    // Rewrites `m` to go from (src_ip_be, src_port_be) on interface `ifc` to
+    // `dst` and queues it for TX (or for control while the next hop's MAC is
+    // unknown). False when there is no route: `m` was dropped and counted.
+    bool emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
+              uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept;
+    void non_rtp_on_leg(rte_mbuf* m, const pkt_meta& meta) noexcept;
+    // TURN fast path (turn_path.cc).
+    void turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept;
+    void turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, bool from_wire) noexcept;
+    void turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer) noexcept;
+    void turn_request(rte_mbuf* m) noexcept;
+    void handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
     void to_control(rte_mbuf* m, exc_kind k) noexcept;

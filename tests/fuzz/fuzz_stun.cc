@@ -137,7 +137,7 @@ void fast_path(const uint8_t* data, size_t size)
     uint16_t channel = 0;
     uint16_t len = 0;
     if (parse_channel_data(data, size, channel, len)) {
-        check(channel >= 0x4000 && channel <= 0x4fff && size_t{4} + len <= size);
+        check(channel >= isar::turn::channel_min && channel <= isar::turn::channel_max && size_t{4} + len <= size);
     }
     send_view v;
     if (!parse_send_indication(data, size, v)) {

@@ -217,7 +217,7 @@ class Env:
 
     def __init__(self, name, argv, workers=1, idle_timeout_s=60, port_min=40000,
                  port_max=40999, strict_source=True, mbufs=4095, max_clients=64,
-                 extra_ns_ips=(B_IP, C_IP), pmd="af_packet", iface_extra=""):
+                 extra_ns_ips=(B_IP, C_IP), pmd="af_packet", iface_extra="", extra_config=""):
         if len(argv) < 3:
             print(f"usage: {argv[0]} ISARD ISARCTL", file=sys.stderr)
             sys.exit(2)
@@ -228,6 +228,7 @@ class Env:
         self.name = name
         self.pmd = pmd
         self.iface_extra = iface_extra  # more [[interface]] keys, TOML lines
+        self.extra_config = extra_config  # more sections (e.g. [turn]), TOML text
         tag = secrets.token_hex(3)
         self.tag = tag
         self.ns = f"isarit-{name}-{tag}"
@@ -467,7 +468,7 @@ class Env:
             f"[control]\nsocket = \"{self.sock_path}\"\nmax_clients = {v['max_clients']}\n"
             "drain_timeout_s = 0\n\n"
             f"[dataplane]\nidle_sleep_us = 100\nmbufs = {v['mbufs']}\n\n"
-            "[log]\nlevel = \"info\"\n")
+            "[log]\nlevel = \"" + os.environ.get("ISAR_IT_LOG", "info") + "\"\n\n" + self.extra_config.replace("@DIR@", self.dir))
 
     def start(self, timeout=30):
         cfg = os.path.join(self.dir, "isard.toml")

@@ -2,7 +2,7 @@
 """Two dataplane workers (net_af_packet qpairs=3, --lcores 0@0,1@1,2@1).
 
 Several sessions are owned by alternating workers and their relay ports come
-from the owner's share of the pool (port % 2 == owner). The kernel spreads the
+from the owner's share of the pool ((port // 2) % 2 == owner: ports are dealt in pairs). The kernel spreads the
 flows over the three af_packet RX queues by hash, so packets often arrive on
 the worker that does not own the leg and are handed off: whichever worker
 receives them, every stream must arrive complete, intact and in order, the
@@ -41,9 +41,9 @@ def body(env):
     for sid, locs, _a, _b in calls:
         w = env.show(sid)["worker"]
         owners[sid] = w
-        it.check(all(port % 2 == w for _ip, port in locs.values()),
+        it.check(all((port // 2) % 2 == w for _ip, port in locs.values()),
                  f"{sid}: owned by worker {w}, its relay ports {sorted(p for _, p in locs.values())}"
-                 f" are in that worker's share (port % 2)")
+                 f" are in that worker's share ((port // 2) % 2)")
     it.check_eq(sorted(set(owners.values())), [0, 1], "sessions are spread over both workers")
 
     # Latch every leg (B first, then A's first packet reaches B).

@@ -650,13 +650,17 @@ TEST(stun_fast_path, channel_data)
     bad[0] = 0x3f;
     bad[1] = 0xff;
     EXPECT_FALSE(parse_channel_data(bad, sizeof bad, ch, n));
-    bad[0] = 0x50;
+    bad[0] = 0x80;
     bad[1] = 0x00;
     EXPECT_FALSE(parse_channel_data(bad, sizeof bad, ch, n));
     bad[0] = 0x4f;
     bad[1] = 0xff;
     EXPECT_TRUE(parse_channel_data(bad, sizeof bad, ch, n));
     EXPECT_EQ(ch, 0x4fff);
+    bad[0] = 0x7f; // RFC 5766's range, as coturn's clients use it
+    bad[1] = 0xfe;
+    EXPECT_TRUE(parse_channel_data(bad, sizeof bad, ch, n));
+    EXPECT_EQ(ch, 0x7ffe);
 }
 
 TEST(stun_fast_path, send_indication)

@@ -99,11 +99,12 @@ std::vector<row> golden_rows()
     r.push_back(
             lookup("RTP to an even relay port: owner 0", rtp_to(30000), port0, 30000, 0, rtp_len));
     r.push_back(
-            lookup("RTP to an odd relay port: owner 1", rtp_to(30001), port0, 30001, 1, rtp_len));
+            lookup("RTP to relay port 30002: owner 1 (ports go in pairs)", rtp_to(30002), port0,
+                   30002, 1, rtp_len));
     {
-        auto s = rtp_to(40001);
+        auto s = rtp_to(40002);
         s.dst_ip = relay1;
-        r.push_back(lookup("RTP on the second interface: key has its index", s, port1, 40001, 1,
+        r.push_back(lookup("RTP on the second interface: key has its index", s, port1, 40002, 1,
                            rtp_len, port1));
     }
     {
@@ -398,6 +399,9 @@ std::string meta_str(const dp::pkt_meta& m)
         return "exception/" + std::to_string(static_cast<int>(m.exc));
     case verdict::lookup:
         return "lookup/key=" + std::to_string(m.key) + "/owner=" + std::to_string(m.owner);
+    case verdict::turn_client:
+        return std::string("turn_client/") + (m.channel_data ? "channel_data" : "send") +
+               "/owner=" + std::to_string(m.owner);
     }
     return "?";
 }
@@ -424,6 +428,9 @@ TEST_P(Classify, Golden)
         break;
     case verdict::exception:
         EXPECT_EQ(meta.exc, r.exc) << r.what << ": got " << meta_str(meta);
+        break;
+    case verdict::turn_client:
+        EXPECT_EQ(meta.owner, r.owner) << r.what;
         break;
     case verdict::lookup:
         EXPECT_EQ(meta.key, r.key) << r.what;
@@ -488,7 +495,7 @@ TEST_F(ClassifyCtx, OwnerFollowsWorkerCount)
             dp::pkt_meta meta;
             dp::classify_one(ctx_, m, meta);
             ASSERT_EQ(meta.v, verdict::lookup);
-            EXPECT_EQ(meta.owner, port % nw) << "port " << port << " nw " << nw;
+            EXPECT_EQ(meta.owner, (port / 2) % nw) << "port " << port << " nw " << nw;
             EXPECT_EQ(meta.key, dp::flow_key(0, port));
             EXPECT_EQ(meta.iface, 0);
             rte_pktmbuf_free(m);

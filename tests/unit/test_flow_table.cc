@@ -3,6 +3,7 @@
 // removes a newer leg, keys outside the interfaces refused.
 #include "dataplane/flow_table.h"
 #include "dataplane/leg.h"
+#include "dataplane/turn_alloc.h"
 #include "tests/support/eal_env.h"
 
 #include <cerrno>
@@ -70,8 +71,32 @@ TEST(FlowTable, StaleEraseKeepsTheNewerLeg)
     ASSERT_EQ(ft.insert(k, &new_leg), 0); // the port was reused
     EXPECT_FALSE(ft.erase(k, &old_leg)) << "the old session's delete";
     EXPECT_EQ(ft.lookup(k), &new_leg);
-    EXPECT_FALSE(ft.erase(k, nullptr));
+    EXPECT_FALSE(ft.erase(k, static_cast<const dp::leg*>(nullptr)));
     EXPECT_EQ(ft.size(), 1u);
     ft.release();
     EXPECT_EQ(ft.lookup(k), nullptr) << "a released table holds nothing";
+}
+
+// A slot holds a leg or a TURN allocation (tagged): each is found only as
+// what it is, and erasing one never removes the other.
+TEST(FlowTable, AllocationsAreTagged)
+{
+    ASSERT_TRUE(test::eal_env::ready());
+    dp::flow_table ft;
+    ASSERT_EQ(ft.init(1, 16, socket()), 0);
+    dp::turn_alloc a;
+    dp::leg l;
+    const uint32_t ka = dp::flow_key(0, 30010), kl = dp::flow_key(0, 30011);
+    ASSERT_EQ(ft.insert(ka, &a), 0);
+    ASSERT_EQ(ft.insert(kl, &l), 0);
+    EXPECT_EQ(ft.lookup(ka), nullptr) << "an allocation is not a leg";
+    EXPECT_EQ(dp::entry_alloc(ft.lookup_entry(ka)), &a);
+    EXPECT_EQ(dp::entry_alloc(ft.lookup_entry(kl)), nullptr);
+    EXPECT_EQ(ft.lookup(kl), &l);
+    EXPECT_EQ(ft.insert(ka, &l), -EEXIST);
+    EXPECT_FALSE(ft.erase(ka, reinterpret_cast<const dp::leg*>(&a)))
+            << "the same address as a leg is another entry";
+    EXPECT_TRUE(ft.erase(ka, &a));
+    EXPECT_EQ(ft.lookup_entry(ka), 0u);
+    EXPECT_EQ(ft.size(), 1u);
 }

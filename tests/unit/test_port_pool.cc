@@ -47,7 +47,8 @@ TEST(PortPool, AllocatesInOrderAndUnique)
         EXPECT_GT(*port, prev);
         prev = *port;
     }
-    EXPECT_EQ(seen, (std::set<uint16_t>{40001, 40003, 40005, 40007, 40009}));
+    // Dealt in pairs (2k, 2k+1): worker 1 of 2 has 40002/3 and 40006/7.
+    EXPECT_EQ(seen, (std::set<uint16_t>{40002, 40003, 40006, 40007}));
 }
 
 TEST(PortPool, ReleasedPortsGoToTheBack)
@@ -85,9 +86,11 @@ TEST(PortPool, ReleaseGoesBackToTheOwnersQueue)
 
 TEST(PortPool, Exhaustion)
 {
-    port_pool p(30000, 30001, 2);
+    port_pool p(30000, 30003, 2); // 30000/1 to worker 0, 30002/3 to worker 1
+    EXPECT_TRUE(p.alloc(0));
     EXPECT_TRUE(p.alloc(0));
     EXPECT_FALSE(p.alloc(0));
+    EXPECT_TRUE(p.alloc(1));
     EXPECT_TRUE(p.alloc(1));
     EXPECT_FALSE(p.alloc(1));
     EXPECT_FALSE(p.alloc(2)) << "owner beyond nworkers";
@@ -104,8 +107,8 @@ TEST(PortPool, ForeignAndDoubleReleasesIgnored)
     p.release(30010); // above
     p.release(0);
     p.release(65535);
-    p.release(30002); // in range but never allocated
-    p.release(30001); // another owner's, not allocated
+    p.release(30004); // in range but never allocated
+    p.release(30002); // another owner's, not allocated
     EXPECT_EQ(p.free_count(0), f0);
     EXPECT_EQ(p.free_count(1), f1);
     p.release(*a);
@@ -116,7 +119,7 @@ TEST(PortPool, ForeignAndDoubleReleasesIgnored)
     std::set<uint16_t> seen;
     while (auto x = p.alloc(0))
         EXPECT_TRUE(seen.insert(*x).second) << *x;
-    EXPECT_EQ(seen.size(), 5u);
+    EXPECT_EQ(seen.size(), 6u); // 30000/1, 30004/5, 30008/9
 }
 
 TEST(PortPool, FullRangeToTop)
@@ -131,4 +134,32 @@ TEST(PortPool, FullRangeToTop)
     EXPECT_EQ(n, 6u);
     p.release(65535);
     EXPECT_EQ(*p.alloc(0), 65535);
+}
+
+// TURN's EVEN-PORT: an even port whose odd neighbour is free, both of the
+// same owner; with R the odd one is taken too (reserved), without it stays free.
+TEST(PortPool, EvenPort)
+{
+    port_pool p(30000, 30007, 2); // worker 0: 30000/1, 30004/5; worker 1: 30002/3, 30006/7
+    auto a = p.alloc_even(1, true);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(*a, 30002);
+    EXPECT_TRUE(p.in_use(30003)) << "reserved for the RESERVATION-TOKEN";
+    auto b = p.alloc_even(1, false);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(*b, 30006);
+    EXPECT_FALSE(p.in_use(30007));
+    EXPECT_FALSE(p.alloc_even(1, false)) << "30007 is odd";
+    EXPECT_EQ(*p.alloc(1), 30007);
+    // An even port whose neighbour is taken is not offered.
+    auto c = p.alloc(0);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(*c, 30000);
+    auto d = p.alloc(0); // 30001
+    ASSERT_TRUE(d);
+    p.release(30000);
+    auto e = p.alloc_even(0, false);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(*e, 30004) << "30000's neighbour 30001 is in use";
+    EXPECT_FALSE(p.alloc_even(7, false)) << "owner beyond nworkers";
 }

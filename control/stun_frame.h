@@ -1,0 +1,39 @@
+// STUN over the dataplane's ports, on the control lcore: where a request
+// came from (taken from the frame the worker handed over) and the frame that
+// carries the answer back (Ethernet/IPv4/UDP around a STUN message, sent on
+// the control lcore's own TX queue).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/dataplane.h"
+#include "turn/stun.h"
+
+namespace isar::ctl {
+
+// The 5-tuple of a request and the way back to its sender.
+struct stun_origin {
+    unsigned iface = 0;
+    rte_ether_addr peer_mac{};  // the frame's source: the client or its router
+    uint32_t client_ip_be = 0;
+    uint16_t client_port_be = 0;
+    uint32_t local_ip_be = 0;   // the listener address and port it was sent to
+    uint16_t local_port_be = 0;
+
+    turn::transport_addr client() const noexcept;
+};
+
+// The UDP payload of a frame a worker classified (Ethernet/IPv4/UDP, checked
+// by classify); false when `m` is not that.
+bool stun_payload(const rte_mbuf* m, const dp::dataplane& dp, stun_origin& from,
+                  const uint8_t*& payload, size_t& len) noexcept;
+
+// Sends msg[0..len) to `to` (back to where the request came from). False
+// when no mbuf could be had or the port did not take it.
+bool send_stun(dp::dataplane& dp, const stun_origin& to, const uint8_t* msg, size_t len) noexcept;
+
+} // namespace isar::ctl

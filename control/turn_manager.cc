@@ -1,0 +1,370 @@
+// Allocations on the control side: their dataplane state, commands to the
+// owning worker and their acknowledgements, expiry, secrets.
+#include "control/turn_manager.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+#include <openssl/mem.h>
+#include <openssl/rand.h>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+
+#include "control/addr.h"
+#include "control/log.h"
+#include "control/session_manager.h"
+#include "control/turn_request.h"
+
+namespace isar::ctl {
+
+turn_secrets::~turn_secrets()
+{
+    for (auto& s : list)
+        OPENSSL_cleanse(s.data(), s.size());
+}
+
+bool load_turn_secrets(const std::string& path, turn_secrets& out, std::string& err)
+{
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) {
+        err = path + ": " + strerror(errno);
+        return false;
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        err = path + ": readable or writable by others (mode " +
+              std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
+              std::to_string(st.st_mode & 7) + "); chmod 600 it";
+        return false;
+    }
+    std::ifstream f(path);
+    if (!f) {
+        err = path + ": cannot open";
+        return false;
+    }
+    std::string line;
+    while (std::getline(f, line)) {
+        size_t a = line.find_first_not_of(" \t\r");
+        size_t b = line.find_last_not_of(" \t\r");
+        if (a != std::string::npos && line[a] != '#')
+            out.list.push_back(line.substr(a, b - a + 1));
+        OPENSSL_cleanse(line.data(), line.size());
+    }
+    if (out.list.empty()) {
+        err = path + ": no secret in it (one per line)";
+        return false;
+    }
+    return true;
+}
+
+turn_allocation::~turn_allocation()
+{
+    OPENSSL_cleanse(key, sizeof(key));
+    if (da != nullptr)
+        rte_free(da);
+}
+
+turn_manager::turn_manager(dp::dataplane& dp, const config& cfg, session_manager& sm)
+    : dp_(dp), cfg_(cfg), sm_(sm)
+{
+}
+
+turn_manager::~turn_manager()
+{
+    OPENSSL_cleanse(nonce_key_, sizeof(nonce_key_));
+    // Commands still in flight reference allocations: only free what no
+    // worker can reach (the dataplane is stopped before this runs).
+}
+
+int turn_manager::init(std::string& err)
+{
+    if (!enabled())
+        return 0;
+    if (!load_turn_secrets(cfg_.turn.auth_secret_file, secrets_, err))
+        return -EINVAL;
+    for (const auto& c : cfg_.turn.allowed_peer)
+        policy_.allow(*turn::parse_cidr(c));
+    for (const auto& c : cfg_.turn.denied_peer)
+        policy_.deny(*turn::parse_cidr(c));
+    if (RAND_bytes(nonce_key_, sizeof(nonce_key_)) != 1) {
+        err = "cannot draw the nonce key (RAND_bytes)";
+        return -EIO;
+    }
+    return 0;
+}
+
+uint64_t turn_manager::client_key(const stun_origin& o) const
+{
+    return (uint64_t{o.iface} << 56) ^ (uint64_t{o.local_port_be} << 48) ^
+           (uint64_t{o.client_ip_be} << 16) ^ o.client_port_be;
+}
+
+turn_allocation* turn_manager::by_client(const stun_origin& o)
+{
+    auto it = by_client_.find(client_key(o));
+    if (it == by_client_.end())
+        return nullptr;
+    auto a = allocs_.find(it->second);
+    return a == allocs_.end() ? nullptr : a->second.get();
+}
+
+const turn_allocation* turn_manager::find(uint32_t id) const
+{
+    auto it = allocs_.find(id);
+    return it == allocs_.end() ? nullptr : it->second.get();
+}
+
+double turn_manager::seconds_left(const turn_allocation& a, uint64_t now) const
+{
+    return a.expiry_tsc > now ? static_cast<double>(a.expiry_tsc - now) / rte_get_tsc_hz() : 0.0;
+}
+
+size_t turn_manager::permission_count() const
+{
+    size_t n = 0;
+    for (auto& [id, a] : allocs_)
+        n += a->perms.size();
+    return n;
+}
+
+size_t turn_manager::channel_count() const
+{
+    size_t n = 0;
+    for (auto& [id, a] : allocs_)
+        n += a->chans.size();
+    return n;
+}
+
+unsigned turn_manager::poll(unsigned budget)
+{
+    rte_mbuf* pkts[32];
+    unsigned total = 0;
+    while (total < budget) {
+        const unsigned n = dp_.poll_turn(pkts, std::min(32u, budget - total));
+        if (n == 0)
+            break;
+        for (unsigned i = 0; i < n; i++)
+            handle(pkts[i]);
+        total += n;
+    }
+    return total;
+}
+
+void turn_manager::handle(rte_mbuf* m)
+{
+    stats_.requests++;
+    request r;
+    const uint8_t* p = nullptr;
+    size_t len = 0;
+    if (!enabled() || !stun_payload(m, dp_, r.reply.to, p, len) ||
+        turn::parse(p, len, r.msg) != turn::parse_status::ok) {
+        stats_.bad_requests++;
+        rte_pktmbuf_free(m);
+        return;
+    }
+    r.now_tsc = rte_rdtsc();
+    r.now_s = static_cast<int64_t>(::time(nullptr));
+    r.reply.method = r.msg.method;
+    std::memcpy(r.reply.txid, r.msg.txid, turn::txid_len);
+    // Indications other than Send (handled by the workers) and answers: a
+    // TURN server sends no requests, so nothing here is waiting for them.
+    if (r.msg.cls != turn::msg_class::request)
+        stats_.ignored++;
+    else
+        on_request(r);
+    rte_pktmbuf_free(m); // r.msg pointed into it
+}
+
+int turn_manager::submit(std::unique_ptr<dp::flow_cmd> c,
+                         std::unique_ptr<dp::turn_peer_table> peers, uint32_t id,
+                         std::function<void(int)> done)
+{
+    c->seq = seq_++;
+    c->peers = peers.get();
+    const int rc = dp_.submit(c.get());
+    if (rc != 0)
+        return rc;
+    const uint64_t seq = c->seq;
+    pending_.emplace(seq, pending_op{std::move(c), std::move(peers), id, std::move(done)});
+    return 0;
+}
+
+void turn_manager::on_ack(dp::flow_cmd* c)
+{
+    auto it = pending_.find(c->seq);
+    if (it == pending_.end())
+        return;
+    pending_op op = std::move(it->second);
+    pending_.erase(it);
+    auto a = allocs_.find(op.alloc_id);
+    if (op.cmd->op == dp::cmd_op::del_alloc) {
+        if (a != allocs_.end()) {
+            release_port(a->second->origin.iface, a->second->relay_port);
+            allocs_.erase(a); // frees the dp::turn_alloc: the worker let go of it
+        }
+    } else if (op.cmd->op == dp::cmd_op::add_alloc && a != allocs_.end()) {
+        if (op.cmd->status == 0) {
+            a->second->installed = true;
+        } else {
+            stats_.allocations_failed++;
+            by_client_.erase(client_key(a->second->origin));
+            if (auto u = per_user_.find(a->second->user); u != per_user_.end() && --u->second == 0)
+                per_user_.erase(u);
+            release_port(a->second->origin.iface, a->second->relay_port);
+            allocs_.erase(a);
+        }
+    }
+    if (op.done)
+        op.done(op.cmd->status);
+}
+
+void turn_manager::release_port(unsigned iface, uint16_t port)
+{
+    if (port != 0)
+        sm_.relay_pool(iface).release(port);
+}
+
+void turn_manager::install(std::unique_ptr<turn_allocation> a, std::function<void(int)> done)
+{
+    turn_allocation& ref = *a;
+    const uint32_t id = ref.id;
+    by_client_[client_key(ref.origin)] = id;
+    per_user_[ref.user]++;
+    allocs_.emplace(id, std::move(a));
+    auto c = std::make_unique<dp::flow_cmd>();
+    c->op = dp::cmd_op::add_alloc;
+    c->alloc = ref.da;
+    if (submit(std::move(c), nullptr, id, std::move(done)) != 0) {
+        // The command ring is full: as if the worker had refused it.
+        stats_.allocations_failed++;
+        by_client_.erase(client_key(ref.origin));
+        if (auto u = per_user_.find(ref.user); u != per_user_.end() && --u->second == 0)
+            per_user_.erase(u);
+        release_port(ref.origin.iface, ref.relay_port);
+        allocs_.erase(id);
+        if (done)
+            done(-EAGAIN);
+    }
+}
+
+void turn_manager::push_peers(turn_allocation& a, std::function<void(int)> done)
+{
+    auto t = std::make_unique<dp::turn_peer_table>();
+    for (const auto& p : a.perms) {
+        if (t->nperms == dp::max_turn_perms)
+            break;
+        t->perms[t->nperms++] = {p.ip_be, 0, p.expiry_tsc};
+    }
+    for (const auto& c : a.chans) {
+        if (t->nchans == dp::max_turn_channels)
+            break;
+        dp::turn_channel& d = t->chans[t->nchans++];
+        d.peer = dp::pack_ep(c.ip_be, c.port_be);
+        d.expiry_tsc = c.expiry_tsc;
+        d.number = c.number;
+    }
+    auto c = std::make_unique<dp::flow_cmd>();
+    c->op = dp::cmd_op::set_alloc_peers;
+    c->alloc = a.da;
+    if (submit(std::move(c), std::move(t), a.id, std::move(done)) != 0 && done)
+        done(-EAGAIN);
+}
+
+void turn_manager::end(turn_allocation& a, const char* why, done_fn done)
+{
+    if (a.deleting) {
+        if (done)
+            done(true);
+        return;
+    }
+    a.deleting = true;
+    by_client_.erase(client_key(a.origin));
+    if (auto u = per_user_.find(a.user); u != per_user_.end() && --u->second == 0)
+        per_user_.erase(u);
+    stats_.allocations_ended++;
+    const double age = static_cast<double>(rte_rdtsc() - a.created_tsc) / rte_get_tsc_hz();
+    ISAR_LOG(INFO, "turn: allocation {} ended ({}): user \"{}\", client {}:{}, {:.0f} s, "
+                   "{} packets to peers, {} from peers",
+             a.id, why, a.username, format_ipv4(rte_be_to_cpu_32(a.origin.client_ip_be)),
+             rte_be_to_cpu_16(a.origin.client_port_be), age, dp::read(a.da->ctr.c2p_pkts),
+             dp::read(a.da->ctr.p2c_pkts));
+    auto c = std::make_unique<dp::flow_cmd>();
+    c->op = dp::cmd_op::del_alloc;
+    c->alloc = a.da;
+    const uint32_t id = a.id;
+    auto cb = [done](int) {
+        if (done)
+            done(true);
+    };
+    if (submit(std::move(c), nullptr, id, cb) != 0) {
+        // Ring full: retried by tick() (deleting stays set, the entry stays).
+        a.deleting = false;
+        stats_.allocations_ended--;
+        if (done)
+            done(true);
+    }
+}
+
+bool turn_manager::remove(uint32_t id, done_fn done)
+{
+    auto it = allocs_.find(id);
+    if (it == allocs_.end() || !it->second->installed)
+        return false;
+    end(*it->second, "deleted by isarctl", std::move(done));
+    return true;
+}
+
+void turn_manager::tick(uint64_t now)
+{
+    std::vector<turn_allocation*> expired;
+    const uint64_t grace = 300 * rte_get_tsc_hz(); // a channel's pair stays reserved 5 min
+    for (auto& [id, a] : allocs_) {
+        if (!a->installed || a->deleting)
+            continue;
+        if (now >= a->expiry_tsc) {
+            expired.push_back(a.get());
+            continue;
+        }
+        std::erase_if(a->perms, [&](const turn_permission& p) { return now >= p.expiry_tsc; });
+        std::erase_if(a->chans,
+                      [&](const turn_binding& c) { return now >= c.expiry_tsc + grace; });
+    }
+    for (turn_allocation* a : expired)
+        end(*a, "lifetime expired");
+    for (auto it = reservations_.begin(); it != reservations_.end();) {
+        if (now >= it->second.expiry_tsc) {
+            release_port(it->second.iface, it->second.port);
+            it = reservations_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    const int64_t sec = static_cast<int64_t>(::time(nullptr));
+    std::erase_if(alloc_rate_, [&](const auto& kv) { return kv.second.second < sec - 1; });
+}
+
+const char* turn_manager::auth_fail_name(unsigned i)
+{
+    static const char* const names[] = {
+#define ISAR_TURN_AUTH_NAME(n, t) #n,
+            ISAR_FOREACH_TURN_AUTH_FAIL(ISAR_TURN_AUTH_NAME)
+#undef ISAR_TURN_AUTH_NAME
+    };
+    return i < std::size(names) ? names[i] : "?";
+}
+
+void turn_manager::log_created(const turn_allocation& a) const
+{
+    ISAR_LOG(INFO, "turn: allocation {} created: user \"{}\", client {}:{}, relay {}:{}, "
+                   "lifetime {:.0f} s, worker {}",
+             a.id, a.username, format_ipv4(rte_be_to_cpu_32(a.origin.client_ip_be)),
+             rte_be_to_cpu_16(a.origin.client_port_be),
+             format_ipv4(rte_be_to_cpu_32(a.da->relay_ip_be)), a.relay_port,
+             seconds_left(a, rte_rdtsc()), a.da->owner);
+}
+
+} // namespace isar::ctl

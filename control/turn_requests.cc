@@ -1,0 +1,536 @@
+// TURN requests (RFC 8656 §7-§11) and their authentication (RFC 8489 §9.2
+// long-term credentials with coturn's use-auth-secret REST passwords).
+#include <cerrno>
+#include <cstring>
+
+#include <openssl/mem.h>
+#include <openssl/rand.h>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+
+#include "control/addr.h"
+#include "control/log.h"
+#include "control/session_manager.h"
+#include "control/turn_manager.h"
+#include "control/turn_request.h"
+
+namespace isar::ctl {
+
+namespace {
+constexpr uint32_t permission_lifetime_s = 300; // RFC 8656 §9
+constexpr uint32_t channel_lifetime_s = 600;    // RFC 8656 §12
+constexpr uint32_t reservation_lifetime_s = 30; // RFC 8656 §7.2 (EVEN-PORT R)
+
+using turn::attr_view;
+using turn::method;
+
+bool is_method(const turn::message& m, method x)
+{
+    return m.method == static_cast<uint16_t>(x);
+}
+} // namespace
+
+void turn_manager::respond_error(request& r, uint16_t code)
+{
+    stats_.errors_sent++;
+    ISAR_LOG(DEBUG, "turn: {} {:#x} from {}:{}: error {}", r.msg.method, r.msg.type,
+             format_ipv4(rte_be_to_cpu_32(r.reply.to.client_ip_be)),
+             rte_be_to_cpu_16(r.reply.to.client_port_be), code);
+    const bool challenge = code == 401 || code == 438;
+    if (challenge)
+        r.reply.sign = false; // the client is to retry with (fresh) credentials
+    const std::string nonce =
+            challenge ? turn::make_nonce(nonce_key_, r.now_s, r.reply.to.client()) : std::string();
+    const turn::message& m = r.msg;
+    auto s = send_answer(dp_, r.reply, true, [&](turn::builder& b) {
+        b.add_error(code);
+        if (code == 420)
+            b.add_unknown_attributes(m.unknown, m.nunknown);
+        if (challenge) {
+            b.add_string(turn::attr::realm, cfg_.turn.realm);
+            b.add_string(turn::attr::nonce, nonce);
+        }
+    });
+    if (s.empty())
+        stats_.tx_failed++;
+}
+
+void turn_manager::on_request(request& r)
+{
+    const turn::message& m = r.msg;
+    if (is_method(m, method::binding)) {
+        stats_.binding++;
+        on_binding(r);
+        return;
+    }
+    if (is_method(m, method::allocate)) {
+        stats_.allocate++;
+        on_allocate(r);
+        return;
+    }
+    const bool refresh = is_method(m, method::refresh);
+    const bool perm = is_method(m, method::create_permission);
+    const bool bind = is_method(m, method::channel_bind);
+    if (!refresh && !perm && !bind) {
+        stats_.bad_requests++;
+        respond_error(r, 400);
+        return;
+    }
+    (refresh ? stats_.refresh : perm ? stats_.create_permission : stats_.channel_bind)++;
+    turn_allocation* a = by_client(r.reply.to);
+    if (a != nullptr && a->deleting)
+        a = nullptr;
+    if (!authenticate(r, a))
+        return;
+    if (m.nunknown != 0) {
+        respond_error(r, 420);
+        return;
+    }
+    if (a == nullptr || !a->installed) {
+        respond_error(r, 437);
+        return;
+    }
+    if (refresh)
+        on_refresh(r, *a);
+    else if (perm)
+        on_create_permission(r, *a);
+    else
+        on_channel_bind(r, *a);
+}
+
+void turn_manager::on_binding(request& r)
+{
+    if (r.msg.nunknown != 0) {
+        respond_error(r, 420);
+        return;
+    }
+    const turn::transport_addr client = r.reply.to.client();
+    stats_.responses++;
+    if (send_answer(dp_, r.reply, false, [&](turn::builder& b) {
+            b.add_xor_address(turn::attr::xor_mapped_address, client);
+        }).empty())
+        stats_.tx_failed++;
+}
+
+bool turn_manager::authenticate(request& r, turn_allocation* a)
+{
+    const turn::message& m = r.msg;
+    auto fail = [&](auth_fail f, uint16_t code) {
+        stats_.auth_failures[static_cast<unsigned>(f)]++;
+        respond_error(r, code);
+        return false;
+    };
+    if (m.integrity < 0)
+        return fail(auth_fail::challenged, 401);
+    const attr_view* user = m.find(turn::attr::username);
+    const attr_view* realm = m.find(turn::attr::realm);
+    const attr_view* nonce = m.find(turn::attr::nonce);
+    if (user == nullptr || realm == nullptr || nonce == nullptr)
+        return fail(auth_fail::missing_attribute, 400);
+    switch (turn::check_nonce(nonce_key_, turn::as_string(*nonce), r.now_s,
+                              cfg_.turn.nonce_lifetime_s, r.reply.to.client())) {
+    case turn::nonce_status::ok:
+        break;
+    case turn::nonce_status::stale:
+        return fail(auth_fail::stale_nonce, 438);
+    case turn::nonce_status::bad:
+        return fail(auth_fail::bad_nonce, 438);
+    }
+    if (turn::as_string(*realm) != cfg_.turn.realm)
+        return fail(auth_fail::wrong_realm, 401);
+    r.username = std::string(turn::as_string(*user));
+    const auto expiry = turn::rest_expiry(r.username);
+    if (!expiry)
+        return fail(auth_fail::bad_username, 401);
+    if (*expiry < r.now_s)
+        return fail(auth_fail::expired, 401);
+    if (a != nullptr) {
+        if (r.username != a->username)
+            return fail(auth_fail::wrong_credentials, 441);
+        if (!turn::check_integrity(m, a->key, sizeof(a->key)))
+            return fail(auth_fail::bad_integrity, 401);
+        std::memcpy(r.reply.key, a->key, sizeof(a->key));
+        r.reply.sign = true;
+        return true;
+    }
+    for (const std::string& secret : secrets_.list) {
+        std::string pass = turn::rest_password(secret, r.username);
+        turn::long_term_key(r.username, cfg_.turn.realm, pass, r.reply.key);
+        OPENSSL_cleanse(pass.data(), pass.size());
+        if (turn::check_integrity(m, r.reply.key, sizeof(r.reply.key))) {
+            r.reply.sign = true;
+            return true;
+        }
+    }
+    OPENSSL_cleanse(r.reply.key, sizeof(r.reply.key));
+    return fail(auth_fail::bad_integrity, 401);
+}
+
+uint32_t turn_manager::lifetime_of(const request& r) const
+{
+    uint32_t v = cfg_.turn.default_lifetime_s;
+    if (const attr_view* l = r.msg.find(turn::attr::lifetime)) {
+        uint32_t req = 0;
+        if (turn::read_u32(*l, req))
+            v = req == 0 ? 0 : std::max(req, cfg_.turn.default_lifetime_s);
+    }
+    return std::min(v, cfg_.turn.max_lifetime_s);
+}
+
+bool turn_manager::peer_permitted(const turn::transport_addr& p) const
+{
+    if (p.family != 4)
+        return false;
+    // The relay's own addresses: only its relayed ports (hairpin between two
+    // allocations), never its listener or anything else on the box.
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        if (dp_.ifc(i).ip_be == p.ip4_be())
+            return p.port >= cfg_.port_min && p.port <= cfg_.port_max;
+    return policy_.permitted(p);
+}
+
+// REQUESTED-TRANSPORT, EVEN-PORT, RESERVATION-TOKEN and the address-family
+// attributes (RFC 8656 §7.2 steps 3-7). Answers the error itself.
+bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
+                                   std::optional<uint64_t>& token, uint8_t& add_family_err)
+{
+    const turn::message& m = r.msg;
+    const attr_view* rt = m.find(turn::attr::requested_transport);
+    uint8_t proto = 0;
+    if (rt == nullptr || !turn::read_requested_transport(*rt, proto)) {
+        respond_error(r, 400);
+        return false;
+    }
+    if (proto != 17) {
+        respond_error(r, 442);
+        return false;
+    }
+    const attr_view* ep = m.find(turn::attr::even_port);
+    const attr_view* tok = m.find(turn::attr::reservation_token);
+    const attr_view* raf = m.find(turn::attr::requested_address_family);
+    const attr_view* aaf = m.find(turn::attr::additional_address_family);
+    if ((tok && (ep || raf || aaf)) || (raf && aaf)) {
+        respond_error(r, 400);
+        return false;
+    }
+    if (ep != nullptr) {
+        if (!turn::read_even_port(*ep, reserve)) {
+            respond_error(r, 400);
+            return false;
+        }
+        even = true;
+    }
+    if (tok != nullptr) {
+        if (tok->len != 8) {
+            respond_error(r, 400);
+            return false;
+        }
+        uint64_t t;
+        std::memcpy(&t, tok->value, 8);
+        token = t;
+    }
+    uint8_t fam = 0;
+    if (raf != nullptr) {
+        if (!turn::read_address_family(*raf, fam) || fam == 0) {
+            respond_error(r, 440);
+            return false;
+        }
+        if (fam == 6) { // until the dual-stack issue lands
+            respond_error(r, 440);
+            return false;
+        }
+    }
+    if (aaf != nullptr) {
+        if (!turn::read_address_family(*aaf, fam) || fam != 6) {
+            respond_error(r, 400);
+            return false;
+        }
+        add_family_err = 6; // IPv4 only for now: ADDRESS-ERROR-CODE 440 for IPv6
+    }
+    return true;
+}
+
+void turn_manager::on_allocate(request& r)
+{
+    turn_allocation* old = by_client(r.reply.to);
+    if (old != nullptr && !old->alloc_response.empty() &&
+        std::memcmp(old->alloc_txid, r.msg.txid, turn::txid_len) == 0) {
+        // A retransmission: the same answer again (RFC 8656 §7.2).
+        stats_.responses++;
+        if (!send_stun(dp_, r.reply.to, old->alloc_response.data(), old->alloc_response.size()))
+            stats_.tx_failed++;
+        return;
+    }
+    // Allocate rate per client address, before any HMAC is computed.
+    if (cfg_.turn.allocate_rate != 0) {
+        rate_window& w = alloc_rate_[r.reply.to.client_ip_be];
+        if (w.second != r.now_s)
+            w = {r.now_s, 0};
+        if (++w.count > cfg_.turn.allocate_rate) {
+            stats_.rate_rejected++;
+            respond_error(r, 486);
+            return;
+        }
+    }
+    if (!authenticate(r, nullptr))
+        return;
+    if (r.msg.nunknown != 0) {
+        respond_error(r, 420);
+        return;
+    }
+    if (old != nullptr) {
+        respond_error(r, 437);
+        return;
+    }
+    bool reserve = false, even = false;
+    std::optional<uint64_t> token;
+    uint8_t add_family_err = 0;
+    if (!allocate_checks(r, reserve, even, token, add_family_err))
+        return;
+    const std::string_view user = turn::rest_user(r.username);
+    const std::string quota_key = user.empty() ? r.username : std::string(user);
+    if (allocs_.size() + reservations_.size() >= cfg_.turn.max_allocations) {
+        stats_.capacity_rejected++;
+        respond_error(r, 508);
+        return;
+    }
+    if (cfg_.turn.user_quota != 0) {
+        auto u = per_user_.find(quota_key);
+        if (u != per_user_.end() && u->second >= cfg_.turn.user_quota) {
+            stats_.quota_rejected++;
+            respond_error(r, 486);
+            return;
+        }
+    }
+    const stun_origin& o = r.reply.to;
+    const unsigned owner = dp::owner_of_client(o.client_ip_be, o.client_port_be, dp_.nworkers());
+    port_pool& pool = sm_.relay_pool(o.iface);
+    std::optional<uint16_t> port;
+    if (token) {
+        auto it = reservations_.find(*token);
+        if (it != reservations_.end() && it->second.iface == o.iface &&
+            dp::owner_of_port(it->second.port, dp_.nworkers()) == owner) {
+            port = it->second.port;
+            reservations_.erase(it);
+        }
+    } else if (even) {
+        port = pool.alloc_even(owner, reserve);
+    } else {
+        port = pool.alloc(owner);
+    }
+    if (!port) {
+        stats_.capacity_rejected++;
+        respond_error(r, 508);
+        return;
+    }
+    uint64_t new_token = 0;
+    if (even && reserve) {
+        RAND_bytes(reinterpret_cast<uint8_t*>(&new_token), sizeof(new_token));
+        reservations_[new_token] = {o.iface, static_cast<uint16_t>(*port + 1),
+                                    r.now_tsc + reservation_lifetime_s * rte_get_tsc_hz()};
+    }
+
+    auto a = std::make_unique<turn_allocation>();
+    a->da = static_cast<dp::turn_alloc*>(rte_zmalloc("isar_turn", sizeof(dp::turn_alloc), 64));
+    if (a->da == nullptr) {
+        pool.release(*port);
+        stats_.capacity_rejected++;
+        respond_error(r, 508);
+        return;
+    }
+    new (a->da) dp::turn_alloc();
+    a->id = next_id_++;
+    a->origin = o;
+    a->username = r.username;
+    a->user = quota_key;
+    std::memcpy(a->key, r.reply.key, sizeof(a->key));
+    a->relay_port = *port;
+    a->created_tsc = r.now_tsc;
+    const uint32_t life = lifetime_of(r) == 0 ? cfg_.turn.default_lifetime_s : lifetime_of(r);
+    a->expiry_tsc = r.now_tsc + life * rte_get_tsc_hz();
+    std::memcpy(a->alloc_txid, r.msg.txid, turn::txid_len);
+    dp::turn_alloc& d = *a->da;
+    d.client = dp::pack_ep(o.client_ip_be, o.client_port_be);
+    d.listen_ip_be = o.local_ip_be;
+    d.listen_port_be = o.local_port_be;
+    d.iface = static_cast<uint16_t>(o.iface);
+    d.relay_ip_be = dp_.ifc(o.iface).ip_be;
+    d.relay_port_be = rte_cpu_to_be_16(*port);
+    d.owner = owner;
+    d.id = a->id;
+    RAND_bytes(d.txid, sizeof(d.txid));
+
+    const uint32_t id = a->id;
+    turn_reply_to reply = r.reply;
+    install(std::move(a), [this, id, reply, life, new_token, add_family_err](int status) {
+        auto it = allocs_.find(id);
+        if (status != 0 || it == allocs_.end()) {
+            stats_.capacity_rejected++;
+            stats_.errors_sent++;
+            send_answer(dp_, reply, true, [](turn::builder& b) { b.add_error(508); });
+            return;
+        }
+        turn_allocation& al = *it->second;
+        stats_.allocations_created++;
+        stats_.responses++;
+        const turn::transport_addr relayed =
+                turn::transport_addr::v4(al.da->relay_ip_be, al.relay_port);
+        auto bytes = send_answer(dp_, reply, false, [&](turn::builder& b) {
+            b.add_xor_address(turn::attr::xor_relayed_address, relayed);
+            b.add_xor_address(turn::attr::xor_mapped_address, reply.to.client());
+            b.add_u32(turn::attr::lifetime, life);
+            if (new_token != 0)
+                b.add(turn::attr::reservation_token, &new_token, sizeof(new_token));
+            if (add_family_err != 0) {
+                const uint8_t v[] = {0x02, 0, 4, 40}; // IPv6: 440 Address Family not Supported
+                b.add(turn::attr::address_error_code, v, sizeof(v));
+            }
+        });
+        if (bytes.empty())
+            stats_.tx_failed++;
+        al.alloc_response.assign(bytes.begin(), bytes.end());
+        log_created(al);
+    });
+}
+
+void turn_manager::on_refresh(request& r, turn_allocation& a)
+{
+    const uint32_t life = lifetime_of(r);
+    stats_.responses++;
+    send_answer(dp_, r.reply, false,
+                [&](turn::builder& b) { b.add_u32(turn::attr::lifetime, life); });
+    if (life == 0) {
+        end(a, "refresh with lifetime 0");
+        return;
+    }
+    a.expiry_tsc = r.now_tsc + life * rte_get_tsc_hz();
+}
+
+void turn_manager::on_create_permission(request& r, turn_allocation& a)
+{
+    const turn::message& m = r.msg;
+    std::vector<uint32_t> ips;
+    for (unsigned i = 0; i < m.nattrs; i++) {
+        if (m.attrs[i].type != turn::attr::xor_peer_address)
+            continue;
+        turn::transport_addr p;
+        if (!turn::read_xor_address(m, m.attrs[i], p)) {
+            respond_error(r, 400);
+            return;
+        }
+        if (p.family != 4) {
+            respond_error(r, 443);
+            return;
+        }
+        if (!peer_permitted(p)) {
+            stats_.peer_denied++;
+            respond_error(r, 403);
+            return;
+        }
+        ips.push_back(p.ip4_be());
+    }
+    if (ips.empty()) {
+        respond_error(r, 400);
+        return;
+    }
+    const uint64_t expiry = r.now_tsc + permission_lifetime_s * rte_get_tsc_hz();
+    std::vector<turn_permission> next = a.perms;
+    for (uint32_t ip : ips) {
+        auto it = std::find_if(next.begin(), next.end(),
+                               [&](const turn_permission& p) { return p.ip_be == ip; });
+        if (it != next.end()) {
+            it->expiry_tsc = expiry;
+        } else {
+            next.push_back({ip, expiry});
+            stats_.permissions_created++;
+        }
+    }
+    if (next.size() > dp::max_turn_perms) {
+        stats_.capacity_rejected++;
+        respond_error(r, 508);
+        return;
+    }
+    a.perms = std::move(next);
+    turn_reply_to reply = r.reply;
+    push_peers(a, [this, reply](int status) {
+        stats_.responses++;
+        send_answer(dp_, reply, status != 0, [&](turn::builder& b) {
+            if (status != 0)
+                b.add_error(508);
+        });
+    });
+}
+
+void turn_manager::on_channel_bind(request& r, turn_allocation& a)
+{
+    const turn::message& m = r.msg;
+    const attr_view* cn = m.find(turn::attr::channel_number);
+    const attr_view* pa = m.find(turn::attr::xor_peer_address);
+    uint16_t number = 0;
+    turn::transport_addr p;
+    if (cn == nullptr || pa == nullptr || !turn::read_channel_number(*cn, number) ||
+        number < turn::channel_min || number > turn::channel_max || !turn::read_xor_address(m, *pa, p)) {
+        respond_error(r, 400);
+        return;
+    }
+    if (p.family != 4) {
+        respond_error(r, 443);
+        return;
+    }
+    if (!peer_permitted(p)) {
+        stats_.peer_denied++;
+        respond_error(r, 403);
+        return;
+    }
+    const uint32_t ip = p.ip4_be();
+    const uint16_t port = rte_cpu_to_be_16(p.port);
+    // RFC 8656 §11.2: a number bound to another peer, or a peer bound to
+    // another number (also within 5 minutes after the binding expired), is 400.
+    turn_binding* same = nullptr;
+    for (auto& c : a.chans) {
+        const bool num = c.number == number;
+        const bool peer = c.ip_be == ip && c.port_be == port;
+        if (num && peer)
+            same = &c;
+        else if (num || peer) {
+            respond_error(r, 400);
+            return;
+        }
+    }
+    const uint64_t now = r.now_tsc, hz = rte_get_tsc_hz();
+    if (same == nullptr) {
+        if (a.chans.size() >= dp::max_turn_channels) {
+            stats_.capacity_rejected++;
+            respond_error(r, 508);
+            return;
+        }
+        a.chans.push_back({number, ip, port, 0});
+        same = &a.chans.back();
+        stats_.channels_bound++;
+    }
+    auto perm = std::find_if(a.perms.begin(), a.perms.end(),
+                             [&](const turn_permission& x) { return x.ip_be == ip; });
+    if (perm == a.perms.end()) {
+        if (a.perms.size() >= dp::max_turn_perms) {
+            stats_.capacity_rejected++;
+            respond_error(r, 508);
+            return;
+        }
+        a.perms.push_back({ip, 0});
+        perm = a.perms.end() - 1;
+        stats_.permissions_created++;
+    }
+    same->expiry_tsc = now + channel_lifetime_s * hz;
+    perm->expiry_tsc = std::max(perm->expiry_tsc, now + permission_lifetime_s * hz);
+    turn_reply_to reply = r.reply;
+    push_peers(a, [this, reply](int status) {
+        stats_.responses++;
+        send_answer(dp_, reply, status != 0, [&](turn::builder& b) {
+            if (status != 0)
+                b.add_error(508);
+        });
+    });
+}
+
+} // namespace isar::ctl

@@ -1,0 +1,197 @@
+// What the dataplane knows of a TURN allocation (RFC 8656): the client's
+// 5-tuple, the relayed address, the permissions and the channels.
+//
+// Ownership is that of a leg (leg.h): control allocates a turn_alloc, hands
+// it to its owning worker with cmd_op::add_alloc, and frees it only after the
+// worker acknowledged cmd_op::del_alloc. Permissions and channels are changed
+// only by cmd_op::set_alloc_peers (the worker copies a whole turn_peer_table),
+// so the worker is the only writer once it is installed; control reads the
+// counters with relaxed atomics.
+//
+// A client's packets arrive on the shared listener port, so they are found by
+// the client's 5-tuple (turn_client_table); a peer's arrive on the relayed
+// port, found in the flow table like a leg's. Both land on the same worker:
+// the owner is chosen from the client's address (owner_of_client) and the
+// relayed port is taken from that worker's share of the pool.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_udp.h>
+
+#include "dataplane/classify.h"
+#include "dataplane/leg.h"
+#include "dataplane/stats.h"
+
+struct rte_hash;
+
+namespace isar::dp {
+
+// Permissions and channels an allocation may hold (RFC 8656 sets no limit;
+// a browser needs one per remote candidate address). More are refused with
+// 508 by control.
+constexpr unsigned max_turn_perms = 16;
+constexpr unsigned max_turn_channels = 16;
+
+struct turn_perm {
+    uint32_t ip_be = 0;      // peer IPv4 address
+    uint32_t pad = 0;
+    uint64_t expiry_tsc = 0; // valid while now < expiry_tsc
+};
+struct turn_channel {
+    packed_ep peer = 0;      // peer address and port (pack_ep)
+    uint64_t expiry_tsc = 0;
+    uint16_t number = 0;     // 0x4000-0x4fff, host order; 0 = unused
+};
+
+// The whole permission and channel state, as control sends it.
+struct turn_peer_table {
+    turn_perm perms[max_turn_perms];
+    turn_channel chans[max_turn_channels];
+    uint8_t nperms = 0;
+    uint8_t nchans = 0;
+};
+
+struct turn_counters {
+    counter c2p_pkts{0}; // client -> peer (ChannelData or Send), sent
+    counter c2p_bytes{0};
+    counter p2c_pkts{0}; // peer -> client (ChannelData or Data), sent
+    counter p2c_bytes{0};
+    counter c2p_drops{0};
+    counter p2c_drops{0};
+};
+
+struct alignas(64) turn_alloc {
+    // ---- line 0: what every packet of the allocation reads ----------------
+    packed_ep client = 0;        // client address and port (network order)
+    uint32_t listen_ip_be = 0;   // the listener address the client talks to
+    uint16_t listen_port_be = 0;
+    uint16_t iface = 0;          // interface of both the listener and the relay
+    uint32_t relay_ip_be = 0;    // relayed transport address
+    uint16_t relay_port_be = 0;
+    uint8_t nperms = 0;
+    uint8_t nchans = 0;
+    uint32_t owner = 0;          // worker index
+    uint32_t id = 0;             // control's allocation id
+    uint64_t last_seen_tsc = 0;  // last packet either way (written by the worker)
+    uint8_t txid[12] = {};       // transaction id of the Data indications we send
+
+    // ---- lines 1-: counters, then the permission and channel tables ------
+    alignas(64) turn_counters ctr;
+    turn_perm perms[max_turn_perms];
+    turn_channel chans[max_turn_channels];
+
+    // The permission for `ip_be`, if any and unexpired.
+    bool permitted(uint32_t ip_be, uint64_t now) const noexcept
+    {
+        for (unsigned i = 0; i < nperms; i++)
+            if (perms[i].ip_be == ip_be && now < perms[i].expiry_tsc)
+                return true;
+        return false;
+    }
+    const turn_channel* channel_by_number(uint16_t n, uint64_t now) const noexcept
+    {
+        for (unsigned i = 0; i < nchans; i++)
+            if (chans[i].number == n && now < chans[i].expiry_tsc)
+                return &chans[i];
+        return nullptr;
+    }
+    const turn_channel* channel_by_peer(packed_ep p, uint64_t now) const noexcept
+    {
+        for (unsigned i = 0; i < nchans; i++)
+            if (chans[i].peer == p && now < chans[i].expiry_tsc)
+                return &chans[i];
+        return nullptr;
+    }
+    void set_peers(const turn_peer_table& t) noexcept
+    {
+        nperms = t.nperms <= max_turn_perms ? t.nperms : max_turn_perms;
+        nchans = t.nchans <= max_turn_channels ? t.nchans : max_turn_channels;
+        for (unsigned i = 0; i < nperms; i++)
+            perms[i] = t.perms[i];
+        for (unsigned i = 0; i < nchans; i++)
+            chans[i] = t.chans[i];
+    }
+};
+
+// The worker that owns an allocation: a function of the client's address, so
+// that the worker receiving a client packet knows the owner without a table.
+// Control deals the relayed port from that worker's share of the pool.
+inline unsigned owner_of_client(uint32_t ip_be, uint16_t port_be, unsigned nworkers) noexcept
+{
+    if (nworkers <= 1)
+        return 0;
+    uint32_t h = ip_be ^ (uint32_t{port_be} * 0x9e3779b1u);
+    h ^= h >> 16;
+    return owner_of_port(static_cast<uint16_t>(h ^ (h >> 8)), nworkers);
+}
+
+// The client 5-tuple, as the key of a worker's client table. The listener
+// port is part of it (a client may hold one allocation per listener port).
+struct turn_client_key {
+    uint32_t ip_be = 0;
+    uint16_t port_be = 0;
+    uint16_t listen_port_be = 0;
+    uint16_t iface = 0;
+    uint16_t pad = 0;
+};
+static_assert(sizeof(turn_client_key) == 12);
+
+// A worker's client table: 5-tuple -> allocation. Only its worker reads and
+// writes it (commands arrive on its ring), so rte_hash runs without its
+// concurrency flags. Sized from [turn] max_allocations.
+class turn_client_table {
+public:
+    turn_client_table() = default;
+    turn_client_table(const turn_client_table&) = delete;            // lint: control-only
+    turn_client_table& operator=(const turn_client_table&) = delete; // lint: control-only
+    ~turn_client_table() { release(); }
+
+    // Init path: 0 or -ENOMEM. `name` must be unique in the process.
+    int init(const char* name, uint32_t capacity, int socket) noexcept;
+    void release() noexcept;
+
+    turn_alloc* lookup(const turn_client_key& k) const noexcept;
+    int insert(const turn_client_key& k, turn_alloc* a) noexcept; // 0, -EEXIST, -ENOSPC
+    bool erase(const turn_client_key& k, const turn_alloc* a) noexcept;
+    uint32_t size() const noexcept { return size_; }
+    uint32_t capacity() const noexcept { return capacity_; }
+
+private:
+    rte_hash* h_ = nullptr;
+    uint32_t size_ = 0;
+    uint32_t capacity_ = 0;
+};
+
+// The client key of a classified packet to a TURN listener port.
+inline turn_client_key client_key(const rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
+    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    turn_client_key k;
+    k.ip_be = ip->src_addr;
+    k.port_be = udp->src_port;
+    k.listen_port_be = udp->dst_port;
+    k.iface = meta.iface;
+    return k;
+}
+
+// m->hash.usr of a packet one worker hands another as a hairpin (a client of
+// one allocation sending to the relayed address of another): the only way a
+// packet with the relay's own source address is accepted from a peer.
+constexpr uint32_t hairpin_mark = 0x48504e31; // "HPN1"
+
+inline turn_client_key client_key_of(const turn_alloc& a) noexcept
+{
+    turn_client_key k;
+    k.ip_be = ep_ip(a.client);
+    k.port_be = ep_port(a.client);
+    k.listen_port_be = a.listen_port_be;
+    k.iface = a.iface;
+    return k;
+}
+
+} // namespace isar::dp

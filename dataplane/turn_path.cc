@@ -1,0 +1,285 @@
+// The TURN fast path (RFC 8656) of a worker: ChannelData and Send
+// indications from clients go out as UDP from the relayed address; UDP from
+// peers goes to the client as ChannelData (channel bound) or a Data
+// indication. Same rules as worker.cc: no allocation, lock, system call,
+// exception or log per packet; every packet is sent, handed off or counted.
+#include <cstring>
+
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+#include "dataplane/worker.h"
+#include "turn/stun.h"
+
+namespace isar::dp {
+
+namespace {
+inline uint32_t header_len(const pkt_meta& meta) noexcept
+{
+    return meta.l4_off + static_cast<uint32_t>(sizeof(rte_udp_hdr));
+}
+
+inline uint8_t* payload(rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    return rte_pktmbuf_mtod_offset(m, uint8_t*, header_len(meta));
+}
+
+inline uint32_t payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    return rte_pktmbuf_pkt_len(m) - header_len(meta);
+}
+
+inline void set_lengths(rte_mbuf* m, const pkt_meta& meta, uint32_t plen) noexcept
+{
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, meta.l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, meta.l4_off);
+    const uint32_t ulen = plen + static_cast<uint32_t>(sizeof(rte_udp_hdr));
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(meta.l4_off - meta.l3_off + ulen));
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(ulen));
+}
+
+// Keeps only payload bytes [off, off + len): the headers move up to just
+// before them (a 42-byte move instead of moving the data).
+inline void keep_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t off, uint32_t len) noexcept
+{
+    const uint32_t hl = header_len(meta);
+    if (off != 0) {
+        uint8_t* base = rte_pktmbuf_mtod(m, uint8_t*);
+        std::memmove(base + off, base, hl);
+        rte_pktmbuf_adj(m, static_cast<uint16_t>(off));
+    }
+    const uint32_t have = rte_pktmbuf_pkt_len(m) - hl;
+    if (have > len)
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(have - len));
+    set_lengths(m, meta, len);
+}
+
+// Makes room for `front` bytes before the payload and `back` zero bytes
+// after it; returns where the front bytes go, nullptr without room.
+inline uint8_t* grow_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t front,
+                             uint32_t back) noexcept
+{
+    if (rte_pktmbuf_headroom(m) < front || rte_pktmbuf_tailroom(m) < back)
+        return nullptr;
+    const uint32_t hl = header_len(meta);
+    const uint32_t plen = payload_len(m, meta);
+    auto* base = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(front)));
+    std::memmove(base, base + front, hl);
+    if (back != 0)
+        std::memset(rte_pktmbuf_append(m, static_cast<uint16_t>(back)), 0, back);
+    set_lengths(m, meta, plen + front + back);
+    return base + hl;
+}
+
+inline packed_ep peer_ep(const turn::transport_addr& a) noexcept
+{
+    return pack_ep(a.ip4_be(), rte_cpu_to_be_16(a.port));
+}
+
+inline udp_cksum changed_cksum(const iface& out) noexcept
+{
+    return out.tx_cksum_offload ? udp_cksum::offload : udp_cksum::compute;
+}
+} // namespace
+
+void worker::turn_request(rte_mbuf* m) noexcept
+{
+    // GCRA, as the legs' max_pps: a flood of requests costs the control
+    // lcore at most turn_interval_tsc each, and never fills the ring that
+    // ARP and held packets take.
+    if (turn_interval_tsc != 0) {
+        const uint64_t tat = turn_tat_ > now_tsc_ ? turn_tat_ : now_tsc_;
+        if (tat - now_tsc_ > turn_burst_tsc) {
+            drop_pkt(m, drop::turn_policed);
+            return;
+        }
+        turn_tat_ = tat + turn_interval_tsc;
+    }
+    m->hash.usr = static_cast<uint32_t>(exc_kind::turn);
+    if (rte_ring_sp_enqueue(turn_ring, m) != 0) {
+        drop_pkt(m, drop::exception_full);
+        return;
+    }
+    bump(stats.turn_requests);
+}
+
+void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept
+{
+    if (a == nullptr) {
+        drop_pkt(m, drop::turn_no_alloc);
+        return;
+    }
+    const uint8_t* p = payload(m, meta);
+    const uint32_t plen = payload_len(m, meta);
+    packed_ep peer;
+    uint32_t off, len;
+    if (meta.channel_data) {
+        uint16_t ch = 0, dlen = 0;
+        if (!turn::parse_channel_data(p, plen, ch, dlen)) {
+            bump(a->ctr.c2p_drops);
+            drop_pkt(m, drop::turn_malformed);
+            return;
+        }
+        const turn_channel* c = a->channel_by_number(ch, now_tsc_);
+        if (c == nullptr) {
+            bump(a->ctr.c2p_drops);
+            drop_pkt(m, drop::turn_bad_channel);
+            return;
+        }
+        peer = c->peer;
+        off = 4;
+        len = dlen;
+        bump(stats.turn_channel_data);
+    } else {
+        turn::send_view sv;
+        if (!turn::parse_send_indication(p, plen, sv) || sv.peer.family != 4) {
+            bump(a->ctr.c2p_drops);
+            drop_pkt(m, drop::turn_malformed);
+            return;
+        }
+        peer = peer_ep(sv.peer);
+        off = sv.data_off;
+        len = sv.data_len;
+    }
+    if (!a->permitted(ep_ip(peer), now_tsc_)) {
+        bump(a->ctr.c2p_drops);
+        drop_pkt(m, drop::turn_no_permission);
+        return;
+    }
+    a->last_seen_tsc = now_tsc_;
+    keep_payload(m, meta, off, len);
+    bump(a->ctr.c2p_pkts);
+    bump(a->ctr.c2p_bytes, len);
+    bump(stats.turn_c2p_pkts);
+    for (unsigned i = 0; i < nifaces; i++) {
+        if (ifaces[i].ip_be == ep_ip(peer)) {
+            turn_hairpin(m, meta, a, peer);
+            return;
+        }
+    }
+    emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer,
+         changed_cksum(ifaces[a->iface]));
+}
+
+// The peer is a relayed address of this box (two participants who both use
+// Isar as their TURN server): the packet goes straight to that allocation as
+// if it had come from our relayed address, never out of the port and back.
+void worker::turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
+                          packed_ep peer) noexcept
+{
+    bump(stats.turn_hairpin);
+    rewrite_to to{};
+    to.src_ip_be = a->relay_ip_be;
+    to.dst_ip_be = ep_ip(peer);
+    to.src_port_be = a->relay_port_be;
+    to.dst_port_be = ep_port(peer);
+    // Checksums in software: the owner classifies the packet again.
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to, udp_cksum::compute);
+    const uint16_t port = rte_be_to_cpu_16(ep_port(peer));
+    pkt_meta pm = meta;
+    pm.v = verdict::lookup;
+    pm.pclass = payload_class::other;
+    pm.key = flow_key(meta.iface, port);
+    pm.owner = static_cast<uint16_t>(owner_of_port(port, nworkers));
+    for (unsigned i = 0; i < nifaces; i++)
+        if (ifaces[i].ip_be == ep_ip(peer))
+            pm.key = flow_key(static_cast<uint16_t>(i), port);
+    if (pm.owner != index) {
+        handoff(m, pm.owner, hairpin_mark);
+        return;
+    }
+    turn_alloc* b = entry_alloc(flows.lookup_entry(pm.key));
+    if (b == nullptr) {
+        drop_pkt(m, drop::turn_no_alloc);
+        return;
+    }
+    turn_from_peer(m, pm, b, false);
+}
+
+void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
+                            bool from_wire) noexcept
+{
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
+    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
+    if (from_wire && ip->src_addr == ifaces[meta.iface].ip_be) {
+        bump(a->ctr.p2c_drops);
+        drop_pkt(m, drop::turn_spoofed);
+        return;
+    }
+    if (!a->permitted(ip->src_addr, now_tsc_)) {
+        bump(a->ctr.p2c_drops);
+        drop_pkt(m, drop::turn_no_permission);
+        return;
+    }
+    const uint32_t dlen = payload_len(m, meta);
+    const turn_channel* c = a->channel_by_peer(src, now_tsc_);
+    if (c != nullptr) {
+        uint8_t* h = grow_payload(m, meta, 4, 0);
+        if (h == nullptr || dlen > 0xffff) {
+            bump(a->ctr.p2c_drops);
+            drop_pkt(m, drop::turn_no_room);
+            return;
+        }
+        h[0] = static_cast<uint8_t>(c->number >> 8);
+        h[1] = static_cast<uint8_t>(c->number);
+        h[2] = static_cast<uint8_t>(dlen >> 8);
+        h[3] = static_cast<uint8_t>(dlen);
+        bump(stats.turn_channel_data);
+    } else {
+        const uint32_t front = turn::data_indication_overhead(4);
+        turn::transport_addr pa = turn::transport_addr::v4(ip->src_addr,
+                                                            rte_be_to_cpu_16(udp->src_port));
+        uint8_t* h = dlen + front + 3 <= 0xffff
+                             ? grow_payload(m, meta, front, turn::pad4(dlen))
+                             : nullptr;
+        if (h == nullptr) {
+            bump(a->ctr.p2c_drops);
+            drop_pkt(m, drop::turn_no_room);
+            return;
+        }
+        turn::write_data_indication_header(h, pa, static_cast<uint16_t>(dlen), a->txid);
+    }
+    a->last_seen_tsc = now_tsc_;
+    bump(a->ctr.p2c_pkts);
+    bump(a->ctr.p2c_bytes, dlen);
+    bump(stats.turn_p2c_pkts);
+    emit(m, meta, a->iface, a->listen_ip_be, a->listen_port_be, a->client,
+         changed_cksum(ifaces[a->iface]));
+}
+
+void worker::apply_alloc(flow_cmd* c) noexcept
+{
+    turn_alloc* a = c->alloc;
+    const uint32_t key = flow_key(a->iface, rte_be_to_cpu_16(a->relay_port_be));
+    c->status = 0;
+    switch (c->op) {
+    case cmd_op::add_alloc: {
+        int rc = flows.insert(key, a);
+        if (rc == 0) {
+            rc = turn_clients.insert(client_key_of(*a), a);
+            if (rc != 0)
+                flows.erase(key, a);
+        }
+        c->status = rc;
+        break;
+    }
+    case cmd_op::del_alloc:
+        flows.erase(key, a);
+        turn_clients.erase(client_key_of(*a), a);
+        break;
+    case cmd_op::set_alloc_peers:
+        if (c->peers != nullptr)
+            a->set_peers(*c->peers);
+        else
+            c->status = -EINVAL;
+        break;
+    default:
+        c->status = -EINVAL;
+        break;
+    }
+}
+
+} // namespace isar::dp
