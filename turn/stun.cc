@@ -607,7 +607,7 @@ bool parse_channel_data(const uint8_t* p, size_t len, uint16_t& channel,
     }
     const uint16_t ch = be16(p);
     const uint16_t n = be16(p + 2);
-    if (ch < 0x4000 || ch > 0x4fff || size_t{4} + n > len) {
+    if (ch < channel_min || ch > channel_max || size_t{4} + n > len) {
         return false;
     }
     channel = ch;

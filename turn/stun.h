@@ -245,8 +245,14 @@ const char* reason_phrase(uint16_t code) noexcept;
 uint32_t fingerprint_of(const uint8_t* msg, size_t len) noexcept;
 
 // ---- fast-path framing (the worker) --------------------------------------------
-// ChannelData (RFC 8656 §12.4): first byte 0x40-0x4f. Returns false unless
-// p[0..len) holds a channel number in 0x4000-0x4fff and at least `length`
+// Channel numbers: RFC 8656 narrowed them to 0x4000-0x4fff, but RFC 5766
+// allowed 0x4000-0x7fff and coturn (server and turnutils_uclient, which picks
+// numbers up to 0x7ffe) still uses that range: Isar accepts it as coturn does.
+constexpr uint16_t channel_min = 0x4000;
+constexpr uint16_t channel_max = 0x7fff;
+
+// ChannelData (RFC 8656 §12.4): first byte 0x40-0x7f. Returns false unless
+// p[0..len) holds a channel number in channel_min-channel_max and at least `length`
 // bytes after the 4-byte header (over UDP the rest is padding, ignored).
 bool parse_channel_data(const uint8_t* p, size_t len, uint16_t& channel,
                         uint16_t& data_len) noexcept;
