@@ -422,6 +422,9 @@ json commands::stats_json() const
         add(o, "cmds_applied", dp::read(s.cmds_applied));
         add(o, "loops", dp::read(s.loops));
         add(o, "busy_loops", dp::read(s.busy_loops));
+        // Fill levels: the worker's TURN client table against its size.
+        o["turn_allocations"] = dp_.wk(w).turn_allocs.load(std::memory_order_relaxed);
+        o["turn_allocations_max"] = dp_.wk(w).turn_clients.capacity();
         o["drops"] = drops_json(s.drops);
         for (unsigned i = 0; i < dp::n_drops; i++)
             tdrops[i] += dp::read(s.drops[i]);

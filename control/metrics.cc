@@ -329,6 +329,15 @@ std::string metrics_exporter::render(const loop_info& li)
         last_tsc_[w] = now;
         m.sample("isar_worker_busy_ratio", lbl("worker", std::to_string(w)), ratio);
     }
+    m.family("isar_worker_turn_allocations", "gauge",
+             "TURN allocations in the worker's client table (fill level; see _max).");
+    for (unsigned w = 0; w < nw; w++)
+        m.sample("isar_worker_turn_allocations", lbl("worker", std::to_string(w)),
+                 uint64_t{dp_.wk(w).turn_allocs.load(std::memory_order_relaxed)});
+    m.family("isar_worker_turn_allocations_max", "gauge", "Size of the worker's client table.");
+    for (unsigned w = 0; w < nw; w++)
+        m.sample("isar_worker_turn_allocations_max", lbl("worker", std::to_string(w)),
+                 uint64_t{dp_.wk(w).turn_clients.capacity()});
     m.family("isar_worker_heartbeat", "counter",
              "Worker loop heartbeat: stops moving when the worker is stuck.");
     for (unsigned w = 0; w < nw; w++)

@@ -74,8 +74,8 @@ public:
         OPENSSL_cleanse(&inner_, sizeof inner_);
         OPENSSL_cleanse(&outer_, sizeof outer_);
     }
-    hmac_sha1(const hmac_sha1&) = delete;
-    hmac_sha1& operator=(const hmac_sha1&) = delete;
+    hmac_sha1(const hmac_sha1&) = delete; // lint: control-only
+    hmac_sha1& operator=(const hmac_sha1&) = delete; // lint: control-only
 
     void update(const uint8_t* p, size_t n) noexcept { SHA1_Update(&inner_, p, n); }
     void final(uint8_t out[hmac_sha1_len]) noexcept

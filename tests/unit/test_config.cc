@@ -1,6 +1,10 @@
 // control/config.cc: the shipped example parses, every bad input is rejected
 // with a message that names the offending key, and dump_config() round-trips.
 #include "control/config.h"
+#include "control/turn_manager.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <gtest/gtest.h>
@@ -328,4 +332,126 @@ TEST(Config, DumpOfDefaultsRoundTrips)
     auto b = parse_config(dump_config(*a), err);
     ASSERT_TRUE(b) << err;
     EXPECT_TRUE(same(*a, *b));
+}
+
+// [turn]: off by default (with the default deny list ready), a full section
+// parses and survives --print-config, and every bad key is named.
+TEST(Config, TurnOffByDefault)
+{
+    std::string err;
+    auto c = parse_config(minimal, err);
+    ASSERT_TRUE(c) << err;
+    EXPECT_FALSE(c->turn.enabled());
+    EXPECT_FALSE(c->turn.denied_peer.empty()) << "the default deny list";
+    EXPECT_EQ(c->turn.max_allocations, 100000u);
+    EXPECT_EQ(c->turn.default_lifetime_s, 600u);
+    EXPECT_EQ(c->turn.max_lifetime_s, 3600u);
+}
+
+TEST(Config, TurnSectionParsesAndRoundTrips)
+{
+    const std::string text = std::string(minimal) + R"(
+[turn]
+listen_udp = [3478, 3479]
+realm = "meet.example.org"
+auth_secret_file = "/etc/isar/turn-secret"
+allowed_peer = ["198.18.0.0/24"]
+denied_peer = ["10.0.0.0/8", "fc00::/7"]
+max_allocations = 5000
+user_quota = 4
+allocate_rate = 7
+max_requests_per_s = 900
+default_lifetime_s = 300
+max_lifetime_s = 1200
+nonce_lifetime_s = 60
+)";
+    std::string err;
+    auto c = parse_config(text, err);
+    ASSERT_TRUE(c) << err;
+    const turn_config& t = c->turn;
+    EXPECT_TRUE(t.enabled());
+    EXPECT_EQ(t.listen_udp, (std::vector<uint16_t>{3478, 3479}));
+    EXPECT_EQ(t.realm, "meet.example.org");
+    EXPECT_EQ(t.allowed_peer, (std::vector<std::string>{"198.18.0.0/24"}));
+    EXPECT_EQ(t.denied_peer, (std::vector<std::string>{"10.0.0.0/8", "fc00::/7"}));
+    EXPECT_EQ(t.max_allocations, 5000u);
+    EXPECT_EQ(t.user_quota, 4u);
+    EXPECT_EQ(t.allocate_rate, 7u);
+    EXPECT_EQ(t.max_requests_per_s, 900u);
+    EXPECT_EQ(t.default_lifetime_s, 300u);
+    EXPECT_EQ(t.max_lifetime_s, 1200u);
+    EXPECT_EQ(t.nonce_lifetime_s, 60u);
+    auto again = parse_config(dump_config(*c), err);
+    ASSERT_TRUE(again) << err << "\n" << dump_config(*c);
+    EXPECT_EQ(again->turn.listen_udp, t.listen_udp);
+    EXPECT_EQ(again->turn.denied_peer, t.denied_peer);
+    EXPECT_EQ(again->turn.allowed_peer, t.allowed_peer);
+    EXPECT_EQ(again->turn.realm, t.realm);
+    EXPECT_EQ(again->turn.auth_secret_file, t.auth_secret_file);
+    EXPECT_EQ(again->turn.nonce_lifetime_s, t.nonce_lifetime_s);
+}
+
+TEST(Config, TurnBadKeysAreNamed)
+{
+    const std::string base = std::string(minimal) + "\n[turn]\n";
+    const std::string ok = "realm = \"r\"\nauth_secret_file = \"/s\"\n";
+    struct bad {
+        std::string body, key;
+    };
+    const bad cases[] = {
+            {"listen_udp = [35000]\n" + ok, "turn.listen_udp[0]"}, // inside the relay pool
+            {"listen_udp = [3478, 3478]\n" + ok, "turn.listen_udp[1]"},
+            {"listen_udp = [0]\n" + ok, "turn.listen_udp[0]"},
+            {"listen_udp = 3478\n" + ok, "turn.listen_udp"},
+            {"listen_udp = [3478]\nauth_secret_file = \"/s\"\n", "turn.realm"},
+            {"listen_udp = [3478]\nrealm = \"r\"\n", "turn.auth_secret_file"},
+            {"listen_udp = [3478]\nrealm = \"r\"\nauth_secret_file = \"rel\"\n",
+             "turn.auth_secret_file"},
+            {"allowed_peer = [\"10.0.0.0/33\"]\n", "turn.allowed_peer[0]"},
+            {"denied_peer = [\"nonsense\"]\n", "turn.denied_peer[0]"},
+            {"max_allocations = 0\n", "turn.max_allocations"},
+            {"default_lifetime_s = 4000\n", "turn.default_lifetime_s"},
+            {"secret = \"x\"\n", "turn.secret"},
+    };
+    for (const auto& b : cases) {
+        const std::string err = parse_err(base + b.body);
+        EXPECT_EQ(err.rfind(b.key + ":", 0), 0u) << "want " << b.key << ", got: " << err;
+    }
+}
+
+// auth_secret_file: one secret per line, comments skipped, and refused when
+// anyone but its owner may read it (or when it holds no secret).
+TEST(Config, TurnSecretsFile)
+{
+    char tmpl[] = "/tmp/isar-secret-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    const std::string path = tmpl;
+    const std::string body = "# rotated\n  first-secret  \n\nsecond\n";
+    ASSERT_EQ(write(fd, body.data(), body.size()), static_cast<ssize_t>(body.size()));
+    close(fd);
+    std::string err;
+    {
+        turn_secrets s;
+        ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+        ASSERT_TRUE(load_turn_secrets(path, s, err)) << err;
+        EXPECT_EQ(s.list, (std::vector<std::string>{"first-secret", "second"}));
+    }
+    for (mode_t m : {0640, 0604, 0660}) {
+        turn_secrets s;
+        ASSERT_EQ(chmod(path.c_str(), m), 0);
+        EXPECT_FALSE(load_turn_secrets(path, s, err)) << std::oct << m;
+        EXPECT_NE(err.find("chmod 600"), std::string::npos) << err;
+        EXPECT_EQ(err.find("first-secret"), std::string::npos) << "never quotes a secret";
+    }
+    {
+        ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+        std::ofstream(path) << "# only a comment\n\n";
+        turn_secrets s;
+        EXPECT_FALSE(load_turn_secrets(path, s, err));
+        EXPECT_NE(err.find("no secret"), std::string::npos) << err;
+    }
+    unlink(path.c_str());
+    turn_secrets s;
+    EXPECT_FALSE(load_turn_secrets(path, s, err)) << "missing file";
 }
