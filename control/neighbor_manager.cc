@@ -68,6 +68,8 @@ void neighbor_manager::handle(rte_mbuf* m)
     case dp::exc_kind::dtls:
         stats_.dtls++;
         break;
+    case dp::exc_kind::turn: // comes on the TURN ring (turn_manager), never here
+        break;
     }
     rte_pktmbuf_free(m);
 }

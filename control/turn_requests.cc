@@ -452,6 +452,13 @@ void turn_manager::on_create_permission(request& r, turn_allocation& a)
         return;
     }
     a.perms = std::move(next);
+    push_and_answer(r, a);
+}
+
+// Sends the allocation's permissions and channels to its worker and answers
+// once the worker has them (a client may send data right after the answer).
+void turn_manager::push_and_answer(request& r, turn_allocation& a)
+{
     turn_reply_to reply = r.reply;
     push_peers(a, [this, reply](int status) {
         stats_.responses++;
@@ -523,14 +530,7 @@ void turn_manager::on_channel_bind(request& r, turn_allocation& a)
     }
     same->expiry_tsc = now + channel_lifetime_s * hz;
     perm->expiry_tsc = std::max(perm->expiry_tsc, now + permission_lifetime_s * hz);
-    turn_reply_to reply = r.reply;
-    push_peers(a, [this, reply](int status) {
-        stats_.responses++;
-        send_answer(dp_, reply, status != 0, [&](turn::builder& b) {
-            if (status != 0)
-                b.add_error(508);
-        });
-    });
+    push_and_answer(r, a);
 }
 
 } // namespace isar::ctl

@@ -82,6 +82,18 @@ inline uint16_t ipv4_hdr_cksum(const rte_ipv4_hdr* ip, uint32_t ihl) noexcept
     return c;
 }
 
+// After the payload changed length: the IPv4 total length and the UDP length
+// (the checksums are brought up to date by rewrite_udp4).
+inline void set_payload_len(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off,
+                            uint32_t plen) noexcept
+{
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, l4_off);
+    const uint32_t ulen = plen + static_cast<uint32_t>(sizeof(rte_udp_hdr));
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(l4_off - l3_off + ulen));
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(ulen));
+}
+
 // Rewrites a classified IPv4/UDP frame (l3/l4 offsets from classify) in place:
 // addresses, ports, TTL, the IPv4 checksum and the UDP checksum as `ck` says.
 inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const rewrite_to& to,

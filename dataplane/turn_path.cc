@@ -31,15 +31,6 @@ inline uint32_t payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcept
     return rte_pktmbuf_pkt_len(m) - header_len(meta);
 }
 
-inline void set_lengths(rte_mbuf* m, const pkt_meta& meta, uint32_t plen) noexcept
-{
-    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, meta.l3_off);
-    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, meta.l4_off);
-    const uint32_t ulen = plen + static_cast<uint32_t>(sizeof(rte_udp_hdr));
-    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(meta.l4_off - meta.l3_off + ulen));
-    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(ulen));
-}
-
 // Keeps only payload bytes [off, off + len): the headers move up to just
 // before them (a 42-byte move instead of moving the data).
 inline void keep_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t off, uint32_t len) noexcept
@@ -53,7 +44,7 @@ inline void keep_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t off, uint32
     const uint32_t have = rte_pktmbuf_pkt_len(m) - hl;
     if (have > len)
         rte_pktmbuf_trim(m, static_cast<uint16_t>(have - len));
-    set_lengths(m, meta, len);
+    set_payload_len(m, meta.l3_off, meta.l4_off, len);
 }
 
 // Makes room for `front` bytes before the payload and `back` zero bytes
@@ -69,7 +60,7 @@ inline uint8_t* grow_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t front,
     std::memmove(base, base + front, hl);
     if (back != 0)
         std::memset(rte_pktmbuf_append(m, static_cast<uint16_t>(back)), 0, back);
-    set_lengths(m, meta, plen + front + back);
+    set_payload_len(m, meta.l3_off, meta.l4_off, plen + front + back);
     return base + hl;
 }
 

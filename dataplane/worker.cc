@@ -55,16 +55,6 @@ inline uint32_t udp_payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcep
     return rte_pktmbuf_pkt_len(m) - meta.l4_off - static_cast<uint32_t>(sizeof(rte_udp_hdr));
 }
 
-// After the payload changed length: IPv4 total length and UDP length (the
-// checksums are recomputed by rewrite_udp4).
-inline void set_payload_len(rte_mbuf* m, const pkt_meta& meta, uint32_t plen) noexcept
-{
-    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, meta.l3_off);
-    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, meta.l4_off);
-    const uint32_t ulen = plen + static_cast<uint32_t>(sizeof(rte_udp_hdr));
-    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(meta.l4_off - meta.l3_off + ulen));
-    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(ulen));
-}
 } // namespace
 
 void worker::drop_pkt(rte_mbuf* m, drop d) noexcept
@@ -132,7 +122,7 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
             drop_pkt(m, drop::srtp_protect);
             return;
         }
-        set_payload_len(m, meta, static_cast<uint32_t>(out_len));
+        set_payload_len(m, meta.l3_off, meta.l4_off, static_cast<uint32_t>(out_len));
         changed = true;
     }
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
@@ -272,7 +262,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         }
         if (out_len < len) {
             rte_pktmbuf_trim(m, static_cast<uint16_t>(len - out_len));
-            set_payload_len(m, meta, static_cast<uint32_t>(out_len));
+            set_payload_len(m, meta.l3_off, meta.l4_off, static_cast<uint32_t>(out_len));
         }
     }
     if (r != src)
