@@ -32,6 +32,7 @@ public:
 
     json stats_json() const;
     json turn_stats_json() const;
+    json turn_drops_json() const;
     // TURN (optional: isard sets it when [turn] is on).
     void set_turn(turn_manager* t) { turn_ = t; }
     turn_manager* turn() const { return turn_; }

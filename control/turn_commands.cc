@@ -27,6 +27,22 @@ uint32_t alloc_id(const json& req)
 }
 } // namespace
 
+// The TURN drop reasons, summed over the workers.
+json commands::turn_drops_json() const
+{
+    json d = json::object();
+    for (unsigned i = 0; i < dp::n_drops; i++) {
+        const std::string name = dp::drop_name(static_cast<dp::drop>(i));
+        if (name.rfind("turn_", 0) != 0)
+            continue;
+        uint64_t v = 0;
+        for (unsigned w = 0; w < dp_.nworkers(); w++)
+            v += dp::read(dp_.wk(w).stats.drops[i]);
+        d[name] = v;
+    }
+    return d;
+}
+
 json commands::turn_alloc_json(const turn_allocation& a, bool detail) const
 {
     const dp::turn_alloc& d = *a.da;
@@ -107,11 +123,13 @@ json commands::turn_stats_json() const
     json auth = json::object();
     for (unsigned i = 0; i < static_cast<unsigned>(turn_manager::auth_fail::count); i++)
         auth[turn_manager::auth_fail_name(i)] = s.auth_failures[i];
-    uint64_t c2p = 0, p2c = 0, cd = 0, hp = 0, rq = 0, pol = 0;
+    uint64_t c2p = 0, p2c = 0, c2pb = 0, p2cb = 0, cd = 0, hp = 0, rq = 0, pol = 0;
     for (unsigned w = 0; w < dp_.nworkers(); w++) {
         const dp::worker_stats& ws = dp_.wk(w).stats;
         c2p += dp::read(ws.turn_c2p_pkts);
         p2c += dp::read(ws.turn_p2c_pkts);
+        c2pb += dp::read(ws.turn_c2p_bytes);
+        p2cb += dp::read(ws.turn_p2c_bytes);
         cd += dp::read(ws.turn_channel_data);
         hp += dp::read(ws.turn_hairpin);
         rq += dp::read(ws.turn_requests);
@@ -125,6 +143,7 @@ json commands::turn_stats_json() const
                 {"requests", s.requests},
                 {"requests_from_workers", rq},
                 {"requests_policed", pol},
+                {"drops", turn_drops_json()},
                 {"bad_requests", s.bad_requests},
                 {"binding", s.binding},
                 {"allocate", s.allocate},
@@ -144,6 +163,8 @@ json commands::turn_stats_json() const
                 {"auth_failures", auth},
                 {"to_peers_pkts", c2p},
                 {"from_peers_pkts", p2c},
+                {"to_peers_bytes", c2pb},
+                {"from_peers_bytes", p2cb},
                 {"channel_data_pkts", cd},
                 {"hairpin_pkts", hp}};
 }

@@ -35,10 +35,12 @@ bool load_turn_secrets(const std::string& path, turn_secrets& out, std::string& 
         err = path + ": " + strerror(errno);
         return false;
     }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        err = path + ": readable or writable by others (mode " +
+    // Others may not read or write it, the group may at most read it (a
+    // root:isar 0640 file for a service user is fine).
+    if ((st.st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0) {
+        err = path + ": others may read or write it (mode " +
               std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
-              std::to_string(st.st_mode & 7) + "); chmod 600 it";
+              std::to_string(st.st_mode & 7) + "); chmod 600 (or 640) it";
         return false;
     }
     std::ifstream f(path);

@@ -36,8 +36,8 @@ struct turn_secrets {
     ~turn_secrets();
 };
 // Reads one secret per line (blank lines and '#' comments skipped). Refused
-// when the file is readable or writable by others than its owner and group
-// ... or by its group: it must be mode 0600 or 0400. Returns false with `err`.
+// when others may read or write the file, or its group may write it (0600,
+// 0400 and 0640 are fine). Returns false with `err`.
 bool load_turn_secrets(const std::string& path, turn_secrets& out, std::string& err);
 
 struct turn_permission {

@@ -86,7 +86,9 @@ struct alignas(64) worker_stats {
     counter busy_loops{0};
     counter busy_tsc{0};       // TSC cycles spent in loops that did work
     counter turn_c2p_pkts{0};  // TURN: client -> peer packets sent
+    counter turn_c2p_bytes{0}; // their data bytes (without TURN framing)
     counter turn_p2c_pkts{0};  // TURN: peer -> client packets sent
+    counter turn_p2c_bytes{0}; // their data bytes (without TURN framing)
     counter turn_channel_data{0}; // of which ChannelData (either way)
     counter turn_hairpin{0};   // client -> peer where the peer is another allocation here
     counter turn_requests{0};  // STUN/TURN requests handed to control

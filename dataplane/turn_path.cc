@@ -144,6 +144,7 @@ void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) 
     bump(a->ctr.c2p_pkts);
     bump(a->ctr.c2p_bytes, len);
     bump(stats.turn_c2p_pkts);
+    bump(stats.turn_c2p_bytes, len);
     for (unsigned i = 0; i < nifaces; i++) {
         if (ifaces[i].ip_be == ep_ip(peer)) {
             turn_hairpin(m, meta, a, peer);
@@ -237,6 +238,7 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
     bump(a->ctr.p2c_pkts);
     bump(a->ctr.p2c_bytes, dlen);
     bump(stats.turn_p2c_pkts);
+    bump(stats.turn_p2c_bytes, dlen);
     emit(m, meta, a->iface, a->listen_ip_be, a->listen_port_be, a->client,
          changed_cksum(ifaces[a->iface]));
 }

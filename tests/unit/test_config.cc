@@ -437,7 +437,12 @@ TEST(Config, TurnSecretsFile)
         ASSERT_TRUE(load_turn_secrets(path, s, err)) << err;
         EXPECT_EQ(s.list, (std::vector<std::string>{"first-secret", "second"}));
     }
-    for (mode_t m : {0640, 0604, 0660}) {
+    {
+        turn_secrets s;
+        ASSERT_EQ(chmod(path.c_str(), 0640), 0);
+        EXPECT_TRUE(load_turn_secrets(path, s, err)) << "group-readable for a service user";
+    }
+    for (mode_t m : {0644, 0604, 0660, 0602}) {
         turn_secrets s;
         ASSERT_EQ(chmod(path.c_str(), m), 0);
         EXPECT_FALSE(load_turn_secrets(path, s, err)) << std::oct << m;
