@@ -2,12 +2,14 @@
 
 #include <algorithm>
 
+#include <openssl/rand.h>
+
 #include "dataplane/leg.h"
 
 namespace isar::ctl {
 
-port_pool::port_pool(uint16_t min, uint16_t max, unsigned nworkers)
-    : min_(min), max_(max), nworkers_(nworkers), free_(nworkers),
+port_pool::port_pool(uint16_t min, uint16_t max, unsigned nworkers, bool unpredictable)
+    : min_(min), max_(max), nworkers_(nworkers), unpredictable_(unpredictable), free_(nworkers),
       used_(static_cast<size_t>(max - min) + 1, false)
 {
     for (uint32_t p = min; p <= max; p++)
@@ -19,8 +21,16 @@ std::optional<uint16_t> port_pool::alloc(unsigned owner)
 {
     if (owner >= nworkers_ || free_[owner].empty())
         return std::nullopt;
-    uint16_t p = free_[owner].front();
-    free_[owner].pop_front();
+    auto& q = free_[owner];
+    if (unpredictable_ && q.size() > 1) {
+        // Swap a random one of the older half to the front: O(1), and the
+        // port it displaces stays in the older half.
+        uint32_t r = 0;
+        RAND_bytes(reinterpret_cast<uint8_t*>(&r), sizeof(r));
+        std::swap(q.front(), q[r % ((q.size() + 1) / 2)]);
+    }
+    uint16_t p = q.front();
+    q.pop_front();
     used_[p - min_] = true;
     return p;
 }
@@ -30,11 +40,18 @@ std::optional<uint16_t> port_pool::alloc_even(unsigned owner, bool take_next)
     if (owner >= nworkers_)
         return std::nullopt;
     auto& q = free_[owner];
-    for (auto it = q.begin(); it != q.end(); ++it) {
-        const uint16_t p = *it;
+    size_t start = 0;
+    if (unpredictable_ && q.size() > 1) {
+        uint32_t r = 0;
+        RAND_bytes(reinterpret_cast<uint8_t*>(&r), sizeof(r));
+        start = r % ((q.size() + 1) / 2);
+    }
+    for (size_t k = 0; k < q.size(); k++) {
+        const size_t i = (start + k) % q.size();
+        const uint16_t p = q[i];
         if ((p & 1) != 0 || p == max_ || used_[p + 1 - min_])
             continue;
-        q.erase(it);
+        q.erase(q.begin() + static_cast<std::ptrdiff_t>(i));
         used_[p - min_] = true;
         if (take_next) {
             q.erase(std::find(q.begin(), q.end(), static_cast<uint16_t>(p + 1)));

@@ -3,6 +3,12 @@
 // of a call is handled by one worker. Released ports go to the back of the
 // queue, so a port is not handed out again while stray packets of its last
 // call may still arrive.
+//
+// Unpredictable (isard's pools): a port is drawn at random (BoringSSL's
+// CSPRNG) from the older half of its worker's free queue, so that nobody can
+// guess the port of a call that is about to start and spray it before the
+// caller's first packet (RTP Bleed against a leg still waiting to latch),
+// while a released port still waits at least half a queue before reuse.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +20,7 @@ namespace isar::ctl {
 
 class port_pool {
 public:
-    port_pool(uint16_t min, uint16_t max, unsigned nworkers);
+    port_pool(uint16_t min, uint16_t max, unsigned nworkers, bool unpredictable = false);
 
     std::optional<uint16_t> alloc(unsigned owner);
     // An even port whose odd neighbour is free as well (TURN EVEN-PORT; both
@@ -30,6 +36,7 @@ public:
 private:
     uint16_t min_, max_;
     unsigned nworkers_;
+    bool unpredictable_;
     std::vector<std::deque<uint16_t>> free_; // per owner
     std::vector<bool> used_;                 // index port - min
 };

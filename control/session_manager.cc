@@ -91,7 +91,8 @@ session_manager::session_manager(dp::dataplane& dp, const config& cfg)
     : dp_(dp), cfg_(cfg), sessions_per_worker_(dp.nworkers(), 0)
 {
     for (unsigned i = 0; i < dp.nifaces(); i++)
-        pools_.push_back(std::make_unique<port_pool>(cfg.port_min, cfg.port_max, dp.nworkers()));
+        pools_.push_back(
+                std::make_unique<port_pool>(cfg.port_min, cfg.port_max, dp.nworkers(), true));
 }
 
 session_manager::~session_manager()

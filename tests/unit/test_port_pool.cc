@@ -163,3 +163,43 @@ TEST(PortPool, EvenPort)
     EXPECT_EQ(*e, 30004) << "30000's neighbour 30001 is in use";
     EXPECT_FALSE(p.alloc_even(7, false)) << "owner beyond nworkers";
 }
+
+// isard's pools hand ports out unpredictably: not in sequence, every port of
+// the owner's share exactly once, and a released port waits at least half a
+// queue before it comes back.
+TEST(PortPool, Unpredictable)
+{
+    constexpr uint16_t lo = 30000, hi = 30999;
+    port_pool p(lo, hi, 1, true);
+    std::vector<uint16_t> order;
+    while (auto x = p.alloc(0))
+        order.push_back(*x);
+    ASSERT_EQ(order.size(), 1000u);
+    EXPECT_EQ(std::set<uint16_t>(order.begin(), order.end()).size(), 1000u) << "each once";
+    unsigned sequential = 0;
+    for (size_t i = 1; i < order.size(); i++)
+        sequential += order[i] == order[i - 1] + 1;
+    EXPECT_LT(sequential, 50u) << "a predictable pool hands out 999 in sequence";
+    port_pool q(lo, hi, 1, true);
+    std::vector<uint16_t> first;
+    for (int i = 0; i < 20; i++)
+        first.push_back(*q.alloc(0));
+    port_pool r(lo, hi, 1, true);
+    std::vector<uint16_t> second;
+    for (int i = 0; i < 20; i++)
+        second.push_back(*r.alloc(0));
+    EXPECT_NE(first, second) << "two pools draw different ports";
+    // Reuse delay: a released port is not handed out again within the next
+    // half queue of allocations.
+    port_pool s(lo, hi, 1, true);
+    for (int i = 0; i < 500; i++)
+        s.alloc(0);
+    const auto a = s.alloc(0);
+    ASSERT_TRUE(a);
+    s.release(*a);
+    for (int i = 0; i < 250; i++) {
+        auto x = s.alloc(0);
+        ASSERT_TRUE(x);
+        EXPECT_NE(*x, *a) << "handed out again after " << i << " allocations";
+    }
+}
