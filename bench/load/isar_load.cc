@@ -65,6 +65,7 @@
 #include "crypto/srtp_context.h"
 #include "crypto/suite.h"
 #include "dataplane/dataplane.h"
+#include "bench/load/turn_load.h"
 
 using namespace isar;
 using json = nlohmann::json;
@@ -75,7 +76,7 @@ namespace {
 struct options {
     std::vector<unsigned> legs{1, 1000, 100000};
     std::vector<std::string> modes{"plain", "srtp-pass", "transcrypt-cm80", "transcrypt-gcm128",
-                                   "fanout10"};
+                                   "fanout10", "turn-channeldata", "turn-indication"};
     std::vector<unsigned> payloads{160, 1200};
     struct extra_run {
         std::string mode;
@@ -88,6 +89,7 @@ struct options {
     bool baselines = true;
     bool control = true;
     bool smoke = false;
+    unsigned turn_allocs = 20000; // Allocate requests timed through turn_manager (0 = off)
     bool drain_only = false; // capacity only (for profiling the worker: no idle phases)
     std::string perf_ctl;    // perf record --control fifo: enabled only while draining
     std::string out;
@@ -1053,6 +1055,17 @@ json results = json::array();
 json baselines = json::array();
 json control_j = json::object();
 json crypto_j = json::array();
+json turn_j = json::array(); // bench_turn::run_mode records (turn_load.cc)
+json turn_alloc_j;           // bench_turn::run_allocs
+bench_turn::options turn_opts(const options& o)
+{
+    bench_turn::options t;
+    t.payloads = o.payloads;
+    t.phase_s = o.phase_s;
+    t.drain_pkts = o.drain_pkts;
+    t.hz = hz;
+    return t;
+}
 std::vector<std::string> errors;
 
 json phase_json(const phase_result& r)
@@ -1622,7 +1635,9 @@ void usage()
             "                  [--payloads 160,1200] [--extra MODE:LEGS ...] [--phase S]\n"
             "                  [--drain N] [--drain-only] [--perf-ctl FIFO] [--no-baselines] [--no-control]\n"
             "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
-            "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10\n");
+            "                  [--turn-allocs N]\n"
+            "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10\n"
+            "       turn-channeldata turn-indication (legs = allocations)\n");
 }
 
 } // namespace
@@ -1647,6 +1662,9 @@ int main(int argc, char** argv)
             o.payloads = {160};
             o.phase_s = 0.05;
             o.drain_pkts = 8192;
+            o.turn_allocs = 500;
+        } else if (a == "--turn-allocs") {
+            o.turn_allocs = static_cast<unsigned>(std::stoul(val()));
         } else if (a == "--legs") {
             o.legs = parse_list(val());
         } else if (a == "--modes") {
@@ -1734,13 +1752,18 @@ int main(int argc, char** argv)
     }
     for (const auto& mode : o.modes)
         for (unsigned l : o.legs)
-            run_scenario(o, mode, l);
+            if (bench_turn::is_turn_mode(mode))
+                bench_turn::run_mode(turn_opts(o), mode, l, baselines, turn_j, errors);
+            else
+                run_scenario(o, mode, l);
     for (const auto& x : o.extra)
         run_scenario(o, x.mode, x.legs, x.payload);
     if (o.control) {
         run_control(o, "plain", o.smoke ? 500 : 20000);
         run_control(o, "transcrypt-cm80", o.smoke ? 200 : 10000);
     }
+    if (o.turn_allocs != 0 && std::any_of(o.modes.begin(), o.modes.end(), bench_turn::is_turn_mode))
+        turn_alloc_j = bench_turn::run_allocs(turn_opts(o), o.turn_allocs, errors);
 
     json out{{"tool", "isar-bench"},
              {"cpu", cpu_model()},
@@ -1758,6 +1781,8 @@ int main(int argc, char** argv)
              {"baselines", baselines},
              {"crypto", crypto_j},
              {"control", control_j},
+             {"turn", turn_j},
+             {"turn_allocations", turn_alloc_j},
              {"errors", errors}};
     if (!o.out.empty()) {
         std::ofstream f(o.out);

@@ -65,6 +65,45 @@ def main():
                  f"{c['background_mpps']:.2f} Mpps meanwhile); create acknowledged → first packet forwarded "
                  f"p50 {c['first_packet_p50_us']:.1f} µs, p99 {c['first_packet_p99_us']:.1f} µs"
                  + (f" — **error**: {c['error']}" if 'error' in c else "") + ".  ")
+    turn = r.get("turn", [])
+    if turn:
+        L.append("")
+        L.append("| TURN mode (50/50 client→peer, peer→client) | payload | allocations | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | / DPDK forwarder | checked |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in turn:
+            if "error" in x:
+                L.append(f"| {x['mode']} | {x['payload']} | {x['allocations']} | **error**: {x['error']} ||||||")
+                continue
+            L.append(f"| {x['mode']} | {x['payload']} | {x['allocations']} | {fmt(x['mpps_per_core'])} | "
+                     f"{fmt(x['capacity_mpps'])} | {fmt(x['cycles_per_packet'],0)} | {fmt(x['gbps'])} | "
+                     f"{fmt(x.get('fwd_ratio'))} | {x.get('checked', '-')} |")
+    ta = r.get("turn_allocations")
+    if ta:
+        L.append("")
+        if "error" in ta:
+            L.append(f"TURN allocations: **error**: {ta['error']}")
+        else:
+            L.append(f"TURN: **{ta['allocations_per_s']:.0f} allocations/s** ({ta['allocations_done']} "
+                     f"Allocate → 401 → authenticated Allocate exchanges through the worker and "
+                     f"`ctl::turn_manager`, 256 clients in flight, {ta['seconds']:.2f} s).")
+    ct = r.get("coturn_baseline")
+    if ct:
+        c, i = ct.get("coturn", {}), ct.get("isar", {})
+        L.append("")
+        L.append("| end to end, same client (turnutils_uclient, coturn_baseline.py) | relayed pkts | server CPU s | relayed / CPU-second | allocations/s (Python client) | allocations / server CPU-second |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        for name, x in (("coturn turnserver", c), ("isard (net_af_packet, idle_sleep_us=100)", i)):
+            if "error" in x:
+                L.append(f"| {name} | **error**: {x['error']} |||||")
+                continue
+            a = x.get("allocs", {})
+            L.append(f"| {name} | {x.get('relayed_pkts')} | {fmt(x.get('cpu_s'))} | {fmt(x.get('relayed_per_cpu_s'),0)} | "
+                     f"{fmt(a.get('allocations_per_s'),0)} | {fmt(a.get('allocations_per_server_cpu_s'),0)} |")
+        if ct.get("isar_over_coturn_per_cpu_s"):
+            L.append("")
+            L.append(f"Isar / coturn, relayed packets per CPU-second with the same uclient load: "
+                     f"{ct['isar_over_coturn_per_cpu_s']:.2f}. coturn per CPU-second vs Isar's in-process "
+                     f"Mpps per worker core: see the TURN mode table above.")
     L.append("")
     L.append(f"Targets (printed, never asserted): {TARGETS}; ≥ 50k session creates/s; 1M SRTP legs < 4 GiB.")
     if r.get("errors"):
