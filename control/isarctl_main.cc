@@ -242,11 +242,101 @@ void print_stats(const json& r)
     fmt::print("mbufs in use: {}\n", r["mbufs_in_use"].dump());
 }
 
+// "key=value ..." of the non-zero members of an object of counters, "-" if none.
+std::string nonzero_text(const json& o)
+{
+    std::string s;
+    for (auto it = o.begin(); it != o.end(); ++it)
+        if (!(it.value().is_number() && it.value() == 0))
+            s += (s.empty() ? "" : " ") + it.key() + "=" + it.value().dump();
+    return s.empty() ? "-" : s;
+}
+
+// The "turn" block of stats, when TURN is on.
+void print_turn_stats(const json& t)
+{
+    if (!t.is_object() || !t.value("enabled", false))
+        return;
+    auto n = [&](const char* k) { return t.value(k, json(0)).dump(); };
+    fmt::print("turn: {} allocation(s) (max {}), {} permission(s), {} channel(s); packets to "
+               "peers {}, from peers {} (channel data {}, hairpin {})\n",
+               n("allocations"), n("max_allocations"), n("permissions"), n("channels"),
+               n("to_peers_pkts"), n("from_peers_pkts"), n("channel_data_pkts"),
+               n("hairpin_pkts"));
+    fmt::print("turn requests: {} handled ({} from workers, {} policed), {} bad, {} errors sent; "
+               "allocations created {} ended {} failed {}; rejected: peer {} quota {} rate {} "
+               "capacity {}\n",
+               n("requests"), n("requests_from_workers"), n("requests_policed"),
+               n("bad_requests"), n("errors_sent"), n("allocations_created"),
+               n("allocations_ended"), n("allocations_failed"), n("peer_denied"),
+               n("quota_rejected"), n("rate_rejected"), n("capacity_rejected"));
+    fmt::print("turn auth failures: {}\n",
+               nonzero_text(t.contains("auth_failures") ? t["auth_failures"] : json::object()));
+}
+
+double num(const json& j)
+{
+    return j.is_number() ? j.get<double>() : 0.0;
+}
+
+void print_turn_list(const json& r)
+{
+    if (!r.value("enabled", false)) {
+        fmt::print("TURN is off (no [turn] listen_udp in isard's config)\n");
+        return;
+    }
+    fmt::print("{:>6} {:<24} {:<22} {:<22} {:>6} {:<10} {:>8} {:>5} {:>5} {:>12} {:>12}\n", "ID",
+               "USER", "CLIENT", "RELAYED", "WORKER", "STATE", "LEFT_S", "PERMS", "CHANS",
+               "TO_PEER_PKTS", "FROM_PEER_PKTS");
+    for (auto& a : r["allocations"])
+        fmt::print("{:>6} {:<24} {:<22} {:<22} {:>6} {:<10} {:>8.0f} {:>5} {:>5} {:>12} {:>12}\n",
+                   a["id"].dump(), str(a["username"]), str(a["client"]), str(a["relayed"]),
+                   a["worker"].dump(), str(a["state"]), num(a["lifetime_left_s"]),
+                   a["permissions"].dump(), a["channels"].dump(),
+                   a["to_peers"]["packets"].dump(), a["from_peers"]["packets"].dump());
+}
+
+void print_turn_alloc(const json& a)
+{
+    fmt::print("allocation {}  state {}  worker {}  user {}\n", a["id"].dump(), str(a["state"]),
+               a["worker"].dump(), str(a["username"]));
+    fmt::print("  client {}  listener {}  relayed {}\n", str(a["client"]), str(a["listener"]),
+               str(a["relayed"]));
+    fmt::print("  age {:.1f}s  lifetime left {:.1f}s\n", num(a["age_s"]),
+               num(a["lifetime_left_s"]));
+    const std::pair<const char*, const char*> dirs[] = {{"to_peers", "to peers:"},
+                                                        {"from_peers", "from peers:"}};
+    for (const auto& [key, label] : dirs) {
+        const json& c = a[key];
+        fmt::print("  {:<11} {:>10} packets {:>12} bytes {:>8} drops\n", label,
+                   c["packets"].dump(), c["bytes"].dump(), c["drops"].dump());
+    }
+    fmt::print("{:<22} {:>12}\n", "PERMISSION", "EXPIRES_IN_S");
+    for (auto& p : a.value("permission_list", json::array()))
+        fmt::print("{:<22} {:>12.1f}\n", str(p["peer"]), num(p["expires_in_s"]));
+    fmt::print("{:<8} {:<22} {:>12}\n", "CHANNEL", "PEER", "EXPIRES_IN_S");
+    for (auto& c : a.value("channel_list", json::array()))
+        fmt::print("{:<8} {:<22} {:>12.1f}\n",
+                   c["channel"].is_number_unsigned()
+                           ? fmt::format("{:#06x}", c["channel"].get<unsigned>())
+                           : str(c["channel"]),
+                   str(c["peer"]), num(c["expires_in_s"]));
+}
+
+// An allocation id from argv: a positive decimal number that fits in 32 bits.
+uint64_t parse_alloc_id(const std::string& v)
+{
+    if (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoull(v) == 0 || std::stoull(v) > 0xffffffffull)
+        die(2, "turn: ID must be an allocation id (a positive number, see isarctl turn list)");
+    return std::stoull(v);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
-    CLI::App app{"isarctl: control the Isar media relay"};
+    CLI::App app{"isarctl: control the Isar media relay (sessions, legs, TURN allocations)"};
     app.require_subcommand(1);
     const char* env = getenv("ISAR_SOCKET");
     std::string sock = env ? env : "/run/isar/isard.sock";
@@ -323,8 +413,22 @@ int main(int argc, char** argv)
         }
     });
 
-    auto* stats = app.add_subcommand("stats", "per-worker and total counters");
+    auto* stats = app.add_subcommand("stats", "per-worker and total counters, and TURN's when on");
     stats->callback([&] { req = {{"cmd", "stats"}}; });
+
+    auto* turn = app.add_subcommand("turn", "list, show and delete TURN allocations");
+    turn->require_subcommand(1);
+    std::string alloc;
+    auto* tlist = turn->add_subcommand("list", "all TURN allocations");
+    tlist->callback([&] { req = {{"cmd", "turn.list"}}; });
+    auto* tshow = turn->add_subcommand(
+            "show", "an allocation: addresses, counters, permissions and channels");
+    tshow->add_option("ID", alloc, "allocation id (from turn list)")->required();
+    tshow->callback([&] { req = {{"cmd", "turn.get"}, {"allocation", parse_alloc_id(alloc)}}; });
+    auto* tdel = turn->add_subcommand("delete", "end an allocation (its client gets no notice)");
+    tdel->add_option("ID", alloc, "allocation id (from turn list)")->required();
+    tdel->callback(
+            [&] { req = {{"cmd", "turn.delete"}, {"allocation", parse_alloc_id(alloc)}}; });
 
     auto* status = app.add_subcommand("status", "state (running/draining), uptime, workers, "
                                                 "sessions, legs");
@@ -379,6 +483,14 @@ int main(int argc, char** argv)
         fmt::print("deleted {}\n", str(r["session"]));
     } else if (cmd == "stats") {
         print_stats(r);
+        if (r.contains("turn"))
+            print_turn_stats(r["turn"]);
+    } else if (cmd == "turn.list") {
+        print_turn_list(r);
+    } else if (cmd == "turn.get") {
+        print_turn_alloc(r);
+    } else if (cmd == "turn.delete") {
+        fmt::print("deleted allocation {}\n", r["deleted"].dump());
     } else if (cmd == "status") {
         fmt::print("state {}  uptime {:.0f}s  workers {}  sessions {}  legs {}{}\n",
                    str(r["state"]), r["uptime_s"].get<double>(), r["workers"].dump(),

@@ -11,8 +11,12 @@
 #   4. streams 5 s of G.711 (20 ms packets, 160-byte payload) A -> relay -> B
 #      and B -> relay -> A at the same time, with a small python3
 #      sender/receiver, and prints what each end received;
-#   5. prints `isarctl session show` and `isarctl stats`, deletes the session
-#      and stops isard with SIGTERM.
+#   5. prints `isarctl session show` and `isarctl stats`, deletes the session;
+#   6. TURN: coturn's own test client (turnutils_uclient, Debian package
+#      coturn) in A relays through isard, as Jitsi's and BigBlueButton's
+#      clients do, to turnutils_peer in B, with the REST shared secret; it
+#      prints what the client counted and `isarctl turn list` / `stats`;
+#   7. stops isard with SIGTERM.
 # Everything it made is removed on exit, also on failure or Ctrl-C.
 set -euo pipefail
 
@@ -105,7 +109,16 @@ socket = "$sock"
 [dataplane]
 mbufs = 4095
 idle_sleep_us = 100
+
+[turn]
+listen_udp = [3478]
+realm = "demo.example.org"
+auth_secret_file = "$work/turn-secret"
+allowed_peer = ["198.18.0.0/24"]   # the demo's peer is in the benchmarking range
 EOF
+# The TURN REST secret: a file only isard's user may read (never on isard's
+# command line; coturn's test client below takes it with -W).
+(umask 077 && head -c 24 /dev/urandom | base64 >"$work/turn-secret")
 say "starting isard with $work/isard.toml"
 sed -e 's/^/    /' "$work/isard.toml"
 "$isard" --check -c "$work/isard.toml"
@@ -236,6 +249,32 @@ ctl stats
 say "ending the call"
 ctl session delete demo
 ctl session list
+
+# ---- 6. TURN ------------------------------------------------------------------------
+if command -v turnutils_uclient >/dev/null && command -v turnutils_peer >/dev/null; then
+    say "TURN: coturn's turnutils_uclient (A) -> isard:3478 -> turnutils_peer (B)"
+    ip netns exec "$ns" turnutils_peer -L 198.18.0.3 -p 3480 >/dev/null 2>&1 &
+    peer_pid=$!
+    sleep 0.3
+    for mode in "" "-s"; do
+        printf '\n$ turnutils_uclient -W SECRET -u demo -e 198.18.0.3 -n 100 -l 160 %s 198.18.0.1\n' "$mode"
+        echo "  (${mode:+Send indications}${mode:-channels}, an RTP/RTCP pair of allocations)"
+        ip netns exec "$ns" turnutils_uclient -W "$(cat "$work/turn-secret")" -u demo -L 198.18.0.2 \
+            -e 198.18.0.3 -r 3480 -n 100 -l 160 $mode 198.18.0.1 2>&1 |
+            grep -E "tot_send_msgs=[0-9]+, tot_recv_msgs|Total lost packets" |
+            sed -e 's/^[0-9]*: : /    /' || true
+    done
+    kill "$peer_pid" 2>/dev/null || true
+    ctl turn list
+    "$isarctl" --json stats | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["turn"]
+print("\nisard counted: %d allocations, %d packets relayed to peers and %d back (%d as ChannelData), "
+      "%d first Allocates answered 401 with a nonce" % (t["allocations_created"], t["to_peers_pkts"],
+      t["from_peers_pkts"], t["channel_data_pkts"], t["auth_failures"]["challenged"]))'
+else
+    say "TURN: skipped (apt-get install coturn for turnutils_uclient/turnutils_peer)"
+fi
 
 say "stopping isard (SIGTERM)"
 kill -TERM "$isard_pid"
