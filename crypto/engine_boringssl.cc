@@ -114,6 +114,9 @@ public:
     {
         if (live_) {
             EVP_AEAD_CTX_cleanup(&ctx_);
+            // BoringSSL's AES-GCM cleanup frees nothing and wipes nothing:
+            // the key schedule and GHASH table live in ctx_ itself.
+            OPENSSL_cleanse(&ctx_, sizeof(ctx_));
         }
     }
 

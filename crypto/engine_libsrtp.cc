@@ -239,6 +239,9 @@ public:
     suite get_suite() const noexcept override { return suite_; }
     engine get_engine() const noexcept override { return engine::libsrtp; }
     bool set_rtcp_tx_index(uint32_t, uint32_t) noexcept override { return false; }
+    // libsrtp allocates a stream per SSRC itself; Isar does not grow it.
+    bool reserve_ssrcs(uint32_t slots, uint32_t) override { return slots <= max_ssrcs; }
+    uint32_t ssrc_capacity() const noexcept override { return max_ssrcs; }
 
 private:
     // Isar's own bounds checks first, so every engine answers malformed input

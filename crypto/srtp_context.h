@@ -5,8 +5,12 @@
 //  - create() runs on the control thread; it may allocate and derive keys.
 //  - protect/unprotect run on the owning worker only, allocate nothing, take no
 //    lock, make no system call, never throw, and never log.
-//  - SSRC state lives in a fixed table of `max_ssrcs` slots filled on first use
-//    (no allocation per new SSRC); a full table gives status::ssrc_limit.
+//  - SSRC state lives in a fixed inline table of `max_ssrcs` slots, plus, for a
+//    conference target, an overflow table that control reserves up front
+//    (reserve_ssrcs); no allocation per new SSRC. Slots idle for
+//    `ssrc_idle_evict_s` are recycled; a per-source quota keeps one sender of a
+//    shared outbound context from taking the others' slots; a table with no
+//    free, no evictable slot gives status::ssrc_limit (see crypto/README.md).
 #pragma once
 
 #include <cstddef>
@@ -48,9 +52,46 @@ engine auto_engine(suite s) noexcept;
 // (protect: no_room, unprotect/verify: auth_fail) on this thread.
 bool prepare_thread() noexcept;
 
-// SSRCs per context (per leg and direction): audio, video, RTX and three
-// simulcast layers fit. Every slot costs memory in every context.
+// SSRCs per context (per leg and direction) held inline: audio, video, RTX and
+// three simulcast layers fit. Every slot costs memory in every context; more
+// slots come from reserve_ssrcs().
 constexpr size_t max_ssrcs = 8;
+// The most a context may reserve (a 256-leg conference target: 255 senders).
+constexpr size_t max_reserved_ssrcs = 4096;
+// A slot with no accepted packet for this long may be given to a new SSRC.
+constexpr uint32_t ssrc_idle_evict_s = 10;
+
+// The coarse clock the SSRC tables stamp slots with (seconds, any origin).
+// Control advances it (once a second is plenty); until it does, no slot is
+// ever idle. One relaxed atomic, read per packet.
+void set_clock_seconds(uint32_t now) noexcept;
+uint32_t clock_seconds() noexcept;
+
+// What a relay tells the outbound contexts about the packet it is forwarding,
+// per thread. relay_begin(source) before unprotecting a packet that arrived
+// on leg `source`; every protect_rtp/rtcp until relay_end() then
+//  - counts new SSRCs against `source`'s quota (reserve_ssrcs), and
+//  - for RTP of the SSRC just unprotected/verified on this thread, uses that
+//    packet's full index (ROC || SEQ) instead of estimating one: the sender's
+//    ROC stays right however long the outbound context was unused (for
+//    instance while the leg was in authenticated pass-through).
+// Without relay_begin (tests, tools) protect behaves as before: source 0,
+// index estimated. libsrtp contexts ignore both.
+struct relay_hint {
+    bool armed = false;
+    bool has_index = false;
+    uint8_t source = 0;
+    uint32_t ssrc = 0;
+    uint64_t index = 0;
+};
+extern thread_local relay_hint tls_relay_hint;
+inline void relay_begin(uint8_t source) noexcept
+{
+    tls_relay_hint.armed = true;
+    tls_relay_hint.has_index = false;
+    tls_relay_hint.source = source;
+}
+inline void relay_end() noexcept { tls_relay_hint.armed = false; }
 constexpr size_t replay_window = 128;   // packets (libsrtp uses 128 as well)
 constexpr size_t max_trailer = 16 + 4;  // tag + SRTCP index: room protect may add
 
@@ -72,6 +113,14 @@ public:
     // replay window, change nothing.
     virtual status verify_rtp(const uint8_t* buf, size_t len) noexcept = 0;
     virtual status verify_rtcp(const uint8_t* buf, size_t len) noexcept = 0;
+
+    // Control thread, before the context is in use (or while no worker uses
+    // it): grow the SSRC table to `slots` (>= max_ssrcs, <= max_reserved_ssrcs)
+    // with at most `per_source` slots per relay_begin() source (0 = no quota).
+    // Allocates once; false if it cannot (the context keeps its inline table).
+    virtual bool reserve_ssrcs(uint32_t slots, uint32_t per_source) = 0;
+    // SSRC slots the context has (inline + reserved).
+    virtual uint32_t ssrc_capacity() const noexcept = 0;
 
     virtual suite get_suite() const noexcept = 0;
     virtual engine get_engine() const noexcept = 0;

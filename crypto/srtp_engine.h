@@ -13,6 +13,7 @@
 #include <openssl/mem.h>
 
 #include "crypto/srtp_internal.h"
+#include "crypto/ssrc_table.h"
 
 namespace isar::crypto::detail {
 
@@ -64,58 +65,6 @@ inline status check_rtcp_header(const uint8_t* p, size_t len, size_t trailer) no
     return status::ok;
 }
 
-// ---- replay window and ROC ----------------------------------------------------------
-
-// The highest index seen plus a 128-bit map of the indices below it; 24
-// bytes (indices are at most 48 bits, so "nothing seen yet" is top == ~0).
-struct replay_window_state {
-    static constexpr uint64_t none = ~uint64_t{0};
-    uint64_t top = none;
-    uint64_t bits[2] = {0, 0}; // bit d set: index top - d seen
-
-    bool seen() const noexcept { return top != none; }
-
-    bool may_accept(uint64_t idx) const noexcept
-    {
-        if (!seen() || idx > top) {
-            return true;
-        }
-        uint64_t d = top - idx;
-        if (d >= replay_window) {
-            return false;
-        }
-        return ((bits[d >> 6] >> (d & 63)) & 1) == 0;
-    }
-
-    void accept(uint64_t idx) noexcept
-    {
-        if (!seen()) {
-            top = idx;
-            bits[0] = 1;
-            bits[1] = 0;
-            return;
-        }
-        if (idx > top) {
-            uint64_t s = idx - top;
-            if (s >= 128) {
-                bits[0] = bits[1] = 0;
-            } else if (s >= 64) {
-                bits[1] = bits[0] << (s - 64);
-                bits[0] = 0;
-            } else {
-                bits[1] = (bits[1] << s) | (bits[0] >> (64 - s));
-                bits[0] <<= s;
-            }
-            bits[0] |= 1;
-            top = idx;
-            return;
-        }
-        uint64_t d = top - idx;
-        bits[d >> 6] |= uint64_t(1) << (d & 63);
-    }
-};
-static_assert(sizeof(replay_window_state) == 24);
-
 constexpr uint64_t index_mask = (uint64_t(1) << 48) - 1;
 
 // RFC 3711 §3.3.1 / Appendix A, with libsrtp's rule that the ROC is taken as 0
@@ -137,60 +86,6 @@ inline uint64_t estimate_index(const replay_window_state& w, uint16_t seq) noexc
     }
     return ((v << 16) | seq) & index_mask;
 }
-
-// ---- per-SSRC table -----------------------------------------------------------------
-
-struct ssrc_state {
-    uint32_t ssrc = 0;
-    uint32_t rtcp_tx_index = 0; // next SRTCP index to send
-    replay_window_state rtp;    // receive: replay window; send: indices used
-    replay_window_state rtcp;   // receive only
-};
-
-// Fixed slots filled in order on first use; a new SSRC never allocates.
-class ssrc_table {
-public:
-    ssrc_state* find(uint32_t ssrc) noexcept
-    {
-        if (last_ < n_ && slots_[last_].ssrc == ssrc) {
-            return &slots_[last_];
-        }
-        for (uint32_t i = 0; i < n_; ++i) {
-            if (slots_[i].ssrc == ssrc) {
-                last_ = i;
-                return &slots_[i];
-            }
-        }
-        return nullptr;
-    }
-    bool full() const noexcept { return n_ == max_ssrcs; }
-    ssrc_state* claim(uint32_t ssrc) noexcept
-    {
-        if (full()) {
-            return nullptr;
-        }
-        ssrc_state& s = slots_[n_];
-        s = ssrc_state{};
-        s.ssrc = ssrc;
-        last_ = n_++;
-        return &s;
-    }
-    ssrc_state* find_or_claim(uint32_t ssrc) noexcept
-    {
-        ssrc_state* s = find(ssrc);
-        return s != nullptr ? s : claim(ssrc);
-    }
-
-    // What find() reads first for the common one-SSRC leg: the count, the
-    // last hit, and the slot it names.
-    const void* hot_begin() const noexcept { return &slots_[0]; }
-    static constexpr uint32_t hot_len() noexcept { return sizeof(ssrc_state); }
-
-private:
-    uint32_t n_ = 0;
-    uint32_t last_ = 0;
-    ssrc_state slots_[max_ssrcs];
-};
 
 // ---- IVs ------------------------------------------------------------------------
 
@@ -275,6 +170,11 @@ public:
 
     suite get_suite() const noexcept override { return suite_; }
     engine get_engine() const noexcept override { return engine_; }
+    bool reserve_ssrcs(uint32_t slots, uint32_t per_source) override
+    {
+        return tab_.reserve(slots, per_source);
+    }
+    uint32_t ssrc_capacity() const noexcept override { return tab_.capacity(); }
 
     bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept override
     {
@@ -287,6 +187,25 @@ public:
     }
 
 protected:
+    // The index protect uses: the relayed packet's own (relay_begin) when it
+    // is this SSRC's, else estimated from this context's state.
+    static uint64_t tx_index(const ssrc_state* s, const rtp_view& v) noexcept
+    {
+        const relay_hint& h = tls_relay_hint;
+        if (h.armed && h.has_index && h.ssrc == v.ssrc) {
+            return h.index;
+        }
+        return s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
+    }
+    static void note_rx(uint32_t ssrc, uint64_t idx) noexcept
+    {
+        relay_hint& h = tls_relay_hint;
+        if (h.armed) {
+            h.has_index = true;
+            h.ssrc = ssrc;
+            h.index = idx;
+        }
+    }
     void set_salts(const uint8_t* rtp, const uint8_t* rtcp) noexcept
     {
         std::memcpy(rtp_salt_, rtp, SaltLen);
@@ -335,7 +254,7 @@ public:
             return status::no_room;
         }
         ssrc_state* s = tab_.find(v.ssrc);
-        uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
+        uint64_t idx = base::tx_index(s, v);
         if (s != nullptr && !s->rtp.may_accept(idx)) {
             return status::replay; // would reuse keystream
         }
@@ -351,6 +270,7 @@ public:
         }
         std::memcpy(buf + len, d, rtp_tag_);
         s->rtp.accept(idx);
+        tab_.touch(s);
         *out_len = len + rtp_tag_;
         return status::ok;
     }
@@ -382,6 +302,7 @@ public:
         }
         std::memcpy(buf + len + 4, d, 10);
         s->rtcp_tx_index = idx + 1;
+        tab_.touch(s);
         *out_len = len + trailer;
         return status::ok;
     }
@@ -399,7 +320,7 @@ private:
             return st;
         }
         ssrc_state* s = tab_.find(v.ssrc);
-        if (s == nullptr && tab_.full()) {
+        if (s == nullptr && !tab_.may_claim()) {
             return status::ssrc_limit;
         }
         uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
@@ -426,10 +347,12 @@ private:
             }
             *out_len = body;
         }
-        if (s == nullptr) {
-            s = tab_.claim(v.ssrc);
+        if (s == nullptr && (s = tab_.claim(v.ssrc)) == nullptr) {
+            return status::ssrc_limit; // authentic, but no slot (see ssrc_table)
         }
         s->rtp.accept(idx);
+        tab_.touch(s);
+        base::note_rx(v.ssrc, idx);
         return status::ok;
     }
 
@@ -444,7 +367,7 @@ private:
         const uint32_t idx = tr & 0x7fffffffu;
         const uint32_t ssrc = load_be32(buf + 4);
         ssrc_state* s = tab_.find(ssrc);
-        if (s == nullptr && tab_.full()) {
+        if (s == nullptr && !tab_.may_claim()) {
             return status::ssrc_limit;
         }
         if (s != nullptr && !s->rtcp.may_accept(idx)) {
@@ -464,10 +387,11 @@ private:
             }
             *out_len = auth_len - 4;
         }
-        if (s == nullptr) {
-            s = tab_.claim(ssrc);
+        if (s == nullptr && (s = tab_.claim(ssrc)) == nullptr) {
+            return status::ssrc_limit;
         }
         s->rtcp.accept(idx);
+        tab_.touch(s);
         return status::ok;
     }
 
@@ -517,7 +441,7 @@ public:
             return status::no_room;
         }
         ssrc_state* s = tab_.find(v.ssrc);
-        uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
+        uint64_t idx = base::tx_index(s, v);
         if (s != nullptr && !s->rtp.may_accept(idx)) {
             return status::replay; // would reuse a GCM nonce
         }
@@ -530,6 +454,7 @@ public:
             return status::no_room;
         }
         s->rtp.accept(idx);
+        tab_.touch(s);
         *out_len = len + tag_len;
         return status::ok;
     }
@@ -562,6 +487,7 @@ public:
         }
         std::memcpy(buf + len + tag_len, aad + 8, 4);
         s->rtcp_tx_index = idx + 1;
+        tab_.touch(s);
         *out_len = len + trailer;
         return status::ok;
     }
@@ -581,7 +507,7 @@ private:
             return status::bad_packet;
         }
         ssrc_state* s = tab_.find(v.ssrc);
-        if (s == nullptr && tab_.full()) {
+        if (s == nullptr && !tab_.may_claim()) {
             return status::ssrc_limit;
         }
         uint64_t idx = s != nullptr ? estimate_index(s->rtp, v.seq) : v.seq;
@@ -597,10 +523,12 @@ private:
         if (out_len != nullptr) {
             *out_len = body;
         }
-        if (s == nullptr) {
-            s = tab_.claim(v.ssrc);
+        if (s == nullptr && (s = tab_.claim(v.ssrc)) == nullptr) {
+            return status::ssrc_limit; // authentic, but no slot (see ssrc_table)
         }
         s->rtp.accept(idx);
+        tab_.touch(s);
+        base::note_rx(v.ssrc, idx);
         return status::ok;
     }
 
@@ -620,7 +548,7 @@ private:
         const size_t body = len - tag_len - 4; // header + (encrypted) reports
         const uint8_t* tag = buf + body;
         ssrc_state* s = tab_.find(ssrc);
-        if (s == nullptr && tab_.full()) {
+        if (s == nullptr && !tab_.may_claim()) {
             return status::ssrc_limit;
         }
         if (s != nullptr && !s->rtcp.may_accept(idx)) {
@@ -649,10 +577,11 @@ private:
         if (out_len != nullptr) {
             *out_len = body;
         }
-        if (s == nullptr) {
-            s = tab_.claim(ssrc);
+        if (s == nullptr && (s = tab_.claim(ssrc)) == nullptr) {
+            return status::ssrc_limit;
         }
         s->rtcp.accept(idx);
+        tab_.touch(s);
         return status::ok;
     }
 
