@@ -1,5 +1,8 @@
 #include "control/commands.h"
 
+#include <string.h>
+
+#include <algorithm>
 #include <limits>
 #include <memory>
 
@@ -7,6 +10,7 @@
 #include <rte_cycles.h>
 
 #include "control/command_util.h"
+#include "control/log.h"
 #include "dataplane/stats.h"
 
 namespace isar::ctl {
@@ -37,16 +41,191 @@ crypto::key_material parse_key_field(const json& o, const std::string& field,
     return km;
 }
 
+// Deepest nesting of arrays/objects in a JSON text (brackets inside strings
+// do not count); stops counting once past commands::max_depth.
+unsigned nesting_depth(std::string_view t)
+{
+    unsigned depth = 0, max = 0;
+    bool in_str = false, esc = false;
+    for (char ch : t) {
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > max && (max = depth) > commands::max_depth)
+                break;
+        } else if ((ch == ']' || ch == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return max;
+}
+
+// The request line with the value of every "in"/"out" member (a plain string
+// without escapes: an SRTP key) moved to `keys` and replaced by a placeholder
+// "isar-key:N", so that no copy of a key passes through nlohmann's lexer,
+// whose buffers are freed without being wiped. restore_keys() puts them back.
+std::string extract_keys(std::string_view t, std::vector<std::string>& keys)
+{
+    std::string out;
+    out.reserve(t.size());
+    size_t i = 0;
+    bool key_name = false; // the previous token was the member name "in" or "out"
+    auto string_end = [&](size_t p, bool& esc) { // p at the opening quote
+        size_t e = p + 1;
+        esc = false;
+        while (e < t.size() && t[e] != '"') {
+            if (t[e] == '\\') {
+                esc = true;
+                e++;
+            }
+            e++;
+        }
+        return e; // at the closing quote, or t.size()
+    };
+    while (i < t.size()) {
+        if (t[i] != '"') {
+            if (t[i] != ' ' && t[i] != '\t' && t[i] != ':')
+                key_name = false;
+            out += t[i++];
+            continue;
+        }
+        bool esc = false;
+        const size_t e = string_end(i, esc);
+        if (e >= t.size()) {
+            out.append(t.substr(i));
+            break;
+        }
+        const std::string_view content = t.substr(i + 1, e - i - 1);
+        size_t n = e + 1;
+        while (n < t.size() && (t[n] == ' ' || t[n] == '\t'))
+            n++;
+        const bool is_name = n < t.size() && t[n] == ':';
+        // Printable ASCII only (what a key is): anything else, escapes
+        // included, goes through the parser and its checks.
+        const bool plain = !esc && std::all_of(content.begin(), content.end(), [](char ch) {
+            return ch >= 0x20 && ch <= 0x7e;
+        });
+        if (!is_name && key_name && plain) {
+            out += "\"isar-key:" + std::to_string(keys.size()) + "\"";
+            keys.emplace_back(content);
+        } else {
+            out.append(t.substr(i, e + 1 - i));
+        }
+        key_name = is_name && (content == "in" || content == "out");
+        i = e + 1;
+    }
+    return out;
+}
+
+// Puts the keys extract_keys() took back into the members "in"/"out" at any
+// depth (swapped: no further copy), and wipes what is left in `keys`.
+void restore_keys(json& j, std::vector<std::string>& keys, unsigned depth = 0)
+{
+    if (depth > commands::max_depth)
+        return;
+    if (j.is_array()) {
+        for (json& e : j)
+            restore_keys(e, keys, depth + 1);
+        return;
+    }
+    if (!j.is_object())
+        return;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        if ((it.key() == "in" || it.key() == "out") && it->is_string()) {
+            std::string& v = it->get_ref<std::string&>();
+            size_t n = 0;
+            if (v.rfind("isar-key:", 0) == 0 && v.size() > 9 && v.size() < 19 &&
+                v.find_first_not_of("0123456789", 9) == std::string::npos &&
+                (n = std::stoul(v.substr(9))) < keys.size())
+                v.swap(keys[n]);
+        } else {
+            restore_keys(*it, keys, depth + 1);
+        }
+    }
+}
+
+void wipe_string(json& j)
+{
+    if (j.is_string()) {
+        std::string& s = j.get_ref<std::string&>();
+        explicit_bzero(s.data(), s.size());
+    }
+}
+
+// The SRTP key strings a request may hold: "in"/"out" of leg.update and of
+// every leg of session.create (members of that name at any depth).
+void wipe_keys(json& j, unsigned depth = 0)
+{
+    if (depth > commands::max_depth)
+        return;
+    if (j.is_array()) {
+        for (json& e : j)
+            wipe_keys(e, depth + 1);
+    } else if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            if (it.key() == "in" || it.key() == "out")
+                wipe_string(*it);
+            else
+                wipe_keys(*it, depth + 1);
+        }
+    }
+}
+
+// A request's value fit for a log line: printable ASCII, at most 64 bytes.
+std::string log_safe(const json& v)
+{
+    std::string s = v.is_string() ? v.get_ref<const std::string&>() : v.is_number() ? v.dump()
+                                                                                    : "-";
+    if (s.size() > 64)
+        s = s.substr(0, 64) + "...";
+    for (char& ch : s)
+        if (ch < 0x20 || ch > 0x7e)
+            ch = '?';
+    return s;
+}
+
+// The audit line of a command that changes state: who, what, on which
+// object. Never a key: leg.update says only which fields it changes.
+void audit(std::string_view who, const std::string& cmd, const json& req)
+{
+    static const std::map<std::string, std::vector<const char*>> changing = {
+            {"session.create", {"session"}},   {"session.delete", {"session"}},
+            {"leg.update", {"session", "leg"}}, {"drain", {}},
+            {"turn.delete", {"allocation"}},   {"debug.wedge_worker", {"worker", "seconds"}},
+    };
+    auto c = changing.find(cmd);
+    if (c == changing.end())
+        return;
+    std::string what = cmd;
+    for (const char* f : c->second)
+        what += " " + log_safe(req.contains(f) ? req[f] : json());
+    if (cmd == "leg.update")
+        for (const char* f : {"remote", "in", "out"})
+            if (req.contains(f))
+                what += std::string(" ") + f + (std::string(f) == "remote"
+                                                        ? "=" + log_safe(req[f])
+                                                        : req[f].is_null() ? "=none" : "=(key)");
+    ISAR_LOG(NOTICE, "{}: {}", who.empty() ? std::string_view("local") : who, what);
+}
+
 json suite_json(const crypto::key_material& km)
 {
     return km.s == crypto::suite::none ? json(nullptr)
                                        : json(std::string(crypto::suite_name(km.s)));
 }
 
-json drops_json(const std::array<dp::counter, dp::n_drops>& d)
+template <size_t N>
+json drops_json(const std::array<dp::counter, N>& d)
 {
     json o = json::object();
-    for (unsigned i = 0; i < dp::n_drops; i++) {
+    for (unsigned i = 0; i < N; i++) {
         uint64_t v = dp::read(d[i]);
         if (v != 0)
             o[dp::drop_name(static_cast<dp::drop>(i))] = v;
@@ -99,23 +278,52 @@ json commands::error_json(const std::string& code, const std::string& message)
     return json{{"error", {{"code", code}, {"message", message}}}};
 }
 
-void commands::handle_line(std::string_view line, reply_fn reply)
+void commands::handle_line(std::string_view line, reply_fn reply, std::string_view who)
 {
     json req;
+    // nlohmann's parser recurses once per level: bound the depth first.
+    if (nesting_depth(line) > max_depth) {
+        stats_.requests++;
+        stats_.errors++;
+        reply(error_json("too_deep", "request nests arrays/objects deeper than " +
+                                             std::to_string(max_depth) + " levels"));
+        return;
+    }
+    // SRTP keys bypass the parser (see extract_keys) and are wiped at the end.
+    std::vector<std::string> keys;
+    struct wiper {
+        std::vector<std::string>& k;
+        ~wiper()
+        {
+            for (auto& s : k)
+                explicit_bzero(s.data(), s.size());
+        }
+    } wipe_extracted{keys};
     try {
-        req = json::parse(line);
+        std::string masked = extract_keys(line, keys);
+        req = json::parse(masked);
+        restore_keys(req, keys);
     } catch (const json::parse_error& e) {
         stats_.requests++;
         stats_.errors++;
         // Not e.what(): it quotes the input, which may hold SRTP keys.
+        // (With keys taken out, offsets past the first key are shifted.)
         reply(error_json("parse", "request is not valid JSON (error at byte " +
-                                          std::to_string(e.byte) + ")"));
+                                          std::to_string(e.byte) +
+                                          (keys.empty() ? ")" : " with SRTP keys elided)")));
+        return;
+    } catch (const json::exception&) {
+        // e.g. out_of_range for a number beyond double (1e999)
+        stats_.requests++;
+        stats_.errors++;
+        reply(error_json("parse", "request is not valid JSON (a number out of range)"));
         return;
     }
-    handle(req, std::move(reply));
+    handle(req, std::move(reply), who);
+    wipe_keys(req);
 }
 
-void commands::handle(const json& req, reply_fn reply)
+void commands::handle(const json& req, reply_fn reply, std::string_view who)
 {
     stats_.requests++;
     // The command's name once it is known: its answer feeds its histogram.
@@ -165,6 +373,7 @@ void commands::handle(const json& req, reply_fn reply)
                               "debug.wedge_worker, turn.list, turn.get, turn.delete)"};
         per_cmd_[cmd]++;
         *name = cmd;
+        audit(who, cmd, req);
         (this->*(h->second))(req, out);
     } catch (const bad_request& e) {
         out(error_json(e.code, e.message));
@@ -196,7 +405,7 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         if (!l.is_object())
             invalid("legs[" + std::to_string(i) + "]", "must be an object");
         check_fields(l, {"name", "remote", "targets", "interface", "in", "out", "clock_rate",
-                         "max_pps"},
+                         "max_pps", "latch_from"},
                      where);
         leg_request lr;
         lr.name = get_string(l, "name", where);
@@ -238,6 +447,14 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
                 f->get<int64_t>() > 10000000)
                 invalid(where + "max_pps", "must be a packet rate from 1 to 10000000");
             lr.max_pps = f->get<uint32_t>();
+        }
+        if (auto f = l.find("latch_from"); f != l.end()) {
+            std::string perr;
+            auto px = f->is_string() ? parse_prefix(f->get<std::string>(), perr) : std::nullopt;
+            if (!px)
+                invalid(where + "latch_from", "must be an IPv4 network such as \"198.18.0.0/24\"" +
+                                                  (perr.empty() ? "" : ": " + perr));
+            lr.latch_from = *px;
         }
         lr.in = parse_key_field(l, "in", where);
         lr.out = parse_key_field(l, "out", where);
@@ -281,7 +498,7 @@ json commands::session_json(const session_info& s) const
         dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
         json targets = json::array();
         for (unsigned t = 0; t < l.ntargets; t++)
-            targets.push_back(s.leg_names[l.targets[t]]);
+            targets.push_back(s.leg_names[l.target(t)]);
         uint64_t seen = dp::read(l.last_seen_tsc);
         legs.push_back(
                 {{"name", s.leg_names[i]},
@@ -463,7 +680,19 @@ json commands::stats_json() const
                   {"tx_failed", n.tx_failed}}},
                 {"control", {{"requests", stats_.requests}, {"errors", stats_.errors}}},
                 {"turn", turn_stats_json()},
+                {"relay_ports", ports_json()},
                 {"mbufs_in_use", dp_.mbufs_in_use()}};
+}
+
+// Fill level of the relay port pools (legs and TURN allocations share them).
+json commands::ports_json() const
+{
+    json a = json::array();
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        a.push_back({{"interface", i},
+                     {"free", sm_.pool(i).free_total()},
+                     {"capacity", sm_.pool(i).capacity()}});
+    return a;
 }
 
 void commands::cmd_stats(const json& req, reply_fn& reply)

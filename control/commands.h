@@ -26,13 +26,18 @@ public:
     commands(dp::dataplane& dp, session_manager& sm, neighbor_manager& nm, const config& cfg);
 
     // Runs one request line; `reply` is called exactly once, now or when the
-    // owning worker has acknowledged the change.
-    void handle_line(std::string_view line, reply_fn reply);
-    void handle(const json& req, reply_fn reply);
+    // owning worker has acknowledged the change. Lines nested deeper than
+    // max_depth are refused before parsing; SRTP key strings of the parsed
+    // request are wiped before it is freed. `who` (the peer's credentials)
+    // goes to the log line of every command that changes state.
+    void handle_line(std::string_view line, reply_fn reply, std::string_view who = {});
+    void handle(const json& req, reply_fn reply, std::string_view who = {});
+    static constexpr unsigned max_depth = 32;
 
     json stats_json() const;
     json turn_stats_json() const;
     json turn_drops_json() const;
+    json ports_json() const;
     // TURN (optional: isard sets it when [turn] is on).
     void set_turn(turn_manager* t) { turn_ = t; }
     turn_manager* turn() const { return turn_; }

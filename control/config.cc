@@ -1,7 +1,10 @@
 #include "control/config.h"
 
+#include <grp.h>
+
 #include <algorithm>
 #include <fstream>
+#include <vector>
 #include <set>
 #include <sstream>
 
@@ -34,6 +37,19 @@ void check_keys(const toml::table& t, const std::string& where, const std::set<s
                  "unknown key (known here: " + list + ")");
         }
     }
+}
+
+// [control] socket_group: a group name, or a numeric gid.
+uint32_t resolve_group(const std::string& g)
+{
+    if (g.find_first_not_of("0123456789") == std::string::npos && g.size() <= 9)
+        return static_cast<uint32_t>(std::stoul(g));
+    std::vector<char> buf(16384);
+    group gr{};
+    group* res = nullptr;
+    if (getgrnam_r(g.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || res == nullptr)
+        fail("control.socket_group", "no group \"" + g + "\" (a group name or a numeric gid)");
+    return res->gr_gid;
 }
 
 const toml::table* section(const toml::table& root, const std::string& name)
@@ -159,12 +175,39 @@ void parse_turn(const toml::table& t, config& c)
     }
 }
 
+void parse_dataplane(const toml::table& root, config& c)
+{
+    if (auto* t = section(root, "dataplane")) {
+        check_keys(*t, "dataplane",
+                   {"mbufs", "idle_sleep_us", "hold_per_next_hop", "hold_total"});
+        get_uint(*t, "dataplane", "mbufs", c.mbufs, 1023, 16u << 20);
+        get_uint(*t, "dataplane", "idle_sleep_us", c.idle_sleep_us, 0, 100000);
+        get_uint(*t, "dataplane", "hold_per_next_hop", c.hold_per_next_hop, 1, 65536);
+        get_uint(*t, "dataplane", "hold_total", c.hold_total, 1, 1u << 20);
+        if (c.hold_total < c.hold_per_next_hop)
+            fail("dataplane.hold_total", "must be at least hold_per_next_hop (" +
+                                                 std::to_string(c.hold_per_next_hop) + ")");
+    }
+    if (auto* t = section(root, "exception")) {
+        check_keys(*t, "exception",
+                   {"arp_reply_pps", "arp_request_pps", "arp_other_pps", "icmp_pps", "stun_pps",
+                    "dtls_pps"});
+        const uint64_t max = 100000000;
+        get_uint(*t, "exception", "arp_reply_pps", c.arp_reply_pps, 0, max);
+        get_uint(*t, "exception", "arp_request_pps", c.arp_request_pps, 0, max);
+        get_uint(*t, "exception", "arp_other_pps", c.arp_other_pps, 0, max);
+        get_uint(*t, "exception", "icmp_pps", c.icmp_pps, 0, max);
+        get_uint(*t, "exception", "stun_pps", c.stun_pps, 0, max);
+        get_uint(*t, "exception", "dtls_pps", c.dtls_pps, 0, max);
+    }
+}
+
 config parse_table(const toml::table& root)
 {
     config c;
     check_keys(root, "",
-               {"eal", "interface", "relay", "control", "dataplane", "log", "metrics", "debug",
-                "turn"});
+               {"eal", "interface", "relay", "control", "dataplane", "exception", "log",
+                "metrics", "debug", "turn"});
 
     if (auto* eal = section(root, "eal")) {
         check_keys(*eal, "eal", {"args"});
@@ -228,11 +271,13 @@ config parse_table(const toml::table& root)
 
     if (auto* r = section(root, "relay")) {
         check_keys(*r, "relay",
-                   {"port_min", "port_max", "idle_timeout_s", "strict_source", "max_legs"});
+                   {"port_min", "port_max", "idle_timeout_s", "strict_source", "max_legs",
+                    "latch_window_s"});
         get_uint(*r, "relay", "port_min", c.port_min, 1024, 65535);
         get_uint(*r, "relay", "port_max", c.port_max, 1024, 65535);
         get_uint(*r, "relay", "idle_timeout_s", c.idle_timeout_s, 1, 86400);
         get_bool(*r, "relay", "strict_source", c.strict_source);
+        get_uint(*r, "relay", "latch_window_s", c.latch_window_s, 0, 86400);
         get_uint(*r, "relay", "max_legs", c.max_legs, 64, 16u << 20);
     }
     if (c.port_min > c.port_max)
@@ -243,7 +288,9 @@ config parse_table(const toml::table& root)
         fail("relay.port_max", "the port pool must hold at least 2 ports");
 
     if (auto* t = section(root, "control")) {
-        check_keys(*t, "control", {"socket", "socket_mode", "max_clients", "drain_timeout_s"});
+        check_keys(*t, "control",
+                   {"socket", "socket_mode", "socket_group", "max_clients", "drain_timeout_s",
+                    "idle_timeout_s", "max_inflight"});
         get_string(*t, "control", "socket", c.socket);
         if (c.socket.empty() || c.socket[0] != '/')
             fail("control.socket", "must be an absolute path");
@@ -265,6 +312,11 @@ config parse_table(const toml::table& root)
         }
         get_uint(*t, "control", "max_clients", c.max_clients, 1, 4096);
         get_uint(*t, "control", "drain_timeout_s", c.drain_timeout_s, 0, 86400);
+        get_uint(*t, "control", "idle_timeout_s", c.idle_timeout_mgmt_s, 1, 86400);
+        get_uint(*t, "control", "max_inflight", c.max_inflight, 1, 1u << 20);
+        get_string(*t, "control", "socket_group", c.socket_group);
+        if (!c.socket_group.empty())
+            c.socket_gid = resolve_group(c.socket_group);
     }
     if (auto* t = section(root, "metrics")) {
         check_keys(*t, "metrics", {"listen"});
@@ -293,11 +345,7 @@ config parse_table(const toml::table& root)
         check_keys(*t, "debug", {"allow_wedge"});
         get_bool(*t, "debug", "allow_wedge", c.allow_wedge);
     }
-    if (auto* t = section(root, "dataplane")) {
-        check_keys(*t, "dataplane", {"mbufs", "idle_sleep_us"});
-        get_uint(*t, "dataplane", "mbufs", c.mbufs, 1023, 16u << 20);
-        get_uint(*t, "dataplane", "idle_sleep_us", c.idle_sleep_us, 0, 100000);
-    }
+    parse_dataplane(root, c);
     c.turn.denied_peer = turn::peer_policy::default_denied();
     if (auto* t = section(root, "turn"))
         parse_turn(*t, c);
@@ -345,6 +393,15 @@ std::optional<config> load_config(const std::string& path, std::string& err)
     return c;
 }
 
+namespace {
+std::string toml_str(const std::string& s)
+{
+    std::ostringstream o;
+    o << toml::value<std::string>(s);
+    return o.str();
+}
+} // namespace
+
 std::string dump_config(const config& c)
 {
     std::ostringstream o;
@@ -365,12 +422,19 @@ std::string dump_config(const config& c)
     o << "\n[relay]\nport_min = " << c.port_min << "\nport_max = " << c.port_max
       << "\nidle_timeout_s = " << c.idle_timeout_s
       << "\nstrict_source = " << (c.strict_source ? "true" : "false")
+      << "\nlatch_window_s = " << c.latch_window_s
       << "\nmax_legs = " << c.max_legs << "\n\n[control]\nsocket = "
       << toml::value<std::string>(c.socket) << "\nsocket_mode = \"" << mode
       << "\"\nmax_clients = " << c.max_clients << "\ndrain_timeout_s = " << c.drain_timeout_s
+      << "\nidle_timeout_s = " << c.idle_timeout_mgmt_s << "\nmax_inflight = " << c.max_inflight
+      << (c.socket_group.empty() ? std::string() : "\nsocket_group = " + toml_str(c.socket_group))
       << "\n\n[metrics]\nlisten = " << toml::value<std::string>(c.metrics_listen)
       << "\n\n[dataplane]\nmbufs = " << c.mbufs
-      << "\nidle_sleep_us = " << c.idle_sleep_us << "\n\n[log]\nlevel = \"" << c.log_level
+      << "\nidle_sleep_us = " << c.idle_sleep_us << "\nhold_per_next_hop = " << c.hold_per_next_hop
+      << "\nhold_total = " << c.hold_total << "\n\n[exception]\narp_reply_pps = " << c.arp_reply_pps
+      << "\narp_request_pps = " << c.arp_request_pps << "\narp_other_pps = " << c.arp_other_pps
+      << "\nicmp_pps = " << c.icmp_pps << "\nstun_pps = " << c.stun_pps
+      << "\ndtls_pps = " << c.dtls_pps << "\n\n[log]\nlevel = \"" << c.log_level
       << "\"\n";
     if (c.allow_wedge)
         o << "\n[debug]\nallow_wedge = true\n";

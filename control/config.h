@@ -46,6 +46,8 @@ struct config {
     uint16_t port_max = 39999;
     uint32_t idle_timeout_s = 60;   // a session with no packet for this long is deleted
     bool strict_source = true;      // drop packets from anything but the latched remote
+    uint32_t latch_window_s = 0;    // a leg without a remote latches only this long after it
+                                    // was created or cleared (0 = no limit)
     uint32_t max_legs = 65536;      // flow table size of each worker
     // [control]
     std::string socket = "/run/isar/isard.sock"; // management socket (Unix stream)
@@ -53,6 +55,10 @@ struct config {
     uint32_t max_clients = 64;      // concurrent management connections
     uint32_t drain_timeout_s = 30;  // drain (command or SIGTERM): exit after this at the latest
                                     // (0 = SIGTERM stops at once, no drain)
+    std::string socket_group;       // group owning the socket (name or gid); "" = isard's own
+    uint32_t socket_gid = UINT32_MAX; // resolved from socket_group at load time (UINT32_MAX = none)
+    uint32_t idle_timeout_mgmt_s = 300; // [control] idle_timeout_s: a silent client is closed
+    uint32_t max_inflight = 1024;   // requests being handled at once (all clients); "busy" beyond
     // [metrics]
     std::string metrics_listen = "127.0.0.1:9477"; // HTTP /metrics, /healthz; "" = off
     uint32_t metrics_ip = 0x7f000001;              // parsed from metrics_listen (host order)
@@ -62,6 +68,16 @@ struct config {
     // [dataplane]
     uint32_t mbufs = 16383;         // packet buffers
     uint32_t idle_sleep_us = 0;     // workers sleep this long when idle (0 = always poll)
+    uint32_t hold_per_next_hop = 64; // packets held per next hop while ARP resolves it
+    uint32_t hold_total = 4096;     // packets held in all
+    // [exception]: packets per second (all workers together) each kind may
+    // take to the control lcore; the excess is dropped as policed_*. 0 = unpoliced.
+    uint32_t arp_reply_pps = 20000; // ARP replies to our address
+    uint32_t arp_request_pps = 2000; // ARP requests for our address
+    uint32_t arp_other_pps = 500;   // any other ARP (requests for others, gratuitous)
+    uint32_t icmp_pps = 1000;
+    uint32_t stun_pps = 5000;       // STUN to leg ports
+    uint32_t dtls_pps = 5000;       // DTLS to leg ports
     // [log]
     std::string log_level = "info"; // error, warning, notice, info, debug
     // [turn]

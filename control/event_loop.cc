@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "control/log.h"
+#include "crypto/srtp_context.h"
 #include "dataplane/dataplane.h"
 
 namespace isar::ctl {
@@ -191,6 +192,8 @@ void event_loop::periodic(uint64_t now)
     }
     if (now - last_expiry_ >= hz) {
         last_expiry_ = now;
+        // The SRTP contexts' coarse clock: idle SSRC slots may be reused.
+        crypto::set_clock_seconds(static_cast<uint32_t>(now / hz));
         if (turn_manager* t = cmds_.turn())
             t->tick(now);
         unsigned n = sm_.expire_idle(now);

@@ -1,5 +1,7 @@
 // isarctl: the command-line client of isard's management socket.
 // argv -> one JSON request -> one JSON response -> text (or --json). No DPDK.
+#include <fcntl.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,6 +27,12 @@ namespace {
     exit(code);
 }
 
+void wipe(std::string& s)
+{
+    explicit_bzero(s.data(), s.size());
+    s.clear();
+}
+
 json call(const std::string& path, const json& req)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -43,10 +51,13 @@ json call(const std::string& path, const json& req)
     std::string line = req.dump() + "\n";
     for (size_t off = 0; off < line.size();) {
         ssize_t n = send(fd, line.data() + off, line.size() - off, MSG_NOSIGNAL);
-        if (n <= 0)
+        if (n <= 0) {
+            wipe(line);
             die(3, std::string("send: ") + strerror(errno));
+        }
         off += static_cast<size_t>(n);
     }
+    wipe(line); // it may hold SRTP keys
     std::string in;
     char buf[65536];
     while (in.find('\n') == std::string::npos) {
@@ -63,6 +74,94 @@ json call(const std::string& path, const json& req)
     } catch (const json::exception& e) {
         die(3, std::string("isard sent a malformed answer: ") + e.what());
     }
+}
+
+// ---- SRTP keys from a file or standard input ---------------------------------
+// in=@FILE / out=@FILE read the key from FILE, @- from standard input (one line
+// per @-): exactly one SUITE:BASE64, a trailing newline allowed. Messages name
+// the file, never its content; every buffer that held a key is wiped.
+
+// Up to 4 KiB: a line from fd 0 (byte by byte: no stdio buffer keeps a copy),
+// or a whole file.
+bool read_key_source(const std::string& path, std::string& out, std::string& err)
+{
+    const bool is_stdin = path == "-";
+    int fd = is_stdin ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err = "cannot open " + path + ": " + strerror(errno);
+        return false;
+    }
+    char ch = 0;
+    bool ok = true;
+    for (;;) {
+        ssize_t n = ::read(fd, &ch, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = "cannot read " + std::string(is_stdin ? "standard input" : path) + ": " +
+                  strerror(errno);
+            ok = false;
+            break;
+        }
+        if (n == 0 || (is_stdin && ch == '\n'))
+            break;
+        if (out.size() >= 4096) {
+            err = std::string(is_stdin ? "standard input" : path) + ": longer than 4096 bytes, "
+                                                                   "not a key";
+            ok = false;
+            break;
+        }
+        out.push_back(ch);
+    }
+    explicit_bzero(&ch, sizeof ch);
+    if (!is_stdin)
+        ::close(fd);
+    if (!ok)
+        wipe(out);
+    return ok;
+}
+
+// The value of in= or out=: as given, or read from @FILE / @-.
+std::string key_value(std::string& v, const std::string& what)
+{
+    if (v.empty() || v[0] != '@')
+        return std::move(v);
+    const std::string path = v.substr(1), src = path == "-" ? "standard input" : path;
+    std::string key, err;
+    if (path.empty())
+        die(2, what + ": expected @FILE or @- (standard input)");
+    if (!read_key_source(path, key, err))
+        die(2, what + ": " + err);
+    if (!key.empty() && key.back() == '\n')
+        key.pop_back();
+    if (!key.empty() && key.back() == '\r')
+        key.pop_back();
+    bool ok = key.find(':') != std::string::npos && key.front() != ':' && key.back() != ':';
+    for (char ch : key)
+        ok = ok && ch > 0x20 && ch < 0x7f;
+    if (!ok) {
+        wipe(key);
+        die(2, what + ": " + src + " must hold exactly one SUITE:BASE64 key (a trailing newline "
+                                   "is allowed; nothing else)");
+    }
+    return key;
+}
+
+// Wipes the key strings of a request (isarctl's own copy, after sending).
+void wipe_keys(json& req)
+{
+    auto w = [](json& o) {
+        for (const char* k : {"in", "out"})
+            if (auto it = o.find(k); it != o.end() && it->is_string())
+                wipe(it->get_ref<std::string&>());
+    };
+    if (!req.is_object())
+        return;
+    w(req);
+    if (auto l = req.find("legs"); l != req.end() && l->is_array())
+        for (json& leg : *l)
+            if (leg.is_object())
+                w(leg);
 }
 
 std::string str(const json& j)
@@ -104,7 +203,7 @@ std::string redact(const std::string& spec)
         } else if (k == "in" || k == "out") {
             part = k + "=...";
         } else if (k != "remote" && k != "targets" && k != "interface" && k != "clock_rate" &&
-                   k != "max_pps") {
+                   k != "max_pps" && k != "latch_from") {
             part = "..."; // unknown: may be (part of) a key
         }
         out += (out.empty() && start == 0 ? "" : ",") + part;
@@ -135,8 +234,8 @@ json parse_leg(const std::string& spec)
             if (eq == std::string::npos)
                 die(2, "--leg " + redact(spec) + ": expected key=value after the name");
             std::string k = part.substr(0, eq), v = part.substr(eq + 1);
-            if (k == "remote")
-                leg["remote"] = v;
+            if (k == "remote" || k == "latch_from")
+                leg[k] = v;
             else if (k == "targets")
                 leg["targets"] = json::array(), [&] {
                     size_t p = 0;
@@ -160,10 +259,14 @@ json parse_leg(const std::string& spec)
                     die(2, "--leg " + redact(spec) + ": " + k + " must be a number");
                 leg[k] = std::stoul(v);
             } else if (k == "in" || k == "out") {
-                leg[k] = v; // SUITE:BASE64; never echoed in messages
+                // SUITE:BASE64, @FILE or @-; never echoed in messages
+                leg[k] = key_value(v, "--leg " + leg["name"].get<std::string>() + " " + k);
+                wipe(v);
+                wipe(part);
             } else {
                 die(2, "--leg " + redact(spec) + ": unknown key " + quoted_word(k) +
-                               " (remote, targets, interface, in, out, clock_rate, max_pps)");
+                               " (remote, targets, interface, in, out, clock_rate, max_pps, "
+                               "latch_from)");
             }
         }
         if (comma == std::string::npos)
@@ -355,8 +458,9 @@ int main(int argc, char** argv)
     auto* create = session->add_subcommand("create", "create a session and print its relay addresses");
     create->add_option("ID", id, "session id")->required();
     create->add_option("--leg", legs,
-                       "NAME[,remote=IP:PORT][,targets=A+B][,interface=N][,in=SUITE:BASE64]"
-                       "[,out=SUITE:BASE64][,clock_rate=HZ][,max_pps=N]")
+                       "NAME[,remote=IP:PORT][,targets=A+B][,interface=N][,in=KEY][,out=KEY]"
+                       "[,clock_rate=HZ][,max_pps=N][,latch_from=CIDR]; KEY: SUITE:BASE64, @FILE (a file holding "
+                       "it) or @- (a line of standard input)")
             ->required();
     bool with_metrics = false;
     create->add_flag("--metrics", with_metrics,
@@ -387,7 +491,8 @@ int main(int argc, char** argv)
     update->add_option("ID", id, "session id")->required();
     update->add_option("NAME", leg_name, "leg name")->required();
     update->add_option("SPEC", leg_spec,
-                       "[remote=IP:PORT|none][,in=SUITE:BASE64|none][,out=SUITE:BASE64|none]")
+                       "[remote=IP:PORT|none][,in=KEY|none][,out=KEY|none]; KEY: SUITE:BASE64, "
+                       "@FILE or @- (standard input)")
             ->required();
     update->callback([&] {
         req = {{"cmd", "leg.update"}, {"session", id}, {"leg", leg_name}};
@@ -399,14 +504,19 @@ int main(int argc, char** argv)
             auto eq = part.find('=');
             std::string k = eq == std::string::npos ? part : part.substr(0, eq);
             if (eq == std::string::npos || (k != "remote" && k != "in" && k != "out"))
-                die(2, "leg update: expected remote=IP:PORT|none, in=SUITE:BASE64|none or "
-                       "out=SUITE:BASE64|none, got " +
+                die(2, "leg update: expected remote=IP:PORT|none, in=KEY|none or out=KEY|none "
+                       "(KEY: SUITE:BASE64, @FILE or @-), got " +
                                (eq == std::string::npos ? std::string("a part without '='")
                                                         : "unknown key " + quoted_word(k)));
             if (req.contains(k))
                 die(2, "leg update: " + k + " given twice");
             std::string v = part.substr(eq + 1);
-            req[k] = v == "none" ? json(nullptr) : json(v);
+            if (v == "none")
+                req[k] = nullptr;
+            else
+                req[k] = k == "remote" ? v : key_value(v, "leg update " + k);
+            wipe(v);
+            wipe(part);
             if (comma == std::string::npos)
                 break;
             start = comma + 1;
@@ -452,6 +562,7 @@ int main(int argc, char** argv)
     CLI11_PARSE(app, argc, argv);
 
     json r = call(sock, req);
+    wipe_keys(req);
     if (r.contains("error")) {
         if (as_json)
             puts(r.dump().c_str());

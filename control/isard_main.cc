@@ -39,6 +39,14 @@ dp::dp_config dataplane_config(const ctl::config& c)
     d.turn_ports = c.turn.listen_udp;
     d.max_allocations = c.turn.enabled() ? c.turn.max_allocations : 0;
     d.turn_requests_per_s = c.turn.max_requests_per_s;
+    d.arp_reply_pps = c.arp_reply_pps;
+    d.arp_request_pps = c.arp_request_pps;
+    d.arp_other_pps = c.arp_other_pps;
+    d.icmp_pps = c.icmp_pps;
+    d.stun_pps = c.stun_pps;
+    d.dtls_pps = c.dtls_pps;
+    d.hold_per_next_hop = c.hold_per_next_hop;
+    d.hold_total = c.hold_total;
     return d;
 }
 

@@ -409,6 +409,19 @@ std::string metrics_exporter::render(const loop_info& li)
     m.family("isar_held_packets_dropped_total", "counter",
              "Held packets dropped because ARP did not resolve in time.");
     m.sample("isar_held_packets_dropped_total", "", n.held_dropped);
+    const auto hf = nm_.fill();
+    m.family("isar_held_packets", "gauge",
+             "Packets held by the control lcore while ARP resolves their next hop.");
+    m.sample("isar_held_packets", "", uint64_t{hf.held});
+    m.family("isar_held_next_hops", "gauge", "Next hops being resolved by ARP.");
+    m.sample("isar_held_next_hops", "", uint64_t{hf.next_hops});
+    m.family("isar_held_packets_max_per_next_hop", "gauge",
+             "The longest hold queue (packets waiting for one next hop).");
+    m.sample("isar_held_packets_max_per_next_hop", "", uint64_t{hf.max_per_hop});
+    m.family("isar_hold_limit", "gauge",
+             "Hold queue limits ([dataplane] hold_per_next_hop, hold_total).");
+    m.sample("isar_hold_limit", lbl("scope", "per_next_hop"), uint64_t{hf.limit_per_hop});
+    m.sample("isar_hold_limit", lbl("scope", "total"), uint64_t{hf.limit_total});
     m.family("isar_control_tx_failed_total", "counter",
              "Packets the control lcore could not send.");
     m.sample("isar_control_tx_failed_total", "", n.tx_failed);
@@ -445,6 +458,15 @@ std::string metrics_exporter::render(const loop_info& li)
     m.sample("isar_metrics_http_errors_total", "", li.http_errors);
     m.family("isar_watchdog_pings_total", "counter", "WATCHDOG=1 notifications sent to systemd.");
     m.sample("isar_watchdog_pings_total", "", li.watchdog_pings);
+    m.family("isar_relay_ports_free", "gauge",
+             "Relay ports free in the pool of each interface (legs and TURN allocations).");
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        m.sample("isar_relay_ports_free", lbl("interface", std::to_string(i)),
+                 uint64_t{sm_.pool(i).free_total()});
+    m.family("isar_relay_ports", "gauge", "Relay ports in the pool of each interface.");
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        m.sample("isar_relay_ports", lbl("interface", std::to_string(i)),
+                 uint64_t{sm_.pool(i).capacity()});
     if (const turn_manager* t = cmds_.turn())
         render_turn_manager(m, *t, cmds_.cfg());
 
@@ -488,7 +510,7 @@ std::string metrics_exporter::render(const loop_info& li)
                     m.sample(f.name, base + ",dir=\"in\"", dp::read(l.ctr.in_bytes));
                     m.sample(f.name, base + ",dir=\"out\"", dp::read(l.ctr.out_bytes));
                 } else if (nm == "isar_leg_drops_total") {
-                    for (unsigned d = 0; d < dp::n_drops; d++)
+                    for (unsigned d = 0; d < dp::n_leg_drops; d++)
                         if (uint64_t v = dp::read(l.stats.drops[d]))
                             m.sample(f.name,
                                      base + "," +

@@ -18,6 +18,7 @@ namespace isar::ctl {
 namespace {
 // Linked timeouts: the kernel copies the timespec when it takes the SQE.
 const __kernel_timespec http_ts{metrics_listener::http_timeout_s, 0};
+const __kernel_timespec tick_ts{0, 250000000};
 } // namespace
 
 metrics_listener::metrics_listener(uring_ctx& ctx, const config& cfg, commands& cmds,
@@ -68,9 +69,57 @@ void metrics_listener::open()
 void metrics_listener::start()
 {
     exporter_ = std::make_unique<metrics_exporter>(cmds_.dataplane(), sm_, nm_, cmds_);
-    if (fd_ >= 0)
+    if (fd_ >= 0) {
         post_accept();
+        post_tick();
+    }
     serve_tsc_ = rte_rdtsc();
+}
+
+void metrics_listener::post_tick()
+{
+    io_uring_sqe* s = sqe();
+    io_uring_prep_timeout(s, const_cast<__kernel_timespec*>(&tick_ts), 0, 0);
+    io_uring_sqe_set_data64(s, ud(0, op_tick));
+}
+
+// Every connection's deadline, counted from accept: independent of what (and
+// whether) the client sends or reads.
+void metrics_listener::on_tick()
+{
+    const uint64_t now = rte_rdtsc(), limit = http_total_timeout_s * rte_get_tsc_hz();
+    std::vector<http_client*> late;
+    for (auto& [id, c] : http_)
+        if (!c->closing && now - c->start_tsc > limit)
+            late.push_back(c.get());
+    for (http_client* c : late) {
+        if (!c->responded) {
+            li_.http_errors++;
+            static const std::string slow = http_response(408, "text/plain", "request timeout\n");
+            (void)!::send(c->fd, slow.data(), slow.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        kill(*c);
+    }
+    if (!stopping())
+        post_tick();
+}
+
+void metrics_listener::kill(http_client& c)
+{
+    if (c.closing)
+        return;
+    c.closing = true;
+    closing_++;
+    ::shutdown(c.fd, SHUT_RDWR);
+    // Cancel what is posted (shutdown alone may not wake a send on a full socket).
+    for (uint8_t o : {op_recv, op_send}) {
+        if ((o == op_recv && !c.recv_posted) || (o == op_send && !c.send_posted))
+            continue;
+        io_uring_sqe* s = sqe();
+        io_uring_prep_cancel64(s, ud(c.id, o), 0);
+        io_uring_sqe_set_data64(s, ud(c.id, op_cancel));
+    }
+    reap(c);
 }
 
 void metrics_listener::post_accept()
@@ -108,6 +157,8 @@ void metrics_listener::reap(http_client& c)
 {
     if (c.recv_posted || c.send_posted)
         return;
+    if (c.closing)
+        closing_--;
     ::close(c.fd);
     http_.erase(c.id);
 }
@@ -148,7 +199,11 @@ void metrics_listener::on_cqe(uint8_t op, uint64_t id, int res)
         on_accept(res);
         return;
     }
-    if (op == op_timeout)
+    if (op == op_tick) {
+        on_tick();
+        return;
+    }
+    if (op == op_timeout || op == op_cancel)
         return; // the linked recv/send completes with -ECANCELED
     auto it = http_.find(id);
     if (it == http_.end())
@@ -162,7 +217,19 @@ void metrics_listener::on_cqe(uint8_t op, uint64_t id, int res)
 void metrics_listener::on_accept(int res)
 {
     if (res >= 0) {
-        if (http_.size() >= max_http_clients) {
+        if (live() >= max_http_clients) {
+            // Full: the oldest connection goes (ids grow with accept order),
+            // so clients that hold slots cannot lock out /healthz.
+            for (auto& [id, c] : http_) {
+                if (!c->closing) {
+                    li_.http_errors++;
+                    kill(*c);
+                    break;
+                }
+            }
+        }
+        if (http_.size() >= 4 * max_http_clients) {
+            // Killed ones not reaped yet: a bound all the same.
             static const std::string busy = http_response(503, "text/plain", "too many clients\n");
             (void)!::send(res, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             ::close(res);
@@ -186,6 +253,10 @@ void metrics_listener::on_accept(int res)
 void metrics_listener::on_recv(http_client& c, int res)
 {
     c.recv_posted = false;
+    if (c.closing) {
+        reap(c);
+        return;
+    }
     if (res <= 0 || c.responded) {
         if (res == -ECANCELED && !c.responded) {
             // Timed out: a short 408, best effort, then close.
@@ -243,7 +314,7 @@ void metrics_listener::route(http_client& c, const http_request& r)
 void metrics_listener::on_send(http_client& c, int res)
 {
     c.send_posted = false;
-    if (res <= 0) {
+    if (res <= 0 || c.closing) {
         reap(c);
         return;
     }

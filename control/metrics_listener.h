@@ -1,6 +1,9 @@
 // The HTTP listener for GET/HEAD /metrics (Prometheus text) and /healthz.
 // One request per connection; every recv and send on the control loop's
-// io_uring carries a linked timeout, and the whole request has a deadline.
+// io_uring carries a linked timeout, and every connection has an absolute
+// deadline (http_total_timeout_s from accept) that a 250 ms timer enforces,
+// whatever the client sends. When all max_http_clients slots are taken, a new
+// connection evicts the oldest one: slow or idle clients cannot keep /healthz out.
 #pragma once
 
 #include <cstdint>
@@ -49,11 +52,17 @@ private:
         int fd = -1;
         std::string in, out;
         size_t sent = 0;
-        bool recv_posted = false, send_posted = false, responded = false;
+        bool recv_posted = false, send_posted = false, responded = false, closing = false;
         uint64_t start_tsc = 0;
         char buf[2048];
     };
-    enum op : uint8_t { op_accept, op_recv, op_send, op_timeout, op_count };
+    enum op : uint8_t { op_accept, op_recv, op_send, op_timeout, op_tick, op_cancel, op_count };
+
+    void post_tick();
+    void on_tick();
+    // Ends a connection whatever it is doing (deadline passed, or evicted).
+    void kill(http_client& c);
+    size_t live() const { return http_.size() - closing_; }
 
     void post_accept();
     void post_recv(http_client& c);
@@ -76,6 +85,7 @@ private:
     int fd_ = -1;
     uint16_t port_ = 0;
     uint64_t next_http_ = 1;
+    size_t closing_ = 0; // connections killed but not reaped yet
     std::map<uint64_t, std::unique_ptr<http_client>> http_;
     std::unique_ptr<metrics_exporter> exporter_;
     uint64_t serve_tsc_ = 0;

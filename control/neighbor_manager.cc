@@ -1,5 +1,7 @@
 #include "control/neighbor_manager.h"
 
+#include <algorithm>
+
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
@@ -35,6 +37,8 @@ void neighbor_manager::tx(unsigned ifc, rte_mbuf* m)
 
 unsigned neighbor_manager::poll()
 {
+    for (auto [ifc, ip] : dp_.take_resolve_requests())
+        resolve(ifc, ip);
     rte_mbuf* pkts[64];
     unsigned total = 0, n;
     while (total < 1024 && (n = dp_.poll_exceptions(pkts, 64)) > 0) {
@@ -185,7 +189,8 @@ void neighbor_manager::on_hold(rte_mbuf* m, unsigned ifc)
         return;
     }
     auto& p = pending_[{ifc, nh}];
-    if (nh == 0 || p.held.size() >= max_held_per_hop || held_total_ >= max_held_total) {
+    if (nh == 0 || p.held.size() >= dp_.config().hold_per_next_hop ||
+        held_total_ >= dp_.config().hold_total) {
         stats_.held_dropped++;
         rte_pktmbuf_free(m);
         if (p.held.empty() && p.tries == 0)
@@ -200,6 +205,35 @@ void neighbor_manager::on_hold(rte_mbuf* m, unsigned ifc)
         p.last_req_tsc = rte_rdtsc();
         send_request(ifc, nh);
     }
+}
+
+void neighbor_manager::resolve(unsigned ifc, uint32_t ip_be)
+{
+    if (ifc >= dp_.nifaces())
+        return;
+    const dp::iface& f = dp_.ifc(ifc);
+    const uint32_t nh = f.next_hop(ip_be);
+    rte_ether_addr mac;
+    if (nh == 0 || nh == f.ip_be || f.neigh->lookup(nh, &mac))
+        return;
+    pending& p = pending_[{ifc, nh}];
+    if (p.tries != 0)
+        return; // already asking
+    p.tries = 1;
+    p.last_req_tsc = rte_rdtsc();
+    send_request(ifc, nh);
+}
+
+neighbor_manager::hold_fill neighbor_manager::fill() const
+{
+    hold_fill h;
+    h.held = held_total_;
+    h.next_hops = static_cast<unsigned>(pending_.size());
+    for (const auto& [k, p] : pending_)
+        h.max_per_hop = std::max(h.max_per_hop, static_cast<unsigned>(p.held.size()));
+    h.limit_per_hop = dp_.config().hold_per_next_hop;
+    h.limit_total = dp_.config().hold_total;
+    return h;
 }
 
 void neighbor_manager::send_request(unsigned ifc, uint32_t target_be)

@@ -26,6 +26,10 @@ public:
     void tick(uint64_t now_tsc);
     // Announces every interface address (gratuitous ARP).
     void announce();
+    // Starts resolving the next hop of `ip_be` on `ifc` (an ARP request,
+    // retried as for held packets) unless it is known or being resolved:
+    // a configured remote's first packets then find its MAC.
+    void resolve(unsigned ifc, uint32_t ip_be);
     bool holding() const { return !pending_.empty(); }
 
     struct counters {
@@ -35,9 +39,19 @@ public:
         uint64_t stun = 0, dtls = 0, tx_failed = 0;
     };
     const counters& stats() const { return stats_; }
+    // Fill levels of the hold queues.
+    struct hold_fill {
+        unsigned held = 0;        // packets held in all
+        unsigned next_hops = 0;   // next hops being resolved
+        unsigned max_per_hop = 0; // the longest queue
+        unsigned limit_per_hop = 0, limit_total = 0;
+    };
+    hold_fill fill() const;
 
-    static constexpr unsigned max_held_per_hop = 16;
-    static constexpr unsigned max_held_total = 1024;
+    // Defaults of [dataplane] hold_per_next_hop and hold_total (the limits
+    // in force are dp.config()'s).
+    static constexpr unsigned max_held_per_hop = 64;
+    static constexpr unsigned max_held_total = 4096;
     static constexpr unsigned max_tries = 3;
 
 private:

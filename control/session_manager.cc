@@ -20,6 +20,11 @@ bool valid_name(const std::string& s)
 }
 
 namespace {
+// SSRC slots of a conference target's outbound context, and how many of them
+// one sending leg may hold (README "Sessions": SSRC limits).
+constexpr uint32_t max_ssrcs_conference = 512;
+constexpr uint32_t ssrc_quota_per_source = 16;
+
 bool same_keys(const crypto::key_material& a, const crypto::key_material& b)
 {
     if (a.s != b.s)
@@ -37,7 +42,7 @@ bool same_keys(const crypto::key_material& a, const crypto::key_material& b)
 // Builds a context for `km` (nullptr for plain). On failure sets err (which
 // names `field` and never contains key bytes) and returns false.
 bool make_ctx(const crypto::key_material& km, const std::string& field,
-              std::unique_ptr<crypto::srtp_context>& out, error& e)
+              std::unique_ptr<crypto::srtp_context>& out, error& e, uint32_t ssrc_slots = 0)
 {
     out.reset();
     if (km.s == crypto::suite::none)
@@ -48,23 +53,39 @@ bool make_ctx(const crypto::key_material& km, const std::string& field,
         e = {"invalid", field + ": " + err};
         return false;
     }
+    if (ssrc_slots > crypto::max_ssrcs && !out->reserve_ssrcs(ssrc_slots, ssrc_quota_per_source)) {
+        e = {"exhausted", field + ": cannot reserve " + std::to_string(ssrc_slots) + " SSRC slots"};
+        out.reset();
+        return false;
+    }
     return true;
+}
+
+// Slots sending to a conference target needs: every other leg may send
+// audio, video, their retransmissions (4 each), at least max_ssrcs_conference.
+uint32_t out_ssrc_slots(size_t nlegs)
+{
+    if (nlegs <= 2)
+        return 0; // a call: the inline table
+    return static_cast<uint32_t>(std::clamp<size_t>(4 * (nlegs - 1), max_ssrcs_conference,
+                                                    crypto::max_reserved_ssrcs));
 }
 } // namespace
 
-uint16_t passthrough_mask(const dp::session& ds, const std::vector<const crypto::key_material*>& in,
-                          const std::vector<const crypto::key_material*>& out)
+dp::leg_bits passthrough_mask(const dp::session& ds,
+                              const std::vector<const crypto::key_material*>& in,
+                              const std::vector<const crypto::key_material*>& out)
 {
-    uint16_t mask = 0;
+    dp::leg_bits mask;
     for (unsigned i = 0; i < ds.nlegs; i++) {
         const dp::leg& l = ds.legs[i];
         if (in[i]->s == crypto::suite::none || l.ntargets == 0)
             continue;
         bool all = true;
         for (unsigned t = 0; t < l.ntargets && all; t++)
-            all = same_keys(*in[i], *out[l.targets[t]]);
+            all = same_keys(*in[i], *out[l.target(t)]);
         if (all)
-            mask = static_cast<uint16_t>(mask | (1u << i));
+            mask.set(i);
     }
     return mask;
 }
@@ -104,13 +125,24 @@ session_manager::~session_manager()
         delete s->ds;
 }
 
-unsigned session_manager::pick_owner() const
+std::optional<unsigned> session_manager::pick_owner(const std::vector<unsigned>& need) const
 {
-    unsigned best = 0;
-    for (unsigned w = 1; w < sessions_per_worker_.size(); w++)
-        if (sessions_per_worker_[w] < sessions_per_worker_[best])
-            best = w;
-    return best;
+    // Least loaded first, but any worker with the ports: a session is
+    // refused only when no worker's share of the pool can take it.
+    std::vector<unsigned> order(sessions_per_worker_.size());
+    for (unsigned w = 0; w < order.size(); w++)
+        order[w] = w;
+    std::stable_sort(order.begin(), order.end(), [&](unsigned a, unsigned b) {
+        return sessions_per_worker_[a] < sessions_per_worker_[b];
+    });
+    for (unsigned w : order) {
+        bool fits = true;
+        for (unsigned f = 0; f < need.size() && fits; f++)
+            fits = pools_[f]->free_count(w) >= need[f];
+        if (fits)
+            return w;
+    }
+    return std::nullopt;
 }
 
 void session_manager::release(dp::session* ds)
@@ -132,6 +164,25 @@ error session_manager::send(std::unique_ptr<dp::flow_cmd> c, session_info* s, do
     uint64_t seq = c->seq;
     pending_.emplace(seq, pending_op{std::move(c), s, std::move(done)});
     return {};
+}
+
+// Leg i's targets: a mask (and the inline list) in a session of up to
+// max_mask_legs legs, else a list in the session's target_lists.
+static void set_targets(dp::session& ds, unsigned i, const std::vector<uint8_t>& targets)
+{
+    dp::leg& l = ds.legs[i];
+    l.ntargets = static_cast<uint8_t>(targets.size());
+    if (ds.nlegs <= dp::max_mask_legs) {
+        std::copy(targets.begin(), targets.end(), l.targets);
+        for (auto t : targets)
+            l.target_mask = static_cast<uint16_t>(l.target_mask | (1u << t));
+        return;
+    }
+    if (!ds.target_lists)
+        ds.target_lists = std::make_unique<uint8_t[]>(size_t{ds.nlegs} * (ds.nlegs - 1));
+    uint8_t* list = &ds.target_lists[size_t{i} * (ds.nlegs - 1)];
+    std::copy(targets.begin(), targets.end(), list);
+    l.target_list = list;
 }
 
 error session_manager::create(const create_request& req, done_fn done)
@@ -176,15 +227,20 @@ error session_manager::create(const create_request& req, done_fn done)
                 targets[i].push_back(static_cast<uint8_t>(it->second));
         }
     }
-    const unsigned owner = pick_owner();
     std::vector<unsigned> need(dp_.nifaces(), 0);
     for (const auto& l : req.legs)
         need[l.iface]++;
-    for (unsigned f = 0; f < need.size(); f++)
-        if (pools_[f]->free_count(owner) < need[f])
-            return {"exhausted", "no free relay port on interface " + std::to_string(f) +
-                                         " (pool " + std::to_string(cfg_.port_min) + "-" +
-                                         std::to_string(cfg_.port_max) + ")"};
+    const std::optional<unsigned> picked = pick_owner(need);
+    if (!picked) {
+        unsigned f = 0;
+        while (f + 1 < need.size() && need[f] == 0)
+            f++;
+        return {"exhausted", "no worker has " + std::to_string(need[f]) +
+                                     " free relay ports on interface " + std::to_string(f) +
+                                     " (pool " + std::to_string(cfg_.port_min) + "-" +
+                                     std::to_string(cfg_.port_max) + ")"};
+    }
+    const unsigned owner = *picked;
 
     // SRTP contexts (key derivation happens here, on the control thread).
     std::vector<leg_crypto> crypto(req.legs.size());
@@ -192,7 +248,8 @@ error session_manager::create(const create_request& req, done_fn done)
         const std::string where = "legs[" + std::to_string(i) + "]";
         error ce;
         if (!make_ctx(req.legs[i].in, where + ".in", crypto[i].in_ctx, ce) ||
-            !make_ctx(req.legs[i].out, where + ".out", crypto[i].out_ctx, ce))
+            !make_ctx(req.legs[i].out, where + ".out", crypto[i].out_ctx, ce,
+                      out_ssrc_slots(req.legs.size())))
             return ce;
         crypto[i].in_key = req.legs[i].in;
         crypto[i].out_key = req.legs[i].out;
@@ -218,13 +275,19 @@ error session_manager::create(const create_request& req, done_fn done)
         l.port_id = f.port_id;
         l.local_ip_be = f.ip_be;
         l.local_port_be = rte_cpu_to_be_16(*pools_[r.iface]->alloc(owner));
-        l.ntargets = static_cast<uint8_t>(targets[i].size());
-        std::copy(targets[i].begin(), targets[i].end(), l.targets);
-        for (auto t : targets[i])
-            l.target_mask = static_cast<uint16_t>(l.target_mask | (1u << t));
-        if (r.remote)
+        set_targets(*ds, i, targets[i]);
+        if (r.remote) {
             l.remote.store(dp::pack_ep(rte_cpu_to_be_32(r.remote->ip),
                                        rte_cpu_to_be_16(r.remote->port)));
+            dp_.request_resolve(r.iface, rte_cpu_to_be_32(r.remote->ip)); // ARP now, not on packet 1
+        } else {
+            l.latch_deadline_tsc = latch_deadline();
+        }
+        if (r.latch_from.len != 0) {
+            const uint32_t mask = ~0u << (32 - r.latch_from.len);
+            l.latch_net_be = rte_cpu_to_be_32(r.latch_from.ip & mask);
+            l.latch_mask_be = rte_cpu_to_be_32(mask);
+        }
         l.in_ctx = crypto[i].in_ctx.get();
         l.out_ctx = crypto[i].out_ctx.get();
         l.clock_rate = r.clock_rate;
@@ -243,9 +306,9 @@ error session_manager::create(const create_request& req, done_fn done)
             in.push_back(&c.in_key);
             out.push_back(&c.out_key);
         }
-        const uint16_t mask = passthrough_mask(*ds, in, out);
+        const dp::leg_bits mask = passthrough_mask(*ds, in, out);
         for (unsigned i = 0; i < ds->nlegs; i++)
-            ds->legs[i].verify_only = (mask >> i) & 1u;
+            ds->legs[i].verify_only = mask.test(i);
     }
     info->crypto = std::move(crypto);
     sessions_per_worker_[owner]++;
@@ -299,9 +362,12 @@ error session_manager::set_remote(const std::string& id, const std::string& leg,
     c->leg_index = idx;
     c->remote = remote ? dp::pack_ep(rte_cpu_to_be_32(remote->ip), rte_cpu_to_be_16(remote->port))
                        : 0;
+    c->latch_deadline_tsc = latch_deadline(); // a cleared remote latches within the window
     error e = send(std::move(c), &s, std::move(done));
     if (!e)
         s.remote_configured[idx] = remote.has_value();
+    if (!e && remote)
+        dp_.request_resolve(s.ds->legs[idx].iface, rte_cpu_to_be_32(remote->ip));
     return e;
 }
 
@@ -326,14 +392,18 @@ error session_manager::update_leg(const std::string& id, const std::string& leg,
     error ce;
     if (upd.in && !make_ctx(*upd.in, "in", new_in, ce))
         return ce;
-    if (upd.out && !make_ctx(*upd.out, "out", new_out, ce))
+    if (upd.out && !make_ctx(*upd.out, "out", new_out, ce, out_ssrc_slots(s.ds->nlegs)))
         return ce;
-    // Pass-through flags of every leg with the new keys in place.
+    // Pass-through flags of every leg with the new keys in place - after the
+    // updates still queued for this session, which the worker applies first:
+    // the committed keys alone would let a flag computed here leave a leg
+    // passing packets through under a key another update is replacing.
     std::vector<const crypto::key_material*> in, out;
-    for (unsigned i = 0; i < s.crypto.size(); i++) {
-        in.push_back(i == idx && upd.in ? &*upd.in : &s.crypto[i].in_key);
-        out.push_back(i == idx && upd.out ? &*upd.out : &s.crypto[i].out_key);
-    }
+    queued_keys(s, in, out);
+    if (upd.in)
+        in[idx] = &*upd.in;
+    if (upd.out)
+        out[idx] = &*upd.out;
     c->op = dp::cmd_op::set_crypto;
     c->sess = s.ds;
     c->leg_index = idx;
@@ -351,6 +421,7 @@ error session_manager::update_leg(const std::string& id, const std::string& leg,
         c->remote = *upd.remote ? dp::pack_ep(rte_cpu_to_be_32((*upd.remote)->ip),
                                               rte_cpu_to_be_16((*upd.remote)->port))
                                 : 0;
+        c->latch_deadline_tsc = latch_deadline();
     }
     c->seq = ++seq_;
     if (dp_.submit(c.get()) != 0)
@@ -365,9 +436,34 @@ error session_manager::update_leg(const std::string& id, const std::string& leg,
         op.new_out_key = std::move(*upd.out);
     if (upd.remote)
         op.remote_configured = upd.remote->has_value();
+    if (upd.remote && *upd.remote)
+        dp_.request_resolve(s.ds->legs[idx].iface, rte_cpu_to_be_32((*upd.remote)->ip));
     const uint64_t seq = op.cmd->seq;
     pending_.emplace(seq, std::move(op));
     return {};
+}
+
+void session_manager::queued_keys(const session_info& s,
+                                  std::vector<const crypto::key_material*>& in,
+                                  std::vector<const crypto::key_material*>& out) const
+{
+    in.clear();
+    out.clear();
+    for (const auto& c : s.crypto) {
+        in.push_back(&c.in_key);
+        out.push_back(&c.out_key);
+    }
+    std::vector<const pending_op*> q; // this session's key changes, in queue order
+    for (const auto& [seq, op] : pending_)
+        if (op.s == &s && op.cmd->op == dp::cmd_op::set_crypto)
+            q.push_back(&op);
+    std::sort(q.begin(), q.end(), [](auto* a, auto* b) { return a->cmd->seq < b->cmd->seq; });
+    for (const pending_op* op : q) {
+        if (op->cmd->flags & dp::crypto_set_in)
+            in[op->cmd->leg_index] = &op->new_in_key;
+        if (op->cmd->flags & dp::crypto_set_out)
+            out[op->cmd->leg_index] = &op->new_out_key;
+    }
 }
 
 const session_info* session_manager::find(const std::string& id) const
@@ -463,6 +559,11 @@ unsigned session_manager::poll()
         }
     }
     return total;
+}
+
+uint64_t session_manager::latch_deadline() const
+{
+    return cfg_.latch_window_s == 0 ? 0 : rte_rdtsc() + cfg_.latch_window_s * rte_get_tsc_hz();
 }
 
 double session_manager::idle_seconds(const session_info& s, uint64_t now_tsc) const

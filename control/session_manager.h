@@ -41,6 +41,9 @@ struct leg_request {
     crypto::key_material in, out;
     uint32_t clock_rate = 0; // RTP clock for jitter (0: by payload type)
     uint32_t max_pps = 0;    // packet-rate limit (0: none)
+    // A leg without a remote latches only from this IPv4 network (host
+    // order; len 0 = anywhere).
+    prefix latch_from{};
 };
 
 // leg.update: every member is optional; an engaged optional is a change.
@@ -136,7 +139,15 @@ private:
     };
     error send(std::unique_ptr<dp::flow_cmd> c, session_info* s, done_fn done);
     void release(dp::session* ds);
-    unsigned pick_owner() const;
+    // The least loaded worker whose port share has `need[iface]` free ports.
+    std::optional<unsigned> pick_owner(const std::vector<unsigned>& need) const;
+    // When a leg that has (or gets) no remote may latch at the latest
+    // ([relay] latch_window_s from now; 0 = no limit).
+    uint64_t latch_deadline() const;
+    // Keys of every leg of `s` once the commands queued for it so far are
+    // applied (the worker applies them in order).
+    void queued_keys(const session_info& s, std::vector<const crypto::key_material*>& in,
+                     std::vector<const crypto::key_material*>& out) const;
 
     dp::dataplane& dp_;
     const config& cfg_;
@@ -153,8 +164,9 @@ private:
 // Bit i set when leg i of `ds` must only verify (authenticated pass-through):
 // it has an inbound context and every target's outbound keys equal it.
 // in[i]/out[i]: leg i's keys (suite none = plain).
-uint16_t passthrough_mask(const dp::session& ds, const std::vector<const crypto::key_material*>& in,
-                          const std::vector<const crypto::key_material*>& out);
+dp::leg_bits passthrough_mask(const dp::session& ds,
+                              const std::vector<const crypto::key_material*>& in,
+                              const std::vector<const crypto::key_material*>& out);
 
 // Ids and leg names: 1..64 characters of [A-Za-z0-9._:@-].
 bool valid_name(const std::string& s);

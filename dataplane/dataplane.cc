@@ -48,6 +48,35 @@ bool paired_queue_driver(std::string_view drv)
     return drv == "net_tap";
 }
 
+// A policer for `pps` packets per second over all workers: each worker
+// polices its share, with bursts of max(16, share / 10) but never more than
+// half the ring they go to holds (a burst the ring cannot take would be lost
+// as exception_full before the policer counted it). 0 = unpoliced.
+gcra make_policer(uint32_t pps, unsigned nworkers, uint32_t ring_size)
+{
+    gcra g;
+    if (pps == 0)
+        return g;
+    const uint64_t per_worker = std::max<uint64_t>(1, pps / nworkers);
+    g.interval_tsc = std::max<uint64_t>(1, rte_get_tsc_hz() / per_worker);
+    g.burst_tsc = g.interval_tsc * std::min<uint64_t>(std::max<uint64_t>(16, per_worker / 10),
+                                                      std::max<uint32_t>(16, ring_size / 2));
+    return g;
+}
+
+void set_policers(worker& w, const dp_config& cfg, unsigned nworkers)
+{
+    auto set = [&](exc_policer p, uint32_t pps) {
+        w.exc_police[static_cast<unsigned>(p)] = make_policer(pps, nworkers, cfg.ring_size);
+    };
+    set(exc_policer::arp_reply, cfg.arp_reply_pps);
+    set(exc_policer::arp_request, cfg.arp_request_pps);
+    set(exc_policer::arp_other, cfg.arp_other_pps);
+    set(exc_policer::icmp, cfg.icmp_pps);
+    set(exc_policer::stun, cfg.stun_pps);
+    set(exc_policer::dtls, cfg.dtls_pps);
+}
+
 int worker_main(void* arg)
 {
     auto* w = static_cast<worker*>(arg);
@@ -76,6 +105,7 @@ dataplane::~dataplane()
         rte_ring_free(w->cmd_ring);
         rte_ring_free(w->done_ring);
         rte_ring_free(w->exc_ring);
+        rte_ring_free(w->prio_ring);
         rte_ring_free(w->turn_ring);
         w->flows.release();
         w->turn_clients.release();
@@ -177,6 +207,9 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
         return rc;
     }
     rte_eth_macaddr_get(port, &ifc.mac);
+    uint16_t mtu = 0;
+    if (rte_eth_dev_get_mtu(port, &mtu) == 0 && mtu != 0)
+        ifc.mtu = mtu;
     nrxq_.push_back(nrxq);
     constexpr uint64_t rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
     std::string desc = "port " + std::to_string(port) + " (" + drv + "), " +
@@ -265,19 +298,16 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         for (uint16_t p : cfg.turn_ports)
             if (wk->cctx.nturn_ports < classify_ctx::max_turn_ports)
                 wk->cctx.turn_ports[wk->cctx.nturn_ports++] = p;
-        if (cfg.turn_requests_per_s != 0) {
-            // Each worker polices its share; bursts of up to 1/10 s.
-            const uint64_t per_worker =
-                    std::max<uint64_t>(1, cfg.turn_requests_per_s / nworkers_);
-            wk->turn_interval_tsc = std::max<uint64_t>(1, rte_get_tsc_hz() / per_worker);
-            wk->turn_burst_tsc = wk->turn_interval_tsc * std::max<uint64_t>(16, per_worker / 10);
-        }
+        wk->turn_police = make_policer(cfg.turn_requests_per_s, nworkers_, cfg.ring_size);
+        set_policers(*wk, cfg, nworkers_);
         const int sock = static_cast<int>(rte_socket_id());
         const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
         wk->cmd_ring = rte_ring_create(name_of(id_, "cmd", w).c_str(), cfg.ring_size, sock, spsc);
         wk->done_ring =
                 rte_ring_create(name_of(id_, "done", w).c_str(), cfg.ring_size, sock, spsc);
         wk->exc_ring = rte_ring_create(name_of(id_, "exc", w).c_str(), cfg.ring_size, sock, spsc);
+        wk->prio_ring =
+                rte_ring_create(name_of(id_, "prio", w).c_str(), cfg.ring_size, sock, spsc);
         wk->turn_ring =
                 rte_ring_create(name_of(id_, "turn", w).c_str(), cfg.ring_size, sock, spsc);
         // Allocations take relay ports too: the flow table holds both.
@@ -288,7 +318,8 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
                                : wk->turn_clients.init(name_of(id_, "tcl", w).c_str(),
                                                        std::max<uint32_t>(cfg.max_allocations, 64),
                                                        sock);
-        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || !wk->turn_ring || ft != 0 ||
+        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || !wk->prio_ring || !wk->turn_ring ||
+            ft != 0 ||
             ct != 0) {
             err = std::string("cannot create worker rings or flow table: ") +
                   rte_strerror(rte_errno) + " (max_legs=" + std::to_string(cfg.max_legs) +
@@ -416,6 +447,12 @@ unsigned dataplane::poll_done(flow_cmd** out, unsigned max) noexcept
 unsigned dataplane::poll_exceptions(rte_mbuf** out, unsigned max) noexcept
 {
     unsigned n = 0;
+    for (auto& w : workers_) {
+        if (n == max)
+            break;
+        n += rte_ring_sc_dequeue_burst(w->prio_ring, reinterpret_cast<void**>(out + n),
+                                       max - n, nullptr);
+    }
     for (auto& w : workers_) {
         if (n == max)
             break;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/iface.h"
@@ -44,6 +45,17 @@ struct dp_config {
     std::vector<uint16_t> turn_ports;
     uint32_t max_allocations = 0;
     uint32_t turn_requests_per_s = 0;
+    // Exception path: packets per second each kind may take to the control
+    // lcore, all workers together (0 = unpoliced). See exc_policer.
+    uint32_t arp_reply_pps = 0;   // ARP replies to our address
+    uint32_t arp_request_pps = 0; // ARP requests for our address
+    uint32_t arp_other_pps = 0;   // any other ARP
+    uint32_t icmp_pps = 0;
+    uint32_t stun_pps = 0;        // STUN to leg ports
+    uint32_t dtls_pps = 0;        // DTLS to leg ports
+    // Control's queues of packets waiting for their next hop's MAC.
+    uint32_t hold_per_next_hop = 64;
+    uint32_t hold_total = 4096;
 };
 
 class dataplane {
@@ -79,8 +91,18 @@ public:
     int submit(flow_cmd* c) noexcept;
     // Collects acknowledged commands from every worker.
     unsigned poll_done(flow_cmd** out, unsigned max) noexcept;
-    // Collects exception-path packets from every worker.
+    // Collects exception-path packets from every worker: first every
+    // worker's priority ring (ARP, held packets), then the others (ICMP,
+    // STUN, DTLS).
     unsigned poll_exceptions(rte_mbuf** out, unsigned max) noexcept;
+    // Next hops control should resolve now (ARP) before any packet needs
+    // them: queued by the session manager, taken by the neighbour manager.
+    // Control lcore only.
+    void request_resolve(unsigned ifc, uint32_t ip_be) { resolve_.push_back({ifc, ip_be}); }
+    std::vector<std::pair<unsigned, uint32_t>> take_resolve_requests()
+    {
+        return std::exchange(resolve_, {});
+    }
     // Collects STUN/TURN requests (to the TURN listener ports) from every
     // worker, at most `max`, taking from each worker in turn.
     unsigned poll_turn(rte_mbuf** out, unsigned max) noexcept;
@@ -103,6 +125,7 @@ private:
     std::vector<std::string> port_desc_; // per iface
     int16_t iface_of_port_[RTE_MAX_ETHPORTS];
     std::vector<unsigned> lcores_;
+    std::vector<std::pair<unsigned, uint32_t>> resolve_; // (iface, IPv4 big-endian)
     bool launched_ = false;
     bool ports_started_ = false;
 };

@@ -24,6 +24,9 @@ struct iface {
     // field (a local kernel's CHECKSUM_PARTIAL, as net_af_packet hands them
     // over), so an incoming checksum cannot be updated, only recomputed.
     bool rx_partial_cksum = false;
+    // Largest IP packet the port sends (rte_eth_dev_get_mtu at init); bigger
+    // ones are dropped as mtu_exceeded. 0 = no check.
+    uint32_t mtu = 1500;
 
     bool on_link(uint32_t ip_be_) const noexcept { return ((ip_be_ ^ ip_be) & mask_be) == 0; }
     // Next hop for a destination, 0 when there is none.

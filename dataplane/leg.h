@@ -22,7 +22,19 @@ class srtp_context;
 
 namespace isar::dp {
 
-constexpr unsigned max_legs_per_session = 16;
+// A session has 2 to 256 legs. Legs 0-15 of a session of up to 16 legs are
+// addressed by a 16-bit mask in the leg's first line (the two-leg call pays
+// nothing for conferences); a larger session's legs forward by a target list.
+constexpr unsigned max_legs_per_session = 256;
+constexpr unsigned max_mask_legs = 16;
+
+// One bit per leg of a session (flow_cmd::verify_mask).
+struct leg_bits {
+    uint64_t w[max_legs_per_session / 64] = {};
+    void set(unsigned i) noexcept { w[i >> 6] |= uint64_t{1} << (i & 63); }
+    bool test(unsigned i) const noexcept { return (w[i >> 6] >> (i & 63)) & 1u; }
+    bool operator==(const leg_bits&) const = default;
+};
 
 // A remote endpoint packed as (IPv4 << 16 | port), both in network byte order
 // as they appear in the packet; 0 means "none".
@@ -64,8 +76,10 @@ struct alignas(64) leg {
     uint64_t rtp_mult = 0;
     counter last_seen_tsc{0}; // 0 = never
     uint32_t clock_rate = 0;
-    uint16_t target_mask = 0; // bit i: forwards to peers[i]
-    uint8_t ntargets = 0;
+    // bit i: forwards to peers[i]. Only sessions of up to max_mask_legs legs;
+    // a larger one leaves it 0 and sets target_list.
+    uint16_t target_mask = 0;
+    uint8_t ntargets = 0; // up to 255
     // Authenticated pass-through: every target's out_ctx has the same suite and
     // keys as in_ctx, so packets are only verified and forwarded unchanged.
     // Decided by control.
@@ -86,13 +100,29 @@ struct alignas(64) leg {
     leg_stats stats;
     uint16_t port_id = 0; // DPDK port of the leg's interface
     uint8_t index = 0;    // position in session::legs
-    // The targets as configured (for control's view); the worker forwards by
+    // The targets as configured (for control's view; see target()) of a
+    // session of up to max_mask_legs legs; the worker forwards by
     // target_mask, in leg order.
-    uint8_t targets[max_legs_per_session - 1] = {};
+    uint8_t targets[max_mask_legs - 1] = {};
+    // A larger session: its ntargets targets in leg order, which the worker
+    // forwards by (session-owned storage, see session::target_lists).
+    const uint8_t* target_list = nullptr;
+    // Latching (read only by a packet from a leg that has no remote): until
+    // latch_deadline_tsc (0 = no limit; [relay] latch_window_s), and only
+    // from latch_net_be/latch_mask_be (mask 0 = anywhere; latch_from=CIDR).
+    uint64_t latch_deadline_tsc = 0;
+    uint32_t latch_net_be = 0;
+    uint32_t latch_mask_be = 0;
+
+    unsigned target(unsigned i) const noexcept
+    {
+        return target_list != nullptr ? target_list[i] : targets[i];
+    }
 };
 static_assert(offsetof(leg, verify_only) < 64, "leg line 0 overflows");
 static_assert(offsetof(leg, remote) == 64 && offsetof(leg, sess) < 128, "leg line 1");
 static_assert(offsetof(leg, stats) == 128, "leg line 2: RTP statistics");
+static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call memory");
 
 // Frees a session's legs (see session::session).
 struct leg_array_free {
@@ -110,6 +140,9 @@ struct session {
     uint32_t owner = 0;           // worker index
     uint32_t nlegs;
     std::unique_ptr<leg[], leg_array_free> legs;
+    // Sessions of more than max_mask_legs legs: every leg's target list
+    // (leg i's at i * (nlegs - 1)), set by control before the install.
+    std::unique_ptr<uint8_t[]> target_lists;
 };
 
 // Worker that owns relay UDP port `port`: ports are dealt to workers in
@@ -164,15 +197,18 @@ constexpr uint8_t crypto_set_remote = 4;
 struct alignas(64) flow_cmd {
     uint64_t seq = 0;
     cmd_op op = cmd_op::add_session;
-    uint8_t leg_index = 0;
+    uint8_t leg_index = 0; // legs are 0-255
     int32_t status = 0; // set by the worker: 0 or -errno
     session* sess = nullptr;
     packed_ep remote = 0;
     // set_crypto
     uint8_t flags = 0;
-    uint16_t verify_mask = 0; // bit i = legs[i].verify_only
+    leg_bits verify_mask; // bit i = legs[i].verify_only
     crypto::srtp_context* in_ctx = nullptr;
     crypto::srtp_context* out_ctx = nullptr;
+    // set_remote / set_crypto with crypto_set_remote to 0 (latch again): the
+    // leg's new latch deadline (0 = none).
+    uint64_t latch_deadline_tsc = 0;
     // TURN (add_alloc, del_alloc, set_alloc_peers): sess is nullptr.
     turn_alloc* alloc = nullptr;
     const turn_peer_table* peers = nullptr;

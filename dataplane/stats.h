@@ -40,13 +40,20 @@ namespace isar::dp {
     _(exception_full, "exception ring to the control lcore full")                                  \
     _(tx_full, "transmit queue full")                                                              \
     _(rate_limit, "leg's max_pps exceeded (token bucket)")                                         \
+    _(mtu_exceeded, "packet (after SRTP or TURN framing) larger than the egress port's MTU")    \
+    _(latch_closed, "leg without a remote, past its latch window ([relay] latch_window_s)")      \
+    _(latch_refused, "leg without a remote: source outside the leg's latch_from")                \
     _(turn_no_alloc, "TURN ChannelData or Send indication from a 5-tuple without an allocation") \
     _(turn_no_permission, "TURN peer address without a permission on the allocation")          \
     _(turn_bad_channel, "TURN ChannelData on a channel that is not bound (or expired)")          \
     _(turn_malformed, "malformed ChannelData or Send indication, or non-STUN to a TURN port")    \
     _(turn_no_room, "no head- or tailroom in the mbuf for the TURN framing")                     \
     _(turn_spoofed, "packet from the wire with the relay's own address as source")              \
-    _(turn_policed, "STUN/TURN request over the control lcore's rate ([turn] max_requests_per_s)")
+    _(turn_policed, "STUN/TURN request over the control lcore's rate ([turn] max_requests_per_s)") \
+    _(policed_arp, "ARP over its rate to the control lcore ([exception] arp_*_pps)")             \
+    _(policed_icmp, "ICMP over its rate to the control lcore ([exception] icmp_pps)")            \
+    _(policed_stun, "STUN to a leg port over its rate to control ([exception] stun_pps)")        \
+    _(policed_dtls, "DTLS to a leg port over its rate to control ([exception] dtls_pps)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,
@@ -55,6 +62,10 @@ enum class drop : uint8_t {
         count
 };
 constexpr unsigned n_drops = static_cast<unsigned>(drop::count);
+// A leg counts the reasons up to latch_refused; those after it (TURN and the
+// exception-path policers) never happen on a leg, and a leg does not pay
+// memory for them.
+constexpr unsigned n_leg_drops = static_cast<unsigned>(drop::latch_refused) + 1;
 
 const char* drop_name(drop d) noexcept;
 const char* drop_help(drop d) noexcept;
@@ -110,9 +121,13 @@ struct leg_counters {
 // ... and the RTP statistics and drop counters.
 struct alignas(64) leg_stats {
     rtp_quality rtp; // RFC 3550 receive statistics of what the remote sends
-    std::array<counter, n_drops> drops{};
+    std::array<counter, n_leg_drops> drops{};
 
-    void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }
+    void drop_pkt(drop d) noexcept
+    {
+        if (static_cast<unsigned>(d) < n_leg_drops)
+            bump(drops[static_cast<unsigned>(d)]);
+    }
 };
 
 } // namespace isar::dp

@@ -42,6 +42,20 @@ turn_alloc* turn_client_table::lookup(const turn_client_key& k) const noexcept
     return static_cast<turn_alloc*>(v);
 }
 
+void turn_client_table::lookup_bulk(const turn_client_key** keys, unsigned n,
+                                    turn_alloc** out) const noexcept
+{
+    if (n > max_bulk)
+        n = max_bulk;
+    void* data[max_bulk];
+    uint64_t hits = 0;
+    if (h_ == nullptr || n == 0 ||
+        rte_hash_lookup_bulk_data(h_, reinterpret_cast<const void**>(keys), n, &hits, data) < 0)
+        hits = 0;
+    for (unsigned i = 0; i < n; i++)
+        out[i] = (hits >> i) & 1 ? static_cast<turn_alloc*>(data[i]) : nullptr;
+}
+
 int turn_client_table::insert(const turn_client_key& k, turn_alloc* a) noexcept
 {
     if (h_ == nullptr)

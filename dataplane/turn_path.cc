@@ -31,11 +31,38 @@ inline uint32_t payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcept
     return rte_pktmbuf_pkt_len(m) - header_len(meta);
 }
 
+// What a framing change did to the bytes the UDP checksum covers: sums (in
+// memory order, as rte_raw_cksum gives them) of what came and what left,
+// lengths included (the UDP length counts twice: header and pseudo-header).
+struct cksum_delta {
+    uint64_t add = 0;
+    uint64_t sub = 0;
+};
+
+// The sum of n bytes that start `pos` bytes into the UDP payload (an even
+// offset in the datagram): bytes at odd positions count as the other half
+// of their 16-bit word.
+inline uint32_t sum_at(const uint8_t* p, uint32_t n, uint32_t pos) noexcept
+{
+    const uint16_t s = rte_raw_cksum(p, n);
+    return (pos & 1) ? static_cast<uint16_t>((s << 8) | (s >> 8)) : s;
+}
+
+inline uint16_t udp_len_field(const rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    return rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off)->dgram_len;
+}
+
 // Keeps only payload bytes [off, off + len): the headers move up to just
 // before them (a 42-byte move instead of moving the data).
-inline void keep_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t off, uint32_t len) noexcept
+inline void keep_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t off, uint32_t len,
+                         cksum_delta& d) noexcept
 {
     const uint32_t hl = header_len(meta);
+    const uint32_t plen = payload_len(m, meta);
+    const uint8_t* p = payload(m, meta);
+    d.sub += rte_raw_cksum(p, off) + sum_at(p + off + len, plen - off - len, off + len) +
+             2u * udp_len_field(m, meta);
     if (off != 0) {
         uint8_t* base = rte_pktmbuf_mtod(m, uint8_t*);
         std::memmove(base + off, base, hl);
@@ -45,23 +72,46 @@ inline void keep_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t off, uint32
     if (have > len)
         rte_pktmbuf_trim(m, static_cast<uint16_t>(have - len));
     set_payload_len(m, meta.l3_off, meta.l4_off, len);
+    d.add += 2u * udp_len_field(m, meta);
 }
 
 // Makes room for `front` bytes before the payload and `back` zero bytes
-// after it; returns where the front bytes go, nullptr without room.
-inline uint8_t* grow_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t front,
-                             uint32_t back) noexcept
+// after it; returns where the front bytes go (the caller adds their sum to
+// `d` once it wrote them), nullptr without room.
+inline uint8_t* grow_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t front, uint32_t back,
+                             cksum_delta& d) noexcept
 {
     if (rte_pktmbuf_headroom(m) < front || rte_pktmbuf_tailroom(m) < back)
         return nullptr;
     const uint32_t hl = header_len(meta);
     const uint32_t plen = payload_len(m, meta);
+    d.sub += 2u * udp_len_field(m, meta);
     auto* base = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(front)));
     std::memmove(base, base + front, hl);
     if (back != 0)
         std::memset(rte_pktmbuf_append(m, static_cast<uint16_t>(back)), 0, back);
     set_payload_len(m, meta.l3_off, meta.l4_off, plen + front + back);
+    d.add += 2u * udp_len_field(m, meta);
     return base + hl;
+}
+
+// How the UDP checksum of a reframed packet is brought up to date: where the
+// incoming sum can be trusted (choose_udp_cksum's rules) it is updated for
+// what the framing added and removed (RFC 1624: a few words instead of a
+// pass over the payload; rewrite_udp4 then updates it for the addresses and
+// ports), else it is computed or offloaded; a sender's "none" stays none.
+inline udp_cksum framed_cksum(rte_mbuf* m, const pkt_meta& meta, const iface& in,
+                              const iface& out, const cksum_delta& d) noexcept
+{
+    auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, meta.l4_off);
+    const udp_cksum ck = choose_udp_cksum(m, udp, false, in.rx_partial_cksum, out.tx_cksum_offload);
+    if (ck != udp_cksum::update)
+        return ck;
+    const uint64_t s = uint64_t{static_cast<uint16_t>(~udp->dgram_cksum)} + d.add +
+                       static_cast<uint16_t>(~fold64(d.sub));
+    const uint16_t c = static_cast<uint16_t>(~fold64(s));
+    udp->dgram_cksum = c == 0 ? 0xffff : c;
+    return udp_cksum::update;
 }
 
 inline packed_ep peer_ep(const turn::transport_addr& a) noexcept
@@ -69,24 +119,15 @@ inline packed_ep peer_ep(const turn::transport_addr& a) noexcept
     return pack_ep(a.ip4_be(), rte_cpu_to_be_16(a.port));
 }
 
-inline udp_cksum changed_cksum(const iface& out) noexcept
-{
-    return out.tx_cksum_offload ? udp_cksum::offload : udp_cksum::compute;
-}
 } // namespace
 
 void worker::turn_request(rte_mbuf* m) noexcept
 {
-    // GCRA, as the legs' max_pps: a flood of requests costs the control
-    // lcore at most turn_interval_tsc each, and never fills the ring that
-    // ARP and held packets take.
-    if (turn_interval_tsc != 0) {
-        const uint64_t tat = turn_tat_ > now_tsc_ ? turn_tat_ : now_tsc_;
-        if (tat - now_tsc_ > turn_burst_tsc) {
-            drop_pkt(m, drop::turn_policed);
-            return;
-        }
-        turn_tat_ = tat + turn_interval_tsc;
+    // A flood of requests costs the control lcore at most its policed rate,
+    // and never fills the ring that ARP and held packets take.
+    if (!turn_police.allow(now_tsc_)) {
+        drop_pkt(m, drop::turn_policed);
+        return;
     }
     m->hash.usr = static_cast<uint32_t>(exc_kind::turn);
     if (rte_ring_sp_enqueue(turn_ring, m) != 0) {
@@ -139,20 +180,29 @@ void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) 
         drop_pkt(m, drop::turn_no_permission);
         return;
     }
+    bool hairpin = false;
+    for (unsigned i = 0; i < nifaces; i++)
+        hairpin = hairpin || ifaces[i].ip_be == ep_ip(peer);
+    if (hairpin && (rte_be_to_cpu_16(ep_port(peer)) < cctx.relay_min ||
+                    rte_be_to_cpu_16(ep_port(peer)) > cctx.relay_max)) {
+        // A permission is per IP address: of the relay's own addresses only
+        // the relayed ports are peers, never its listener or anything else.
+        bump(a->ctr.c2p_drops);
+        drop_pkt(m, drop::turn_no_permission);
+        return;
+    }
     a->last_seen_tsc = now_tsc_;
-    keep_payload(m, meta, off, len);
+    cksum_delta d;
+    keep_payload(m, meta, off, len, d);
     bump(a->ctr.c2p_pkts);
     bump(a->ctr.c2p_bytes, len);
     bump(stats.turn_c2p_pkts);
     bump(stats.turn_c2p_bytes, len);
-    for (unsigned i = 0; i < nifaces; i++) {
-        if (ifaces[i].ip_be == ep_ip(peer)) {
-            turn_hairpin(m, meta, a, peer);
-            return;
-        }
-    }
-    emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer,
-         changed_cksum(ifaces[a->iface]));
+    if (hairpin)
+        turn_hairpin(m, meta, a, peer);
+    else
+        emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer,
+             framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
 }
 
 // The peer is a relayed address of this box (two participants who both use
@@ -161,6 +211,7 @@ void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) 
 void worker::turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
                           packed_ep peer) noexcept
 {
+    const uint16_t port = rte_be_to_cpu_16(ep_port(peer));
     bump(stats.turn_hairpin);
     rewrite_to to{};
     to.src_ip_be = a->relay_ip_be;
@@ -169,7 +220,6 @@ void worker::turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
     to.dst_port_be = ep_port(peer);
     // Checksums in software: the owner classifies the packet again.
     rewrite_udp4(m, meta.l3_off, meta.l4_off, to, udp_cksum::compute);
-    const uint16_t port = rte_be_to_cpu_16(ep_port(peer));
     pkt_meta pm = meta;
     pm.v = verdict::lookup;
     pm.pclass = payload_class::other;
@@ -208,8 +258,9 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
     }
     const uint32_t dlen = payload_len(m, meta);
     const turn_channel* c = a->channel_by_peer(src, now_tsc_);
+    cksum_delta d;
     if (c != nullptr) {
-        uint8_t* h = grow_payload(m, meta, 4, 0);
+        uint8_t* h = grow_payload(m, meta, 4, 0, d);
         if (h == nullptr || dlen > 0xffff) {
             bump(a->ctr.p2c_drops);
             drop_pkt(m, drop::turn_no_room);
@@ -219,13 +270,14 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
         h[1] = static_cast<uint8_t>(c->number);
         h[2] = static_cast<uint8_t>(dlen >> 8);
         h[3] = static_cast<uint8_t>(dlen);
+        d.add += rte_raw_cksum(h, 4);
         bump(stats.turn_channel_data);
     } else {
         const uint32_t front = turn::data_indication_overhead(4);
         turn::transport_addr pa = turn::transport_addr::v4(ip->src_addr,
                                                             rte_be_to_cpu_16(udp->src_port));
         uint8_t* h = dlen + front + 3 <= 0xffff
-                             ? grow_payload(m, meta, front, turn::pad4(dlen))
+                             ? grow_payload(m, meta, front, turn::pad4(dlen), d)
                              : nullptr;
         if (h == nullptr) {
             bump(a->ctr.p2c_drops);
@@ -233,6 +285,13 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
             return;
         }
         turn::write_data_indication_header(h, pa, static_cast<uint16_t>(dlen), a->txid);
+        // A fresh transaction id per indication: random per allocation, then
+        // counted in its last four bytes.
+        uint32_t seq;
+        std::memcpy(&seq, a->txid + 8, sizeof(seq));
+        seq++;
+        std::memcpy(a->txid + 8, &seq, sizeof(seq));
+        d.add += rte_raw_cksum(h, front);
     }
     a->last_seen_tsc = now_tsc_;
     bump(a->ctr.p2c_pkts);
@@ -240,7 +299,7 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
     bump(stats.turn_p2c_pkts);
     bump(stats.turn_p2c_bytes, dlen);
     emit(m, meta, a->iface, a->listen_ip_be, a->listen_port_be, a->client,
-         changed_cksum(ifaces[a->iface]));
+         framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
 }
 
 void worker::apply_alloc(flow_cmd* c) noexcept

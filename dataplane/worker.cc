@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -55,6 +56,41 @@ inline uint32_t udp_payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcep
     return rte_pktmbuf_pkt_len(m) - meta.l4_off - static_cast<uint32_t>(sizeof(rte_udp_hdr));
 }
 
+// crypto::relay_begin() .. relay_end() around one forwarded packet.
+struct relay_scope {
+    explicit relay_scope(uint8_t source) noexcept { crypto::relay_begin(source); }
+    ~relay_scope() { crypto::relay_end(); }
+};
+
+// The targets of `l` that have a remote, in leg order, into ready/remotes;
+// the others count target_no_remote. A session of up to max_mask_legs legs
+// walks the mask in the leg's first line; a larger one its target list.
+template <class Stats>
+inline unsigned collect_targets(leg* l, leg** ready, packed_ep* remotes, Stats& stats) noexcept
+{
+    leg* peers = l->peers;
+    unsigned n = 0;
+    auto add = [&](leg* t) {
+        const packed_ep tr = t->remote.load(std::memory_order_relaxed);
+        if (tr == 0) {
+            t->stats.drop_pkt(drop::target_no_remote);
+            stats.drop_pkt(drop::target_no_remote);
+            return;
+        }
+        ready[n] = t;
+        remotes[n] = tr;
+        n++;
+    };
+    if (l->target_mask != 0) {
+        for (unsigned mask = l->target_mask; mask != 0; mask &= mask - 1)
+            add(&peers[__builtin_ctz(mask)]);
+    } else if (l->target_list != nullptr) {
+        for (unsigned k = 0; k < l->ntargets; k++)
+            add(&peers[l->target_list[k]]);
+    }
+    return n;
+}
+
 } // namespace
 
 void worker::drop_pkt(rte_mbuf* m, drop d) noexcept
@@ -63,10 +99,62 @@ void worker::drop_pkt(rte_mbuf* m, drop d) noexcept
     rte_pktmbuf_free(m);
 }
 
+// Which policer an exception falls under; drop reason when over its rate.
+bool worker::police_exception(rte_mbuf* m, exc_kind k) noexcept
+{
+    exc_policer p;
+    drop d;
+    switch (k) {
+    case exc_kind::arp: {
+        // ARP addressed to us (replies resolve held packets, requests let
+        // peers reach us) has its own, higher, rates: a flood of ARP for other
+        // hosts cannot starve it. classify checked only the EtherType.
+        p = exc_policer::arp_other;
+        d = drop::policed_arp;
+        if (rte_pktmbuf_data_len(m) >= sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+            const auto* arp = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*,
+                                                      sizeof(rte_ether_hdr));
+            const int ifc = m->port < cctx.nports ? cctx.iface_of_port[m->port] : -1;
+            if (ifc >= 0 && arp->arp_data.arp_tip == ifaces[ifc].ip_be &&
+                arp->arp_data.arp_sip != ifaces[ifc].ip_be) {
+                if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REPLY))
+                    p = exc_policer::arp_reply;
+                else if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST))
+                    p = exc_policer::arp_request;
+            }
+        }
+        break;
+    }
+    case exc_kind::icmp:
+        p = exc_policer::icmp;
+        d = drop::policed_icmp;
+        break;
+    case exc_kind::stun:
+        p = exc_policer::stun;
+        d = drop::policed_stun;
+        break;
+    case exc_kind::dtls:
+        p = exc_policer::dtls;
+        d = drop::policed_dtls;
+        break;
+    default:
+        return true; // held packets are our own traffic: bounded by control's hold queues
+    }
+    if (exc_police[static_cast<unsigned>(p)].allow(now_tsc_))
+        return true;
+    drop_pkt(m, d);
+    return false;
+}
+
+// ARP and held packets take the priority ring, which control drains first;
+// ICMP, STUN and DTLS the other one, so a flood of those fills only theirs.
 void worker::to_control(rte_mbuf* m, exc_kind k) noexcept
 {
+    if (!police_exception(m, k))
+        return;
     m->hash.usr = static_cast<uint32_t>(k);
-    if (rte_ring_sp_enqueue(exc_ring, m) != 0) {
+    rte_ring* r = (k == exc_kind::arp || k == exc_kind::hold) ? prio_ring : exc_ring;
+    if (rte_ring_sp_enqueue(r, m) != 0) {
         drop_pkt(m, drop::exception_full);
         return;
     }
@@ -129,8 +217,9 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
     const udp_cksum ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
                                           ifaces[t->iface].tx_cksum_offload);
     const uint32_t len = rte_pktmbuf_pkt_len(m);
-    if (!emit(m, meta, t->iface, t->local_ip_be, t->local_port_be, remote, ck)) {
-        t->stats.drop_pkt(drop::no_route);
+    const drop d = emit(m, meta, t->iface, t->local_ip_be, t->local_port_be, remote, ck);
+    if (d != drop::count) {
+        t->stats.drop_pkt(d);
         return;
     }
     bump(t->ctr.out_pkts);
@@ -138,14 +227,20 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
     bump(stats.fwd_pkts);
 }
 
-bool worker::emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
+drop worker::emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
                   uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept
 {
     const iface& out = ifaces[ifc];
+    // SRTP (trailer) and TURN (framing) grow packets: never send one the
+    // port's MTU does not allow.
+    if (out.mtu != 0 && rte_pktmbuf_pkt_len(m) - meta.l3_off > out.mtu) {
+        drop_pkt(m, drop::mtu_exceeded);
+        return drop::mtu_exceeded;
+    }
     const uint32_t nh = out.next_hop(ep_ip(dst));
     if (nh == 0) {
         drop_pkt(m, drop::no_route);
-        return false;
+        return drop::no_route;
     }
     rewrite_to to;
     to.src_mac = out.mac;
@@ -163,7 +258,7 @@ bool worker::emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_
         m->port = out.port_id;
         to_control(m, exc_kind::hold);
     }
-    return true;
+    return drop::count;
 }
 
 void worker::non_rtp_on_leg(rte_mbuf* m, const pkt_meta& meta) noexcept
@@ -230,6 +325,20 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         drop_pkt(m, drop::src_mismatch);
         return;
     }
+    if (r == 0) {
+        // A leg waiting to latch: only within its window and from its
+        // latch_from network (both cold fields: read only here).
+        drop d = drop::count;
+        if (l->latch_deadline_tsc != 0 && now_tsc_ > l->latch_deadline_tsc)
+            d = drop::latch_closed;
+        else if (((ip->src_addr ^ l->latch_net_be) & l->latch_mask_be) != 0)
+            d = drop::latch_refused;
+        if (d != drop::count) {
+            l->stats.drop_pkt(d);
+            drop_pkt(m, d);
+            return;
+        }
+    }
     // Packet-rate limit before any crypto work: GCRA on the TSC (one compare
     // and one add per packet, no division).
     if (l->rl_interval_tsc != 0) {
@@ -241,6 +350,9 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         }
         l->rl_tat = tat + l->rl_interval_tsc;
     }
+    // Tells the targets' outbound contexts who sends (SSRC quota) and, once
+    // unprotected, the packet's index (ROC), until forward() returns.
+    const relay_scope scope(l->index);
     // SRTP/SRTCP: authenticate (and decrypt, unless every target shares our
     // keys) before anything else; a packet that fails never latches.
     if (l->in_ctx != nullptr) {
@@ -272,24 +384,11 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
     account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
-    leg* peers = l->peers;
     // Collect the targets that can receive; the last one gets `m` itself,
     // the others a copy (their headers differ).
     leg* ready[max_legs_per_session];
     packed_ep remotes[max_legs_per_session];
-    unsigned n = 0;
-    for (unsigned mask = l->target_mask; mask != 0; mask &= mask - 1) {
-        leg* t = &peers[__builtin_ctz(mask)];
-        packed_ep tr = t->remote.load(std::memory_order_relaxed);
-        if (tr == 0) {
-            t->stats.drop_pkt(drop::target_no_remote);
-            stats.drop_pkt(drop::target_no_remote);
-            continue;
-        }
-        ready[n] = t;
-        remotes[n] = tr;
-        n++;
-    }
+    const unsigned n = collect_targets(l, ready, remotes, stats);
     if (n == 0) {
         if (l->ntargets == 0) {
             l->stats.drop_pkt(drop::no_target);
@@ -346,24 +445,39 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     // prefetches per stage: the CPU has only so many misses in flight).
     leg* legs[max_burst];
     turn_alloc* allocs[max_burst];
+    // TURN clients are found by their 5-tuple: one bulk lookup for the
+    // burst, so that the hash buckets' misses overlap.
+    turn_client_key ckeys[max_burst];
+    const turn_client_key* ckp[max_burst];
+    unsigned cidx[max_burst], nc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        allocs[i] = nullptr;
+        if (meta[i].v == verdict::turn_client && meta[i].owner == index) {
+            ckeys[nc] = client_key(pkts[i], meta[i]);
+            ckp[nc] = &ckeys[nc];
+            cidx[nc++] = i;
+        }
+    }
+    if (nc != 0) {
+        turn_alloc* found[max_burst];
+        turn_clients.lookup_bulk(ckp, nc, found);
+        for (unsigned k = 0; k < nc; k++)
+            allocs[cidx[k]] = found[k];
+    }
     for (unsigned i = 0; i < n; i++) {
         leg* l = nullptr;
-        turn_alloc* a = nullptr;
-        if (meta[i].owner == index) {
-            if (meta[i].v == verdict::lookup) {
-                const flow_entry e = flows.lookup_entry(meta[i].key);
-                a = entry_alloc(e);
-                if (a == nullptr && meta[i].pclass == payload_class::rtp)
-                    l = entry_leg(e);
-            } else if (meta[i].v == verdict::turn_client) {
-                a = turn_clients.lookup(client_key(pkts[i], meta[i]));
-            }
-            if (l != nullptr) {
-                rte_prefetch0(l);
-                rte_prefetch0(&l->remote);
-            } else if (a != nullptr) {
-                rte_prefetch0(a);
-            }
+        turn_alloc* a = allocs[i];
+        if (meta[i].owner == index && meta[i].v == verdict::lookup) {
+            const flow_entry e = flows.lookup_entry(meta[i].key);
+            a = entry_alloc(e);
+            if (a == nullptr && meta[i].pclass == payload_class::rtp)
+                l = entry_leg(e);
+        }
+        if (l != nullptr) {
+            rte_prefetch0(l);
+            rte_prefetch0(&l->remote);
+        } else if (a != nullptr) {
+            a->prefetch();
         }
         legs[i] = l;
         allocs[i] = a;
@@ -424,6 +538,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
                 handoff(m, mt.owner, 0);
             else if (allocs[i] != nullptr)
                 turn_from_peer(m, mt, allocs[i], received || m->hash.usr != hairpin_mark);
+            else if (!received && m->hash.usr == hairpin_mark)
+                drop_pkt(m, drop::turn_no_alloc); // a hairpin reaches allocations only
             else if (mt.pclass != payload_class::rtp)
                 non_rtp_on_leg(m, mt);
             else if (legs[i] != nullptr)
@@ -476,10 +592,13 @@ void worker::apply(flow_cmd* c) noexcept
         }
         break;
     case cmd_op::set_remote:
-        if (c->leg_index < s->nlegs)
+        if (c->leg_index < s->nlegs) {
             s->legs[c->leg_index].remote.store(c->remote, std::memory_order_relaxed);
-        else
+            if (c->remote == 0)
+                s->legs[c->leg_index].latch_deadline_tsc = c->latch_deadline_tsc;
+        } else {
             c->status = -EINVAL;
+        }
         break;
     case cmd_op::set_crypto: {
         if (c->leg_index >= s->nlegs) {
@@ -499,9 +618,12 @@ void worker::apply(flow_cmd* c) noexcept
             c->out_ctx = old;
         }
         for (unsigned i = 0; i < s->nlegs; i++)
-            s->legs[i].verify_only = (c->verify_mask >> i) & 1u;
-        if (c->flags & crypto_set_remote)
+            s->legs[i].verify_only = c->verify_mask.test(i);
+        if (c->flags & crypto_set_remote) {
             l.remote.store(c->remote, std::memory_order_relaxed);
+            if (c->remote == 0)
+                l.latch_deadline_tsc = c->latch_deadline_tsc;
+        }
         break;
     }
     default:

@@ -28,6 +28,37 @@ constexpr unsigned max_rxq_per_worker = 64;
 constexpr unsigned max_ifaces = 32;
 constexpr unsigned max_cmds_per_loop = 8;
 
+// GCRA policer on the TSC (as the legs' max_pps): one per interval_tsc,
+// bursts up to burst_tsc ahead; interval_tsc = 0: unpoliced.
+struct gcra {
+    uint64_t interval_tsc = 0;
+    uint64_t burst_tsc = 0;
+    uint64_t tat = 0; // theoretical arrival time of the next packet
+
+    bool allow(uint64_t now) noexcept
+    {
+        if (interval_tsc == 0)
+            return true;
+        const uint64_t t = tat > now ? tat : now;
+        if (t - now > burst_tsc)
+            return false;
+        tat = t + interval_tsc;
+        return true;
+    }
+};
+
+// The exception kinds a worker polices on their way to control.
+enum class exc_policer : uint8_t {
+    arp_reply,   // ARP reply addressed to our address (resolves held packets)
+    arp_request, // ARP request for our address
+    arp_other,   // any other ARP (requests for others, gratuitous, ...)
+    icmp,
+    stun, // STUN to a leg port
+    dtls, // DTLS to a leg port
+    count
+};
+constexpr unsigned n_exc_policers = static_cast<unsigned>(exc_policer::count);
+
 struct worker {
     // ---- set up by the dataplane before launch, then read-only ----------
     unsigned index = 0;
@@ -43,14 +74,15 @@ struct worker {
     rte_ring* handoff_out[max_workers] = {}; // me -> [to]
     rte_ring* cmd_ring = nullptr;            // control -> me (flow_cmd*)
     rte_ring* done_ring = nullptr;           // me -> control (flow_cmd*)
-    rte_ring* exc_ring = nullptr;            // me -> control (rte_mbuf*)
+    rte_ring* exc_ring = nullptr;            // me -> control: ICMP, STUN, DTLS (policed)
+    rte_ring* prio_ring = nullptr;           // me -> control: ARP (policed) and held packets;
+                                             // drained first, never behind a flood of the above
     rte_ring* turn_ring = nullptr;           // me -> control: STUN/TURN requests (policed)
     flow_table flows;                        // flow_key -> leg or allocation, private to me
     turn_client_table turn_clients;          // client 5-tuple -> allocation, private to me
-    // Policer of the STUN/TURN requests handed to control (GCRA on the TSC):
-    // one per turn_interval_tsc, bursts up to turn_burst_tsc ahead; 0 = off.
-    uint64_t turn_interval_tsc = 0;
-    uint64_t turn_burst_tsc = 0;
+    gcra turn_police; // the STUN/TURN requests handed to control
+    // Policers of the exception kinds (index: exc_policer); set at init.
+    gcra exc_police[n_exc_policers];
     rte_mempool* pool = nullptr;
     const iface* ifaces = nullptr;
     unsigned nifaces = 0;
@@ -91,7 +123,6 @@ private:
     };
     tx_buffer tx_[max_ifaces];
     uint64_t now_tsc_ = 0;
-    uint64_t turn_tat_ = 0; // policer: theoretical arrival time of the next request
 
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
@@ -102,8 +133,10 @@ private:
                  bool changed) noexcept;
     // Rewrites `m` to go from (src_ip_be, src_port_be) on interface `ifc` to
     // `dst` and queues it for TX (or for control while the next hop's MAC is
-    // unknown). False when there is no route: `m` was dropped and counted.
-    bool emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
+    // unknown).
+    // Returns drop::count when sent or held, else the reason `m` was dropped
+    // (counted for the worker): no_route, mtu_exceeded.
+    drop emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
               uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept;
     void non_rtp_on_leg(rte_mbuf* m, const pkt_meta& meta) noexcept;
     // TURN fast path (turn_path.cc).
@@ -115,6 +148,7 @@ private:
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
     void to_control(rte_mbuf* m, exc_kind k) noexcept;
+    bool police_exception(rte_mbuf* m, exc_kind k) noexcept;
     void drop_pkt(rte_mbuf* m, drop d) noexcept;
 };
 

@@ -54,6 +54,8 @@ relay::relay(const relay_options& o) : opt(o)
                              rte_cpu_to_be_32(ic.gateway)});
         ports.push_back(std::move(p));
     }
+    if (o.tweak)
+        o.tweak(dc);
     dp = std::make_unique<dp::dataplane>();
     if (dp->init(dc, o.nworkers, err_) != 0)
         return;

@@ -17,6 +17,7 @@
 #include "tests/support/ring_port.h"
 
 #include <cstdint>
+#include <functional>
 #include <gtest/gtest.h>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -39,6 +40,7 @@ struct relay_options {
     uint32_t max_legs = 4096;
     uint32_t ring_size = 1024;      // command, completion, exception, handoff rings
     unsigned port_ring_size = 4096; // the ring ports' RX and TX rings
+    std::function<void(dp::dp_config&)> tweak; // last changes to the dataplane config
 };
 
 // Addresses used throughout: remotes on iface 0's subnet.

@@ -321,10 +321,10 @@ INSTANTIATE_TEST_SUITE_P(
                            "invalid", "legs[0].targets"},
                 bad_create{"one leg", L({leg("a")}), "invalid", "legs"},
                 bad_create{"no legs", json::array(), "invalid", "legs"},
-                bad_create{"17 legs",
+                bad_create{"257 legs",
                            [] {
                                json l = json::array();
-                               for (int i = 0; i < 17; i++)
+                               for (int i = 0; i < 257; i++)
                                    l.push_back(leg("l" + std::to_string(i)));
                                return l;
                            }(),

@@ -1,0 +1,1285 @@
+// TURN over UDP (RFC 8656) through the real worker loop over net_ring ports.
+// Allocations are installed the way control installs them: a flow_cmd
+// (add_alloc, set_alloc_peers, del_alloc) on the owner's command ring,
+// acknowledged on its completion ring. Frames go in on the ring port, the
+// workers are stepped with poll_once(), and what comes out is checked byte for
+// byte (addresses, ports, TURN framing) with checksums verified by a plain
+// software sum (tests/support/packet_builder).
+//
+// The dataplane here is built directly (the relay fixture's dp_config has no
+// TURN knobs): one interface 198.18.0.1/24, TURN listener port 3478, relay
+// pool 30000-30199, every host on the interface's subnet with a known MAC.
+#include "dataplane/dataplane.h"
+#include "dataplane/turn_alloc.h"
+#include "tests/support/eal_env.h"
+#include "tests/support/packet_builder.h"
+#include "tests/support/ring_port.h"
+#include "turn/stun.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <gtest/gtest.h>
+#include <memory>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <string>
+#include <vector>
+
+ISAR_TEST_EAL_ENV("test_turn_relay");
+
+using namespace isar;
+using namespace isar::test;
+using dp::drop;
+
+namespace {
+
+constexpr uint16_t turn_port = 3478;
+constexpr uint16_t relay_min = 30000;
+constexpr uint16_t relay_max = 30199;
+constexpr uint32_t relay_ip = 0xc6120001; // 198.18.0.1, host order
+
+std::atomic<unsigned> next_instance{0};
+
+struct host {
+    uint32_t ip; // host order
+    uint16_t port;
+    rte_ether_addr mac;
+    uint32_t ip_be() const { return rte_cpu_to_be_32(ip); }
+    uint16_t port_be() const { return rte_cpu_to_be_16(port); }
+    dp::packed_ep ep() const { return dp::pack_ep(ip_be(), port_be()); }
+};
+
+dp::packed_ep pep(uint32_t ip_host, uint16_t port_host)
+{
+    return dp::pack_ep(rte_cpu_to_be_32(ip_host), rte_cpu_to_be_16(port_host));
+}
+
+// Clients of the TURN server and peers, all on 198.18.0.0/24.
+const host client1{0xc6120032, 40000, mac(0x32, 1)}; // 198.18.0.50
+const host client2{0xc6120033, 41000, mac(0x33, 1)}; // 198.18.0.51
+const host peer_p{0xc612001e, 7000, mac(0x1e, 0x1e)}; // 198.18.0.30 (P)
+const host other{0xc6120066, 6666, mac(0x66, 0x66)};  // 198.18.0.102: never permitted
+const host alice{0xc612000a, 5000, mac(0x0a, 0x0a)};  // legs
+const host bob{0xc6120014, 6000, mac(0x14, 0x14)};
+
+std::string hex(const bytes& b)
+{
+    std::string s;
+    char buf[4];
+    for (size_t i = 0; i < b.size(); i++) {
+        snprintf(buf, sizeof(buf), "%02x", b[i]);
+        s += buf;
+        s += (i % 16 == 15) ? "\n" : " ";
+    }
+    return s;
+}
+
+#define EXPECT_FRAME(got, want)                                                                    \
+    EXPECT_TRUE((got) == (want)) << "got:\n" << hex(got) << "\nwant:\n" << hex(want)
+
+bytes pattern(size_t n, uint8_t seed)
+{
+    bytes b(n);
+    for (size_t i = 0; i < n; i++)
+        b[i] = static_cast<uint8_t>(seed + i * 13);
+    if (n > 0)
+        b[0] = static_cast<uint8_t>(0x80 | (seed & 0x3f)); // not STUN, not ChannelData
+    return b;
+}
+
+// ChannelData: number, length (default: the data's), data, `pad` zero bytes.
+bytes channel_data(uint16_t ch, const bytes& data, size_t pad = 0, int length = -1)
+{
+    bytes b(4);
+    const uint16_t len = length < 0 ? static_cast<uint16_t>(data.size())
+                                    : static_cast<uint16_t>(length);
+    b[0] = static_cast<uint8_t>(ch >> 8);
+    b[1] = static_cast<uint8_t>(ch);
+    b[2] = static_cast<uint8_t>(len >> 8);
+    b[3] = static_cast<uint8_t>(len);
+    b.insert(b.end(), data.begin(), data.end());
+    b.resize(b.size() + pad, 0);
+    return b;
+}
+
+const uint8_t test_txid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+
+bytes send_indication(uint32_t ip_host, uint16_t port_host, const bytes& data)
+{
+    bytes buf(2048);
+    turn::builder b(buf.data(), buf.size(), turn::send_indication_type, test_txid);
+    b.add_xor_address(turn::attr::xor_peer_address,
+                      turn::transport_addr::v4(rte_cpu_to_be_32(ip_host), port_host));
+    b.add(turn::attr::data, data.data(), data.size());
+    EXPECT_TRUE(b.ok());
+    buf.resize(b.size());
+    return buf;
+}
+
+bytes binding_request()
+{
+    bytes buf(256);
+    turn::builder b(buf.data(), buf.size(),
+                    turn::make_type(turn::method::binding, turn::msg_class::request), test_txid);
+    b.add_fingerprint();
+    EXPECT_TRUE(b.ok());
+    buf.resize(b.size());
+    return buf;
+}
+
+uint16_t be16_at(const bytes& b, size_t off)
+{
+    return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
+
+struct perm {
+    uint32_t ip; // host order
+    uint64_t expiry_tsc;
+};
+struct chan {
+    uint16_t number;
+    dp::packed_ep peer;
+    uint64_t expiry_tsc;
+};
+
+using txid_t = std::array<uint8_t, 12>;
+txid_t txid_of(const dp::turn_alloc& a)
+{
+    txid_t t;
+    std::memcpy(t.data(), a.txid, t.size());
+    return t;
+}
+
+uint64_t later()
+{
+    return rte_rdtsc() + 3600 * rte_get_tsc_hz();
+}
+constexpr uint64_t expired = 1;
+
+// The dataplane with TURN on, stepped from the test thread.
+class TurnRelay : public ::testing::Test {
+protected:
+    void start(unsigned nworkers = 1)
+    {
+        nworkers_ = nworkers;
+        const unsigned id = next_instance.fetch_add(1);
+        port_ = std::make_unique<ring_port>("tt" + std::to_string(id) + "p0", nworkers + 1, 4096);
+        ASSERT_TRUE(port_->ok());
+        dp::dp_config dc;
+        dc.ifaces.push_back({port_->id(), rte_cpu_to_be_32(relay_ip), 24, 0});
+        dc.mbufs = 4095;
+        dc.max_legs = 1024;
+        dc.ring_size = 1024;
+        dc.rx_desc = 512;
+        dc.tx_desc = 512;
+        dc.relay_min = relay_min;
+        dc.relay_max = relay_max;
+        dc.turn_ports = {turn_port};
+        dc.max_allocations = 64;
+        dp_ = std::make_unique<dp::dataplane>();
+        std::string err;
+        ASSERT_EQ(dp_->init(dc, nworkers, err), 0) << err;
+        ASSERT_FALSE(dp_->ifc(0).tx_cksum_offload)
+                << "net_ring computes no checksum: the worker must, and the test checks it";
+        for (const host* h : {&client1, &client2, &peer_p, &other, &alice, &bob})
+            ASSERT_TRUE(dp_->ifc(0).neigh->update(h->ip_be(), h->mac));
+        baseline_ = dp_->mbufs_in_use();
+        EXPECT_EQ(baseline_, 0u);
+    }
+
+    void TearDown() override
+    {
+        if (!dp_)
+            return;
+        settle();
+        rte_mbuf* m[64];
+        unsigned n;
+        while ((n = dp_->poll_turn(m, 64)) > 0)
+            rte_pktmbuf_free_bulk(m, n);
+        while ((n = dp_->poll_exceptions(m, 64)) > 0)
+            rte_pktmbuf_free_bulk(m, n);
+        port_->flush();
+        EXPECT_EQ(dp_->mbufs_in_use(), baseline_) << "mbuf leak";
+        dp_.reset();
+        port_.reset();
+        allocs_.clear();
+        sessions_.clear();
+    }
+
+    // ---- commands ---------------------------------------------------------
+    int run(dp::flow_cmd& c)
+    {
+        const int rc = dp_->submit(&c);
+        EXPECT_EQ(rc, 0);
+        if (rc != 0)
+            return rc;
+        const unsigned owner = c.alloc != nullptr ? c.alloc->owner : c.sess->owner;
+        for (unsigned round = 0; round < 100; round++) {
+            dp_->wk(owner).poll_once();
+            dp::flow_cmd* done[16];
+            const unsigned k = dp_->poll_done(done, 16);
+            bool found = false;
+            for (unsigned i = 0; i < k; i++) {
+                if (done[i] == &c)
+                    found = true;
+                else
+                    ADD_FAILURE() << "unexpected ack";
+            }
+            if (found)
+                return c.status;
+        }
+        ADD_FAILURE() << "no ack";
+        return -ETIMEDOUT;
+    }
+
+    // An allocation for `client` on relay port `relay_port`, owned by
+    // owner_of_client (as control chooses it).
+    dp::turn_alloc* add_alloc(const host& client, uint16_t relay_port)
+    {
+        auto a = std::make_unique<dp::turn_alloc>();
+        a->client = client.ep();
+        a->listen_ip_be = rte_cpu_to_be_32(relay_ip);
+        a->listen_port_be = rte_cpu_to_be_16(turn_port);
+        a->iface = 0;
+        a->relay_ip_be = rte_cpu_to_be_32(relay_ip);
+        a->relay_port_be = rte_cpu_to_be_16(relay_port);
+        a->owner = dp::owner_of_client(client.ip_be(), client.port_be(), nworkers_);
+        a->id = static_cast<uint32_t>(allocs_.size() + 1);
+        for (unsigned i = 0; i < 12; i++)
+            a->txid[i] = static_cast<uint8_t>(0xa0 + i + a->id);
+        EXPECT_EQ(dp::owner_of_port(relay_port, nworkers_), a->owner)
+                << "test bug: control deals the relayed port from the owner's share";
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::add_alloc;
+        c.alloc = a.get();
+        EXPECT_EQ(run(c), 0);
+        allocs_.push_back(std::move(a));
+        return allocs_.back().get();
+    }
+
+    void set_peers(dp::turn_alloc* a, std::vector<perm> perms, std::vector<chan> chans)
+    {
+        dp::turn_peer_table t;
+        for (const perm& p : perms)
+            t.perms[t.nperms++] = {rte_cpu_to_be_32(p.ip), 0, p.expiry_tsc};
+        for (const chan& c : chans) {
+            dp::turn_channel& d = t.chans[t.nchans++];
+            d.number = c.number;
+            d.peer = c.peer;
+            d.expiry_tsc = c.expiry_tsc;
+        }
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::set_alloc_peers;
+        c.alloc = a;
+        c.peers = &t;
+        EXPECT_EQ(run(c), 0);
+    }
+
+    void del_alloc(dp::turn_alloc* a)
+    {
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::del_alloc;
+        c.alloc = a;
+        EXPECT_EQ(run(c), 0);
+    }
+
+    // A two-leg session: a on `pa` (remote ra), b on pa + 1 (remote rb),
+    // each forwarding to the other.
+    void add_session(uint16_t pa, const host& ra, const host& rb)
+    {
+        auto s = std::make_unique<dp::session>(2);
+        s->owner = dp::owner_of_port(pa, nworkers_);
+        ASSERT_EQ(dp::owner_of_port(static_cast<uint16_t>(pa + 1), nworkers_), s->owner);
+        for (unsigned i = 0; i < 2; i++) {
+            dp::leg& l = s->legs[i];
+            l.sess = s.get();
+            l.peers = s->legs.get();
+            l.index = static_cast<uint8_t>(i);
+            l.iface = 0;
+            l.port_id = port_->id();
+            l.local_ip_be = rte_cpu_to_be_32(relay_ip);
+            l.local_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(pa + i));
+            l.remote.store(i == 0 ? ra.ep() : rb.ep());
+            l.target_mask = static_cast<uint16_t>(1u << (1 - i));
+            l.ntargets = 1;
+            l.targets[0] = static_cast<uint8_t>(1 - i);
+        }
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::add_session;
+        c.sess = s.get();
+        EXPECT_EQ(run(c), 0);
+        sessions_.push_back(std::move(s));
+    }
+
+    // A client whose owner_of_client is `w`.
+    host client_on(unsigned w, const host& base) const
+    {
+        host h = base;
+        for (unsigned i = 0; i < 1000; i++) {
+            h.port = static_cast<uint16_t>(base.port + i);
+            if (dp::owner_of_client(h.ip_be(), h.port_be(), nworkers_) == w)
+                return h;
+        }
+        ADD_FAILURE() << "no client port for worker " << w;
+        return base;
+    }
+    // The k-th relay port (from `from`) owned by worker w.
+    uint16_t relay_port_on(unsigned w, uint16_t from = relay_min + 10) const
+    {
+        for (uint16_t p = from; p <= relay_max; p++)
+            if (dp::owner_of_port(p, nworkers_) == w)
+                return p;
+        ADD_FAILURE() << "no relay port for worker " << w;
+        return 0;
+    }
+
+    // ---- frames -------------------------------------------------------------
+    bytes frame_from(uint32_t src_ip, uint16_t src_port, const rte_ether_addr& src_mac,
+                     uint16_t dst_port, const bytes& payload) const
+    {
+        udp4_spec s;
+        s.src_mac = src_mac;
+        s.dst_mac = dp_->ifc(0).mac;
+        s.src_ip = src_ip;
+        s.dst_ip = relay_ip;
+        s.src_port = src_port;
+        s.dst_port = dst_port;
+        s.ttl = 57;
+        s.tos = 0xb8;
+        s.ip_id = 0x4242;
+        s.frag = 0x4000; // DF
+        s.payload = payload;
+        return build(s);
+    }
+    bytes from(const host& h, uint16_t dst_port, const bytes& payload) const
+    {
+        return frame_from(h.ip, h.port, h.mac, dst_port, payload);
+    }
+    // The frame the relay must emit from relay_ip:src_port to `to`.
+    bytes expected(uint16_t src_port, const host& to, const bytes& payload) const
+    {
+        udp4_spec s;
+        s.src_mac = dp_->ifc(0).mac;
+        s.dst_mac = to.mac;
+        s.src_ip = relay_ip;
+        s.dst_ip = to.ip;
+        s.src_port = src_port;
+        s.dst_port = to.port;
+        s.ttl = 64;
+        s.tos = 0xb8;
+        s.ip_id = 0x4242;
+        s.frag = 0x4000;
+        s.payload = payload;
+        return build(s);
+    }
+
+    void inject(const bytes& f)
+    {
+        rte_mbuf* m = make_mbuf(dp_->pool(), f, port_->id());
+        ASSERT_NE(m, nullptr);
+        if (port_->inject(m) != 1) {
+            rte_pktmbuf_free(m);
+            ADD_FAILURE() << "RX ring full";
+        }
+    }
+
+    unsigned poll()
+    {
+        unsigned work = 0;
+        for (unsigned w = 0; w < nworkers_; w++)
+            work += dp_->wk(w).poll_once();
+        return work;
+    }
+    void settle()
+    {
+        for (unsigned i = 0; i < 1000; i++)
+            if (poll() == 0 && port_->rx_pending() == 0)
+                return;
+        ADD_FAILURE() << "the dataplane did not settle";
+    }
+
+    std::vector<bytes> sent(unsigned q)
+    {
+        std::vector<bytes> out;
+        auto pkts = port_->take_tx(q);
+        for (rte_mbuf* m : pkts) {
+            EXPECT_EQ(m->nb_segs, 1);
+            out.push_back(mbuf_bytes(m));
+        }
+        free_all(pkts);
+        return out;
+    }
+    std::vector<bytes> sent_all()
+    {
+        std::vector<bytes> out;
+        for (unsigned q = 0; q <= nworkers_; q++) {
+            auto v = sent(q);
+            out.insert(out.end(), v.begin(), v.end());
+        }
+        return out;
+    }
+    // Injects `f`, runs the workers until idle, returns what went out.
+    std::vector<bytes> roundtrip(const bytes& f)
+    {
+        inject(f);
+        settle();
+        return sent_all();
+    }
+
+    // ---- counters -------------------------------------------------------------
+    uint64_t drops(drop d) const
+    {
+        uint64_t n = 0;
+        for (unsigned w = 0; w < nworkers_; w++)
+            n += dp::read(dp_->wk(w).stats.drops[static_cast<unsigned>(d)]);
+        return n;
+    }
+    uint64_t total_drops() const
+    {
+        uint64_t n = 0;
+        for (unsigned i = 0; i < dp::n_drops; i++)
+            n += drops(static_cast<drop>(i));
+        return n;
+    }
+    uint64_t sum(dp::counter dp::worker_stats::*c) const
+    {
+        uint64_t n = 0;
+        for (unsigned w = 0; w < nworkers_; w++)
+            n += dp::read(dp_->wk(w).stats.*c);
+        return n;
+    }
+    // Every received packet ended as a TX, a drop, an exception or a TURN
+    // request (handoffs are counted once, by the receiving worker).
+    void expect_accounted(const char* where) const
+    {
+        const uint64_t rx = sum(&dp::worker_stats::rx_pkts);
+        const uint64_t tx = sum(&dp::worker_stats::tx_pkts);
+        const uint64_t exc = sum(&dp::worker_stats::exception_pkts) +
+                             sum(&dp::worker_stats::held_pkts);
+        const uint64_t req = sum(&dp::worker_stats::turn_requests);
+        EXPECT_EQ(total_drops() + tx + exc + req, rx)
+                << where << ": drops " << total_drops() << " tx " << tx << " exc " << exc
+                << " turn requests " << req << " rx " << rx;
+    }
+    // Exactly one counted drop, of reason `d`, since `before` (total drops).
+    void expect_only_drop(drop d, uint64_t before_total, uint64_t before_d, const char* what)
+    {
+        EXPECT_EQ(drops(d) - before_d, 1u) << what << ": want one " << dp::drop_name(d);
+        EXPECT_EQ(total_drops() - before_total, 1u) << what << ": other drops moved";
+    }
+
+    // Checks a Data indication: type 0x0017, cookie, length, XOR-PEER-ADDRESS
+    // = peer, DATA = data padded with zeros to 4 bytes, and the transaction
+    // id the allocation held when it was sent (txid_of() just before).
+    void expect_data_indication(const bytes& p, dp::packed_ep peer, const bytes& data,
+                                const txid_t& txid)
+    {
+        ASSERT_GE(p.size(), turn::header_len);
+        EXPECT_EQ(be16_at(p, 0), 0x0017);
+        EXPECT_EQ(be16_at(p, 2) + turn::header_len, p.size()) << "message length field";
+        EXPECT_EQ(p.size() % 4, 0u);
+        EXPECT_EQ(p.size(), turn::data_indication_overhead(4) + data.size() + turn::pad4(data.size()));
+        EXPECT_EQ(p[4], 0x21);
+        EXPECT_EQ(p[5], 0x12);
+        EXPECT_EQ(p[6], 0xa4);
+        EXPECT_EQ(p[7], 0x42);
+        turn::message m;
+        ASSERT_EQ(turn::parse(p.data(), p.size(), m), turn::parse_status::ok);
+        EXPECT_EQ(m.type, turn::data_indication_type);
+        EXPECT_EQ(m.method, static_cast<uint16_t>(turn::method::data));
+        EXPECT_EQ(m.cls, turn::msg_class::indication);
+        EXPECT_EQ(std::memcmp(m.txid, txid.data(), 12), 0) << "the allocation's transaction id";
+        const turn::attr_view* xa = m.find(turn::attr::xor_peer_address);
+        ASSERT_NE(xa, nullptr);
+        turn::transport_addr pa;
+        ASSERT_TRUE(turn::read_xor_address(m, *xa, pa));
+        EXPECT_EQ(pa.family, 4);
+        EXPECT_EQ(pa.ip4_be(), dp::ep_ip(peer));
+        EXPECT_EQ(pa.port, rte_be_to_cpu_16(dp::ep_port(peer)));
+        const turn::attr_view* d = m.find(turn::attr::data);
+        ASSERT_NE(d, nullptr);
+        EXPECT_EQ(bytes(d->value, d->value + d->len), data);
+        const size_t end = d->offset + 4u + d->len;
+        ASSERT_EQ(end + turn::pad4(d->len), p.size()) << "DATA is last and padded";
+        for (size_t i = end; i < p.size(); i++)
+            EXPECT_EQ(p[i], 0) << "padding byte " << i;
+    }
+
+    // A frame that left towards `to` from (relay_ip, src_port) with valid
+    // checksums; returns its payload.
+    bytes expect_out(const bytes& f, uint16_t src_port, const host& to)
+    {
+        auto v = parse_udp4(f);
+        EXPECT_TRUE(v.has_value()) << hex(f);
+        if (!v)
+            return {};
+        EXPECT_EQ(v->src_ip, relay_ip);
+        EXPECT_EQ(v->src_port, src_port);
+        EXPECT_EQ(v->dst_ip, to.ip);
+        EXPECT_EQ(v->dst_port, to.port);
+        EXPECT_TRUE(mac_eq(v->dst_mac, to.mac));
+        EXPECT_TRUE(mac_eq(v->src_mac, dp_->ifc(0).mac));
+        EXPECT_TRUE(v->ip_cksum_ok) << "IPv4 header checksum";
+        EXPECT_TRUE(v->udp_cksum_ok) << "UDP checksum";
+        EXPECT_EQ(v->udp_length, v->payload.size() + 8);
+        EXPECT_EQ(v->total_length, v->payload.size() + 28);
+        return v->payload;
+    }
+
+    unsigned nworkers_ = 1;
+    unsigned baseline_ = 0;
+    std::unique_ptr<ring_port> port_;
+    std::unique_ptr<dp::dataplane> dp_;
+    std::vector<std::unique_ptr<dp::turn_alloc>> allocs_;
+    std::vector<std::unique_ptr<dp::session>> sessions_;
+};
+
+// One allocation: client1 on relay port 30010 with a permission for P.
+class TurnOne : public TurnRelay {
+protected:
+    void SetUp() override
+    {
+        start(1);
+        a_ = add_alloc(client1, rp_);
+    }
+    dp::turn_alloc* a_ = nullptr;
+    const uint16_t rp_ = 30010;
+};
+
+} // namespace
+
+// ---- 1. ChannelData from the client -------------------------------------------
+
+TEST_F(TurnOne, ChannelDataToPeer)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    const bytes data = pattern(37, 1);
+    // Padding to 4 bytes after the data (optional over UDP) is not relayed.
+    auto out = roundtrip(from(client1, turn_port, channel_data(0x4001, data, 3)));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_FRAME(out[0], expected(rp_, peer_p, data));
+    EXPECT_EQ(expect_out(out[0], rp_, peer_p), data);
+
+    EXPECT_EQ(dp::read(a_->ctr.c2p_pkts), 1u);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_bytes), data.size());
+    EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 0u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_c2p_pkts), 1u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 1u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_p2c_pkts), 0u);
+    EXPECT_EQ(sum(&dp::worker_stats::tx_pkts), 1u);
+    EXPECT_EQ(total_drops(), 0u);
+    EXPECT_NE(a_->last_seen_tsc, 0u);
+
+    // Without padding, and a one-byte and an empty payload.
+    for (size_t n : {size_t{4}, size_t{1}, size_t{0}}) {
+        const bytes d = pattern(n, 9);
+        out = roundtrip(from(client1, turn_port, channel_data(0x4001, d)));
+        ASSERT_EQ(out.size(), 1u) << n;
+        EXPECT_FRAME(out[0], expected(rp_, peer_p, d));
+    }
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 4u);
+    expect_accounted("channel data");
+}
+
+// coturn binds numbers up to 0x7ffe (RFC 5766's range).
+TEST_F(TurnOne, ChannelDataHighChannelNumber)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x7ffe, peer_p.ep(), later()}});
+    const bytes data = pattern(20, 2);
+    auto out = roundtrip(from(client1, turn_port, channel_data(0x7ffe, data)));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_FRAME(out[0], expected(rp_, peer_p, data));
+}
+
+// ---- 2. Send indication --------------------------------------------------------
+
+TEST_F(TurnOne, SendIndicationToPeer)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {});
+    for (size_t n : {size_t{33}, size_t{32}, size_t{1}}) {
+        const bytes data = pattern(n, 3);
+        auto out = roundtrip(from(client1, turn_port, send_indication(peer_p.ip, peer_p.port, data)));
+        ASSERT_EQ(out.size(), 1u) << n;
+        EXPECT_FRAME(out[0], expected(rp_, peer_p, data));
+        EXPECT_EQ(expect_out(out[0], rp_, peer_p), data) << "the DATA value only";
+    }
+    EXPECT_EQ(dp::read(a_->ctr.c2p_pkts), 3u);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_bytes), 33u + 32 + 1);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_c2p_pkts), 3u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 0u);
+    EXPECT_EQ(total_drops(), 0u);
+
+    // The permission is by IP address: any port of P may be sent to.
+    const bytes data = pattern(8, 4);
+    host p2 = peer_p;
+    p2.port = 7777;
+    auto out = roundtrip(from(client1, turn_port, send_indication(p2.ip, p2.port, data)));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_FRAME(out[0], expected(rp_, p2, data));
+    expect_accounted("send");
+}
+
+// ---- 3. Peer to client ----------------------------------------------------------
+
+TEST_F(TurnOne, PeerToClientAsChannelData)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    for (size_t n : {size_t{160}, size_t{5}}) {
+        const bytes data = pattern(n, 5);
+        auto out = roundtrip(from(peer_p, rp_, data));
+        ASSERT_EQ(out.size(), 1u) << n;
+        // From the listener address to the client: 4-byte header, then the data.
+        const bytes want = channel_data(0x4001, data);
+        EXPECT_FRAME(out[0], expected(turn_port, client1, want));
+        const bytes p = expect_out(out[0], turn_port, client1);
+        ASSERT_GE(p.size(), 4u);
+        EXPECT_EQ(be16_at(p, 0), 0x4001);
+        EXPECT_EQ(be16_at(p, 2), n);
+    }
+    EXPECT_EQ(dp::read(a_->ctr.p2c_pkts), 2u);
+    EXPECT_EQ(dp::read(a_->ctr.p2c_bytes), 165u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_p2c_pkts), 2u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 2u);
+
+    // From another port of P (no channel for that 5-tuple): a Data indication.
+    host p2 = peer_p;
+    p2.port = 7001;
+    const bytes data = pattern(10, 6);
+    const txid_t tx = txid_of(*a_);
+    auto out = roundtrip(from(p2, rp_, data));
+    ASSERT_EQ(out.size(), 1u);
+    expect_data_indication(expect_out(out[0], turn_port, client1), p2.ep(), data, tx);
+    EXPECT_EQ(total_drops(), 0u);
+    expect_accounted("p2c channel");
+}
+
+TEST_F(TurnOne, PeerToClientAsDataIndication)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {});
+    // Every padding length, and payloads that look like STUN, DTLS, RTP.
+    std::vector<bytes> payloads;
+    for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{4}, size_t{5}, size_t{172}})
+        payloads.push_back(pattern(n, static_cast<uint8_t>(n)));
+    payloads.push_back(binding_request());
+    payloads.push_back(bytes{22, 0xfe, 0xfd, 0, 0, 0, 0});
+    payloads.push_back(bytes{});
+    uint64_t bytes_in = 0;
+    for (const bytes& data : payloads) {
+        const txid_t tx = txid_of(*a_);
+        auto out = roundtrip(from(peer_p, rp_, data));
+        ASSERT_EQ(out.size(), 1u) << hex(data);
+        const bytes p = expect_out(out[0], turn_port, client1);
+        expect_data_indication(p, peer_p.ep(), data, tx);
+        // And byte for byte: the header the codec writes, data, zeros.
+        bytes want(turn::data_indication_overhead(4));
+        turn::write_data_indication_header(want.data(), turn::transport_addr::v4(peer_p.ip_be(), peer_p.port),
+                                           static_cast<uint16_t>(data.size()), tx.data());
+        want.insert(want.end(), data.begin(), data.end());
+        want.resize(want.size() + turn::pad4(data.size()), 0);
+        EXPECT_FRAME(out[0], expected(turn_port, client1, want));
+        bytes_in += data.size();
+    }
+    EXPECT_EQ(dp::read(a_->ctr.p2c_pkts), payloads.size());
+    EXPECT_EQ(dp::read(a_->ctr.p2c_bytes), bytes_in);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_p2c_pkts), payloads.size());
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 0u);
+    EXPECT_EQ(total_drops(), 0u);
+    expect_accounted("data indication");
+}
+
+// ---- 4. Drops and their reasons --------------------------------------------------
+
+TEST_F(TurnOne, NoPermissionClientToPeer)
+{
+    // A channel to P, but the permission is for someone else.
+    set_peers(a_, {{other.ip + 1, later()}}, {{0x4001, peer_p.ep(), later()}});
+    uint64_t t0 = total_drops(), d0 = drops(drop::turn_no_permission);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, channel_data(0x4001, pattern(8, 1)))).empty());
+    expect_only_drop(drop::turn_no_permission, t0, d0, "channel data");
+    t0 = total_drops();
+    d0 = drops(drop::turn_no_permission);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, send_indication(peer_p.ip, peer_p.port, pattern(8, 1))))
+                        .empty());
+    expect_only_drop(drop::turn_no_permission, t0, d0, "send indication");
+    EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 2u);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_pkts), 0u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_c2p_pkts), 0u);
+    expect_accounted("no permission c2p");
+}
+
+TEST_F(TurnOne, NoPermissionPeerToClient)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    const uint64_t t0 = total_drops(), d0 = drops(drop::turn_no_permission);
+    EXPECT_TRUE(roundtrip(from(other, rp_, pattern(20, 1))).empty());
+    expect_only_drop(drop::turn_no_permission, t0, d0, "unpermitted peer");
+    EXPECT_EQ(dp::read(a_->ctr.p2c_drops), 1u);
+    EXPECT_EQ(dp::read(a_->ctr.p2c_pkts), 0u);
+    // A channel without a permission for its peer is no permission either.
+    set_peers(a_, {}, {{0x4001, peer_p.ep(), later()}});
+    EXPECT_TRUE(roundtrip(from(peer_p, rp_, pattern(20, 1))).empty());
+    EXPECT_EQ(drops(drop::turn_no_permission) - d0, 2u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_p2c_pkts), 0u);
+    expect_accounted("no permission p2c");
+}
+
+TEST_F(TurnOne, ExpiredPermission)
+{
+    set_peers(a_, {{peer_p.ip, expired}}, {{0x4001, peer_p.ep(), later()}});
+    const uint64_t d0 = drops(drop::turn_no_permission);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, channel_data(0x4001, pattern(8, 1)))).empty());
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, send_indication(peer_p.ip, peer_p.port, pattern(8, 1))))
+                        .empty());
+    EXPECT_TRUE(roundtrip(from(peer_p, rp_, pattern(8, 1))).empty());
+    EXPECT_EQ(drops(drop::turn_no_permission) - d0, 3u);
+    EXPECT_EQ(total_drops(), 3u);
+    // Refreshed: the same traffic flows.
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    EXPECT_EQ(roundtrip(from(client1, turn_port, channel_data(0x4001, pattern(8, 1)))).size(), 1u);
+    EXPECT_EQ(roundtrip(from(peer_p, rp_, pattern(8, 1))).size(), 1u);
+    EXPECT_EQ(total_drops(), 3u);
+    expect_accounted("expired");
+}
+
+TEST_F(TurnOne, UnboundOrExpiredChannel)
+{
+    set_peers(a_, {{peer_p.ip, later()}},
+              {{0x4001, peer_p.ep(), later()}, {0x4003, peer_p.ep(), expired}});
+    uint64_t t0 = total_drops(), d0 = drops(drop::turn_bad_channel);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, channel_data(0x4002, pattern(8, 1)))).empty());
+    expect_only_drop(drop::turn_bad_channel, t0, d0, "unbound channel");
+    t0 = total_drops();
+    d0 = drops(drop::turn_bad_channel);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, channel_data(0x4003, pattern(8, 1)))).empty());
+    expect_only_drop(drop::turn_bad_channel, t0, d0, "expired channel");
+    EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 2u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 0u);
+    expect_accounted("bad channel");
+}
+
+TEST_F(TurnOne, MalformedChannelData)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    const uint64_t t0 = total_drops(), d0 = drops(drop::turn_malformed);
+    // Length field one past the datagram.
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, channel_data(0x4001, pattern(8, 1), 0, 9))).empty());
+    expect_only_drop(drop::turn_malformed, t0, d0, "length > datagram");
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, channel_data(0x4001, {}, 0, 0xffff))).empty());
+    EXPECT_EQ(drops(drop::turn_malformed) - d0, 2u);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 2u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_c2p_pkts), 0u);
+    expect_accounted("malformed channel data");
+}
+
+TEST_F(TurnOne, TruncatedSendIndication)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {});
+    // The DATA attribute claims 100 bytes more than the message holds.
+    bytes si = send_indication(peer_p.ip, peer_p.port, pattern(12, 1));
+    const size_t data_attr = si.size() - 4 - 12;
+    ASSERT_EQ(be16_at(si, data_attr), turn::attr::data);
+    si[data_attr + 3] = static_cast<uint8_t>(12 + 100);
+    uint64_t t0 = total_drops(), d0 = drops(drop::turn_malformed);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, si)).empty());
+    expect_only_drop(drop::turn_malformed, t0, d0, "DATA past the message");
+    // XOR-PEER-ADDRESS cut short (4 of its 8 value bytes).
+    bytes si2 = send_indication(peer_p.ip, peer_p.port, pattern(12, 1));
+    ASSERT_EQ(be16_at(si2, 20), turn::attr::xor_peer_address);
+    si2[23] = 4;
+    t0 = total_drops();
+    d0 = drops(drop::turn_malformed);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, si2)).empty());
+    expect_only_drop(drop::turn_malformed, t0, d0, "short XOR-PEER-ADDRESS");
+    // Message length field past the datagram.
+    bytes si3 = send_indication(peer_p.ip, peer_p.port, pattern(12, 1));
+    si3.resize(si3.size() - 4);
+    t0 = total_drops();
+    d0 = drops(drop::turn_malformed);
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, si3)).empty());
+    expect_only_drop(drop::turn_malformed, t0, d0, "message past the datagram");
+    EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 3u);
+    expect_accounted("truncated send");
+}
+
+TEST_F(TurnOne, ClientWithoutAllocation)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    const uint64_t d0 = drops(drop::turn_no_alloc);
+    // Another client, and client1 from another port (another 5-tuple).
+    host c1b = client1;
+    c1b.port = static_cast<uint16_t>(client1.port + 1);
+    for (const host* h : std::initializer_list<const host*>{&client2, &c1b}) {
+        EXPECT_TRUE(roundtrip(from(*h, turn_port, channel_data(0x4001, pattern(8, 1)))).empty());
+        EXPECT_TRUE(roundtrip(from(*h, turn_port, send_indication(peer_p.ip, peer_p.port, pattern(8, 1))))
+                            .empty());
+    }
+    EXPECT_EQ(drops(drop::turn_no_alloc) - d0, 4u);
+    EXPECT_EQ(total_drops(), 4u);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 0u) << "not the allocation's drops";
+    expect_accounted("no alloc");
+}
+
+TEST_F(TurnOne, RelaySourceFromTheWireIsSpoofed)
+{
+    // Even with a permission for the relay's own address (as for a hairpin).
+    set_peers(a_, {{relay_ip, later()}, {peer_p.ip, later()}}, {});
+    const host spoof{relay_ip, 30020, mac(0x99, 0x99)};
+    const uint64_t t0 = total_drops(), d0 = drops(drop::turn_spoofed);
+    EXPECT_TRUE(roundtrip(from(spoof, rp_, pattern(16, 1))).empty());
+    expect_only_drop(drop::turn_spoofed, t0, d0, "relay source from the wire");
+    EXPECT_EQ(dp::read(a_->ctr.p2c_drops), 1u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_p2c_pkts), 0u);
+    expect_accounted("spoofed");
+}
+
+TEST_F(TurnOne, NonStunToListenerIsMalformed)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    const uint64_t d0 = drops(drop::turn_malformed);
+    const std::vector<bytes> junk = {
+            pattern(40, 1),                 // RTP-like
+            bytes{22, 0xfe, 0xfd, 0, 0, 1}, // DTLS
+            bytes{0xc0, 1, 2, 3, 4},        // top bits 11
+            bytes{0x40, 0x01, 0x00},        // 3 bytes: too short for ChannelData
+            bytes{},                        // empty
+    };
+    for (const bytes& j : junk)
+        EXPECT_TRUE(roundtrip(from(client1, turn_port, j)).empty()) << hex(j);
+    EXPECT_EQ(drops(drop::turn_malformed) - d0, junk.size());
+    EXPECT_EQ(total_drops(), junk.size());
+    EXPECT_EQ(sum(&dp::worker_stats::turn_requests), 0u);
+    expect_accounted("junk");
+}
+
+TEST_F(TurnOne, BindingRequestGoesToTurnRing)
+{
+    const bytes req = binding_request();
+    const bytes f = from(client2, turn_port, req);
+    EXPECT_TRUE(roundtrip(f).empty());
+    EXPECT_EQ(sum(&dp::worker_stats::turn_requests), 1u);
+    EXPECT_EQ(total_drops(), 0u);
+    EXPECT_EQ(rte_ring_count(dp_->wk(0).exc_ring), 0u) << "not the exception ring";
+    ASSERT_EQ(rte_ring_count(dp_->wk(0).turn_ring), 1u);
+    void* obj = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(dp_->wk(0).turn_ring, &obj), 0);
+    auto* m = static_cast<rte_mbuf*>(obj);
+    EXPECT_EQ(m->hash.usr, static_cast<uint32_t>(dp::exc_kind::turn));
+    EXPECT_FRAME(mbuf_bytes(m), f);
+    rte_pktmbuf_free(m);
+    // A request from a client that has an allocation goes the same way.
+    EXPECT_TRUE(roundtrip(from(client1, turn_port, req)).empty());
+    rte_mbuf* got[4];
+    ASSERT_EQ(dp_->poll_turn(got, 4), 1u);
+    EXPECT_FRAME(mbuf_bytes(got[0]), from(client1, turn_port, req));
+    rte_pktmbuf_free(got[0]);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_requests), 2u);
+    expect_accounted("binding");
+}
+
+// ---- 5. Hairpin ------------------------------------------------------------------
+
+class TurnHairpin : public TurnRelay {
+protected:
+    void SetUp() override
+    {
+        start(1);
+        a_ = add_alloc(client1, ra_);
+        b_ = add_alloc(client2, rb_);
+    }
+    void check_nothing_to_relay(const std::vector<bytes>& out)
+    {
+        for (const bytes& f : out) {
+            auto v = parse_udp4(f);
+            ASSERT_TRUE(v.has_value());
+            EXPECT_NE(v->dst_ip, relay_ip) << "sent towards the relay's own address";
+        }
+    }
+    dp::turn_alloc* a_ = nullptr;
+    dp::turn_alloc* b_ = nullptr;
+    const uint16_t ra_ = 30010, rb_ = 30020;
+};
+
+TEST_F(TurnHairpin, ChannelDataArrivesAsDataIndication)
+{
+    set_peers(a_, {{relay_ip, later()}}, {{0x4001, pep(relay_ip, rb_), later()}});
+    set_peers(b_, {{relay_ip, later()}}, {});
+    const bytes data = pattern(50, 7);
+    const txid_t tx = txid_of(*b_);
+    auto out = roundtrip(from(client1, turn_port, channel_data(0x4001, data, 2)));
+    check_nothing_to_relay(out);
+    ASSERT_EQ(out.size(), 1u);
+    const bytes p = expect_out(out[0], turn_port, client2);
+    expect_data_indication(p, pep(relay_ip, ra_), data, tx);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_hairpin), 1u);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_pkts), 1u);
+    EXPECT_EQ(dp::read(b_->ctr.p2c_pkts), 1u);
+    EXPECT_EQ(dp::read(b_->ctr.p2c_bytes), data.size());
+    EXPECT_EQ(total_drops(), 0u);
+    expect_accounted("hairpin");
+}
+
+TEST_F(TurnHairpin, SendIndicationArrivesAsChannelData)
+{
+    set_peers(a_, {{relay_ip, later()}}, {});
+    set_peers(b_, {{relay_ip, later()}}, {{0x4abc, pep(relay_ip, ra_), later()}});
+    const bytes data = pattern(31, 8);
+    auto out = roundtrip(from(client1, turn_port, send_indication(relay_ip, rb_, data)));
+    check_nothing_to_relay(out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_FRAME(out[0], expected(turn_port, client2, channel_data(0x4abc, data)));
+    expect_out(out[0], turn_port, client2);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_hairpin), 1u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 1u); // B's leg only
+    EXPECT_EQ(total_drops(), 0u);
+    expect_accounted("hairpin channel");
+}
+
+TEST_F(TurnHairpin, TargetWithoutPermissionDrops)
+{
+    set_peers(a_, {{relay_ip, later()}}, {{0x4001, pep(relay_ip, rb_), later()}});
+    set_peers(b_, {{peer_p.ip, later()}}, {}); // B does not permit the relay's address
+    auto out = roundtrip(from(client1, turn_port, channel_data(0x4001, pattern(9, 1))));
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(drops(drop::turn_no_permission), 1u);
+    EXPECT_EQ(drops(drop::turn_spoofed), 0u) << "a hairpin is not spoofed";
+    EXPECT_EQ(total_drops(), 1u);
+}
+
+// A relayed address of the relay that is no allocation: dropped, never sent
+// out of the port towards ourselves.
+TEST_F(TurnHairpin, ToPortWithoutAllocationDrops)
+{
+    set_peers(a_, {{relay_ip, later()}}, {{0x4001, pep(relay_ip, 30150), later()}});
+    auto out = roundtrip(from(client1, turn_port, channel_data(0x4001, pattern(9, 1))));
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(drops(drop::turn_no_alloc), 1u);
+    EXPECT_EQ(total_drops(), 1u);
+}
+
+// The same towards the relay's TURN listener and towards a leg's port: never
+// a request to control from the relay's own address, never media into a leg.
+TEST_F(TurnHairpin, ToListenerPortDrops)
+{
+    set_peers(a_, {{relay_ip, later()}}, {});
+    auto out = roundtrip(from(client1, turn_port, send_indication(relay_ip, turn_port, binding_request())));
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(sum(&dp::worker_stats::turn_requests), 0u);
+    EXPECT_EQ(rte_ring_count(dp_->wk(0).turn_ring), 0u);
+    EXPECT_EQ(drops(drop::turn_no_alloc) + drops(drop::turn_no_permission), 1u);
+    EXPECT_EQ(total_drops(), 1u);
+}
+
+TEST_F(TurnHairpin, ToLegPortDrops)
+{
+    add_session(30100, alice, bob);
+    sessions_.back()->legs[0].remote.store(0); // not latched: the hairpin must not latch it
+    set_peers(a_, {{relay_ip, later()}}, {});
+    auto out = roundtrip(from(client1, turn_port, send_indication(relay_ip, 30100, rtp(1, 0x1234, 40))));
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(sessions_.back()->legs[0].remote.load(), 0u);
+    EXPECT_EQ(drops(drop::turn_no_alloc), 1u);
+    EXPECT_EQ(total_drops(), 1u);
+}
+
+// ---- 6. Two workers ------------------------------------------------------------------
+
+class TurnTwoWorkers : public TurnRelay {
+protected:
+    void SetUp() override { start(2); }
+};
+
+TEST_F(TurnTwoWorkers, ClientPacketHandedToOwner)
+{
+    // Worker 0 polls the only RX queue; the allocation belongs to worker 1.
+    const host c = client_on(1, client1);
+    const uint16_t rp = relay_port_on(1);
+    dp::turn_alloc* a = add_alloc(c, rp);
+    ASSERT_EQ(a->owner, 1u);
+    set_peers(a, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    EXPECT_EQ(dp_->wk(0).turn_clients.size(), 0u);
+    EXPECT_EQ(dp_->wk(1).turn_clients.size(), 1u);
+
+    const bytes data = pattern(44, 1);
+    inject(from(c, turn_port, channel_data(0x4001, data)));
+    dp_->wk(0).poll_once();
+    EXPECT_EQ(dp::read(dp_->wk(0).stats.handoff_out), 1u);
+    EXPECT_TRUE(sent(0).empty()) << "worker 0 is not the owner";
+    dp_->wk(1).poll_once();
+    EXPECT_EQ(dp::read(dp_->wk(1).stats.handoff_in), 1u);
+    auto out = sent(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_FRAME(out[0], expected(rp, peer_p, data));
+    EXPECT_EQ(dp::read(dp_->wk(1).stats.turn_c2p_pkts), 1u);
+    EXPECT_EQ(dp::read(dp_->wk(0).stats.turn_c2p_pkts), 0u);
+
+    // The peer's answer goes the same way, as ChannelData.
+    const bytes back = pattern(12, 2);
+    inject(from(peer_p, rp, back));
+    settle();
+    EXPECT_TRUE(sent(0).empty());
+    out = sent(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_FRAME(out[0], expected(turn_port, c, channel_data(0x4001, back)));
+    EXPECT_EQ(total_drops(), 0u);
+    expect_accounted("two workers");
+}
+
+TEST_F(TurnTwoWorkers, HairpinToOtherWorker)
+{
+    const host ca = client_on(0, client1);
+    const host cb = client_on(1, client2);
+    const uint16_t ra = relay_port_on(0), rb = relay_port_on(1);
+    dp::turn_alloc* a = add_alloc(ca, ra);
+    dp::turn_alloc* b = add_alloc(cb, rb);
+    ASSERT_EQ(a->owner, 0u);
+    ASSERT_EQ(b->owner, 1u);
+    set_peers(a, {{relay_ip, later()}}, {{0x4001, pep(relay_ip, rb), later()}});
+    set_peers(b, {{relay_ip, later()}}, {});
+
+    const bytes data = pattern(27, 3);
+    const txid_t tx = txid_of(*b);
+    auto out = roundtrip(from(ca, turn_port, channel_data(0x4001, data)));
+    ASSERT_EQ(out.size(), 1u);
+    const bytes p = expect_out(out[0], turn_port, cb);
+    expect_data_indication(p, pep(relay_ip, ra), data, tx);
+    EXPECT_EQ(dp::read(dp_->wk(0).stats.turn_hairpin), 1u);
+    EXPECT_EQ(dp::read(dp_->wk(0).stats.handoff_out), 1u);
+    EXPECT_EQ(dp::read(dp_->wk(1).stats.turn_p2c_pkts), 1u);
+    EXPECT_EQ(drops(drop::turn_spoofed), 0u);
+    EXPECT_EQ(total_drops(), 0u);
+
+    // And back: B's client (owned by 1, received by 0) to A through a channel.
+    set_peers(b, {{relay_ip, later()}}, {{0x4002, pep(relay_ip, ra), later()}});
+    set_peers(a, {{relay_ip, later()}},
+              {{0x4001, pep(relay_ip, rb), later()}, {0x4005, pep(relay_ip, rb), later()}});
+    const bytes data2 = pattern(9, 4);
+    out = roundtrip(from(cb, turn_port, channel_data(0x4002, data2)));
+    ASSERT_EQ(out.size(), 1u);
+    // A has two channels to B's relayed address: the first one found is used.
+    EXPECT_FRAME(out[0], expected(turn_port, ca, channel_data(0x4001, data2)));
+    EXPECT_EQ(total_drops(), 0u);
+    expect_accounted("hairpin across workers");
+}
+
+TEST_F(TurnTwoWorkers, RelaySourceHandedOffIsStillSpoofed)
+{
+    const host c = client_on(1, client1);
+    const uint16_t rp = relay_port_on(1);
+    dp::turn_alloc* a = add_alloc(c, rp);
+    set_peers(a, {{relay_ip, later()}, {peer_p.ip, later()}}, {});
+    // From the wire, source = the relay's own relayed address on worker 0's
+    // share: received by worker 0, handed off (not as a hairpin) to 1.
+    const host spoof{relay_ip, relay_port_on(0), mac(0x99, 0x99)};
+    inject(from(spoof, rp, pattern(16, 1)));
+    dp_->wk(0).poll_once();
+    EXPECT_EQ(dp::read(dp_->wk(0).stats.handoff_out), 1u);
+    settle();
+    EXPECT_TRUE(sent_all().empty());
+    EXPECT_EQ(drops(drop::turn_spoofed), 1u);
+    EXPECT_EQ(dp::read(dp_->wk(1).stats.drops[static_cast<unsigned>(drop::turn_spoofed)]), 1u);
+    EXPECT_EQ(total_drops(), 1u);
+    expect_accounted("spoof handoff");
+}
+
+// A hairpin to a port of the relay that is no allocation must not depend on
+// which worker owns that port: with one worker it is dropped turn_no_alloc
+// (TurnHairpin.ToPortWithoutAllocationDrops).
+TEST_F(TurnTwoWorkers, HairpinToListenerPortIsNotATurnRequest)
+{
+    const host ca = client_on(0, client1);
+    const uint16_t ra = relay_port_on(0);
+    dp::turn_alloc* a = add_alloc(ca, ra);
+    ASSERT_NE(dp::owner_of_port(turn_port, 2), a->owner) << "test needs the listener port's "
+                                                              "owner to differ";
+    set_peers(a, {{relay_ip, later()}}, {});
+    // The client asks the relay to send a Binding request to its own listener.
+    // At f7bf264 the hairpin was handed to port 3478's owner, which took it
+    // for a request from the relay's own address and queued it on turn_ring.
+    auto out = roundtrip(from(ca, turn_port, send_indication(relay_ip, turn_port, binding_request())));
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(sum(&dp::worker_stats::turn_requests), 0u);
+    EXPECT_EQ(rte_ring_count(dp_->wk(0).turn_ring) + rte_ring_count(dp_->wk(1).turn_ring), 0u);
+    // Dropped as a hairpin without an allocation, or refused up front (the
+    // relay's listener is no relayed address).
+    EXPECT_EQ(drops(drop::turn_no_alloc) + drops(drop::turn_no_permission), 1u);
+    EXPECT_EQ(total_drops(), 1u);
+}
+
+TEST_F(TurnTwoWorkers, HairpinToLegPortIsNotForwarded)
+{
+    const host ca = client_on(0, client1);
+    const uint16_t ra = relay_port_on(0);
+    dp::turn_alloc* a = add_alloc(ca, ra);
+    // A session on worker 1's ports, leg a not latched yet.
+    const uint16_t pl = relay_port_on(1, 30100);
+    ASSERT_EQ(pl % 2, 0);
+    add_session(pl, alice, bob);
+    sessions_.back()->legs[0].remote.store(0);
+    set_peers(a, {{relay_ip, later()}}, {});
+    // At f7bf264 the hairpin reached worker::forward() on the leg's owner:
+    // the leg latched to the relay's relayed address and bob got the packet.
+    auto out = roundtrip(from(ca, turn_port, send_indication(relay_ip, pl, rtp(1, 0x1234, 40))));
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(sessions_.back()->legs[0].remote.load(), 0u) << "the leg latched to the relay";
+    EXPECT_EQ(drops(drop::turn_no_alloc), 1u);
+    EXPECT_EQ(total_drops(), 1u);
+}
+
+// ---- 7. del_alloc --------------------------------------------------------------------
+
+TEST_F(TurnOne, DeleteStopsRelaying)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    const bytes cd = from(client1, turn_port, channel_data(0x4001, pattern(20, 1)));
+    const bytes si = from(client1, turn_port, send_indication(peer_p.ip, peer_p.port, pattern(20, 2)));
+    const bytes pk = from(peer_p, rp_, rtp(7, 0x777, 60)); // RTP-looking: no_flow once gone
+    EXPECT_EQ(roundtrip(cd).size(), 1u);
+    EXPECT_EQ(roundtrip(si).size(), 1u);
+    EXPECT_EQ(roundtrip(pk).size(), 1u);
+    EXPECT_EQ(dp_->wk(0).flows.size(), 1u);
+    EXPECT_EQ(dp_->wk(0).turn_clients.size(), 1u);
+    EXPECT_EQ(dp_->wk(0).turn_allocs.load(), 1u);
+
+    del_alloc(a_);
+    EXPECT_EQ(dp_->wk(0).flows.size(), 0u);
+    EXPECT_EQ(dp_->wk(0).turn_clients.size(), 0u);
+    EXPECT_EQ(dp_->wk(0).turn_allocs.load(), 0u);
+    const uint64_t c2p = dp::read(a_->ctr.c2p_pkts), p2c = dp::read(a_->ctr.p2c_pkts);
+    EXPECT_TRUE(roundtrip(cd).empty());
+    EXPECT_TRUE(roundtrip(si).empty());
+    EXPECT_TRUE(roundtrip(pk).empty());
+    EXPECT_EQ(drops(drop::turn_no_alloc), 2u);
+    EXPECT_EQ(drops(drop::no_flow), 1u);
+    EXPECT_EQ(total_drops(), 3u);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_pkts), c2p) << "the freed allocation is not touched";
+    EXPECT_EQ(dp::read(a_->ctr.p2c_pkts), p2c);
+    EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 0u);
+    // Many more, then the pool is back to its baseline.
+    for (unsigned i = 0; i < 100; i++) {
+        inject(cd);
+        inject(pk);
+    }
+    settle();
+    EXPECT_TRUE(sent_all().empty());
+    EXPECT_EQ(drops(drop::turn_no_alloc), 102u);
+    EXPECT_EQ(drops(drop::no_flow), 101u);
+    EXPECT_EQ(dp_->mbufs_in_use(), baseline_) << "mbuf leak";
+    // Installed again, it works again.
+    dp::flow_cmd c;
+    c.op = dp::cmd_op::add_alloc;
+    c.alloc = a_;
+    EXPECT_EQ(run(c), 0);
+    EXPECT_EQ(roundtrip(cd).size(), 1u);
+    expect_accounted("delete");
+}
+
+TEST_F(TurnOne, AddTwiceIsRefused)
+{
+    dp::flow_cmd c;
+    c.op = dp::cmd_op::add_alloc;
+    c.alloc = a_;
+    EXPECT_EQ(run(c), -EEXIST);
+    // Same client 5-tuple on another relayed port: refused, and the port is
+    // left free (the flow-table insert is undone).
+    auto b = std::make_unique<dp::turn_alloc>();
+    b->client = a_->client;
+    b->listen_ip_be = a_->listen_ip_be;
+    b->listen_port_be = a_->listen_port_be;
+    b->iface = a_->iface;
+    b->relay_ip_be = a_->relay_ip_be;
+    b->relay_port_be = rte_cpu_to_be_16(30012);
+    b->owner = a_->owner;
+    c.alloc = b.get();
+    EXPECT_EQ(run(c), -EEXIST);
+    EXPECT_EQ(dp_->wk(0).flows.size(), 1u);
+    EXPECT_EQ(dp_->wk(0).turn_clients.size(), 1u);
+    // The original is intact.
+    set_peers(a_, {{peer_p.ip, later()}}, {});
+    EXPECT_EQ(roundtrip(from(peer_p, rp_, pattern(4, 1))).size(), 1u);
+}
+
+// ---- 8. Bursts of mixed leg and TURN traffic ----------------------------------------------
+
+class TurnBurst : public TurnRelay, public ::testing::WithParamInterface<unsigned> {};
+
+TEST_P(TurnBurst, MixedLegsAndTurn)
+{
+    start(GetParam());
+    const unsigned nw = GetParam();
+    // The session on worker 0's ports, the allocation on the last worker's.
+    const uint16_t pl = relay_port_on(0, 30100);
+    add_session(pl, alice, bob);
+    const host c = client_on(nw - 1, client1);
+    const uint16_t rp = relay_port_on(nw - 1, 30120);
+    dp::turn_alloc* a = add_alloc(c, rp);
+    set_peers(a, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+
+    uint64_t want_drops = 0, want_tx = 0;
+    for (unsigned n : {1u, 3u, 32u, 33u}) {
+        std::vector<bytes> want;
+        for (unsigned i = 0; i < n; i++) {
+            const bytes d = pattern(8 + (i * 5) % 41, static_cast<uint8_t>(i + n));
+            switch (i % 6) {
+            case 0: {
+                const bytes p = rtp(static_cast<uint16_t>(i), 0xa11ce, 20 + i);
+                inject(from(alice, pl, p));
+                want.push_back(expected(static_cast<uint16_t>(pl + 1), bob, p));
+                break;
+            }
+            case 1:
+                inject(from(c, turn_port, channel_data(0x4001, d, turn::pad4(d.size()))));
+                want.push_back(expected(rp, peer_p, d));
+                break;
+            case 2:
+                inject(from(peer_p, rp, d));
+                want.push_back(expected(turn_port, c, channel_data(0x4001, d)));
+                break;
+            case 3:
+                inject(from(c, turn_port, send_indication(peer_p.ip, peer_p.port, d)));
+                want.push_back(expected(rp, peer_p, d));
+                break;
+            case 4: {
+                const bytes p = rtp(static_cast<uint16_t>(i), 0xb0b, 30 + i);
+                inject(from(bob, static_cast<uint16_t>(pl + 1), p));
+                want.push_back(expected(pl, alice, p));
+                break;
+            }
+            case 5:
+                inject(from(c, turn_port, d)); // junk to the listener
+                want_drops++;
+                break;
+            }
+        }
+        settle();
+        std::vector<bytes> got;
+        if (nw == 1) {
+            got = sent(0); // one worker: in order
+        } else {
+            got = sent_all();
+            std::sort(got.begin(), got.end());
+            std::sort(want.begin(), want.end());
+        }
+        ASSERT_EQ(got.size(), want.size()) << "burst " << n;
+        for (size_t i = 0; i < got.size(); i++) {
+            EXPECT_FRAME(got[i], want[i]);
+            auto v = parse_udp4(got[i]);
+            ASSERT_TRUE(v.has_value());
+            EXPECT_TRUE(v->ip_cksum_ok && v->udp_cksum_ok) << "burst " << n << " frame " << i;
+        }
+        want_tx += want.size();
+        EXPECT_EQ(total_drops(), want_drops) << "burst " << n;
+        EXPECT_EQ(drops(drop::turn_malformed), want_drops) << "burst " << n;
+        EXPECT_EQ(sum(&dp::worker_stats::tx_pkts), want_tx) << "burst " << n;
+    }
+    expect_accounted("burst");
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, TurnBurst, ::testing::Values(1u, 2u),
+                         [](const ::testing::TestParamInfo<unsigned>& i) {
+                             return std::to_string(i.param) + "_workers";
+                         });
