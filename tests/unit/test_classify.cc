@@ -3,6 +3,7 @@
 // whole RFC 7983 first-byte map and "classify never writes to the packet".
 #include "dataplane/classify.h"
 #include "dataplane/iface.h"
+#include "dataplane/turn_alloc.h"
 #include "tests/support/eal_env.h"
 #include "tests/support/packet_builder.h"
 
@@ -10,10 +11,13 @@
 #include <functional>
 #include <gtest/gtest.h>
 #include <ostream>
+#include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <string>
 #include <vector>
+
+#include "turn/stun.h"
 
 ISAR_TEST_EAL_ENV("test_classify");
 
@@ -51,6 +55,8 @@ struct row {
     uint32_t key = 0;             // for verdict::lookup
     uint16_t owner = 0;           // for verdict::lookup
     uint32_t len_after = 0;       // for verdict::lookup: frame length after trimming
+    bool channel_data = false;    // for verdict::turn_client
+    int pclass = -1;              // for verdict::lookup: the payload_class, -1 = not checked
 };
 
 // Frames sit in exactly-sized external buffers: under ASan, reading one byte
@@ -406,18 +412,20 @@ std::string meta_str(const dp::pkt_meta& m)
     return "?";
 }
 
-} // namespace
-
-TEST_P(Classify, Golden)
+// Classifies the row's frame with `ctx` and checks the verdict and what
+// classify may change.
+void check_row(const dp::classify_ctx& ctx, rte_mempool* mp, const row& r)
 {
-    const row& r = GetParam();
-    rte_mbuf* m = r.make(mp_);
+    rte_mbuf* m = r.make(mp);
     ASSERT_NE(m, nullptr) << r.what;
     const bytes before = mbuf_bytes(m);
     dp::pkt_meta meta;
     meta.v = verdict::lookup; // poison: classify must set every field it reports
     meta.reason = drop::tx_full;
-    dp::classify_one(ctx_, m, meta);
+    meta.channel_data = !r.channel_data;
+    meta.pclass = r.pclass == static_cast<int>(dp::payload_class::rtp) ? dp::payload_class::other
+                                                                       : dp::payload_class::rtp;
+    dp::classify_one(ctx, m, meta);
     const bytes after = mbuf_bytes(m);
 
     EXPECT_EQ(meta.v, r.v) << r.what << ": got " << meta_str(meta);
@@ -431,6 +439,10 @@ TEST_P(Classify, Golden)
         break;
     case verdict::turn_client:
         EXPECT_EQ(meta.owner, r.owner) << r.what;
+        EXPECT_EQ(meta.channel_data, r.channel_data) << r.what << ": got " << meta_str(meta);
+        // The worker finds the client's 5-tuple through these.
+        EXPECT_EQ(meta.l3_off, 14) << r.what;
+        EXPECT_EQ(meta.l4_off, 14 + (before[14] & 0xf) * 4) << r.what;
         break;
     case verdict::lookup:
         EXPECT_EQ(meta.key, r.key) << r.what;
@@ -439,6 +451,9 @@ TEST_P(Classify, Golden)
         EXPECT_EQ(meta.l4_off, 14 + (before[14] & 0xf) * 4) << r.what;
         EXPECT_EQ(rte_pktmbuf_pkt_len(m), r.len_after) << r.what;
         EXPECT_EQ(rte_pktmbuf_data_len(m), r.len_after) << r.what;
+        if (r.pclass >= 0) {
+            EXPECT_EQ(static_cast<int>(meta.pclass), r.pclass) << r.what;
+        }
         break;
     }
     // Classification reads; the only change it may make is dropping a trailer.
@@ -450,13 +465,218 @@ TEST_P(Classify, Golden)
     rte_pktmbuf_free(m);
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, Classify, ::testing::ValuesIn(golden_rows()),
-                         [](const ::testing::TestParamInfo<row>& i) {
-                             std::string n = std::to_string(i.index) + "_";
-                             for (char c : i.param.what)
-                                 n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                             return n;
-                         });
+std::string row_name(const ::testing::TestParamInfo<row>& i)
+{
+    std::string n = std::to_string(i.index) + "_";
+    for (char c : i.param.what)
+        n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    return n;
+}
+
+} // namespace
+
+TEST_P(Classify, Golden)
+{
+    check_row(ctx_, mp_, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, Classify, ::testing::ValuesIn(golden_rows()), row_name);
+
+// ---- TURN (RFC 8656): listener port 3478 and the relay pool ------------------
+// The same golden check with TURN on: classify demultiplexes the listener
+// port (ChannelData and Send indications to the allocation's owner, other
+// STUN to control, the rest dropped) and looks up every relay-pool port
+// whatever it carries (an allocation relays anything; a leg decides later).
+namespace {
+
+constexpr uint16_t turn_port = 3478;
+constexpr uint16_t pool_min = 30000, pool_max = 39999;
+constexpr uint16_t plain_port = 20000; // neither TURN nor pool
+
+udp4_spec turn_to(const bytes& payload, uint16_t dport = turn_port, uint16_t sport = 5004)
+{
+    udp4_spec s;
+    s.src_ip = peer;
+    s.dst_ip = relay0;
+    s.src_port = sport;
+    s.dst_port = dport;
+    s.payload = payload;
+    return s;
+}
+
+bytes chan_data(uint16_t ch, size_t n, int length = -1)
+{
+    bytes b(4 + n, 0x5a);
+    const uint16_t len = length < 0 ? static_cast<uint16_t>(n) : static_cast<uint16_t>(length);
+    b[0] = static_cast<uint8_t>(ch >> 8);
+    b[1] = static_cast<uint8_t>(ch);
+    b[2] = static_cast<uint8_t>(len >> 8);
+    b[3] = static_cast<uint8_t>(len);
+    return b;
+}
+
+const uint8_t txid[12] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
+
+bytes stun_msg(uint16_t type, bool send_attrs)
+{
+    bytes buf(512);
+    turn::builder b(buf.data(), buf.size(), type, txid);
+    if (send_attrs) {
+        b.add_xor_address(turn::attr::xor_peer_address,
+                          turn::transport_addr::v4(rte_cpu_to_be_32(peer), 7000));
+        b.add(turn::attr::data, "hello", 5);
+    } else {
+        b.add_fingerprint();
+    }
+    buf.resize(b.size());
+    return buf;
+}
+bytes send_ind() { return stun_msg(turn::send_indication_type, true); }
+bytes binding_req()
+{
+    return stun_msg(turn::make_type(turn::method::binding, turn::msg_class::request), false);
+}
+
+uint16_t client_owner(uint16_t sport)
+{
+    return static_cast<uint16_t>(
+            dp::owner_of_client(rte_cpu_to_be_32(peer), rte_cpu_to_be_16(sport), 2));
+}
+// A source port whose client owner (2 workers) is `w`.
+uint16_t sport_for(unsigned w)
+{
+    for (uint16_t p = 5004; p < 6000; p++)
+        if (client_owner(p) == w)
+            return p;
+    return 0;
+}
+
+row turn_client(std::string what, udp4_spec s, bool channel_data)
+{
+    row r{std::move(what), [s](rte_mempool* mp) { return on(mp, build(s)); }, verdict::turn_client};
+    r.owner = client_owner(s.src_port);
+    r.channel_data = channel_data;
+    return r;
+}
+row pool_lookup(std::string what, udp4_spec s, dp::payload_class pc)
+{
+    const uint32_t len = static_cast<uint32_t>(build(s).size());
+    row r = lookup(std::move(what), s, port0, s.dst_port,
+                   static_cast<uint16_t>(dp::owner_of_port(s.dst_port, 2)), len);
+    r.pclass = static_cast<int>(pc);
+    return r;
+}
+
+std::vector<row> turn_rows()
+{
+    std::vector<row> r;
+    using pc = dp::payload_class;
+    const uint16_t s0 = sport_for(0), s1 = sport_for(1);
+
+    // ---- the listener port: the fast path ----------------------------------
+    for (uint16_t sport : {s0, s1}) {
+        const std::string w = " (client owner " + std::to_string(client_owner(sport)) + ")";
+        r.push_back(turn_client("ChannelData 0x4001" + w, turn_to(chan_data(0x4001, 20), turn_port, sport),
+                                true));
+        r.push_back(turn_client("ChannelData 0x7fff" + w, turn_to(chan_data(0x7fff, 20), turn_port, sport),
+                                true));
+        r.push_back(turn_client("Send indication" + w, turn_to(send_ind(), turn_port, sport), false));
+    }
+    r.push_back(turn_client("ChannelData 0x4000 (lowest)", turn_to(chan_data(0x4000, 8)), true));
+    r.push_back(turn_client("ChannelData 0x40ff", turn_to(chan_data(0x40ff, 8)), true));
+    r.push_back(turn_client("ChannelData 0x4fff (RFC 8656 highest)", turn_to(chan_data(0x4fff, 8)), true));
+    r.push_back(turn_client("ChannelData 0x7ffe (coturn's highest)", turn_to(chan_data(0x7ffe, 8)), true));
+    r.push_back(turn_client("ChannelData with no data (4 bytes)", turn_to(chan_data(0x4001, 0)), true));
+    r.push_back(turn_client("ChannelData whose length runs past the datagram: the worker judges it",
+                            turn_to(chan_data(0x4001, 4, 100)), true));
+    {
+        bytes si = send_ind();
+        si[4] ^= 0xff; // no magic cookie
+        r.push_back(turn_client("Send indication type without the cookie: the worker judges it",
+                                turn_to(si), false));
+    }
+
+    // ---- the listener port: to control, or dropped ---------------------------
+    r.push_back(exception("Binding request to 3478", build(turn_to(binding_req())), exc_kind::turn));
+    r.push_back(exception(
+            "Allocate request to 3478",
+            build(turn_to(stun_msg(turn::make_type(turn::method::allocate, turn::msg_class::request),
+                                   false))),
+            exc_kind::turn));
+    r.push_back(exception(
+            "Data indication from a client (not Send) to 3478",
+            build(turn_to(stun_msg(turn::data_indication_type, true))), exc_kind::turn));
+    r.push_back(dropped("RTP to 3478", turn_to(rtp(1, 1, 40)), drop::turn_malformed));
+    r.push_back(dropped("DTLS to 3478", turn_to(rtp(1, 1, 40, 22)), drop::turn_malformed));
+    r.push_back(dropped("first byte 0xc0 to 3478", turn_to(rtp(1, 1, 40, 0xc0)),
+                        drop::turn_malformed));
+    r.push_back(dropped("first byte 4 to 3478", turn_to(rtp(1, 1, 40, 4)), drop::turn_malformed));
+    r.push_back(dropped("empty payload to 3478", turn_to({}), drop::turn_malformed));
+    r.push_back(dropped("3-byte ChannelData to 3478", turn_to(bytes{0x40, 0x01, 0x00}),
+                        drop::turn_malformed));
+
+    // ---- relay-pool ports: looked up whatever they carry -----------------------
+    for (uint16_t port : {pool_min, uint16_t{30003}, uint16_t{35555}, pool_max}) {
+        const std::string p = " to pool port " + std::to_string(port);
+        r.push_back(pool_lookup("RTP" + p, turn_to(rtp(1, 1, 40), port), pc::rtp));
+        r.push_back(pool_lookup("Binding request" + p, turn_to(binding_req(), port), pc::stun));
+        r.push_back(pool_lookup("DTLS" + p, turn_to(rtp(1, 1, 40, 22), port), pc::dtls));
+        r.push_back(pool_lookup("junk" + p, turn_to(rtp(1, 1, 40, 0xc0), port), pc::other));
+    }
+    r.push_back(pool_lookup("Send indication to a pool port", turn_to(send_ind(), 30010), pc::stun));
+    r.push_back(pool_lookup("ChannelData to a pool port", turn_to(chan_data(0x4001, 8), 30010),
+                            pc::other));
+    r.push_back(pool_lookup("1-byte STUN to a pool port", turn_to(bytes{0}, 30010), pc::stun));
+    r.push_back(pool_lookup("empty payload to a pool port", turn_to({}, 30010), pc::other));
+    r.push_back(pool_lookup("short RTP to a pool port", turn_to(rtp(1, 1, 5), 30010),
+                            pc::rtp_short));
+
+    // ---- any other port: as without TURN ---------------------------------------
+    r.push_back(pool_lookup("RTP to a port neither TURN nor pool", turn_to(rtp(1, 1, 40), plain_port),
+                            pc::rtp));
+    r.push_back(exception("STUN to a port neither TURN nor pool",
+                          build(turn_to(binding_req(), plain_port)), exc_kind::stun));
+    r.push_back(exception("DTLS to a port neither TURN nor pool",
+                          build(turn_to(rtp(1, 1, 40, 22), plain_port)), exc_kind::dtls));
+    r.push_back(dropped("ChannelData to a port neither TURN nor pool",
+                        turn_to(chan_data(0x4001, 8), plain_port), drop::not_rtp));
+    r.push_back(dropped("short RTP to a port neither TURN nor pool",
+                        turn_to(rtp(1, 1, 5), plain_port), drop::rtp_short));
+    r.push_back(dropped("empty payload to a port neither TURN nor pool", turn_to({}, plain_port),
+                        drop::not_rtp));
+    r.push_back(dropped("ChannelData to 3479 (not a listener)", turn_to(chan_data(0x4001, 8), 3479),
+                        drop::not_rtp));
+    return r;
+}
+
+class ClassifyTurn : public ClassifyCtx, public ::testing::WithParamInterface<row> {
+protected:
+    void SetUp() override
+    {
+        ClassifyCtx::SetUp();
+        ctx_.relay_min = pool_min;
+        ctx_.relay_max = pool_max;
+        ctx_.turn_ports[0] = 5349;
+        ctx_.turn_ports[1] = turn_port;
+        ctx_.nturn_ports = 2;
+    }
+};
+
+} // namespace
+
+TEST_P(ClassifyTurn, Golden)
+{
+    check_row(ctx_, mp_, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(TurnTable, ClassifyTurn, ::testing::ValuesIn(turn_rows()), row_name);
+
+// The sources chosen above really do land on both workers.
+TEST(ClassifyTurnOwners, BothWorkers)
+{
+    EXPECT_NE(sport_for(0), 0);
+    EXPECT_NE(sport_for(1), 0);
+}
 
 // Every one of the 256 first-byte values lands where RFC 7983 says.
 TEST_F(ClassifyCtx, Rfc7983FullMap)
