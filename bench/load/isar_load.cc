@@ -65,6 +65,7 @@
 #include "crypto/srtp_context.h"
 #include "crypto/suite.h"
 #include "dataplane/dataplane.h"
+#include "bench/load/soak.h"
 #include "bench/load/turn_load.h"
 
 using namespace isar;
@@ -94,6 +95,8 @@ struct options {
     std::string perf_ctl;    // perf record --control fifo: enabled only while draining
     std::string out;
     std::string memory_note = "--no-huge";
+    bool soak = false; // --soak N: only the churn soak (bench/soak.h)
+    bench_soak::options soak_o;
 };
 
 std::vector<unsigned> parse_list(const std::string& s)
@@ -286,6 +289,11 @@ bool mode_of(const std::string& n, mode_info& m)
         m.fan = 10;
         return true;
     }
+    if (n == "fanout199") { // a 200-leg conference: a key per receiver
+        m.s = crypto::suite::aes_cm_128_hmac_sha1_80;
+        m.fan = 199;
+        return true;
+    }
     return false;
 }
 
@@ -297,6 +305,11 @@ rte_ether_addr remote_mac(unsigned leg)
     return a;
 }
 constexpr uint16_t remote_port_base = 1024;
+// "a".."z", then "l26".. (fanout199)
+std::string leg_name(unsigned j)
+{
+    return j < 26 ? std::string(1, static_cast<char>('a' + j)) : "l" + std::to_string(j);
+}
 
 void make_key(crypto::key_material& km, crypto::suite s, uint64_t seed)
 {
@@ -337,7 +350,7 @@ struct sender {
 };
 
 struct sess_rec {
-    uint16_t local[11] = {};
+    uint16_t local[200] = {}; // fanout199: 200 legs
     uint8_t ifc = 0;
     uint8_t nlegs = 0;
 };
@@ -515,12 +528,12 @@ struct scenario {
             const uint32_t ip = remote_ip(ifc, j);
             snprintf(ep, sizeof(ep), "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
                      ip & 255, remote_port_base + k);
-            json l{{"name", std::string(1, static_cast<char>('a' + j))}, {"remote", ep},
+            json l{{"name", leg_name(j)}, {"remote", ep},
                    {"interface", ifc}};
             if (m.fan > 1 && j == 0) {
                 json t = json::array();
                 for (unsigned r = 1; r < per_sess; r++)
-                    t.push_back(std::string(1, static_cast<char>('a' + r)));
+                    t.push_back(leg_name(r));
                 l["targets"] = t;
             }
             if (m.s != crypto::suite::none) {
@@ -1636,7 +1649,9 @@ void usage()
             "                  [--drain N] [--drain-only] [--perf-ctl FIFO] [--no-baselines] [--no-control]\n"
             "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
             "                  [--turn-allocs N]\n"
-            "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10\n"
+            "       isar-bench --soak N [--soak-seconds S] [--soak-warmup N] [--soak-rate PPS]\n"
+            "                  [--soak-inject-leak] [-- EAL args]\n"
+            "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10 fanout199\n"
             "       turn-channeldata turn-indication (legs = allocations)\n");
 }
 
@@ -1691,6 +1706,17 @@ int main(int argc, char** argv)
             o.baselines = false;
         } else if (a == "--no-control") {
             o.control = false;
+        } else if (a == "--soak") {
+            o.soak = true;
+            o.soak_o.sessions = std::stoull(val());
+        } else if (a == "--soak-seconds") {
+            o.soak_o.seconds = std::stod(val());
+        } else if (a == "--soak-inject-leak") {
+            o.soak_o.inject_leak = true;
+        } else if (a == "--soak-rate") {
+            o.soak_o.rate_pps = std::stod(val());
+        } else if (a == "--soak-warmup") {
+            o.soak_o.warmup = static_cast<unsigned>(std::stoul(val()));
         } else if (a == "--memory-note") {
             o.memory_note = val();
         } else if (a == "--out") {
@@ -1740,6 +1766,11 @@ int main(int argc, char** argv)
         return 1;
     }
     crypto::prepare_thread();
+    if (o.soak) {
+        const int rc = bench_soak::run(o.soak_o);
+        rte_eal_cleanup();
+        return rc;
+    }
     fprintf(stderr, "isar-bench: CPU %s, TSC %.3f GHz, memory %s\n", cpu_model().c_str(),
             static_cast<double>(hz) / 1e9, o.memory_note.c_str());
 

@@ -440,7 +440,7 @@ struct bench {
         uint32_t cookie;
         memcpy(&cookie, u + 4, 4);
         if (type != turn::data_indication_type || mlen != ulen - 20 ||
-            rte_be_to_cpu_32(cookie) != turn::magic_cookie || memcmp(u + 8, allocs[k]->txid, 12) != 0)
+            rte_be_to_cpu_32(cookie) != turn::magic_cookie || memcmp(u + 8, allocs[k]->txid, 8) != 0)
             return fail("peer->client: bad Data indication header");
         const uint8_t* a = u + 20;
         if (((a[0] << 8) | a[1]) != turn::attr::xor_peer_address || ((a[2] << 8) | a[3]) != 8 || a[5] != 1)
