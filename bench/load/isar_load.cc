@@ -331,8 +331,8 @@ std::string key_spec(crypto::suite s, uint64_t seed)
 uint64_t key_id(const mode_info& m, uint64_t s, unsigned j, unsigned dir)
 {
     if (m.pass) // in(a) == out(b), in(b) == out(a)
-        return (s * 32 + (dir == 0 ? j : 1 - j)) * 2 + 1;
-    return (s * 32 + j) * 2 + dir + 1000000000ull;
+        return (s * 256 + (dir == 0 ? j : 1 - j)) * 2 + 1;
+    return (s * 256 + j) * 2 + dir + 1000000000ull;
 }
 
 // ------------------------------------------------------------- scenario --
@@ -738,7 +738,7 @@ struct scenario {
         const uint32_t dip = rte_be_to_cpu_32(ip->dst_addr);
         const unsigned j = (dip & 255) - 10;
         const unsigned k = rte_be_to_cpu_16(udp->dst_port) - remote_port_base;
-        if ((dip & 0xffffff00) != (relay_ip(ifc) & 0xffffff00) || j > 10 ||
+        if ((dip & 0xffffff00) != (relay_ip(ifc) & 0xffffff00) || j >= 200 ||
             k >= sess_at[ifc].size() || sess_at[ifc][k] == UINT32_MAX)
             return fail("output to an address no leg has");
         const uint32_t s = sess_at[ifc][k];
@@ -766,7 +766,7 @@ struct scenario {
         uint8_t* rtp = p + 42;
         size_t len = rte_be_to_cpu_16(udp->dgram_len) - 8u;
         if (m.s != crypto::suite::none) {
-            const uint64_t key = static_cast<uint64_t>(s) * 16 + j;
+            const uint64_t key = static_cast<uint64_t>(s) * 256 + j;
             auto it = check_ctx.find(key);
             std::unique_ptr<crypto::srtp_context> tmp;
             crypto::srtp_context* c = nullptr;
