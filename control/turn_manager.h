@@ -153,6 +153,7 @@ private:
     bool allocate_checks(request& r, bool& reserve, bool& even,
                          std::optional<uint64_t>& token, uint8_t& add_family_err);
     bool peer_permitted(const turn::transport_addr& p) const;
+    bool peer_acceptable(request& r, const turn::transport_addr& p);
     void push_and_answer(request& r, turn_allocation& a);
     void respond_error(request& r, uint16_t code);
     void respond(request& r, turn::builder& b);

@@ -190,6 +190,22 @@ bool turn_manager::peer_permitted(const turn::transport_addr& p) const
     return policy_.permitted(p);
 }
 
+// A peer of CreatePermission or ChannelBind: its family (443) and the peer
+// policy (403). Answers the error itself.
+bool turn_manager::peer_acceptable(request& r, const turn::transport_addr& p)
+{
+    if (p.family != 4) {
+        respond_error(r, 443);
+        return false;
+    }
+    if (!peer_permitted(p)) {
+        stats_.peer_denied++;
+        respond_error(r, 403);
+        return false;
+    }
+    return true;
+}
+
 // REQUESTED-TRANSPORT, EVEN-PORT, RESERVATION-TOKEN and the address-family
 // attributes (RFC 8656 §7.2 steps 3-7). Answers the error itself.
 bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
@@ -419,15 +435,8 @@ void turn_manager::on_create_permission(request& r, turn_allocation& a)
             respond_error(r, 400);
             return;
         }
-        if (p.family != 4) {
-            respond_error(r, 443);
+        if (!peer_acceptable(r, p))
             return;
-        }
-        if (!peer_permitted(p)) {
-            stats_.peer_denied++;
-            respond_error(r, 403);
-            return;
-        }
         ips.push_back(p.ip4_be());
     }
     if (ips.empty()) {
@@ -477,19 +486,13 @@ void turn_manager::on_channel_bind(request& r, turn_allocation& a)
     uint16_t number = 0;
     turn::transport_addr p;
     if (cn == nullptr || pa == nullptr || !turn::read_channel_number(*cn, number) ||
-        number < turn::channel_min || number > turn::channel_max || !turn::read_xor_address(m, *pa, p)) {
+        number < turn::channel_min || number > turn::channel_max ||
+        !turn::read_xor_address(m, *pa, p)) {
         respond_error(r, 400);
         return;
     }
-    if (p.family != 4) {
-        respond_error(r, 443);
+    if (!peer_acceptable(r, p))
         return;
-    }
-    if (!peer_permitted(p)) {
-        stats_.peer_denied++;
-        respond_error(r, 403);
-        return;
-    }
     const uint32_t ip = p.ip4_be();
     const uint16_t port = rte_cpu_to_be_16(p.port);
     // RFC 8656 §11.2: a number bound to another peer, or a peer bound to
