@@ -258,10 +258,11 @@ if command -v turnutils_uclient >/dev/null && command -v turnutils_peer >/dev/nu
     sleep 0.3
     for mode in "" "-s"; do
         printf '\n$ turnutils_uclient -W SECRET -u demo -e 198.18.0.3 -n 100 -l 160 %s 198.18.0.1\n' "$mode"
-        echo "  (${mode:+Send indications}${mode:-channels}, an RTP/RTCP pair of allocations)"
+        if [ -n "$mode" ]; then what="Send/Data indications"; else what="channels"; fi
+        echo "  ($what, an RTP/RTCP pair of allocations; uclient's own summary:)"
         ip netns exec "$ns" turnutils_uclient -W "$(cat "$work/turn-secret")" -u demo -L 198.18.0.2 \
             -e 198.18.0.3 -r 3480 -n 100 -l 160 $mode 198.18.0.1 2>&1 |
-            grep -E "tot_send_msgs=[0-9]+, tot_recv_msgs|Total lost packets" |
+            grep -E "start_mclient: tot_send_msgs=|Total lost packets" |
             sed -e 's/^[0-9]*: : /    /' || true
     done
     kill "$peer_pid" 2>/dev/null || true
