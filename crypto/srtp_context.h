@@ -84,7 +84,9 @@ struct relay_hint {
     uint32_t ssrc = 0;
     uint64_t index = 0;
 };
-extern thread_local relay_hint tls_relay_hint;
+// constinit: statically initialised, so other files reach it without a TLS
+// init wrapper (which UBSan sees as a possibly-null pointer).
+extern thread_local constinit relay_hint tls_relay_hint;
 inline void relay_begin(uint8_t source) noexcept
 {
     tls_relay_hint.armed = true;

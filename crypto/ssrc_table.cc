@@ -12,7 +12,7 @@ namespace {
 std::atomic<uint32_t> g_clock_s{0};
 }
 
-thread_local relay_hint tls_relay_hint;
+thread_local constinit relay_hint tls_relay_hint;
 
 void set_clock_seconds(uint32_t now) noexcept { g_clock_s.store(now, std::memory_order_relaxed); }
 uint32_t clock_seconds() noexcept { return g_clock_s.load(std::memory_order_relaxed); }

@@ -139,14 +139,17 @@ inline unsigned owner_of_client(uint32_t ip_be, uint16_t port_be, unsigned nwork
 
 // The client 5-tuple, as the key of a worker's client table. The listener
 // port is part of it (a client may hold one allocation per listener port).
-struct turn_client_key {
+// 16 bytes, 8-aligned, no implicit padding: rte_hash_crc reads the key in
+// 8-byte words, and every byte of it is hashed and compared.
+struct alignas(8) turn_client_key {
     uint32_t ip_be = 0;
     uint16_t port_be = 0;
     uint16_t listen_port_be = 0;
     uint16_t iface = 0;
     uint16_t pad = 0;
+    uint32_t pad2 = 0;
 };
-static_assert(sizeof(turn_client_key) == 12);
+static_assert(sizeof(turn_client_key) == 16);
 
 // A worker's client table: 5-tuple -> allocation. Only its worker reads and
 // writes it (commands arrive on its ring), so rte_hash runs without its
