@@ -1,5 +1,6 @@
 // isar-bench TURN modes: see turn_load.h and bench/README.md ("TURN").
 #include "bench/load/turn_load.h"
+#include "bench/load/ring_port.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -40,41 +41,7 @@ unsigned seq_no = 0;
 
 // One net_ring port: 1 RX ring (generator -> worker), TX queue 0 (worker)
 // and 1 (control) -> sink.
-struct tport {
-    std::string name;
-    int port = -1;
-    rte_ring* rx = nullptr;
-    rte_ring* tx[2] = {};
-    tport(const std::string& n, unsigned rx_size, unsigned tx_size) : name(n)
-    {
-        const int sock = static_cast<int>(rte_socket_id());
-        const unsigned f = RING_F_SP_ENQ | RING_F_SC_DEQ;
-        rx = rte_ring_create((n + "r").c_str(), rx_size, sock, f);
-        for (unsigned q = 0; q < 2; q++)
-            tx[q] = rte_ring_create((n + "t" + std::to_string(q)).c_str(), tx_size, sock, f);
-        if (rx && tx[0] && tx[1])
-            port = rte_eth_from_rings(n.c_str(), &rx, 1, tx, 2, sock);
-    }
-    void drain()
-    {
-        void* o[64];
-        unsigned k;
-        while (rx && (k = rte_ring_dequeue_burst(rx, o, 64, nullptr)) > 0)
-            rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(o), k);
-        for (rte_ring* r : tx)
-            while (r && (k = rte_ring_dequeue_burst(r, o, 64, nullptr)) > 0)
-                rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(o), k);
-    }
-    ~tport()
-    {
-        if (port >= 0)
-            rte_vdev_uninit(("net_ring_" + name).c_str());
-        drain();
-        rte_ring_free(rx);
-        for (auto* r : tx)
-            rte_ring_free(r);
-    }
-};
+using tport = bench::ring_port;
 
 struct xs {
     uint64_t s = 0x9e3779b97f4a7c15ull;
@@ -174,7 +141,7 @@ struct bench {
         dc.max_allocations = n + 64;
         for (unsigned i = 0; i < nifaces; i++) {
             // TX rings hold a whole drain: a main-lcore stall must not show as tx_full
-            auto p = std::make_unique<tport>("tl" + std::to_string(seq_no++), 1u << 17, 1u << 18);
+            auto p = std::make_unique<tport>("tl" + std::to_string(seq_no++), 2, 1u << 17, 1u << 18);
             if (p->port < 0) {
                 error = "cannot create ring port";
                 return false;
@@ -664,7 +631,7 @@ json run_allocs(const options& o, unsigned n, std::vector<std::string>& errors)
     dc.turn_ports = {listen_port};
     dc.max_allocations = n + 64;
     std::string err;
-    auto p = std::make_unique<tport>("ta" + std::to_string(seq_no++), 1u << 15, 1u << 15);
+    auto p = std::make_unique<tport>("ta" + std::to_string(seq_no++), 2, 1u << 15, 1u << 15);
     ctl::interface_config ic;
     ic.port = static_cast<uint16_t>(p->port);
     ic.address = iface_ip(0);
