@@ -238,8 +238,9 @@ TEST_F(Conference, RocStaysRightAcrossPassThroughTranscryptSwitches)
                     to_b++;
                 } else {
                     ASSERT_EQ(v.dst_port, participant(2).port);
-                    if (pass) // under kc in between: rc keeps ka's state
+                    if (pass) { // under kc in between: rc keeps ka's state
                         ASSERT_TRUE(unsrtp(*rc, v.payload)) << "c, packet " << to_c;
+                    }
                     to_c++;
                 }
             }
