@@ -150,7 +150,7 @@ TEST_P(each_own, InboundReplayIsRefusedWhileTheSsrcHoldsItsSlot)
 }
 
 INSTANTIATE_TEST_SUITE_P(engines, each_own, ::testing::ValuesIn(own_engines()),
-                         [](const auto& info) { return std::string(engine_name(info.param)); });
+                         [](const auto& p) { return std::string(engine_name(p.param)); });
 
 // The overflow hash (linear probing, backward-shift deletion) against a
 // model, through many evictions.

@@ -175,7 +175,7 @@ TEST_P(FloodKinds, FloodIsPolicedByKind)
 
 INSTANTIATE_TEST_SUITE_P(Kinds, FloodKinds,
                          ::testing::Values(flood::icmp, flood::stun, flood::dtls),
-                         [](const auto& info) { return std::string(flood_name(info.param)); });
+                         [](const auto& p) { return std::string(flood_name(p.param)); });
 
 // A flood of ARP requests for other hosts is policed hard (arp_other_pps);
 // bob's reply to us has its own rate and resolves the held packet.
