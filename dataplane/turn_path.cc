@@ -163,7 +163,6 @@ void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) 
         peer = c->peer;
         off = 4;
         len = dlen;
-        bump(stats.turn_channel_data);
     } else {
         turn::send_view sv;
         if (!turn::parse_send_indication(p, plen, sv) || sv.peer.family != 4) {
@@ -198,6 +197,8 @@ void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) 
     bump(a->ctr.c2p_bytes, len);
     bump(stats.turn_c2p_pkts);
     bump(stats.turn_c2p_bytes, len);
+    if (meta.channel_data) // counted once it is relayed, like the peer direction
+        bump(stats.turn_channel_data);
     if (hairpin)
         turn_hairpin(m, meta, a, peer);
     else

@@ -709,6 +709,7 @@ TEST_F(TurnOne, NoPermissionClientToPeer)
     EXPECT_EQ(dp::read(a_->ctr.c2p_drops), 2u);
     EXPECT_EQ(dp::read(a_->ctr.c2p_pkts), 0u);
     EXPECT_EQ(sum(&dp::worker_stats::turn_c2p_pkts), 0u);
+    EXPECT_EQ(sum(&dp::worker_stats::turn_channel_data), 0u) << "a dropped ChannelData is not relayed";
     expect_accounted("no permission c2p");
 }
 
