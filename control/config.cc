@@ -119,32 +119,61 @@ void get_strings(const toml::table& t, const std::string& sec, const std::string
     }
 }
 
+// [turn] listen_udp/listen_tcp/listen_tls: up to 8 ports each, none in the
+// relay pool, none twice (nor in `other`: TCP and TLS cannot share a port).
+void parse_ports(const toml::table& t, const char* key, const config& c,
+                 std::vector<uint16_t>& out, const std::vector<uint16_t>& other)
+{
+    const std::string k = std::string("turn.") + key;
+    const toml::node* n = t.get(key);
+    if (n == nullptr)
+        return;
+    if (!n->is_array())
+        fail(k, "expected an array of ports, e.g. [3478]");
+    size_t i = 0;
+    for (auto&& e : *n->as_array()) {
+        const std::string w = k + "[" + std::to_string(i++) + "]";
+        if (!e.is_integer() || e.as_integer()->get() < 1 || e.as_integer()->get() > 65535)
+            fail(w, "expected a port from 1 to 65535");
+        const auto p = static_cast<uint16_t>(e.as_integer()->get());
+        if (p >= c.port_min && p <= c.port_max)
+            fail(w, std::to_string(p) + " lies in the relay port pool (relay.port_min.." +
+                            "relay.port_max)");
+        if (std::find(out.begin(), out.end(), p) != out.end())
+            fail(w, std::to_string(p) + " is listed twice");
+        if (std::find(other.begin(), other.end(), p) != other.end())
+            fail(w, std::to_string(p) + " is also in turn.listen_tcp");
+        out.push_back(p);
+    }
+    if (out.size() > 8)
+        fail(k, "at most 8 ports");
+}
+
 void parse_turn(const toml::table& t, config& c)
 {
     turn_config& tc = c.turn;
     check_keys(t, "turn",
-               {"listen_udp", "realm", "auth_secret_file", "allowed_peer", "denied_peer",
+               {"listen_udp", "listen_tcp", "listen_tls", "tls_cert", "tls_key", "max_connections",
+                "stream_threads", "stream_send_buffer", "stream_timeout_s", "realm",
+                "auth_secret_file", "allowed_peer", "denied_peer",
                 "max_allocations", "user_quota", "allocate_rate", "max_requests_per_s",
                 "default_lifetime_s", "max_lifetime_s", "nonce_lifetime_s"});
-    if (const toml::node* n = t.get("listen_udp")) {
-        if (!n->is_array())
-            fail("turn.listen_udp", "expected an array of UDP ports, e.g. [3478]");
-        size_t i = 0;
-        for (auto&& e : *n->as_array()) {
-            const std::string w = "turn.listen_udp[" + std::to_string(i++) + "]";
-            if (!e.is_integer() || e.as_integer()->get() < 1 || e.as_integer()->get() > 65535)
-                fail(w, "expected a UDP port from 1 to 65535");
-            const auto p = static_cast<uint16_t>(e.as_integer()->get());
-            if (p >= c.port_min && p <= c.port_max)
-                fail(w, std::to_string(p) + " lies in the relay port pool (relay.port_min.." +
-                                "relay.port_max)");
-            if (std::find(tc.listen_udp.begin(), tc.listen_udp.end(), p) != tc.listen_udp.end())
-                fail(w, std::to_string(p) + " is listed twice");
-            tc.listen_udp.push_back(p);
+    parse_ports(t, "listen_udp", c, tc.listen_udp, {});
+    parse_ports(t, "listen_tcp", c, tc.listen_tcp, {});
+    parse_ports(t, "listen_tls", c, tc.listen_tls, tc.listen_tcp);
+    get_string(t, "turn", "tls_cert", tc.tls_cert);
+    get_string(t, "turn", "tls_key", tc.tls_key);
+    get_uint(t, "turn", "max_connections", tc.max_connections, 1, 1u << 20);
+    get_uint(t, "turn", "stream_threads", tc.stream_threads, 1, 16);
+    get_uint(t, "turn", "stream_send_buffer", tc.stream_send_buffer, 4096, 16u << 20);
+    get_uint(t, "turn", "stream_timeout_s", tc.stream_timeout_s, 1, 3600);
+    if (!tc.listen_tls.empty())
+        for (const char* k : {"tls_cert", "tls_key"}) {
+            const std::string& v = std::string(k) == "tls_cert" ? tc.tls_cert : tc.tls_key;
+            if (v.empty() || v[0] != '/')
+                fail("turn." + std::string(k), "missing or not an absolute path (PEM file; "
+                                               "required with turn.listen_tls)");
         }
-        if (tc.listen_udp.size() > 8)
-            fail("turn.listen_udp", "at most 8 ports");
-    }
     get_string(t, "turn", "realm", tc.realm);
     get_string(t, "turn", "auth_secret_file", tc.auth_secret_file);
     get_strings(t, "turn", "allowed_peer", tc.allowed_peer);
@@ -191,7 +220,7 @@ void parse_dataplane(const toml::table& root, config& c)
     if (auto* t = section(root, "exception")) {
         check_keys(*t, "exception",
                    {"arp_reply_pps", "arp_request_pps", "arp_other_pps", "icmp_pps", "stun_pps",
-                    "dtls_pps"});
+                    "dtls_pps", "kernel_pps"});
         const uint64_t max = 100000000;
         get_uint(*t, "exception", "arp_reply_pps", c.arp_reply_pps, 0, max);
         get_uint(*t, "exception", "arp_request_pps", c.arp_request_pps, 0, max);
@@ -199,6 +228,7 @@ void parse_dataplane(const toml::table& root, config& c)
         get_uint(*t, "exception", "icmp_pps", c.icmp_pps, 0, max);
         get_uint(*t, "exception", "stun_pps", c.stun_pps, 0, max);
         get_uint(*t, "exception", "dtls_pps", c.dtls_pps, 0, max);
+        get_uint(*t, "exception", "kernel_pps", c.kernel_pps, 0, max);
     }
 }
 
@@ -234,8 +264,13 @@ config parse_table(const toml::table& root)
     for (auto&& e : *ifs->as_array()) {
         const std::string where = "interface[" + std::to_string(i) + "]";
         const toml::table& t = *e.as_table();
-        check_keys(t, where, {"port", "address", "gateway", "tx_checksum_offload"});
+        check_keys(t, where, {"port", "address", "gateway", "tx_checksum_offload", "kernel_iface"});
         interface_config ic;
+        get_string(t, where, "kernel_iface", ic.kernel_iface);
+        if (ic.kernel_iface.size() >= 16 || ic.kernel_iface.find_first_of("/ \t\n:") !=
+                                                 std::string::npos)
+            fail(where + ".kernel_iface", "not a valid interface name (at most 15 characters, "
+                                          "no '/', ':' or spaces)");
         get_bool(t, where, "tx_checksum_offload", ic.tx_checksum_offload);
         if (t.get("port") == nullptr)
             fail(where + ".port", "missing (the DPDK port id, e.g. 0)");
@@ -416,6 +451,8 @@ std::string dump_config(const config& c)
             o << "gateway = \"" << format_ipv4(i.gateway) << "\"\n";
         if (!i.tx_checksum_offload)
             o << "tx_checksum_offload = false\n";
+        if (!i.kernel_iface.empty())
+            o << "kernel_iface = " << toml::value<std::string>(i.kernel_iface) << "\n";
     }
     char mode[8];
     snprintf(mode, sizeof(mode), "%04o", c.socket_mode);
@@ -434,7 +471,7 @@ std::string dump_config(const config& c)
       << "\nhold_total = " << c.hold_total << "\n\n[exception]\narp_reply_pps = " << c.arp_reply_pps
       << "\narp_request_pps = " << c.arp_request_pps << "\narp_other_pps = " << c.arp_other_pps
       << "\nicmp_pps = " << c.icmp_pps << "\nstun_pps = " << c.stun_pps
-      << "\ndtls_pps = " << c.dtls_pps << "\n\n[log]\nlevel = \"" << c.log_level
+      << "\ndtls_pps = " << c.dtls_pps << "\nkernel_pps = " << c.kernel_pps << "\n\n[log]\nlevel = \"" << c.log_level
       << "\"\n";
     if (c.allow_wedge)
         o << "\n[debug]\nallow_wedge = true\n";
@@ -452,6 +489,15 @@ std::string dump_config(const config& c)
     };
     o << "\n[turn]\n";
     list("listen_udp", t.listen_udp);
+    list("listen_tcp", t.listen_tcp);
+    list("listen_tls", t.listen_tls);
+    if (!t.tls_cert.empty())
+        o << "tls_cert = " << toml::value<std::string>(t.tls_cert) << "\n";
+    if (!t.tls_key.empty())
+        o << "tls_key = " << toml::value<std::string>(t.tls_key) << "\n";
+    o << "max_connections = " << t.max_connections << "\nstream_threads = " << t.stream_threads
+      << "\nstream_send_buffer = " << t.stream_send_buffer
+      << "\nstream_timeout_s = " << t.stream_timeout_s << "\n";
     o << "realm = " << toml::value<std::string>(t.realm)
       << "\nauth_secret_file = " << toml::value<std::string>(t.auth_secret_file) << "\n";
     list("allowed_peer", t.allowed_peer);

@@ -15,12 +15,26 @@ struct interface_config {
     uint8_t prefix_len = 0; //                                   (the /P part)
     uint32_t gateway = 0;   // 0 = none (on-link peers only)     [[interface]] gateway
     bool tx_checksum_offload = true; // use the port's, if it has one  [[interface]] tx_checksum_offload
+    // The kernel interface (a net_tap isard creates when TURN listens on TCP
+    // or TLS) that carries this interface's address for the kernel's TCP:
+    // "" = "isar<port>".                                        [[interface]] kernel_iface
+    std::string kernel_iface;
 };
 
 // [turn]: Isar as a TURN server (RFC 8656) with coturn's use-auth-secret
-// (TURN REST API) authentication. Off while listen_udp is empty.
+// (TURN REST API) authentication. Off while listen_udp, listen_tcp and
+// listen_tls are all empty.
 struct turn_config {
     std::vector<uint16_t> listen_udp;   // UDP ports on every interface address; [] = off
+    std::vector<uint16_t> listen_tcp;   // TURN over TCP (RFC 8656 framing), e.g. [3478]
+    std::vector<uint16_t> listen_tls;   // TURN over TLS (TURNS), e.g. [443, 5349]
+    std::string tls_cert;               // PEM certificate chain (required with listen_tls)
+    std::string tls_key;                // PEM private key, not readable by others
+    uint32_t max_connections = 10000;   // TCP and TLS connections in all; closed at once beyond
+    uint32_t stream_threads = 2;        // threads (each with its own io_uring) serving them
+    uint32_t stream_send_buffer = 65536; // bytes queued per connection; the excess is dropped
+    uint32_t stream_timeout_s = 30;     // a connection silent without an allocation, stalled
+                                        // mid-message or not reading is closed after this
     std::string realm;                  // REALM (required when on)
     std::string auth_secret_file;       // one secret per line, not readable by others
     std::vector<std::string> allowed_peer; // CIDRs; a match is permitted (checked first)
@@ -33,7 +47,8 @@ struct turn_config {
     uint32_t max_lifetime_s = 3600;     // the longest granted
     uint32_t nonce_lifetime_s = 600;    // a NONCE older than this gets 438 (stale)
 
-    bool enabled() const { return !listen_udp.empty(); }
+    bool streams() const { return !listen_tcp.empty() || !listen_tls.empty(); }
+    bool enabled() const { return !listen_udp.empty() || streams(); }
 };
 
 struct config {
@@ -78,6 +93,7 @@ struct config {
     uint32_t icmp_pps = 1000;
     uint32_t stun_pps = 5000;       // STUN to leg ports
     uint32_t dtls_pps = 5000;       // DTLS to leg ports
+    uint32_t kernel_pps = 1000000;  // frames to the kernel interface (TURN over TCP/TLS)
     // [log]
     std::string log_level = "info"; // error, warning, notice, info, debug
     // [turn]

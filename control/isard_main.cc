@@ -39,6 +39,7 @@ dp::dp_config dataplane_config(const ctl::config& c)
     d.turn_ports = c.turn.listen_udp;
     d.max_allocations = c.turn.enabled() ? c.turn.max_allocations : 0;
     d.turn_requests_per_s = c.turn.max_requests_per_s;
+    d.stream_threads = c.turn.streams() ? c.turn.stream_threads : 0;
     d.arp_reply_pps = c.arp_reply_pps;
     d.arp_request_pps = c.arp_request_pps;
     d.arp_other_pps = c.arp_other_pps;

@@ -107,6 +107,10 @@ dataplane::~dataplane()
         rte_ring_free(w->exc_ring);
         rte_ring_free(w->prio_ring);
         rte_ring_free(w->turn_ring);
+        for (unsigned t = 0; t < w->nstreams; t++) {
+            rte_ring_free(w->stream_in[t]);
+            rte_ring_free(w->stream_out[t]);
+        }
         w->flows.release();
         w->turn_clients.release();
     }
@@ -342,6 +346,25 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
             }
             workers_[a]->handoff_out[b] = r;
             workers_[b]->handoff_in[a] = r;
+        }
+    }
+    // TURN over TCP/TLS: a ring each way between every stream thread and
+    // every worker (stream_ring.h).
+    for (unsigned t = 0; t < cfg.stream_threads && t < max_stream_threads; t++) {
+        for (unsigned w = 0; w < nworkers_; w++) {
+            const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
+            const int sock = static_cast<int>(rte_socket_id());
+            rte_ring* in = rte_ring_create(name_of(id_, "si", t, w).c_str(), cfg.ring_size, sock,
+                                           spsc);
+            rte_ring* out = rte_ring_create(name_of(id_, "so", w, t).c_str(), cfg.ring_size, sock,
+                                            spsc);
+            workers_[w]->stream_in[t] = in;
+            workers_[w]->stream_out[t] = out;
+            workers_[w]->nstreams = t + 1;
+            if (in == nullptr || out == nullptr) {
+                err = std::string("cannot create stream rings: ") + rte_strerror(rte_errno);
+                return -ENOMEM;
+            }
         }
     }
     // Deal RX queues round-robin over the workers.

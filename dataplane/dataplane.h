@@ -45,6 +45,9 @@ struct dp_config {
     std::vector<uint16_t> turn_ports;
     uint32_t max_allocations = 0;
     uint32_t turn_requests_per_s = 0;
+    // TURN over TCP/TLS: stream threads outside the dataplane, each with a
+    // ring to and from every worker (stream_ring.h); 0 = none.
+    uint32_t stream_threads = 0;
     // Exception path: packets per second each kind may take to the control
     // lcore, all workers together (0 = unpoliced). See exc_policer.
     uint32_t arp_reply_pps = 0;   // ARP replies to our address
@@ -106,6 +109,10 @@ public:
     // Collects STUN/TURN requests (to the TURN listener ports) from every
     // worker, at most `max`, taking from each worker in turn.
     unsigned poll_turn(rte_mbuf** out, unsigned max) noexcept;
+    // TURN over TCP/TLS (stream_ring.h): the ring stream thread `t` fills
+    // for worker `w`, and the one worker `w` fills for thread `t`.
+    rte_ring* stream_in(unsigned t, unsigned w) noexcept { return workers_[w]->stream_in[t]; }
+    rte_ring* stream_out(unsigned w, unsigned t) noexcept { return workers_[w]->stream_out[t]; }
     // Sends on the control lcore's own TX queue of interface `ifc`; frees
     // what could not be sent and returns the number sent.
     uint16_t ctl_tx(unsigned ifc, rte_mbuf** pkts, uint16_t n) noexcept;

@@ -78,6 +78,8 @@ struct alignas(64) turn_alloc {
     uint32_t id = 0;             // control's allocation id
     uint64_t last_seen_tsc = 0;  // last packet either way (written by the worker)
     uint8_t txid[12] = {};       // transaction id of the Data indications we send
+    uint32_t stream = 0;         // TCP/TLS client: its connection's token (stream_ring.h);
+                                 // 0 = UDP client (found by its 5-tuple)
 
     // ---- lines 1-: counters, then the permission and channel tables ------
     alignas(64) turn_counters ctr;

@@ -12,6 +12,7 @@
 #include "dataplane/leg.h"
 #include "dataplane/rewrite.h"
 #include "dataplane/stats.h"
+#include "dataplane/stream_ring.h"
 #include "dataplane/turn_alloc.h"
 
 struct rte_ring;
@@ -78,6 +79,9 @@ struct worker {
     rte_ring* prio_ring = nullptr;           // me -> control: ARP (policed) and held packets;
                                              // drained first, never behind a flood of the above
     rte_ring* turn_ring = nullptr;           // me -> control: STUN/TURN requests (policed)
+    rte_ring* stream_in[max_stream_threads] = {};  // stream thread [t] -> me (stream_ring.h)
+    rte_ring* stream_out[max_stream_threads] = {}; // me -> stream thread [t]
+    unsigned nstreams = 0;
     flow_table flows;                        // flow_key -> leg or allocation, private to me
     turn_client_table turn_clients;          // client 5-tuple -> allocation, private to me
     gcra turn_police; // the STUN/TURN requests handed to control

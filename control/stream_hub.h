@@ -1,0 +1,118 @@
+// TURN over TCP and TLS: what the stream threads (stream_server.h) and the
+// control lcore (turn_manager) tell each other, and how a connection is named
+// on the dataplane's rings.
+//
+// The bytes of a connection take two lanes:
+// - STUN/TURN requests (the slow path) go to the control lcore as a
+//   stream_event and come back as stream_command::send, like UDP requests
+//   through a worker's TURN ring; control tells the thread which allocation
+//   the connection now has (bind) and when it is over (close).
+// - ChannelData and Send indications (media) go straight to the allocation's
+//   owning worker on an rte_ring (stream_frame_hdr + the frame), and the
+//   worker's ChannelData and Data indications for the client come back on
+//   another (the frame alone, the token in m->hash.usr). Neither lane passes
+//   the control lcore.
+//
+// The hub's queues are mutex-protected vectors: slow-path messages only, a
+// few per allocation.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dataplane/stream_ring.h"
+
+namespace isar::ctl {
+
+using dp::make_stream_token;
+using dp::stream_frame_hdr;
+using dp::stream_slot_of;
+using dp::stream_thread_of;
+constexpr unsigned stream_max_threads = dp::max_stream_threads;
+
+// Thread -> control.
+struct stream_event {
+    enum kind_t : uint8_t {
+        request, // one whole STUN message (class request) from the client
+        closed,  // the connection is gone (its allocation ends)
+    } kind = request;
+    uint32_t token = 0;
+    uint32_t client_ip_be = 0; // the client's address and port (getpeername)
+    uint16_t client_port_be = 0;
+    uint32_t local_ip_be = 0;  // the address and port it connected to (getsockname)
+    uint16_t local_port_be = 0;
+    bool tls = false;
+    std::vector<uint8_t> msg;  // request
+    std::string why;           // closed: for the log ("peer closed", "timeout", ...)
+};
+
+// Control -> thread.
+struct stream_command {
+    enum kind_t : uint8_t {
+        send,  // queue msg (one STUN message) on the connection
+        bind,  // the connection's allocation: where its media goes
+        close, // end the connection (allocation deleted or expired); no closed event follows
+    } kind = send;
+    uint32_t token = 0;
+    std::vector<uint8_t> msg; // send
+    uint16_t worker = 0;      // bind: the allocation's owning worker,
+    uint16_t iface = 0;       //       its interface and relayed port
+    uint16_t relay_port_be = 0;
+};
+
+class stream_hub {
+public:
+    explicit stream_hub(unsigned nthreads) : boxes_(nthreads) {}
+    stream_hub(const stream_hub&) = delete;
+    stream_hub& operator=(const stream_hub&) = delete;
+
+    unsigned nthreads() const noexcept { return static_cast<unsigned>(boxes_.size()); }
+
+    // ---- stream thread side ---------------------------------------------
+    void post(unsigned thread, stream_event&& e)
+    {
+        std::lock_guard<std::mutex> g(boxes_[thread].mu);
+        boxes_[thread].events.push_back(std::move(e));
+    }
+    // Moves every command for `thread` into `out` (appended).
+    void take_commands(unsigned thread, std::vector<stream_command>& out)
+    {
+        std::lock_guard<std::mutex> g(boxes_[thread].mu);
+        for (auto& c : boxes_[thread].commands)
+            out.push_back(std::move(c));
+        boxes_[thread].commands.clear();
+    }
+
+    // ---- control side ----------------------------------------------------
+    // Moves every thread's events into `out` (appended).
+    void take_events(std::vector<stream_event>& out)
+    {
+        for (auto& b : boxes_) {
+            std::lock_guard<std::mutex> g(b.mu);
+            for (auto& e : b.events)
+                out.push_back(std::move(e));
+            b.events.clear();
+        }
+    }
+    // Routed by the token's thread; a token of no thread is ignored.
+    void command(stream_command&& c)
+    {
+        const unsigned t = stream_thread_of(c.token);
+        if (t >= boxes_.size())
+            return;
+        std::lock_guard<std::mutex> g(boxes_[t].mu);
+        boxes_[t].commands.push_back(std::move(c));
+    }
+
+private:
+    struct box {
+        std::mutex mu;
+        std::vector<stream_event> events;
+        std::vector<stream_command> commands;
+    };
+    std::vector<box> boxes_;
+};
+
+} // namespace isar::ctl
