@@ -306,6 +306,10 @@ std::string metrics_exporter::render(const loop_info& li)
              "TURN: client packets whose peer is another allocation on this relay."},
             {"isar_turn_requests_total", &dp::worker_stats::turn_requests,
              "TURN: STUN/TURN requests handed to the control lcore (after policing)."},
+            {"isar_turn_stream_in_frames_total", &dp::worker_stats::turn_stream_in,
+             "TURN: frames of TCP/TLS clients a worker took from the stream threads."},
+            {"isar_turn_stream_out_frames_total", &dp::worker_stats::turn_stream_out,
+             "TURN: frames for TCP/TLS clients a worker handed to the stream threads."},
     };
     for (const auto& c : wcs) {
         m.family(c.name, "counter", c.help);

@@ -1,5 +1,7 @@
 #include "control/stun_frame.h"
 
+#include "control/stream_hub.h"
+
 #include <cstring>
 
 #include <rte_byteorder.h>
@@ -81,6 +83,20 @@ bool send_stun(dp::dataplane& dp, const stun_origin& to, const uint8_t* msg, siz
     std::memcpy(udp + 1, msg, len);
     udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
     return dp.ctl_tx(to.iface, &m, 1) == 1;
+}
+
+bool stun_out::send(const stun_origin& to, const uint8_t* msg, size_t len) const
+{
+    if (to.stream == 0)
+        return send_stun(dp, to, msg, len);
+    if (hub == nullptr)
+        return false;
+    stream_command c;
+    c.kind = stream_command::send;
+    c.token = to.stream;
+    c.msg.assign(msg, msg + len);
+    hub->command(std::move(c));
+    return true;
 }
 
 } // namespace isar::ctl

@@ -23,6 +23,10 @@ struct stun_origin {
     uint16_t client_port_be = 0;
     uint32_t local_ip_be = 0;   // the listener address and port it was sent to
     uint16_t local_port_be = 0;
+    uint32_t stream = 0;        // TCP/TLS: the connection's token (stream_hub.h); 0 = UDP
+    bool tls = false;
+
+    const char* transport() const noexcept { return stream == 0 ? "udp" : tls ? "tls" : "tcp"; }
 
     turn::transport_addr client() const noexcept;
 };
@@ -35,5 +39,16 @@ bool stun_payload(const rte_mbuf* m, const dp::dataplane& dp, stun_origin& from,
 // Sends msg[0..len) to `to` (back to where the request came from). False
 // when no mbuf could be had or the port did not take it.
 bool send_stun(dp::dataplane& dp, const stun_origin& to, const uint8_t* msg, size_t len) noexcept;
+
+class stream_hub;
+
+// Where answers go: a UDP client's through the dataplane (send_stun), a TCP
+// or TLS client's to its stream thread.
+struct stun_out {
+    dp::dataplane& dp;
+    stream_hub* hub = nullptr;
+
+    bool send(const stun_origin& to, const uint8_t* msg, size_t len) const;
+};
 
 } // namespace isar::ctl

@@ -51,6 +51,7 @@ json commands::turn_alloc_json(const turn_allocation& a, bool detail) const
     json j{{"id", a.id},
            {"username", a.username},
            {"client", ep4(a.origin.client_ip_be, a.origin.client_port_be)},
+           {"transport", a.origin.transport()},
            {"listener", ep4(a.origin.local_ip_be, a.origin.local_port_be)},
            {"relayed", ep4(d.relay_ip_be, d.relay_port_be)},
            {"worker", d.owner},

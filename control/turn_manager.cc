@@ -18,6 +18,7 @@
 #include "control/addr.h"
 #include "control/log.h"
 #include "control/session_manager.h"
+#include "control/stream_hub.h"
 #include "control/turn_request.h"
 
 namespace isar::ctl {
@@ -101,6 +102,8 @@ int turn_manager::init(std::string& err)
 
 uint64_t turn_manager::client_key(const stun_origin& o) const
 {
+    if (o.stream != 0) // one allocation per connection
+        return (1ull << 63) | o.stream;
     return (uint64_t{o.iface} << 56) ^ (uint64_t{o.local_port_be} << 48) ^
            (uint64_t{o.client_ip_be} << 16) ^ o.client_port_be;
 }
@@ -153,7 +156,44 @@ unsigned turn_manager::poll(unsigned budget)
             handle(pkts[i]);
         total += n;
     }
+    if (out_.hub != nullptr) {
+        std::vector<stream_event> events;
+        out_.hub->take_events(events);
+        for (auto& e : events)
+            handle(e);
+        total += static_cast<unsigned>(events.size());
+    }
     return total;
+}
+
+void turn_manager::handle(stream_event& e)
+{
+    if (e.kind == stream_event::closed) {
+        stun_origin o;
+        o.stream = e.token;
+        if (turn_allocation* a = by_client(o))
+            end(*a, e.why.empty() ? "connection closed" : e.why.c_str(), nullptr, true);
+        return;
+    }
+    stats_.requests++;
+    request r;
+    stun_origin& o = r.reply.to;
+    o.stream = e.token;
+    o.tls = e.tls;
+    o.client_ip_be = e.client_ip_be;
+    o.client_port_be = e.client_port_be;
+    o.local_ip_be = e.local_ip_be;
+    o.local_port_be = e.local_port_be;
+    // The relayed address is on the interface the client connected to (the
+    // kernel interface carries its address), else on the first one.
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        if (dp_.ifc(i).ip_be == e.local_ip_be)
+            o.iface = i;
+    if (!enabled() || turn::parse(e.msg.data(), e.msg.size(), r.msg) != turn::parse_status::ok) {
+        stats_.bad_requests++;
+        return;
+    }
+    handle_request(r);
 }
 
 void turn_manager::handle(rte_mbuf* m)
@@ -168,6 +208,12 @@ void turn_manager::handle(rte_mbuf* m)
         rte_pktmbuf_free(m);
         return;
     }
+    handle_request(r);
+    rte_pktmbuf_free(m); // r.msg pointed into it
+}
+
+void turn_manager::handle_request(request& r)
+{
     r.now_tsc = rte_rdtsc();
     r.now_s = static_cast<int64_t>(::time(nullptr));
     r.reply.method = r.msg.method;
@@ -178,7 +224,6 @@ void turn_manager::handle(rte_mbuf* m)
         stats_.ignored++;
     else
         on_request(r);
-    rte_pktmbuf_free(m); // r.msg pointed into it
 }
 
 int turn_manager::submit(std::unique_ptr<dp::flow_cmd> c,
@@ -276,7 +321,7 @@ void turn_manager::push_peers(turn_allocation& a, std::function<void(int)> done)
         done(-EAGAIN);
 }
 
-void turn_manager::end(turn_allocation& a, const char* why, done_fn done)
+void turn_manager::end(turn_allocation& a, const char* why, done_fn done, bool conn_gone)
 {
     if (a.deleting) {
         if (done)
@@ -289,10 +334,18 @@ void turn_manager::end(turn_allocation& a, const char* why, done_fn done)
         per_user_.erase(u);
     stats_.allocations_ended++;
     const double age = static_cast<double>(rte_rdtsc() - a.created_tsc) / rte_get_tsc_hz();
-    ISAR_LOG(INFO, "turn: allocation {} ended ({}): user \"{}\", client {}:{}, {:.0f} s, "
+    if (a.origin.stream != 0 && !conn_gone && out_.hub != nullptr) {
+        // One allocation per connection: the connection ends with it (after
+        // what is queued on it, e.g. the answer to a Refresh of lifetime 0).
+        stream_command sc;
+        sc.kind = stream_command::close;
+        sc.token = a.origin.stream;
+        out_.hub->command(std::move(sc));
+    }
+    ISAR_LOG(INFO, "turn: allocation {} ended ({}): user \"{}\", client {}:{} ({}), {:.0f} s, "
                    "{} packets to peers, {} from peers",
              a.id, why, a.username, format_ipv4(rte_be_to_cpu_32(a.origin.client_ip_be)),
-             rte_be_to_cpu_16(a.origin.client_port_be), age, dp::read(a.da->ctr.c2p_pkts),
+             rte_be_to_cpu_16(a.origin.client_port_be), a.origin.transport(), age, dp::read(a.da->ctr.c2p_pkts),
              dp::read(a.da->ctr.p2c_pkts));
     auto c = std::make_unique<dp::flow_cmd>();
     c->op = dp::cmd_op::del_alloc;
@@ -361,10 +414,10 @@ const char* turn_manager::auth_fail_name(unsigned i)
 
 void turn_manager::log_created(const turn_allocation& a) const
 {
-    ISAR_LOG(INFO, "turn: allocation {} created: user \"{}\", client {}:{}, relay {}:{}, "
+    ISAR_LOG(INFO, "turn: allocation {} created: user \"{}\", client {}:{} ({}), relay {}:{}, "
                    "lifetime {:.0f} s, worker {}",
              a.id, a.username, format_ipv4(rte_be_to_cpu_32(a.origin.client_ip_be)),
-             rte_be_to_cpu_16(a.origin.client_port_be),
+             rte_be_to_cpu_16(a.origin.client_port_be), a.origin.transport(),
              format_ipv4(rte_be_to_cpu_32(a.da->relay_ip_be)), a.relay_port,
              seconds_left(a, rte_rdtsc()), a.da->owner);
 }

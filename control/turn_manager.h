@@ -29,6 +29,8 @@
 namespace isar::ctl {
 
 class session_manager;
+class stream_hub;
+struct stream_event;
 
 // Shared secrets of the TURN REST API, wiped when freed.
 struct turn_secrets {
@@ -83,10 +85,17 @@ public:
     int init(std::string& err);
     bool enabled() const { return cfg_.turn.enabled(); }
 
-    // Handles at most `budget` requests from the workers' TURN rings.
+    // TURN over TCP/TLS: the stream threads' mailbox (before init; nullptr =
+    // no stream listeners).
+    void set_hub(stream_hub* hub) { out_.hub = hub; }
+    // Handles at most `budget` requests from the workers' TURN rings, then
+    // what the stream threads posted.
     unsigned poll(unsigned budget = 256);
     // One request (also from tests).
     void handle(rte_mbuf* m);
+    // One event of a stream thread: a request of a TCP/TLS client, or its
+    // connection closed (which ends its allocation).
+    void handle(stream_event& e);
     // Acknowledgement of a TURN command (session_manager::poll routes them).
     void on_ack(dp::flow_cmd* c);
     // About once a second: expiry of allocations and reservations.
@@ -166,11 +175,15 @@ private:
                uint32_t id, std::function<void(int)> done);
     void install(std::unique_ptr<turn_allocation> a, std::function<void(int)> done);
     void push_peers(turn_allocation& a, std::function<void(int)> done);
-    void end(turn_allocation& a, const char* why, done_fn done = nullptr);
+    // Ends `a`; a TCP/TLS client's connection is closed too unless it is
+    // already gone (`conn_gone`).
+    void end(turn_allocation& a, const char* why, done_fn done = nullptr, bool conn_gone = false);
+    void handle_request(request& r);
     void release_port(unsigned iface, uint16_t port);
     uint64_t client_key(const stun_origin& o) const;
 
     dp::dataplane& dp_;
+    stun_out out_{dp_};
     const config& cfg_;
     session_manager& sm_;
     turn_secrets secrets_;

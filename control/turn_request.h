@@ -48,7 +48,7 @@ struct turn_manager::request {
 // attributes `fill` adds, then SOFTWARE, MESSAGE-INTEGRITY when signed, and
 // FINGERPRINT. Returns the bytes sent (empty when it failed).
 template <typename Fill>
-std::basic_string<uint8_t> send_answer(dp::dataplane& dp, const turn_reply_to& r, bool error,
+std::basic_string<uint8_t> send_answer(const stun_out& out, const turn_reply_to& r, bool error,
                                        Fill&& fill)
 {
     uint8_t buf[1200];
@@ -61,7 +61,7 @@ std::basic_string<uint8_t> send_answer(dp::dataplane& dp, const turn_reply_to& r
     if (r.sign)
         b.add_integrity(r.key, sizeof(r.key));
     b.add_fingerprint();
-    if (!b.ok() || !send_stun(dp, r.to, buf, b.size()))
+    if (!b.ok() || !out.send(r.to, buf, b.size()))
         return {};
     return std::basic_string<uint8_t>(buf, b.size());
 }

@@ -12,6 +12,7 @@
 #include "control/addr.h"
 #include "control/log.h"
 #include "control/session_manager.h"
+#include "control/stream_hub.h"
 #include "control/turn_manager.h"
 #include "control/turn_request.h"
 
@@ -43,7 +44,7 @@ void turn_manager::respond_error(request& r, uint16_t code)
     const std::string nonce =
             challenge ? turn::make_nonce(nonce_key_, r.now_s, r.reply.to.client()) : std::string();
     const turn::message& m = r.msg;
-    auto s = send_answer(dp_, r.reply, true, [&](turn::builder& b) {
+    auto s = send_answer(out_, r.reply, true, [&](turn::builder& b) {
         b.add_error(code);
         if (code == 420)
             b.add_unknown_attributes(m.unknown, m.nunknown);
@@ -107,7 +108,7 @@ void turn_manager::on_binding(request& r)
     }
     const turn::transport_addr client = r.reply.to.client();
     stats_.responses++;
-    if (send_answer(dp_, r.reply, false, [&](turn::builder& b) {
+    if (send_answer(out_, r.reply, false, [&](turn::builder& b) {
             b.add_xor_address(turn::attr::xor_mapped_address, client);
         }).empty())
         stats_.tx_failed++;
@@ -274,7 +275,7 @@ void turn_manager::on_allocate(request& r)
         std::memcmp(old->alloc_txid, r.msg.txid, turn::txid_len) == 0) {
         // A retransmission: the same answer again (RFC 8656 §7.2).
         stats_.responses++;
-        if (!send_stun(dp_, r.reply.to, old->alloc_response.data(), old->alloc_response.size()))
+        if (!out_.send(r.reply.to, old->alloc_response.data(), old->alloc_response.size()))
             stats_.tx_failed++;
         return;
     }
@@ -375,6 +376,7 @@ void turn_manager::on_allocate(request& r)
     d.relay_port_be = rte_cpu_to_be_16(*port);
     d.owner = owner;
     d.id = a->id;
+    d.stream = o.stream;
     RAND_bytes(d.txid, sizeof(d.txid));
 
     const uint32_t id = a->id;
@@ -384,15 +386,26 @@ void turn_manager::on_allocate(request& r)
         if (status != 0 || it == allocs_.end()) {
             stats_.capacity_rejected++;
             stats_.errors_sent++;
-            send_answer(dp_, reply, true, [](turn::builder& b) { b.add_error(508); });
+            send_answer(out_, reply, true, [](turn::builder& b) { b.add_error(508); });
             return;
         }
         turn_allocation& al = *it->second;
+        if (reply.to.stream != 0 && out_.hub != nullptr) {
+            // The stream thread learns where the connection's media goes
+            // before the client learns it may send any.
+            stream_command sc;
+            sc.kind = stream_command::bind;
+            sc.token = reply.to.stream;
+            sc.worker = static_cast<uint16_t>(al.da->owner);
+            sc.iface = al.da->iface;
+            sc.relay_port_be = al.da->relay_port_be;
+            out_.hub->command(std::move(sc));
+        }
         stats_.allocations_created++;
         stats_.responses++;
         const turn::transport_addr relayed =
                 turn::transport_addr::v4(al.da->relay_ip_be, al.relay_port);
-        auto bytes = send_answer(dp_, reply, false, [&](turn::builder& b) {
+        auto bytes = send_answer(out_, reply, false, [&](turn::builder& b) {
             b.add_xor_address(turn::attr::xor_relayed_address, relayed);
             b.add_xor_address(turn::attr::xor_mapped_address, reply.to.client());
             b.add_u32(turn::attr::lifetime, life);
@@ -414,7 +427,7 @@ void turn_manager::on_refresh(request& r, turn_allocation& a)
 {
     const uint32_t life = lifetime_of(r);
     stats_.responses++;
-    send_answer(dp_, r.reply, false,
+    send_answer(out_, r.reply, false,
                 [&](turn::builder& b) { b.add_u32(turn::attr::lifetime, life); });
     if (life == 0) {
         end(a, "refresh with lifetime 0");
@@ -471,7 +484,7 @@ void turn_manager::push_and_answer(request& r, turn_allocation& a)
     turn_reply_to reply = r.reply;
     push_peers(a, [this, reply](int status) {
         stats_.responses++;
-        send_answer(dp_, reply, status != 0, [&](turn::builder& b) {
+        send_answer(out_, reply, status != 0, [&](turn::builder& b) {
             if (status != 0)
                 b.add_error(508);
         });

@@ -53,7 +53,8 @@ namespace isar::dp {
     _(policed_arp, "ARP over its rate to the control lcore ([exception] arp_*_pps)")             \
     _(policed_icmp, "ICMP over its rate to the control lcore ([exception] icmp_pps)")            \
     _(policed_stun, "STUN to a leg port over its rate to control ([exception] stun_pps)")        \
-    _(policed_dtls, "DTLS to a leg port over its rate to control ([exception] dtls_pps)")
+    _(policed_dtls, "DTLS to a leg port over its rate to control ([exception] dtls_pps)")        \
+    _(turn_stream_full, "TURN frame for a TCP/TLS client: its stream thread's ring is full")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,
@@ -103,6 +104,8 @@ struct alignas(64) worker_stats {
     counter turn_channel_data{0}; // of which ChannelData (either way)
     counter turn_hairpin{0};   // client -> peer where the peer is another allocation here
     counter turn_requests{0};  // STUN/TURN requests handed to control
+    counter turn_stream_in{0};  // frames from TCP/TLS clients taken from stream threads
+    counter turn_stream_out{0}; // frames for TCP/TLS clients handed to stream threads
     std::array<counter, n_drops> drops{};
 
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }

@@ -137,73 +137,150 @@ void worker::turn_request(rte_mbuf* m) noexcept
     bump(stats.turn_requests);
 }
 
+// Where a client's ChannelData or Send indication (p[0..plen)) goes: the
+// peer, and the data's place in the frame; drop::count when it may be
+// relayed, else the reason it is dropped.
+drop worker::turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t plen,
+                             bool channel, packed_ep& peer, uint32_t& off,
+                             uint32_t& len) const noexcept
+{
+    if (channel) {
+        uint16_t ch = 0, dlen = 0;
+        if (!turn::parse_channel_data(p, plen, ch, dlen))
+            return drop::turn_malformed;
+        const turn_channel* c = a->channel_by_number(ch, now_tsc_);
+        if (c == nullptr)
+            return drop::turn_bad_channel;
+        peer = c->peer;
+        off = 4;
+        len = dlen;
+    } else {
+        turn::send_view sv;
+        if (!turn::parse_send_indication(p, plen, sv) || sv.peer.family != 4)
+            return drop::turn_malformed;
+        peer = peer_ep(sv.peer);
+        off = sv.data_off;
+        len = sv.data_len;
+    }
+    if (!a->permitted(ep_ip(peer), now_tsc_))
+        return drop::turn_no_permission;
+    bool own = false;
+    for (unsigned i = 0; i < nifaces; i++)
+        own = own || ifaces[i].ip_be == ep_ip(peer);
+    // A permission is per IP address: of the relay's own addresses only the
+    // relayed ports are peers, never its listener or anything else.
+    if (own && (rte_be_to_cpu_16(ep_port(peer)) < cctx.relay_min ||
+                rte_be_to_cpu_16(ep_port(peer)) > cctx.relay_max))
+        return drop::turn_no_permission;
+    return drop::count;
+}
+
+bool worker::is_own_address(uint32_t ip_be) const noexcept
+{
+    for (unsigned i = 0; i < nifaces; i++)
+        if (ifaces[i].ip_be == ip_be)
+            return true;
+    return false;
+}
+
+void worker::turn_relayed(turn_alloc* a, uint32_t len, bool channel) noexcept
+{
+    a->last_seen_tsc = now_tsc_;
+    bump(a->ctr.c2p_pkts);
+    bump(a->ctr.c2p_bytes, len);
+    bump(stats.turn_c2p_pkts);
+    bump(stats.turn_c2p_bytes, len);
+    if (channel) // counted once it is relayed, like the peer direction
+        bump(stats.turn_channel_data);
+}
+
 void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept
 {
     if (a == nullptr) {
         drop_pkt(m, drop::turn_no_alloc);
         return;
     }
-    const uint8_t* p = payload(m, meta);
-    const uint32_t plen = payload_len(m, meta);
     packed_ep peer;
-    uint32_t off, len;
-    if (meta.channel_data) {
-        uint16_t ch = 0, dlen = 0;
-        if (!turn::parse_channel_data(p, plen, ch, dlen)) {
-            bump(a->ctr.c2p_drops);
-            drop_pkt(m, drop::turn_malformed);
-            return;
-        }
-        const turn_channel* c = a->channel_by_number(ch, now_tsc_);
-        if (c == nullptr) {
-            bump(a->ctr.c2p_drops);
-            drop_pkt(m, drop::turn_bad_channel);
-            return;
-        }
-        peer = c->peer;
-        off = 4;
-        len = dlen;
-    } else {
-        turn::send_view sv;
-        if (!turn::parse_send_indication(p, plen, sv) || sv.peer.family != 4) {
-            bump(a->ctr.c2p_drops);
-            drop_pkt(m, drop::turn_malformed);
-            return;
-        }
-        peer = peer_ep(sv.peer);
-        off = sv.data_off;
-        len = sv.data_len;
-    }
-    if (!a->permitted(ep_ip(peer), now_tsc_)) {
+    uint32_t off = 0, len = 0;
+    const drop why = turn_c2p_target(a, payload(m, meta), payload_len(m, meta),
+                                     meta.channel_data, peer, off, len);
+    if (why != drop::count) {
         bump(a->ctr.c2p_drops);
-        drop_pkt(m, drop::turn_no_permission);
+        drop_pkt(m, why);
         return;
     }
-    bool hairpin = false;
-    for (unsigned i = 0; i < nifaces; i++)
-        hairpin = hairpin || ifaces[i].ip_be == ep_ip(peer);
-    if (hairpin && (rte_be_to_cpu_16(ep_port(peer)) < cctx.relay_min ||
-                    rte_be_to_cpu_16(ep_port(peer)) > cctx.relay_max)) {
-        // A permission is per IP address: of the relay's own addresses only
-        // the relayed ports are peers, never its listener or anything else.
-        bump(a->ctr.c2p_drops);
-        drop_pkt(m, drop::turn_no_permission);
-        return;
-    }
-    a->last_seen_tsc = now_tsc_;
     cksum_delta d;
     keep_payload(m, meta, off, len, d);
-    bump(a->ctr.c2p_pkts);
-    bump(a->ctr.c2p_bytes, len);
-    bump(stats.turn_c2p_pkts);
-    bump(stats.turn_c2p_bytes, len);
-    if (meta.channel_data) // counted once it is relayed, like the peer direction
-        bump(stats.turn_channel_data);
-    if (hairpin)
+    turn_relayed(a, len, meta.channel_data);
+    if (is_own_address(ep_ip(peer)))
         turn_hairpin(m, meta, a, peer);
     else
         emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer,
              framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
+}
+
+// A frame from a TCP or TLS client (stream_ring.h): the stream thread has
+// cut it out of the byte stream; it leaves as UDP from the relayed address,
+// with headers written here in front of the data.
+void worker::turn_from_stream(rte_mbuf* m) noexcept
+{
+    constexpr uint32_t hl = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
+    const uint32_t dlen = rte_pktmbuf_data_len(m);
+    if (m->nb_segs != 1 || dlen < sizeof(stream_frame_hdr) + 4) {
+        drop_pkt(m, drop::turn_malformed);
+        return;
+    }
+    stream_frame_hdr h;
+    std::memcpy(&h, rte_pktmbuf_mtod(m, const void*), sizeof(h));
+    turn_alloc* a = h.iface < nifaces
+                            ? entry_alloc(flows.lookup_entry(
+                                      flow_key(h.iface, rte_be_to_cpu_16(h.relay_port_be))))
+                            : nullptr;
+    if (a == nullptr || a->stream != h.token) {
+        drop_pkt(m, drop::turn_no_alloc);
+        return;
+    }
+    const uint8_t* p = rte_pktmbuf_mtod_offset(m, const uint8_t*, sizeof(h));
+    const uint32_t plen = dlen - static_cast<uint32_t>(sizeof(h));
+    const bool channel = (p[0] & 0xc0) == 0x40;
+    packed_ep peer;
+    uint32_t off = 0, len = 0;
+    const drop why = turn_c2p_target(a, p, plen, channel, peer, off, len);
+    if (why != drop::count) {
+        bump(a->ctr.c2p_drops);
+        drop_pkt(m, why);
+        return;
+    }
+    // Keep just the data, then put Ethernet/IPv4/UDP in front of it.
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(sizeof(h) + off));
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - len));
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, hl));
+    if (eth == nullptr) {
+        bump(a->ctr.c2p_drops);
+        drop_pkt(m, drop::turn_no_room);
+        return;
+    }
+    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    std::memset(ip, 0, sizeof(*ip));
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(*ip) + 8 + len));
+    ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+    ip->next_proto_id = IPPROTO_UDP;
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + len));
+    udp->dgram_cksum = 0;
+    m->ol_flags = 0;
+    pkt_meta meta{};
+    meta.l3_off = sizeof(rte_ether_hdr);
+    meta.l4_off = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr);
+    meta.iface = a->iface;
+    turn_relayed(a, len, channel);
+    if (is_own_address(ep_ip(peer)))
+        turn_hairpin(m, meta, a, peer);
+    else
+        emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer,
+             ifaces[a->iface].tx_cksum_offload ? udp_cksum::offload : udp_cksum::compute);
 }
 
 // The peer is a relayed address of this box (two participants who both use
@@ -261,7 +338,8 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
     const turn_channel* c = a->channel_by_peer(src, now_tsc_);
     cksum_delta d;
     if (c != nullptr) {
-        uint8_t* h = grow_payload(m, meta, 4, 0, d);
+        // Over TCP a ChannelData message is padded to 4 bytes (RFC 8656 §12.5).
+        uint8_t* h = grow_payload(m, meta, 4, a->stream != 0 ? turn::pad4(dlen) : 0, d);
         if (h == nullptr || dlen > 0xffff) {
             bump(a->ctr.p2c_drops);
             drop_pkt(m, drop::turn_no_room);
@@ -299,8 +377,27 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
     bump(a->ctr.p2c_bytes, dlen);
     bump(stats.turn_p2c_pkts);
     bump(stats.turn_p2c_bytes, dlen);
+    if (a->stream != 0) {
+        to_stream(m, header_len(meta), a->stream);
+        return;
+    }
     emit(m, meta, a->iface, a->listen_ip_be, a->listen_port_be, a->client,
          framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
+}
+
+// The client is a TCP or TLS connection: the frame alone goes to its stream
+// thread (stream_ring.h).
+void worker::to_stream(rte_mbuf* m, uint32_t headers, uint32_t token) noexcept
+{
+    const unsigned t = stream_thread_of(token);
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(headers));
+    m->hash.usr = token;
+    m->ol_flags = 0;
+    if (t >= nstreams || rte_ring_sp_enqueue(stream_out[t], m) != 0) {
+        drop_pkt(m, drop::turn_stream_full);
+        return;
+    }
+    bump(stats.turn_stream_out);
 }
 
 void worker::apply_alloc(flow_cmd* c) noexcept
@@ -311,17 +408,22 @@ void worker::apply_alloc(flow_cmd* c) noexcept
     switch (c->op) {
     case cmd_op::add_alloc: {
         int rc = flows.insert(key, a);
-        if (rc == 0) {
+        if (rc == 0 && a->stream == 0) {
             rc = turn_clients.insert(client_key_of(*a), a);
             if (rc != 0)
                 flows.erase(key, a);
+        } else if (rc == 0) {
+            stream_allocs_++;
         }
         c->status = rc;
         break;
     }
     case cmd_op::del_alloc:
         flows.erase(key, a);
-        turn_clients.erase(client_key_of(*a), a);
+        if (a->stream == 0)
+            turn_clients.erase(client_key_of(*a), a);
+        else if (stream_allocs_ > 0)
+            stream_allocs_--;
         break;
     case cmd_op::set_alloc_peers:
         if (c->peers != nullptr)

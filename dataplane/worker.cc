@@ -675,10 +675,18 @@ unsigned worker::poll_once() noexcept
         process_burst(pkts, n, false);
         work += n;
     }
+    for (unsigned t = 0; t < nstreams; t++) {
+        unsigned n = rte_ring_sc_dequeue_burst(stream_in[t], reinterpret_cast<void**>(pkts),
+                                               max_burst, nullptr);
+        bump(stats.turn_stream_in, n);
+        for (unsigned i = 0; i < n; i++)
+            turn_from_stream(pkts[i]);
+        work += n;
+    }
     for (unsigned i = 0; i < nifaces; i++)
         tx_flush(i);
 
-    turn_allocs.store(turn_clients.size(), std::memory_order_relaxed);
+    turn_allocs.store(turn_clients.size() + stream_allocs_, std::memory_order_relaxed);
     bump(stats.loops);
     heartbeat.store(read(stats.loops), std::memory_order_relaxed);
     if (work > 0) {

@@ -127,6 +127,7 @@ private:
     };
     tx_buffer tx_[max_ifaces];
     uint64_t now_tsc_ = 0;
+    uint32_t stream_allocs_ = 0; // allocations of TCP/TLS clients (not in turn_clients)
 
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
@@ -145,6 +146,12 @@ private:
     void non_rtp_on_leg(rte_mbuf* m, const pkt_meta& meta) noexcept;
     // TURN fast path (turn_path.cc).
     void turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept;
+    void turn_from_stream(rte_mbuf* m) noexcept;
+    drop turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t plen, bool channel,
+                         packed_ep& peer, uint32_t& off, uint32_t& len) const noexcept;
+    void turn_relayed(turn_alloc* a, uint32_t len, bool channel) noexcept;
+    bool is_own_address(uint32_t ip_be) const noexcept;
+    void to_stream(rte_mbuf* m, uint32_t headers, uint32_t token) noexcept;
     void turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, bool from_wire) noexcept;
     void turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer) noexcept;
     void turn_request(rte_mbuf* m) noexcept;

@@ -1,0 +1,304 @@
+// TURN over TCP/TLS on the control side: turn_manager answering what the
+// stream threads post on the stream hub (control/stream_hub.h), over the
+// real dataplane (relay fixture). The test plays the stream thread: it posts
+// requests and "closed" events and reads the commands control sends back
+// (send, bind, close), in order.
+#include "control/stream_hub.h"
+#include "control/turn_manager.h"
+#include "tests/dataplane/relay_fixture.h"
+#include "tests/support/eal_env.h"
+#include "turn/auth.h"
+#include "turn/stun.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+ISAR_TEST_EAL_ENV("test_turn_stream_control");
+
+using namespace isar;
+using namespace isar::test;
+
+namespace {
+
+constexpr const char* realm = "meet.example.org";
+constexpr const char* secret = "test-secret-for-the-stream-hub";
+constexpr uint32_t tok1 = dp::make_stream_token(0, 1, 1);
+constexpr uint32_t tok2 = dp::make_stream_token(0, 1, 2);
+
+class TurnStreamControl : public RelayTest {
+protected:
+    void SetUp() override
+    {
+        char dir[] = "/tmp/isar_tsc_XXXXXX";
+        ASSERT_NE(mkdtemp(dir), nullptr);
+        dir_ = dir;
+        secret_file_ = dir_ + "/secrets";
+        {
+            std::ofstream f(secret_file_);
+            f << secret << "\n";
+        }
+        ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
+        relay_options o;
+        o.tweak = [](dp::dp_config& d) {
+            d.turn_ports = {3478};
+            d.max_allocations = 64;
+            d.stream_threads = 1;
+        };
+        start(o);
+        r->cfg.turn.listen_tcp = {3478};
+        r->cfg.turn.realm = realm;
+        r->cfg.turn.auth_secret_file = secret_file_;
+        tm_ = std::make_unique<ctl::turn_manager>(*r->dp, r->cfg, *r->sm);
+        tm_->set_hub(&hub_);
+        std::string err;
+        ASSERT_EQ(tm_->init(err), 0) << err;
+        r->sm->on_other_ack = [this](dp::flow_cmd* c) { tm_->on_ack(c); };
+        username_ = std::to_string(::time(nullptr) + 3600) + ":alice";
+        const std::string pw = turn::rest_password(secret, username_);
+        turn::long_term_key(username_, realm, pw, key_);
+    }
+    void TearDown() override
+    {
+        // Every allocation ends before the dataplane goes.
+        for (auto id : ids())
+            tm_->remove(id, nullptr);
+        pump();
+        tm_.reset();
+        RelayTest::TearDown();
+        ::unlink(secret_file_.c_str());
+        ::rmdir(dir_.c_str());
+    }
+
+    std::vector<uint32_t> ids() const
+    {
+        std::vector<uint32_t> v;
+        for (auto& [id, a] : tm_->allocations())
+            v.push_back(id);
+        return v;
+    }
+
+    // Control and workers until nothing moves; then what control commanded.
+    std::vector<ctl::stream_command> pump()
+    {
+        for (unsigned i = 0; i < 50; i++) {
+            tm_->poll();
+            r->poll();
+        }
+        std::vector<ctl::stream_command> out;
+        hub_.take_commands(0, out);
+        return out;
+    }
+
+    void post_request(uint32_t token, const std::vector<uint8_t>& msg)
+    {
+        ctl::stream_event e;
+        e.kind = ctl::stream_event::request;
+        e.token = token;
+        e.client_ip_be = rte_cpu_to_be_32(0xc6120032); // 198.18.0.50
+        e.client_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(50000 + (token & 0xff)));
+        e.local_ip_be = rte_cpu_to_be_32(r->ip(0));
+        e.local_port_be = rte_cpu_to_be_16(3478);
+        e.tls = true;
+        e.msg = msg;
+        hub_.post(0, std::move(e));
+    }
+    void post_closed(uint32_t token)
+    {
+        ctl::stream_event e;
+        e.kind = ctl::stream_event::closed;
+        e.token = token;
+        e.why = "peer closed";
+        hub_.post(0, std::move(e));
+    }
+
+    // An Allocate (UDP relay), signed when `nonce` is given.
+    std::vector<uint8_t> allocate(const std::string& nonce, uint8_t txid0)
+    {
+        return request(turn::method::allocate, nonce, txid0, [](turn::builder& b) {
+            const uint8_t udp[4] = {17, 0, 0, 0};
+            b.add(turn::attr::requested_transport, udp, sizeof(udp));
+        });
+    }
+    template <typename Fill>
+    std::vector<uint8_t> request(turn::method m, const std::string& nonce, uint8_t txid0,
+                                 Fill&& fill)
+    {
+        uint8_t txid[12];
+        for (unsigned i = 0; i < 12; i++)
+            txid[i] = static_cast<uint8_t>(txid0 + i);
+        std::vector<uint8_t> buf(1024);
+        turn::builder b(buf.data(), buf.size(), turn::make_type(m, turn::msg_class::request),
+                        txid);
+        fill(b);
+        if (!nonce.empty()) {
+            b.add_string(turn::attr::username, username_);
+            b.add_string(turn::attr::realm, realm);
+            b.add_string(turn::attr::nonce, nonce);
+            b.add_integrity(key_, sizeof(key_));
+        }
+        b.add_fingerprint();
+        EXPECT_TRUE(b.ok());
+        buf.resize(b.size());
+        return buf;
+    }
+
+    // The class and, for errors, the code of an answer; its NONCE if any.
+    static void read_answer(const ctl::stream_command& c, turn::msg_class& cls, uint16_t& code,
+                            std::string& nonce)
+    {
+        turn::message m;
+        ASSERT_EQ(turn::parse(c.msg.data(), c.msg.size(), m), turn::parse_status::ok);
+        cls = m.cls;
+        code = 0;
+        if (const turn::attr_view* e = m.find(turn::attr::error_code)) {
+            ASSERT_TRUE(turn::read_error_code(*e, code));
+        }
+        if (const turn::attr_view* n = m.find(turn::attr::nonce))
+            nonce.assign(reinterpret_cast<const char*>(n->value), n->len);
+    }
+
+    // 401 with a nonce, then the signed Allocate: the bind and the success.
+    std::string allocate_on(uint32_t token)
+    {
+        post_request(token, allocate("", 1));
+        auto cmds = pump();
+        EXPECT_EQ(cmds.size(), 1u);
+        if (cmds.size() != 1)
+            return {};
+        EXPECT_EQ(cmds[0].kind, ctl::stream_command::send);
+        EXPECT_EQ(cmds[0].token, token);
+        turn::msg_class cls;
+        uint16_t code;
+        std::string nonce;
+        read_answer(cmds[0], cls, code, nonce);
+        EXPECT_EQ(code, 401);
+        EXPECT_FALSE(nonce.empty());
+
+        post_request(token, allocate(nonce, 2));
+        cmds = pump();
+        EXPECT_EQ(cmds.size(), 2u);
+        if (cmds.size() != 2)
+            return nonce;
+        EXPECT_EQ(cmds[0].kind, ctl::stream_command::bind) << "bind goes before the answer";
+        EXPECT_EQ(cmds[0].token, token);
+        EXPECT_EQ(cmds[0].worker, 0);
+        EXPECT_EQ(cmds[0].iface, 0);
+        EXPECT_EQ(cmds[1].kind, ctl::stream_command::send);
+        read_answer(cmds[1], cls, code, nonce);
+        EXPECT_EQ(cls, turn::msg_class::success);
+        turn::message m;
+        EXPECT_EQ(turn::parse(cmds[1].msg.data(), cmds[1].msg.size(), m), turn::parse_status::ok);
+        const turn::attr_view* xr = m.find(turn::attr::xor_relayed_address);
+        EXPECT_NE(xr, nullptr);
+        if (xr != nullptr) {
+            turn::transport_addr ra;
+            EXPECT_TRUE(turn::read_xor_address(m, *xr, ra));
+            EXPECT_EQ(ra.ip4_be(), rte_cpu_to_be_32(r->ip(0)));
+            EXPECT_EQ(rte_cpu_to_be_16(ra.port), cmds[0].relay_port_be);
+        }
+        return nonce;
+    }
+
+    const ctl::turn_allocation* by_token(uint32_t token) const
+    {
+        for (auto& [id, a] : tm_->allocations())
+            if (a->origin.stream == token)
+                return a.get();
+        return nullptr;
+    }
+
+    ctl::stream_hub hub_{1};
+    std::unique_ptr<ctl::turn_manager> tm_;
+    std::string dir_, secret_file_, username_;
+    uint8_t key_[turn::long_term_key_len] = {};
+};
+
+} // namespace
+
+TEST_F(TurnStreamControl, AllocateBindsTheConnection)
+{
+    allocate_on(tok1);
+    const ctl::turn_allocation* a = by_token(tok1);
+    ASSERT_NE(a, nullptr);
+    EXPECT_TRUE(a->installed);
+    EXPECT_EQ(a->da->stream, tok1) << "the worker knows the client is a connection";
+    EXPECT_STREQ(a->origin.transport(), "tls");
+    EXPECT_EQ(r->dp->wk(0).turn_allocs.load(), 1u);
+}
+
+TEST_F(TurnStreamControl, SecondAllocateOnTheConnectionIs437)
+{
+    const std::string nonce = allocate_on(tok1);
+    post_request(tok1, allocate(nonce, 9));
+    auto cmds = pump();
+    ASSERT_EQ(cmds.size(), 1u);
+    turn::msg_class cls;
+    uint16_t code;
+    std::string n;
+    read_answer(cmds[0], cls, code, n);
+    EXPECT_EQ(code, 437) << "one allocation per connection";
+    // Another connection of the same client address gets its own.
+    allocate_on(tok2);
+    EXPECT_EQ(tm_->allocations().size(), 2u);
+}
+
+TEST_F(TurnStreamControl, ConnectionClosedEndsItsAllocation)
+{
+    allocate_on(tok1);
+    ASSERT_EQ(tm_->allocations().size(), 1u);
+    post_closed(tok1);
+    auto cmds = pump();
+    EXPECT_TRUE(cmds.empty()) << "no close for a connection that is gone";
+    EXPECT_TRUE(tm_->allocations().empty());
+    EXPECT_EQ(tm_->stats().allocations_ended, 1u);
+    EXPECT_EQ(r->dp->wk(0).turn_allocs.load(), 0u);
+    // A closed event of a connection without an allocation is nothing.
+    post_closed(tok2);
+    EXPECT_TRUE(pump().empty());
+}
+
+TEST_F(TurnStreamControl, RefreshToZeroAnswersThenCloses)
+{
+    const std::string nonce = allocate_on(tok1);
+    post_request(tok1, request(turn::method::refresh, nonce, 5, [](turn::builder& b) {
+                     b.add_u32(turn::attr::lifetime, 0);
+                 }));
+    auto cmds = pump();
+    ASSERT_EQ(cmds.size(), 2u);
+    EXPECT_EQ(cmds[0].kind, ctl::stream_command::send);
+    turn::msg_class cls;
+    uint16_t code;
+    std::string n;
+    read_answer(cmds[0], cls, code, n);
+    EXPECT_EQ(cls, turn::msg_class::success);
+    EXPECT_EQ(cmds[1].kind, ctl::stream_command::close);
+    EXPECT_EQ(cmds[1].token, tok1);
+    EXPECT_TRUE(tm_->allocations().empty());
+}
+
+TEST_F(TurnStreamControl, DeleteByOperatorClosesTheConnection)
+{
+    allocate_on(tok1);
+    ASSERT_EQ(ids().size(), 1u);
+    bool done = false;
+    ASSERT_TRUE(tm_->remove(ids()[0], [&](bool) { done = true; }));
+    auto cmds = pump();
+    EXPECT_TRUE(done);
+    ASSERT_EQ(cmds.size(), 1u);
+    EXPECT_EQ(cmds[0].kind, ctl::stream_command::close);
+    EXPECT_EQ(cmds[0].token, tok1);
+}
+
+TEST_F(TurnStreamControl, GarbageIsABadRequest)
+{
+    post_request(tok1, {0x00, 0x01, 0x00, 0x00, 1, 2, 3});
+    EXPECT_TRUE(pump().empty());
+    EXPECT_EQ(tm_->stats().bad_requests, 1u);
+}
