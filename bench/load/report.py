@@ -33,7 +33,8 @@ def main():
     L = []
     L.append(f"isar-bench on **{r['cpu']}** (TSC {r['tsc_hz']/1e9:.2f} GHz), {r.get('date','')}, "
              f"commit {r.get('commit','?')}, memory {r['memory']}, load average at end "
-             f"`{r.get('loadavg_at_end','?')}`. One worker lcore; generator and sink on the main lcore.")
+             f"`{r.get('loadavg_at_end','?')}`. One worker lcore; generator and sink on the main lcore. "
+             f"CPU isolation: {r.get('isolation', 'not recorded')}.")
     L.append("")
     L.append("| mode | payload | legs | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | p50 / p99 µs @50% | main lcore stalls @50% (max ms) | p99 µs @90% | mem B/leg | / ceiling | / kernel | / raw crypto |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
