@@ -22,6 +22,14 @@ inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
     meta.v = verdict::exception;
     meta.exc = k;
 }
+// To the kernel interface, without Ethernet padding (frame_len: Ethernet
+// header + IPv4 total length).
+inline void to_kernel(rte_mbuf* m, uint32_t len, uint32_t frame_len, pkt_meta& meta) noexcept
+{
+    if (frame_len < len)
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(len - frame_len));
+    meta.v = verdict::kernel;
+}
 } // namespace
 
 payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept
@@ -156,12 +164,23 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         set_exc(meta, exc_kind::icmp);
         return;
     }
+    const uint32_t l4 = l3 + ihl;
+    if (ip->next_proto_id == IPPROTO_TCP && ifc.kernel && tot >= ihl + 4) {
+        // The kernel terminates TCP: TURN over TCP/TLS, and with
+        // kernel_forward = "all" whatever else the box serves (SSH, ...).
+        const uint16_t dport = rte_be_to_cpu_16(
+                *rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
+        if (ifc.kernel_all || ctx.is_stream_port(dport)) {
+            meta.l4_off = static_cast<uint8_t>(l4);
+            to_kernel(m, len, l3 + tot, meta);
+            return;
+        }
+    }
     if (ip->next_proto_id != IPPROTO_UDP) {
         set_drop(meta, drop::not_udp);
         return;
     }
 
-    const uint32_t l4 = l3 + ihl;
     if (tot < ihl + sizeof(rte_udp_hdr)) {
         set_drop(meta, drop::bad_udp);
         return;
@@ -188,6 +207,12 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     meta.pclass = pc;
     if (ctx.nturn_ports != 0 && ctx.is_turn_port(dport)) {
         classify_turn(ctx, ip->src_addr, udp->src_port, pl, plen, meta);
+        return;
+    }
+    if (ifc.kernel_all && (dport < ctx.relay_min || dport > ctx.relay_max)) {
+        // Neither a relay nor a TURN port: the box's own UDP (DNS answers,
+        // NTP, ...) with kernel_forward = "all".
+        meta.v = verdict::kernel;
         return;
     }
     if (dport >= ctx.relay_min && dport <= ctx.relay_max) {

@@ -53,7 +53,10 @@ namespace isar::dp {
     _(policed_arp, "ARP over its rate to the control lcore ([exception] arp_*_pps)")             \
     _(policed_icmp, "ICMP over its rate to the control lcore ([exception] icmp_pps)")            \
     _(policed_stun, "STUN to a leg port over its rate to control ([exception] stun_pps)")        \
-    _(policed_dtls, "DTLS to a leg port over its rate to control ([exception] dtls_pps)")
+    _(policed_dtls, "DTLS to a leg port over its rate to control ([exception] dtls_pps)")        \
+    _(policed_kernel, "frame for the kernel interface over its rate ([exception] kernel_pps)")  \
+    _(kernel_full, "TX queue of the kernel interface full (the kernel is not keeping up)")     \
+    _(kernel_not_ipv4, "frame from the kernel interface that is not IPv4 (the kernel never ARPs)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,
@@ -103,6 +106,13 @@ struct alignas(64) worker_stats {
     counter turn_channel_data{0}; // of which ChannelData (either way)
     counter turn_hairpin{0};   // client -> peer where the peer is another allocation here
     counter turn_requests{0};  // STUN/TURN requests handed to control
+    // The kernel interface (TURN over TCP/TLS, kernel_iface.h): frames from
+    // the wire its queue accepted, and frames read from it (the kernel's,
+    // towards the wire; those not sent count a drop reason).
+    counter to_kernel_pkts{0};
+    counter to_kernel_bytes{0};
+    counter from_kernel_pkts{0};
+    counter from_kernel_bytes{0};
     std::array<counter, n_drops> drops{};
 
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }

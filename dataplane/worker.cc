@@ -191,6 +191,83 @@ void worker::tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept
         tx_flush(ifc);
 }
 
+void worker::to_kernel(rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    if (!kernel_police.allow(now_tsc_)) {
+        drop_pkt(m, drop::policed_kernel);
+        return;
+    }
+    m->ol_flags = 0; // no TX offload asked of the tap: the kernel checks the sums
+    tx_buffer& b = ktx_[meta.iface];
+    b.pkts[b.n++] = m;
+    if (b.n == max_burst)
+        kernel_flush(meta.iface);
+}
+
+void worker::kernel_flush(unsigned ifc) noexcept
+{
+    tx_buffer& b = ktx_[ifc];
+    if (b.n == 0)
+        return;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < b.n; i++)
+        bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+    const uint16_t sent = rte_eth_tx_burst(ifaces[ifc].kernel_port, txq, b.pkts, b.n);
+    for (uint16_t i = sent; i < b.n; i++)
+        bytes -= rte_pktmbuf_pkt_len(b.pkts[i]);
+    bump(stats.to_kernel_pkts, sent);
+    bump(stats.to_kernel_bytes, bytes);
+    if (sent < b.n) {
+        bump(stats.drops[static_cast<unsigned>(drop::kernel_full)], b.n - sent);
+        rte_pktmbuf_free_bulk(&b.pkts[sent], b.n - sent);
+    }
+    b.n = 0;
+}
+
+// What the kernel sends on interface `ifc`'s kernel interface goes out of the
+// port: IPv4 only (the kernel is NOARP and has no IPv6 there; anything else
+// is counted and dropped, so the dataplane stays the only ARP speaker), with
+// the port's MAC as source and the next hop's as destination - or, while that
+// is unknown, held by control as emit() does.
+void worker::from_kernel(unsigned ifc, rte_mbuf** pkts, unsigned n) noexcept
+{
+    const iface& out = ifaces[ifc];
+    uint64_t bytes = 0;
+    for (unsigned i = 0; i < n; i++)
+        bytes += rte_pktmbuf_pkt_len(pkts[i]);
+    bump(stats.from_kernel_pkts, n);
+    bump(stats.from_kernel_bytes, bytes);
+    for (unsigned i = 0; i < n; i++) {
+        rte_mbuf* m = pkts[i];
+        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+        if (m->nb_segs != 1 ||
+            rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) ||
+            eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4)) {
+            drop_pkt(m, m->nb_segs != 1 ? drop::multi_seg : drop::kernel_not_ipv4);
+            continue;
+        }
+        if (out.mtu != 0 && rte_pktmbuf_pkt_len(m) - sizeof(rte_ether_hdr) > out.mtu) {
+            drop_pkt(m, drop::mtu_exceeded);
+            continue;
+        }
+        const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+        const uint32_t nh = out.next_hop(ip->dst_addr);
+        if (nh == 0) {
+            drop_pkt(m, drop::no_route);
+            continue;
+        }
+        m->ol_flags = 0;
+        eth->src_addr = out.mac;
+        if (out.neigh->lookup(nh, &eth->dst_addr)) {
+            tx_enqueue(ifc, m);
+        } else {
+            eth->dst_addr = out.mac; // placeholder; control fills it in
+            m->port = out.port_id;
+            to_control(m, exc_kind::hold);
+        }
+    }
+}
+
 // Rewrites `m` for target leg `t` and queues it for TX (or for control when
 // the next hop's MAC is not known yet).
 void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
@@ -547,6 +624,9 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
             else
                 drop_pkt(m, drop::no_flow);
             break;
+        case verdict::kernel:
+            to_kernel(m, mt);
+            break;
         case verdict::turn_client:
             if (mt.owner != index)
                 handoff(m, mt.owner, 0);
@@ -661,7 +741,10 @@ unsigned worker::poll_once() noexcept
         uint16_t n = rte_eth_rx_burst(rxqs[q].port, rxqs[q].queue, pkts, max_burst);
         if (n == 0)
             continue;
-        process_burst(pkts, n, true);
+        if (rxqs[q].kernel_ifc >= 0)
+            from_kernel(static_cast<unsigned>(rxqs[q].kernel_ifc), pkts, n);
+        else
+            process_burst(pkts, n, true);
         work += n;
     }
     for (unsigned w = 0; w < nworkers; w++) {
@@ -675,8 +758,10 @@ unsigned worker::poll_once() noexcept
         process_burst(pkts, n, false);
         work += n;
     }
-    for (unsigned i = 0; i < nifaces; i++)
+    for (unsigned i = 0; i < nifaces; i++) {
         tx_flush(i);
+        kernel_flush(i);
+    }
 
     turn_allocs.store(turn_clients.size(), std::memory_order_relaxed);
     bump(stats.loops);
@@ -709,8 +794,10 @@ int worker::run() noexcept
         else
             rte_pause();
     }
-    for (unsigned i = 0; i < nifaces; i++)
+    for (unsigned i = 0; i < nifaces; i++) {
         tx_flush(i);
+        kernel_flush(i);
+    }
     return 0;
 }
 
