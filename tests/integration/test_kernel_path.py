@@ -14,7 +14,11 @@ kernel_forward = "turn" TCP to another port is not answered (even with a
 listener there) and counted as not_udp; a UDP call works next to it; a SYN
 flood above `[exception] kernel_pps` (raw sockets, bounded count and time) is
 policed and counted while a transfer on the established connection survives,
-and a new connection works afterwards.
+and a new connection works afterwards. Before that, a kernel_iface name that
+is taken ("lo") stops isard with a message saying so; after it, isard again
+with kernel_forward = "all" and 2 workers (a tap queue pair each): TCP to any
+port and UDP to a non-relay, non-TURN port reach the kernel and its answers
+come back, through both workers.
 """
 import os
 import socket
@@ -140,6 +144,7 @@ def other_port_unanswered(env):
         raise it.TestFailure(f"TCP to port {OTHER_PORT} was answered (kernel_forward = turn)")
     except socket.timeout:
         it.log(f"ok: TCP to {OTHER_PORT} not answered although the kernel listens there")
+    c.close()  # no more SYN retries (they would connect once forward_all() forwards them)
     env.wait_drop("not_udp", before + 1)
     srv2.close()
 
@@ -224,11 +229,75 @@ def flood_with_transfer(env, c, conn):
     return flood.get("sent", 0)
 
 
+def name_taken(env):
+    """A kernel_iface name that exists stops isard with a message naming it."""
+    env.iface_extra = 'kernel_iface = "lo"\n'
+    cfg = os.path.join(env.dir, "taken.toml")
+    with open(cfg, "w") as f:
+        f.write(env.config_text().replace(env.file_prefix, env.file_prefix + "_taken")
+                .replace("isard.sock", "taken.sock"))
+    env.iface_extra = ""
+    p = env.isard_ns_run([env.isard_bin, "-c", cfg], check_rc=False)
+    out = p.stdout + p.stderr
+    it.check(p.returncode == 1 and "kernel interface lo" in out and "taken" in out,
+             "kernel_iface = \"lo\" (taken): isard exits 1 saying so: " +
+             next((l for l in out.splitlines() if "kernel interface" in l), "?").strip())
+
+
+def forward_all(env):
+    """kernel_forward = "all", 2 workers (a queue pair of the tap each): TCP to
+    any port and UDP to a port that is neither relay nor TURN reach the
+    kernel, and its answers come back."""
+    env.iface_extra = 'kernel_forward = "all"\n'
+    env.workers = 2
+    env.start()
+    srv = listener(env, OTHER_PORT)
+    for i in range(4):  # several flows: the kernel spreads them over both queues
+        c = tcp_client(env)
+        c.settimeout(10)
+        c.connect((it.RELAY_IP, OTHER_PORT))
+        srv.settimeout(10)
+        conn, peer = srv.accept()
+        it.check_eq(peer, c.getsockname(), f"flow {i}: the kernel accepted this client")
+        data = os.urandom(200000)
+        res = {}
+        t = threading.Thread(target=lambda: res.update(got=exchange(conn, data, len(data), "s")),
+                             daemon=True)
+        t.start()
+        got = exchange(c, data, len(data), "c")
+        t.join(30)
+        it.check(got == data and res.get("got") == data,
+                 f"kernel_forward = all: TCP to {OTHER_PORT}, flow {i}: 200 KB each way intact")
+        c.close()
+        conn.close()
+    with env.in_isard_ns():
+        k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    env._sockets.append(k)
+    k.bind(("0.0.0.0", 5353))
+    u = env.udp(it.A_IP, 0)
+    u.sendto(b"to the kernel", (it.RELAY_IP, 5353))
+    k.settimeout(5)
+    data, peer = k.recvfrom(100)
+    it.check_eq((data, peer[0]), (b"to the kernel", it.A_IP), "UDP to 5353 reached the kernel")
+    k.sendto(b"from the kernel", peer)
+    u.settimeout(5)
+    it.check_eq(u.recvfrom(100), (b"from the kernel", (it.RELAY_IP, 5353)),
+                "the kernel's UDP answer came back from 198.18.0.1:5353")
+    w = env.stats()["workers"]
+    it.check(all(x["from_kernel_pkts"] > 0 or x["to_kernel_pkts"] > 0 for x in w),
+             "both workers moved kernel frames: " +
+             ", ".join(f"w{x['worker']} to {x['to_kernel_pkts']} from {x['from_kernel_pkts']}"
+                       for x in w))
+    srv.close()
+    env.final_checks()
+
+
 def body(env):
     secret = os.path.join(env.dir, "turn-secret")
     with open(secret, "w") as f:
         f.write("kernel-path-secret-" + os.urandom(4).hex() + "\n")
     os.chmod(secret, 0o600)
+    name_taken(env)
     env.start()
     check_kernel_iface(env)
     srv = listener(env, TURN_PORT)
@@ -276,6 +345,7 @@ def body(env):
     it.check_eq(drops.get("kernel_not_ipv4", 0), 0,
                 "the kernel sent nothing but IPv4 (NOARP, no IPv6)")
     env.final_checks()
+    forward_all(env)
 
 
 if __name__ == "__main__":
