@@ -22,6 +22,16 @@ inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
     meta.v = verdict::exception;
     meta.exc = k;
 }
+// ICMP destination unreachable (3), time exceeded (11) or parameter problem
+// (12) whose quoted datagram is TCP.
+inline bool icmp_error_about_tcp(const rte_mbuf* m, uint32_t l4, uint32_t l4_len) noexcept
+{
+    if (l4_len < 8 + sizeof(rte_ipv4_hdr))
+        return false;
+    const auto* p = rte_pktmbuf_mtod_offset(m, const uint8_t*, l4);
+    return (p[0] == 3 || p[0] == 11 || p[0] == 12) && p[8 + 9] == IPPROTO_TCP;
+}
+
 // To the kernel interface, without Ethernet padding (frame_len: Ethernet
 // header + IPv4 total length).
 inline void to_kernel(rte_mbuf* m, uint32_t len, uint32_t frame_len, pkt_meta& meta) noexcept
@@ -160,11 +170,20 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         return;
     }
     meta.l3_off = l3;
+    const uint32_t l4 = l3 + ihl;
     if (ip->next_proto_id == IPPROTO_ICMP) {
+        // An ICMP error quoting TCP (fragmentation needed, unreachable, time
+        // exceeded) is about one of the kernel's connections: only the
+        // kernel sends TCP. It needs them (path MTU discovery); the rest of
+        // ICMP is control's.
+        if (ifc.kernel && icmp_error_about_tcp(m, l4, tot - ihl)) {
+            meta.l4_off = static_cast<uint8_t>(l4);
+            to_kernel(m, len, l3 + tot, meta);
+            return;
+        }
         set_exc(meta, exc_kind::icmp);
         return;
     }
-    const uint32_t l4 = l3 + ihl;
     if (ip->next_proto_id == IPPROTO_TCP && ifc.kernel && tot >= ihl + 4) {
         // The kernel terminates TCP: TURN over TCP/TLS, and with
         // kernel_forward = "all" whatever else the box serves (SSH, ...).

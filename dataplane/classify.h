@@ -21,7 +21,8 @@ enum class verdict : uint8_t {
                  // look the allocation up by the client's 5-tuple (owner:
                  // owner_of_client)
     kernel,    // to the interface's kernel interface (TCP for TURN over
-               // TCP/TLS; with kernel_forward = "all" also other TCP and UDP)
+               // TCP/TLS and ICMP errors quoting TCP; with kernel_forward =
+               // "all" also other TCP and UDP)
 };
 
 // What a UDP payload is by its first byte (RFC 7983). A leg forwards only

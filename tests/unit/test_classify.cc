@@ -849,6 +849,18 @@ std::vector<kcase> kernel_cases(bool has_kernel, bool all)
     udp4_spec icmp = rtp_to();
     icmp.proto = IPPROTO_ICMP;
     icmp.l4 = icmp_echo(8, 1, 1, bytes(56, 0xab));
+    // ICMP errors quoting a TCP datagram (the kernel's) and quoting UDP.
+    auto icmp_err = [&](uint8_t type, uint8_t code, uint8_t quoted_proto) {
+        udp4_spec e = rtp_to();
+        e.proto = IPPROTO_ICMP;
+        bytes q = build(tcp_to(443)); // the quoted IPv4 header + 8 bytes
+        q = bytes(q.begin() + 14, q.begin() + 14 + 28);
+        q[9] = quoted_proto;
+        bytes l4 = {type, code, 0, 0, 0, 0, 0x05, 0xdc}; // next-hop MTU 1500
+        l4.insert(l4.end(), q.begin(), q.end());
+        e.l4 = l4;
+        return e;
+    };
     const verdict turn_up = has_kernel ? up : dr;
     const verdict all_up = has_kernel && all ? up : dr;
     return {
@@ -865,6 +877,12 @@ std::vector<kcase> kernel_cases(bool has_kernel, bool all)
             {"RTP to a relay port", rtp_to(30000), port0, lk},
             {"UDP STUN to the TURN port", udp_turn_stun, port0, ex, drop::bad_l2, exc_kind::turn},
             {"ICMP echo stays with control", icmp, port0, ex, drop::bad_l2, exc_kind::icmp},
+            {"ICMP frag needed quoting TCP", icmp_err(3, 4, IPPROTO_TCP), port0,
+             has_kernel ? up : ex, drop::bad_l2, exc_kind::icmp},
+            {"ICMP time exceeded quoting TCP", icmp_err(11, 0, IPPROTO_TCP), port0,
+             has_kernel ? up : ex, drop::bad_l2, exc_kind::icmp},
+            {"ICMP port unreachable quoting UDP stays with control", icmp_err(3, 3, IPPROTO_UDP),
+             port0, ex, drop::bad_l2, exc_kind::icmp},
     };
 }
 
