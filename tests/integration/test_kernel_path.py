@@ -99,6 +99,31 @@ def check_kernel_iface(env):
         it.check("tx-checksumming: off" in k, f"{KIF}: tx-checksumming off (kernel sums)")
 
 
+def check_metrics(env):
+    """/metrics (127.0.0.1:9477 in isard's namespace) has the kernel counters."""
+    with env.in_isard_ns():
+        m = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    env._sockets.append(m)
+    m.settimeout(5)
+    m.connect(("127.0.0.1", 9477))
+    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    body = b""
+    while True:
+        chunk = m.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    m.close()
+    vals = {}
+    for line in body.decode(errors="replace").splitlines():
+        for name in ("isar_worker_to_kernel_packets_total", "isar_worker_from_kernel_bytes_total"):
+            if line.startswith(name + "{"):
+                vals[name] = vals.get(name, 0) + float(line.rsplit(" ", 1)[1])
+    it.check(vals.get("isar_worker_to_kernel_packets_total", 0) > 500 and
+             vals.get("isar_worker_from_kernel_bytes_total", 0) > BIG,
+             f"/metrics shows the kernel counters: {vals}")
+
+
 def tcp_client(env, ip=it.A_IP):
     with env.in_ns():
         c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -313,6 +338,7 @@ def body(env):
         it.check(t[k] > BIG, f"stats total.{k} = {t[k]} > 2 MB")
     human = env.ctl("stats", as_json=False).stdout
     it.check("kernel interface: to the kernel" in human, "isarctl stats shows the kernel path")
+    check_metrics(env)
 
     other_port_unanswered(env)
     udp_call(env)
