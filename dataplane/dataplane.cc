@@ -258,8 +258,11 @@ int dataplane::setup_kernel(iface& ifc, const iface_config& ic, std::string& err
     const auto nq = static_cast<uint16_t>(nworkers_);
     rte_eth_conf conf{};
     rc = rte_eth_dev_configure(port, nq, nq, &conf);
-    if (rc != 0)
-        return err = "kernel interface " + ks.name + ": configure failed: " + strerror(-rc), rc;
+    if (rc != 0) {
+        err = "kernel interface " + ks.name + ": configure with " + std::to_string(nq) +
+              " queue pair(s) failed: " + strerror(-rc);
+        return rc;
+    }
     uint16_t nrxd = 512, ntxd = 512;
     rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
     const int socket = rte_eth_dev_socket_id(port);
@@ -270,9 +273,10 @@ int dataplane::setup_kernel(iface& ifc, const iface_config& ic, std::string& err
     }
     if (rc == 0)
         rc = rte_eth_dev_start(port);
-    if (rc != 0)
-        return err = "kernel interface " + ks.name + ": queue setup or start failed: " +
-                     strerror(-rc), rc;
+    if (rc != 0) {
+        err = "kernel interface " + ks.name + ": queue setup or start failed: " + strerror(-rc);
+        return rc;
+    }
     if ((rc = kernel_iface_up(ks, err)) != 0)
         return rc;
     ifc.kernel = true;
