@@ -244,7 +244,10 @@ int dataplane::setup_kernel(iface& ifc, const iface_config& ic, std::string& err
     ks.ip_be = ic.ip_be;
     ks.prefix_len = ic.prefix_len;
     ks.gateway_be = ic.gateway_be;
-    ks.mtu = ifc.mtu;
+    // What the kernel sends must fit one mbuf (the worker sends single
+    // segments): with a jumbo port MTU the kernel's is lower, and its TCP
+    // MSS follows.
+    ks.mtu = std::min<uint32_t>(ifc.mtu, RTE_MBUF_DEFAULT_DATAROOM - RTE_ETHER_HDR_LEN);
     uint16_t port = 0;
     int rc = kernel_tap_create(ks, port, err);
     if (rc != 0)
@@ -263,7 +266,9 @@ int dataplane::setup_kernel(iface& ifc, const iface_config& ic, std::string& err
               " queue pair(s) failed: " + strerror(-rc);
         return rc;
     }
-    uint16_t nrxd = 512, ntxd = 512;
+    // net_tap's RX "descriptors" are the mbufs one frame is read into (its
+    // scatter list), held per queue: one frame of the MTU above needs one.
+    uint16_t nrxd = 2, ntxd = 512;
     rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
     const int socket = rte_eth_dev_socket_id(port);
     for (uint16_t q = 0; q < nq && rc == 0; q++) {
