@@ -16,7 +16,8 @@ flood above `[exception] kernel_pps` (raw sockets, bounded count and time) is
 policed and counted while a transfer on the established connection survives,
 and a new connection works afterwards. Before that, a kernel_iface name that
 is taken ("lo") stops isard with a message saying so; after it, isard again
-with kernel_forward = "all" and 2 workers (a tap queue pair each): TCP to any
+with kernel_forward = "all", a gateway (a default route via isar0, metric
+1024) and 2 workers (a tap queue pair each): TCP to any
 port and UDP to a non-relay, non-TURN port reach the kernel and its answers
 come back, through both workers.
 """
@@ -273,9 +274,12 @@ def forward_all(env):
     """kernel_forward = "all", 2 workers (a queue pair of the tap each): TCP to
     any port and UDP to a port that is neither relay nor TURN reach the
     kernel, and its answers come back."""
-    env.iface_extra = 'kernel_forward = "all"\n'
+    env.iface_extra = 'kernel_forward = "all"\ngateway = "198.18.0.254"\n'
     env.workers = 2
     env.start()
+    route = env.isard_ns_run(["ip", "-4", "route", "show", "default"]).stdout
+    it.check(f"default via 198.18.0.254 dev {KIF}" in route and "metric 1024" in route,
+             f"with a gateway, a default route through {KIF}: {route.strip()}")
     srv = listener(env, OTHER_PORT)
     # Flows until both workers carried some (at least 4, at most 24): the
     # port spreads flows over its queues by hash (2 of its 3 go to worker 0),
