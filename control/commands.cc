@@ -639,6 +639,10 @@ json commands::stats_json() const
         add(o, "cmds_applied", dp::read(s.cmds_applied));
         add(o, "loops", dp::read(s.loops));
         add(o, "busy_loops", dp::read(s.busy_loops));
+        add(o, "to_kernel_pkts", dp::read(s.to_kernel_pkts));
+        add(o, "to_kernel_bytes", dp::read(s.to_kernel_bytes));
+        add(o, "from_kernel_pkts", dp::read(s.from_kernel_pkts));
+        add(o, "from_kernel_bytes", dp::read(s.from_kernel_bytes));
         // Fill levels: the worker's TURN client table against its size.
         o["turn_allocations"] = dp_.wk(w).turn_allocs.load(std::memory_order_relaxed);
         o["turn_allocations_max"] = dp_.wk(w).turn_clients.capacity();

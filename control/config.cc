@@ -264,13 +264,20 @@ config parse_table(const toml::table& root)
     for (auto&& e : *ifs->as_array()) {
         const std::string where = "interface[" + std::to_string(i) + "]";
         const toml::table& t = *e.as_table();
-        check_keys(t, where, {"port", "address", "gateway", "tx_checksum_offload", "kernel_iface"});
+        check_keys(t, where, {"port", "address", "gateway", "tx_checksum_offload", "kernel_iface",
+                              "kernel_forward"});
         interface_config ic;
         get_string(t, where, "kernel_iface", ic.kernel_iface);
         if (ic.kernel_iface.size() >= 16 || ic.kernel_iface.find_first_of("/ \t\n:") !=
                                                  std::string::npos)
             fail(where + ".kernel_iface", "not a valid interface name (at most 15 characters, "
                                           "no '/', ':' or spaces)");
+        std::string fwd = "turn";
+        get_string(t, where, "kernel_forward", fwd);
+        if (fwd != "turn" && fwd != "all")
+            fail(where + ".kernel_forward", "must be \"turn\" (TCP to turn.listen_tcp/"
+                                            "listen_tls) or \"all\", not \"" + fwd + "\"");
+        ic.kernel_forward_all = fwd == "all";
         get_bool(t, where, "tx_checksum_offload", ic.tx_checksum_offload);
         if (t.get("port") == nullptr)
             fail(where + ".port", "missing (the DPDK port id, e.g. 0)");
@@ -453,6 +460,8 @@ std::string dump_config(const config& c)
             o << "tx_checksum_offload = false\n";
         if (!i.kernel_iface.empty())
             o << "kernel_iface = " << toml::value<std::string>(i.kernel_iface) << "\n";
+        if (i.kernel_forward_all)
+            o << "kernel_forward = \"all\"\n";
     }
     char mode[8];
     snprintf(mode, sizeof(mode), "%04o", c.socket_mode);

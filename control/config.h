@@ -19,6 +19,11 @@ struct interface_config {
     // or TLS) that carries this interface's address for the kernel's TCP:
     // "" = "isar<port>".                                        [[interface]] kernel_iface
     std::string kernel_iface;
+    // What goes up to it: "turn" = TCP to turn.listen_tcp/listen_tls only;
+    // "all" = also any other TCP to the address and UDP to ports that are
+    // neither relay nor TURN ports (SSH, the box's own DNS, ...).
+    //                                                           [[interface]] kernel_forward
+    bool kernel_forward_all = false;
 };
 
 // [turn]: Isar as a TURN server (RFC 8656) with coturn's use-auth-secret

@@ -342,6 +342,12 @@ void print_stats(const json& r)
                e["arp_in"].dump(), e["arp_replies"].dump(), e["arp_requests"].dump(),
                e["icmp_echo_replies"].dump(), e["held"].dump(), e["held_sent"].dump(),
                e["held_dropped"].dump(), e["stun"].dump(), e["dtls"].dump());
+    const json& t = r["total"];
+    if (t.value("to_kernel_pkts", json(0)) != 0 || t.value("from_kernel_pkts", json(0)) != 0)
+        fmt::print("kernel interface: to the kernel {} packets {} bytes, from the kernel {} "
+                   "packets {} bytes\n",
+                   t["to_kernel_pkts"].dump(), t["to_kernel_bytes"].dump(),
+                   t["from_kernel_pkts"].dump(), t["from_kernel_bytes"].dump());
     fmt::print("mbufs in use: {}\n", r["mbufs_in_use"].dump());
 }
 

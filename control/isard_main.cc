@@ -29,7 +29,8 @@ dp::dp_config dataplane_config(const ctl::config& c)
     dp::dp_config d;
     for (const auto& i : c.interfaces)
         d.ifaces.push_back({i.port, rte_cpu_to_be_32(i.address), i.prefix_len,
-                            rte_cpu_to_be_32(i.gateway), i.tx_checksum_offload});
+                            rte_cpu_to_be_32(i.gateway), i.tx_checksum_offload,
+                            c.turn.streams(), i.kernel_iface, i.kernel_forward_all});
     d.max_legs = c.max_legs;
     d.mbufs = c.mbufs;
     d.idle_sleep_us = c.idle_sleep_us;
@@ -40,6 +41,11 @@ dp::dp_config dataplane_config(const ctl::config& c)
     d.max_allocations = c.turn.enabled() ? c.turn.max_allocations : 0;
     d.turn_requests_per_s = c.turn.max_requests_per_s;
     d.stream_threads = c.turn.streams() ? c.turn.stream_threads : 0;
+    // TURN over TCP/TLS: a kernel interface per interface takes the TCP.
+    d.stream_ports = c.turn.listen_tcp;
+    d.stream_ports.insert(d.stream_ports.end(), c.turn.listen_tls.begin(),
+                          c.turn.listen_tls.end());
+    d.kernel_pps = c.kernel_pps;
     d.arp_reply_pps = c.arp_reply_pps;
     d.arp_request_pps = c.arp_request_pps;
     d.arp_other_pps = c.arp_other_pps;
@@ -156,8 +162,10 @@ int main(int argc, char** argv)
             ISAR_LOG(NOTICE, "ready: {} worker(s), {} interface(s), control socket {}",
                      dp.nworkers(), dp.nifaces(), cfg->socket);
             if (turn.enabled())
-                ISAR_LOG(NOTICE, "turn: UDP port(s) {} on every interface address, realm \"{}\"",
-                         fmt::join(cfg->turn.listen_udp, ","), cfg->turn.realm);
+                ISAR_LOG(NOTICE, "turn: UDP port(s) [{}], TCP [{}], TLS [{}] on every interface "
+                         "address, realm \"{}\"", fmt::join(cfg->turn.listen_udp, ","),
+                         fmt::join(cfg->turn.listen_tcp, ","), fmt::join(cfg->turn.listen_tls, ","),
+                         cfg->turn.realm);
             sd_notifyf(0, "READY=1\nSTATUS=%u workers, %u interfaces", dp.nworkers(),
                        dp.nifaces());
         });

@@ -22,6 +22,24 @@ inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
     meta.v = verdict::exception;
     meta.exc = k;
 }
+// ICMP destination unreachable (3), time exceeded (11) or parameter problem
+// (12) whose quoted datagram is TCP.
+inline bool icmp_error_about_tcp(const rte_mbuf* m, uint32_t l4, uint32_t l4_len) noexcept
+{
+    if (l4_len < 8 + sizeof(rte_ipv4_hdr))
+        return false;
+    const auto* p = rte_pktmbuf_mtod_offset(m, const uint8_t*, l4);
+    return (p[0] == 3 || p[0] == 11 || p[0] == 12) && p[8 + 9] == IPPROTO_TCP;
+}
+
+// To the kernel interface, without Ethernet padding (frame_len: Ethernet
+// header + IPv4 total length).
+inline void to_kernel(rte_mbuf* m, uint32_t len, uint32_t frame_len, pkt_meta& meta) noexcept
+{
+    if (frame_len < len)
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(len - frame_len));
+    meta.v = verdict::kernel;
+}
 } // namespace
 
 payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept
@@ -152,16 +170,36 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         return;
     }
     meta.l3_off = l3;
+    const uint32_t l4 = l3 + ihl;
     if (ip->next_proto_id == IPPROTO_ICMP) {
+        // An ICMP error quoting TCP (fragmentation needed, unreachable, time
+        // exceeded) is about one of the kernel's connections: only the
+        // kernel sends TCP. It needs them (path MTU discovery); the rest of
+        // ICMP is control's.
+        if (ifc.kernel && icmp_error_about_tcp(m, l4, tot - ihl)) {
+            meta.l4_off = static_cast<uint8_t>(l4);
+            to_kernel(m, len, l3 + tot, meta);
+            return;
+        }
         set_exc(meta, exc_kind::icmp);
         return;
+    }
+    if (ip->next_proto_id == IPPROTO_TCP && ifc.kernel && tot >= ihl + 4) {
+        // The kernel terminates TCP: TURN over TCP/TLS, and with
+        // kernel_forward = "all" whatever else the box serves (SSH, ...).
+        const uint16_t dport = rte_be_to_cpu_16(
+                *rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
+        if (ifc.kernel_all || ctx.is_stream_port(dport)) {
+            meta.l4_off = static_cast<uint8_t>(l4);
+            to_kernel(m, len, l3 + tot, meta);
+            return;
+        }
     }
     if (ip->next_proto_id != IPPROTO_UDP) {
         set_drop(meta, drop::not_udp);
         return;
     }
 
-    const uint32_t l4 = l3 + ihl;
     if (tot < ihl + sizeof(rte_udp_hdr)) {
         set_drop(meta, drop::bad_udp);
         return;
@@ -188,6 +226,12 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     meta.pclass = pc;
     if (ctx.nturn_ports != 0 && ctx.is_turn_port(dport)) {
         classify_turn(ctx, ip->src_addr, udp->src_port, pl, plen, meta);
+        return;
+    }
+    if (ifc.kernel_all && (dport < ctx.relay_min || dport > ctx.relay_max)) {
+        // Neither a relay nor a TURN port: the box's own UDP (DNS answers,
+        // NTP, ...) with kernel_forward = "all".
+        meta.v = verdict::kernel;
         return;
     }
     if (dport >= ctx.relay_min && dport <= ctx.relay_max) {

@@ -20,6 +20,9 @@ enum class verdict : uint8_t {
     turn_client, // ChannelData or a Send indication to a TURN listener port:
                  // look the allocation up by the client's 5-tuple (owner:
                  // owner_of_client)
+    kernel,    // to the interface's kernel interface (TCP for TURN over
+               // TCP/TLS and ICMP errors quoting TCP; with kernel_forward =
+               // "all" also other TCP and UDP)
 };
 
 // What a UDP payload is by its first byte (RFC 7983). A leg forwards only
@@ -75,10 +78,23 @@ struct classify_ctx {
     uint16_t turn_ports[max_turn_ports] = {};
     uint8_t nturn_ports = 0;
 
+    // TURN over TCP/TLS listener ports (host order): TCP to them goes to the
+    // kernel interface of an interface that has one (iface::kernel).
+    static constexpr unsigned max_stream_ports = 16;
+    uint16_t stream_ports[max_stream_ports] = {};
+    uint8_t nstream_ports = 0;
+
     bool is_turn_port(uint16_t port) const noexcept
     {
         for (unsigned i = 0; i < nturn_ports; i++)
             if (turn_ports[i] == port)
+                return true;
+        return false;
+    }
+    bool is_stream_port(uint16_t port) const noexcept
+    {
+        for (unsigned i = 0; i < nstream_ports; i++)
+            if (stream_ports[i] == port)
                 return true;
         return false;
     }

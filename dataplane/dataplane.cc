@@ -1,9 +1,12 @@
 #include "dataplane/dataplane.h"
 
 #include "crypto/srtp_context.h"
+#include "dataplane/kernel_iface.h"
 #include "dataplane/turn_alloc.h"
 
 #include <rte_cycles.h>
+
+#include <arpa/inet.h>
 
 #include <algorithm>
 #include <atomic>
@@ -115,6 +118,10 @@ dataplane::~dataplane()
         w->turn_clients.release();
     }
     workers_.clear();
+    // The taps hold mbufs in their RX rings: removed before the pool.
+    for (uint16_t p : kernel_ports_)
+        kernel_tap_remove(p);
+    kernel_ports_.clear();
     if (pool_ != nullptr)
         rte_mempool_free(pool_);
 }
@@ -227,6 +234,68 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
     return 0;
 }
 
+// The kernel interface of `ifc` (kernel_iface.h): a net_tap with the port's
+// MAC and MTU and one queue pair per worker, configured before it starts.
+int dataplane::setup_kernel(iface& ifc, const iface_config& ic, std::string& err)
+{
+    kernel_iface_spec ks;
+    ks.name = ic.kernel_iface.empty() ? "isar" + std::to_string(ic.port_id) : ic.kernel_iface;
+    ks.mac = ifc.mac;
+    ks.ip_be = ic.ip_be;
+    ks.prefix_len = ic.prefix_len;
+    ks.gateway_be = ic.gateway_be;
+    // What the kernel sends must fit one mbuf (the worker sends single
+    // segments): with a jumbo port MTU the kernel's is lower, and its TCP
+    // MSS follows.
+    ks.mtu = std::min<uint32_t>(ifc.mtu, RTE_MBUF_DEFAULT_DATAROOM - RTE_ETHER_HDR_LEN);
+    uint16_t port = 0;
+    int rc = kernel_tap_create(ks, port, err);
+    if (rc != 0)
+        return rc;
+    kernel_ports_.push_back(port);
+    if ((rc = kernel_iface_configure(ks, err)) != 0)
+        return rc;
+    // No offloads: the kernel computes every checksum of what it sends (a
+    // tap without TUNSETOFFLOAD has no checksum or TSO features) and checks
+    // those of what it receives.
+    const auto nq = static_cast<uint16_t>(nworkers_);
+    rte_eth_conf conf{};
+    rc = rte_eth_dev_configure(port, nq, nq, &conf);
+    if (rc != 0) {
+        err = "kernel interface " + ks.name + ": configure with " + std::to_string(nq) +
+              " queue pair(s) failed: " + strerror(-rc);
+        return rc;
+    }
+    // net_tap's RX "descriptors" are the mbufs one frame is read into (its
+    // scatter list), held per queue: one frame of the MTU above needs one.
+    uint16_t nrxd = 2, ntxd = 512;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
+    const int socket = rte_eth_dev_socket_id(port);
+    for (uint16_t q = 0; q < nq && rc == 0; q++) {
+        rc = rte_eth_rx_queue_setup(port, q, nrxd, socket, nullptr, pool_);
+        if (rc == 0)
+            rc = rte_eth_tx_queue_setup(port, q, ntxd, socket, nullptr);
+    }
+    if (rc == 0)
+        rc = rte_eth_dev_start(port);
+    if (rc != 0) {
+        err = "kernel interface " + ks.name + ": queue setup or start failed: " + strerror(-rc);
+        return rc;
+    }
+    if ((rc = kernel_iface_up(ks, err)) != 0)
+        return rc;
+    ifc.kernel = true;
+    ifc.kernel_all = ic.kernel_all;
+    ifc.kernel_port = port;
+    char ip[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &ic.ip_be, ip, sizeof(ip));
+    port_desc_.back() += "; kernel interface " + ks.name + " (port " + std::to_string(port) +
+                         ", net_tap, " + std::to_string(nq) + " queue pair(s), " + ip + "/" +
+                         std::to_string(ic.prefix_len) + ", NOARP, forwards " +
+                         (ic.kernel_all ? "all but the relay's" : "TURN TCP") + ")";
+    return 0;
+}
+
 int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
 {
     cfg_ = cfg;
@@ -276,6 +345,8 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         neigh_.push_back(std::make_unique<neighbor_table>());
         f.neigh = neigh_.back().get();
         int rc = setup_port(f, ic, err);
+        if (rc == 0 && ic.kernel)
+            rc = setup_kernel(f, ic, err);
         if (rc != 0)
             return rc;
         iface_of_port_[ic.port_id] = static_cast<int16_t>(i);
@@ -302,6 +373,10 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         for (uint16_t p : cfg.turn_ports)
             if (wk->cctx.nturn_ports < classify_ctx::max_turn_ports)
                 wk->cctx.turn_ports[wk->cctx.nturn_ports++] = p;
+        for (uint16_t p : cfg.stream_ports)
+            if (wk->cctx.nstream_ports < classify_ctx::max_stream_ports)
+                wk->cctx.stream_ports[wk->cctx.nstream_ports++] = p;
+        wk->kernel_police = make_policer(cfg.kernel_pps, nworkers_, cfg.ring_size);
         wk->turn_police = make_policer(cfg.turn_requests_per_s, nworkers_, cfg.ring_size);
         set_policers(*wk, cfg, nworkers_);
         const int sock = static_cast<int>(rte_socket_id());
@@ -379,6 +454,18 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
             }
             w.rxqs[w.nrxq++] = {ifaces_[i].port_id, q};
         }
+        // What the kernel sends: worker w polls queue w of the tap (and
+        // sends to the kernel on its queue w).
+        for (unsigned k = 0; ifaces_[i].kernel && k < nworkers_; k++) {
+            worker& w = *workers_[k];
+            if (w.nrxq == max_rxq_per_worker) {
+                err = "too many RX queues: a worker polls at most " +
+                      std::to_string(max_rxq_per_worker);
+                return -EINVAL;
+            }
+            w.rxqs[w.nrxq++] = {ifaces_[i].kernel_port, static_cast<uint16_t>(k),
+                                static_cast<int16_t>(i)};
+        }
     }
     return 0;
 }
@@ -436,8 +523,11 @@ void dataplane::stop()
                     rte_pktmbuf_free_bulk(m, n);
             }
         }
-        for (auto& f : ifaces_)
+        for (auto& f : ifaces_) {
             rte_eth_dev_stop(f.port_id);
+            if (f.kernel)
+                rte_eth_dev_stop(f.kernel_port);
+        }
         ports_started_ = false;
     }
 }

@@ -26,6 +26,12 @@ struct iface_config {
     // leave their vector TX path for every packet once any TX offload is on,
     // which costs plain RTP more than it saves SRTP.
     bool tx_cksum_offload = true;
+    // A kernel interface (kernel_iface.h) for this interface: its netdev
+    // name, and whether it takes everything the relay does not serve
+    // (kernel_forward = "all") or only TCP to the stream ports ("turn").
+    bool kernel = false;
+    std::string kernel_iface;
+    bool kernel_all = false;
 };
 
 struct dp_config {
@@ -48,6 +54,10 @@ struct dp_config {
     // TURN over TCP/TLS: stream threads outside the dataplane, each with a
     // ring to and from every worker (stream_ring.h); 0 = none.
     uint32_t stream_threads = 0;
+    // Their listener ports (TCP and TLS): TCP to them goes to the kernel
+    // interface, of the interfaces that have one (iface_config::kernel).
+    std::vector<uint16_t> stream_ports;
+    uint32_t kernel_pps = 0;      // frames to the kernel interfaces, all workers together
     // Exception path: packets per second each kind may take to the control
     // lcore, all workers together (0 = unpoliced). See exc_policer.
     uint32_t arp_reply_pps = 0;   // ARP replies to our address
@@ -82,7 +92,8 @@ public:
     unsigned nifaces() const noexcept { return static_cast<unsigned>(ifaces_.size()); }
     const iface& ifc(unsigned i) const noexcept { return ifaces_[i]; }
     iface& ifc(unsigned i) noexcept { return ifaces_[i]; }
-    // One line for the start-up log: port, driver, queues, checksum offloads.
+    // One line for the start-up log: port, driver, queues, checksum offloads
+    // (and the kernel interface, if any).
     const std::string& port_desc(unsigned i) const noexcept { return port_desc_[i]; }
     rte_mempool* pool() const noexcept { return pool_; }
     unsigned mbufs_in_use() const noexcept;
@@ -119,6 +130,7 @@ public:
 
 private:
     int setup_port(iface& ifc, const iface_config& ic, std::string& err);
+    int setup_kernel(iface& ifc, const iface_config& ic, std::string& err);
 
     dp_config cfg_;
     unsigned id_ = 0; // instance number: unique DPDK object names
@@ -129,6 +141,7 @@ private:
     std::vector<std::unique_ptr<neighbor_table>> neigh_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<uint16_t> nrxq_; // per iface
+    std::vector<uint16_t> kernel_ports_; // the kernel interfaces' taps (removed at the end)
     std::vector<std::string> port_desc_; // per iface
     int16_t iface_of_port_[RTE_MAX_ETHPORTS];
     std::vector<unsigned> lcores_;

@@ -27,6 +27,13 @@ struct iface {
     // Largest IP packet the port sends (rte_eth_dev_get_mtu at init); bigger
     // ones are dropped as mtu_exceeded. 0 = no check.
     uint32_t mtu = 1500;
+    // The kernel interface (kernel_iface.h) carrying this interface's
+    // address: a net_tap port with one queue pair per worker. TCP to the
+    // TURN stream ports goes up; with kernel_all also any other TCP and UDP
+    // to ports that are neither relay nor TURN ports.
+    bool kernel = false;
+    bool kernel_all = false;
+    uint16_t kernel_port = 0;
 
     bool on_link(uint32_t ip_be_) const noexcept { return ((ip_be_ ^ ip_be) & mask_be) == 0; }
     // Next hop for a destination, 0 when there is none.

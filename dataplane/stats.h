@@ -54,7 +54,10 @@ namespace isar::dp {
     _(policed_icmp, "ICMP over its rate to the control lcore ([exception] icmp_pps)")            \
     _(policed_stun, "STUN to a leg port over its rate to control ([exception] stun_pps)")        \
     _(policed_dtls, "DTLS to a leg port over its rate to control ([exception] dtls_pps)")        \
-    _(turn_stream_full, "TURN frame for a TCP/TLS client: its stream thread's ring is full")
+    _(turn_stream_full, "TURN frame for a TCP/TLS client: its stream thread's ring is full")   \
+    _(policed_kernel, "frame for the kernel interface over its rate ([exception] kernel_pps)")  \
+    _(kernel_full, "TX queue of the kernel interface full (the kernel is not keeping up)")     \
+    _(kernel_not_ipv4, "frame from the kernel interface that is not IPv4 (the kernel never ARPs)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,
@@ -106,6 +109,13 @@ struct alignas(64) worker_stats {
     counter turn_requests{0};  // STUN/TURN requests handed to control
     counter turn_stream_in{0};  // frames from TCP/TLS clients taken from stream threads
     counter turn_stream_out{0}; // frames for TCP/TLS clients handed to stream threads
+    // The kernel interface (TURN over TCP/TLS, kernel_iface.h): frames from
+    // the wire its queue accepted, and frames read from it (the kernel's,
+    // towards the wire; those not sent count a drop reason).
+    counter to_kernel_pkts{0};
+    counter to_kernel_bytes{0};
+    counter from_kernel_pkts{0};
+    counter from_kernel_bytes{0};
     std::array<counter, n_drops> drops{};
 
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }

@@ -547,6 +547,9 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
             else
                 drop_pkt(m, drop::no_flow);
             break;
+        case verdict::kernel:
+            to_kernel(m, mt);
+            break;
         case verdict::turn_client:
             if (mt.owner != index)
                 handoff(m, mt.owner, 0);
@@ -661,7 +664,10 @@ unsigned worker::poll_once() noexcept
         uint16_t n = rte_eth_rx_burst(rxqs[q].port, rxqs[q].queue, pkts, max_burst);
         if (n == 0)
             continue;
-        process_burst(pkts, n, true);
+        if (rxqs[q].kernel_ifc >= 0)
+            from_kernel(static_cast<unsigned>(rxqs[q].kernel_ifc), pkts, n);
+        else
+            process_burst(pkts, n, true);
         work += n;
     }
     for (unsigned w = 0; w < nworkers; w++) {
@@ -683,8 +689,10 @@ unsigned worker::poll_once() noexcept
             turn_from_stream(pkts[i]);
         work += n;
     }
-    for (unsigned i = 0; i < nifaces; i++)
+    for (unsigned i = 0; i < nifaces; i++) {
         tx_flush(i);
+        kernel_flush(i);
+    }
 
     turn_allocs.store(turn_clients.size() + stream_allocs_, std::memory_order_relaxed);
     bump(stats.loops);
@@ -717,8 +725,10 @@ int worker::run() noexcept
         else
             rte_pause();
     }
-    for (unsigned i = 0; i < nifaces; i++)
+    for (unsigned i = 0; i < nifaces; i++) {
         tx_flush(i);
+        kernel_flush(i);
+    }
     return 0;
 }
 

@@ -68,6 +68,9 @@ struct worker {
     struct rx_source {
         uint16_t port;
         uint16_t queue;
+        // >= 0: a queue of that interface's kernel interface: what the
+        // kernel sends, to the wire (from_kernel), never classified.
+        int16_t kernel_ifc = -1;
     };
     rx_source rxqs[max_rxq_per_worker] = {};
     unsigned nrxq = 0;
@@ -85,6 +88,7 @@ struct worker {
     flow_table flows;                        // flow_key -> leg or allocation, private to me
     turn_client_table turn_clients;          // client 5-tuple -> allocation, private to me
     gcra turn_police; // the STUN/TURN requests handed to control
+    gcra kernel_police; // frames from the wire to the kernel interfaces
     // Policers of the exception kinds (index: exc_policer); set at init.
     gcra exc_police[n_exc_policers];
     rte_mempool* pool = nullptr;
@@ -126,6 +130,7 @@ private:
         rte_mbuf* pkts[max_burst];
     };
     tx_buffer tx_[max_ifaces];
+    tx_buffer ktx_[max_ifaces]; // to the interfaces' kernel interfaces
     uint64_t now_tsc_ = 0;
     uint32_t stream_allocs_ = 0; // allocations of TCP/TLS clients (not in turn_clients)
 
@@ -158,6 +163,12 @@ private:
     void handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
+    // The kernel interface (kernel_iface.h): wire -> kernel, policed and
+    // batched on this worker's queue of the tap ...
+    void to_kernel(rte_mbuf* m, const pkt_meta& meta) noexcept;
+    void kernel_flush(unsigned ifc) noexcept;
+    // ... and kernel -> wire: IPv4 only, MACs from the neighbour table.
+    void from_kernel(unsigned ifc, rte_mbuf** pkts, unsigned n) noexcept;
     void to_control(rte_mbuf* m, exc_kind k) noexcept;
     bool police_exception(rte_mbuf* m, exc_kind k) noexcept;
     void drop_pkt(rte_mbuf* m, drop d) noexcept;

@@ -136,6 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         check(meta.owner < ctx.nworkers, "owner out of range");
         payload_parsers(m, meta);
         break;
+    case dp::verdict::kernel: // (no kernel interface here: never)
     case dp::verdict::exception:
     case dp::verdict::drop:
         sink = static_cast<uint32_t>(meta.reason);

@@ -11,6 +11,13 @@ namespace) carries the endpoint addresses once `start()` returns. Unlike
 net_af_packet, net_tap offers TX IPv4/UDP checksum offload (computed by the
 PMD), and the endpoints' kernel verifies every checksum isard sends.
 
+With `isard_ns=True` (net_af_packet only) isard runs in a second namespace of
+its own that holds the host end of the veth: what isard creates in the kernel
+(the kernel interface of TURN over TCP/TLS, carrying 198.18.0.1) lives there,
+apart from the host's root namespace (tests run in parallel) and from the
+endpoints (the kernel would route between them locally, past DPDK).
+`env.in_isard_ns()` runs a block (e.g. a kernel TCP listener) in it.
+
 Each test gets unique namespace/veth names, its own DPDK --file-prefix, config
 directory and control socket, so tests never collide, and `Env` always tears
 everything down (isard, sockets, veth, namespace, DPDK runtime dir), also on
@@ -217,7 +224,8 @@ class Env:
 
     def __init__(self, name, argv, workers=1, idle_timeout_s=60, port_min=40000,
                  port_max=40999, strict_source=True, mbufs=4095, max_clients=64,
-                 extra_ns_ips=(B_IP, C_IP), pmd="af_packet", iface_extra="", extra_config=""):
+                 extra_ns_ips=(B_IP, C_IP), pmd="af_packet", iface_extra="", extra_config="",
+                 isard_ns=False):
         if len(argv) < 3:
             print(f"usage: {argv[0]} ISARD ISARCTL", file=sys.stderr)
             sys.exit(2)
@@ -225,6 +233,8 @@ class Env:
         self.isarctl_bin = os.path.abspath(argv[2])
         if pmd not in ("af_packet", "tap"):
             raise ValueError(f"pmd must be af_packet or tap, not {pmd!r}")
+        if isard_ns and pmd != "af_packet":
+            raise ValueError("isard_ns needs pmd=\"af_packet\"")
         self.name = name
         self.pmd = pmd
         self.iface_extra = iface_extra  # more [[interface]] keys, TOML lines
@@ -232,6 +242,10 @@ class Env:
         tag = secrets.token_hex(3)
         self.tag = tag
         self.ns = f"isarit-{name}-{tag}"
+        # isard's own namespace (isard_ns=True), else None: isard runs in the
+        # caller's (host) namespace.
+        self.isard_ns = f"isarit-{name}-{tag}-d" if isard_ns else None
+        self._isard_ns_created = False
         if pmd == "tap":
             # The tap netdev (in the namespace) is the endpoints' interface;
             # isard's side of it is DPDK's, with a MAC of our choosing.
@@ -330,27 +344,53 @@ class Env:
         if p.returncode != 0:
             raise Skip(f"cannot create a veth pair: {p.stderr.strip()}")
         self._veth_created = True
+        hx = []  # runs a command where the host end (isard's) lives
+        if self.isard_ns:
+            p = run(["ip", "netns", "add", self.isard_ns], check_rc=False)
+            if p.returncode != 0:
+                raise Skip(f"ip netns add failed: {p.stderr.strip()}")
+            self._isard_ns_created = True
+            run(["ip", "link", "set", self.host_if, "netns", self.isard_ns])
+            hx = ["ip", "netns", "exec", self.isard_ns]
+            run(hx + ["ip", "link", "set", "lo", "up"])
         # The host end belongs to DPDK: keep the host kernel quiet on it (no
         # IPv6 link-local chatter, no forwarding of what arrives on it).
         for key in (f"net.ipv6.conf.{self.host_if}.disable_ipv6=1",
                     f"net.ipv4.conf.{self.host_if}.forwarding=0"):
-            run(["sysctl", "-q", "-w", key], check_rc=False)
+            run(hx + ["sysctl", "-q", "-w", key], check_rc=False)
+        if self.isard_ns:
+            # isard's kernel interface carries 198.18.0.1 in this namespace,
+            # and Linux accepts a local address on any interface: without
+            # these, its kernel would also take the endpoints' frames (and
+            # answer their ARP) straight from the veth, past DPDK. Strict
+            # reverse-path filtering drops them (their sources are routed via
+            # the kernel interface); NOARP keeps it from answering ARP.
+            run(hx + ["sysctl", "-q", "-w", f"net.ipv4.conf.{self.host_if}.rp_filter=1"])
+            run(hx + ["ip", "link", "set", self.host_if, "arp", "off"])
         run(["ip", "link", "set", self.peer_if, "netns", self.ns])
-        run(["ip", "link", "set", self.host_if, "up"])
+        run(hx + ["ip", "link", "set", self.host_if, "up"])
         nsx = ["ip", "netns", "exec", self.ns]
+        if self.isard_ns:
+            # TCP through isard to its kernel: the endpoints' kernel must
+            # send whole segments with whole checksums. A veth would pass
+            # 64 KiB TSO super-frames and CHECKSUM_PARTIAL sums (only the
+            # pseudo-header) to net_af_packet, which no NIC does.
+            run(nsx + ["ethtool", "-K", self.peer_if, "tx", "off", "tso", "off", "gso", "off"],
+                check_rc=False)
         run(nsx + ["sysctl", "-q", "-w", f"net.ipv6.conf.{self.peer_if}.disable_ipv6=1"],
             check_rc=False)
         run(nsx + ["ip", "link", "set", "lo", "up"])
         for ip in (A_IP,) + tuple(self.extra_ns_ips):
             run(nsx + ["ip", "addr", "add", f"{ip}/24", "dev", self.peer_if])
         run(nsx + ["ip", "link", "set", self.peer_if, "up"])
-        with open(f"/sys/class/net/{self.host_if}/address") as f:
-            self.isard_mac = f.read().strip().lower()
+        self.isard_mac = run(hx + ["cat", f"/sys/class/net/{self.host_if}/address"]
+                             ).stdout.strip().lower()
         p = run(nsx + ["cat", f"/sys/class/net/{self.peer_if}/address"])
         self.peer_mac = p.stdout.strip().lower()
         self._host_netns_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
         log(f"netns {self.ns}: {self.peer_if} ({self.peer_mac}) <-> {self.host_if} "
-            f"({self.isard_mac}) in the host namespace")
+            f"({self.isard_mac}) in " +
+            (f"isard's namespace {self.isard_ns}" if self.isard_ns else "the host namespace"))
 
     def _setup_tap_ns(self):
         """pmd="tap": only the namespace now; isard creates the tap in it
@@ -396,17 +436,23 @@ class Env:
         if self._ns_created:
             run(["ip", "netns", "del", self.ns], check_rc=False)
             self._ns_created = False
+        if self._isard_ns_created:
+            # Takes the host end of the veth and isard's kernel interface.
+            run(["ip", "netns", "del", self.isard_ns], check_rc=False)
+            self._isard_ns_created = False
 
     # -- namespace helpers -------------------------------------------------------
     @contextlib.contextmanager
-    def in_ns(self):
-        """Moves the calling thread into the namespace for the block."""
+    def in_ns(self, ns=None):
+        """Moves the calling thread into the namespace (default: the
+        endpoints') for the block."""
+        ns = ns or self.ns
         with self._ns_lock:
-            fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
             try:
                 if _libc.setns(fd, CLONE_NEWNET) != 0:
                     e = ctypes.get_errno()
-                    raise TestFailure(f"setns({self.ns}): {os.strerror(e)}")
+                    raise TestFailure(f"setns({ns}): {os.strerror(e)}")
                 try:
                     yield
                 finally:
@@ -417,6 +463,15 @@ class Env:
                         os._exit(1)
             finally:
                 os.close(fd)
+
+    def in_isard_ns(self):
+        """isard_ns=True: moves the calling thread into isard's namespace."""
+        if not self.isard_ns:
+            raise ValueError("in_isard_ns needs Env(isard_ns=True)")
+        return self.in_ns(self.isard_ns)
+
+    def isard_ns_run(self, cmd, check_rc=True):
+        return run(["ip", "netns", "exec", self.isard_ns] + cmd, check_rc=check_rc)
 
     def ns_socket(self, family=socket.AF_INET, type_=socket.SOCK_DGRAM, proto=0, bind=None):
         with self.in_ns():
@@ -478,9 +533,9 @@ class Env:
         logf = open(self.isard_log, "w")
         preexec = _die_with_parent
         ns_fd = None
-        if self.pmd == "tap":
+        if self.pmd == "tap" or self.isard_ns:
             # isard runs in the namespace: net_tap creates its tap there.
-            ns_fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+            ns_fd = os.open(f"/run/netns/{self.isard_ns or self.ns}", os.O_RDONLY)
 
             def preexec():
                 _die_with_parent()
@@ -512,6 +567,10 @@ class Env:
             self._configure_tap()
             self.mbuf_baseline = self.stats()["mbufs_in_use"]
             log(f"net_tap holds {self.mbuf_baseline} mbufs in its RX rings")
+        elif self.isard_ns:
+            # A kernel interface (net_tap) holds a full RX ring per queue.
+            self.mbuf_baseline = self.stats()["mbufs_in_use"]
+            log(f"isard holds {self.mbuf_baseline} mbufs at start (kernel interface RX rings)")
         log(f"isard pid {self.proc.pid} ready in {time.monotonic() - t:.1f}s "
             f"({self.workers} worker(s), socket {self.sock_path})")
 

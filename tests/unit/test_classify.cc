@@ -408,6 +408,8 @@ std::string meta_str(const dp::pkt_meta& m)
     case verdict::turn_client:
         return std::string("turn_client/") + (m.channel_data ? "channel_data" : "send") +
                "/owner=" + std::to_string(m.owner);
+    case verdict::kernel:
+        return "kernel";
     }
     return "?";
 }
@@ -443,6 +445,8 @@ void check_row(const dp::classify_ctx& ctx, rte_mempool* mp, const row& r)
         // The worker finds the client's 5-tuple through these.
         EXPECT_EQ(meta.l3_off, 14) << r.what;
         EXPECT_EQ(meta.l4_off, 14 + (before[14] & 0xf) * 4) << r.what;
+        break;
+    case verdict::kernel:
         break;
     case verdict::lookup:
         EXPECT_EQ(meta.key, r.key) << r.what;
@@ -775,3 +779,140 @@ TEST_F(ClassifyCtx, PortChecksumFlags)
         rte_pktmbuf_free(m);
     }
 }
+
+// ---- the kernel interface (TURN over TCP/TLS) --------------------------------
+// With a kernel interface on interface 0, TCP to the stream ports goes up
+// (verdict::kernel); kernel_forward = "all" also sends any other TCP and the
+// UDP that is neither relay nor TURN. Interface 1 has none: TCP stays a
+// counted drop there, as it is without any kernel interface.
+namespace {
+
+udp4_spec tcp_to(uint16_t dport, uint32_t dst = relay0)
+{
+    udp4_spec s;
+    s.src_ip = peer;
+    s.dst_ip = dst;
+    s.proto = IPPROTO_TCP;
+    bytes h(20, 0);
+    h[0] = 0xc3; // source port 50000
+    h[1] = 0x50;
+    h[2] = static_cast<uint8_t>(dport >> 8);
+    h[3] = static_cast<uint8_t>(dport);
+    h[12] = 0x50; // data offset 5
+    h[13] = 0x02; // SYN
+    s.l4 = h;
+    return s;
+}
+
+struct kcase {
+    const char* what;
+    udp4_spec s;
+    uint16_t rx_port;
+    verdict v;
+    drop reason = drop::bad_l2;
+    exc_kind exc = exc_kind::arp;
+};
+
+void check_kernel(const dp::classify_ctx& ctx, rte_mempool* mp, const kcase& c)
+{
+    rte_mbuf* m = make_exact_mbuf(mp, build(c.s), c.rx_port);
+    ASSERT_NE(m, nullptr) << c.what;
+    const size_t frame = 14 + (c.s.l4 ? c.s.l4->size() : 8 + c.s.payload.size()) + 20;
+    dp::pkt_meta meta;
+    dp::classify_one(ctx, m, meta);
+    EXPECT_EQ(meta.v, c.v) << c.what << ": got " << meta_str(meta);
+    if (c.v == verdict::drop) {
+        EXPECT_EQ(meta.reason, c.reason) << c.what << ": got " << meta_str(meta);
+    }
+    if (c.v == verdict::exception) {
+        EXPECT_EQ(meta.exc, c.exc) << c.what << ": got " << meta_str(meta);
+    }
+    if (c.v == verdict::kernel) {
+        EXPECT_EQ(meta.iface, c.rx_port == port0 ? 0 : 1) << c.what;
+        EXPECT_EQ(rte_pktmbuf_pkt_len(m), frame) << c.what << ": Ethernet padding trimmed";
+    }
+    rte_pktmbuf_free(m);
+}
+
+std::vector<kcase> kernel_cases(bool has_kernel, bool all)
+{
+    const verdict up = verdict::kernel, dr = verdict::drop, lk = verdict::lookup;
+    const verdict ex = verdict::exception;
+    auto tcp_padded = tcp_to(3478);
+    tcp_padded.eth_pad = 6; // 54-byte frame padded to 60
+    auto tcp_short = tcp_to(3478);
+    tcp_short.l4 = bytes{0xc3, 0x50, 0x0d}; // no whole destination port
+    auto tcp_other_host = tcp_to(3478, ip4("198.18.0.99"));
+    auto tcp_if1 = tcp_to(3478, relay1);
+    auto udp_dns = turn_to(bytes(30, 0x12), 53);
+    auto udp_turn_stun = turn_to(stun_msg(0x0001, false), turn_port);
+    udp4_spec icmp = rtp_to();
+    icmp.proto = IPPROTO_ICMP;
+    icmp.l4 = icmp_echo(8, 1, 1, bytes(56, 0xab));
+    // ICMP errors quoting a TCP datagram (the kernel's) and quoting UDP.
+    auto icmp_err = [&](uint8_t type, uint8_t code, uint8_t quoted_proto) {
+        udp4_spec e = rtp_to();
+        e.proto = IPPROTO_ICMP;
+        bytes q = build(tcp_to(443)); // the quoted IPv4 header + 8 bytes
+        q = bytes(q.begin() + 14, q.begin() + 14 + 28);
+        q[9] = quoted_proto;
+        bytes l4 = {type, code, 0, 0, 0, 0, 0x05, 0xdc}; // next-hop MTU 1500
+        l4.insert(l4.end(), q.begin(), q.end());
+        e.l4 = l4;
+        return e;
+    };
+    const verdict turn_up = has_kernel ? up : dr;
+    const verdict all_up = has_kernel && all ? up : dr;
+    return {
+            {"TCP to listen_tcp 3478", tcp_to(3478), port0, turn_up, drop::not_udp},
+            {"TCP to listen_tls 443", tcp_to(443), port0, turn_up, drop::not_udp},
+            {"TCP padded to 60 bytes", tcp_padded, port0, turn_up, drop::not_udp},
+            {"TCP to port 22 (SSH)", tcp_to(22), port0, all_up, drop::not_udp},
+            {"TCP too short for its ports", tcp_short, port0, dr, drop::not_udp},
+            {"TCP for another host", tcp_other_host, port0, dr, drop::not_for_us},
+            {"TCP on the interface without a kernel interface", tcp_if1, port1, dr,
+             drop::not_udp},
+            {"UDP to port 53 (neither relay nor TURN)", udp_dns, port0,
+             has_kernel && all ? up : dr, drop::not_rtp},
+            {"RTP to a relay port", rtp_to(30000), port0, lk},
+            {"UDP STUN to the TURN port", udp_turn_stun, port0, ex, drop::bad_l2, exc_kind::turn},
+            {"ICMP echo stays with control", icmp, port0, ex, drop::bad_l2, exc_kind::icmp},
+            {"ICMP frag needed quoting TCP", icmp_err(3, 4, IPPROTO_TCP), port0,
+             has_kernel ? up : ex, drop::bad_l2, exc_kind::icmp},
+            {"ICMP time exceeded quoting TCP", icmp_err(11, 0, IPPROTO_TCP), port0,
+             has_kernel ? up : ex, drop::bad_l2, exc_kind::icmp},
+            {"ICMP port unreachable quoting UDP stays with control", icmp_err(3, 3, IPPROTO_UDP),
+             port0, ex, drop::bad_l2, exc_kind::icmp},
+    };
+}
+
+class ClassifyKernel : public ClassifyCtx,
+                       public ::testing::WithParamInterface<std::pair<bool, bool>> {};
+
+} // namespace
+
+TEST_P(ClassifyKernel, Verdicts)
+{
+    const auto [has_kernel, all] = GetParam();
+    ifaces_[0].kernel = has_kernel;
+    ifaces_[0].kernel_all = has_kernel && all;
+    ifaces_[0].kernel_port = 7;
+    ctx_.relay_min = pool_min;
+    ctx_.relay_max = pool_max;
+    ctx_.turn_ports[0] = turn_port;
+    ctx_.nturn_ports = 1;
+    ctx_.stream_ports[0] = 3478;
+    ctx_.stream_ports[1] = 443;
+    ctx_.nstream_ports = 2;
+    for (const kcase& c : kernel_cases(has_kernel, all))
+        check_kernel(ctx_, mp_, c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ClassifyKernel,
+                         ::testing::Values(std::pair{false, false}, std::pair{true, false},
+                                           std::pair{true, true}),
+                         [](const ::testing::TestParamInfo<std::pair<bool, bool>>& p) {
+                             return std::string(!p.param.first   ? "no_kernel_iface"
+                                                : p.param.second ? "forward_all"
+                                                                 : "forward_turn");
+                         });

@@ -274,6 +274,32 @@ TEST(Config, TxChecksumOffloadDefaultsOnAndCanBeTurnedOff)
     EXPECT_FALSE(off->interfaces[0].tx_checksum_offload);
 }
 
+TEST(Config, KernelInterfaceKeys)
+{
+    std::string err;
+    const std::string base = "[[interface]]\nport = 0\naddress = \"198.18.0.1/24\"\n";
+    auto def = parse_config(base, err);
+    ASSERT_TRUE(def) << err;
+    EXPECT_EQ(def->interfaces[0].kernel_iface, "");
+    EXPECT_FALSE(def->interfaces[0].kernel_forward_all);
+    EXPECT_EQ(def->kernel_pps, 1000000u);
+    auto all = parse_config(base + "kernel_iface = \"relay0\"\nkernel_forward = \"all\"\n"
+                                   "[exception]\nkernel_pps = 5000\n",
+                            err);
+    ASSERT_TRUE(all) << err;
+    EXPECT_EQ(all->interfaces[0].kernel_iface, "relay0");
+    EXPECT_TRUE(all->interfaces[0].kernel_forward_all);
+    EXPECT_EQ(all->kernel_pps, 5000u);
+    auto again = parse_config(dump_config(*all), err);
+    ASSERT_TRUE(again) << err;
+    EXPECT_TRUE(again->interfaces[0].kernel_forward_all);
+    auto turn = parse_config(base + "kernel_forward = \"turn\"\n", err);
+    ASSERT_TRUE(turn) << err;
+    EXPECT_FALSE(turn->interfaces[0].kernel_forward_all);
+    EXPECT_NE(parse_err(base + "kernel_forward = \"ssh\"\n").find("interface[0].kernel_forward"),
+              std::string::npos);
+}
+
 TEST(Config, DumpRoundTrips)
 {
     const std::string text = R"(
