@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@
 #include "control/log.h"
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
+#include "control/stream_server.h"
+#include "control/tls_context.h"
 #include "control/turn_manager.h"
 #include "dataplane/dataplane.h"
 
@@ -88,6 +91,13 @@ int main(int argc, char** argv)
             return 1;
         }
     }
+    if (!cfg->turn.listen_tls.empty()) { // the certificate and key load (and the key is private)
+        ctl::tls_context tls(cfg->turn.tls_cert, cfg->turn.tls_key);
+        if (tls.reload(err) != 0) {
+            fprintf(stderr, "isard: configuration error: turn.tls_cert/tls_key: %s\n", err.c_str());
+            return 1;
+        }
+    }
     if (print)
         fputs(ctl::dump_config(*cfg).c_str(), stdout);
     if (check || print) {
@@ -102,12 +112,13 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    // SIGINT/SIGTERM go to the control loop's signalfd: block them before EAL
-    // starts threads, which inherit the mask.
+    // SIGINT/SIGTERM/SIGHUP go to the control loop's signalfd: block them
+    // before EAL (or anyone) starts threads, which inherit the mask.
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
     std::vector<std::string> eal = {"isard"};
@@ -151,6 +162,26 @@ int main(int argc, char** argv)
             ISAR_LOG(ERR, "dataplane: {}", err);
             goto out;
         }
+        // TURN over TCP/TLS: the stream threads, once the workers run. The hub
+        // is their mailbox to control: turn_manager takes its events and
+        // issues its commands (TODO(turn_manager): hand it `hub`; until then
+        // requests over TCP/TLS get no answer and connections time out).
+        ctl::stream_hub hub(cfg->turn.streams() ? cfg->turn.stream_threads : 1);
+        std::unique_ptr<ctl::stream_server> streams;
+        if (cfg->turn.streams()) {
+            streams = std::make_unique<ctl::stream_server>(
+                    cfg->turn, hub, ctl::stream_dp_of(dp, cfg->turn.stream_threads));
+            if (streams->start(err) != 0) {
+                ISAR_LOG(ERR, "turn: {}", err);
+                dp.stop();
+                goto out;
+            }
+            cmds.set_streams(streams.get());
+            loop.on_reload([&streams] {
+                std::string e;
+                streams->reload_tls(e); // logs the outcome
+            });
+        }
         rc = loop.run([&] {
             nm.announce();
             ISAR_LOG(NOTICE, "ready: {} worker(s), {} interface(s), control socket {}",
@@ -158,10 +189,16 @@ int main(int argc, char** argv)
             if (turn.enabled())
                 ISAR_LOG(NOTICE, "turn: UDP port(s) {} on every interface address, realm \"{}\"",
                          fmt::join(cfg->turn.listen_udp, ","), cfg->turn.realm);
+            if (streams)
+                ISAR_LOG(NOTICE, "turn: TCP port(s) [{}], TLS port(s) [{}], {} stream thread(s)",
+                         fmt::join(streams->tcp_ports(), ","), fmt::join(streams->tls_ports(), ","),
+                         streams->nthreads());
             sd_notifyf(0, "READY=1\nSTATUS=%u workers, %u interfaces", dp.nworkers(),
                        dp.nifaces());
         });
         sd_notify(0, "STOPPING=1");
+        if (streams)
+            streams->stop(); // before the workers: they share the stream rings
         dp.stop();
         ISAR_LOG(NOTICE, "stopped");
     }

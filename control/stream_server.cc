@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "control/commands.h"
 #include "control/log.h"
 #include "control/stream_thread.h"
 #include "dataplane/dataplane.h"
@@ -191,6 +192,30 @@ uint64_t stream_server::total(stream_ctr c) const
     for (const auto& t : threads_)
         sum += t->counters().get(c);
     return sum;
+}
+
+// The `stats` command's "turn_streams": totals, then each thread's.
+commands::json commands::streams_json() const
+{
+    if (streams_ == nullptr)
+        return json{{"enabled", false}};
+    const auto block = [](const stream_counters& c) {
+        json o = json::object();
+        for (unsigned i = 0; i < stream_ctr_count; i++)
+            o[stream_ctr_name(i)] = c.v[i].load(std::memory_order_relaxed);
+        return o;
+    };
+    json total = json::object();
+    for (unsigned i = 0; i < stream_ctr_count; i++)
+        total[stream_ctr_name(i)] = streams_->total(static_cast<stream_ctr>(i));
+    json threads = json::array();
+    for (unsigned t = 0; t < streams_->nthreads(); t++)
+        threads.push_back(block(streams_->counters(t)));
+    return json{{"enabled", true},
+                {"threads", streams_->nthreads()},
+                {"max_connections", streams_->cfg().max_connections},
+                {"total", total},
+                {"per_thread", threads}};
 }
 
 } // namespace isar::ctl
