@@ -52,7 +52,7 @@ void stream_sendq::sent(size_t n)
 
 void stream_sendq::trim()
 {
-    constexpr size_t keep = 16 * 1024;
+    constexpr size_t keep = 4096; // about three media frames
     if (off == inflight.size() && inflight.capacity() > keep) {
         std::vector<uint8_t>().swap(inflight);
         off = 0;
