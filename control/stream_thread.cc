@@ -246,7 +246,10 @@ void stream_thread::on_accept(unsigned i, int res, bool more, uint64_t now)
         return;
     if (!more) {
         listeners_[i].armed = false;
-        if (!srv_.stopping())
+        // Out of file descriptors or memory: re-armed by the next sweep
+        // (100 ms), not at once, which would spin on the same error.
+        const bool scarce = res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS;
+        if (!srv_.stopping() && !scarce)
             arm_accept(i);
     }
     if (res < 0) {
@@ -385,17 +388,18 @@ bool stream_thread::tls_in(stream_conn& c, size_t n, uint64_t now)
     if (!c.handshake_done) {
         const int r = SSL_do_handshake(c.ssl);
         flush_tls(c);
-        kick_send(c, now);
-        if (r != 1) {
-            const int e = SSL_get_error(c.ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                return true;
+        const int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c.ssl, r);
+        if (r != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
             if (c.alpn_refused)
                 ctr_.add(stream_ctr::tls_alpn_refused);
             ERR_clear_error();
+            send_alert(c);
             close(c, stream_close::tls_error, true);
             return false;
         }
+        kick_send(c, now);
+        if (r != 1)
+            return true;
         c.handshake_done = true;
         ctr_.add(stream_ctr::tls_handshakes);
     }
@@ -513,6 +517,23 @@ void stream_thread::to_worker(stream_conn& c, const uint8_t* p, size_t n)
 }
 
 // ---- send -----------------------------------------------------------------
+
+// A failed handshake's alert (e.g. no_application_protocol) goes out at once
+// with one non-blocking send, best effort, so the client learns why; the
+// connection closes right after and must not wait on a client that may never
+// read.
+void stream_thread::send_alert(stream_conn& c)
+{
+    if (c.send_armed || !c.sq.next())
+        return;
+    const ssize_t n = ::send(c.fd, c.sq.inflight.data() + c.sq.off,
+                             c.sq.inflight.size() - c.sq.off, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+        c.sq.sent(static_cast<size_t>(n));
+        ctr_.add(stream_ctr::tx_bytes, static_cast<uint64_t>(n));
+        ctr_.sub(stream_ctr::send_buffer_bytes, static_cast<uint64_t>(n));
+    }
+}
 
 // Queues one whole frame, or drops it whole (counted) when it does not fit.
 bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n)
@@ -643,6 +664,9 @@ void stream_thread::finish(stream_conn& c)
 
 void stream_thread::sweep(uint64_t now)
 {
+    for (unsigned i = 0; i < listeners_.size(); i++)
+        if (!listeners_[i].armed && !srv_.stopping())
+            arm_accept(i);
     if (timeout_ns_ == 0)
         return;
     // Every timestamp was taken on this thread before `now`; still, a

@@ -72,6 +72,7 @@ private:
     void to_worker(stream_conn& c, const uint8_t* p, size_t n);
     bool queue(stream_conn& c, const uint8_t* p, size_t n);
     void flush_tls(stream_conn& c);
+    void send_alert(stream_conn& c);
     void kick_send(stream_conn& c, uint64_t now);
     void on_send(stream_conn& c, int res, uint64_t now);
     void close(stream_conn& c, stream_close why, bool post);

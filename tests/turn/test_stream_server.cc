@@ -34,6 +34,7 @@
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
 #include <openssl/ec_key.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
@@ -530,8 +531,11 @@ TEST_F(stream_server_test, tls_12_and_13_with_alpn)
         }
     }
     EXPECT_EQ(total(stream_ctr::tls_handshakes), 4u);
-    // A client that offers only another protocol is refused.
+    // A client that offers only another protocol is refused, and told why.
+    ERR_clear_error();
     EXPECT_FALSE(connect_tls(tls_, TLS1_3_VERSION, "h2"));
+    EXPECT_EQ(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL);
+    ERR_clear_error();
     EXPECT_TRUE(wait_for([&] { return total(stream_ctr::tls_alpn_refused) == 1; }));
     EXPECT_TRUE(wait_for([&] { return total(stream_ctr::closed_tls_error) == 1; }));
     // Plain TCP sent to the TLS port: a TLS error, counted.
