@@ -27,6 +27,8 @@ const char* stream_close_name(stream_close why) noexcept
         return "timeout: incomplete frame";
     case stream_close::send_stall:
         return "timeout: client not reading";
+    case stream_close::keepalive:
+        return "timeout: client gone (keepalive)";
     case stream_close::shutdown:
         return "server stopping";
     }

@@ -25,6 +25,7 @@ enum class stream_close : uint8_t {
     handshake,   // TLS handshake not finished in time
     partial,     // a frame left incomplete
     send_stall,  // the client read nothing
+    keepalive,   // TCP keepalives unanswered: the client is gone (half-open)
     shutdown,    // the server stops
 };
 const char* stream_close_name(stream_close why) noexcept;
@@ -70,6 +71,9 @@ struct stream_conn {
     BIO* rbio = nullptr; // owned by ssl
     BIO* wbio = nullptr; // owned by ssl
     stream_sendq sq;
+    // requests handed to control in the current one-second window
+    uint64_t req_window_ns = 0;
+    uint32_t req_count = 0;
     // timestamps (steady clock, ns)
     uint64_t opened_ns = 0, last_rx_ns = 0, partial_since_ns = 0, tx_stall_since_ns = 0;
 
@@ -78,6 +82,12 @@ struct stream_conn {
     // Bytes the TLS layer still holds of an incomplete record.
     bool tls_partial() const;
 };
+
+// STUN requests one connection may hand to control per second; the excess is
+// dropped (counted: drop_request_rate). A TURN client sends a handful (an
+// Allocate twice, refreshes, permissions, channel binds); a flood from one
+// connection must not load control for everyone.
+constexpr uint32_t stream_max_requests_per_s = 50;
 
 constexpr size_t stream_tls_in_size = 4096;
 // What one TLS record adds to a frame at most (header, tag, padding).

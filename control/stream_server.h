@@ -70,6 +70,7 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(timeout_handshake, counter, "connections closed: TLS handshake not finished in time")        \
     X(timeout_partial, counter, "connections closed: a frame left incomplete")                     \
     X(timeout_send, counter, "connections closed: the client read nothing")                        \
+    X(timeout_keepalive, counter, "connections closed: TCP keepalives unanswered (half-open)")    \
     X(tls_handshakes, counter, "TLS handshakes completed")                                         \
     X(tls_alpn_refused, counter, "TLS clients refused: they offered ALPN but not stun.turn")       \
     X(rx_bytes, counter, "bytes received (TLS: plaintext)")                                        \
@@ -78,6 +79,7 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(rx_media, counter, "ChannelData and Send indications handed to a worker")                    \
     X(rx_media_bytes, counter, "bytes of those frames")                                            \
     X(rx_ignored, counter, "STUN messages of another class (responses, other indications)")       \
+    X(drop_request_rate, counter, "requests dropped: over stream_max_requests_per_s on a connection") \
     X(drop_not_bound, counter, "media from a connection without an allocation: dropped")           \
     X(drop_ring_full, counter, "media dropped: the worker's stream ring was full")                 \
     X(drop_no_mbuf, counter, "media dropped: no mbuf")                                             \

@@ -66,6 +66,8 @@ stream_ctr close_counter(stream_close why)
         return stream_ctr::timeout_partial;
     case stream_close::send_stall:
         return stream_ctr::timeout_send;
+    case stream_close::keepalive:
+        return stream_ctr::timeout_keepalive;
     }
     return stream_ctr::closed_io_error;
 }
@@ -299,8 +301,17 @@ stream_conn* stream_thread::open_conn(int fd, bool tls, uint64_t now)
     c.tls = tls;
     c.opened_ns = c.last_rx_ns = now;
     c.rx.reset(new uint8_t[turn::stream_max_buffered]);
+    // Media: no Nagle. Half-open connections (the client vanished without a
+    // FIN, e.g. a laptop lid closed) are found by TCP keepalives after
+    // stream_timeout_s of silence, even with an allocation.
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const int idle = static_cast<int>(std::max<uint64_t>(timeout_ns_ / 1'000'000'000, 1));
+    const int intvl = std::max(idle / 3, 1), cnt = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
     sockaddr_in a{};
     socklen_t len = sizeof a;
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0 && a.sin_family == AF_INET) {
@@ -362,7 +373,9 @@ void stream_thread::on_recv(stream_conn& c, int res, uint64_t now)
     if (c.closing)
         return;
     if (res <= 0) {
-        close(c, res == 0 || res == -ECONNRESET ? stream_close::peer : stream_close::io_error,
+        close(c, res == 0 || res == -ECONNRESET ? stream_close::peer
+                 : res == -ETIMEDOUT            ? stream_close::keepalive
+                                                : stream_close::io_error,
               true);
         return;
     }
@@ -378,53 +391,6 @@ void stream_thread::on_recv(stream_conn& c, int res, uint64_t now)
     }
     if (ok)
         arm_recv(c);
-}
-
-// Feeds `n` received bytes to the SSL; runs the handshake, then reads the
-// plaintext into rx and frames it. False when the connection was closed.
-bool stream_thread::tls_in(stream_conn& c, size_t n, uint64_t now)
-{
-    BIO_write(c.rbio, c.tls_in.get(), static_cast<int>(n));
-    if (!c.handshake_done) {
-        const int r = SSL_do_handshake(c.ssl);
-        flush_tls(c);
-        const int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c.ssl, r);
-        if (r != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-            if (c.alpn_refused)
-                ctr_.add(stream_ctr::tls_alpn_refused);
-            ERR_clear_error();
-            send_alert(c);
-            close(c, stream_close::tls_error, true);
-            return false;
-        }
-        kick_send(c, now);
-        if (r != 1)
-            return true;
-        c.handshake_done = true;
-        ctr_.add(stream_ctr::tls_handshakes);
-    }
-    for (;;) {
-        const size_t room = turn::stream_max_buffered - c.rx_len;
-        const int r = SSL_read(c.ssl, c.rx.get() + c.rx_len, static_cast<int>(room));
-        if (r <= 0) {
-            const int e = SSL_get_error(c.ssl, r);
-            flush_tls(c); // e.g. a KeyUpdate answer
-            kick_send(c, now);
-            if (e == SSL_ERROR_WANT_READ)
-                break;
-            ERR_clear_error();
-            close(c, e == SSL_ERROR_ZERO_RETURN ? stream_close::peer : stream_close::tls_error,
-                  true);
-            return false;
-        }
-        ctr_.add(stream_ctr::rx_bytes, static_cast<uint64_t>(r));
-        c.rx_len += static_cast<size_t>(r);
-        if (!take_frames(c, now))
-            return false;
-    }
-    if (c.tls_partial() && c.partial_since_ns == 0)
-        c.partial_since_ns = now;
-    return true;
 }
 
 // Handles every whole frame in rx and keeps the rest. False when the
@@ -473,6 +439,14 @@ void stream_thread::on_frame(stream_conn& c, const uint8_t* p, const turn::strea
         ctr_.add(stream_ctr::rx_ignored);
         return;
     }
+    if (c.last_rx_ns - c.req_window_ns >= 1'000'000'000) {
+        c.req_window_ns = c.last_rx_ns;
+        c.req_count = 0;
+    }
+    if (++c.req_count > stream_max_requests_per_s) {
+        ctr_.add(stream_ctr::drop_request_rate);
+        return;
+    }
     stream_event e;
     e.kind = stream_event::request;
     e.token = c.token;
@@ -518,23 +492,6 @@ void stream_thread::to_worker(stream_conn& c, const uint8_t* p, size_t n)
 
 // ---- send -----------------------------------------------------------------
 
-// A failed handshake's alert (e.g. no_application_protocol) goes out at once
-// with one non-blocking send, best effort, so the client learns why; the
-// connection closes right after and must not wait on a client that may never
-// read.
-void stream_thread::send_alert(stream_conn& c)
-{
-    if (c.send_armed || !c.sq.next())
-        return;
-    const ssize_t n = ::send(c.fd, c.sq.inflight.data() + c.sq.off,
-                             c.sq.inflight.size() - c.sq.off, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-        c.sq.sent(static_cast<size_t>(n));
-        ctr_.add(stream_ctr::tx_bytes, static_cast<uint64_t>(n));
-        ctr_.sub(stream_ctr::send_buffer_bytes, static_cast<uint64_t>(n));
-    }
-}
-
 // Queues one whole frame, or drops it whole (counted) when it does not fit.
 bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n)
 {
@@ -561,18 +518,6 @@ bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n)
     }
     ctr_.add(stream_ctr::tx_frames);
     return true;
-}
-
-// Moves what the SSL wrote into its memory BIO to the send queue.
-void stream_thread::flush_tls(stream_conn& c)
-{
-    const uint8_t* data = nullptr;
-    size_t len = 0;
-    if (c.wbio == nullptr || BIO_mem_contents(c.wbio, &data, &len) != 1 || len == 0)
-        return;
-    c.sq.pending.insert(c.sq.pending.end(), data, data + len);
-    ctr_.add(stream_ctr::send_buffer_bytes, len);
-    BIO_reset(c.wbio);
 }
 
 void stream_thread::kick_send(stream_conn& c, uint64_t now)

@@ -41,6 +41,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "control/stream_conn.h"
 #include "control/stream_thread.h"
 #include "tests/support/eal_env.h"
 
@@ -462,6 +463,22 @@ TEST_F(stream_server_test, tcp_request_bind_media_both_ways_close)
     // Other STUN classes are ignored.
     ASSERT_TRUE(c->send(stun_msg(0x0101, 3)));
     ASSERT_TRUE(wait_for([&] { return total(stream_ctr::rx_ignored) == 1; }));
+
+    // A flood of requests on one connection: control gets at most
+    // stream_max_requests_per_s a second of them, the rest is counted.
+    bytes flood;
+    for (int i = 0; i < 200; i++) {
+        const bytes r = stun_msg(0x0004, uint8_t(i));
+        flood.insert(flood.end(), r.begin(), r.end());
+    }
+    ASSERT_TRUE(c->send(flood));
+    ASSERT_TRUE(wait_for([&] {
+        return total(stream_ctr::rx_requests) + total(stream_ctr::drop_request_rate) == 201;
+    }));
+    EXPECT_LE(total(stream_ctr::rx_requests), 1u + 2 * stream_max_requests_per_s);
+    EXPECT_GE(total(stream_ctr::drop_request_rate), 200u - 2 * stream_max_requests_per_s);
+    hub_->take_events(events_);
+    events_.clear();
 
     // The client leaves: control hears of it.
     ::shutdown(c->fd, SHUT_WR);
