@@ -269,6 +269,8 @@ protected:
             drain_free(r), rte_ring_free(r);
         for (auto* r : dp_.out)
             drain_free(r), rte_ring_free(r);
+        // Every mbuf the threads took or made came back.
+        EXPECT_EQ(rte_mempool_in_use_count(pool_), 0u);
         rte_mempool_free(pool_);
         std::filesystem::remove_all(dir_);
     }
@@ -490,6 +492,31 @@ TEST_F(stream_server_test, tcp_request_bind_media_both_ways_close)
     EXPECT_EQ(total(stream_ctr::accepted), 1u);
     EXPECT_GT(total(stream_ctr::rx_bytes), 0u);
     EXPECT_GT(total(stream_ctr::tx_bytes), 0u);
+}
+
+TEST_F(stream_server_test, worker_ring_full_drops_counted)
+{
+    start();
+    auto c = connect_to(tcp_);
+    ASSERT_TRUE(c);
+    const uint32_t tok = round_trip(*c, 1);
+    bind_cmd(tok, 1, 50040);
+    std::this_thread::sleep_for(30ms);
+    // 1100 frames while the worker takes none: the ring holds 1023.
+    bytes many;
+    for (int i = 0; i < 1100; i++) {
+        const bytes f = channel_data(0x4001, 4, uint8_t(i), false);
+        many.insert(many.end(), f.begin(), f.end());
+    }
+    ASSERT_TRUE(c->send(many));
+    ASSERT_TRUE(wait_for([&] {
+        return total(stream_ctr::rx_media) + total(stream_ctr::drop_ring_full) == 1100;
+    }));
+    EXPECT_EQ(total(stream_ctr::rx_media), 1023u);
+    EXPECT_EQ(total(stream_ctr::drop_ring_full), 77u);
+    EXPECT_EQ(rte_ring_count(dp_.ring_in(stream_thread_of(tok), 1)), 1023u);
+    // The connection is fine: control still reaches it.
+    round_trip(*c, 2);
 }
 
 TEST_F(stream_server_test, close_command_posts_nothing)
