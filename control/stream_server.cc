@@ -170,6 +170,7 @@ int stream_server::reload_tls(std::string& err)
 {
     if (!tls_) {
         err = "no TLS listener";
+        ISAR_LOG(NOTICE, "turn: SIGHUP: no TLS listener, nothing to reload");
         return -ENOENT;
     }
     const int rc = tls_->reload(err);
