@@ -799,6 +799,14 @@ TEST_F(stream_server_test, many_connections_few_threads)
     const double both = (heap() - t0) / 50;
     printf("  heap per idle TLS 1.3 connection: %.0f bytes (server and test client together)\n",
            both);
+    // Stopping with 550 connections open closes them all, promptly.
+    const auto s0 = std::chrono::steady_clock::now();
+    srv_->stop();
+    const double stop_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s0).count();
+    printf("  stop with 550 connections: %.0f ms\n", stop_ms);
+    EXPECT_LT(stop_ms, 1000);
+    EXPECT_TRUE(cs[0]->closed_by_server());
 }
 
 // The wait strategy (stream_thread.h): what a worker's frame waits before
