@@ -144,6 +144,11 @@ int main(int argc, char** argv)
         ctl::session_manager sm(dp, *cfg);
         ctl::neighbor_manager nm(dp);
         ctl::commands cmds(dp, sm, nm, *cfg);
+        // TURN over TCP/TLS: the stream threads' mailbox to control.
+        // turn_manager takes its events and issues its commands: on main that
+        // is turn.set_hub(&hub) before turn.init() (TODO at the merge; until
+        // then requests over TCP/TLS get no answer and connections time out).
+        ctl::stream_hub hub(cfg->turn.streams() ? cfg->turn.stream_threads : 1);
         ctl::turn_manager turn(dp, *cfg, sm);
         if (turn.init(err) != 0) {
             ISAR_LOG(ERR, "turn: {}", err);
@@ -162,11 +167,7 @@ int main(int argc, char** argv)
             ISAR_LOG(ERR, "dataplane: {}", err);
             goto out;
         }
-        // TURN over TCP/TLS: the stream threads, once the workers run. The hub
-        // is their mailbox to control: turn_manager takes its events and
-        // issues its commands (TODO(turn_manager): hand it `hub`; until then
-        // requests over TCP/TLS get no answer and connections time out).
-        ctl::stream_hub hub(cfg->turn.streams() ? cfg->turn.stream_threads : 1);
+        // TURN over TCP/TLS: the stream threads, once the workers run.
         std::unique_ptr<ctl::stream_server> streams;
         if (cfg->turn.streams()) {
             streams = std::make_unique<ctl::stream_server>(
