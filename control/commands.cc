@@ -684,6 +684,7 @@ json commands::stats_json() const
                   {"tx_failed", n.tx_failed}}},
                 {"control", {{"requests", stats_.requests}, {"errors", stats_.errors}}},
                 {"turn", turn_stats_json()},
+                {"turn_streams", streams_json()},
                 {"relay_ports", ports_json()},
                 {"mbufs_in_use", dp_.mbufs_in_use()}};
 }

@@ -18,6 +18,8 @@
 
 namespace isar::ctl {
 
+class stream_server;
+
 class commands {
 public:
     using json = nlohmann::json;
@@ -41,6 +43,10 @@ public:
     // TURN (optional: isard sets it when [turn] is on).
     void set_turn(turn_manager* t) { turn_ = t; }
     turn_manager* turn() const { return turn_; }
+    // TURN over TCP/TLS (optional: isard sets it when listen_tcp/listen_tls).
+    void set_streams(const stream_server* s) { streams_ = s; }
+    const stream_server* streams() const { return streams_; }
+    json streams_json() const; // stream_server.cc
     const config& cfg() const { return cfg_; }
     json session_json(const session_info& s) const;
 
@@ -88,6 +94,7 @@ private:
     neighbor_manager& nm_;
     const config& cfg_;
     turn_manager* turn_ = nullptr;
+    const stream_server* streams_ = nullptr;
     counters stats_;
     std::map<std::string, uint64_t> per_cmd_;
     std::map<std::string, request_histogram> hist_;

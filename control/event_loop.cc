@@ -38,6 +38,7 @@ int event_loop::open(std::string& err)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC);
     if (signal_fd_ < 0) {
@@ -61,6 +62,13 @@ int event_loop::open(std::string& err)
 void event_loop::on_signal()
 {
     const auto* si = reinterpret_cast<const signalfd_siginfo*>(&sig_);
+    if (si->ssi_signo == SIGHUP) {
+        if (on_reload_)
+            on_reload_();
+        else
+            ISAR_LOG(NOTICE, "SIGHUP received: nothing to reload");
+        return;
+    }
     const char* name = si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
     signals_++;
     if (signals_ >= 2 || cfg_.drain_timeout_s == 0) {

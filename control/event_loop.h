@@ -27,12 +27,15 @@ public:
     event_loop(const config& cfg, commands& cmds, session_manager& sm, neighbor_manager& nm);
     ~event_loop();
 
-    // Creates the socket (mode from the config) and the ring; blocks SIGINT
-    // and SIGTERM for a signalfd (block them before EAL starts its threads).
+    // Creates the socket (mode from the config) and the ring; blocks SIGINT,
+    // SIGTERM and SIGHUP for a signalfd (block them before EAL starts its
+    // threads).
     int open(std::string& err);
     // Runs until SIGINT/SIGTERM or stop(). `on_ready` runs once when serving.
     int run(const std::function<void()>& on_ready);
     void stop() { ctx_.stop(); }
+    // SIGHUP: what to reload (the TURN TLS certificate); it logs its outcome.
+    void on_reload(std::function<void()> f) { on_reload_ = std::move(f); }
     // True when a live isard answers on `path` (checked before EAL starts, so
     // that a second instance is refused before it touches any port).
     static bool socket_in_use(const std::string& path)
@@ -71,6 +74,7 @@ private:
     bool wd_withheld_ = false;
     uint64_t last_status_tsc_ = 0, last_status_rx_ = 0;
     unsigned signals_ = 0;
+    std::function<void()> on_reload_;
     struct signalfd_siginfo_buf {
         unsigned char b[128];
     } sig_{};

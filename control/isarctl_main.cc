@@ -383,6 +383,23 @@ void print_turn_stats(const json& t)
                nonzero_text(t.contains("auth_failures") ? t["auth_failures"] : json::object()));
 }
 
+// The "turn_streams" block of stats (TURN over TCP/TLS), when on.
+void print_turn_streams(const json& t)
+{
+    if (!t.is_object() || !t.value("enabled", false) || !t.contains("total"))
+        return;
+    const json& c = t["total"];
+    auto n = [&](const char* k) { return c.value(k, json(0)).dump(); };
+    fmt::print("turn tcp/tls: {} connection(s) ({} TLS, {} with an allocation; max {}) on {} "
+               "thread(s); send buffers {} B\n",
+               n("live"), n("live_tls"), n("bound"), t.value("max_connections", json(0)).dump(),
+               t.value("threads", json(0)).dump(), n("send_buffer_bytes"));
+    json rest = c;
+    for (const char* k : {"live", "live_tls", "bound", "send_buffer_bytes"})
+        rest.erase(k);
+    fmt::print("turn tcp/tls counters: {}\n", nonzero_text(rest));
+}
+
 double num(const json& j)
 {
     return j.is_number() ? j.get<double>() : 0.0;
@@ -602,6 +619,7 @@ int main(int argc, char** argv)
         print_stats(r);
         if (r.contains("turn"))
             print_turn_stats(r["turn"]);
+        print_turn_streams(r.value("turn_streams", json()));
     } else if (cmd == "turn.list") {
         print_turn_list(r);
     } else if (cmd == "turn.get") {

@@ -1,7 +1,9 @@
 // isard: parse, validate, start the dataplane, run the control loop, stop.
+#include <sched.h>
 #include <signal.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,8 @@
 #include "control/log.h"
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
+#include "control/stream_server.h"
+#include "control/tls_context.h"
 #include "control/turn_manager.h"
 #include "dataplane/dataplane.h"
 
@@ -66,6 +70,22 @@ uint32_t log_level(const std::string& s)
                            : RTE_LOG_INFO;
 }
 
+// `boot` minus the CPUs of the worker lcores; `boot` itself when that
+// leaves none (e.g. every CPU polls).
+cpu_set_t stream_cpus(const cpu_set_t& boot)
+{
+    cpu_set_t s = boot;
+    unsigned lc;
+    RTE_LCORE_FOREACH_WORKER(lc)
+    {
+        const rte_cpuset_t w = rte_lcore_cpuset(lc);
+        for (unsigned c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &w))
+                CPU_CLR(c, &s);
+    }
+    return CPU_COUNT(&s) > 0 ? s : boot;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -94,6 +114,13 @@ int main(int argc, char** argv)
             return 1;
         }
     }
+    if (!cfg->turn.listen_tls.empty()) { // the certificate and key load (and the key is private)
+        ctl::tls_context tls(cfg->turn.tls_cert, cfg->turn.tls_key);
+        if (tls.reload(err) != 0) {
+            fprintf(stderr, "isard: configuration error: turn.tls_cert/tls_key: %s\n", err.c_str());
+            return 1;
+        }
+    }
     if (print)
         fputs(ctl::dump_config(*cfg).c_str(), stdout);
     if (check || print) {
@@ -108,13 +135,20 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    // SIGINT/SIGTERM go to the control loop's signalfd: block them before EAL
-    // starts threads, which inherit the mask.
+    // SIGINT/SIGTERM/SIGHUP go to the control loop's signalfd: block them
+    // before EAL (or anyone) starts threads, which inherit the mask.
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+    // The CPUs isard was started on (systemd's CPUAffinity=): the TURN stream
+    // threads run there, minus the workers' CPUs (EAL pins the main thread).
+    cpu_set_t boot_cpus;
+    CPU_ZERO(&boot_cpus);
+    const bool have_boot_cpus = sched_getaffinity(0, sizeof(boot_cpus), &boot_cpus) == 0;
 
     std::vector<std::string> eal = {"isard"};
     eal.insert(eal.end(), cfg->eal_args.begin(), cfg->eal_args.end());
@@ -139,7 +173,12 @@ int main(int argc, char** argv)
         ctl::session_manager sm(dp, *cfg);
         ctl::neighbor_manager nm(dp);
         ctl::commands cmds(dp, sm, nm, *cfg);
+        // TURN over TCP/TLS: the stream threads' mailbox to control, whose
+        // turn_manager takes its events and issues its commands.
+        ctl::stream_hub hub(cfg->turn.streams() ? cfg->turn.stream_threads : 1);
         ctl::turn_manager turn(dp, *cfg, sm);
+        if (cfg->turn.streams())
+            turn.set_hub(&hub);
         if (turn.init(err) != 0) {
             ISAR_LOG(ERR, "turn: {}", err);
             goto out;
@@ -157,19 +196,41 @@ int main(int argc, char** argv)
             ISAR_LOG(ERR, "dataplane: {}", err);
             goto out;
         }
+        // TURN over TCP/TLS: the stream threads, once the workers run.
+        std::unique_ptr<ctl::stream_server> streams;
+        if (cfg->turn.streams()) {
+            streams = std::make_unique<ctl::stream_server>(
+                    cfg->turn, hub, ctl::stream_dp_of(dp, cfg->turn.stream_threads));
+            if (have_boot_cpus)
+                streams->set_cpus(stream_cpus(boot_cpus));
+            if (streams->start(err) != 0) {
+                ISAR_LOG(ERR, "turn: {}", err);
+                dp.stop();
+                goto out;
+            }
+            cmds.set_streams(streams.get());
+            loop.on_reload([&streams] {
+                std::string e;
+                streams->reload_tls(e); // logs the outcome
+            });
+        }
         rc = loop.run([&] {
             nm.announce();
             ISAR_LOG(NOTICE, "ready: {} worker(s), {} interface(s), control socket {}",
                      dp.nworkers(), dp.nifaces(), cfg->socket);
             if (turn.enabled())
-                ISAR_LOG(NOTICE, "turn: UDP port(s) [{}], TCP [{}], TLS [{}] on every interface "
-                         "address, realm \"{}\"", fmt::join(cfg->turn.listen_udp, ","),
-                         fmt::join(cfg->turn.listen_tcp, ","), fmt::join(cfg->turn.listen_tls, ","),
-                         cfg->turn.realm);
+                ISAR_LOG(NOTICE, "turn: UDP port(s) {} on every interface address, realm \"{}\"",
+                         fmt::join(cfg->turn.listen_udp, ","), cfg->turn.realm);
+            if (streams)
+                ISAR_LOG(NOTICE, "turn: TCP port(s) [{}], TLS port(s) [{}], {} stream thread(s)",
+                         fmt::join(streams->tcp_ports(), ","), fmt::join(streams->tls_ports(), ","),
+                         streams->nthreads());
             sd_notifyf(0, "READY=1\nSTATUS=%u workers, %u interfaces", dp.nworkers(),
                        dp.nifaces());
         });
         sd_notify(0, "STOPPING=1");
+        if (streams)
+            streams->stop(); // before the workers: they share the stream rings
         dp.stop();
         ISAR_LOG(NOTICE, "stopped");
     }

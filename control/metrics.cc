@@ -3,6 +3,7 @@
 #include "control/commands.h"
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
+#include "control/stream_server.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/stats.h"
 
@@ -209,6 +210,32 @@ metrics_exporter::metrics_exporter(dp::dataplane& dp, session_manager& sm, neigh
 }
 
 namespace {
+// TURN over TCP/TLS: every stream thread counter, one sample per thread:
+// isar_turn_stream_<name>{thread="t"} (counters end in _total).
+void render_stream_server(writer& m, const stream_server& s)
+{
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v;
+        for (unsigned i = 0; i < stream_ctr_count; i++)
+            v.push_back(std::string("isar_turn_stream_") + stream_ctr_name(i) +
+                        (stream_ctr_is_gauge(i) ? "" : "_total"));
+        return v;
+    }();
+    static const std::vector<std::string> helps = [] {
+        std::vector<std::string> v;
+        for (unsigned i = 0; i < stream_ctr_count; i++)
+            v.push_back(std::string("TURN over TCP/TLS, per stream thread: ") +
+                        stream_ctr_help(i) + ".");
+        return v;
+    }();
+    for (unsigned i = 0; i < stream_ctr_count; i++) {
+        m.family(names[i].c_str(), stream_ctr_is_gauge(i) ? "gauge" : "counter", helps[i].c_str());
+        for (unsigned t = 0; t < s.nthreads(); t++)
+            m.sample(names[i].c_str(), lbl("thread", std::to_string(t)),
+                     s.counters(t).v[i].load(std::memory_order_relaxed));
+    }
+}
+
 void render_turn_manager(writer& m, const turn_manager& t, const config& cfg)
 {
     const auto& s = t.stats();
@@ -481,6 +508,8 @@ std::string metrics_exporter::render(const loop_info& li)
                  uint64_t{sm_.pool(i).capacity()});
     if (const turn_manager* t = cmds_.turn())
         render_turn_manager(m, *t, cmds_.cfg());
+    if (const stream_server* s = cmds_.streams())
+        render_stream_server(m, *s);
 
     // Per leg: only sessions created with "metrics": true (bounded labels).
     struct lf {

@@ -7,7 +7,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 hot="dataplane/worker.cc dataplane/classify.cc dataplane/rewrite.h dataplane/neighbor.h
      dataplane/classify.h dataplane/worker.h dataplane/leg.h dataplane/stats.h
      dataplane/rtp_quality.h dataplane/cksum.h dataplane/flow_table.h
-     dataplane/turn_path.cc dataplane/turn_alloc.h dataplane/kernel_path.cc turn/stun.cc"
+     dataplane/turn_path.cc dataplane/turn_alloc.h dataplane/kernel_path.cc turn/stun.cc
+     turn/stream.cc"
 pattern='\b(malloc|calloc|realloc|free|new|delete|std::mutex|std::lock_guard|std::unique_lock|pthread_mutex|std::function|std::string|std::vector|std::map|throw|printf|fprintf|std::cout|std::cerr|fmt::|RTE_LOG|rte_log|syslog|rte_malloc|rte_zmalloc)\b'
 status=0
 for f in $hot; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/fuzz.sh — runs the libFuzzer targets of tests/fuzz (frame
-# classification, SRTP/SRTCP, control requests, TOML config, STUN/TURN) with
-# ASan and UBSan, each for a bounded time over a copy of its seed corpus.
+# classification, SRTP/SRTCP, control requests, TOML config, STUN/TURN, TURN
+# stream framing) with ASan and UBSan, each for a bounded time over a copy of
+# its seed corpus.
 # The main build uses gcc, so this keeps a clang build of its own: $FUZZ_DIR
 # is a meson build directory configured with CC=clang-14 CXX=clang++-14
 # -Dfuzz=enabled -Db_sanitize=address,undefined (the whole tree is compiled
@@ -9,7 +10,7 @@
 # product code, not only the target's own file); only the fuzz targets are
 # compiled in it.
 #   FUZZ_SECONDS=20       how long to fuzz each target (libFuzzer -max_total_time)
-#   FUZZ_TARGETS="classify srtp control config stun"   which ones
+#   FUZZ_TARGETS="classify srtp control config stun stream"   which ones
 #   FUZZ_JOBS=1           parallel fuzzing processes per target (libFuzzer -fork)
 #   FUZZ_DIR=build-fuzz   the clang build; working corpora in $FUZZ_DIR/work/<target>,
 #                         crashes in $FUZZ_DIR/crashes/<target>-crash-<sha1>
@@ -19,14 +20,15 @@
 # A crash: fix it, then copy the input into tests/fuzz/corpus/<target>/ so the
 # unit suite replays it from then on; until it is fixed keep it in
 # tests/fuzz/crashes-to-fix/ (replayed by nobody). The committed corpora are
-# never written to; tests/fuzz/make_seeds.py and make_stun_seeds.py write them.
+# never written to; tests/fuzz/make_seeds.py, make_stun_seeds.py and
+# make_stream_seeds.py write them.
 set -uo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="${FUZZ_DIR:-$top/build-fuzz}"
 seconds="${FUZZ_SECONDS:-20}"
 jobs="${FUZZ_JOBS:-1}"
-targets="${FUZZ_TARGETS:-classify srtp control config stun}"
+targets="${FUZZ_TARGETS:-classify srtp control config stun stream}"
 cc="${CC_FUZZ:-clang-14}"
 cxx="${CXX_FUZZ:-clang++-14}"
 
@@ -61,7 +63,7 @@ fi
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export ASAN_OPTIONS="abort_on_error=0:detect_odr_violation=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
-declare -A maxlen=([classify]=2048 [srtp]=1500 [control]=4096 [config]=4096 [stun]=4096)
+declare -A maxlen=([classify]=2048 [srtp]=1500 [control]=4096 [config]=4096 [stun]=4096 [stream]=16384)
 # fuzz_control covers nlohmann::json and the whole control plane: libFuzzer's
 # entropic scheduling then costs most of the time (65 vs 300 inputs/s).
 declare -A extra=([control]="-entropic=0")

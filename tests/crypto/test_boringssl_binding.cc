@@ -2,6 +2,9 @@
 // (android/libcrypto.so) in a process where DPDK's EAL has autoloaded its PMDs,
 // including librte_crypto_openssl, which brings OpenSSL's libcrypto.so.3 in.
 // Both libraries export SHA1_Update, AES_set_encrypt_key, OPENSSL_cleanse, ...
+// The same for libssl: the TURN-over-TLS stream threads (control/tls_context)
+// must call BoringSSL's libssl (android/libssl.so), never OpenSSL's libssl.so.3
+// (SSL_new, SSL_read, ... exist in both).
 #include <dlfcn.h>
 
 #include <fstream>
@@ -10,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <rte_eal.h>
 
+#include "control/tls_context.h"
 #include "crypto/boringssl_probe.h"
 #include "tests/crypto/crypto_test_util.h"
 
@@ -39,6 +43,37 @@ std::string maps_line_matching(const std::string& needle_a, const std::string& n
         }
     }
     return {};
+}
+
+// Runs before after_eal_init (which ends with rte_eal_cleanup()).
+TEST(boringssl_binding, libssl_after_eal_init)
+{
+    ASSERT_TRUE(eal_up()) << "rte_eal_init failed (see stderr)";
+    int n = 0;
+    for (int i = 0;; ++i) {
+        const void* addr = isar::ctl::detail::tls_symbol_probe(i);
+        if (addr == nullptr) {
+            break;
+        }
+        ++n;
+        const char* name = isar::ctl::detail::tls_symbol_probe_name(i);
+        Dl_info info{};
+        ASSERT_NE(dladdr(addr, &info), 0) << name;
+        ASSERT_NE(info.dli_fname, nullptr);
+        std::string where = info.dli_fname;
+        std::cout << "  " << name << " -> " << where << "\n";
+        EXPECT_NE(where.find("android/libssl.so"), std::string::npos)
+                << name << " resolved into " << where;
+    }
+    EXPECT_GE(n, 10);
+    // No OpenSSL libssl in the process at all (a PMD could bring one in).
+    std::string ossl = maps_line_matching("libssl.so.3", "/");
+    EXPECT_TRUE(ossl.empty()) << "OpenSSL's libssl is loaded: " << ossl;
+    // And the context loader runs in this process (a missing file is named).
+    isar::ctl::tls_context ctx("/nonexistent.crt", "/nonexistent.key");
+    std::string err;
+    EXPECT_NE(ctx.reload(err), 0);
+    EXPECT_NE(err.find("/nonexistent.crt"), std::string::npos) << err;
 }
 
 TEST(boringssl_binding, after_eal_init)

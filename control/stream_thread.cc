@@ -1,0 +1,706 @@
+// One stream thread: the io_uring loop over its listeners and connections,
+// the hub's commands and the workers' rings (stream_thread.h).
+#include "control/stream_thread.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "control/log.h"
+#include "turn/stun.h"
+
+namespace isar::ctl {
+
+namespace {
+
+uint64_t now_ns()
+{
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::steady_clock::now().time_since_epoch())
+                                         .count());
+}
+
+constexpr uint64_t ud(uint32_t token, uint8_t op)
+{
+    return (uint64_t{token} << 8) | op;
+}
+
+constexpr unsigned ring_entries = 1024;
+constexpr unsigned out_burst = 32;
+
+stream_ctr close_counter(stream_close why)
+{
+    switch (why) {
+    case stream_close::peer:
+        return stream_ctr::closed_peer;
+    case stream_close::control:
+    case stream_close::shutdown:
+        return stream_ctr::closed_control;
+    case stream_close::garbage:
+        return stream_ctr::closed_garbage;
+    case stream_close::tls_error:
+        return stream_ctr::closed_tls_error;
+    case stream_close::io_error:
+        return stream_ctr::closed_io_error;
+    case stream_close::idle:
+        return stream_ctr::timeout_idle;
+    case stream_close::handshake:
+        return stream_ctr::timeout_handshake;
+    case stream_close::partial:
+        return stream_ctr::timeout_partial;
+    case stream_close::send_stall:
+        return stream_ctr::timeout_send;
+    case stream_close::keepalive:
+        return stream_ctr::timeout_keepalive;
+    }
+    return stream_ctr::closed_io_error;
+}
+
+} // namespace
+
+stream_thread::stream_thread(stream_server& srv, unsigned id)
+    : srv_(srv), id_(id), timeout_ns_(uint64_t{srv.cfg().stream_timeout_s} * 1'000'000'000),
+      send_cap_(srv.cfg().stream_send_buffer), scratch_(new uint8_t[turn::stream_max_frame])
+{
+}
+
+stream_thread::~stream_thread()
+{
+    join();
+    for (auto& l : listeners_)
+        if (l.fd >= 0)
+            ::close(l.fd);
+    if (ring_ok_)
+        io_uring_queue_exit(&ring_);
+}
+
+int stream_thread::start(std::string& err)
+{
+    io_uring_params p{};
+    p.flags = IORING_SETUP_CLAMP;
+    const int rc = io_uring_queue_init_params(ring_entries, &ring_, &p);
+    if (rc < 0) {
+        err = std::string("io_uring_queue_init: ") + strerror(-rc);
+        return rc;
+    }
+    ring_ok_ = true;
+    if ((p.features & IORING_FEAT_EXT_ARG) == 0) {
+        err = "io_uring lacks IORING_FEAT_EXT_ARG (NB: this requires a kernel >= 5.11)";
+        return -ENOTSUP;
+    }
+    th_ = std::thread([this] { run(); });
+    return 0;
+}
+
+void stream_thread::join()
+{
+    if (th_.joinable())
+        th_.join();
+}
+
+io_uring_sqe* stream_thread::sqe()
+{
+    io_uring_sqe* s = io_uring_get_sqe(&ring_);
+    if (s == nullptr) {
+        io_uring_submit(&ring_);
+        s = io_uring_get_sqe(&ring_);
+    }
+    return s; // never null after a submit with an empty SQ
+}
+
+void stream_thread::run()
+{
+    char name[16];
+    snprintf(name, sizeof name, "isar-st-%u", id_);
+    pthread_setname_np(pthread_self(), name);
+    // Short waits must be short: the default 50 us timer slack would double them.
+    prctl(PR_SET_TIMERSLACK, 5000UL, 0, 0, 0);
+    // An lcore id gives rte_mempool a per-thread cache; without one the pool
+    // still works (shared, a little slower).
+    const bool registered = rte_thread_register() == 0;
+    if (!registered)
+        ISAR_LOG(WARNING, "stream thread {}: rte_thread_register failed ({}): mbufs without a "
+                          "per-thread cache", id_, rte_strerror(rte_errno));
+    for (unsigned i = 0; i < listeners_.size(); i++)
+        arm_accept(i);
+    while (!srv_.stopping())
+        loop_once(now_ns());
+    for (auto& c : conns_)
+        if (c && c->fd >= 0 && !c->closing)
+            close(*c, stream_close::shutdown, false);
+    // Let the cancelled operations complete (their buffers are ours), then
+    // close what is left.
+    for (int i = 0; i < 50 && srv_.live_total().load() > 0; i++) {
+        wait(0);
+        unsigned head, seen = 0;
+        io_uring_cqe* cqe;
+        io_uring_for_each_cqe(&ring_, head, cqe)
+        {
+            on_cqe(cqe, now_ns());
+            seen++;
+        }
+        io_uring_cq_advance(&ring_, seen);
+        if (std::none_of(conns_.begin(), conns_.end(),
+                         [](const auto& c) { return c && c->fd >= 0; }))
+            break;
+    }
+    for (auto& c : conns_)
+        if (c && c->fd >= 0) {
+            c->ops = 0;
+            finish(*c);
+        }
+    drain_workers(now_ns()); // frees what is left on the rings
+    if (registered)
+        rte_thread_unregister();
+}
+
+// Commands first, so that a bind control issued before the client's media
+// arrived applies to it; then the workers' frames, then the sockets.
+void stream_thread::loop_once(uint64_t now)
+{
+    wait(now);
+    now = now_ns();
+    take_commands(now);
+    if (drain_workers(now) > 0)
+        busy_wait_ns_ = stream_busy_wait_min_ns;
+    else
+        busy_wait_ns_ = std::min(busy_wait_ns_ * 2, stream_busy_wait_max_ns);
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe)
+    {
+        on_cqe(cqe, now);
+        seen++;
+    }
+    io_uring_cq_advance(&ring_, seen);
+    if (now - last_sweep_ >= stream_sweep_ns) {
+        last_sweep_ = now;
+        sweep(now);
+    }
+}
+
+void stream_thread::wait(uint64_t now)
+{
+    const bool busy = nbound_ > 0 || now - last_request_ < stream_busy_linger_ns;
+    const uint64_t ns = busy ? busy_wait_ns_ : stream_idle_wait_ns;
+    __kernel_timespec ts{static_cast<long long>(ns / 1'000'000'000),
+                         static_cast<long long>(ns % 1'000'000'000)};
+    io_uring_cqe* cqe = nullptr;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+}
+
+void stream_thread::on_cqe(io_uring_cqe* cqe, uint64_t now)
+{
+    const uint64_t data = io_uring_cqe_get_data64(cqe);
+    const auto kind = static_cast<uint8_t>(data & 0xff);
+    const auto token = static_cast<uint32_t>(data >> 8);
+    if (kind == op_cancel)
+        return;
+    if (kind == op_accept) {
+        on_accept(token, cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0, now);
+        return;
+    }
+    const uint32_t slot = stream_slot_of(token);
+    if (slot >= conns_.size() || !conns_[slot] || conns_[slot]->token != token)
+        return; // cannot happen: a slot is reused only once its ops are done
+    stream_conn& c = *conns_[slot];
+    c.ops--;
+    if (kind == op_recv) {
+        c.recv_armed = false;
+        on_recv(c, cqe->res, now);
+    } else if (kind == op_send) {
+        c.send_armed = false;
+        on_send(c, cqe->res, now);
+    }
+    if (c.closing && c.ops == 0)
+        finish(c);
+}
+
+// ---- accept -------------------------------------------------------------
+
+void stream_thread::arm_accept(unsigned i)
+{
+    io_uring_sqe* s = sqe();
+    io_uring_prep_multishot_accept(s, listeners_[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(s, ud(i, op_accept));
+    listeners_[i].armed = true;
+}
+
+void stream_thread::on_accept(unsigned i, int res, bool more, uint64_t now)
+{
+    if (i >= listeners_.size())
+        return;
+    if (!more) {
+        listeners_[i].armed = false;
+        // Out of file descriptors or memory: re-armed by the next sweep
+        // (100 ms), not at once, which would spin on the same error.
+        const bool scarce = res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS;
+        if (!srv_.stopping() && !scarce)
+            arm_accept(i);
+    }
+    if (res < 0) {
+        if (res != -ECANCELED)
+            ctr_.add(stream_ctr::accept_errors);
+        return;
+    }
+    const uint32_t max = srv_.cfg().max_connections;
+    if (srv_.live_total().fetch_add(1, std::memory_order_relaxed) >= max) {
+        srv_.live_total().fetch_sub(1, std::memory_order_relaxed);
+        ctr_.add(stream_ctr::refused_max_connections);
+        ::close(res);
+        return;
+    }
+    stream_conn* c = open_conn(res, listeners_[i].tls, now);
+    if (c == nullptr) {
+        srv_.live_total().fetch_sub(1, std::memory_order_relaxed);
+        ctr_.add(stream_ctr::accept_errors);
+        ::close(res);
+        return;
+    }
+    ctr_.add(stream_ctr::accepted);
+    ctr_.add(stream_ctr::live);
+    if (c->tls)
+        ctr_.add(stream_ctr::live_tls);
+    arm_recv(*c);
+}
+
+stream_conn* stream_thread::open_conn(int fd, bool tls, uint64_t now)
+{
+    uint32_t slot;
+    if (!free_.empty()) {
+        slot = free_.back();
+        free_.pop_back();
+    } else if (conns_.size() < dp::stream_max_slots) {
+        slot = static_cast<uint32_t>(conns_.size());
+        conns_.push_back(nullptr);
+        gen_.push_back(0);
+    } else {
+        return nullptr;
+    }
+    conns_[slot] = std::make_unique<stream_conn>();
+    stream_conn& c = *conns_[slot];
+    gen_[slot] = static_cast<uint8_t>(gen_[slot] + 1 == 256 ? 1 : gen_[slot] + 1);
+    c.fd = fd;
+    c.token = make_stream_token(id_, gen_[slot], slot);
+    c.tls = tls;
+    c.opened_ns = c.last_rx_ns = now;
+    c.rx.reset(new uint8_t[turn::stream_max_buffered]);
+    // Media: no Nagle. Half-open connections (the client vanished without a
+    // FIN, e.g. a laptop lid closed) are found by TCP keepalives after
+    // stream_timeout_s of silence, even with an allocation.
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const int idle = static_cast<int>(std::max<uint64_t>(timeout_ns_ / 1'000'000'000, 1));
+    const int intvl = std::max(idle / 3, 1), cnt = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0 && a.sin_family == AF_INET) {
+        c.client_ip_be = a.sin_addr.s_addr;
+        c.client_port_be = a.sin_port;
+    }
+    len = sizeof a;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0 && a.sin_family == AF_INET) {
+        c.local_ip_be = a.sin_addr.s_addr;
+        c.local_port_be = a.sin_port;
+    }
+    if (tls) {
+        c.tls_in.reset(new uint8_t[stream_tls_in_size]);
+        c.ssl = srv_.tls() != nullptr ? srv_.tls()->new_ssl(&c.alpn_refused) : nullptr;
+        c.rbio = BIO_new(BIO_s_mem());
+        c.wbio = BIO_new(BIO_s_mem());
+        if (c.ssl == nullptr || c.rbio == nullptr || c.wbio == nullptr) {
+            BIO_free(c.rbio);
+            BIO_free(c.wbio);
+            c.rbio = c.wbio = nullptr;
+            c.release();
+            c.fd = -1;
+            free_.push_back(slot);
+            return nullptr;
+        }
+        SSL_set_bio(c.ssl, c.rbio, c.wbio);
+    }
+    return &c;
+}
+
+stream_conn* stream_thread::find(uint32_t token)
+{
+    const uint32_t slot = stream_slot_of(token);
+    if (stream_thread_of(token) != id_ || slot >= conns_.size() || !conns_[slot])
+        return nullptr;
+    stream_conn* c = conns_[slot].get();
+    return c->token == token && c->fd >= 0 && !c->closing ? c : nullptr;
+}
+
+// ---- receive ------------------------------------------------------------
+
+void stream_thread::arm_recv(stream_conn& c)
+{
+    if (c.recv_armed || c.closing)
+        return;
+    io_uring_sqe* s = sqe();
+    if (c.tls)
+        io_uring_prep_recv(s, c.fd, c.tls_in.get(), stream_tls_in_size, 0);
+    else
+        io_uring_prep_recv(s, c.fd, c.rx.get() + c.rx_len, turn::stream_max_buffered - c.rx_len,
+                           0);
+    io_uring_sqe_set_data64(s, ud(c.token, op_recv));
+    c.recv_armed = true;
+    c.ops++;
+}
+
+void stream_thread::on_recv(stream_conn& c, int res, uint64_t now)
+{
+    if (c.closing)
+        return;
+    if (res <= 0) {
+        close(c, res == 0 || res == -ECONNRESET ? stream_close::peer
+                 : res == -ETIMEDOUT            ? stream_close::keepalive
+                                                : stream_close::io_error,
+              true);
+        return;
+    }
+    c.last_rx_ns = now;
+    const auto n = static_cast<size_t>(res);
+    bool ok;
+    if (c.tls) {
+        ok = tls_in(c, n, now);
+    } else {
+        ctr_.add(stream_ctr::rx_bytes, n);
+        c.rx_len += n;
+        ok = take_frames(c, now);
+    }
+    if (ok)
+        arm_recv(c);
+}
+
+// Handles every whole frame in rx and keeps the rest. False when the
+// connection was closed (garbage).
+bool stream_thread::take_frames(stream_conn& c, uint64_t now)
+{
+    size_t off = 0;
+    bool any = false;
+    for (;;) {
+        const turn::stream_frame f = turn::stream_next(c.rx.get() + off, c.rx_len - off);
+        if (f.kind == turn::stream_kind::need_more)
+            break;
+        if (f.kind == turn::stream_kind::garbage) {
+            close(c, stream_close::garbage, true);
+            return false;
+        }
+        on_frame(c, c.rx.get() + off, f);
+        off += f.consume;
+        any = true;
+        if (c.closing)
+            return false;
+    }
+    if (off > 0) {
+        std::memmove(c.rx.get(), c.rx.get() + off, c.rx_len - off);
+        c.rx_len -= off;
+    }
+    if (c.rx_len == 0 && !c.tls_partial())
+        c.partial_since_ns = 0;
+    else if (any || c.partial_since_ns == 0)
+        c.partial_since_ns = now;
+    return true;
+}
+
+void stream_thread::on_frame(stream_conn& c, const uint8_t* p, const turn::stream_frame& f)
+{
+    if (f.kind == turn::stream_kind::channel_data) {
+        to_worker(c, p, f.len);
+        return;
+    }
+    const uint16_t type = static_cast<uint16_t>(p[0] << 8 | p[1]);
+    if (type == turn::send_indication_type) {
+        to_worker(c, p, f.len);
+        return;
+    }
+    if (turn::type_class(type) != turn::msg_class::request) {
+        ctr_.add(stream_ctr::rx_ignored);
+        return;
+    }
+    if (c.last_rx_ns - c.req_window_ns >= 1'000'000'000) {
+        c.req_window_ns = c.last_rx_ns;
+        c.req_count = 0;
+    }
+    if (++c.req_count > stream_max_requests_per_s) {
+        ctr_.add(stream_ctr::drop_request_rate);
+        return;
+    }
+    stream_event e;
+    e.kind = stream_event::request;
+    e.token = c.token;
+    e.client_ip_be = c.client_ip_be;
+    e.client_port_be = c.client_port_be;
+    e.local_ip_be = c.local_ip_be;
+    e.local_port_be = c.local_port_be;
+    e.tls = c.tls;
+    e.msg.assign(p, p + f.len);
+    srv_.hub().post(id_, std::move(e));
+    ctr_.add(stream_ctr::rx_requests);
+    last_request_ = c.last_rx_ns;
+}
+
+void stream_thread::to_worker(stream_conn& c, const uint8_t* p, size_t n)
+{
+    if (!c.bound) {
+        ctr_.add(stream_ctr::drop_not_bound);
+        return;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(srv_.dp().pool);
+    if (m == nullptr) {
+        ctr_.add(stream_ctr::drop_no_mbuf);
+        return;
+    }
+    auto* d = rte_pktmbuf_mtod(m, uint8_t*);
+    if (rte_pktmbuf_append(m, static_cast<uint16_t>(sizeof(stream_frame_hdr) + n)) == nullptr) {
+        rte_pktmbuf_free(m); // a frame larger than an mbuf: not media
+        ctr_.add(stream_ctr::drop_no_mbuf);
+        return;
+    }
+    const stream_frame_hdr h{c.token, c.relay_port_be, c.iface};
+    std::memcpy(d, &h, sizeof h);
+    std::memcpy(d + sizeof h, p, n);
+    if (rte_ring_sp_enqueue(srv_.dp().ring_in(id_, c.worker), m) != 0) {
+        rte_pktmbuf_free(m);
+        ctr_.add(stream_ctr::drop_ring_full);
+        return;
+    }
+    ctr_.add(stream_ctr::rx_media);
+    ctr_.add(stream_ctr::rx_media_bytes, n);
+}
+
+// ---- send -----------------------------------------------------------------
+
+// Queues one whole frame, or drops it whole (counted) when it does not fit.
+bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n)
+{
+    const size_t need = n + (c.tls ? stream_tls_overhead : 0);
+    if (c.tls && !c.handshake_done) {
+        ctr_.add(stream_ctr::drop_stale);
+        return false;
+    }
+    if (c.sq.used() + need > send_cap_) {
+        ctr_.add(stream_ctr::drop_send_full);
+        return false;
+    }
+    if (c.tls) {
+        if (SSL_write(c.ssl, p, static_cast<int>(n)) != static_cast<int>(n)) {
+            ERR_clear_error();
+            close(c, stream_close::tls_error, true);
+            return false;
+        }
+        flush_tls(c);
+    } else {
+        const size_t before = c.sq.used();
+        c.sq.pending.insert(c.sq.pending.end(), p, p + n);
+        ctr_.add(stream_ctr::send_buffer_bytes, c.sq.used() - before);
+    }
+    ctr_.add(stream_ctr::tx_frames);
+    return true;
+}
+
+void stream_thread::kick_send(stream_conn& c, uint64_t now)
+{
+    if (c.send_armed || c.closing || !c.sq.next())
+        return;
+    if (c.tx_stall_since_ns == 0)
+        c.tx_stall_since_ns = now;
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, c.fd, c.sq.inflight.data() + c.sq.off, c.sq.inflight.size() - c.sq.off,
+                       MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, ud(c.token, op_send));
+    c.send_armed = true;
+    c.ops++;
+}
+
+void stream_thread::on_send(stream_conn& c, int res, uint64_t now)
+{
+    if (c.closing)
+        return;
+    if (res < 0) {
+        close(c, res == -EPIPE || res == -ECONNRESET ? stream_close::peer
+                                                     : stream_close::io_error,
+              true);
+        return;
+    }
+    const auto n = static_cast<size_t>(res);
+    c.sq.sent(n);
+    ctr_.add(stream_ctr::tx_bytes, n);
+    ctr_.sub(stream_ctr::send_buffer_bytes, n);
+    c.tx_stall_since_ns = c.sq.used() > 0 && n == 0 ? c.tx_stall_since_ns : 0;
+    c.sq.trim();
+    kick_send(c, now);
+}
+
+// ---- close ----------------------------------------------------------------
+
+// Ends the connection now for everyone (no more frames in or out); the slot
+// is reused once its io_uring operations have completed (finish()).
+void stream_thread::close(stream_conn& c, stream_close why, bool post)
+{
+    if (c.closing)
+        return;
+    c.closing = true;
+    ctr_.add(close_counter(why));
+    if (post) {
+        stream_event e;
+        e.kind = stream_event::closed;
+        e.token = c.token;
+        e.client_ip_be = c.client_ip_be;
+        e.client_port_be = c.client_port_be;
+        e.local_ip_be = c.local_ip_be;
+        e.local_port_be = c.local_port_be;
+        e.tls = c.tls;
+        e.why = stream_close_name(why);
+        srv_.hub().post(id_, std::move(e));
+    }
+    if (c.bound) {
+        c.bound = false;
+        nbound_--;
+        ctr_.sub(stream_ctr::bound);
+    }
+    if (c.ops > 0) {
+        // Wakes the pending recv/send; the cancel makes sure of it.
+        ::shutdown(c.fd, SHUT_RDWR);
+        io_uring_sqe* s = sqe();
+        io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(s, ud(0, op_cancel));
+        return;
+    }
+    finish(c);
+}
+
+void stream_thread::finish(stream_conn& c)
+{
+    if (c.fd < 0)
+        return;
+    ::close(c.fd);
+    c.fd = -1;
+    ctr_.sub(stream_ctr::send_buffer_bytes, c.sq.used());
+    ctr_.sub(stream_ctr::live);
+    if (c.tls)
+        ctr_.sub(stream_ctr::live_tls);
+    c.release();
+    srv_.live_total().fetch_sub(1, std::memory_order_relaxed);
+    free_.push_back(stream_slot_of(c.token));
+    c.token = 0;
+}
+
+void stream_thread::sweep(uint64_t now)
+{
+    for (unsigned i = 0; i < listeners_.size(); i++)
+        if (!listeners_[i].armed && !srv_.stopping())
+            arm_accept(i);
+    if (timeout_ns_ == 0)
+        return;
+    // Every timestamp was taken on this thread before `now`; still, a
+    // difference is never read as a wrapped-around huge one.
+    const auto over = [&](uint64_t since) { return since != 0 && now > since &&
+                                                   now - since >= timeout_ns_; };
+    for (auto& p : conns_) {
+        if (!p || p->fd < 0 || p->closing)
+            continue;
+        stream_conn& c = *p;
+        if (c.tls && !c.handshake_done && over(c.opened_ns))
+            close(c, stream_close::handshake, true);
+        else if (over(c.partial_since_ns))
+            close(c, stream_close::partial, true);
+        else if (!c.bound && over(c.last_rx_ns))
+            close(c, stream_close::idle, true);
+        else if (over(c.tx_stall_since_ns))
+            close(c, stream_close::send_stall, true);
+    }
+}
+
+// ---- control and workers ------------------------------------------------
+
+void stream_thread::take_commands(uint64_t now)
+{
+    cmds_.clear();
+    srv_.hub().take_commands(id_, cmds_);
+    for (auto& cmd : cmds_) {
+        stream_conn* c = find(cmd.token);
+        if (c == nullptr) {
+            ctr_.add(stream_ctr::stale_commands);
+            continue;
+        }
+        switch (cmd.kind) {
+        case stream_command::send:
+            if (queue(*c, cmd.msg.data(), cmd.msg.size()))
+                kick_send(*c, now);
+            break;
+        case stream_command::bind:
+            if (cmd.worker >= srv_.dp().nworkers) {
+                ctr_.add(stream_ctr::stale_commands);
+                break;
+            }
+            if (!c->bound) {
+                nbound_++;
+                ctr_.add(stream_ctr::bound);
+            }
+            c->bound = true;
+            c->worker = cmd.worker;
+            c->iface = cmd.iface;
+            c->relay_port_be = cmd.relay_port_be;
+            break;
+        case stream_command::close:
+            close(*c, stream_close::control, false);
+            break;
+        }
+    }
+}
+
+unsigned stream_thread::drain_workers(uint64_t now)
+{
+    unsigned taken = 0;
+    const stream_dp& d = srv_.dp();
+    rte_mbuf* ms[out_burst];
+    for (unsigned w = 0; w < d.nworkers; w++) {
+        rte_ring* r = d.ring_out(w, id_);
+        if (r == nullptr)
+            continue;
+        const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(ms), out_burst,
+                                                     nullptr);
+        taken += n;
+        for (unsigned i = 0; i < n; i++) {
+            rte_mbuf* m = ms[i];
+            stream_conn* c = find(static_cast<uint32_t>(m->hash.usr));
+            const uint32_t len = rte_pktmbuf_pkt_len(m);
+            if (c == nullptr || len > turn::stream_max_frame) {
+                ctr_.add(stream_ctr::drop_stale);
+            } else {
+                const auto* p = static_cast<const uint8_t*>(
+                        rte_pktmbuf_read(m, 0, len, scratch_.get()));
+                if (p != nullptr && queue(*c, p, len)) {
+                    ctr_.add(stream_ctr::tx_media);
+                    kick_send(*c, now);
+                }
+            }
+            rte_pktmbuf_free(m);
+        }
+    }
+    return taken;
+}
+
+} // namespace isar::ctl
