@@ -20,6 +20,8 @@
 // - reload_tls(): SIGHUP.
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -146,6 +148,15 @@ public:
     const turn_config& cfg() const { return cfg_; }
     stream_hub& hub() { return hub_; }
     const stream_dp& dp() const { return dp_; }
+    // The CPUs the threads run on (before start): isard's start-up set minus
+    // the workers' (the threads are created by the control lcore, whose EAL
+    // affinity is one CPU). Unset: inherited.
+    void set_cpus(const cpu_set_t& s)
+    {
+        cpus_ = s;
+        have_cpus_ = true;
+    }
+    const cpu_set_t* cpus() const { return have_cpus_ ? &cpus_ : nullptr; }
     tls_context* tls() { return tls_.get(); }
     std::atomic<uint32_t>& live_total() { return live_total_; }
     bool stopping() const { return stop_.load(std::memory_order_relaxed); }
@@ -157,6 +168,8 @@ private:
     stream_hub& hub_;
     const stream_dp dp_;
     const uint32_t bind_ip_be_;
+    cpu_set_t cpus_{};
+    bool have_cpus_ = false;
     std::unique_ptr<tls_context> tls_;
     std::vector<std::unique_ptr<stream_thread>> threads_;
     std::vector<uint16_t> tcp_ports_, tls_ports_;

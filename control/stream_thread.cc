@@ -129,6 +129,8 @@ void stream_thread::run()
     char name[16];
     snprintf(name, sizeof name, "isar-st-%u", id_);
     pthread_setname_np(pthread_self(), name);
+    if (const cpu_set_t* cpus = srv_.cpus())
+        pthread_setaffinity_np(pthread_self(), sizeof(*cpus), cpus);
     // Short waits must be short: the default 50 us timer slack would double them.
     prctl(PR_SET_TIMERSLACK, 5000UL, 0, 0, 0);
     // An lcore id gives rte_mempool a per-thread cache; without one the pool
