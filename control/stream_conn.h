@@ -52,6 +52,8 @@ struct stream_conn {
     uint32_t token = 0;
     bool tls = false;
     bool closing = false;
+    bool lingering = false;      // control closed it: what is queued goes out, then it ends
+    uint64_t linger_since_ns = 0;
     bool bound = false;
     bool handshake_done = false;
     bool alpn_refused = false;   // set by the ALPN callback (tls_context.h)

@@ -428,6 +428,10 @@ bool stream_thread::take_frames(stream_conn& c, uint64_t now)
 
 void stream_thread::on_frame(stream_conn& c, const uint8_t* p, const turn::stream_frame& f)
 {
+    if (c.lingering) { // its allocation is gone: nothing more is taken
+        ctr_.add(stream_ctr::rx_ignored);
+        return;
+    }
     if (f.kind == turn::stream_kind::channel_data) {
         to_worker(c, p, f.len);
         return;
@@ -552,10 +556,33 @@ void stream_thread::on_send(stream_conn& c, int res, uint64_t now)
     ctr_.sub(stream_ctr::send_buffer_bytes, n);
     c.tx_stall_since_ns = c.sq.used() > 0 && n == 0 ? c.tx_stall_since_ns : 0;
     c.sq.trim();
+    if (c.lingering && c.sq.used() == 0 && !c.tls_partial()) {
+        close(c, stream_close::control, false);
+        return;
+    }
     kick_send(c, now);
 }
 
 // ---- close ----------------------------------------------------------------
+
+// A close command from control (the allocation ended): the answer queued
+// just before it (a Refresh of lifetime 0, an error) still goes out, then
+// the connection ends; at most stream_timeout_s later if the client does not
+// read.
+void stream_thread::linger(stream_conn& c, uint64_t now)
+{
+    if (c.bound) {
+        c.bound = false;
+        nbound_--;
+        ctr_.sub(stream_ctr::bound);
+    }
+    if (c.sq.used() == 0 && !c.send_armed) {
+        close(c, stream_close::control, false);
+        return;
+    }
+    c.lingering = true;
+    c.linger_since_ns = now;
+}
 
 // Ends the connection now for everyone (no more frames in or out); the slot
 // is reused once its io_uring operations have completed (finish()).
@@ -624,7 +651,9 @@ void stream_thread::sweep(uint64_t now)
         if (!p || p->fd < 0 || p->closing)
             continue;
         stream_conn& c = *p;
-        if (c.tls && !c.handshake_done && over(c.opened_ns))
+        if (c.lingering && over(c.linger_since_ns))
+            close(c, stream_close::control, false);
+        else if (c.tls && !c.handshake_done && over(c.opened_ns))
             close(c, stream_close::handshake, true);
         else if (over(c.partial_since_ns))
             close(c, stream_close::partial, true);
@@ -667,7 +696,7 @@ void stream_thread::take_commands(uint64_t now)
             c->relay_port_be = cmd.relay_port_be;
             break;
         case stream_command::close:
-            close(*c, stream_close::control, false);
+            linger(*c, now);
             break;
         }
     }

@@ -76,6 +76,7 @@ private:
     void kick_send(stream_conn& c, uint64_t now);
     void on_send(stream_conn& c, int res, uint64_t now);
     void close(stream_conn& c, stream_close why, bool post);
+    void linger(stream_conn& c, uint64_t now);
     void finish(stream_conn& c);
     void sweep(uint64_t now);
 

@@ -405,3 +405,83 @@ class AllocateRate:
     def fill(self, ip):
         """Counts this second as full for `ip` (after a burst of our own)."""
         self.counts[ip] = (int(time.time()), self.per_second)
+
+
+# ---- TURN over TCP and TLS (RFC 8656 §12.5) -----------------------------------------
+
+def stream_frame_len(buf):
+    """The length of the first whole frame in `buf` (a STUN message, or
+    ChannelData with its padding to 4 bytes), or None while it is incomplete."""
+    if len(buf) < 4:
+        return None
+    if 0x40 <= buf[0] <= 0x7F:
+        n = 4 + struct.unpack("!H", buf[2:4])[0]
+        n += pad4(n)
+    else:
+        if len(buf) < 20:
+            return None
+        n = 20 + struct.unpack("!H", buf[2:4])[0]
+    return n if len(buf) >= n else None
+
+
+class StreamTurnClient(TurnClient):
+    """A TurnClient over one TCP or TLS connection (`sock` connected, or an
+    ssl.SSLSocket): frames are cut from the byte stream; what is not the
+    answer awaited is kept for recv_relayed(). ChannelData sent is padded to
+    4 bytes as RFC 8656 asks over TCP."""
+
+    def __init__(self, sock, username, password, realm, rate=None):
+        super().__init__(sock, sock.getpeername(), username, password, realm, rate)
+        self.buf = b""
+        self.closed = False
+
+    def send(self, data):
+        if 0x40 <= data[0] <= 0x7F:
+            data = data + b"\0" * pad4(len(data))
+        self.sock.sendall(data)
+
+    def read_frame(self, timeout):
+        """The next frame, or None after `timeout` (or when the server closed:
+        then `closed` is set)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            n = stream_frame_len(self.buf)
+            if n is not None:
+                f, self.buf = self.buf[:n], self.buf[n:]
+                return f
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except (socket.timeout, TimeoutError):
+                return None
+            except (ConnectionResetError, BrokenPipeError, OSError):
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return None
+            self.buf += chunk
+
+    def wait_answer(self, txid, timeout=2.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self.read_frame(max(0.0, deadline - time.monotonic()))
+            if f is None:
+                return None
+            if f[0] < 4:
+                try:
+                    m = Message(f)
+                except StunError:
+                    self.pending.append((f, self.server))
+                    continue
+                if m.txid == txid and m.cls in (SUCCESS, ERROR):
+                    return m
+            self.pending.append((f, self.server))
+
+    def recv_relayed(self, timeout=2.0):
+        if self.pending:
+            return self.pending.pop(0)
+        f = self.read_frame(timeout)
+        return None if f is None else (f, self.server)

@@ -6,20 +6,23 @@ isard runs in a namespace of its own (isar_it isard_ns=True) with the host end
 of the veth; the endpoints live in the other namespace. With
 `[turn] listen_tcp = [3478]` isard creates the kernel interface isar0 (net_tap)
 in its namespace: 198.18.0.1/24, the port's MAC and MTU, NOARP, IPv6 off, up.
-A plain kernel TCP listener on 0.0.0.0:3478 there (standing in for the stream
-threads) accepts a connection from 198.18.0.2 to 198.18.0.1:3478, and 2 MB go
-each way at once, byte for byte. Then: the to/from_kernel counters moved; the
-kernel sent nothing but IPv4 (kernel_not_ipv4 = 0: it never ARPs); with
-kernel_forward = "turn" TCP to another port is not answered (even with a
-listener there) and counted as not_udp; a UDP call works next to it; a SYN
-flood above `[exception] kernel_pps` (raw sockets, bounded count and time) is
-policed and counted while a transfer on the established connection survives,
-and a new connection works afterwards. Before that, a kernel_iface name that
-is taken ("lo") stops isard with a message saying so; after it, isard again
-with kernel_forward = "all", a gateway (a default route via isar0, metric
-1024) and 2 workers (a tap queue pair each): TCP to any
-port and UDP to a non-relay, non-TURN port reach the kernel and its answers
-come back, through both workers.
+Before that, a kernel_iface name that is taken ("lo") stops isard with a
+message saying so.
+
+1. kernel_forward = "turn": a STUN Binding request over TCP from 198.18.0.2 to
+   198.18.0.1:3478 is answered by isard's stream threads (the whole chain:
+   dataplane, kernel, stream thread, control); TCP to another port is not
+   answered (even with a kernel listener there) and counted as not_udp; a UDP
+   call works next to it.
+2. kernel_forward = "all", a gateway (a default route via isar0, metric 1024)
+   and 2 workers (a tap queue pair each): a plain kernel listener on port 2222
+   takes 2 MB each way at once, byte for byte; the to/from_kernel counters
+   moved (stats, isarctl, /metrics); a SYN flood above `[exception]
+   kernel_pps` (raw sockets, bounded count and time) is policed and counted
+   while a transfer on the established connection survives, and a new
+   connection works afterwards; flows spread over both workers; UDP to a
+   non-relay, non-TURN port reaches the kernel and its answer comes back; the
+   kernel sent nothing but IPv4 (kernel_not_ipv4 = 0: it never ARPs).
 """
 import os
 import socket
@@ -31,6 +34,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import isar_it as it  # noqa: E402
+import stun_client as sc  # noqa: E402
 
 TURN_PORT = 3478
 OTHER_PORT = 2222   # a kernel listener isard must not forward to ("turn" mode)
@@ -146,8 +150,8 @@ def listener(env, port):
 def big_transfer(env, srv):
     c = tcp_client(env)
     c.settimeout(10)
-    c.connect((it.RELAY_IP, TURN_PORT))
-    it.log(f"connected {c.getsockname()} -> {it.RELAY_IP}:{TURN_PORT}")
+    c.connect((it.RELAY_IP, OTHER_PORT))
+    it.log(f"connected {c.getsockname()} -> {it.RELAY_IP}:{OTHER_PORT}")
     up, down = os.urandom(BIG), os.urandom(BIG)
     res = {}
     t = threading.Thread(target=accept_and_exchange, args=(srv, down, BIG, res), daemon=True)
@@ -270,17 +274,13 @@ def name_taken(env):
              next((l for l in out.splitlines() if "kernel interface" in l), "?").strip())
 
 
-def forward_all(env):
+def forward_all(env, srv):
     """kernel_forward = "all", 2 workers (a queue pair of the tap each): TCP to
     any port and UDP to a port that is neither relay nor TURN reach the
     kernel, and its answers come back."""
-    env.iface_extra = 'kernel_forward = "all"\ngateway = "198.18.0.254"\n'
-    env.workers = 2
-    env.start()
     route = env.isard_ns_run(["ip", "-4", "route", "show", "default"]).stdout
     it.check(f"default via 198.18.0.254 dev {KIF}" in route and "metric 1024" in route,
              f"with a gateway, a default route through {KIF}: {route.strip()}")
-    srv = listener(env, OTHER_PORT)
     # Flows until both workers carried some (at least 4, at most 24): the
     # port spreads flows over its queues by hash (2 of its 3 go to worker 0),
     # and the kernel answers on the tap queue of the worker that wrote.
@@ -323,8 +323,27 @@ def forward_all(env):
              "both workers moved kernel frames: " +
              ", ".join(f"w{x['worker']} to {x['to_kernel_pkts']} from {x['from_kernel_pkts']}"
                        for x in w))
-    srv.close()
-    env.final_checks()
+
+
+def turn_port_reaches_stream_threads(env):
+    """TCP to the TURN port goes up to the kernel, where isard's stream
+    threads answer a STUN Binding request over it."""
+    c = tcp_client(env)
+    c.settimeout(5)
+    c.connect((it.RELAY_IP, TURN_PORT))
+    req = sc.build(sc.BINDING, sc.REQUEST)
+    c.sendall(req)
+    buf = b""
+    while len(buf) < 20 or len(buf) < 20 + struct.unpack("!H", buf[2:4])[0]:
+        chunk = c.recv(4096)
+        if not chunk:
+            raise it.TestFailure("the stream thread closed the connection")
+        buf += chunk
+    m = sc.Message(buf[:20 + struct.unpack("!H", buf[2:4])[0]])
+    it.check(m.cls == sc.SUCCESS and m.txid == req[8:20], "Binding over TCP answered")
+    it.check_eq(m.xor_address(sc.XOR_MAPPED_ADDRESS), c.getsockname(),
+                "XOR-MAPPED-ADDRESS is the client's address as the kernel saw it")
+    c.close()
 
 
 def body(env):
@@ -333,10 +352,20 @@ def body(env):
         f.write("kernel-path-secret-" + os.urandom(4).hex() + "\n")
     os.chmod(secret, 0o600)
     name_taken(env)
+    # 1. kernel_forward = "turn": the TURN port goes up, other TCP does not.
     env.start()
     check_kernel_iface(env)
-    srv = listener(env, TURN_PORT)
+    turn_port_reaches_stream_threads(env)
+    other_port_unanswered(env)
+    udp_call(env)
+    env.final_checks()
 
+    # 2. kernel_forward = "all", a gateway, 2 workers: a plain kernel listener
+    # on another port (the TURN ports belong to the stream threads).
+    env.iface_extra = 'kernel_forward = "all"\ngateway = "198.18.0.254"\n'
+    env.workers = 2
+    env.start()
+    srv = listener(env, OTHER_PORT)
     c, conn = big_transfer(env, srv)
     t = env.stats()["total"]
     it.log("kernel path counters: " + ", ".join(f"{k}={t[k]}" for k in (
@@ -349,9 +378,6 @@ def body(env):
     human = env.ctl("stats", as_json=False).stdout
     it.check("kernel interface: to the kernel" in human, "isarctl stats shows the kernel path")
     check_metrics(env)
-
-    other_port_unanswered(env)
-    udp_call(env)
 
     st0, t0 = env.stats()["total"], time.monotonic()
     sent = flood_with_transfer(env, c, conn)
@@ -369,19 +395,19 @@ def body(env):
     time.sleep(0.5)
     c2 = tcp_client(env)
     c2.settimeout(10)
-    c2.connect((it.RELAY_IP, TURN_PORT))
+    c2.connect((it.RELAY_IP, OTHER_PORT))
     conn2, _ = srv.accept()
     conn2.settimeout(5)
     c2.sendall(b"ping after the flood")
     it.check_eq(conn2.recv(100), b"ping after the flood", "new connection after the flood")
     for s in (c, conn, c2, conn2):
         s.close()
-
+    forward_all(env, srv)
     drops = env.total_drops()
     it.check_eq(drops.get("kernel_not_ipv4", 0), 0,
                 "the kernel sent nothing but IPv4 (NOARP, no IPv6)")
+    srv.close()
     env.final_checks()
-    forward_all(env)
 
 
 if __name__ == "__main__":
