@@ -280,9 +280,18 @@ def body(env):
         c = client(connect(env, port, tls))
         a_call(env, c, peer, what)
         n = env.stats()["turn"]["allocations"]
-        c.sock.close()
-        it.wait_for(lambda: env.stats()["turn"]["allocations"] == n - 1, 5,
-                    f"{what}: closing the connection ends its allocation")
+        if tls is None:
+            # Refresh to 0: the answer arrives, then the server ends the connection.
+            r = c.request(sc.REFRESH, [sc.u32(sc.LIFETIME, 0)])
+            it.check(r is not None and r.cls == sc.SUCCESS, f"{what}: Refresh 0 answered")
+            it.check(c.read_frame(5) is None and c.closed,
+                     f"{what}: then the server closes the connection")
+            it.wait_for(lambda: env.stats()["turn"]["allocations"] == n - 1, 5,
+                        f"{what}: the allocation is gone")
+        else:
+            c.sock.close()
+            it.wait_for(lambda: env.stats()["turn"]["allocations"] == n - 1, 5,
+                        f"{what}: closing the connection ends its allocation")
     good_client_and_hostile(env, peer)
     max_connections(env)
     sighup_reload(env, peer)
