@@ -72,6 +72,20 @@ stream_ctr close_counter(stream_close why)
     return stream_ctr::closed_io_error;
 }
 
+// An event about connection `c` for control: its token and addresses.
+stream_event event_of(const stream_conn& c, stream_event::kind_t kind)
+{
+    stream_event e;
+    e.kind = kind;
+    e.token = c.token;
+    e.client_ip_be = c.client_ip_be;
+    e.client_port_be = c.client_port_be;
+    e.local_ip_be = c.local_ip_be;
+    e.local_port_be = c.local_port_be;
+    e.tls = c.tls;
+    return e;
+}
+
 } // namespace
 
 stream_thread::stream_thread(stream_server& srv, unsigned id)
@@ -453,14 +467,7 @@ void stream_thread::on_frame(stream_conn& c, const uint8_t* p, const turn::strea
         ctr_.add(stream_ctr::drop_request_rate);
         return;
     }
-    stream_event e;
-    e.kind = stream_event::request;
-    e.token = c.token;
-    e.client_ip_be = c.client_ip_be;
-    e.client_port_be = c.client_port_be;
-    e.local_ip_be = c.local_ip_be;
-    e.local_port_be = c.local_port_be;
-    e.tls = c.tls;
+    stream_event e = event_of(c, stream_event::request);
     e.msg.assign(p, p + f.len);
     srv_.hub().post(id_, std::move(e));
     ctr_.add(stream_ctr::rx_requests);
@@ -593,14 +600,7 @@ void stream_thread::close(stream_conn& c, stream_close why, bool post)
     c.closing = true;
     ctr_.add(close_counter(why));
     if (post) {
-        stream_event e;
-        e.kind = stream_event::closed;
-        e.token = c.token;
-        e.client_ip_be = c.client_ip_be;
-        e.client_port_be = c.client_port_be;
-        e.local_ip_be = c.local_ip_be;
-        e.local_port_be = c.local_port_be;
-        e.tls = c.tls;
+        stream_event e = event_of(c, stream_event::closed);
         e.why = stream_close_name(why);
         srv_.hub().post(id_, std::move(e));
     }

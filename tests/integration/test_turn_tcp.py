@@ -29,7 +29,7 @@ import time
 
 import isar_it as it
 import stun_client as sc
-from test_turn_uclient import lost_and_sent
+from test_turn_uclient import lost_and_sent, start_peer, write_secrets
 
 SECRET = "isar-test-secret-" + os.urandom(4).hex()
 REALM = "meet.example.org"
@@ -81,6 +81,7 @@ def run_uclient(env, what, *args):
     lost, sent, recv = lost_and_sent(out)
     if rc != 0 or lost is None or sent is None or lost != 0 or recv != sent or sent == 0:
         it.log(out[-3000:])
+        it.log(f"isard drops: {env.total_drops()}; streams: {stream_stats(env)}")
         raise it.TestFailure(f"{what}: uclient rc {rc}, sent {sent}, received {recv}, lost {lost}")
     it.check(True, f"{what}: uclient sent {sent}, received {recv}, lost 0")
 
@@ -254,15 +255,10 @@ def body(env):
     for tool in ("turnutils_uclient", "turnutils_peer", "openssl"):
         if shutil.which(tool) is None:
             raise it.Skip(f"{tool} is not installed")
-    secret_path = os.path.join(env.dir, "turn-secret")
-    with open(secret_path, "w") as f:
-        f.write(SECRET + "\n")
-    os.chmod(secret_path, 0o600)
+    write_secrets(env, SECRET + "\n")
     install_cert(env, "first", "turn.example.org")
     env.start()
-    upeer = subprocess.Popen(["ip", "netns", "exec", env.ns, "turnutils_peer", "-L", it.B_IP,
-                              "-p", "3480"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, preexec_fn=it._die_with_parent)
+    upeer = start_peer(env)
     try:
         time.sleep(0.3)
         run_uclient(env, "TCP, channels", "-t", "-p", str(TCP_PORT), "-n", "50", "-l", "160")
