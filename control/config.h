@@ -98,7 +98,7 @@ struct config {
     uint32_t icmp_pps = 1000;
     uint32_t stun_pps = 5000;       // STUN to leg ports
     uint32_t dtls_pps = 5000;       // DTLS to leg ports
-    uint32_t kernel_pps = 1000000;  // frames to the kernel interface (TURN over TCP/TLS)
+    uint32_t kernel_pps = 200000;   // frames to the kernel interface (TURN over TCP/TLS)
     // [log]
     std::string log_level = "info"; // error, warning, notice, info, debug
     // [turn]

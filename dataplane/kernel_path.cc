@@ -70,6 +70,12 @@ void worker::from_kernel(unsigned ifc, rte_mbuf** pkts, unsigned n) noexcept
             continue;
         }
         const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+        if (ip->src_addr != out.ip_be) {
+            // Only the box's own traffic leaves this way: never what the
+            // kernel routes for others (ip_forward on a docker host).
+            drop_pkt(m, drop::kernel_bad_source);
+            continue;
+        }
         const uint32_t nh = out.next_hop(ip->dst_addr);
         if (nh == 0) {
             drop_pkt(m, drop::no_route);

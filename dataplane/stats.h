@@ -57,7 +57,8 @@ namespace isar::dp {
     _(turn_stream_full, "TURN frame for a TCP/TLS client: its stream thread's ring is full")   \
     _(policed_kernel, "frame for the kernel interface over its rate ([exception] kernel_pps)")  \
     _(kernel_full, "TX queue of the kernel interface full (the kernel is not keeping up)")     \
-    _(kernel_not_ipv4, "frame from the kernel interface that is not IPv4 (the kernel never ARPs)")
+    _(kernel_not_ipv4, "frame from the kernel interface that is not IPv4 (the kernel never ARPs)") \
+    _(kernel_bad_source, "frame from the kernel interface not from the interface's address (routed)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,

@@ -76,12 +76,12 @@ protected:
         return build(s);
     }
     // What the kernel sends to `to` (NOARP: its own MAC as destination).
-    bytes tcp_out(uint32_t to_ip, size_t payload = 100) const
+    bytes tcp_out(uint32_t to_ip, size_t payload = 100, uint32_t from_ip = 0) const
     {
         udp4_spec s;
         s.src_mac = r->mac(0);
         s.dst_mac = r->mac(0);
-        s.src_ip = r->ip(0);
+        s.src_ip = from_ip != 0 ? from_ip : r->ip(0);
         s.dst_ip = to_ip;
         s.proto = IPPROTO_TCP;
         s.l4 = bytes(20 + payload, 0x55);
@@ -189,6 +189,20 @@ TEST_F(KernelRelay, OnlyIpv4LeavesAndOnlyWithARoute)
     EXPECT_EQ(r->drops(drop::no_route), 1u);
     EXPECT_TRUE(r->sent_by_workers(0).empty());
     EXPECT_TRUE(r->sent(0, r->dp->nworkers()).empty());
+}
+
+// The kernel routes for others on some boxes (ip_forward on a docker host):
+// only frames from the interface's own address leave this way.
+TEST_F(KernelRelay, OnlyTheInterfaceAddressLeaves)
+{
+    start_kernel();
+    r->learn(alice);
+    from_kernel(tcp_out(alice.ip, 100, 0xac110002)); // 172.17.0.2, a container
+    from_kernel(tcp_out(alice.ip, 100, r->ip(0) + 1));
+    from_kernel(tcp_out(alice.ip));
+    r->settle();
+    EXPECT_EQ(r->drops(drop::kernel_bad_source), 2u);
+    EXPECT_EQ(r->sent_by_workers(0).size(), 1u) << "the one from the interface's address";
 }
 
 TEST_F(KernelRelay, PolicedAtKernelPps)

@@ -282,7 +282,7 @@ TEST(Config, KernelInterfaceKeys)
     ASSERT_TRUE(def) << err;
     EXPECT_EQ(def->interfaces[0].kernel_iface, "");
     EXPECT_FALSE(def->interfaces[0].kernel_forward_all);
-    EXPECT_EQ(def->kernel_pps, 1000000u);
+    EXPECT_EQ(def->kernel_pps, 200000u);
     auto all = parse_config(base + "kernel_iface = \"relay0\"\nkernel_forward = \"all\"\n"
                                    "[exception]\nkernel_pps = 5000\n",
                             err);
