@@ -60,10 +60,13 @@ def rest_credentials(user):
 
 class PageServer:
     """http.server in the namespace: GET / (the page), GET /config?client=X
-    (TURN URL + fresh credentials), POST /result (the page's report)."""
+    (TURN URL + fresh credentials), POST /result (the page's report).
+    `turn_url` is the page's only ICE server (test_turn_browsers_tls.py
+    hands it a turns: URL)."""
 
-    def __init__(self, env):
+    def __init__(self, env, turn_url=TURN_URL):
         self.results = {}
+        self.turn_url = turn_url
         self.cond = threading.Condition()
         outer = self
 
@@ -87,7 +90,7 @@ class PageServer:
                 elif u.path == "/config":
                     client = urllib.parse.parse_qs(u.query).get("client", ["x"])[0]
                     user, cred = rest_credentials(client)
-                    body = json.dumps({"turn": TURN_URL, "username": user, "credential": cred,
+                    body = json.dumps({"turn": outer.turn_url, "username": user, "credential": cred,
                                        "messages": MESSAGES, "want_packets": WANT_PACKETS,
                                        "wait_ms": 20000}).encode()
                     self._send(200, body, "application/json")
@@ -212,20 +215,24 @@ def run_browser(env, server, name, cmd, extra_env=None):
     return res
 
 
+def chromium_cmd(exe, prof, client):
+    """Headless Chromium opening the page as `client`, profile (and HOME) in `prof`."""
+    return [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+            "--disable-background-networking", "--disable-component-update",
+            "--allow-loopback-in-peer-connection", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+            f"--user-data-dir={prof}", f"http://{HTTP_HOST}:{HTTP_PORT}/?client={client}"]
+
+
 def part_chromium(env, server):
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         return "SKIP: chromium is not installed (Debian package chromium)"
     prof = tempfile.mkdtemp(prefix="chromium-", dir=env.dir)
     before = turn_stats(env)
-    res = run_browser(env, server, "chromium", [
-        exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-        "--disable-background-networking", "--disable-component-update",
-        "--allow-loopback-in-peer-connection", "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-        f"--user-data-dir={prof}",
-        f"http://{HTTP_HOST}:{HTTP_PORT}/?client=chromium"], {"HOME": prof})
+    res = run_browser(env, server, "chromium", chromium_cmd(exe, prof, "chromium"),
+                      {"HOME": prof})
     check_browser_result("chromium", res)
     d = delta(turn_stats(env), before)
     it.log(f"chromium: isard TURN counters grew by {d}")
