@@ -30,6 +30,7 @@ namespace isar::ctl {
 
 class session_manager;
 class stream_hub;
+struct turn_reply_to;
 struct stream_event;
 
 // Shared secrets of the TURN REST API, wiped when freed.
@@ -164,6 +165,10 @@ private:
     bool peer_permitted(const turn::transport_addr& p) const;
     bool peer_acceptable(request& r, const turn::transport_addr& p);
     void push_and_answer(request& r, turn_allocation& a);
+    std::optional<uint16_t> relay_port(unsigned iface, unsigned owner, bool even, bool reserve,
+                                       std::optional<uint64_t> token);
+    void allocated(const turn_reply_to& reply, uint32_t id, uint32_t life, uint64_t new_token,
+                   uint8_t add_family_err, int status);
     void respond_error(request& r, uint16_t code);
     void respond(request& r, turn::builder& b);
     uint32_t lifetime_of(const request& r) const;

@@ -268,6 +268,70 @@ bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
     return true;
 }
 
+// The relayed port of a new allocation: the reserved one of `token` (if
+// it is still reserved, on this interface and owner), an even one (with its
+// odd neighbour reserved when asked), or any of the owner's share.
+std::optional<uint16_t> turn_manager::relay_port(unsigned iface, unsigned owner, bool even,
+                                                 bool reserve, std::optional<uint64_t> token)
+{
+    if (token) {
+        auto it = reservations_.find(*token);
+        if (it == reservations_.end() || it->second.iface != iface ||
+            dp::owner_of_port(it->second.port, dp_.nworkers()) != owner)
+            return std::nullopt;
+        const uint16_t p = it->second.port;
+        reservations_.erase(it);
+        return p;
+    }
+    port_pool& pool = sm_.relay_pool(iface);
+    return even ? pool.alloc_even(owner, reserve) : pool.alloc(owner);
+}
+
+// The worker acknowledged (status 0) or refused a new allocation: the
+// Allocate's answer (a TCP/TLS client's connection is bound to it first).
+void turn_manager::allocated(const turn_reply_to& reply, uint32_t id, uint32_t life,
+                             uint64_t new_token, uint8_t add_family_err, int status)
+{
+    auto it = allocs_.find(id);
+    if (status != 0 || it == allocs_.end()) {
+        stats_.capacity_rejected++;
+        stats_.errors_sent++;
+        send_answer(out_, reply, true, [](turn::builder& b) { b.add_error(508); });
+        return;
+    }
+    turn_allocation& al = *it->second;
+    if (reply.to.stream != 0 && out_.hub != nullptr) {
+        // The stream thread learns where the connection's media goes
+        // before the client learns it may send any.
+        stream_command sc;
+        sc.kind = stream_command::bind;
+        sc.token = reply.to.stream;
+        sc.worker = static_cast<uint16_t>(al.da->owner);
+        sc.iface = al.da->iface;
+        sc.relay_port_be = al.da->relay_port_be;
+        out_.hub->command(std::move(sc));
+    }
+    stats_.allocations_created++;
+    stats_.responses++;
+    const turn::transport_addr relayed =
+            turn::transport_addr::v4(al.da->relay_ip_be, al.relay_port);
+    auto bytes = send_answer(out_, reply, false, [&](turn::builder& b) {
+        b.add_xor_address(turn::attr::xor_relayed_address, relayed);
+        b.add_xor_address(turn::attr::xor_mapped_address, reply.to.client());
+        b.add_u32(turn::attr::lifetime, life);
+        if (new_token != 0)
+            b.add(turn::attr::reservation_token, &new_token, sizeof(new_token));
+        if (add_family_err != 0) {
+            const uint8_t v[] = {0x02, 0, 4, 40}; // IPv6: 440 Address Family not Supported
+            b.add(turn::attr::address_error_code, v, sizeof(v));
+        }
+    });
+    if (bytes.empty())
+        stats_.tx_failed++;
+    al.alloc_response.assign(bytes.begin(), bytes.end());
+    log_created(al);
+}
+
 void turn_manager::on_allocate(request& r)
 {
     turn_allocation* old = by_client(r.reply.to);
@@ -323,19 +387,7 @@ void turn_manager::on_allocate(request& r)
     const stun_origin& o = r.reply.to;
     const unsigned owner = dp::owner_of_client(o.client_ip_be, o.client_port_be, dp_.nworkers());
     port_pool& pool = sm_.relay_pool(o.iface);
-    std::optional<uint16_t> port;
-    if (token) {
-        auto it = reservations_.find(*token);
-        if (it != reservations_.end() && it->second.iface == o.iface &&
-            dp::owner_of_port(it->second.port, dp_.nworkers()) == owner) {
-            port = it->second.port;
-            reservations_.erase(it);
-        }
-    } else if (even) {
-        port = pool.alloc_even(owner, reserve);
-    } else {
-        port = pool.alloc(owner);
-    }
+    const std::optional<uint16_t> port = relay_port(o.iface, owner, even, reserve, token);
     if (!port) {
         stats_.capacity_rejected++;
         respond_error(r, 508);
@@ -382,44 +434,7 @@ void turn_manager::on_allocate(request& r)
     const uint32_t id = a->id;
     turn_reply_to reply = r.reply;
     install(std::move(a), [this, id, reply, life, new_token, add_family_err](int status) {
-        auto it = allocs_.find(id);
-        if (status != 0 || it == allocs_.end()) {
-            stats_.capacity_rejected++;
-            stats_.errors_sent++;
-            send_answer(out_, reply, true, [](turn::builder& b) { b.add_error(508); });
-            return;
-        }
-        turn_allocation& al = *it->second;
-        if (reply.to.stream != 0 && out_.hub != nullptr) {
-            // The stream thread learns where the connection's media goes
-            // before the client learns it may send any.
-            stream_command sc;
-            sc.kind = stream_command::bind;
-            sc.token = reply.to.stream;
-            sc.worker = static_cast<uint16_t>(al.da->owner);
-            sc.iface = al.da->iface;
-            sc.relay_port_be = al.da->relay_port_be;
-            out_.hub->command(std::move(sc));
-        }
-        stats_.allocations_created++;
-        stats_.responses++;
-        const turn::transport_addr relayed =
-                turn::transport_addr::v4(al.da->relay_ip_be, al.relay_port);
-        auto bytes = send_answer(out_, reply, false, [&](turn::builder& b) {
-            b.add_xor_address(turn::attr::xor_relayed_address, relayed);
-            b.add_xor_address(turn::attr::xor_mapped_address, reply.to.client());
-            b.add_u32(turn::attr::lifetime, life);
-            if (new_token != 0)
-                b.add(turn::attr::reservation_token, &new_token, sizeof(new_token));
-            if (add_family_err != 0) {
-                const uint8_t v[] = {0x02, 0, 4, 40}; // IPv6: 440 Address Family not Supported
-                b.add(turn::attr::address_error_code, v, sizeof(v));
-            }
-        });
-        if (bytes.empty())
-            stats_.tx_failed++;
-        al.alloc_response.assign(bytes.begin(), bytes.end());
-        log_created(al);
+        allocated(reply, id, life, new_token, add_family_err, status);
     });
 }
 
