@@ -111,6 +111,69 @@ static void classify_turn(const classify_ctx& ctx, uint32_t src_ip_be, uint16_t 
     meta.owner = static_cast<uint16_t>(owner_of_client(src_ip_be, src_port_be, ctx.nworkers));
 }
 
+// Not UDP, to our address: ICMP is control's, except errors about TCP;
+// TCP is the kernel's where it has an interface and wants it; the rest drops.
+static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, rte_mbuf* m,
+                                    uint32_t len, uint32_t l4, uint32_t ihl, uint32_t tot,
+                                    uint8_t proto, pkt_meta& meta) noexcept
+{
+    constexpr uint32_t l3 = sizeof(rte_ether_hdr);
+    if (proto == IPPROTO_ICMP) {
+        // An ICMP error quoting TCP (fragmentation needed, unreachable, time
+        // exceeded) is about one of the kernel's connections: only the
+        // kernel sends TCP. It needs them (path MTU discovery); the rest of
+        // ICMP is control's.
+        if (ifc.kernel && icmp_error_about_tcp(m, l4, tot - ihl)) {
+            meta.l4_off = static_cast<uint8_t>(l4);
+            to_kernel(m, len, l3 + tot, meta);
+            return;
+        }
+        set_exc(meta, exc_kind::icmp);
+        return;
+    }
+    if (proto == IPPROTO_TCP && ifc.kernel && tot >= ihl + 4) {
+        // The kernel terminates TCP: TURN over TCP/TLS, and with
+        // kernel_forward = "all" whatever else the box serves (SSH, ...).
+        const uint16_t dport = rte_be_to_cpu_16(
+                *rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
+        if (ifc.kernel_all || ctx.is_stream_port(dport)) {
+            meta.l4_off = static_cast<uint8_t>(l4);
+            to_kernel(m, len, l3 + tot, meta);
+            return;
+        }
+    }
+    set_drop(meta, drop::not_udp);
+}
+
+// A valid UDP datagram to our address: by its destination port, a TURN
+// listener, the kernel's, a relay port (lookup) or a non-relay port.
+static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
+                                     uint32_t src_ip_be, const rte_udp_hdr* udp,
+                                     const uint8_t* pl, uint32_t plen, pkt_meta& meta) noexcept
+{
+    const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
+    if (ctx.nturn_ports != 0 && ctx.is_turn_port(dport)) {
+        classify_turn(ctx, src_ip_be, udp->src_port, pl, plen, meta);
+        return;
+    }
+    if (ifc.kernel_all && (dport < ctx.relay_min || dport > ctx.relay_max)) {
+        // Neither a relay nor a TURN port: the box's own UDP (DNS answers,
+        // NTP, ...) with kernel_forward = "all".
+        meta.v = verdict::kernel;
+        return;
+    }
+    if (dport >= ctx.relay_min && dport <= ctx.relay_max) {
+        // A relay port: a leg takes RTP/RTCP only (worker::non_rtp_on_leg
+        // decides the rest once the lookup says it is a leg), a TURN
+        // allocation relays anything.
+        meta.v = verdict::lookup;
+        meta.key = flow_key(meta.iface, dport);
+        meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
+        return;
+    }
+    classify_non_relay(ctx, dport, meta);
+}
+
 void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
 {
     const uint32_t len = rte_pktmbuf_data_len(m);
@@ -171,35 +234,10 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     }
     meta.l3_off = l3;
     const uint32_t l4 = l3 + ihl;
-    if (ip->next_proto_id == IPPROTO_ICMP) {
-        // An ICMP error quoting TCP (fragmentation needed, unreachable, time
-        // exceeded) is about one of the kernel's connections: only the
-        // kernel sends TCP. It needs them (path MTU discovery); the rest of
-        // ICMP is control's.
-        if (ifc.kernel && icmp_error_about_tcp(m, l4, tot - ihl)) {
-            meta.l4_off = static_cast<uint8_t>(l4);
-            to_kernel(m, len, l3 + tot, meta);
-            return;
-        }
-        set_exc(meta, exc_kind::icmp);
-        return;
-    }
-    if (ip->next_proto_id == IPPROTO_TCP && ifc.kernel && tot >= ihl + 4) {
-        // The kernel terminates TCP: TURN over TCP/TLS, and with
-        // kernel_forward = "all" whatever else the box serves (SSH, ...).
-        const uint16_t dport = rte_be_to_cpu_16(
-                *rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
-        if (ifc.kernel_all || ctx.is_stream_port(dport)) {
-            meta.l4_off = static_cast<uint8_t>(l4);
-            to_kernel(m, len, l3 + tot, meta);
-            return;
-        }
-    }
     if (ip->next_proto_id != IPPROTO_UDP) {
-        set_drop(meta, drop::not_udp);
+        classify_not_udp(ctx, ifc, m, len, l4, ihl, tot, ip->next_proto_id, meta);
         return;
     }
-
     if (tot < ihl + sizeof(rte_udp_hdr)) {
         set_drop(meta, drop::bad_udp);
         return;
@@ -222,28 +260,8 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     const uint32_t plen = ulen - sizeof(rte_udp_hdr);
     const uint8_t* pl = rte_pktmbuf_mtod_offset(m, const uint8_t*, l4 + sizeof(rte_udp_hdr));
     const payload_class pc = payload_class_of(pl, plen);
-    const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
     meta.pclass = pc;
-    if (ctx.nturn_ports != 0 && ctx.is_turn_port(dport)) {
-        classify_turn(ctx, ip->src_addr, udp->src_port, pl, plen, meta);
-        return;
-    }
-    if (ifc.kernel_all && (dport < ctx.relay_min || dport > ctx.relay_max)) {
-        // Neither a relay nor a TURN port: the box's own UDP (DNS answers,
-        // NTP, ...) with kernel_forward = "all".
-        meta.v = verdict::kernel;
-        return;
-    }
-    if (dport >= ctx.relay_min && dport <= ctx.relay_max) {
-        // A relay port: a leg takes RTP/RTCP only (worker::non_rtp_on_leg
-        // decides the rest once the lookup says it is a leg), a TURN
-        // allocation relays anything.
-        meta.v = verdict::lookup;
-        meta.key = flow_key(meta.iface, dport);
-        meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
-        return;
-    }
-    classify_non_relay(ctx, dport, meta);
+    classify_udp_port(ctx, ifc, ip->src_addr, udp, pl, plen, meta);
 }
 
 } // namespace isar::dp
