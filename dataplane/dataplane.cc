@@ -354,60 +354,77 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
     ports_started_ = true;
 
     for (unsigned w = 0; w < nworkers_; w++) {
-        auto wk = std::make_unique<worker>();
-        wk->index = w;
-        wk->nworkers = nworkers_;
-        wk->txq = static_cast<uint16_t>(w);
-        wk->pool = pool_;
-        wk->ifaces = ifaces_.data();
-        wk->nifaces = nifaces();
-        wk->strict_source = cfg.strict_source;
-        wk->idle_sleep_us = cfg.idle_sleep_us;
-        wk->init_rtp_clocks(rte_get_tsc_hz());
-        wk->cctx.ifaces = ifaces_.data();
-        wk->cctx.iface_of_port = iface_of_port_;
-        wk->cctx.nports = RTE_MAX_ETHPORTS;
-        wk->cctx.nworkers = static_cast<uint16_t>(nworkers_);
-        wk->cctx.relay_min = cfg.relay_min;
-        wk->cctx.relay_max = cfg.relay_max;
-        for (uint16_t p : cfg.turn_ports)
-            if (wk->cctx.nturn_ports < classify_ctx::max_turn_ports)
-                wk->cctx.turn_ports[wk->cctx.nturn_ports++] = p;
-        for (uint16_t p : cfg.stream_ports)
-            if (wk->cctx.nstream_ports < classify_ctx::max_stream_ports)
-                wk->cctx.stream_ports[wk->cctx.nstream_ports++] = p;
-        wk->kernel_police = make_policer(cfg.kernel_pps, nworkers_, cfg.ring_size);
-        wk->turn_police = make_policer(cfg.turn_requests_per_s, nworkers_, cfg.ring_size);
-        set_policers(*wk, cfg, nworkers_);
-        const int sock = static_cast<int>(rte_socket_id());
-        const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
-        wk->cmd_ring = rte_ring_create(name_of(id_, "cmd", w).c_str(), cfg.ring_size, sock, spsc);
-        wk->done_ring =
-                rte_ring_create(name_of(id_, "done", w).c_str(), cfg.ring_size, sock, spsc);
-        wk->exc_ring = rte_ring_create(name_of(id_, "exc", w).c_str(), cfg.ring_size, sock, spsc);
-        wk->prio_ring =
-                rte_ring_create(name_of(id_, "prio", w).c_str(), cfg.ring_size, sock, spsc);
-        wk->turn_ring =
-                rte_ring_create(name_of(id_, "turn", w).c_str(), cfg.ring_size, sock, spsc);
-        // Allocations take relay ports too: the flow table holds both.
-        const int ft = wk->flows.init(
-                nifaces(), std::max<uint32_t>(cfg.max_legs + cfg.max_allocations, 64), sock);
-        const int ct = cfg.turn_ports.empty()
-                               ? 0
-                               : wk->turn_clients.init(name_of(id_, "tcl", w).c_str(),
-                                                       std::max<uint32_t>(cfg.max_allocations, 64),
-                                                       sock);
-        if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || !wk->prio_ring || !wk->turn_ring ||
-            ft != 0 ||
-            ct != 0) {
-            err = std::string("cannot create worker rings or flow table: ") +
-                  rte_strerror(rte_errno) + " (max_legs=" + std::to_string(cfg.max_legs) +
-                  ", turn max_allocations=" + std::to_string(cfg.max_allocations) + ")";
-            workers_.push_back(std::move(wk));
-            return -ENOMEM;
-        }
-        workers_.push_back(std::move(wk));
+        const int rc = make_worker(w, cfg, err);
+        if (rc != 0)
+            return rc;
     }
+    const int rc = make_rings(cfg, err);
+    return rc != 0 ? rc : deal_queues(err);
+}
+
+// Worker `w`: its classification context, policers, rings and tables.
+int dataplane::make_worker(unsigned w, const dp_config& cfg, std::string& err)
+{
+    auto wk = std::make_unique<worker>();
+    wk->index = w;
+    wk->nworkers = nworkers_;
+    wk->txq = static_cast<uint16_t>(w);
+    wk->pool = pool_;
+    wk->ifaces = ifaces_.data();
+    wk->nifaces = nifaces();
+    wk->strict_source = cfg.strict_source;
+    wk->idle_sleep_us = cfg.idle_sleep_us;
+    wk->init_rtp_clocks(rte_get_tsc_hz());
+    wk->cctx.ifaces = ifaces_.data();
+    wk->cctx.iface_of_port = iface_of_port_;
+    wk->cctx.nports = RTE_MAX_ETHPORTS;
+    wk->cctx.nworkers = static_cast<uint16_t>(nworkers_);
+    wk->cctx.relay_min = cfg.relay_min;
+    wk->cctx.relay_max = cfg.relay_max;
+    for (uint16_t p : cfg.turn_ports)
+        if (wk->cctx.nturn_ports < classify_ctx::max_turn_ports)
+            wk->cctx.turn_ports[wk->cctx.nturn_ports++] = p;
+    for (uint16_t p : cfg.stream_ports)
+        if (wk->cctx.nstream_ports < classify_ctx::max_stream_ports)
+            wk->cctx.stream_ports[wk->cctx.nstream_ports++] = p;
+    wk->kernel_police = make_policer(cfg.kernel_pps, nworkers_, cfg.ring_size);
+    wk->turn_police = make_policer(cfg.turn_requests_per_s, nworkers_, cfg.ring_size);
+    set_policers(*wk, cfg, nworkers_);
+    const int sock = static_cast<int>(rte_socket_id());
+    const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
+    wk->cmd_ring = rte_ring_create(name_of(id_, "cmd", w).c_str(), cfg.ring_size, sock, spsc);
+    wk->done_ring =
+            rte_ring_create(name_of(id_, "done", w).c_str(), cfg.ring_size, sock, spsc);
+    wk->exc_ring = rte_ring_create(name_of(id_, "exc", w).c_str(), cfg.ring_size, sock, spsc);
+    wk->prio_ring =
+            rte_ring_create(name_of(id_, "prio", w).c_str(), cfg.ring_size, sock, spsc);
+    wk->turn_ring =
+            rte_ring_create(name_of(id_, "turn", w).c_str(), cfg.ring_size, sock, spsc);
+    // Allocations take relay ports too: the flow table holds both.
+    const int ft = wk->flows.init(
+            nifaces(), std::max<uint32_t>(cfg.max_legs + cfg.max_allocations, 64), sock);
+    const int ct = cfg.turn_ports.empty()
+                           ? 0
+                           : wk->turn_clients.init(name_of(id_, "tcl", w).c_str(),
+                                                   std::max<uint32_t>(cfg.max_allocations, 64),
+                                                   sock);
+    if (!wk->cmd_ring || !wk->done_ring || !wk->exc_ring || !wk->prio_ring || !wk->turn_ring ||
+        ft != 0 ||
+        ct != 0) {
+        err = std::string("cannot create worker rings or flow table: ") +
+              rte_strerror(rte_errno) + " (max_legs=" + std::to_string(cfg.max_legs) +
+              ", turn max_allocations=" + std::to_string(cfg.max_allocations) + ")";
+        workers_.push_back(std::move(wk));
+        return -ENOMEM;
+    }
+    workers_.push_back(std::move(wk));
+    return 0;
+}
+
+// The handoff rings between every two workers, and the stream rings between
+// every stream thread and every worker.
+int dataplane::make_rings(const dp_config& cfg, std::string& err)
+{
     for (unsigned a = 0; a < nworkers_; a++) {
         for (unsigned b = 0; b < nworkers_; b++) {
             if (a == b)
@@ -442,6 +459,13 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
             }
         }
     }
+    return 0;
+}
+
+// Deals the ports' RX queues round-robin over the workers, and queue w of
+// each kernel interface to worker w.
+int dataplane::deal_queues(std::string& err)
+{
     // Deal RX queues round-robin over the workers.
     unsigned next = 0;
     for (unsigned i = 0; i < ifaces_.size(); i++) {

@@ -130,6 +130,9 @@ public:
 
 private:
     int setup_port(iface& ifc, const iface_config& ic, std::string& err);
+    int make_worker(unsigned w, const dp_config& cfg, std::string& err);
+    int make_rings(const dp_config& cfg, std::string& err);
+    int deal_queues(std::string& err);
     int setup_kernel(iface& ifc, const iface_config& ic, std::string& err);
 
     dp_config cfg_;
