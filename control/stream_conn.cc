@@ -29,6 +29,8 @@ const char* stream_close_name(stream_close why) noexcept
         return "timeout: client not reading";
     case stream_close::keepalive:
         return "timeout: client gone (keepalive)";
+    case stream_close::send_overflow:
+        return "TLS output over the send buffer (client not reading)";
     case stream_close::shutdown:
         return "server stopping";
     }

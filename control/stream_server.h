@@ -73,6 +73,8 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(timeout_partial, counter, "connections closed: a frame left incomplete")                     \
     X(timeout_send, counter, "connections closed: the client read nothing")                        \
     X(timeout_keepalive, counter, "connections closed: TCP keepalives unanswered (half-open)")    \
+    X(closed_send_overflow, counter, "TLS connections closed: TLS output outgrew the send buffer")  \
+    X(recv_paused, counter, "times reading a connection paused: its send queue over the cap")     \
     X(tls_handshakes, counter, "TLS handshakes completed")                                         \
     X(tls_alpn_refused, counter, "TLS clients refused: they offered ALPN but not stun.turn")       \
     X(rx_bytes, counter, "bytes received (TLS: plaintext)")                                        \

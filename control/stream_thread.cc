@@ -68,6 +68,8 @@ stream_ctr close_counter(stream_close why)
         return stream_ctr::timeout_send;
     case stream_close::keepalive:
         return stream_ctr::timeout_keepalive;
+    case stream_close::send_overflow:
+        return stream_ctr::closed_send_overflow;
     }
     return stream_ctr::closed_io_error;
 }
@@ -369,10 +371,19 @@ stream_conn* stream_thread::find(uint32_t token)
 
 // ---- receive ------------------------------------------------------------
 
+// Not while the send queue is over the cap (only TLS output gets there):
+// don't read while you can't write; on_send re-arms it once it drains.
 void stream_thread::arm_recv(stream_conn& c)
 {
     if (c.recv_armed || c.closing)
         return;
+    if (c.sq.used() > send_cap_) {
+        if (!c.recv_paused)
+            ctr_.add(stream_ctr::recv_paused);
+        c.recv_paused = true;
+        return;
+    }
+    c.recv_paused = false;
     io_uring_sqe* s = sqe();
     if (c.tls)
         io_uring_prep_recv(s, c.fd, c.tls_in.get(), stream_tls_in_size, 0);
@@ -405,8 +416,13 @@ void stream_thread::on_recv(stream_conn& c, int res, uint64_t now)
         c.rx_len += n;
         ok = take_frames(c, now);
     }
-    if (ok)
-        arm_recv(c);
+    if (!ok)
+        return;
+    if (c.sq.used() > send_cap_ + stream_tls_send_allowance) {
+        close(c, stream_close::send_overflow, true);
+        return;
+    }
+    arm_recv(c);
 }
 
 // Handles every whole frame in rx and keeps the rest. False when the
@@ -568,6 +584,8 @@ void stream_thread::on_send(stream_conn& c, int res, uint64_t now)
         return;
     }
     kick_send(c, now);
+    if (!c.recv_armed)
+        arm_recv(c); // reading was paused while the queue was over the cap
 }
 
 // ---- close ----------------------------------------------------------------
