@@ -84,6 +84,8 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(rx_media_bytes, counter, "bytes of those frames")                                            \
     X(rx_ignored, counter, "STUN messages of another class (responses, other indications)")       \
     X(drop_request_rate, counter, "requests dropped: over stream_max_requests_per_s on a connection") \
+    X(drop_request_policed, counter, "requests dropped: over max_requests_per_s / stream_threads on the thread") \
+    X(drop_request_hub_full, counter, "requests dropped: control has stream_hub_max_events of the thread's waiting") \
     X(drop_not_bound, counter, "media from a connection without an allocation: dropped")           \
     X(drop_ring_full, counter, "media dropped: the worker's stream ring was full")                 \
     X(drop_no_mbuf, counter, "media dropped: no mbuf")                                             \

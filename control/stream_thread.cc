@@ -92,8 +92,29 @@ stream_event event_of(const stream_conn& c, stream_event::kind_t kind)
 
 stream_thread::stream_thread(stream_server& srv, unsigned id)
     : srv_(srv), id_(id), timeout_ns_(uint64_t{srv.cfg().stream_timeout_s} * 1'000'000'000),
-      send_cap_(srv.cfg().stream_send_buffer), scratch_(new uint8_t[turn::stream_max_frame])
+      send_cap_(srv.cfg().stream_send_buffer), scratch_(new uint8_t[turn::stream_max_frame]),
+      req_rate_(srv.cfg().max_requests_per_s == 0
+                        ? 0.0
+                        : std::max(1.0, double(srv.cfg().max_requests_per_s) /
+                                                std::max(1u, srv.cfg().stream_threads))),
+      req_tokens_(req_rate_)
 {
+}
+
+// The thread's token bucket (req_rate_ per second, one second's burst).
+bool stream_thread::police_request(uint64_t now)
+{
+    if (req_rate_ <= 0)
+        return true;
+    if (now > req_refill_ns_) {
+        req_tokens_ = std::min(req_rate_, req_tokens_ + double(now - req_refill_ns_) * 1e-9 *
+                                                                req_rate_);
+        req_refill_ns_ = now;
+    }
+    if (req_tokens_ < 1.0)
+        return false;
+    req_tokens_ -= 1.0;
+    return true;
 }
 
 stream_thread::~stream_thread()
@@ -483,9 +504,16 @@ void stream_thread::on_frame(stream_conn& c, const uint8_t* p, const turn::strea
         ctr_.add(stream_ctr::drop_request_rate);
         return;
     }
+    if (!police_request(c.last_rx_ns)) {
+        ctr_.add(stream_ctr::drop_request_policed);
+        return;
+    }
     stream_event e = event_of(c, stream_event::request);
     e.msg.assign(p, p + f.len);
-    srv_.hub().post(id_, std::move(e));
+    if (!srv_.hub().post(id_, std::move(e))) {
+        ctr_.add(stream_ctr::drop_request_hub_full);
+        return;
+    }
     ctr_.add(stream_ctr::rx_requests);
     last_request_ = c.last_rx_ns;
 }

@@ -70,6 +70,7 @@ private:
     bool take_frames(stream_conn& c, uint64_t now);
     void on_frame(stream_conn& c, const uint8_t* p, const turn::stream_frame& f);
     void to_worker(stream_conn& c, const uint8_t* p, size_t n);
+    bool police_request(uint64_t now);
     bool queue(stream_conn& c, const uint8_t* p, size_t n);
     void flush_tls(stream_conn& c);
     void send_alert(stream_conn& c);
@@ -98,6 +99,12 @@ private:
     std::vector<stream_command> cmds_;
     std::unique_ptr<uint8_t[]> scratch_;              // one frame from a chained mbuf
     uint64_t last_sweep_ = 0, last_request_ = 0;
+    // max_requests_per_s / stream_threads: the requests this thread hands
+    // control per second, all connections together (0: unpoliced); a token
+    // bucket of one second's worth.
+    const double req_rate_;
+    double req_tokens_;
+    uint64_t req_refill_ns_ = 0;
     unsigned nbound_ = 0;
     uint64_t busy_wait_ns_ = stream_busy_wait_min_ns;
     stream_counters ctr_;
