@@ -20,7 +20,7 @@ const char* stream_close_name(stream_close why) noexcept
     case stream_close::io_error:
         return "socket error";
     case stream_close::idle:
-        return "timeout: silent without an allocation";
+        return "timeout: no allocation";
     case stream_close::handshake:
         return "timeout: TLS handshake";
     case stream_close::partial:

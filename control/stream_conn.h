@@ -21,7 +21,7 @@ enum class stream_close : uint8_t {
     garbage,     // not TURN framing
     tls_error,   // handshake or record failure (ALPN refusal included)
     io_error,    // socket error
-    idle,        // silent without an allocation
+    idle,        // no allocation stream_timeout_s after it opened
     handshake,   // TLS handshake not finished in time
     partial,     // a frame left incomplete
     send_stall,  // the client read nothing

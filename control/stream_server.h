@@ -68,7 +68,7 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(closed_garbage, counter, "connections closed: not TURN framing")                             \
     X(closed_tls_error, counter, "connections closed: TLS handshake or record error")              \
     X(closed_io_error, counter, "connections closed: socket error")                                \
-    X(timeout_idle, counter, "connections closed: silent without an allocation")                   \
+    X(timeout_idle, counter, "connections closed: no allocation stream_timeout_s after opening")   \
     X(timeout_handshake, counter, "connections closed: TLS handshake not finished in time")        \
     X(timeout_partial, counter, "connections closed: a frame left incomplete")                     \
     X(timeout_send, counter, "connections closed: the client read nothing")                        \

@@ -703,7 +703,11 @@ void stream_thread::sweep(uint64_t now)
             close(c, stream_close::handshake, true);
         else if (over(c.partial_since_ns))
             close(c, stream_close::partial, true);
-        else if (!c.bound && over(c.last_rx_ns))
+        // Without an allocation a connection lives stream_timeout_s from
+        // when it opened, whatever it sends: a byte every few seconds (or a
+        // TLS record trickled in, which BoringSSL takes out of the rbio where
+        // tls_partial() cannot see it) must not keep it forever.
+        else if (!c.bound && over(c.opened_ns))
             close(c, stream_close::idle, true);
         else if (over(c.tx_stall_since_ns))
             close(c, stream_close::send_stall, true);
