@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -139,6 +140,21 @@ int stream_thread::start(std::string& err)
     ring_ok_ = true;
     if ((p.features & IORING_FEAT_EXT_ARG) == 0) {
         err = "io_uring lacks IORING_FEAT_EXT_ARG (NB: this requires a kernel >= 5.11)";
+        return -ENOTSUP;
+    }
+    // Multishot accept and IORING_ASYNC_CANCEL_ALL came with Linux 5.19, as
+    // IORING_OP_SOCKET did: an older kernel fails the accept at once, every
+    // time (a spinning thread), so refuse to start instead.
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    const bool new_enough = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    if (probe != nullptr)
+        io_uring_free_probe(probe);
+    if (!new_enough) {
+        utsname u{};
+        uname(&u);
+        err = std::string("io_uring lacks multishot accept and IORING_ASYNC_CANCEL_ALL: TURN over "
+                          "TCP/TLS needs Linux >= 5.19, this is ") +
+              u.release;
         return -ENOTSUP;
     }
     th_ = std::thread([this] { run(); });
@@ -287,10 +303,11 @@ void stream_thread::on_accept(unsigned i, int res, bool more, uint64_t now)
         return;
     if (!more) {
         listeners_[i].armed = false;
-        // Out of file descriptors or memory: re-armed by the next sweep
-        // (100 ms), not at once, which would spin on the same error.
-        const bool scarce = res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS;
-        if (!srv_.stopping() && !scarce)
+        // The multishot accept ended. Without an error (e.g. the CQ was
+        // full) it is re-armed at once; after an error (out of file
+        // descriptors or memory, or anything else) by the next sweep
+        // (100 ms): re-arming at once would spin on the same error.
+        if (!srv_.stopping() && res >= 0)
             arm_accept(i);
     }
     if (res < 0) {
