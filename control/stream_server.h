@@ -94,6 +94,7 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(drop_send_full, counter, "frames dropped whole: the connection's send buffer was full")      \
     X(drop_stale, counter, "frames from workers for a connection that is gone")                    \
     X(stale_commands, counter, "control commands for a connection that is gone")                   \
+    X(sqe_shortage, counter, "io_uring operations deferred to the sweep: no free SQE")             \
     X(send_buffer_bytes, gauge, "bytes waiting in send buffers now")
 
 enum class stream_ctr : unsigned {

@@ -42,7 +42,8 @@ constexpr uint64_t ud(uint32_t token, uint8_t op)
     return (uint64_t{token} << 8) | op;
 }
 
-constexpr unsigned ring_entries = 1024;
+constexpr unsigned ring_entries = 1024; // SQ
+constexpr unsigned min_cq_entries = 4096;
 constexpr unsigned out_burst = 32;
 
 stream_ctr close_counter(stream_close why)
@@ -131,7 +132,14 @@ stream_thread::~stream_thread()
 int stream_thread::start(std::string& err)
 {
     io_uring_params p{};
-    p.flags = IORING_SETUP_CLAMP;
+    // The CQ holds every completion a sweep or the shutdown may cause at
+    // once: a connection's recv, send and cancel, for each of this thread's
+    // share of max_connections (CLAMP: at most the kernel's limit).
+    const uint64_t per_thread =
+            srv_.cfg().max_connections / std::max(1u, srv_.cfg().stream_threads) + 1;
+    p.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE;
+    p.cq_entries = static_cast<unsigned>(
+            std::min<uint64_t>(std::max<uint64_t>(min_cq_entries, 4 * per_thread), 1u << 20));
     const int rc = io_uring_queue_init_params(ring_entries, &ring_, &p);
     if (rc < 0) {
         err = std::string("io_uring_queue_init: ") + strerror(-rc);
@@ -170,11 +178,41 @@ void stream_thread::join()
 io_uring_sqe* stream_thread::sqe()
 {
     io_uring_sqe* s = io_uring_get_sqe(&ring_);
-    if (s == nullptr) {
+    // The SQ is full: submit it. That may fail (-EBUSY) while completions
+    // wait for room in the CQ: reap them (handled later by handle_cqes())
+    // and submit again.
+    for (int i = 0; s == nullptr && i < 4; i++) {
+        if (i > 0)
+            reap();
         io_uring_submit(&ring_);
         s = io_uring_get_sqe(&ring_);
     }
-    return s; // never null after a submit with an empty SQ
+    if (s == nullptr)
+        ctr_.add(stream_ctr::sqe_shortage);
+    return s;
+}
+
+void stream_thread::reap()
+{
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe)
+    {
+        cqes_.push_back({io_uring_cqe_get_data64(cqe), cqe->res, cqe->flags});
+        seen++;
+    }
+    io_uring_cq_advance(&ring_, seen);
+}
+
+void stream_thread::handle_cqes(uint64_t now)
+{
+    reap();
+    // on_cqe() may reap more (through sqe()): by index, by copy.
+    for (size_t i = 0; i < cqes_.size(); i++) {
+        const cqe_copy x = cqes_[i];
+        on_cqe(x, now);
+    }
+    cqes_.clear();
 }
 
 void stream_thread::run()
@@ -203,14 +241,7 @@ void stream_thread::run()
     // close what is left.
     for (int i = 0; i < 50 && srv_.live_total().load() > 0; i++) {
         wait(0);
-        unsigned head, seen = 0;
-        io_uring_cqe* cqe;
-        io_uring_for_each_cqe(&ring_, head, cqe)
-        {
-            on_cqe(cqe, now_ns());
-            seen++;
-        }
-        io_uring_cq_advance(&ring_, seen);
+        handle_cqes(now_ns());
         if (std::none_of(conns_.begin(), conns_.end(),
                          [](const auto& c) { return c && c->fd >= 0; }))
             break;
@@ -236,14 +267,7 @@ void stream_thread::loop_once(uint64_t now)
         busy_wait_ns_ = stream_busy_wait_min_ns;
     else
         busy_wait_ns_ = std::min(busy_wait_ns_ * 2, stream_busy_wait_max_ns);
-    unsigned head, seen = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(&ring_, head, cqe)
-    {
-        on_cqe(cqe, now);
-        seen++;
-    }
-    io_uring_cq_advance(&ring_, seen);
+    handle_cqes(now);
     if (now - last_sweep_ >= stream_sweep_ns) {
         last_sweep_ = now;
         sweep(now);
@@ -260,15 +284,15 @@ void stream_thread::wait(uint64_t now)
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
 }
 
-void stream_thread::on_cqe(io_uring_cqe* cqe, uint64_t now)
+void stream_thread::on_cqe(const cqe_copy& cqe, uint64_t now)
 {
-    const uint64_t data = io_uring_cqe_get_data64(cqe);
+    const uint64_t data = cqe.data;
     const auto kind = static_cast<uint8_t>(data & 0xff);
     const auto token = static_cast<uint32_t>(data >> 8);
     if (kind == op_cancel)
         return;
     if (kind == op_accept) {
-        on_accept(token, cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0, now);
+        on_accept(token, cqe.res, (cqe.flags & IORING_CQE_F_MORE) != 0, now);
         return;
     }
     const uint32_t slot = stream_slot_of(token);
@@ -278,10 +302,10 @@ void stream_thread::on_cqe(io_uring_cqe* cqe, uint64_t now)
     c.ops--;
     if (kind == op_recv) {
         c.recv_armed = false;
-        on_recv(c, cqe->res, now);
+        on_recv(c, cqe.res, now);
     } else if (kind == op_send) {
         c.send_armed = false;
-        on_send(c, cqe->res, now);
+        on_send(c, cqe.res, now);
     }
     if (c.closing && c.ops == 0)
         finish(c);
@@ -292,6 +316,10 @@ void stream_thread::on_cqe(io_uring_cqe* cqe, uint64_t now)
 void stream_thread::arm_accept(unsigned i)
 {
     io_uring_sqe* s = sqe();
+    if (s == nullptr) {
+        listeners_[i].armed = false; // the sweep tries again
+        return;
+    }
     io_uring_prep_multishot_accept(s, listeners_[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(s, ud(i, op_accept));
     listeners_[i].armed = true;
@@ -423,6 +451,8 @@ void stream_thread::arm_recv(stream_conn& c)
     }
     c.recv_paused = false;
     io_uring_sqe* s = sqe();
+    if (s == nullptr)
+        return; // the sweep tries again
     if (c.tls)
         io_uring_prep_recv(s, c.fd, c.tls_in.get(), stream_tls_in_size, 0);
     else
@@ -601,6 +631,8 @@ void stream_thread::kick_send(stream_conn& c, uint64_t now)
     if (c.tx_stall_since_ns == 0)
         c.tx_stall_since_ns = now;
     io_uring_sqe* s = sqe();
+    if (s == nullptr)
+        return; // the sweep tries again
     io_uring_prep_send(s, c.fd, c.sq.inflight.data() + c.sq.off, c.sq.inflight.size() - c.sq.off,
                        MSG_NOSIGNAL);
     io_uring_sqe_set_data64(s, ud(c.token, op_send));
@@ -675,9 +707,10 @@ void stream_thread::close(stream_conn& c, stream_close why, bool post)
     if (c.ops > 0) {
         // Wakes the pending recv/send; the cancel makes sure of it.
         ::shutdown(c.fd, SHUT_RDWR);
-        io_uring_sqe* s = sqe();
-        io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
-        io_uring_sqe_set_data64(s, ud(0, op_cancel));
+        if (io_uring_sqe* s = sqe(); s != nullptr) { // without it, the shutdown does it
+            io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(s, ud(0, op_cancel));
+        }
         return;
     }
     finish(c);
@@ -704,16 +737,20 @@ void stream_thread::sweep(uint64_t now)
     for (unsigned i = 0; i < listeners_.size(); i++)
         if (!listeners_[i].armed && !srv_.stopping())
             arm_accept(i);
-    if (timeout_ns_ == 0)
-        return;
     // Every timestamp was taken on this thread before `now`; still, a
     // difference is never read as a wrapped-around huge one.
-    const auto over = [&](uint64_t since) { return since != 0 && now > since &&
+    const auto over = [&](uint64_t since) { return timeout_ns_ != 0 && since != 0 && now > since &&
                                                    now - since >= timeout_ns_; };
     for (auto& p : conns_) {
         if (!p || p->fd < 0 || p->closing)
             continue;
         stream_conn& c = *p;
+        // What an SQE shortage left unarmed (sqe()).
+        if (!c.recv_armed)
+            arm_recv(c);
+        kick_send(c, now);
+        if (c.closing)
+            continue;
         if (c.lingering && over(c.linger_since_ns))
             close(c, stream_close::control, false);
         else if (c.tls && !c.handshake_done && over(c.opened_ns))

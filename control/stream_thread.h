@@ -56,7 +56,17 @@ private:
     void run();
     void loop_once(uint64_t now);
     void wait(uint64_t now);
-    void on_cqe(io_uring_cqe* cqe, uint64_t now);
+    struct cqe_copy {
+        uint64_t data;
+        int32_t res;
+        uint32_t flags;
+    };
+    void reap();                    // CQ -> cqes_ (frees the CQ's room)
+    void handle_cqes(uint64_t now); // reap() and on_cqe() each
+    void on_cqe(const cqe_copy& cqe, uint64_t now);
+    // A free SQE, or null when none is free even after submitting and
+    // reaping (counted: sqe_shortage); every caller copes with null (the
+    // sweep re-arms what was not armed).
     io_uring_sqe* sqe();
 
     // connections
@@ -97,6 +107,7 @@ private:
     std::vector<uint8_t> gen_;                        // by slot
     std::vector<uint32_t> free_;                      // free slots
     std::vector<stream_command> cmds_;
+    std::vector<cqe_copy> cqes_; // reaped, not yet handled
     std::unique_ptr<uint8_t[]> scratch_;              // one frame from a chained mbuf
     uint64_t last_sweep_ = 0, last_request_ = 0;
     // max_requests_per_s / stream_threads: the requests this thread hands
