@@ -234,6 +234,15 @@ void stream_thread::run()
         arm_accept(i);
     while (!srv_.stopping())
         loop_once(now_ns());
+    // No new connections from here on: the accepts are cancelled (what they
+    // still complete with is closed at once, on_accept) and the listening
+    // sockets closed once they are.
+    for (unsigned i = 0; i < listeners_.size(); i++)
+        if (listeners_[i].armed)
+            if (io_uring_sqe* s = sqe(); s != nullptr) {
+                io_uring_prep_cancel64(s, ud(i, op_accept), IORING_ASYNC_CANCEL_ALL);
+                io_uring_sqe_set_data64(s, ud(0, op_cancel));
+            }
     for (auto& c : conns_)
         if (c && c->fd >= 0 && !c->closing)
             close(*c, stream_close::shutdown, false);
@@ -243,8 +252,23 @@ void stream_thread::run()
         wait(0);
         handle_cqes(now_ns());
         if (std::none_of(conns_.begin(), conns_.end(),
-                         [](const auto& c) { return c && c->fd >= 0; }))
+                         [](const auto& c) { return c && c->fd >= 0; }) &&
+            std::none_of(listeners_.begin(), listeners_.end(),
+                         [](const listener& l) { return l.armed; }))
             break;
+    }
+    for (auto& l : listeners_)
+        if (l.fd >= 0) {
+            ::close(l.fd);
+            l.fd = -1;
+        }
+    // An operation still in flight may write into its connection's buffers:
+    // the ring goes first (the kernel cancels what it still has), then the
+    // buffers.
+    if (std::any_of(conns_.begin(), conns_.end(),
+                    [](const auto& c) { return c && c->fd >= 0 && c->ops > 0; })) {
+        io_uring_queue_exit(&ring_);
+        ring_ok_ = false;
     }
     for (auto& c : conns_)
         if (c && c->fd >= 0) {
@@ -329,6 +353,13 @@ void stream_thread::on_accept(unsigned i, int res, bool more, uint64_t now)
 {
     if (i >= listeners_.size())
         return;
+    if (srv_.stopping()) { // the thread is closing its connections: none new
+        if (!more)
+            listeners_[i].armed = false;
+        if (res >= 0)
+            ::close(res);
+        return;
+    }
     if (!more) {
         listeners_[i].armed = false;
         // The multishot accept ended. Without an error (e.g. the CQ was
