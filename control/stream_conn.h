@@ -93,6 +93,12 @@ struct stream_conn {
 // connection must not load control for everyone.
 constexpr uint32_t stream_max_requests_per_s = 50;
 
+// Room beyond stream_send_buffer for control's answers (send commands):
+// over TCP a client does not retransmit, so a dropped Allocate, Refresh or
+// ChannelBind answer would stall it; media, which can be lost, is dropped
+// first.
+constexpr size_t stream_control_reserve = 8192;
+
 constexpr size_t stream_tls_in_size = 4096;
 // What one TLS record adds to a frame at most (header, tag, padding).
 constexpr size_t stream_tls_overhead = 64;

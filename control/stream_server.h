@@ -92,6 +92,7 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(tx_frames, counter, "frames queued to clients (responses and media)")                        \
     X(tx_media, counter, "frames from workers queued to clients")                                  \
     X(drop_send_full, counter, "frames dropped whole: the connection's send buffer was full")      \
+    X(drop_send_full_control, counter, "control's answers dropped: even the room kept for them was full") \
     X(drop_stale, counter, "frames from workers for a connection that is gone")                    \
     X(stale_commands, counter, "control commands for a connection that is gone")                   \
     X(sqe_shortage, counter, "io_uring operations deferred to the sweep: no free SQE")             \

@@ -628,15 +628,15 @@ void stream_thread::to_worker(stream_conn& c, const uint8_t* p, size_t n)
 // ---- send -----------------------------------------------------------------
 
 // Queues one whole frame, or drops it whole (counted) when it does not fit.
-bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n)
+bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n, bool control)
 {
     const size_t need = n + (c.tls ? stream_tls_overhead : 0);
     if (c.tls && !c.handshake_done) {
         ctr_.add(stream_ctr::drop_stale);
         return false;
     }
-    if (c.sq.used() + need > send_cap_) {
-        ctr_.add(stream_ctr::drop_send_full);
+    if (c.sq.used() + need > send_cap_ + (control ? stream_control_reserve : 0)) {
+        ctr_.add(control ? stream_ctr::drop_send_full_control : stream_ctr::drop_send_full);
         return false;
     }
     if (c.tls) {
@@ -813,7 +813,7 @@ void stream_thread::take_commands(uint64_t now)
         }
         switch (cmd.kind) {
         case stream_command::send:
-            if (queue(*c, cmd.msg.data(), cmd.msg.size()))
+            if (queue(*c, cmd.msg.data(), cmd.msg.size(), true))
                 kick_send(*c, now);
             break;
         case stream_command::bind:

@@ -81,7 +81,9 @@ private:
     void on_frame(stream_conn& c, const uint8_t* p, const turn::stream_frame& f);
     void to_worker(stream_conn& c, const uint8_t* p, size_t n);
     bool police_request(uint64_t now);
-    bool queue(stream_conn& c, const uint8_t* p, size_t n);
+    // `control`: an answer from control, which may use
+    // stream_control_reserve beyond the cap (media is dropped first).
+    bool queue(stream_conn& c, const uint8_t* p, size_t n, bool control = false);
     void flush_tls(stream_conn& c);
     void send_alert(stream_conn& c);
     void kick_send(stream_conn& c, uint64_t now);
