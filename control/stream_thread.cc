@@ -687,7 +687,7 @@ void stream_thread::on_send(stream_conn& c, int res, uint64_t now)
     ctr_.sub(stream_ctr::send_buffer_bytes, n);
     c.tx_stall_since_ns = c.sq.used() > 0 && n == 0 ? c.tx_stall_since_ns : 0;
     c.sq.trim();
-    if (c.lingering && c.sq.used() == 0 && !c.tls_partial()) {
+    if (c.lingering && c.sq.used() == 0) { // all out: it ends
         close(c, stream_close::control, false);
         return;
     }
@@ -725,7 +725,7 @@ void stream_thread::close(stream_conn& c, stream_close why, bool post)
         return;
     c.closing = true;
     ctr_.add(close_counter(why));
-    if (post) {
+    if (post && !c.lingering) { // control closed a lingering one: it knows
         stream_event e = event_of(c, stream_event::closed);
         e.why = stream_close_name(why);
         srv_.hub().post(id_, std::move(e));
@@ -782,9 +782,16 @@ void stream_thread::sweep(uint64_t now)
         kick_send(c, now);
         if (c.closing)
             continue;
-        if (c.lingering && over(c.linger_since_ns))
-            close(c, stream_close::control, false);
-        else if (c.tls && !c.handshake_done && over(c.opened_ns))
+        // A lingering connection (control closed it, its answer is on its
+        // way out) ends by its linger timeout only, posting nothing: the
+        // other rules would read it as idle (linger() cleared `bound`) and
+        // tell control about a connection it closed itself.
+        if (c.lingering) {
+            if (over(c.linger_since_ns))
+                close(c, stream_close::control, false);
+            continue;
+        }
+        if (c.tls && !c.handshake_done && over(c.opened_ns))
             close(c, stream_close::handshake, true);
         else if (over(c.partial_since_ns))
             close(c, stream_close::partial, true);
