@@ -399,8 +399,8 @@ stream_conn* stream_thread::open_conn(int fd, bool tls, uint64_t now)
 {
     uint32_t slot;
     if (!free_.empty()) {
-        slot = free_.back();
-        free_.pop_back();
+        slot = free_.front();
+        free_.pop_front();
     } else if (conns_.size() < dp::stream_max_slots) {
         slot = static_cast<uint32_t>(conns_.size());
         conns_.push_back(nullptr);

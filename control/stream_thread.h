@@ -7,6 +7,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -107,7 +108,10 @@ private:
     std::vector<listener> listeners_;
     std::vector<std::unique_ptr<stream_conn>> conns_; // by slot
     std::vector<uint8_t> gen_;                        // by slot
-    std::vector<uint32_t> free_;                      // free slots
+    // Free slots, oldest first: a slot is reused as late as possible, so its
+    // 8-bit generation comes back to an old token's only after 255 reuses
+    // of each of the free slots, not after 255 reconnects.
+    std::deque<uint32_t> free_;
     std::vector<stream_command> cmds_;
     std::vector<cqe_copy> cqes_; // reaped, not yet handled
     std::unique_ptr<uint8_t[]> scratch_;              // one frame from a chained mbuf
