@@ -65,6 +65,7 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(bound, gauge, "connections with an allocation now")                                          \
     X(closed_peer, counter, "connections the client closed (or reset)")                            \
     X(closed_control, counter, "connections control closed (allocation ended)")                    \
+    X(closed_shutdown, counter, "connections closed because the server stopped")                   \
     X(closed_garbage, counter, "connections closed: not TURN framing")                             \
     X(closed_tls_error, counter, "connections closed: TLS handshake or record error")              \
     X(closed_io_error, counter, "connections closed: socket error")                                \
@@ -89,6 +90,8 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(drop_not_bound, counter, "media from a connection without an allocation: dropped")           \
     X(drop_ring_full, counter, "media dropped: the worker's stream ring was full")                 \
     X(drop_no_mbuf, counter, "media dropped: no mbuf")                                             \
+    X(drop_too_big, counter, "frames dropped: larger than an mbuf (to a worker) or than stream_max_frame (from one)") \
+    X(drop_not_ready, counter, "frames for a TLS connection dropped: its handshake not done")      \
     X(tx_frames, counter, "frames queued to clients (responses and media)")                        \
     X(tx_media, counter, "frames from workers queued to clients")                                  \
     X(drop_send_full, counter, "frames dropped whole: the connection's send buffer was full")      \

@@ -52,8 +52,9 @@ stream_ctr close_counter(stream_close why)
     case stream_close::peer:
         return stream_ctr::closed_peer;
     case stream_close::control:
-    case stream_close::shutdown:
         return stream_ctr::closed_control;
+    case stream_close::shutdown:
+        return stream_ctr::closed_shutdown;
     case stream_close::garbage:
         return stream_ctr::closed_garbage;
     case stream_close::tls_error:
@@ -610,7 +611,7 @@ void stream_thread::to_worker(stream_conn& c, const uint8_t* p, size_t n)
     auto* d = rte_pktmbuf_mtod(m, uint8_t*);
     if (rte_pktmbuf_append(m, static_cast<uint16_t>(sizeof(stream_frame_hdr) + n)) == nullptr) {
         rte_pktmbuf_free(m); // a frame larger than an mbuf: not media
-        ctr_.add(stream_ctr::drop_no_mbuf);
+        ctr_.add(stream_ctr::drop_too_big);
         return;
     }
     const stream_frame_hdr h{c.token, c.relay_port_be, c.iface};
@@ -632,7 +633,7 @@ bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n, bool contr
 {
     const size_t need = n + (c.tls ? stream_tls_overhead : 0);
     if (c.tls && !c.handshake_done) {
-        ctr_.add(stream_ctr::drop_stale);
+        ctr_.add(stream_ctr::drop_not_ready);
         return false;
     }
     if (c.sq.used() + need > send_cap_ + (control ? stream_control_reserve : 0)) {
@@ -860,8 +861,10 @@ unsigned stream_thread::drain_workers(uint64_t now)
             rte_mbuf* m = ms[i];
             stream_conn* c = find(static_cast<uint32_t>(m->hash.usr));
             const uint32_t len = rte_pktmbuf_pkt_len(m);
-            if (c == nullptr || len > turn::stream_max_frame) {
+            if (c == nullptr) {
                 ctr_.add(stream_ctr::drop_stale);
+            } else if (len > turn::stream_max_frame) {
+                ctr_.add(stream_ctr::drop_too_big);
             } else {
                 const auto* p = static_cast<const uint8_t*>(
                         rte_pktmbuf_read(m, 0, len, scratch_.get()));
