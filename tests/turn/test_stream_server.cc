@@ -231,6 +231,32 @@ TEST_F(stream_server_test, reload_keeps_connections_new_ones_get_the_new_cert)
     round_trip(*a, 4);
 }
 
+// The key is read through one descriptor: the mode checked is that of the
+// file opened, exactly its size is read; what is not a key file is refused
+// with a reason.
+TEST_F(stream_server_test, key_file_checked_on_what_is_opened)
+{
+    std::string err;
+    bssl::UniquePtr<EVP_PKEY> k(load_private_key(key_, err));
+    EXPECT_TRUE(k) << err;
+    EXPECT_FALSE(load_private_key((dir_ / "missing.key").string(), err));
+    EXPECT_NE(err.find("No such file"), std::string::npos) << err;
+    EXPECT_FALSE(load_private_key(dir_.string(), err));
+    EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
+    const std::string empty = (dir_ / "empty.key").string();
+    FILE* f = fopen(empty.c_str(), "w");
+    fclose(f);
+    ::chmod(empty.c_str(), 0600);
+    EXPECT_FALSE(load_private_key(empty, err));
+    EXPECT_NE(err.find("empty"), std::string::npos) << err;
+    ::chmod(key_.c_str(), 0604);
+    EXPECT_FALSE(load_private_key(key_, err));
+    EXPECT_NE(err.find("others may read"), std::string::npos) << err;
+    ::chmod(key_.c_str(), 0640);
+    k.reset(load_private_key(key_, err));
+    EXPECT_TRUE(k) << err;
+}
+
 TEST_F(stream_server_test, many_connections_few_threads)
 {
     cfg_.max_connections = 2000;
