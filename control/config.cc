@@ -165,7 +165,17 @@ void parse_turn(const toml::table& t, config& c)
     get_string(t, "turn", "tls_key", tc.tls_key);
     get_uint(t, "turn", "max_connections", tc.max_connections, 1, 1u << 20);
     get_uint(t, "turn", "stream_threads", tc.stream_threads, 1, 16);
-    get_uint(t, "turn", "stream_send_buffer", tc.stream_send_buffer, 4096, 16u << 20);
+    // At least one frame of the largest size a connection carries
+    // (turn::stream_max_frame, 4096) plus a TLS record's overhead, with room
+    // to spare for what is already queued: below that a connection could not
+    // queue a largest frame even when idle.
+    if (const toml::node* n = t.get("stream_send_buffer");
+        n != nullptr && n->is_integer() && n->as_integer()->get() >= 0 &&
+        n->as_integer()->get() < 8192)
+        fail("turn.stream_send_buffer",
+             "must be at least 8192: a connection must hold a largest frame (4096 bytes) "
+             "plus TLS record overhead with room to spare, got " + std::to_string(n->as_integer()->get()));
+    get_uint(t, "turn", "stream_send_buffer", tc.stream_send_buffer, 8192, 16u << 20);
     get_uint(t, "turn", "stream_timeout_s", tc.stream_timeout_s, 1, 3600);
     if (!tc.listen_tls.empty())
         for (const char* k : {"tls_cert", "tls_key"}) {

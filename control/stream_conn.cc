@@ -20,7 +20,7 @@ const char* stream_close_name(stream_close why) noexcept
     case stream_close::io_error:
         return "socket error";
     case stream_close::idle:
-        return "timeout: silent without an allocation";
+        return "timeout: no allocation";
     case stream_close::handshake:
         return "timeout: TLS handshake";
     case stream_close::partial:
@@ -29,6 +29,8 @@ const char* stream_close_name(stream_close why) noexcept
         return "timeout: client not reading";
     case stream_close::keepalive:
         return "timeout: client gone (keepalive)";
+    case stream_close::send_overflow:
+        return "TLS output over the send buffer (client not reading)";
     case stream_close::shutdown:
         return "server stopping";
     }

@@ -21,10 +21,11 @@ enum class stream_close : uint8_t {
     garbage,     // not TURN framing
     tls_error,   // handshake or record failure (ALPN refusal included)
     io_error,    // socket error
-    idle,        // silent without an allocation
+    idle,        // no allocation stream_timeout_s after it opened
     handshake,   // TLS handshake not finished in time
     partial,     // a frame left incomplete
     send_stall,  // the client read nothing
+    send_overflow, // TLS output (e.g. KeyUpdate answers) outgrew the send buffer
     keepalive,   // TCP keepalives unanswered: the client is gone (half-open)
     shutdown,    // the server stops
 };
@@ -58,6 +59,7 @@ struct stream_conn {
     bool handshake_done = false;
     bool alpn_refused = false;   // set by the ALPN callback (tls_context.h)
     bool recv_armed = false, send_armed = false;
+    bool recv_paused = false;    // not read: its send queue is over the cap
     unsigned ops = 0;            // io_uring operations in flight
     // bind: where the media goes
     uint16_t worker = 0, iface = 0, relay_port_be = 0;
@@ -91,8 +93,21 @@ struct stream_conn {
 // connection must not load control for everyone.
 constexpr uint32_t stream_max_requests_per_s = 50;
 
+// Room beyond stream_send_buffer for control's answers (send commands):
+// over TCP a client does not retransmit, so a dropped Allocate, Refresh or
+// ChannelBind answer would stall it; media, which can be lost, is dropped
+// first.
+constexpr size_t stream_control_reserve = 8192;
+
 constexpr size_t stream_tls_in_size = 4096;
 // What one TLS record adds to a frame at most (header, tag, padding).
 constexpr size_t stream_tls_overhead = 64;
+// The TLS layer writes without asking queue() (handshake flights, KeyUpdate
+// and alert answers). While a connection's send queue is over
+// stream_send_buffer the thread stops reading it (what it would read could
+// only make more output); past stream_send_buffer + this allowance (one
+// 4 KiB read's worth of answers, a certificate chain) it is closed
+// (closed_send_overflow).
+constexpr size_t stream_tls_send_allowance = 32768;
 
 } // namespace isar::ctl

@@ -14,9 +14,14 @@
 //   the control lcore.
 //
 // The hub's queues are mutex-protected vectors: slow-path messages only, a
-// few per allocation.
+// few per allocation. A thread's pending requests are capped
+// (stream_hub_max_events): control that falls behind sheds requests (the
+// thread counts them, drop_request_hub_full), never `closed` events (one per
+// connection at most, so bounded by max_connections).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -31,6 +36,7 @@ using dp::stream_frame_hdr;
 using dp::stream_slot_of;
 using dp::stream_thread_of;
 constexpr unsigned stream_max_threads = dp::max_stream_threads;
+constexpr size_t stream_hub_max_events = 4096; // per thread, requests waiting for control
 
 // Thread -> control.
 struct stream_event {
@@ -64,17 +70,26 @@ struct stream_command {
 
 class stream_hub {
 public:
-    explicit stream_hub(unsigned nthreads) : boxes_(nthreads) {}
+    explicit stream_hub(unsigned nthreads, size_t max_events = stream_hub_max_events)
+        : boxes_(nthreads), max_events_(max_events)
+    {
+    }
     stream_hub(const stream_hub&) = delete;
     stream_hub& operator=(const stream_hub&) = delete;
 
     unsigned nthreads() const noexcept { return static_cast<unsigned>(boxes_.size()); }
 
     // ---- stream thread side ---------------------------------------------
-    void post(unsigned thread, stream_event&& e)
+    // False (nothing queued) for a request when `thread` already has
+    // max_events waiting; a `closed` event is always queued.
+    bool post(unsigned thread, stream_event&& e)
     {
         std::lock_guard<std::mutex> g(boxes_[thread].mu);
-        boxes_[thread].events.push_back(std::move(e));
+        auto& ev = boxes_[thread].events;
+        if (e.kind == stream_event::request && ev.size() >= max_events_)
+            return false;
+        ev.push_back(std::move(e));
+        return true;
     }
     // Moves every command for `thread` into `out` (appended).
     void take_commands(unsigned thread, std::vector<stream_command>& out)
@@ -86,14 +101,19 @@ public:
     }
 
     // ---- control side ----------------------------------------------------
-    // Moves every thread's events into `out` (appended).
-    void take_events(std::vector<stream_event>& out)
+    // Moves the threads' events into `out` (appended), at most `max` in
+    // all (oldest first within a thread); the rest wait for the next call.
+    void take_events(std::vector<stream_event>& out, size_t max = SIZE_MAX)
     {
         for (auto& b : boxes_) {
+            if (max == 0)
+                break;
             std::lock_guard<std::mutex> g(b.mu);
-            for (auto& e : b.events)
-                out.push_back(std::move(e));
-            b.events.clear();
+            const size_t n = std::min(max, b.events.size());
+            for (size_t i = 0; i < n; i++)
+                out.push_back(std::move(b.events[i]));
+            b.events.erase(b.events.begin(), b.events.begin() + static_cast<std::ptrdiff_t>(n));
+            max -= n;
         }
     }
     // Routed by the token's thread; a token of no thread is ignored.
@@ -113,6 +133,7 @@ private:
         std::vector<stream_command> commands;
     };
     std::vector<box> boxes_;
+    const size_t max_events_;
 };
 
 } // namespace isar::ctl

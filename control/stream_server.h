@@ -65,14 +65,17 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(bound, gauge, "connections with an allocation now")                                          \
     X(closed_peer, counter, "connections the client closed (or reset)")                            \
     X(closed_control, counter, "connections control closed (allocation ended)")                    \
+    X(closed_shutdown, counter, "connections closed because the server stopped")                   \
     X(closed_garbage, counter, "connections closed: not TURN framing")                             \
     X(closed_tls_error, counter, "connections closed: TLS handshake or record error")              \
     X(closed_io_error, counter, "connections closed: socket error")                                \
-    X(timeout_idle, counter, "connections closed: silent without an allocation")                   \
+    X(timeout_idle, counter, "connections closed: no allocation stream_timeout_s after opening")   \
     X(timeout_handshake, counter, "connections closed: TLS handshake not finished in time")        \
     X(timeout_partial, counter, "connections closed: a frame left incomplete")                     \
     X(timeout_send, counter, "connections closed: the client read nothing")                        \
     X(timeout_keepalive, counter, "connections closed: TCP keepalives unanswered (half-open)")    \
+    X(closed_send_overflow, counter, "TLS connections closed: TLS output outgrew the send buffer")  \
+    X(recv_paused, counter, "times reading a connection paused: its send queue over the cap")     \
     X(tls_handshakes, counter, "TLS handshakes completed")                                         \
     X(tls_alpn_refused, counter, "TLS clients refused: they offered ALPN but not stun.turn")       \
     X(rx_bytes, counter, "bytes received (TLS: plaintext)")                                        \
@@ -82,14 +85,20 @@ stream_dp stream_dp_of(dp::dataplane& dp, unsigned nthreads);
     X(rx_media_bytes, counter, "bytes of those frames")                                            \
     X(rx_ignored, counter, "STUN messages of another class (responses, other indications)")       \
     X(drop_request_rate, counter, "requests dropped: over stream_max_requests_per_s on a connection") \
+    X(drop_request_policed, counter, "requests dropped: over max_requests_per_s / stream_threads on the thread") \
+    X(drop_request_hub_full, counter, "requests dropped: control has stream_hub_max_events of the thread's waiting") \
     X(drop_not_bound, counter, "media from a connection without an allocation: dropped")           \
     X(drop_ring_full, counter, "media dropped: the worker's stream ring was full")                 \
     X(drop_no_mbuf, counter, "media dropped: no mbuf")                                             \
+    X(drop_too_big, counter, "frames dropped: larger than an mbuf (to a worker) or than stream_max_frame (from one)") \
+    X(drop_not_ready, counter, "frames for a TLS connection dropped: its handshake not done")      \
     X(tx_frames, counter, "frames queued to clients (responses and media)")                        \
     X(tx_media, counter, "frames from workers queued to clients")                                  \
     X(drop_send_full, counter, "frames dropped whole: the connection's send buffer was full")      \
+    X(drop_send_full_control, counter, "control's answers dropped: even the room kept for them was full") \
     X(drop_stale, counter, "frames from workers for a connection that is gone")                    \
     X(stale_commands, counter, "control commands for a connection that is gone")                   \
+    X(sqe_shortage, counter, "io_uring operations deferred to the sweep: no free SQE")             \
     X(send_buffer_bytes, gauge, "bytes waiting in send buffers now")
 
 enum class stream_ctr : unsigned {

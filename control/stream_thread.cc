@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,7 +42,8 @@ constexpr uint64_t ud(uint32_t token, uint8_t op)
     return (uint64_t{token} << 8) | op;
 }
 
-constexpr unsigned ring_entries = 1024;
+constexpr unsigned ring_entries = 1024; // SQ
+constexpr unsigned min_cq_entries = 4096;
 constexpr unsigned out_burst = 32;
 
 stream_ctr close_counter(stream_close why)
@@ -50,8 +52,9 @@ stream_ctr close_counter(stream_close why)
     case stream_close::peer:
         return stream_ctr::closed_peer;
     case stream_close::control:
-    case stream_close::shutdown:
         return stream_ctr::closed_control;
+    case stream_close::shutdown:
+        return stream_ctr::closed_shutdown;
     case stream_close::garbage:
         return stream_ctr::closed_garbage;
     case stream_close::tls_error:
@@ -68,6 +71,8 @@ stream_ctr close_counter(stream_close why)
         return stream_ctr::timeout_send;
     case stream_close::keepalive:
         return stream_ctr::timeout_keepalive;
+    case stream_close::send_overflow:
+        return stream_ctr::closed_send_overflow;
     }
     return stream_ctr::closed_io_error;
 }
@@ -90,8 +95,29 @@ stream_event event_of(const stream_conn& c, stream_event::kind_t kind)
 
 stream_thread::stream_thread(stream_server& srv, unsigned id)
     : srv_(srv), id_(id), timeout_ns_(uint64_t{srv.cfg().stream_timeout_s} * 1'000'000'000),
-      send_cap_(srv.cfg().stream_send_buffer), scratch_(new uint8_t[turn::stream_max_frame])
+      send_cap_(srv.cfg().stream_send_buffer), scratch_(new uint8_t[turn::stream_max_frame]),
+      req_rate_(srv.cfg().max_requests_per_s == 0
+                        ? 0.0
+                        : std::max(1.0, double(srv.cfg().max_requests_per_s) /
+                                                std::max(1u, srv.cfg().stream_threads))),
+      req_tokens_(req_rate_)
 {
+}
+
+// The thread's token bucket (req_rate_ per second, one second's burst).
+bool stream_thread::police_request(uint64_t now)
+{
+    if (req_rate_ <= 0)
+        return true;
+    if (now > req_refill_ns_) {
+        req_tokens_ = std::min(req_rate_, req_tokens_ + double(now - req_refill_ns_) * 1e-9 *
+                                                                req_rate_);
+        req_refill_ns_ = now;
+    }
+    if (req_tokens_ < 1.0)
+        return false;
+    req_tokens_ -= 1.0;
+    return true;
 }
 
 stream_thread::~stream_thread()
@@ -107,7 +133,14 @@ stream_thread::~stream_thread()
 int stream_thread::start(std::string& err)
 {
     io_uring_params p{};
-    p.flags = IORING_SETUP_CLAMP;
+    // The CQ holds every completion a sweep or the shutdown may cause at
+    // once: a connection's recv, send and cancel, for each of this thread's
+    // share of max_connections (CLAMP: at most the kernel's limit).
+    const uint64_t per_thread =
+            srv_.cfg().max_connections / std::max(1u, srv_.cfg().stream_threads) + 1;
+    p.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE;
+    p.cq_entries = static_cast<unsigned>(
+            std::min<uint64_t>(std::max<uint64_t>(min_cq_entries, 4 * per_thread), 1u << 20));
     const int rc = io_uring_queue_init_params(ring_entries, &ring_, &p);
     if (rc < 0) {
         err = std::string("io_uring_queue_init: ") + strerror(-rc);
@@ -116,6 +149,21 @@ int stream_thread::start(std::string& err)
     ring_ok_ = true;
     if ((p.features & IORING_FEAT_EXT_ARG) == 0) {
         err = "io_uring lacks IORING_FEAT_EXT_ARG (NB: this requires a kernel >= 5.11)";
+        return -ENOTSUP;
+    }
+    // Multishot accept and IORING_ASYNC_CANCEL_ALL came with Linux 5.19, as
+    // IORING_OP_SOCKET did: an older kernel fails the accept at once, every
+    // time (a spinning thread), so refuse to start instead.
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    const bool new_enough = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    if (probe != nullptr)
+        io_uring_free_probe(probe);
+    if (!new_enough) {
+        utsname u{};
+        uname(&u);
+        err = std::string("io_uring lacks multishot accept and IORING_ASYNC_CANCEL_ALL: TURN over "
+                          "TCP/TLS needs Linux >= 5.19, this is ") +
+              u.release;
         return -ENOTSUP;
     }
     th_ = std::thread([this] { run(); });
@@ -131,11 +179,41 @@ void stream_thread::join()
 io_uring_sqe* stream_thread::sqe()
 {
     io_uring_sqe* s = io_uring_get_sqe(&ring_);
-    if (s == nullptr) {
+    // The SQ is full: submit it. That may fail (-EBUSY) while completions
+    // wait for room in the CQ: reap them (handled later by handle_cqes())
+    // and submit again.
+    for (int i = 0; s == nullptr && i < 4; i++) {
+        if (i > 0)
+            reap();
         io_uring_submit(&ring_);
         s = io_uring_get_sqe(&ring_);
     }
-    return s; // never null after a submit with an empty SQ
+    if (s == nullptr)
+        ctr_.add(stream_ctr::sqe_shortage);
+    return s;
+}
+
+void stream_thread::reap()
+{
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe)
+    {
+        cqes_.push_back({io_uring_cqe_get_data64(cqe), cqe->res, cqe->flags});
+        seen++;
+    }
+    io_uring_cq_advance(&ring_, seen);
+}
+
+void stream_thread::handle_cqes(uint64_t now)
+{
+    reap();
+    // on_cqe() may reap more (through sqe()): by index, by copy.
+    for (size_t i = 0; i < cqes_.size(); i++) {
+        const cqe_copy x = cqes_[i];
+        on_cqe(x, now);
+    }
+    cqes_.clear();
 }
 
 void stream_thread::run()
@@ -157,6 +235,15 @@ void stream_thread::run()
         arm_accept(i);
     while (!srv_.stopping())
         loop_once(now_ns());
+    // No new connections from here on: the accepts are cancelled (what they
+    // still complete with is closed at once, on_accept) and the listening
+    // sockets closed once they are.
+    for (unsigned i = 0; i < listeners_.size(); i++)
+        if (listeners_[i].armed)
+            if (io_uring_sqe* s = sqe(); s != nullptr) {
+                io_uring_prep_cancel64(s, ud(i, op_accept), IORING_ASYNC_CANCEL_ALL);
+                io_uring_sqe_set_data64(s, ud(0, op_cancel));
+            }
     for (auto& c : conns_)
         if (c && c->fd >= 0 && !c->closing)
             close(*c, stream_close::shutdown, false);
@@ -164,17 +251,25 @@ void stream_thread::run()
     // close what is left.
     for (int i = 0; i < 50 && srv_.live_total().load() > 0; i++) {
         wait(0);
-        unsigned head, seen = 0;
-        io_uring_cqe* cqe;
-        io_uring_for_each_cqe(&ring_, head, cqe)
-        {
-            on_cqe(cqe, now_ns());
-            seen++;
-        }
-        io_uring_cq_advance(&ring_, seen);
+        handle_cqes(now_ns());
         if (std::none_of(conns_.begin(), conns_.end(),
-                         [](const auto& c) { return c && c->fd >= 0; }))
+                         [](const auto& c) { return c && c->fd >= 0; }) &&
+            std::none_of(listeners_.begin(), listeners_.end(),
+                         [](const listener& l) { return l.armed; }))
             break;
+    }
+    for (auto& l : listeners_)
+        if (l.fd >= 0) {
+            ::close(l.fd);
+            l.fd = -1;
+        }
+    // An operation still in flight may write into its connection's buffers:
+    // the ring goes first (the kernel cancels what it still has), then the
+    // buffers.
+    if (std::any_of(conns_.begin(), conns_.end(),
+                    [](const auto& c) { return c && c->fd >= 0 && c->ops > 0; })) {
+        io_uring_queue_exit(&ring_);
+        ring_ok_ = false;
     }
     for (auto& c : conns_)
         if (c && c->fd >= 0) {
@@ -197,14 +292,7 @@ void stream_thread::loop_once(uint64_t now)
         busy_wait_ns_ = stream_busy_wait_min_ns;
     else
         busy_wait_ns_ = std::min(busy_wait_ns_ * 2, stream_busy_wait_max_ns);
-    unsigned head, seen = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(&ring_, head, cqe)
-    {
-        on_cqe(cqe, now);
-        seen++;
-    }
-    io_uring_cq_advance(&ring_, seen);
+    handle_cqes(now);
     if (now - last_sweep_ >= stream_sweep_ns) {
         last_sweep_ = now;
         sweep(now);
@@ -221,15 +309,15 @@ void stream_thread::wait(uint64_t now)
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
 }
 
-void stream_thread::on_cqe(io_uring_cqe* cqe, uint64_t now)
+void stream_thread::on_cqe(const cqe_copy& cqe, uint64_t now)
 {
-    const uint64_t data = io_uring_cqe_get_data64(cqe);
+    const uint64_t data = cqe.data;
     const auto kind = static_cast<uint8_t>(data & 0xff);
     const auto token = static_cast<uint32_t>(data >> 8);
     if (kind == op_cancel)
         return;
     if (kind == op_accept) {
-        on_accept(token, cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0, now);
+        on_accept(token, cqe.res, (cqe.flags & IORING_CQE_F_MORE) != 0, now);
         return;
     }
     const uint32_t slot = stream_slot_of(token);
@@ -239,10 +327,10 @@ void stream_thread::on_cqe(io_uring_cqe* cqe, uint64_t now)
     c.ops--;
     if (kind == op_recv) {
         c.recv_armed = false;
-        on_recv(c, cqe->res, now);
+        on_recv(c, cqe.res, now);
     } else if (kind == op_send) {
         c.send_armed = false;
-        on_send(c, cqe->res, now);
+        on_send(c, cqe.res, now);
     }
     if (c.closing && c.ops == 0)
         finish(c);
@@ -253,6 +341,10 @@ void stream_thread::on_cqe(io_uring_cqe* cqe, uint64_t now)
 void stream_thread::arm_accept(unsigned i)
 {
     io_uring_sqe* s = sqe();
+    if (s == nullptr) {
+        listeners_[i].armed = false; // the sweep tries again
+        return;
+    }
     io_uring_prep_multishot_accept(s, listeners_[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(s, ud(i, op_accept));
     listeners_[i].armed = true;
@@ -262,12 +354,20 @@ void stream_thread::on_accept(unsigned i, int res, bool more, uint64_t now)
 {
     if (i >= listeners_.size())
         return;
+    if (srv_.stopping()) { // the thread is closing its connections: none new
+        if (!more)
+            listeners_[i].armed = false;
+        if (res >= 0)
+            ::close(res);
+        return;
+    }
     if (!more) {
         listeners_[i].armed = false;
-        // Out of file descriptors or memory: re-armed by the next sweep
-        // (100 ms), not at once, which would spin on the same error.
-        const bool scarce = res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS;
-        if (!srv_.stopping() && !scarce)
+        // The multishot accept ended. Without an error (e.g. the CQ was
+        // full) it is re-armed at once; after an error (out of file
+        // descriptors or memory, or anything else) by the next sweep
+        // (100 ms): re-arming at once would spin on the same error.
+        if (!srv_.stopping() && res >= 0)
             arm_accept(i);
     }
     if (res < 0) {
@@ -300,8 +400,8 @@ stream_conn* stream_thread::open_conn(int fd, bool tls, uint64_t now)
 {
     uint32_t slot;
     if (!free_.empty()) {
-        slot = free_.back();
-        free_.pop_back();
+        slot = free_.front();
+        free_.pop_front();
     } else if (conns_.size() < dp::stream_max_slots) {
         slot = static_cast<uint32_t>(conns_.size());
         conns_.push_back(nullptr);
@@ -369,11 +469,22 @@ stream_conn* stream_thread::find(uint32_t token)
 
 // ---- receive ------------------------------------------------------------
 
+// Not while the send queue is over the cap (only TLS output gets there):
+// don't read while you can't write; on_send re-arms it once it drains.
 void stream_thread::arm_recv(stream_conn& c)
 {
     if (c.recv_armed || c.closing)
         return;
+    if (c.sq.used() > send_cap_) {
+        if (!c.recv_paused)
+            ctr_.add(stream_ctr::recv_paused);
+        c.recv_paused = true;
+        return;
+    }
+    c.recv_paused = false;
     io_uring_sqe* s = sqe();
+    if (s == nullptr)
+        return; // the sweep tries again
     if (c.tls)
         io_uring_prep_recv(s, c.fd, c.tls_in.get(), stream_tls_in_size, 0);
     else
@@ -405,8 +516,13 @@ void stream_thread::on_recv(stream_conn& c, int res, uint64_t now)
         c.rx_len += n;
         ok = take_frames(c, now);
     }
-    if (ok)
-        arm_recv(c);
+    if (!ok)
+        return;
+    if (c.sq.used() > send_cap_ + stream_tls_send_allowance) {
+        close(c, stream_close::send_overflow, true);
+        return;
+    }
+    arm_recv(c);
 }
 
 // Handles every whole frame in rx and keeps the rest. False when the
@@ -467,9 +583,16 @@ void stream_thread::on_frame(stream_conn& c, const uint8_t* p, const turn::strea
         ctr_.add(stream_ctr::drop_request_rate);
         return;
     }
+    if (!police_request(c.last_rx_ns)) {
+        ctr_.add(stream_ctr::drop_request_policed);
+        return;
+    }
     stream_event e = event_of(c, stream_event::request);
     e.msg.assign(p, p + f.len);
-    srv_.hub().post(id_, std::move(e));
+    if (!srv_.hub().post(id_, std::move(e))) {
+        ctr_.add(stream_ctr::drop_request_hub_full);
+        return;
+    }
     ctr_.add(stream_ctr::rx_requests);
     last_request_ = c.last_rx_ns;
 }
@@ -488,7 +611,7 @@ void stream_thread::to_worker(stream_conn& c, const uint8_t* p, size_t n)
     auto* d = rte_pktmbuf_mtod(m, uint8_t*);
     if (rte_pktmbuf_append(m, static_cast<uint16_t>(sizeof(stream_frame_hdr) + n)) == nullptr) {
         rte_pktmbuf_free(m); // a frame larger than an mbuf: not media
-        ctr_.add(stream_ctr::drop_no_mbuf);
+        ctr_.add(stream_ctr::drop_too_big);
         return;
     }
     const stream_frame_hdr h{c.token, c.relay_port_be, c.iface};
@@ -506,15 +629,15 @@ void stream_thread::to_worker(stream_conn& c, const uint8_t* p, size_t n)
 // ---- send -----------------------------------------------------------------
 
 // Queues one whole frame, or drops it whole (counted) when it does not fit.
-bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n)
+bool stream_thread::queue(stream_conn& c, const uint8_t* p, size_t n, bool control)
 {
     const size_t need = n + (c.tls ? stream_tls_overhead : 0);
     if (c.tls && !c.handshake_done) {
-        ctr_.add(stream_ctr::drop_stale);
+        ctr_.add(stream_ctr::drop_not_ready);
         return false;
     }
-    if (c.sq.used() + need > send_cap_) {
-        ctr_.add(stream_ctr::drop_send_full);
+    if (c.sq.used() + need > send_cap_ + (control ? stream_control_reserve : 0)) {
+        ctr_.add(control ? stream_ctr::drop_send_full_control : stream_ctr::drop_send_full);
         return false;
     }
     if (c.tls) {
@@ -540,6 +663,8 @@ void stream_thread::kick_send(stream_conn& c, uint64_t now)
     if (c.tx_stall_since_ns == 0)
         c.tx_stall_since_ns = now;
     io_uring_sqe* s = sqe();
+    if (s == nullptr)
+        return; // the sweep tries again
     io_uring_prep_send(s, c.fd, c.sq.inflight.data() + c.sq.off, c.sq.inflight.size() - c.sq.off,
                        MSG_NOSIGNAL);
     io_uring_sqe_set_data64(s, ud(c.token, op_send));
@@ -563,11 +688,13 @@ void stream_thread::on_send(stream_conn& c, int res, uint64_t now)
     ctr_.sub(stream_ctr::send_buffer_bytes, n);
     c.tx_stall_since_ns = c.sq.used() > 0 && n == 0 ? c.tx_stall_since_ns : 0;
     c.sq.trim();
-    if (c.lingering && c.sq.used() == 0 && !c.tls_partial()) {
+    if (c.lingering && c.sq.used() == 0) { // all out: it ends
         close(c, stream_close::control, false);
         return;
     }
     kick_send(c, now);
+    if (!c.recv_armed)
+        arm_recv(c); // reading was paused while the queue was over the cap
 }
 
 // ---- close ----------------------------------------------------------------
@@ -599,7 +726,7 @@ void stream_thread::close(stream_conn& c, stream_close why, bool post)
         return;
     c.closing = true;
     ctr_.add(close_counter(why));
-    if (post) {
+    if (post && !c.lingering) { // control closed a lingering one: it knows
         stream_event e = event_of(c, stream_event::closed);
         e.why = stream_close_name(why);
         srv_.hub().post(id_, std::move(e));
@@ -612,9 +739,10 @@ void stream_thread::close(stream_conn& c, stream_close why, bool post)
     if (c.ops > 0) {
         // Wakes the pending recv/send; the cancel makes sure of it.
         ::shutdown(c.fd, SHUT_RDWR);
-        io_uring_sqe* s = sqe();
-        io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
-        io_uring_sqe_set_data64(s, ud(0, op_cancel));
+        if (io_uring_sqe* s = sqe(); s != nullptr) { // without it, the shutdown does it
+            io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(s, ud(0, op_cancel));
+        }
         return;
     }
     finish(c);
@@ -641,23 +769,38 @@ void stream_thread::sweep(uint64_t now)
     for (unsigned i = 0; i < listeners_.size(); i++)
         if (!listeners_[i].armed && !srv_.stopping())
             arm_accept(i);
-    if (timeout_ns_ == 0)
-        return;
     // Every timestamp was taken on this thread before `now`; still, a
     // difference is never read as a wrapped-around huge one.
-    const auto over = [&](uint64_t since) { return since != 0 && now > since &&
+    const auto over = [&](uint64_t since) { return timeout_ns_ != 0 && since != 0 && now > since &&
                                                    now - since >= timeout_ns_; };
     for (auto& p : conns_) {
         if (!p || p->fd < 0 || p->closing)
             continue;
         stream_conn& c = *p;
-        if (c.lingering && over(c.linger_since_ns))
-            close(c, stream_close::control, false);
-        else if (c.tls && !c.handshake_done && over(c.opened_ns))
+        // What an SQE shortage left unarmed (sqe()).
+        if (!c.recv_armed)
+            arm_recv(c);
+        kick_send(c, now);
+        if (c.closing)
+            continue;
+        // A lingering connection (control closed it, its answer is on its
+        // way out) ends by its linger timeout only, posting nothing: the
+        // other rules would read it as idle (linger() cleared `bound`) and
+        // tell control about a connection it closed itself.
+        if (c.lingering) {
+            if (over(c.linger_since_ns))
+                close(c, stream_close::control, false);
+            continue;
+        }
+        if (c.tls && !c.handshake_done && over(c.opened_ns))
             close(c, stream_close::handshake, true);
         else if (over(c.partial_since_ns))
             close(c, stream_close::partial, true);
-        else if (!c.bound && over(c.last_rx_ns))
+        // Without an allocation a connection lives stream_timeout_s from
+        // when it opened, whatever it sends: a byte every few seconds (or a
+        // TLS record trickled in, which BoringSSL takes out of the rbio where
+        // tls_partial() cannot see it) must not keep it forever.
+        else if (!c.bound && over(c.opened_ns))
             close(c, stream_close::idle, true);
         else if (over(c.tx_stall_since_ns))
             close(c, stream_close::send_stall, true);
@@ -678,7 +821,7 @@ void stream_thread::take_commands(uint64_t now)
         }
         switch (cmd.kind) {
         case stream_command::send:
-            if (queue(*c, cmd.msg.data(), cmd.msg.size()))
+            if (queue(*c, cmd.msg.data(), cmd.msg.size(), true))
                 kick_send(*c, now);
             break;
         case stream_command::bind:
@@ -718,8 +861,10 @@ unsigned stream_thread::drain_workers(uint64_t now)
             rte_mbuf* m = ms[i];
             stream_conn* c = find(static_cast<uint32_t>(m->hash.usr));
             const uint32_t len = rte_pktmbuf_pkt_len(m);
-            if (c == nullptr || len > turn::stream_max_frame) {
+            if (c == nullptr) {
                 ctr_.add(stream_ctr::drop_stale);
+            } else if (len > turn::stream_max_frame) {
+                ctr_.add(stream_ctr::drop_too_big);
             } else {
                 const auto* p = static_cast<const uint8_t*>(
                         rte_pktmbuf_read(m, 0, len, scratch_.get()));

@@ -7,6 +7,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -56,7 +57,17 @@ private:
     void run();
     void loop_once(uint64_t now);
     void wait(uint64_t now);
-    void on_cqe(io_uring_cqe* cqe, uint64_t now);
+    struct cqe_copy {
+        uint64_t data;
+        int32_t res;
+        uint32_t flags;
+    };
+    void reap();                    // CQ -> cqes_ (frees the CQ's room)
+    void handle_cqes(uint64_t now); // reap() and on_cqe() each
+    void on_cqe(const cqe_copy& cqe, uint64_t now);
+    // A free SQE, or null when none is free even after submitting and
+    // reaping (counted: sqe_shortage); every caller copes with null (the
+    // sweep re-arms what was not armed).
     io_uring_sqe* sqe();
 
     // connections
@@ -70,7 +81,10 @@ private:
     bool take_frames(stream_conn& c, uint64_t now);
     void on_frame(stream_conn& c, const uint8_t* p, const turn::stream_frame& f);
     void to_worker(stream_conn& c, const uint8_t* p, size_t n);
-    bool queue(stream_conn& c, const uint8_t* p, size_t n);
+    bool police_request(uint64_t now);
+    // `control`: an answer from control, which may use
+    // stream_control_reserve beyond the cap (media is dropped first).
+    bool queue(stream_conn& c, const uint8_t* p, size_t n, bool control = false);
     void flush_tls(stream_conn& c);
     void send_alert(stream_conn& c);
     void kick_send(stream_conn& c, uint64_t now);
@@ -94,10 +108,20 @@ private:
     std::vector<listener> listeners_;
     std::vector<std::unique_ptr<stream_conn>> conns_; // by slot
     std::vector<uint8_t> gen_;                        // by slot
-    std::vector<uint32_t> free_;                      // free slots
+    // Free slots, oldest first: a slot is reused as late as possible, so its
+    // 8-bit generation comes back to an old token's only after 255 reuses
+    // of each of the free slots, not after 255 reconnects.
+    std::deque<uint32_t> free_;
     std::vector<stream_command> cmds_;
+    std::vector<cqe_copy> cqes_; // reaped, not yet handled
     std::unique_ptr<uint8_t[]> scratch_;              // one frame from a chained mbuf
     uint64_t last_sweep_ = 0, last_request_ = 0;
+    // max_requests_per_s / stream_threads: the requests this thread hands
+    // control per second, all connections together (0: unpoliced); a token
+    // bucket of one second's worth.
+    const double req_rate_;
+    double req_tokens_;
+    uint64_t req_refill_ns_ = 0;
     unsigned nbound_ = 0;
     uint64_t busy_wait_ns_ = stream_busy_wait_min_ns;
     stream_counters ctr_;

@@ -1,13 +1,13 @@
 // TURN over TLS: the BoringSSL server context (tls_context.h).
 #include "control/tls_context.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
-#include <vector>
+#include <memory>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -57,30 +57,62 @@ int select_alpn(SSL* ssl, const uint8_t** out, uint8_t* out_len, const uint8_t* 
 
 EVP_PKEY* load_private_key(const std::string& path, std::string& err)
 {
-    struct stat st{};
-    if (::stat(path.c_str(), &st) != 0) {
+    // Open first, then check the mode of what is open (no window between a
+    // stat() and the open()), and read exactly its size into one buffer that
+    // is wiped afterwards (a growing buffer would leave unwiped copies).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         err = path + ": " + strerror(errno);
+        return nullptr;
+    }
+    struct stat st{};
+    if (::fstat(fd, &st) != 0) {
+        err = path + ": " + strerror(errno);
+        ::close(fd);
+        return nullptr;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        err = path + ": not a regular file";
+        ::close(fd);
         return nullptr;
     }
     if ((st.st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0) {
         err = path + ": others may read or write it (mode " +
               std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
               std::to_string(st.st_mode & 7) + "); chmod 600 (or 640) it";
+        ::close(fd);
         return nullptr;
     }
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        err = path + ": cannot open";
+    constexpr off_t max_key = 1 << 20;
+    if (st.st_size <= 0 || st.st_size > max_key) {
+        err = path + ": " + (st.st_size <= 0 ? "empty" : "larger than 1 MiB: not a key");
+        ::close(fd);
         return nullptr;
     }
-    std::vector<char> pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const auto size = static_cast<size_t>(st.st_size);
+    std::unique_ptr<uint8_t[]> pem(new uint8_t[size]);
+    size_t got = 0;
+    while (got < size) {
+        const ssize_t r = ::read(fd, pem.get() + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += static_cast<size_t>(r);
+    }
+    const int read_errno = errno;
+    ::close(fd);
     EVP_PKEY* key = nullptr;
-    if (BIO* bio = BIO_new_mem_buf(pem.data(), pem.size()); bio != nullptr) {
-        key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-        BIO_free(bio);
+    if (got == size) {
+        if (BIO* bio = BIO_new_mem_buf(pem.get(), size); bio != nullptr) {
+            key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+            BIO_free(bio);
+        }
     }
-    OPENSSL_cleanse(pem.data(), pem.size());
-    if (key == nullptr)
+    OPENSSL_cleanse(pem.get(), size);
+    if (got != size)
+        err = path + ": short read (" + strerror(read_errno) + ")";
+    else if (key == nullptr)
         err = path + ": no PEM private key in it (" + ssl_error() + ")";
     return key;
 }
