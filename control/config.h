@@ -38,8 +38,8 @@ struct turn_config {
     uint32_t max_connections = 10000;   // TCP and TLS connections in all; closed at once beyond
     uint32_t stream_threads = 2;        // threads (each with its own io_uring) serving them
     uint32_t stream_send_buffer = 65536; // bytes queued per connection; the excess is dropped
-    uint32_t stream_timeout_s = 30;     // a connection silent without an allocation, stalled
-                                        // mid-message or not reading is closed after this
+    uint32_t stream_timeout_s = 30;     // a connection without an allocation this long after
+                                        // opening, stalled mid-message or not reading is closed
     std::string realm;                  // REALM (required when on)
     std::string auth_secret_file;       // one secret per line, not readable by others
     std::vector<std::string> allowed_peer; // CIDRs; a match is permitted (checked first)

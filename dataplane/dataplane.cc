@@ -30,7 +30,9 @@ std::atomic<unsigned> next_instance{0};
 
 std::string name_of(unsigned id, const char* what, unsigned a = 0, unsigned b = 0)
 {
-    char buf[RTE_RING_NAMESIZE];
+    // Never truncated: a name too long for DPDK fails its create (ENAMETOOLONG)
+    // instead of colliding with another.
+    char buf[64];
     snprintf(buf, sizeof(buf), "isar%u_%s%u_%u", id, what, a, b);
     return buf;
 }
