@@ -25,22 +25,8 @@ void worker::to_kernel(rte_mbuf* m, const pkt_meta& meta) noexcept
 
 void worker::kernel_flush(unsigned ifc) noexcept
 {
-    tx_buffer& b = ktx_[ifc];
-    if (b.n == 0)
-        return;
-    uint64_t bytes = 0;
-    for (uint16_t i = 0; i < b.n; i++)
-        bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
-    const uint16_t sent = rte_eth_tx_burst(ifaces[ifc].kernel_port, txq, b.pkts, b.n);
-    for (uint16_t i = sent; i < b.n; i++)
-        bytes -= rte_pktmbuf_pkt_len(b.pkts[i]);
-    bump(stats.to_kernel_pkts, sent);
-    bump(stats.to_kernel_bytes, bytes);
-    if (sent < b.n) {
-        bump(stats.drops[static_cast<unsigned>(drop::kernel_full)], b.n - sent);
-        rte_pktmbuf_free_bulk(&b.pkts[sent], b.n - sent);
-    }
-    b.n = 0;
+    send_burst(ktx_[ifc], ifaces[ifc].kernel_port, stats.to_kernel_pkts, stats.to_kernel_bytes,
+               drop::kernel_full);
 }
 
 // What the kernel sends on interface `ifc`'s kernel interface goes out of the

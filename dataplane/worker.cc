@@ -163,7 +163,14 @@ void worker::to_control(rte_mbuf* m, exc_kind k) noexcept
 
 void worker::tx_flush(unsigned ifc) noexcept
 {
-    tx_buffer& b = tx_[ifc];
+    send_burst(tx_[ifc], ifaces[ifc].port_id, stats.tx_pkts, stats.tx_bytes, drop::tx_full);
+}
+
+// Sends a TX buffer on `port` (this worker's queue), counting what was sent
+// and dropping what the queue did not take as `full`.
+void worker::send_burst(tx_buffer& b, uint16_t port, counter& pkts, counter& nbytes,
+                        drop full) noexcept
+{
     if (b.n == 0)
         return;
     // Sum before the burst: the PMD owns (and may already have freed, as
@@ -171,13 +178,13 @@ void worker::tx_flush(unsigned ifc) noexcept
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < b.n; i++)
         bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
-    uint16_t sent = rte_eth_tx_burst(ifaces[ifc].port_id, txq, b.pkts, b.n);
+    const uint16_t sent = rte_eth_tx_burst(port, txq, b.pkts, b.n);
     for (uint16_t i = sent; i < b.n; i++)
         bytes -= rte_pktmbuf_pkt_len(b.pkts[i]);
-    bump(stats.tx_pkts, sent);
-    bump(stats.tx_bytes, bytes);
+    bump(pkts, sent);
+    bump(nbytes, bytes);
     if (sent < b.n) {
-        bump(stats.drops[static_cast<unsigned>(drop::tx_full)], b.n - sent);
+        bump(stats.drops[static_cast<unsigned>(full)], b.n - sent);
         rte_pktmbuf_free_bulk(&b.pkts[sent], b.n - sent);
     }
     b.n = 0;

@@ -163,6 +163,8 @@ private:
     void handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
+    void send_burst(tx_buffer& b, uint16_t port, counter& pkts, counter& nbytes,
+                    drop full) noexcept;
     // The kernel interface (kernel_iface.h): wire -> kernel, policed and
     // batched on this worker's queue of the tap ...
     void to_kernel(rte_mbuf* m, const pkt_meta& meta) noexcept;
