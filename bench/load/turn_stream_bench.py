@@ -158,12 +158,24 @@ class isar_worker:
     def __init__(self, env):
         self.env = env
 
+    # where isard drops: counters summed over ports/threads/reasons (Δ per window)
+    DROPS = ("isar_port_rx_missed_total", "isar_port_tx_errors_total",
+             "isar_turn_stream_drop_ring_full_total", "isar_turn_stream_drop_send_full_total",
+             "isar_turn_stream_drop_no_mbuf_total", "isar_worker_drops_total")
+
     def scrape(self):
+        """(busy ratio since the previous scrape, {drop counter: value})."""
         with self.env.in_isard_ns():
             body = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics",
                                           timeout=5).read().decode()
-        return sum(float(l.split()[-1]) for l in body.splitlines()
-                   if l.startswith("isar_worker_busy_ratio{"))
+        busy, drops = 0.0, dict.fromkeys(self.DROPS, 0)
+        for line in body.splitlines():
+            name = line.split("{")[0].split(" ")[0]
+            if name == "isar_worker_busy_ratio":
+                busy += float(line.split()[-1])
+            elif name in drops:
+                drops[name] += int(float(line.split()[-1]))
+        return busy, drops
 
     def threads(self):
         """{thread name: CPU s} of isard's threads (where its time goes)."""
@@ -180,15 +192,16 @@ class isar_worker:
         return out
 
     def begin(self):
-        self.scrape()  # resets the ratio's window
+        _, self.d0 = self.scrape()  # also resets the busy ratio's window
         self.c0, _ = thread_cpu(self.env.proc.pid, "isar-wk")
         self.t0 = self.threads()
 
     def end(self, wall):
-        ratio = self.scrape()
+        ratio, d1 = self.scrape()
         c1, names = thread_cpu(self.env.proc.pid, "isar-wk")
         t1 = self.threads()
-        return {"worker_threads": names, "worker_thread_s": c1 - self.c0,
+        return {"isard_drops": {k[:-6]: d1[k] - self.d0[k] for k in self.DROPS},
+                "worker_threads": names, "worker_thread_s": c1 - self.c0,
                 "worker_busy_ratio": ratio, "worker_busy_s": ratio * wall,
                 "server_threads_s": {k: round(v - self.t0.get(k, 0.0), 3)
                                      for k, v in t1.items()}}
@@ -210,9 +223,13 @@ def load(name, transport, ns, server_ip, local, peer_ip, a, server_pids, peer_pi
     aa.len = length or a.len
     aa.msgs = msgs or a.msgs
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rb0 = udp_rcvbuf_errors(ns)
     with cpu_window(server_pids, [peer_pid], worker) as w:
         u = cb.uclient(ns, server_ip, local, peer_ip, aa, a.timeout, FLAGS[transport])
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # datagrams the kernel dropped at a full UDP socket in the clients' namespace
+    # (uclient, turnutils_peer; for coturn also its own relay sockets: one namespace)
+    w.r["clients_ns_udp_rcvbuf_errors"] = udp_rcvbuf_errors(ns) - rb0
     w.r["uclient_cpu_s"] = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
     r = {"transport": transport, "clients": aa.clients, "len": aa.len, "msgs": aa.msgs,
          "uclient": u, "cpu": w.r}
@@ -224,7 +241,10 @@ def load(name, transport, ns, server_ip, local, peer_ip, a, server_pids, peer_pi
     r["server_cpu_s"] = sc_
     r["relayed_per_server_cpu_s"] = relayed / sc_ if sc_ > 0 else None
     r["server_cores_busy"] = sc_ / w.r["wall_s"]
+    if w.r.get("isard_drops"):
+        r["isard_drops"] = w.r["isard_drops"]
     it.log(f"{name} {transport} m={aa.clients} l={aa.len}: relayed {relayed}, lost {u['lost']}, "
+           f"rcvbuf drops {w.r['clients_ns_udp_rcvbuf_errors']}, isard {r.get('isard_drops')}, "
            f"server {sc_:.2f} CPU-s ({r['relayed_per_server_cpu_s'] or 0:.0f}/CPU-s), "
            f"others {w.r['other_processes_s']:.2f} s, rc {u['rc']}")
     return r
