@@ -497,7 +497,8 @@ def run_coturn(a, d):
 
 
 def run_isar(a):
-    n = a.conns * 2 + a.clients * 2 + 100
+    # UDP allocations outlive uclient (no Refresh 0): room for every phase
+    n = 2 * a.conns + 4 * a.clients + 1000
     cfg = f"""[turn]
 listen_udp = [3478]
 listen_tcp = [3478]
