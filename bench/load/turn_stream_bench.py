@@ -107,12 +107,18 @@ def thread_cpu(pid, match):
 
 class cpu_window:
     """What the server costs while the block runs, measured the same way for
-    every server: Δ system-wide busy CPU (/proc/stat: user, nice, system, irq,
-    softirq; steal excluded) − Δ CPU of every process other than the server
-    and ksoftirqd (utime + stime + reaped children's; a process gone during
-    the window is counted by its parent's cutime/cstime, minus what it had at
-    the start). `server` = pids; `clients` = pids of the load tools (reported
-    apart; uclient's CPU comes back through the harness's cutime)."""
+    every server. server_cpu_s = Δ CPU of the server's threads (utime + stime)
+    + Δ ksoftirqd + Δ irq/softirq ticks (/proc/stat). Without
+    CONFIG_IRQ_TIME_ACCOUNTING (this VM) the kernel charges softirq work by the
+    tick to the task it interrupts, so the TCP stack's work done in the
+    server's system calls is in its stime, deferred work in ksoftirqd or the
+    irq/softirq columns. Cross-check (server_cpu_subtractive_s): Δ system-wide
+    busy CPU − Δ CPU of every process other than the server and ksoftirqd
+    (utime + stime + reaped children's; a process gone during the window is
+    counted by its parent's cutime/cstime, minus what it had at the start);
+    exact on a quiet machine, off by a whole process when one is reaped while
+    /proc is being read. `server` = pids; `clients` = the long-lived load
+    tools (reported apart; uclient's CPU is uclient_cpu_s)."""
 
     def __init__(self, server, clients=(), worker=None):
         self.server, self.clients, self.worker = set(server), list(clients), worker
@@ -143,10 +149,17 @@ class cpu_window:
         r = {"wall_s": self.wall, "system_busy_s": busy, "irq_softirq_s": irq,
              "ksoftirqd_s": ksoft, "steal_s": s1[2] - self.s0[2],
              "server_process_s": srv, "other_processes_s": others,
-             "load_tools_long_lived_s": cli, "server_cpu_s": busy - others}
+             "load_tools_long_lived_s": cli,
+             # the figure: the server's own threads + the kernel's deferred network work
+             "server_cpu_s": srv + ksoft + irq,
+             # cross-check, right on a quiet machine only: /proc is not read atomically, so a
+             # process reaped during the scan can be counted twice (itself + its parent's cutime)
+             "server_cpu_subtractive_s": busy - others}
         if w:
             r.update(w)
-            r["server_cpu_s"] += w["worker_busy_s"] - w["worker_thread_s"]
+            adj = w["worker_busy_s"] - w["worker_thread_s"]
+            r["server_cpu_s"] += adj
+            r["server_cpu_subtractive_s"] += adj
         self.r = r
         return False
 
@@ -552,11 +565,13 @@ def machine():
             "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}
 
 
-METHOD = ("server CPU = Δ system-wide busy CPU (/proc/stat user+nice+system+irq+softirq) "
-          "during the uclient run − Δ CPU (utime+stime+cutime+cstime) of every process other "
-          "than the server and ksoftirqd (load tools, harness, other users); for isard the "
+METHOD = ("server CPU = Δ CPU (utime+stime) of the server process's threads + Δ ksoftirqd "
+          "+ Δ irq/softirq (/proc/stat) during the uclient run (no IRQ time accounting: "
+          "softirq work is charged by the tick to the task it interrupts); for isard the "
           "worker lcore thread's CPU time is replaced by its busy time "
-          "(isar_worker_busy_ratio × wall). relayed = uclient sent + received messages.")
+          "(isar_worker_busy_ratio × wall). Cross-check: server_cpu_subtractive_s = Δ "
+          "system-wide busy − Δ every other process (unreliable when other jobs reap processes "
+          "during the window). relayed = uclient sent + received messages.")
 
 
 def summary(out):
