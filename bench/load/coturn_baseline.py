@@ -56,10 +56,11 @@ def cpu_s(pid):
     return (int(f[11]) + int(f[12])) / HZ  # utime, stime (all threads)
 
 
-def uclient(ns, server, local, peer, a, timeout):
+def uclient(ns, server, local, peer, a, timeout, extra=()):
+    """`extra`: more uclient flags (turn_stream_bench.py: -t, -S, -p PORT)."""
     cmd = ["ip", "netns", "exec", ns, "turnutils_uclient", "-W", SECRET, "-u", "bench", "-c",
            "-L", local, "-e", peer, "-r", "3480", "-m", str(a.clients), "-n", str(a.msgs),
-           "-l", str(a.len), "-z", str(a.interval), server]
+           "-l", str(a.len), "-z", str(a.interval), *extra, server]
     t = time.monotonic()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -150,32 +151,47 @@ def per_cpu(r):
         r["allocations_per_server_cpu_s"] = r["done"] / r["server_cpu_s"]
 
 
-def run_coturn(a):
+def coturn_ns():
+    """A network namespace with 10.77.0.1-4 on its loopback (coturn's world)."""
     ns = f"isarbct{os.getpid()}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        for i in range(1, 5):
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"10.77.0.{i}/24", "dev", "lo"],
+                           check=True)
+    except BaseException:
+        subprocess.run(["ip", "netns", "del", ns])
+        raise
+    return ns
+
+
+def start_coturn(ns, tls=("--no-tls",)):
+    """turnserver (REST secret, relay on 10.77.0.1) and turnutils_peer on
+    10.77.0.3:3480 in `ns`; `tls`: coturn's TLS flags (default none)."""
+    ts = subprocess.Popen(["ip", "netns", "exec", ns, "turnserver", "-n", "--use-auth-secret",
+                           f"--static-auth-secret={SECRET}", f"--realm={REALM}", *tls,
+                           "--no-dtls", "-L", "10.77.0.1", "--relay-ip", "10.77.0.1",
+                           "--min-port", "20000", "--max-port", "60000",
+                           "--allowed-peer-ip=10.77.0.0-10.77.0.255", "--no-cli",
+                           "--no-stun-backward-compatibility", "--log-file", "stdout",
+                           "--no-software-attribute", "--simple-log"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          preexec_fn=it._die_with_parent)
+    peer = subprocess.Popen(["ip", "netns", "exec", ns, "turnutils_peer", "-L", "10.77.0.3",
+                             "-p", "3480"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=it._die_with_parent)
+    time.sleep(1.0)
+    return ts, peer
+
+
+def run_coturn(a):
+    ns = coturn_ns()
     procs = []
     res = {}
     try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "10.77.0.1/24", "dev", "lo"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "10.77.0.2/24", "dev", "lo"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "10.77.0.3/24", "dev", "lo"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "10.77.0.4/24", "dev", "lo"], check=True)
-        ts = subprocess.Popen(["ip", "netns", "exec", ns, "turnserver", "-n", "--use-auth-secret",
-                               f"--static-auth-secret={SECRET}", f"--realm={REALM}", "--no-tls",
-                               "--no-dtls", "-L", "10.77.0.1", "--relay-ip", "10.77.0.1",
-                               "--min-port", "20000", "--max-port", "60000",
-                               "--allowed-peer-ip=10.77.0.0-10.77.0.255", "--no-cli",
-                               "--no-stun-backward-compatibility", "--log-file", "stdout",
-                               "--no-software-attribute", "--simple-log"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=it._die_with_parent)
-        procs.append(ts)
-        peer = subprocess.Popen(["ip", "netns", "exec", ns, "turnutils_peer", "-L", "10.77.0.3",
-                                 "-p", "3480"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=it._die_with_parent)
-        procs.append(peer)
-        time.sleep(1.0)
+        procs.extend(start_coturn(ns))
+        ts = procs[0]
         # `ip netns exec` execs: the Popen pid is turnserver's own
         pid = ts.pid
         c0 = cpu_s(pid)
