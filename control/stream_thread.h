@@ -127,4 +127,7 @@ private:
     stream_counters ctr_;
 };
 
+// An event about connection `c` for control: its token and addresses.
+stream_event event_of(const stream_conn& c, stream_event::kind_t kind);
+
 } // namespace isar::ctl
