@@ -15,22 +15,6 @@ using dp::drop;
 
 namespace {
 
-// A hex dump diff is much easier to read than two vectors of numbers.
-std::string hex(const bytes& b)
-{
-    std::string s;
-    char buf[4];
-    for (size_t i = 0; i < b.size(); i++) {
-        snprintf(buf, sizeof(buf), "%02x", b[i]);
-        s += buf;
-        s += (i % 16 == 15) ? "\n" : " ";
-    }
-    return s;
-}
-
-#define EXPECT_FRAME(got, want)                                                                    \
-    EXPECT_TRUE((got) == (want)) << "got:\n" << hex(got) << "\nwant:\n" << hex(want)
-
 json get(relay& r, const std::string& id)
 {
     return r.call({{"cmd", "session.get"}, {"session", id}});

@@ -59,20 +59,6 @@ const host other{0xc6120066, 6666, mac(0x66, 0x66)};  // 198.18.0.102: never per
 const host alice{0xc612000a, 5000, mac(0x0a, 0x0a)};  // legs
 const host bob{0xc6120014, 6000, mac(0x14, 0x14)};
 
-inline std::string hex(const bytes& b)
-{
-    std::string s;
-    char buf[4];
-    for (size_t i = 0; i < b.size(); i++) {
-        snprintf(buf, sizeof(buf), "%02x", b[i]);
-        s += buf;
-        s += (i % 16 == 15) ? "\n" : " ";
-    }
-    return s;
-}
-
-#define EXPECT_FRAME(got, want)                                                                    \
-    EXPECT_TRUE((got) == (want)) << "got:\n" << hex(got) << "\nwant:\n" << hex(want)
 
 inline bytes pattern(size_t n, uint8_t seed)
 {

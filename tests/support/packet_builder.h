@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
@@ -105,5 +106,22 @@ rte_mbuf* make_exact_mbuf(rte_mempool* mp, const bytes& frame, uint16_t port = 0
 rte_mbuf* make_chain(rte_mempool* mp, const bytes& frame, size_t seg, uint16_t port = 0);
 // Copies every segment out.
 bytes mbuf_bytes(const rte_mbuf* m);
+
+// A hex dump, 16 bytes a line: a frame diff is much easier to read so than
+// two vectors of numbers.
+inline std::string hex(const bytes& b)
+{
+    std::string s;
+    char buf[4];
+    for (size_t i = 0; i < b.size(); i++) {
+        snprintf(buf, sizeof(buf), "%02x", b[i]);
+        s += buf;
+        s += (i % 16 == 15) ? "\n" : " ";
+    }
+    return s;
+}
+
+#define EXPECT_FRAME(got, want)                                                                    \
+    EXPECT_TRUE((got) == (want)) << "got:\n" << hex(got) << "\nwant:\n" << hex(want)
 
 } // namespace isar::test
