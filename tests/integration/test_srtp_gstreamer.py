@@ -339,16 +339,19 @@ def part_both_ways(env, procs):
     sb = protect(procs, 7200, cap_b, pb, "s2 B")
     it.check_eq({len(s) - 172 for s in sa} | {len(s) - 172 for s in sb}, {4, 16},
                 "s2 tag sizes from srtpenc (HMAC_SHA1_32: 4, GCM: 16)")
-    # A speaks first (latches a), then both directions interleaved.
+    # A speaks first and latches a; B starts only once that packet came out
+    # at B (B's datagram could otherwise overtake it and find leg a without
+    # a remote). Then both directions interleaved.
     got_b, got_a = [], []
+    na.sendto(sa[0], locs["a"])
+    got_b += it.recv_all(nb, 1, 3)
+    it.check_eq(len(got_b), 1, "s2 first packet A->B")
     for i in range(n):
-        na.sendto(sa[i], locs["a"])
+        if i > 0:
+            na.sendto(sa[i], locs["a"])
         nb.sendto(sb[i], locs["b"])
         if i % 8 == 7:
             time.sleep(0.008)
-        if i == 0:
-            got_b += it.recv_all(nb, 1, 3)
-            it.check_eq(len(got_b), 1, "s2 first packet A->B")
     got_b += it.recv_all(nb, n - 1, 5)
     got_a += it.recv_all(na, n, 5)
     it.check_eq((len(got_b), len(got_a)), (n, n), "s2 SRTP datagrams received at B / at A")
