@@ -520,6 +520,13 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         if (l->target_mask != 0)
             rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote); // its line 1
         rte_prefetch0(&l->stats.rtp); // its hot line
+        if (meta[i].family == 6) {
+            // IPv6: the source is compared with the leg's remote6 (its last
+            // line), and a target (most likely IPv6 too) sends to its own.
+            rte_prefetch0(&l->remote6);
+            if (l->target_mask != 0)
+                rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote6);
+        }
         if (l->in_ctx != nullptr) {
             l->in_ctx->prefetch_line0();
             srtp = true;
