@@ -2,14 +2,13 @@
 // extension-header walk, the destination's slot, ICMPv6 (Neighbor Discovery
 // and the rest) to control, UDP on to the same port dispatch as IPv4
 // (classify.cc).
-#include <cstring>
+#include "dataplane/classify.h"
+#include "dataplane/iface.h"
 
+#include <cstring>
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
-
-#include "dataplane/classify.h"
-#include "dataplane/iface.h"
 
 namespace isar::dp {
 

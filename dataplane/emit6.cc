@@ -32,9 +32,8 @@ bool worker::next_hop6(const iface& out, const ip6_addr& dst, ip6_addr& nh) cons
     return out.has_gateway6;
 }
 
-drop worker::emit_x(rte_mbuf* m, const pkt_meta& meta, const local_addr& la,
-                    uint16_t src_port_be, packed_ep dst, const ip6_addr* dst6,
-                    udp_cksum ck) noexcept
+drop worker::emit_x(rte_mbuf* m, const pkt_meta& meta, const local_addr& la, uint16_t src_port_be,
+                    packed_ep dst, const ip6_addr* dst6, udp_cksum ck) noexcept
 {
     const iface& out = ifaces[la.iface];
     drop d = drop::count;
@@ -43,8 +42,7 @@ drop worker::emit_x(rte_mbuf* m, const pkt_meta& meta, const local_addr& la,
         d = drop::no_route;
     const uint32_t l3_len = la.family == 6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
     // The size it leaves with (the header changes, the datagram does not).
-    if (d == drop::count && out.mtu != 0 &&
-        rte_pktmbuf_pkt_len(m) - meta.l4_off + l3_len > out.mtu)
+    if (d == drop::count && out.mtu != 0 && rte_pktmbuf_pkt_len(m) - meta.l4_off + l3_len > out.mtu)
         d = drop::mtu_exceeded;
     rewrite6_to to;
     to.family = la.family;

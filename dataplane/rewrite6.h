@@ -4,17 +4,16 @@
 // stays where it is). IPv4 -> IPv4 is rewrite_udp4 (rewrite.h).
 #pragma once
 
+#include "dataplane/classify.h"
+#include "dataplane/ip6.h"
+#include "dataplane/rewrite.h"
+
 #include <cstdint>
 #include <cstring>
-
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
-
-#include "dataplane/classify.h"
-#include "dataplane/ip6.h"
-#include "dataplane/rewrite.h"
 
 namespace isar::dp {
 
@@ -22,7 +21,7 @@ namespace isar::dp {
 struct rewrite6_to {
     rte_ether_addr src_mac;
     rte_ether_addr dst_mac;
-    uint8_t family = 6; // of the output packet
+    uint8_t family = 6;                    // of the output packet
     uint32_t src_ip_be = 0, dst_ip_be = 0; // family 4
     ip6_addr src6{}, dst6{};               // family 6
     uint16_t src_port_be = 0;
@@ -59,8 +58,8 @@ inline uint64_t sum32_not(const uint8_t* p, unsigned n) noexcept
 inline uint16_t ipv6_udp_cksum(const rte_ipv6_hdr* ip, const void* l4) noexcept
 {
     const uint32_t ulen = rte_be_to_cpu_16(ip->payload_len);
-    const uint64_t ph = sum32(ip->src_addr, 8) + rte_cpu_to_be_32(ulen) +
-                        rte_cpu_to_be_32(IPPROTO_UDP);
+    const uint64_t ph =
+            sum32(ip->src_addr, 8) + rte_cpu_to_be_32(ulen) + rte_cpu_to_be_32(IPPROTO_UDP);
     uint16_t ck = static_cast<uint16_t>(~cksum_partial(l4, ulen, cksum_fold(ph)));
     return ck == 0 ? 0xffff : ck;
 }

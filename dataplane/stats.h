@@ -17,7 +17,7 @@ namespace isar::dp {
     _(bad_ip, "truncated IPv4 header, bad version, IHL or total length")                          \
     _(bad_ip_cksum, "IPv4 header checksum wrong")                                                 \
     _(ip_fragment, "IP fragment (IPv4, or IPv6 Fragment header)")                                 \
-    _(not_for_us, "destination is not one of the interface's addresses")                            \
+    _(not_for_us, "destination is not one of the interface's addresses")                          \
     _(not_udp, "IP protocol other than UDP or ICMP")                                              \
     _(bad_udp, "truncated UDP header or bad UDP length")                                          \
     _(bad_udp_cksum, "UDP checksum wrong (as verified by the port)")                              \
@@ -63,7 +63,7 @@ namespace isar::dp {
     _(kernel_full, "TX queue of the kernel interface full (the kernel is not keeping up)")     \
     _(kernel_not_ipv4, "frame from the kernel interface that is not IPv4 (the kernel never ARPs)") \
     _(kernel_bad_source, "frame from the kernel interface not from the interface's address (routed)") \
-    _(policed_nd, "ICMPv6 Neighbor Discovery over its rate to the control lcore ([exception] nd_pps)")
+    _(policed_nd, "ICMPv6 Neighbor Discovery over its rate to control ([exception] nd_pps)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,

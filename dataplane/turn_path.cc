@@ -232,10 +232,10 @@ void worker::turn_from_stream(rte_mbuf* m) noexcept
     }
     stream_frame_hdr h;
     std::memcpy(&h, rte_pktmbuf_mtod(m, const void*), sizeof(h));
-    turn_alloc* a = h.iface < nifaces
-                            ? entry_alloc(flows.lookup_entry(
-                                      flow_key(ifaces[h.iface].laddr4, rte_be_to_cpu_16(h.relay_port_be))))
-                            : nullptr;
+    turn_alloc* a = h.iface < nifaces ? entry_alloc(flows.lookup_entry(flow_key(
+                                                ifaces[h.iface].laddr4,
+                                                rte_be_to_cpu_16(h.relay_port_be))))
+                                      : nullptr;
     if (a == nullptr || a->stream != h.token) {
         drop_pkt(m, drop::turn_no_alloc);
         return;

@@ -6,23 +6,21 @@
 //   bm_path/4to6, bm_path/6to4            (bridging)
 // bench_dataplane's main prints each suite's time relative to 4to4 at the
 // same leg count.
-#include <benchmark/benchmark.h>
-
-#include <cstring>
-#include <memory>
-#include <random>
-#include <vector>
-
-#include <rte_ip.h>
-#include <rte_mbuf.h>
-#include <rte_udp.h>
-
 #include "dataplane/classify.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/iface.h"
 #include "dataplane/leg.h"
 #include "dataplane/rewrite.h"
 #include "dataplane/rewrite6.h"
+
+#include <benchmark/benchmark.h>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_udp.h>
+#include <vector>
 
 using namespace isar;
 
@@ -162,9 +160,9 @@ void bm_path(benchmark::State& st)
         l.remote.store(fout == 6 ? dp::pack_ep6(l.remote6, rte_cpu_to_be_16(5000))
                                  : dp::pack_ep(rte_cpu_to_be_32(0xc6120003 + (uint32_t{ifc} << 8)),
                                                rte_cpu_to_be_16(5000)));
-        ft.insert(dp::flow_key(static_cast<uint16_t>(2 * ifc + (fin == 6)),
-                               static_cast<uint16_t>(i)),
-                  &l);
+        ft.insert(
+                dp::flow_key(static_cast<uint16_t>(2 * ifc + (fin == 6)), static_cast<uint16_t>(i)),
+                &l);
     }
     rte_mbuf* m[burst];
     if (rte_pktmbuf_alloc_bulk(e.pool, m, burst) != 0) {
@@ -239,9 +237,9 @@ void bm_path(benchmark::State& st)
     if (bad != 0)
         st.SkipWithError("a packet did not classify, look up or rewrite");
     st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * burst);
-    st.counters["ns_per_pkt"] = benchmark::Counter(
-            static_cast<double>(st.iterations()) * burst,
-            benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    st.counters["ns_per_pkt"] =
+            benchmark::Counter(static_cast<double>(st.iterations()) * burst,
+                               benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(bm_path)
         ->ArgNames({"in", "out", "legs"})

@@ -146,8 +146,8 @@ struct bench {
                 error = "cannot create ring port";
                 return false;
             }
-            dc.ifaces.push_back({static_cast<uint16_t>(p->port), {{4, rte_cpu_to_be_32(iface_ip(i)), {}, 24}},
-                                 0, true});
+            dc.ifaces.push_back({static_cast<uint16_t>(p->port),
+                                 {{4, rte_cpu_to_be_32(iface_ip(i)), {}, 24}}, 0, true});
             ports.push_back(std::move(p));
         }
         dp = std::make_unique<dp::dataplane>();

@@ -4,12 +4,12 @@
 // Interface 0 has two slots: 198.18.0.1/24 (slot 0) and 2001:2::1/64 (slot
 // 1). Sessions are installed with flow commands directly (the control plane
 // learns IPv6 legs separately).
-#include <gtest/gtest.h>
-
 #include "crypto/srtp_context.h"
 #include "tests/dataplane/relay_fixture.h"
 #include "tests/dataplane/v6_frames.h"
 #include "tests/support/eal_env.h"
+
+#include <gtest/gtest.h>
 
 ISAR_TEST_EAL_ENV("test_relay_v6");
 
@@ -131,7 +131,7 @@ TEST_F(RelayV6, V6ToV6ByteExact)
     const bytes pl = rtp(7, 0xabcdef01, 160);
     udp6_spec in = v6(alice6.ip, alice6.port, relay6, 30100, pl);
     in.hop_limit = 3;
-    in.tc = 0xb8; // EF: carried over
+    in.tc = 0xb8;      // EF: carried over
     in.ext = {{0, 8}}; // Hop-by-Hop: stripped
     const auto out = run(build(in));
     ASSERT_EQ(out.size(), 1u);

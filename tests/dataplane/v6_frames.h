@@ -3,15 +3,14 @@
 // packet builder).
 #pragma once
 
-#include <arpa/inet.h>
+#include "dataplane/ip6.h"
+#include "tests/support/packet_builder.h"
 
+#include <arpa/inet.h>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-
-#include "dataplane/ip6.h"
-#include "tests/support/packet_builder.h"
 
 namespace isar::test {
 
@@ -66,8 +65,14 @@ inline bytes build(const udp6_spec& s)
         l4 = *s.l4;
     } else {
         const size_t ulen = 8 + s.payload.size();
-        l4 = {uint8_t(s.src_port >> 8), uint8_t(s.src_port), uint8_t(s.dst_port >> 8),
-              uint8_t(s.dst_port), 0, 0, 0, 0};
+        l4 = {uint8_t(s.src_port >> 8),
+              uint8_t(s.src_port),
+              uint8_t(s.dst_port >> 8),
+              uint8_t(s.dst_port),
+              0,
+              0,
+              0,
+              0};
         const uint16_t ul = s.udp_length.value_or(static_cast<uint16_t>(ulen));
         l4[4] = uint8_t(ul >> 8);
         l4[5] = uint8_t(ul);

@@ -1,13 +1,13 @@
 // dataplane/classify6.cc (and the IPv4 slot match of classify.cc): an
 // interface with three slots (198.18.0.1/24, 2001:2::1/64, 198.18.1.1/24),
 // every IPv6 drop reason, extension-header skipping, ICMPv6 to control.
-#include <gtest/gtest.h>
-#include <rte_mbuf.h>
-
 #include "dataplane/classify.h"
 #include "dataplane/iface.h"
 #include "tests/dataplane/v6_frames.h"
 #include "tests/support/eal_env.h"
+
+#include <gtest/gtest.h>
+#include <rte_mbuf.h>
 
 ISAR_TEST_EAL_ENV("test_classify6");
 
