@@ -3,6 +3,7 @@
 // every IPv6 drop reason, extension-header skipping, ICMPv6 to control.
 #include "dataplane/classify.h"
 #include "dataplane/iface.h"
+#include "dataplane/leg.h"
 #include "tests/dataplane/v6_frames.h"
 #include "tests/support/eal_env.h"
 
@@ -231,6 +232,39 @@ TEST_F(Classify6, NoV6SlotDropsV6)
 {
     ifc_.nladdr = 1; // only 198.18.0.1
     EXPECT_EQ(run(build(rtp6())).reason, drop::not_for_us);
+}
+
+} // namespace
+
+namespace {
+
+TEST(Ip6Addr, Helpers)
+{
+    const dp::ip6_addr a = ip6("2001:2::1:abcd:ef12");
+    EXPECT_TRUE(a.solicited_node() == ip6("ff02::1:ffcd:ef12"));
+    EXPECT_TRUE(dp::ip6_addr::all_nodes() == ip6("ff02::1"));
+    EXPECT_TRUE(ip6("fe80::1").is_link_local());
+    EXPECT_TRUE(ip6("febf::1").is_link_local());
+    EXPECT_FALSE(ip6("fec0::1").is_link_local());
+    EXPECT_TRUE(ip6("ff05::2").is_multicast());
+    EXPECT_FALSE(a.is_multicast());
+    EXPECT_TRUE(dp::ip6_addr{}.is_zero());
+    EXPECT_FALSE(a.is_zero());
+    EXPECT_TRUE(dp::same_prefix(a, ip6("2001:2::ffff"), 64));
+    EXPECT_FALSE(dp::same_prefix(a, ip6("2001:2:0:1::1"), 64));
+    EXPECT_TRUE(dp::same_prefix(ip6("2001:2::"), ip6("2001:3::"), 15));
+    EXPECT_FALSE(dp::same_prefix(ip6("2001:2::"), ip6("2001:3::"), 32));
+    EXPECT_TRUE(dp::same_prefix(ip6("2001:2::"), ip6("2001:3::"), 31));
+    EXPECT_TRUE(dp::same_prefix(a, ip6("::"), 0));
+    EXPECT_TRUE(dp::same_prefix(a, a, 128));
+    EXPECT_FALSE(dp::same_prefix(a, ip6("2001:2::1:abcd:ef13"), 128));
+    dp::ip6_addr twin = a;
+    std::swap(twin.b[0], twin.b[4]);
+    EXPECT_EQ(twin.fold32(), a.fold32());
+    EXPECT_FALSE(twin == a);
+    EXPECT_TRUE(dp::ep_is_v6(dp::pack_ep6(a, 0x1234)));
+    EXPECT_FALSE(dp::ep_is_v6(dp::pack_ep(0xffffffff, 0xffff)));
+    EXPECT_NE(dp::pack_ep6(a, 1), dp::pack_ep6(a, 2));
 }
 
 } // namespace
