@@ -444,3 +444,27 @@ TEST_F(Nd, AgingProbesThenRemovesBothFamilies)
     EXPECT_TRUE(r->dp->ifc(0).neigh->lookup(rte_cpu_to_be_32(bob.ip), &m));
     out();
 }
+
+// Through the worker: classify marks an NS to our solicited-node group and an
+// echo request to our address for control (exc_kind::nd / icmp6), and the
+// answers leave on the control lcore's queue.
+TEST_F(Nd, ThroughTheWorkerNsAndEcho)
+{
+    r->inject(ns_from_alice(ours));
+    bytes echo = {128, 0, 0, 0, 0x12, 0x34, 0, 9, 'x'};
+    r->inject(frame6({r->mac(0), alice.mac, a6, ours, 64, echo}));
+    r->settle();
+    auto o = out();
+    ASSERT_EQ(o.size(), 2u);
+    bytes na = {136, 0, 0, 0, 0x60, 0, 0, 0};
+    put(na, ours.b, 16);
+    na.push_back(2), na.push_back(1);
+    put(na, r->mac(0).addr_bytes, 6);
+    EXPECT_EQ(o[0], expect6(alice.mac, r->mac(0), ours, a6, 255, na)) << hex(o[0]);
+    bytes reply = echo;
+    reply[0] = 129;
+    EXPECT_EQ(o[1], expect6(alice.mac, r->mac(0), ours, a6, 64, reply)) << hex(o[1]);
+    EXPECT_EQ(st().nd_ns_answered, 1u);
+    EXPECT_EQ(st().icmp6_echo_replies, 1u);
+    EXPECT_TRUE(r->sent_by_workers(0).empty());
+}
