@@ -224,6 +224,16 @@ def config_seeds():
                  b'allowed_peer = ["10.0.0.0/8"]\ndenied_peer = ["0.0.0.0/8", "127.0.0.0/8"]\n'
                  b'max_allocations = 1000\nuser_quota = 5\nallocate_rate = 0\n'
                  b'default_lifetime_s = 300\nmax_lifetime_s = 600\nnonce_lifetime_s = 60\n')
+    s["dual_stack"] = (b'[[interface]]\nport = 0\n'
+                       b'address = ["198.18.0.1/24", "198.18.0.4/24", "2001:2::1/64"]\n'
+                       b'gateway = ["198.18.0.254", "2001:2::fe"]\n'
+                       b'public_address = ["2001:2:0:ff::7"]\n'
+                       b'[[interface]]\nport = 1\naddress = ["2001:2:0:1::1/64", "198.19.0.1/24"]\n'
+                       b'gateway = "fe80::1"\npublic_address = ["198.18.200.7"]\n'
+                       b'[dataplane]\nneighbors = 8192\n[exception]\nnd_pps = 100\n')
+    s["v6_only"] = b'[[interface]]\nport = 0\naddress = "2001:2::1/64"\ngateway = "2001:2::fe"\n'
+    s["v6_bad"] = (b'[[interface]]\nport = 0\naddress = ["2001:2::1/129", "::/64"]\n'
+                   b'public_address = ["ff02::1"]\n')
     s["bad_key"] = b'[[interface]]\nport = 0\naddress = "198.18.0.1/24"\n[relay]\nnope = 1\n'
     s["bad_toml"] = b'[[interface]\nport = = 0\n'
     return s
