@@ -404,18 +404,27 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         const std::string where = "legs[" + std::to_string(i) + "].";
         if (!l.is_object())
             invalid("legs[" + std::to_string(i) + "]", "must be an object");
-        check_fields(l, {"name", "remote", "targets", "interface", "in", "out", "clock_rate",
-                         "max_pps", "latch_from"},
+        check_fields(l, {"name", "remote", "family", "targets", "interface", "in", "out",
+                         "clock_rate", "max_pps", "latch_from"},
                      where);
         leg_request lr;
         lr.name = get_string(l, "name", where);
         if (auto r = l.find("remote"); r != l.end() && !r->is_null()) {
             if (!r->is_string())
-                invalid(where + "remote", "must be a string IP:PORT");
+                invalid(where + "remote", "must be a string IP:PORT or [IPV6]:PORT");
             std::string err;
-            lr.remote = parse_endpoint(r->get<std::string>(), err);
+            lr.remote = parse_endpoint_any(r->get<std::string>(), err);
             if (!lr.remote)
                 invalid(where + "remote", err);
+        }
+        if (auto f = l.find("family"); f != l.end()) {
+            if (!f->is_number_unsigned() || (f->get<uint64_t>() != 4 && f->get<uint64_t>() != 6))
+                invalid(where + "family", "must be 4 or 6");
+            lr.family = static_cast<uint8_t>(f->get<unsigned>());
+            if (lr.remote && lr.remote->family != lr.family)
+                invalid(where + "family", "is " + std::to_string(lr.family) +
+                                                  " but the remote is an IPv" +
+                                                  std::to_string(lr.remote->family) + " address");
         }
         if (auto t = l.find("targets"); t != l.end()) {
             if (!t->is_array())
@@ -451,6 +460,11 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         if (auto f = l.find("latch_from"); f != l.end()) {
             std::string perr;
             auto px = f->is_string() ? parse_prefix(f->get<std::string>(), perr) : std::nullopt;
+            if (!px && f->is_string() && f->get_ref<const std::string&>().find(':') !=
+                                                 std::string::npos)
+                invalid(where + "latch_from", "IPv6 networks are not supported here yet (a "
+                                              "leg's latch_from is an IPv4 network such as "
+                                              "\"198.18.0.0/24\")");
             if (!px)
                 invalid(where + "latch_from", "must be an IPv4 network such as \"198.18.0.0/24\"" +
                                                   (perr.empty() ? "" : ": " + perr));
@@ -584,9 +598,9 @@ void commands::cmd_leg_update(const json& req, reply_fn& reply)
         std::optional<endpoint> ep;
         if (!r->is_null()) {
             if (!r->is_string())
-                invalid("remote", "must be a string IP:PORT or null");
+                invalid("remote", "must be a string IP:PORT or [IPV6]:PORT, or null");
             std::string err;
-            ep = parse_endpoint(r->get<std::string>(), err);
+            ep = parse_endpoint_any(r->get<std::string>(), err);
             if (!ep)
                 invalid("remote", err);
         }

@@ -205,6 +205,8 @@ error session_manager::create(const create_request& req, done_fn done)
             return {"invalid", where + ".name: \"" + l.name + "\" is used twice"};
         if (l.iface >= dp_.nifaces())
             return {"invalid", where + ".interface: no interface " + std::to_string(l.iface)};
+        if (l.family == 6 || (l.remote && l.remote->is_v6()))
+            return {"invalid", where + ".family: the interface has no IPv6 address"};
     }
     std::vector<std::vector<uint8_t>> targets(req.legs.size());
     for (unsigned i = 0; i < req.legs.size(); i++) {
@@ -348,6 +350,8 @@ error session_manager::remove(const std::string& id, done_fn done)
 error session_manager::set_remote(const std::string& id, const std::string& leg,
                                   const std::optional<endpoint>& remote, done_fn done)
 {
+    if (remote && remote->is_v6())
+        return {"invalid", "remote: the leg is IPv4, not IPv6"};
     auto it = sessions_.find(id);
     if (it == sessions_.end())
         return {"not_found", "session: no session \"" + id + "\""};
@@ -383,6 +387,8 @@ error session_manager::update_leg(const std::string& id, const std::string& leg,
         return {"not_found", "leg: session \"" + id + "\" has no leg \"" + leg + "\""};
     if (!upd.remote && !upd.in && !upd.out)
         return {"invalid", "leg.update: nothing to change (remote, in, out)"};
+    if (upd.remote && *upd.remote && (*upd.remote)->is_v6())
+        return {"invalid", "remote: the leg is IPv4, not IPv6"};
     const auto idx = static_cast<uint8_t>(li - s.leg_names.begin());
     if (!upd.in && !upd.out)
         return set_remote(id, leg, *upd.remote, std::move(done));

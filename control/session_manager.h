@@ -33,7 +33,10 @@ struct error {
 
 struct leg_request {
     std::string name;
-    std::optional<endpoint> remote;
+    std::optional<endpoint> remote; // either family
+    // 4 or 6: the family of the leg's local address (and remote); 0 = the
+    // remote's, or 4 without one.
+    uint8_t family = 0;
     std::optional<std::vector<std::string>> targets; // default: every other leg
     unsigned iface = 0;
     // SRTP keys (suite none = plain RTP): how the remote protects what it
@@ -42,7 +45,8 @@ struct leg_request {
     uint32_t clock_rate = 0; // RTP clock for jitter (0: by payload type)
     uint32_t max_pps = 0;    // packet-rate limit (0: none)
     // A leg without a remote latches only from this IPv4 network (host
-    // order; len 0 = anywhere).
+    // order; len 0 = anywhere). IPv4 legs only: dp::leg has no room for an
+    // IPv6 network (commands refuses one).
     prefix latch_from{};
 };
 
