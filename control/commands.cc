@@ -19,9 +19,11 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string ep_string(dp::packed_ep e)
+// A leg's remote as "IP:PORT" / "[IPV6]:PORT", or null.
+json remote_json(const dp::leg& l)
 {
-    return format_endpoint({rte_be_to_cpu_32(dp::ep_ip(e)), rte_be_to_cpu_16(dp::ep_port(e))});
+    auto r = leg_remote(l);
+    return r ? json(format_endpoint(*r)) : json(nullptr);
 }
 
 // "SUITE:BASE64" -> key material. The error names the field and never quotes
@@ -418,7 +420,7 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
                 invalid(where + "remote", err);
         }
         if (auto f = l.find("family"); f != l.end()) {
-            if (!f->is_number_unsigned() || (f->get<uint64_t>() != 4 && f->get<uint64_t>() != 6))
+            if (!f->is_number_integer() || (f->get<int64_t>() != 4 && f->get<int64_t>() != 6))
                 invalid(where + "family", "must be 4 or 6");
             lr.family = static_cast<uint8_t>(f->get<unsigned>());
             if (lr.remote && lr.remote->family != lr.family)
@@ -491,11 +493,10 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         json out = json::array();
         for (unsigned i = 0; i < s->ds->nlegs; i++) {
             const dp::leg& l = s->ds->legs[i];
-            dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
             out.push_back({{"name", s->leg_names[i]},
-                            {"local", format_endpoint({rte_be_to_cpu_32(dp_.laddr(l.laddr).ip4_be),
-                                                       rte_be_to_cpu_16(l.local_port_be)})},
-                            {"remote", r ? json(ep_string(r)) : json(nullptr)}});
+                           {"local", local_string(l)},
+                           {"remote", remote_json(l)},
+                           {"family", l.family}});
         }
         reply(json{{"session", id}, {"legs", out}});
     });
@@ -509,18 +510,19 @@ json commands::session_json(const session_info& s) const
     json legs = json::array();
     for (unsigned i = 0; i < s.ds->nlegs; i++) {
         const dp::leg& l = s.ds->legs[i];
-        dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
+        const dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
         json targets = json::array();
         for (unsigned t = 0; t < l.ntargets; t++)
             targets.push_back(s.leg_names[l.target(t)]);
         uint64_t seen = dp::read(l.last_seen_tsc);
         legs.push_back(
                 {{"name", s.leg_names[i]},
-                 {"local", format_endpoint({rte_be_to_cpu_32(dp_.laddr(l.laddr).ip4_be),
-                                            rte_be_to_cpu_16(l.local_port_be)})},
-                 {"remote", r ? json(ep_string(r)) : json(nullptr)},
+                 {"local", local_string(l)},
+                 {"remote", remote_json(l)},
                  {"latched", r != 0 && !s.remote_configured[i]},
                  {"interface", l.iface},
+                 {"family", l.family},
+                 {"laddr", l.laddr},
                  {"targets", targets},
                  {"srtp",
                   {{"in", i < s.crypto.size() ? suite_json(s.crypto[i].in_key) : json(nullptr)},
@@ -700,18 +702,49 @@ json commands::stats_json() const
                 {"turn", turn_stats_json()},
                 {"turn_streams", streams_json()},
                 {"relay_ports", ports_json()},
+                {"neighbors", neighbors_json()},
                 {"mbufs_in_use", dp_.mbufs_in_use()}};
 }
 
-// Fill level of the relay port pools (legs and TURN allocations share them).
+// Fill level of the relay port pools, one per address slot (legs and TURN
+// allocations share them).
 json commands::ports_json() const
 {
     json a = json::array();
-    for (unsigned i = 0; i < dp_.nifaces(); i++)
-        a.push_back({{"interface", i},
+    for (unsigned i = 0; i < sm_.nslots(); i++)
+        a.push_back({{"interface", dp_.laddr(i).iface},
+                     {"address", format_ip(sm_.address_of(i))},
+                     {"family", dp_.laddr(i).family},
                      {"free", sm_.pool(i).free_total()},
                      {"capacity", sm_.pool(i).capacity()}});
     return a;
+}
+
+// The neighbour manager's ARP/ND counters and each interface's table fill.
+json commands::neighbors_json() const
+{
+    const auto& n = nm_.stats();
+    json tables = json::array();
+    for (unsigned i = 0; i < dp_.nifaces(); i++) {
+        const dp::neighbor_table* t = dp_.ifc(i).neigh;
+        if (t != nullptr)
+            tables.push_back({{"interface", i},
+                              {"entries", t->size()},
+                              {"capacity", dp::neighbor_table::capacity}});
+    }
+    return json{{"arp_in", n.arp_in},
+                {"arp_replies", n.arp_replies},
+                {"arp_requests", n.arp_requests},
+                {"arp_learned", n.arp_learned},
+                {"arp_bad", n.arp_bad},
+                {"tables", tables}};
+}
+
+// A leg's relay address as reported: its slot's public address (1:1 NAT) or
+// its own, and its port.
+std::string commands::local_string(const dp::leg& l) const
+{
+    return format_endpoint(endpoint::of(sm_.public_of(l.laddr), rte_be_to_cpu_16(l.local_port_be)));
 }
 
 void commands::cmd_stats(const json& req, reply_fn& reply)

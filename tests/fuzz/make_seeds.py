@@ -187,6 +187,18 @@ def control_seeds():
         {"cmd": "status"},
         {"cmd": "session.delete", "session": "s"},
         {"cmd": "session.get", "session": "s"})
+    c["create_v6"] = line(
+        {"cmd": "session.create", "session": "v6",
+         "legs": [{"name": "a", "remote": "[2001:2::10]:5000"}, {"name": "b", "family": 6},
+                  {"name": "c", "remote": "198.18.0.10:5000"}]},
+        {"cmd": "leg.update", "session": "v6", "leg": "b", "remote": "[2001:2::11]:5002"},
+        {"cmd": "leg.update", "session": "v6", "leg": "a", "remote": "198.18.0.10:5000"},
+        {"cmd": "session.get", "session": "v6"},
+        {"cmd": "session.create", "session": "e6",
+         "legs": [{"name": "a", "remote": "[2001:2::10]:5000", "family": 4}, {"name": "b"}]},
+        {"cmd": "session.create", "session": "e7",
+         "legs": [{"name": "a", "remote": "[::]:1"}, {"name": "b", "latch_from": "2001:2::/48"}]},
+        {"cmd": "stats"})
     c["create_twice"] = line(
         {"cmd": "session.create", "session": "x", "legs": [{"name": "a"}]},
         {"cmd": "session.create", "session": "x", "legs": [{"name": "a"}]})
