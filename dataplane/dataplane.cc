@@ -353,7 +353,7 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
                   " is invalid or used twice";
             return -EINVAL;
         }
-        neigh_.push_back(std::make_unique<neighbor_table>());
+        neigh_.push_back(std::make_unique<neighbor_table>(cfg.neighbors));
         f.neigh = neigh_.back().get();
         int rc = setup_port(f, ic, err);
         if (rc == 0 && ic.kernel)

@@ -79,6 +79,8 @@ struct dp_config {
     // Control's queues of packets waiting for their next hop's MAC.
     uint32_t hold_per_next_hop = 64;
     uint32_t hold_total = 4096;
+    // Neighbour table entries per interface and family ([dataplane] neighbors).
+    uint32_t neighbors = 4096;
 };
 
 class dataplane {
