@@ -720,23 +720,42 @@ json commands::ports_json() const
     return a;
 }
 
-// The neighbour manager's ARP/ND counters and each interface's table fill.
+// The neighbour manager's ARP/ND counters and each interface's table fill
+// (per family; capacity is per family: [dataplane] neighbors).
 json commands::neighbors_json() const
 {
     const auto& n = nm_.stats();
     json tables = json::array();
     for (unsigned i = 0; i < dp_.nifaces(); i++) {
         const dp::neighbor_table* t = dp_.ifc(i).neigh;
-        if (t != nullptr)
-            tables.push_back({{"interface", i},
-                              {"entries", t->size()},
-                              {"capacity", dp::neighbor_table::capacity}});
+        if (t == nullptr)
+            continue;
+        tables.push_back({{"interface", i}, {"family", 4}, {"entries", t->size4()},
+                          {"capacity", t->capacity()}});
+        tables.push_back({{"interface", i}, {"family", 6}, {"entries", t->size6()},
+                          {"capacity", t->capacity()}});
     }
     return json{{"arp_in", n.arp_in},
                 {"arp_replies", n.arp_replies},
                 {"arp_requests", n.arp_requests},
                 {"arp_learned", n.arp_learned},
                 {"arp_bad", n.arp_bad},
+                {"nd_in", n.nd_in},
+                {"nd_bad", n.nd_bad},
+                {"nd_ns_answered", n.nd_ns_answered},
+                {"nd_ns_sent", n.nd_ns_sent},
+                {"nd_na_unsolicited", n.nd_na_unsolicited},
+                {"nd_learned", n.nd_learned},
+                {"nd_other", n.nd_other},
+                {"nd_dad_conflict", n.nd_dad_conflict},
+                {"icmp6_in", n.icmp6_in},
+                {"icmp6_echo_replies", n.icmp6_echo_replies},
+                {"icmp6_other", n.icmp6_other},
+                {"icmp6_bad", n.icmp6_bad},
+                {"probes", n.neigh_probes},
+                {"expired", n.neigh_expired},
+                {"moved", n.neigh_moved},
+                {"full", n.neigh_full},
                 {"tables", tables}};
 }
 

@@ -390,9 +390,9 @@ void print_neighbors(const json& n)
     counters.erase("tables");
     fmt::print("neighbours: {}\n", nonzero_text(counters));
     for (auto& t : n.value("tables", json::array()))
-        fmt::print("neighbour table: interface {} {} entries of {}\n",
-                   t.value("interface", json(0)).dump(), t.value("entries", json(0)).dump(),
-                   t.value("capacity", json(0)).dump());
+        fmt::print("neighbour table: interface {} IPv{} {} entries of {}\n",
+                   t.value("interface", json(0)).dump(), t.value("family", json(4)).dump(),
+                   t.value("entries", json(0)).dump(), t.value("capacity", json(0)).dump());
 }
 
 // The "turn" block of stats, when TURN is on.

@@ -77,6 +77,7 @@ dp::dp_config dataplane_config(const ctl::config& c)
     d.stun_pps = c.stun_pps;
     d.dtls_pps = c.dtls_pps;
     d.nd_pps = c.nd_pps;
+    d.neighbors = c.neighbors;
     d.hold_per_next_hop = c.hold_per_next_hop;
     d.hold_total = c.hold_total;
     return d;

@@ -217,23 +217,46 @@ void render_neighbors(writer& m, const dp::dataplane& dp, const neighbor_manager
 {
     const auto& n = nm.stats();
     m.family("isar_neighbor_messages_total", "counter",
-             "ARP and Neighbor Discovery messages handled by the control lcore, by kind.");
-    const std::pair<const char*, uint64_t> kinds[] = {{"arp_in", n.arp_in},
-                                                      {"arp_replies_sent", n.arp_replies},
-                                                      {"arp_requests_sent", n.arp_requests},
-                                                      {"arp_learned", n.arp_learned},
-                                                      {"arp_bad", n.arp_bad}};
+             "ARP, Neighbor Discovery and ICMPv6 handled by the control lcore, and neighbour "
+             "table events (probes, expiries, MAC moves, full), by kind.");
+    const std::pair<const char*, uint64_t> kinds[] = {
+            {"arp_in", n.arp_in},
+            {"arp_replies_sent", n.arp_replies},
+            {"arp_requests_sent", n.arp_requests},
+            {"arp_learned", n.arp_learned},
+            {"arp_bad", n.arp_bad},
+            {"nd_in", n.nd_in},
+            {"nd_bad", n.nd_bad},
+            {"nd_ns_answered", n.nd_ns_answered},
+            {"nd_ns_sent", n.nd_ns_sent},
+            {"nd_na_unsolicited", n.nd_na_unsolicited},
+            {"nd_learned", n.nd_learned},
+            {"nd_other", n.nd_other},
+            {"nd_dad_conflict", n.nd_dad_conflict},
+            {"icmp6_in", n.icmp6_in},
+            {"icmp6_echo_replies", n.icmp6_echo_replies},
+            {"icmp6_other", n.icmp6_other},
+            {"icmp6_bad", n.icmp6_bad},
+            {"probes_sent", n.neigh_probes},
+            {"expired", n.neigh_expired},
+            {"moved", n.neigh_moved},
+            {"full", n.neigh_full}};
     for (auto& [k, v] : kinds)
         m.sample("isar_neighbor_messages_total", lbl("kind", k), v);
-    m.family("isar_neighbors", "gauge", "Entries in each interface's neighbour table.");
+    m.family("isar_neighbors", "gauge",
+             "Entries in each interface's neighbour table, by family.");
+    for (unsigned i = 0; i < dp.nifaces(); i++)
+        if (const dp::neighbor_table* t = dp.ifc(i).neigh) {
+            const std::string ifl = lbl("interface", std::to_string(i)) + ",";
+            m.sample("isar_neighbors", ifl + lbl("family", "4"), uint64_t{t->size4()});
+            m.sample("isar_neighbors", ifl + lbl("family", "6"), uint64_t{t->size6()});
+        }
+    m.family("isar_neighbors_capacity", "gauge",
+             "Size of each interface's neighbour table per family ([dataplane] neighbors).");
     for (unsigned i = 0; i < dp.nifaces(); i++)
         if (const dp::neighbor_table* t = dp.ifc(i).neigh)
-            m.sample("isar_neighbors", lbl("interface", std::to_string(i)), uint64_t{t->size()});
-    m.family("isar_neighbors_capacity", "gauge", "Size of each interface's neighbour table.");
-    for (unsigned i = 0; i < dp.nifaces(); i++)
-        if (dp.ifc(i).neigh != nullptr)
             m.sample("isar_neighbors_capacity", lbl("interface", std::to_string(i)),
-                     uint64_t{dp::neighbor_table::capacity});
+                     uint64_t{t->capacity()});
 }
 
 void render_stream_server(writer& m, const stream_server& s)

@@ -280,11 +280,18 @@ TEST_F(CommandsV6, StatsShowNeighbourTables)
     start_dual();
     json st = r->call({{"cmd", "stats"}});
     ASSERT_TRUE(st.contains("neighbors")) << st.dump();
-    ASSERT_EQ(st["neighbors"]["tables"].size(), 1u);
-    EXPECT_EQ(st["neighbors"]["tables"][0]["interface"], 0);
-    EXPECT_GT(st["neighbors"]["tables"][0]["capacity"].get<uint64_t>(), 0u);
-    const uint64_t before = st["neighbors"]["tables"][0]["entries"].get<uint64_t>();
+    const json& n = st["neighbors"];
+    for (const char* k : {"arp_in", "nd_in", "nd_ns_answered", "nd_ns_sent", "icmp6_echo_replies",
+                          "probes", "expired", "moved", "full"})
+        EXPECT_TRUE(n.contains(k)) << k;
+    ASSERT_EQ(n["tables"].size(), 2u); // interface 0: IPv4 and IPv6
+    EXPECT_EQ(n["tables"][0]["family"], 4);
+    EXPECT_EQ(n["tables"][1]["family"], 6);
+    EXPECT_EQ(n["tables"][0]["capacity"], 4096);
+    const uint64_t before4 = n["tables"][0]["entries"].get<uint64_t>();
+    const uint64_t before6 = n["tables"][1]["entries"].get<uint64_t>();
     r->learn(bob);
     st = r->call({{"cmd", "stats"}});
-    EXPECT_EQ(st["neighbors"]["tables"][0]["entries"].get<uint64_t>(), before + 1);
+    EXPECT_EQ(st["neighbors"]["tables"][0]["entries"].get<uint64_t>(), before4 + 1);
+    EXPECT_EQ(st["neighbors"]["tables"][1]["entries"].get<uint64_t>(), before6);
 }
