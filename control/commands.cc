@@ -19,9 +19,11 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string ep_string(dp::packed_ep e)
+// A leg's remote as "IP:PORT" / "[IPV6]:PORT", or null.
+json remote_json(const dp::leg& l)
 {
-    return format_endpoint({rte_be_to_cpu_32(dp::ep_ip(e)), rte_be_to_cpu_16(dp::ep_port(e))});
+    auto r = leg_remote(l);
+    return r ? json(format_endpoint(*r)) : json(nullptr);
 }
 
 // "SUITE:BASE64" -> key material. The error names the field and never quotes
@@ -404,18 +406,27 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         const std::string where = "legs[" + std::to_string(i) + "].";
         if (!l.is_object())
             invalid("legs[" + std::to_string(i) + "]", "must be an object");
-        check_fields(l, {"name", "remote", "targets", "interface", "in", "out", "clock_rate",
-                         "max_pps", "latch_from"},
+        check_fields(l, {"name", "remote", "family", "targets", "interface", "in", "out",
+                         "clock_rate", "max_pps", "latch_from"},
                      where);
         leg_request lr;
         lr.name = get_string(l, "name", where);
         if (auto r = l.find("remote"); r != l.end() && !r->is_null()) {
             if (!r->is_string())
-                invalid(where + "remote", "must be a string IP:PORT");
+                invalid(where + "remote", "must be a string IP:PORT or [IPV6]:PORT");
             std::string err;
-            lr.remote = parse_endpoint(r->get<std::string>(), err);
+            lr.remote = parse_endpoint_any(r->get<std::string>(), err);
             if (!lr.remote)
                 invalid(where + "remote", err);
+        }
+        if (auto f = l.find("family"); f != l.end()) {
+            if (!f->is_number_integer() || (f->get<int64_t>() != 4 && f->get<int64_t>() != 6))
+                invalid(where + "family", "must be 4 or 6");
+            lr.family = static_cast<uint8_t>(f->get<unsigned>());
+            if (lr.remote && lr.remote->family != lr.family)
+                invalid(where + "family", "is " + std::to_string(lr.family) +
+                                                  " but the remote is an IPv" +
+                                                  std::to_string(lr.remote->family) + " address");
         }
         if (auto t = l.find("targets"); t != l.end()) {
             if (!t->is_array())
@@ -451,6 +462,11 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         if (auto f = l.find("latch_from"); f != l.end()) {
             std::string perr;
             auto px = f->is_string() ? parse_prefix(f->get<std::string>(), perr) : std::nullopt;
+            if (!px && f->is_string() && f->get_ref<const std::string&>().find(':') !=
+                                                 std::string::npos)
+                invalid(where + "latch_from", "IPv6 networks are not supported here yet (a "
+                                              "leg's latch_from is an IPv4 network such as "
+                                              "\"198.18.0.0/24\")");
             if (!px)
                 invalid(where + "latch_from", "must be an IPv4 network such as \"198.18.0.0/24\"" +
                                                   (perr.empty() ? "" : ": " + perr));
@@ -477,11 +493,10 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
         json out = json::array();
         for (unsigned i = 0; i < s->ds->nlegs; i++) {
             const dp::leg& l = s->ds->legs[i];
-            dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
             out.push_back({{"name", s->leg_names[i]},
-                            {"local", format_endpoint({rte_be_to_cpu_32(dp_.laddr(l.laddr).ip4_be),
-                                                       rte_be_to_cpu_16(l.local_port_be)})},
-                            {"remote", r ? json(ep_string(r)) : json(nullptr)}});
+                           {"local", local_string(l)},
+                           {"remote", remote_json(l)},
+                           {"family", l.family}});
         }
         reply(json{{"session", id}, {"legs", out}});
     });
@@ -495,18 +510,19 @@ json commands::session_json(const session_info& s) const
     json legs = json::array();
     for (unsigned i = 0; i < s.ds->nlegs; i++) {
         const dp::leg& l = s.ds->legs[i];
-        dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
+        const dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
         json targets = json::array();
         for (unsigned t = 0; t < l.ntargets; t++)
             targets.push_back(s.leg_names[l.target(t)]);
         uint64_t seen = dp::read(l.last_seen_tsc);
         legs.push_back(
                 {{"name", s.leg_names[i]},
-                 {"local", format_endpoint({rte_be_to_cpu_32(dp_.laddr(l.laddr).ip4_be),
-                                            rte_be_to_cpu_16(l.local_port_be)})},
-                 {"remote", r ? json(ep_string(r)) : json(nullptr)},
+                 {"local", local_string(l)},
+                 {"remote", remote_json(l)},
                  {"latched", r != 0 && !s.remote_configured[i]},
                  {"interface", l.iface},
+                 {"family", l.family},
+                 {"laddr", l.laddr},
                  {"targets", targets},
                  {"srtp",
                   {{"in", i < s.crypto.size() ? suite_json(s.crypto[i].in_key) : json(nullptr)},
@@ -584,9 +600,9 @@ void commands::cmd_leg_update(const json& req, reply_fn& reply)
         std::optional<endpoint> ep;
         if (!r->is_null()) {
             if (!r->is_string())
-                invalid("remote", "must be a string IP:PORT or null");
+                invalid("remote", "must be a string IP:PORT or [IPV6]:PORT, or null");
             std::string err;
-            ep = parse_endpoint(r->get<std::string>(), err);
+            ep = parse_endpoint_any(r->get<std::string>(), err);
             if (!ep)
                 invalid("remote", err);
         }
@@ -686,18 +702,68 @@ json commands::stats_json() const
                 {"turn", turn_stats_json()},
                 {"turn_streams", streams_json()},
                 {"relay_ports", ports_json()},
+                {"neighbors", neighbors_json()},
                 {"mbufs_in_use", dp_.mbufs_in_use()}};
 }
 
-// Fill level of the relay port pools (legs and TURN allocations share them).
+// Fill level of the relay port pools, one per address slot (legs and TURN
+// allocations share them).
 json commands::ports_json() const
 {
     json a = json::array();
-    for (unsigned i = 0; i < dp_.nifaces(); i++)
-        a.push_back({{"interface", i},
+    for (unsigned i = 0; i < sm_.nslots(); i++)
+        a.push_back({{"interface", dp_.laddr(i).iface},
+                     {"address", format_ip(sm_.address_of(i))},
+                     {"family", dp_.laddr(i).family},
                      {"free", sm_.pool(i).free_total()},
                      {"capacity", sm_.pool(i).capacity()}});
     return a;
+}
+
+// The neighbour manager's ARP/ND counters and each interface's table fill
+// (per family; capacity is per family: [dataplane] neighbors).
+json commands::neighbors_json() const
+{
+    const auto& n = nm_.stats();
+    json tables = json::array();
+    for (unsigned i = 0; i < dp_.nifaces(); i++) {
+        const dp::neighbor_table* t = dp_.ifc(i).neigh;
+        if (t == nullptr)
+            continue;
+        tables.push_back({{"interface", i}, {"family", 4}, {"entries", t->size4()},
+                          {"capacity", t->capacity()}});
+        tables.push_back({{"interface", i}, {"family", 6}, {"entries", t->size6()},
+                          {"capacity", t->capacity()}});
+    }
+    return json{{"arp_in", n.arp_in},
+                {"arp_replies", n.arp_replies},
+                {"arp_requests", n.arp_requests},
+                {"arp_learned", n.arp_learned},
+                {"arp_bad", n.arp_bad},
+                {"nd_in", n.nd_in},
+                {"nd_bad", n.nd_bad},
+                {"nd_ns_answered", n.nd_ns_answered},
+                {"nd_ns_sent", n.nd_ns_sent},
+                {"nd_na_unsolicited", n.nd_na_unsolicited},
+                {"nd_learned", n.nd_learned},
+                {"nd_other", n.nd_other},
+                {"nd_dad_conflict", n.nd_dad_conflict},
+                {"icmp6_in", n.icmp6_in},
+                {"icmp6_echo_replies", n.icmp6_echo_replies},
+                {"icmp6_other", n.icmp6_other},
+                {"icmp6_bad", n.icmp6_bad},
+                {"probes", n.neigh_probes},
+                {"expired", n.neigh_expired},
+                {"moved", n.neigh_moved},
+                {"full", n.neigh_full},
+                {"tables", tables}};
+}
+
+// A leg's relay address as reported: its slot's public address (1:1 NAT) or
+// its own, and its port.
+std::string commands::local_string(const dp::leg& l) const
+{
+    return format_endpoint(endpoint::of(sm_.public_of(l.laddr), rte_be_to_cpu_16(l.local_port_be)));
 }
 
 void commands::cmd_stats(const json& req, reply_fn& reply)

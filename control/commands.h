@@ -40,6 +40,8 @@ public:
     json turn_stats_json() const;
     json turn_drops_json() const;
     json ports_json() const;
+    json neighbors_json() const;
+    std::string local_string(const dp::leg& l) const;
     // TURN (optional: isard sets it when [turn] is on).
     void set_turn(turn_manager* t) { turn_ = t; }
     turn_manager* turn() const { return turn_; }

@@ -149,6 +149,137 @@ void parse_ports(const toml::table& t, const char* key, const config& c,
         fail(k, "at most 8 ports");
 }
 
+// A string, or an array of strings (`key` is "address", "gateway", ...):
+// the strings with the key each is to be named by in an error.
+std::vector<std::pair<std::string, std::string>> string_or_list(const toml::table& t,
+                                                                const std::string& where,
+                                                                const std::string& key)
+{
+    std::vector<std::pair<std::string, std::string>> out;
+    const toml::node* n = t.get(key);
+    const std::string k = where + "." + key;
+    if (n == nullptr)
+        return out;
+    if (n->is_string()) {
+        out.emplace_back(k, n->as_string()->get());
+        return out;
+    }
+    if (!n->is_array())
+        fail(k, "expected a string or an array of strings");
+    size_t i = 0;
+    for (auto&& e : *n->as_array()) {
+        const std::string ki = k + "[" + std::to_string(i++) + "]";
+        if (!e.is_string())
+            fail(ki, "expected a string");
+        out.emplace_back(ki, e.as_string()->get());
+    }
+    return out;
+}
+
+const char* family_name(uint8_t f)
+{
+    return f == 6 ? "IPv6" : "IPv4";
+}
+
+// An IPv4 or IPv6 gateway: another host in one of the interface's prefixes of
+// its family (an IPv6 gateway may also be link-local, as routers' usually are).
+void parse_gateways(const toml::table& t, const std::string& where, interface_config& ic)
+{
+    bool seen[2] = {false, false};
+    for (auto& [key, s] : string_or_list(t, where, "gateway")) {
+        auto g = parse_ip(s);
+        if (!g || !usable_unicast(*g))
+            fail(key, "bad IP address \"" + s + "\"");
+        bool& dup = seen[g->family == 6];
+        if (dup)
+            fail(key, std::string("a second ") + family_name(g->family) +
+                              " gateway (at most one per family)");
+        dup = true;
+        const bool link_local = g->family == 6 && g->v6[0] == 0xfe && (g->v6[1] & 0xc0) == 0x80;
+        bool on_link = false, has_family = false;
+        for (const ip_prefix& a : ic.addrs) {
+            if (a.addr.family != g->family)
+                continue;
+            has_family = true;
+            if (a.addr == *g)
+                fail(key, s + " is the interface's own address");
+            on_link = on_link || same_prefix(a.addr, *g, a.len);
+        }
+        if (!has_family)
+            fail(key, std::string("the interface has no ") + family_name(g->family) +
+                              " address for gateway " + s);
+        if (!on_link && !link_local)
+            fail(key, s + " is not another host in " +
+                              (g->family == 4 ? format_prefix({ip_addr::from_v4(ic.address),
+                                                               ic.prefix_len})
+                                              : std::string("any of the interface's IPv6 "
+                                                            "prefixes")));
+        if (g->family == 4)
+            ic.gateway = g->v4;
+        else
+            ic.gateway6 = *g;
+    }
+}
+
+// [[interface]] address (1..8, either family), gateway, public_address.
+void parse_addresses(const toml::table& t, const std::string& where, interface_config& ic)
+{
+    const toml::node* n = t.get("address");
+    if (n == nullptr || (n->is_string() && n->as_string()->get().empty()) ||
+        (n->is_array() && n->as_array()->empty()))
+        fail(where + ".address", "missing (e.g. \"198.18.0.1/24\" or [\"198.18.0.1/24\", "
+                                 "\"2001:2::1/64\"])");
+    for (auto& [key, s] : string_or_list(t, where, "address")) {
+        std::string err;
+        auto p = parse_ip_prefix(s, err);
+        if (!p)
+            fail(key, err);
+        for (const ip_prefix& o : ic.addrs)
+            if (o.addr == p->addr)
+                fail(key, format_ip(p->addr) + " is listed twice");
+        ic.addrs.push_back(*p);
+        if (p->addr.family == 4 && ic.address == 0) {
+            ic.address = p->addr.v4;
+            ic.prefix_len = p->len;
+        }
+    }
+    if (ic.addrs.size() > max_iface_addrs)
+        fail(where + ".address", "at most " + std::to_string(max_iface_addrs) +
+                                         " addresses per interface");
+    parse_gateways(t, where, ic);
+    for (auto& [key, s] : string_or_list(t, where, "public_address")) {
+        auto a = parse_ip(s);
+        if (!a || !usable_unicast(*a))
+            fail(key, "bad IP address \"" + s + "\"");
+        unsigned same_family = 0;
+        for (const ip_prefix& p : ic.addrs)
+            same_family += p.addr.family == a->family;
+        if (same_family != 1)
+            fail(key, std::string("a public ") + family_name(a->family) + " address needs " +
+                              "exactly one " + family_name(a->family) +
+                              " address on the interface (1:1 NAT), it has " +
+                              std::to_string(same_family));
+        for (const ip_addr& o : ic.public_addrs)
+            if (o.family == a->family)
+                fail(key, std::string("a second public ") + family_name(a->family) +
+                                  " address (at most one per family)");
+        ic.public_addrs.push_back(*a);
+    }
+}
+
+// No address on two interfaces.
+void check_unique_addresses(const config& c)
+{
+    for (size_t i = 0; i < c.interfaces.size(); i++)
+        for (size_t j = 0; j < i; j++)
+            for (const ip_prefix& a : c.interfaces[i].addrs)
+                for (const ip_prefix& b : c.interfaces[j].addrs)
+                    if (a.addr == b.addr)
+                        fail("interface[" + std::to_string(i) + "].address",
+                             format_ip(a.addr) + " is also an address of interface[" +
+                                     std::to_string(j) + "]");
+}
+
 void parse_turn(const toml::table& t, config& c)
 {
     turn_config& tc = c.turn;
@@ -218,11 +349,12 @@ void parse_dataplane(const toml::table& root, config& c)
 {
     if (auto* t = section(root, "dataplane")) {
         check_keys(*t, "dataplane",
-                   {"mbufs", "idle_sleep_us", "hold_per_next_hop", "hold_total"});
+                   {"mbufs", "idle_sleep_us", "hold_per_next_hop", "hold_total", "neighbors"});
         get_uint(*t, "dataplane", "mbufs", c.mbufs, 1023, 16u << 20);
         get_uint(*t, "dataplane", "idle_sleep_us", c.idle_sleep_us, 0, 100000);
         get_uint(*t, "dataplane", "hold_per_next_hop", c.hold_per_next_hop, 1, 65536);
         get_uint(*t, "dataplane", "hold_total", c.hold_total, 1, 1u << 20);
+        get_uint(*t, "dataplane", "neighbors", c.neighbors, 16, 1u << 20);
         if (c.hold_total < c.hold_per_next_hop)
             fail("dataplane.hold_total", "must be at least hold_per_next_hop (" +
                                                  std::to_string(c.hold_per_next_hop) + ")");
@@ -230,7 +362,7 @@ void parse_dataplane(const toml::table& root, config& c)
     if (auto* t = section(root, "exception")) {
         check_keys(*t, "exception",
                    {"arp_reply_pps", "arp_request_pps", "arp_other_pps", "icmp_pps", "stun_pps",
-                    "dtls_pps", "kernel_pps"});
+                    "dtls_pps", "kernel_pps", "nd_pps"});
         const uint64_t max = 100000000;
         get_uint(*t, "exception", "arp_reply_pps", c.arp_reply_pps, 0, max);
         get_uint(*t, "exception", "arp_request_pps", c.arp_request_pps, 0, max);
@@ -239,6 +371,7 @@ void parse_dataplane(const toml::table& root, config& c)
         get_uint(*t, "exception", "stun_pps", c.stun_pps, 0, max);
         get_uint(*t, "exception", "dtls_pps", c.dtls_pps, 0, max);
         get_uint(*t, "exception", "kernel_pps", c.kernel_pps, 0, max);
+        get_uint(*t, "exception", "nd_pps", c.nd_pps, 0, max);
     }
 }
 
@@ -274,8 +407,8 @@ config parse_table(const toml::table& root)
     for (auto&& e : *ifs->as_array()) {
         const std::string where = "interface[" + std::to_string(i) + "]";
         const toml::table& t = *e.as_table();
-        check_keys(t, where, {"port", "address", "gateway", "tx_checksum_offload", "kernel_iface",
-                              "kernel_forward"});
+        check_keys(t, where, {"port", "address", "gateway", "public_address",
+                              "tx_checksum_offload", "kernel_iface", "kernel_forward"});
         interface_config ic;
         get_string(t, where, "kernel_iface", ic.kernel_iface);
         if (ic.kernel_iface.size() >= 16 || ic.kernel_iface.find_first_of("/ \t\n:") !=
@@ -294,30 +427,13 @@ config parse_table(const toml::table& root)
         get_uint(t, where, "port", ic.port, 0, 1023);
         if (!ports.insert(ic.port).second)
             fail(where + ".port", "port " + std::to_string(ic.port) + " is used twice");
-        std::string a, gw, err;
-        get_string(t, where, "address", a);
-        if (a.empty())
-            fail(where + ".address", "missing (e.g. \"198.18.0.1/24\")");
-        auto p = parse_prefix(a, err);
-        if (!p)
-            fail(where + ".address", err);
-        ic.address = p->ip;
-        ic.prefix_len = p->len;
-        get_string(t, where, "gateway", gw);
-        if (!gw.empty()) {
-            auto g = parse_ipv4(gw);
-            if (!g)
-                fail(where + ".gateway", "bad IPv4 address \"" + gw + "\"");
-            uint32_t mask = ic.prefix_len == 0 ? 0 : ~0u << (32 - ic.prefix_len);
-            if ((*g & mask) != (ic.address & mask) || *g == ic.address)
-                fail(where + ".gateway", gw + " is not another host in " + a);
-            ic.gateway = *g;
-        }
+        parse_addresses(t, where, ic);
         c.interfaces.push_back(ic);
         i++;
     }
     if (c.interfaces.empty())
         fail("interface", "at least one [[interface]] is required");
+    check_unique_addresses(c);
     if (c.interfaces.size() > 32) // dp::max_ifaces
         fail("interface", "at most 32 interfaces are supported");
 
@@ -430,6 +546,20 @@ std::optional<config> parse_config(const std::string& text, std::string& err)
     return std::nullopt;
 }
 
+std::vector<addr_slot> address_slots(const config& c)
+{
+    std::vector<addr_slot> out;
+    for (unsigned i = 0; i < c.interfaces.size(); i++)
+        for (const ip_prefix& a : c.interfaces[i].addrs) {
+            addr_slot s{i, a, std::nullopt};
+            for (const ip_addr& p : c.interfaces[i].public_addrs)
+                if (p.family == a.addr.family)
+                    s.public_addr = p;
+            out.push_back(s);
+        }
+    return out;
+}
+
 std::optional<config> load_config(const std::string& path, std::string& err)
 {
     std::ifstream f(path);
@@ -462,10 +592,25 @@ std::string dump_config(const config& c)
         o << (i ? ", " : "") << toml::value<std::string>(c.eal_args[i]);
     o << "]\n";
     for (auto& i : c.interfaces) {
-        o << "\n[[interface]]\nport = " << i.port << "\naddress = \"" << format_ipv4(i.address)
-          << "/" << unsigned(i.prefix_len) << "\"\n";
-        if (i.gateway)
-            o << "gateway = \"" << format_ipv4(i.gateway) << "\"\n";
+        o << "\n[[interface]]\nport = " << i.port << "\naddress = ";
+        if (i.addrs.size() == 1)
+            o << "\"" << format_prefix(i.addrs[0]) << "\"\n";
+        else
+            for (size_t k = 0; k < i.addrs.size(); k++)
+                o << (k ? ", \"" : "[\"") << format_prefix(i.addrs[k])
+                  << (k + 1 == i.addrs.size() ? "\"]\n" : "\"");
+        if (i.gateway && i.gateway6)
+            o << "gateway = [\"" << format_ipv4(i.gateway) << "\", \"" << format_ip(*i.gateway6)
+              << "\"]\n";
+        else if (i.gateway || i.gateway6)
+            o << "gateway = \""
+              << (i.gateway ? format_ipv4(i.gateway) : format_ip(*i.gateway6)) << "\"\n";
+        if (!i.public_addrs.empty()) {
+            o << "public_address = [";
+            for (size_t k = 0; k < i.public_addrs.size(); k++)
+                o << (k ? ", \"" : "\"") << format_ip(i.public_addrs[k]) << "\"";
+            o << "]\n";
+        }
         if (!i.tx_checksum_offload)
             o << "tx_checksum_offload = false\n";
         if (!i.kernel_iface.empty())
@@ -487,10 +632,12 @@ std::string dump_config(const config& c)
       << "\n\n[metrics]\nlisten = " << toml::value<std::string>(c.metrics_listen)
       << "\n\n[dataplane]\nmbufs = " << c.mbufs
       << "\nidle_sleep_us = " << c.idle_sleep_us << "\nhold_per_next_hop = " << c.hold_per_next_hop
-      << "\nhold_total = " << c.hold_total << "\n\n[exception]\narp_reply_pps = " << c.arp_reply_pps
+      << "\nhold_total = " << c.hold_total << "\nneighbors = " << c.neighbors
+      << "\n\n[exception]\narp_reply_pps = " << c.arp_reply_pps
       << "\narp_request_pps = " << c.arp_request_pps << "\narp_other_pps = " << c.arp_other_pps
       << "\nicmp_pps = " << c.icmp_pps << "\nstun_pps = " << c.stun_pps
-      << "\ndtls_pps = " << c.dtls_pps << "\nkernel_pps = " << c.kernel_pps << "\n\n[log]\nlevel = \"" << c.log_level
+      << "\ndtls_pps = " << c.dtls_pps << "\nkernel_pps = " << c.kernel_pps
+      << "\nnd_pps = " << c.nd_pps << "\n\n[log]\nlevel = \"" << c.log_level
       << "\"\n";
     if (c.allow_wedge)
         o << "\n[debug]\nallow_wedge = true\n";

@@ -7,13 +7,31 @@
 #include <string>
 #include <vector>
 
+#include "control/addr.h"
+
 namespace isar::ctl {
+
+// At most this many addresses on one interface (dp: a slot per address).
+inline constexpr unsigned max_iface_addrs = 8;
 
 struct interface_config {
     uint16_t port = 0;      // DPDK port id                      [[interface]] port
-    uint32_t address = 0;   // IPv4, host order                  [[interface]] address = "A/P"
+    // Every address of the interface, of either family, in config order:
+    // each is an address slot (laddr) with its own relay port pool.
+    //   [[interface]] address = "A/P" or ["A/P", "X::Y/P", ...] (1..8)
+    std::vector<ip_prefix> addrs;
+    // The first IPv4 address of addrs (0 and 0 when there is none): what the
+    // kernel interface and gratuitous ARP use, as before.
+    uint32_t address = 0;   // IPv4, host order
     uint8_t prefix_len = 0; //                                   (the /P part)
-    uint32_t gateway = 0;   // 0 = none (on-link peers only)     [[interface]] gateway
+    // [[interface]] gateway = "G" or ["G4", "G6"] (at most one per family)
+    uint32_t gateway = 0;   // IPv4, 0 = none (on-link peers only)
+    std::optional<ip_addr> gateway6; // IPv6 next hop (may be link-local)
+    // [[interface]] public_address = ["203.0.113.7", "2001:2::7"]: the address
+    // in front of 1:1 NAT reported instead of the interface's own (in a leg's
+    // `local` and TURN's XOR-RELAYED-ADDRESS); at most one per family, and
+    // only for a family the interface has exactly one address of.
+    std::vector<ip_addr> public_addrs;
     bool tx_checksum_offload = true; // use the port's, if it has one  [[interface]] tx_checksum_offload
     // The kernel interface (a net_tap isard creates when TURN listens on TCP
     // or TLS) that carries this interface's address for the kernel's TCP:
@@ -90,6 +108,7 @@ struct config {
     uint32_t idle_sleep_us = 0;     // workers sleep this long when idle (0 = always poll)
     uint32_t hold_per_next_hop = 64; // packets held per next hop while ARP resolves it
     uint32_t hold_total = 4096;     // packets held in all
+    uint32_t neighbors = 4096;      // neighbour (ARP/ND) entries per family and interface
     // [exception]: packets per second (all workers together) each kind may
     // take to the control lcore; the excess is dropped as policed_*. 0 = unpoliced.
     uint32_t arp_reply_pps = 20000; // ARP replies to our address
@@ -99,11 +118,21 @@ struct config {
     uint32_t stun_pps = 5000;       // STUN to leg ports
     uint32_t dtls_pps = 5000;       // DTLS to leg ports
     uint32_t kernel_pps = 200000;   // frames to the kernel interface (TURN over TCP/TLS)
+    uint32_t nd_pps = 5000;         // Neighbor Discovery (ICMPv6 133-137) to us
     // [log]
     std::string log_level = "info"; // error, warning, notice, info, debug
     // [turn]
     turn_config turn;
 };
+
+// One address slot (laddr): slots are numbered over all interfaces in config
+// order, interface 0's addresses first.
+struct addr_slot {
+    unsigned iface = 0;
+    ip_prefix addr;
+    std::optional<ip_addr> public_addr; // the interface's public_address of this family
+};
+std::vector<addr_slot> address_slots(const config& c);
 
 // Parses and validates. On error returns nullopt and `err` names the key and
 // says what is wrong.

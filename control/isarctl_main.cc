@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -203,7 +204,7 @@ std::string redact(const std::string& spec)
         } else if (k == "in" || k == "out") {
             part = k + "=...";
         } else if (k != "remote" && k != "targets" && k != "interface" && k != "clock_rate" &&
-                   k != "max_pps" && k != "latch_from") {
+                   k != "max_pps" && k != "latch_from" && k != "family") {
             part = "..."; // unknown: may be (part of) a key
         }
         out += (out.empty() && start == 0 ? "" : ",") + part;
@@ -214,7 +215,8 @@ std::string redact(const std::string& spec)
     return out;
 }
 
-// "--leg a,remote=198.18.0.2:4000" -> {"name":"a","remote":"..."}
+// "--leg a,remote=198.18.0.2:4000" -> {"name":"a","remote":"..."};
+// "--leg b,remote=[2001:2::2]:4000", "--leg c,family=6" (IPv6, latching).
 json parse_leg(const std::string& spec)
 {
     json leg;
@@ -253,6 +255,10 @@ json parse_leg(const std::string& spec)
                     v.find_first_not_of("0123456789") != std::string::npos)
                     die(2, "--leg " + redact(spec) + ": interface must be a number");
                 leg["interface"] = std::stoul(v);
+            } else if (k == "family") {
+                if (v != "4" && v != "6")
+                    die(2, "--leg " + redact(spec) + ": family must be 4 or 6");
+                leg["family"] = v == "6" ? 6 : 4;
             } else if (k == "clock_rate" || k == "max_pps") {
                 if (v.empty() || v.size() > 8 ||
                     v.find_first_not_of("0123456789") != std::string::npos)
@@ -265,8 +271,8 @@ json parse_leg(const std::string& spec)
                 wipe(part);
             } else {
                 die(2, "--leg " + redact(spec) + ": unknown key " + quoted_word(k) +
-                               " (remote, targets, interface, in, out, clock_rate, max_pps, "
-                               "latch_from)");
+                               " (remote, family, targets, interface, in, out, clock_rate, "
+                               "max_pps, latch_from)");
             }
         }
         if (comma == std::string::npos)
@@ -276,20 +282,33 @@ json parse_leg(const std::string& spec)
     return leg;
 }
 
+// Column width for the endpoints of `legs` ("[2001:2::1]:30000" is wider
+// than an IPv4 one): at least 22.
+size_t ep_width(const json& legs, const char* key, size_t extra = 0)
+{
+    size_t w = 22;
+    for (auto& l : legs)
+        w = std::max(w, str(l[key]).size() + extra);
+    return w;
+}
+
 void print_session(const json& r)
 {
     fmt::print("session {}  state {}  worker {}  age {:.1f}s  idle {:.1f}s\n", str(r["session"]),
                str(r["state"]), r["worker"].dump(), r["age_s"].get<double>(),
                r["idle_s"].get<double>());
-    fmt::print("{:<12} {:<22} {:<22} {:>10} {:>12} {:>10} {:>12}  {}\n", "LEG", "LOCAL", "REMOTE",
-               "IN_PKTS", "IN_BYTES", "OUT_PKTS", "OUT_BYTES", "DROPS");
+    const size_t lw = ep_width(r["legs"], "local"), rw = ep_width(r["legs"], "remote", 10);
+    fmt::print("{:<12} {:>3} {:<{}} {:<{}} {:>10} {:>12} {:>10} {:>12}  {}\n", "LEG", "FAM",
+               "LOCAL", lw, "REMOTE", rw, "IN_PKTS", "IN_BYTES", "OUT_PKTS", "OUT_BYTES",
+               "DROPS");
     std::string srtp;
     for (auto& l : r["legs"]) {
         std::string remote = str(l["remote"]);
         if (l.value("latched", false))
             remote += " (latched)";
-        fmt::print("{:<12} {:<22} {:<22} {:>10} {:>12} {:>10} {:>12}  {}\n", str(l["name"]),
-                   str(l["local"]), remote, l["in"]["packets"].dump(), l["in"]["bytes"].dump(),
+        fmt::print("{:<12} {:>3} {:<{}} {:<{}} {:>10} {:>12} {:>10} {:>12}  {}\n",
+                   str(l["name"]), l.value("family", json(4)).dump(), str(l["local"]), lw, remote,
+                   rw, l["in"]["packets"].dump(), l["in"]["bytes"].dump(),
                    l["out"]["packets"].dump(), l["out"]["bytes"].dump(), drops_text(l["drops"]));
         if (l.contains("srtp")) {
             const json& c = l["srtp"];
@@ -359,6 +378,21 @@ std::string nonzero_text(const json& o)
         if (!(it.value().is_number() && it.value() == 0))
             s += (s.empty() ? "" : " ") + it.key() + "=" + it.value().dump();
     return s.empty() ? "-" : s;
+}
+
+// The "neighbors" block of stats: the ARP/ND counters (non-zero ones) and the
+// fill of each interface's neighbour table.
+void print_neighbors(const json& n)
+{
+    if (!n.is_object())
+        return;
+    json counters = n;
+    counters.erase("tables");
+    fmt::print("neighbours: {}\n", nonzero_text(counters));
+    for (auto& t : n.value("tables", json::array()))
+        fmt::print("neighbour table: interface {} IPv{} {} entries of {}\n",
+                   t.value("interface", json(0)).dump(), t.value("family", json(4)).dump(),
+                   t.value("entries", json(0)).dump(), t.value("capacity", json(0)).dump());
 }
 
 // The "turn" block of stats, when TURN is on.
@@ -481,9 +515,9 @@ int main(int argc, char** argv)
     auto* create = session->add_subcommand("create", "create a session and print its relay addresses");
     create->add_option("ID", id, "session id")->required();
     create->add_option("--leg", legs,
-                       "NAME[,remote=IP:PORT][,targets=A+B][,interface=N][,in=KEY][,out=KEY]"
-                       "[,clock_rate=HZ][,max_pps=N][,latch_from=CIDR]; KEY: SUITE:BASE64, @FILE (a file holding "
-                       "it) or @- (a line of standard input)")
+                       "NAME[,remote=IP:PORT|[IPV6]:PORT][,family=4|6][,targets=A+B][,interface=N]"
+                       "[,in=KEY][,out=KEY][,clock_rate=HZ][,max_pps=N][,latch_from=CIDR]; KEY: "
+                       "SUITE:BASE64, @FILE (a file holding it) or @- (a line of standard input)")
             ->required();
     bool with_metrics = false;
     create->add_flag("--metrics", with_metrics,
@@ -509,12 +543,13 @@ int main(int argc, char** argv)
     leg->require_subcommand(1);
     std::string leg_name, leg_spec;
     auto* update = leg->add_subcommand(
-            "update", "change a live leg: remote (IP:PORT, or none to latch again) and/or SRTP "
+            "update", "change a live leg: remote (IP:PORT or [IPV6]:PORT, or none to latch again) and/or SRTP "
                       "keys (re-key; SUITE:BASE64, or none for plain RTP)");
     update->add_option("ID", id, "session id")->required();
     update->add_option("NAME", leg_name, "leg name")->required();
     update->add_option("SPEC", leg_spec,
-                       "[remote=IP:PORT|none][,in=KEY|none][,out=KEY|none]; KEY: SUITE:BASE64, "
+                       "[remote=IP:PORT|[IPV6]:PORT|none][,in=KEY|none][,out=KEY|none]; KEY: "
+                       "SUITE:BASE64, "
                        "@FILE or @- (standard input)")
             ->required();
     update->callback([&] {
@@ -602,8 +637,9 @@ int main(int argc, char** argv)
         fmt::print("pong: isard {} with {} worker(s)\n", str(r["version"]), r["workers"].dump());
     } else if (cmd == "session.create") {
         fmt::print("session {}\n", str(r["session"]));
+        const size_t lw = ep_width(r["legs"], "local");
         for (auto& l : r["legs"])
-            fmt::print("  {:<12} {:<22} remote {}\n", str(l["name"]), str(l["local"]),
+            fmt::print("  {:<12} {:<{}} remote {}\n", str(l["name"]), str(l["local"]), lw,
                        str(l["remote"]));
     } else if (cmd == "session.get" || cmd == "leg.update") {
         print_session(r);
@@ -617,6 +653,7 @@ int main(int argc, char** argv)
         fmt::print("deleted {}\n", str(r["session"]));
     } else if (cmd == "stats") {
         print_stats(r);
+        print_neighbors(r.value("neighbors", json()));
         if (r.contains("turn"))
             print_turn_stats(r["turn"]);
         print_turn_streams(r.value("turn_streams", json()));

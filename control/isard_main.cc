@@ -31,10 +31,30 @@ namespace {
 dp::dp_config dataplane_config(const ctl::config& c)
 {
     dp::dp_config d;
-    for (const auto& i : c.interfaces)
-        d.ifaces.push_back({i.port, {{4, rte_cpu_to_be_32(i.address), {}, i.prefix_len}},
-                            rte_cpu_to_be_32(i.gateway), i.tx_checksum_offload,
-                            c.turn.streams(), i.kernel_iface, i.kernel_forward_all});
+    for (const auto& i : c.interfaces) {
+        dp::iface_config f;
+        f.port_id = i.port;
+        for (const ctl::ip_prefix& a : i.addrs) {
+            dp::addr_config ac;
+            ac.family = a.addr.family;
+            ac.prefix_len = a.len;
+            if (a.addr.is_v6())
+                ac.ip6 = ctl::to_dp6(a.addr.v6);
+            else
+                ac.ip_be = rte_cpu_to_be_32(a.addr.v4);
+            f.addrs.push_back(ac);
+        }
+        f.gateway_be = rte_cpu_to_be_32(i.gateway);
+        if (i.gateway6) {
+            f.gateway6 = ctl::to_dp6(i.gateway6->v6);
+            f.has_gateway6 = true;
+        }
+        f.tx_cksum_offload = i.tx_checksum_offload;
+        f.kernel = c.turn.streams();
+        f.kernel_iface = i.kernel_iface;
+        f.kernel_all = i.kernel_forward_all;
+        d.ifaces.push_back(std::move(f));
+    }
     d.max_legs = c.max_legs;
     d.mbufs = c.mbufs;
     d.idle_sleep_us = c.idle_sleep_us;
@@ -56,6 +76,8 @@ dp::dp_config dataplane_config(const ctl::config& c)
     d.icmp_pps = c.icmp_pps;
     d.stun_pps = c.stun_pps;
     d.dtls_pps = c.dtls_pps;
+    d.nd_pps = c.nd_pps;
+    d.neighbors = c.neighbors;
     d.hold_per_next_hop = c.hold_per_next_hop;
     d.hold_total = c.hold_total;
     return d;

@@ -212,6 +212,53 @@ metrics_exporter::metrics_exporter(dp::dataplane& dp, session_manager& sm, neigh
 namespace {
 // TURN over TCP/TLS: every stream thread counter, one sample per thread:
 // isar_turn_stream_<name>{thread="t"} (counters end in _total).
+// Neighbour (ARP/ND) counters and the fill of each interface's table.
+void render_neighbors(writer& m, const dp::dataplane& dp, const neighbor_manager& nm)
+{
+    const auto& n = nm.stats();
+    m.family("isar_neighbor_messages_total", "counter",
+             "ARP, Neighbor Discovery and ICMPv6 handled by the control lcore, and neighbour "
+             "table events (probes, expiries, MAC moves, full), by kind.");
+    const std::pair<const char*, uint64_t> kinds[] = {
+            {"arp_in", n.arp_in},
+            {"arp_replies_sent", n.arp_replies},
+            {"arp_requests_sent", n.arp_requests},
+            {"arp_learned", n.arp_learned},
+            {"arp_bad", n.arp_bad},
+            {"nd_in", n.nd_in},
+            {"nd_bad", n.nd_bad},
+            {"nd_ns_answered", n.nd_ns_answered},
+            {"nd_ns_sent", n.nd_ns_sent},
+            {"nd_na_unsolicited", n.nd_na_unsolicited},
+            {"nd_learned", n.nd_learned},
+            {"nd_other", n.nd_other},
+            {"nd_dad_conflict", n.nd_dad_conflict},
+            {"icmp6_in", n.icmp6_in},
+            {"icmp6_echo_replies", n.icmp6_echo_replies},
+            {"icmp6_other", n.icmp6_other},
+            {"icmp6_bad", n.icmp6_bad},
+            {"probes_sent", n.neigh_probes},
+            {"expired", n.neigh_expired},
+            {"moved", n.neigh_moved},
+            {"full", n.neigh_full}};
+    for (auto& [k, v] : kinds)
+        m.sample("isar_neighbor_messages_total", lbl("kind", k), v);
+    m.family("isar_neighbors", "gauge",
+             "Entries in each interface's neighbour table, by family.");
+    for (unsigned i = 0; i < dp.nifaces(); i++)
+        if (const dp::neighbor_table* t = dp.ifc(i).neigh) {
+            const std::string ifl = lbl("interface", std::to_string(i)) + ",";
+            m.sample("isar_neighbors", ifl + lbl("family", "4"), uint64_t{t->size4()});
+            m.sample("isar_neighbors", ifl + lbl("family", "6"), uint64_t{t->size6()});
+        }
+    m.family("isar_neighbors_capacity", "gauge",
+             "Size of each interface's neighbour table per family ([dataplane] neighbors).");
+    for (unsigned i = 0; i < dp.nifaces(); i++)
+        if (const dp::neighbor_table* t = dp.ifc(i).neigh)
+            m.sample("isar_neighbors_capacity", lbl("interface", std::to_string(i)),
+                     uint64_t{t->capacity()});
+}
+
 void render_stream_server(writer& m, const stream_server& s)
 {
     static const std::vector<std::string> names = [] {
@@ -497,15 +544,20 @@ std::string metrics_exporter::render(const loop_info& li)
     m.sample("isar_metrics_http_errors_total", "", li.http_errors);
     m.family("isar_watchdog_pings_total", "counter", "WATCHDOG=1 notifications sent to systemd.");
     m.sample("isar_watchdog_pings_total", "", li.watchdog_pings);
+    // One pool per interface address (slot).
+    auto slot_lbl = [&](unsigned i) {
+        return lbl("interface", std::to_string(dp_.laddr(i).iface)) + "," +
+               lbl("address", format_ip(sm_.address_of(i)));
+    };
     m.family("isar_relay_ports_free", "gauge",
-             "Relay ports free in the pool of each interface (legs and TURN allocations).");
-    for (unsigned i = 0; i < dp_.nifaces(); i++)
-        m.sample("isar_relay_ports_free", lbl("interface", std::to_string(i)),
-                 uint64_t{sm_.pool(i).free_total()});
-    m.family("isar_relay_ports", "gauge", "Relay ports in the pool of each interface.");
-    for (unsigned i = 0; i < dp_.nifaces(); i++)
-        m.sample("isar_relay_ports", lbl("interface", std::to_string(i)),
-                 uint64_t{sm_.pool(i).capacity()});
+             "Relay ports free in the pool of each interface address (legs and TURN "
+             "allocations).");
+    for (unsigned i = 0; i < sm_.nslots(); i++)
+        m.sample("isar_relay_ports_free", slot_lbl(i), uint64_t{sm_.pool(i).free_total()});
+    m.family("isar_relay_ports", "gauge", "Relay ports in the pool of each interface address.");
+    for (unsigned i = 0; i < sm_.nslots(); i++)
+        m.sample("isar_relay_ports", slot_lbl(i), uint64_t{sm_.pool(i).capacity()});
+    render_neighbors(m, dp_, nm_);
     if (const turn_manager* t = cmds_.turn())
         render_turn_manager(m, *t, cmds_.cfg());
     if (const stream_server* s = cmds_.streams())

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <set>
 
 #include <rte_byteorder.h>
@@ -90,6 +91,47 @@ dp::leg_bits passthrough_mask(const dp::session& ds,
     return mask;
 }
 
+dp::ip6_addr to_dp6(const ip6_bytes& b)
+{
+    dp::ip6_addr a{};
+    std::memcpy(a.b, b.data(), 16);
+    return a;
+}
+
+ip6_bytes from_dp6(const dp::ip6_addr& a)
+{
+    ip6_bytes b;
+    std::memcpy(b.data(), a.b, 16);
+    return b;
+}
+
+dp::packed_ep pack_remote(const endpoint& e)
+{
+    const uint16_t port_be = rte_cpu_to_be_16(e.port);
+    return e.is_v6() ? dp::pack_ep6(to_dp6(e.ip6), port_be)
+                     : dp::pack_ep(rte_cpu_to_be_32(e.ip), port_be);
+}
+
+std::optional<endpoint> leg_remote(const dp::leg& l)
+{
+    // The worker writes remote6 before it publishes remote (release): read
+    // remote, the address, remote again, until they agree (a latch racing
+    // with this read); display only.
+    for (int tries = 0; tries < 8; tries++) {
+        const dp::packed_ep r = l.remote.load(std::memory_order_acquire);
+        if (r == 0)
+            return std::nullopt;
+        if (!dp::ep_is_v6(r))
+            return endpoint{rte_be_to_cpu_32(dp::ep_ip(r)), rte_be_to_cpu_16(dp::ep_port(r))};
+        dp::ip6_addr a;
+        std::memcpy(a.b, l.remote6.b, 16);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (l.remote.load(std::memory_order_relaxed) == r)
+            return endpoint{0, rte_be_to_cpu_16(dp::ep_port(r)), 6, from_dp6(a)};
+    }
+    return std::nullopt;
+}
+
 uint32_t rate_limit_burst(uint32_t max_pps)
 {
     return std::max<uint32_t>(16, max_pps / 10);
@@ -111,9 +153,62 @@ const char* state_name(session_state s)
 session_manager::session_manager(dp::dataplane& dp, const config& cfg)
     : dp_(dp), cfg_(cfg), sessions_per_worker_(dp.nworkers(), 0)
 {
-    for (unsigned i = 0; i < dp.nifaces(); i++)
+    for (unsigned i = 0; i < dp.nladdrs(); i++)
         pools_.push_back(
                 std::make_unique<port_pool>(cfg.port_min, cfg.port_max, dp.nworkers(), true));
+}
+
+ip_addr session_manager::address_of(unsigned laddr) const
+{
+    const dp::local_addr& a = dp_.laddr(laddr);
+    return a.family == 6 ? ip_addr::from_v6(from_dp6(a.ip6))
+                         : ip_addr::from_v4(rte_be_to_cpu_32(a.ip4_be));
+}
+
+ip_addr session_manager::public_of(unsigned laddr) const
+{
+    const dp::local_addr& a = dp_.laddr(laddr);
+    if (a.iface < cfg_.interfaces.size())
+        for (const ip_addr& p : cfg_.interfaces[a.iface].public_addrs)
+            if (p.family == a.family)
+                return p;
+    return address_of(laddr);
+}
+
+std::optional<unsigned> session_manager::slot_for(unsigned iface, uint8_t family,
+                                                  unsigned owner) const
+{
+    std::vector<unsigned> slots;
+    if (!assign_slots(owner, {{iface, family}}, slots))
+        return std::nullopt;
+    return slots[0];
+}
+
+bool session_manager::assign_slots(unsigned w, const std::vector<std::pair<unsigned, uint8_t>>& want,
+                                   std::vector<unsigned>& slots) const
+{
+    slots.assign(want.size(), 0);
+    std::vector<size_t> taken(pools_.size(), 0);
+    for (size_t i = 0; i < want.size(); i++) {
+        const dp::iface& f = dp_.ifc(want[i].first);
+        std::optional<unsigned> best;
+        size_t best_free = 0;
+        for (unsigned s = f.laddr_first; s < f.laddr_first + f.nladdr; s++) {
+            if (dp_.laddr(s).family != want[i].second)
+                continue;
+            const size_t fr = pools_[s]->free_count(w) - std::min(taken[s],
+                                                                  pools_[s]->free_count(w));
+            if (fr > best_free) {
+                best = s;
+                best_free = fr;
+            }
+        }
+        if (!best)
+            return false;
+        slots[i] = *best;
+        taken[*best]++;
+    }
+    return true;
 }
 
 session_manager::~session_manager()
@@ -125,7 +220,9 @@ session_manager::~session_manager()
         delete s->ds;
 }
 
-std::optional<unsigned> session_manager::pick_owner(const std::vector<unsigned>& need) const
+std::optional<unsigned>
+session_manager::pick_owner(const std::vector<std::pair<unsigned, uint8_t>>& want,
+                            std::vector<unsigned>& slots) const
 {
     // Least loaded first, but any worker with the ports: a session is
     // refused only when no worker's share of the pool can take it.
@@ -135,20 +232,16 @@ std::optional<unsigned> session_manager::pick_owner(const std::vector<unsigned>&
     std::stable_sort(order.begin(), order.end(), [&](unsigned a, unsigned b) {
         return sessions_per_worker_[a] < sessions_per_worker_[b];
     });
-    for (unsigned w : order) {
-        bool fits = true;
-        for (unsigned f = 0; f < need.size() && fits; f++)
-            fits = pools_[f]->free_count(w) >= need[f];
-        if (fits)
+    for (unsigned w : order)
+        if (assign_slots(w, want, slots))
             return w;
-    }
     return std::nullopt;
 }
 
 void session_manager::release(dp::session* ds)
 {
     for (unsigned i = 0; i < ds->nlegs; i++)
-        pools_[ds->legs[i].iface]->release(rte_be_to_cpu_16(ds->legs[i].local_port_be));
+        pools_[ds->legs[i].laddr]->release(rte_be_to_cpu_16(ds->legs[i].local_port_be));
     legs_ -= ds->nlegs;
     sessions_per_worker_[ds->owner]--;
     delete ds;
@@ -206,6 +299,29 @@ error session_manager::create(const create_request& req, done_fn done)
         if (l.iface >= dp_.nifaces())
             return {"invalid", where + ".interface: no interface " + std::to_string(l.iface)};
     }
+    std::vector<std::pair<unsigned, uint8_t>> want; // (interface, family) per leg
+    for (unsigned i = 0; i < req.legs.size(); i++) {
+        const auto& l = req.legs[i];
+        const std::string where = "legs[" + std::to_string(i) + "]";
+        const uint8_t fam = l.family ? l.family : l.remote ? l.remote->family : 4;
+        if (fam != 4 && fam != 6)
+            return {"invalid", where + ".family: must be 4 or 6"};
+        if (l.remote && l.remote->family != fam)
+            return {"invalid", where + ".family: is " + std::to_string(fam) +
+                                       " but the remote is an IPv" +
+                                       std::to_string(l.remote->family) + " address"};
+        const dp::iface& f = dp_.ifc(l.iface);
+        bool has = false;
+        for (unsigned s = f.laddr_first; s < f.laddr_first + f.nladdr && !has; s++)
+            has = dp_.laddr(s).family == fam;
+        if (!has)
+            return {"invalid", where + (l.family || !l.remote ? ".family" : ".remote") +
+                                       ": interface " + std::to_string(l.iface) + " has no IPv" +
+                                       std::to_string(fam) + " address"};
+        if (fam == 6 && l.latch_from.len != 0)
+            return {"invalid", where + ".latch_from: an IPv4 network, but the leg is IPv6"};
+        want.emplace_back(l.iface, fam);
+    }
     std::vector<std::vector<uint8_t>> targets(req.legs.size());
     for (unsigned i = 0; i < req.legs.size(); i++) {
         const auto& l = req.legs[i];
@@ -227,18 +343,18 @@ error session_manager::create(const create_request& req, done_fn done)
                 targets[i].push_back(static_cast<uint8_t>(it->second));
         }
     }
-    std::vector<unsigned> need(dp_.nifaces(), 0);
-    for (const auto& l : req.legs)
-        need[l.iface]++;
-    const std::optional<unsigned> picked = pick_owner(need);
+    std::vector<unsigned> slots;
+    const std::optional<unsigned> picked = pick_owner(want, slots);
     if (!picked) {
-        unsigned f = 0;
-        while (f + 1 < need.size() && need[f] == 0)
-            f++;
-        return {"exhausted", "no worker has " + std::to_string(need[f]) +
-                                     " free relay ports on interface " + std::to_string(f) +
-                                     " (pool " + std::to_string(cfg_.port_min) + "-" +
-                                     std::to_string(cfg_.port_max) + ")"};
+        std::map<std::pair<unsigned, uint8_t>, unsigned> need;
+        for (const auto& w : want)
+            need[w]++;
+        const auto& [k, n] = *need.begin();
+        return {"exhausted", "no worker has " + std::to_string(n) + " free relay ports on " +
+                                     "interface " + std::to_string(k.first) + "'s IPv" +
+                                     std::to_string(k.second) + " addresses (pool " +
+                                     std::to_string(cfg_.port_min) + "-" +
+                                     std::to_string(cfg_.port_max) + " per address)"};
     }
     const unsigned owner = *picked;
 
@@ -273,14 +389,15 @@ error session_manager::create(const create_request& req, done_fn done)
         l.index = static_cast<uint8_t>(i);
         l.iface = static_cast<uint16_t>(r.iface);
         l.port_id = f.port_id;
-        l.laddr = f.laddr4; // IPv4 only until the control plane knows IPv6 slots
-        l.family = 4;
-        l.local_port_be = rte_cpu_to_be_16(*pools_[r.iface]->alloc(owner));
+        l.laddr = static_cast<uint16_t>(slots[i]);
+        l.family = want[i].second;
+        l.local_port_be = rte_cpu_to_be_16(*pools_[slots[i]]->alloc(owner));
         set_targets(*ds, i, targets[i]);
         if (r.remote) {
-            l.remote.store(dp::pack_ep(rte_cpu_to_be_32(r.remote->ip),
-                                       rte_cpu_to_be_16(r.remote->port)));
-            dp_.request_resolve(r.iface, rte_cpu_to_be_32(r.remote->ip)); // ARP now, not on packet 1
+            if (r.remote->is_v6())
+                l.remote6 = to_dp6(r.remote->ip6); // before remote (not yet published here)
+            l.remote.store(pack_remote(*r.remote));
+            resolve(r.iface, *r.remote); // ARP now, not on packet 1
         } else {
             l.latch_deadline_tsc = latch_deadline();
         }
@@ -357,18 +474,21 @@ error session_manager::set_remote(const std::string& id, const std::string& leg,
     if (li == s.leg_names.end())
         return {"not_found", "leg: session \"" + id + "\" has no leg \"" + leg + "\""};
     const auto idx = static_cast<uint8_t>(li - s.leg_names.begin());
+    if (error fe = family_check(s.ds->legs[idx], remote))
+        return fe;
     auto c = std::make_unique<dp::flow_cmd>();
     c->op = dp::cmd_op::set_remote;
     c->sess = s.ds;
     c->leg_index = idx;
-    c->remote = remote ? dp::pack_ep(rte_cpu_to_be_32(remote->ip), rte_cpu_to_be_16(remote->port))
-                       : 0;
+    c->remote = remote ? pack_remote(*remote) : 0;
+    if (remote && remote->is_v6())
+        c->remote6 = to_dp6(remote->ip6);
     c->latch_deadline_tsc = latch_deadline(); // a cleared remote latches within the window
     error e = send(std::move(c), &s, std::move(done));
     if (!e)
         s.remote_configured[idx] = remote.has_value();
     if (!e && remote)
-        dp_.request_resolve(s.ds->legs[idx].iface, rte_cpu_to_be_32(remote->ip));
+        resolve(s.ds->legs[idx].iface, *remote);
     return e;
 }
 
@@ -385,6 +505,9 @@ error session_manager::update_leg(const std::string& id, const std::string& leg,
     if (!upd.remote && !upd.in && !upd.out)
         return {"invalid", "leg.update: nothing to change (remote, in, out)"};
     const auto idx = static_cast<uint8_t>(li - s.leg_names.begin());
+    if (upd.remote)
+        if (error fe = family_check(s.ds->legs[idx], *upd.remote))
+            return fe;
     if (!upd.in && !upd.out)
         return set_remote(id, leg, *upd.remote, std::move(done));
 
@@ -419,9 +542,9 @@ error session_manager::update_leg(const std::string& id, const std::string& leg,
     }
     if (upd.remote) {
         c->flags |= dp::crypto_set_remote;
-        c->remote = *upd.remote ? dp::pack_ep(rte_cpu_to_be_32((*upd.remote)->ip),
-                                              rte_cpu_to_be_16((*upd.remote)->port))
-                                : 0;
+        c->remote = *upd.remote ? pack_remote(**upd.remote) : 0;
+        if (*upd.remote && (*upd.remote)->is_v6())
+            c->remote6 = to_dp6((*upd.remote)->ip6);
         c->latch_deadline_tsc = latch_deadline();
     }
     c->seq = ++seq_;
@@ -438,10 +561,27 @@ error session_manager::update_leg(const std::string& id, const std::string& leg,
     if (upd.remote)
         op.remote_configured = upd.remote->has_value();
     if (upd.remote && *upd.remote)
-        dp_.request_resolve(s.ds->legs[idx].iface, rte_cpu_to_be_32((*upd.remote)->ip));
+        resolve(s.ds->legs[idx].iface, **upd.remote);
     const uint64_t seq = op.cmd->seq;
     pending_.emplace(seq, std::move(op));
     return {};
+}
+
+error session_manager::family_check(const dp::leg& l, const std::optional<endpoint>& remote)
+{
+    if (remote && remote->family != l.family)
+        return {"invalid", "remote: the leg is IPv" + std::to_string(l.family) +
+                                   ", the remote IPv" + std::to_string(remote->family) +
+                                   " (a leg keeps its family; create a leg of the other one)"};
+    return {};
+}
+
+void session_manager::resolve(unsigned iface, const endpoint& remote)
+{
+    // The dataplane resolves IPv4 next hops on request; an IPv6 one is
+    // resolved (ND) when the first packet to it is held.
+    if (!remote.is_v6())
+        dp_.request_resolve(iface, rte_cpu_to_be_32(remote.ip));
 }
 
 void session_manager::queued_keys(const session_info& s,

@@ -33,7 +33,10 @@ struct error {
 
 struct leg_request {
     std::string name;
-    std::optional<endpoint> remote;
+    std::optional<endpoint> remote; // either family
+    // 4 or 6: the family of the leg's local address (and remote); 0 = the
+    // remote's, or 4 without one.
+    uint8_t family = 0;
     std::optional<std::vector<std::string>> targets; // default: every other leg
     unsigned iface = 0;
     // SRTP keys (suite none = plain RTP): how the remote protects what it
@@ -42,7 +45,8 @@ struct leg_request {
     uint32_t clock_rate = 0; // RTP clock for jitter (0: by payload type)
     uint32_t max_pps = 0;    // packet-rate limit (0: none)
     // A leg without a remote latches only from this IPv4 network (host
-    // order; len 0 = anywhere).
+    // order; len 0 = anywhere). IPv4 legs only: dp::leg has no room for an
+    // IPv6 network (commands refuses one).
     prefix latch_from{};
 };
 
@@ -121,9 +125,23 @@ public:
     };
     const counters& stats() const { return stats_; }
     size_t leg_count() const { return legs_; }
-    const port_pool& pool(unsigned iface) const { return *pools_[iface]; }
-    // The relay port pool that TURN allocations take their relayed ports from.
-    port_pool& relay_pool(unsigned iface) { return *pools_[iface]; }
+    // Relay port pools: one per address slot (dp::dataplane::laddr(i)), each
+    // the whole [relay] port_min..port_max. With one address per interface
+    // (the old configs) slot i is interface i.
+    unsigned nslots() const { return static_cast<unsigned>(pools_.size()); }
+    const port_pool& pool(unsigned laddr) const { return *pools_[laddr]; }
+    // The relay port pool that TURN allocations on slot `laddr` take their
+    // relayed ports from.
+    port_pool& relay_pool(unsigned laddr) { return *pools_[laddr]; }
+    // The address a slot is reported as: its interface's public_address of
+    // the slot's family (1:1 NAT) when configured, else the slot's own
+    // address. For a leg's `local` and TURN's XOR-RELAYED-ADDRESS.
+    ip_addr public_of(unsigned laddr) const;
+    // The slot's own address.
+    ip_addr address_of(unsigned laddr) const;
+    // The first slot of `family` on interface `iface` with the most free
+    // ports for worker `owner` (nullopt: the interface has no such address).
+    std::optional<unsigned> slot_for(unsigned iface, uint8_t family, unsigned owner) const;
     // Acknowledgements of commands this manager did not send (TURN's).
     std::function<void(dp::flow_cmd*)> on_other_ack;
 
@@ -139,8 +157,18 @@ private:
     };
     error send(std::unique_ptr<dp::flow_cmd> c, session_info* s, done_fn done);
     void release(dp::session* ds);
-    // The least loaded worker whose port share has `need[iface]` free ports.
-    std::optional<unsigned> pick_owner(const std::vector<unsigned>& need) const;
+    // The least loaded worker whose port shares can take a port for every
+    // leg (iface, family) of want; fills `slots` with each leg's slot.
+    std::optional<unsigned> pick_owner(const std::vector<std::pair<unsigned, uint8_t>>& want,
+                                       std::vector<unsigned>& slots) const;
+    // Assigns slots for `want` on worker w (the one with most free ports of
+    // the interface's slots of that family); false when some leg finds none.
+    bool assign_slots(unsigned w, const std::vector<std::pair<unsigned, uint8_t>>& want,
+                      std::vector<unsigned>& slots) const;
+    // A remote of the leg's family (or none), else the error.
+    static error family_check(const dp::leg& l, const std::optional<endpoint>& remote);
+    // Starts resolving the next hop of a configured remote.
+    void resolve(unsigned iface, const endpoint& remote);
     // When a leg that has (or gets) no remote may latch at the latest
     // ([relay] latch_window_s from now; 0 = no limit).
     uint64_t latch_deadline() const;
@@ -151,7 +179,7 @@ private:
 
     dp::dataplane& dp_;
     const config& cfg_;
-    std::vector<std::unique_ptr<port_pool>> pools_; // per interface
+    std::vector<std::unique_ptr<port_pool>> pools_; // per address slot
     std::map<std::string, std::unique_ptr<session_info>> sessions_;
     std::vector<std::unique_ptr<session_info>> dying_; // removed, waiting for the del ack
     std::unordered_map<uint64_t, pending_op> pending_;
@@ -160,6 +188,15 @@ private:
     size_t legs_ = 0;
     counters stats_;
 };
+
+// Conversions at the dataplane edge.
+dp::ip6_addr to_dp6(const ip6_bytes& b);
+ip6_bytes from_dp6(const dp::ip6_addr& a);
+// A remote endpoint as the dataplane keeps it (IPv6: the address goes in
+// remote6 as well, see dp::pack_ep6).
+dp::packed_ep pack_remote(const endpoint& e);
+// A leg's remote (none: nullopt); an IPv6 one with its remote6.
+std::optional<endpoint> leg_remote(const dp::leg& l);
 
 // Bit i set when leg i of `ds` must only verify (authenticated pass-through):
 // it has an inbound context and every target's outbound keys equal it.

@@ -72,6 +72,8 @@ void init_once()
     ic.port = w->port->id();
     ic.address = 0xc6120001; // 198.18.0.1/24
     ic.prefix_len = 24;
+    ic.addrs = {{ctl::ip_addr::from_v4(ic.address), 24},
+                {*ctl::parse_ip("2001:2::1"), 64}};
     w->cfg.interfaces.push_back(ic);
     dp::dp_config dc;
     dc.mbufs = w->cfg.mbufs;
@@ -82,6 +84,12 @@ void init_once()
     dc.relay_min = w->cfg.port_min;
     dc.relay_max = w->cfg.port_max;
     dc.ifaces.push_back({ic.port, {{4, rte_cpu_to_be_32(ic.address), {}, ic.prefix_len}}, 0});
+    // A second, IPv6 address: legs of both families and mixed sessions.
+    dp::addr_config a6;
+    a6.family = 6;
+    a6.ip6 = ctl::to_dp6(*ctl::parse_ipv6("2001:2::1"));
+    a6.prefix_len = 64;
+    dc.ifaces[0].addrs.push_back(a6);
     w->dp = std::make_unique<dp::dataplane>();
     std::string err;
     if (w->dp->init(dc, 1, err) != 0)

@@ -233,6 +233,18 @@ def control_seeds():
         {"cmd": "status"},
         {"cmd": "session.delete", "session": "s"},
         {"cmd": "session.get", "session": "s"})
+    c["create_v6"] = line(
+        {"cmd": "session.create", "session": "v6",
+         "legs": [{"name": "a", "remote": "[2001:2::10]:5000"}, {"name": "b", "family": 6},
+                  {"name": "c", "remote": "198.18.0.10:5000"}]},
+        {"cmd": "leg.update", "session": "v6", "leg": "b", "remote": "[2001:2::11]:5002"},
+        {"cmd": "leg.update", "session": "v6", "leg": "a", "remote": "198.18.0.10:5000"},
+        {"cmd": "session.get", "session": "v6"},
+        {"cmd": "session.create", "session": "e6",
+         "legs": [{"name": "a", "remote": "[2001:2::10]:5000", "family": 4}, {"name": "b"}]},
+        {"cmd": "session.create", "session": "e7",
+         "legs": [{"name": "a", "remote": "[::]:1"}, {"name": "b", "latch_from": "2001:2::/48"}]},
+        {"cmd": "stats"})
     c["create_twice"] = line(
         {"cmd": "session.create", "session": "x", "legs": [{"name": "a"}]},
         {"cmd": "session.create", "session": "x", "legs": [{"name": "a"}]})
@@ -270,6 +282,16 @@ def config_seeds():
                  b'allowed_peer = ["10.0.0.0/8"]\ndenied_peer = ["0.0.0.0/8", "127.0.0.0/8"]\n'
                  b'max_allocations = 1000\nuser_quota = 5\nallocate_rate = 0\n'
                  b'default_lifetime_s = 300\nmax_lifetime_s = 600\nnonce_lifetime_s = 60\n')
+    s["dual_stack"] = (b'[[interface]]\nport = 0\n'
+                       b'address = ["198.18.0.1/24", "198.18.0.4/24", "2001:2::1/64"]\n'
+                       b'gateway = ["198.18.0.254", "2001:2::fe"]\n'
+                       b'public_address = ["2001:2:0:ff::7"]\n'
+                       b'[[interface]]\nport = 1\naddress = ["2001:2:0:1::1/64", "198.19.0.1/24"]\n'
+                       b'gateway = "fe80::1"\npublic_address = ["198.18.200.7"]\n'
+                       b'[dataplane]\nneighbors = 8192\n[exception]\nnd_pps = 100\n')
+    s["v6_only"] = b'[[interface]]\nport = 0\naddress = "2001:2::1/64"\ngateway = "2001:2::fe"\n'
+    s["v6_bad"] = (b'[[interface]]\nport = 0\naddress = ["2001:2::1/129", "::/64"]\n'
+                   b'public_address = ["ff02::1"]\n')
     s["bad_key"] = b'[[interface]]\nport = 0\naddress = "198.18.0.1/24"\n[relay]\nnope = 1\n'
     s["bad_toml"] = b'[[interface]\nport = = 0\n'
     return s
