@@ -44,14 +44,15 @@ struct turn_secrets {
 // 0400 and 0640 are fine). Returns false with `err`.
 bool load_turn_secrets(const std::string& path, turn_secrets& out, std::string& err);
 
+// Peers of either family (turn::transport_addr); a permission is for an
+// address, so its port is 0.
 struct turn_permission {
-    uint32_t ip_be = 0;
+    turn::transport_addr ip;
     uint64_t expiry_tsc = 0;
 };
 struct turn_binding {
     uint16_t number = 0;
-    uint32_t ip_be = 0;
-    uint16_t port_be = 0;
+    turn::transport_addr peer;
     uint64_t expiry_tsc = 0; // bound until then; the pair stays reserved 5 min longer
 };
 

@@ -457,7 +457,7 @@ void turn_manager::on_refresh(request& r, turn_allocation& a)
 void turn_manager::on_create_permission(request& r, turn_allocation& a)
 {
     const turn::message& m = r.msg;
-    std::vector<uint32_t> ips;
+    std::vector<turn::transport_addr> ips;
     for (unsigned i = 0; i < m.nattrs; i++) {
         if (m.attrs[i].type != turn::attr::xor_peer_address)
             continue;
@@ -468,7 +468,8 @@ void turn_manager::on_create_permission(request& r, turn_allocation& a)
         }
         if (!peer_acceptable(r, a, p))
             return;
-        ips.push_back(p.ip4_be());
+        p.port = 0;
+        ips.push_back(p);
     }
     if (ips.empty()) {
         respond_error(r, 400);
@@ -476,9 +477,9 @@ void turn_manager::on_create_permission(request& r, turn_allocation& a)
     }
     const uint64_t expiry = r.now_tsc + permission_lifetime_s * rte_get_tsc_hz();
     std::vector<turn_permission> next = a.perms;
-    for (uint32_t ip : ips) {
+    for (const turn::transport_addr& ip : ips) {
         auto it = std::find_if(next.begin(), next.end(),
-                               [&](const turn_permission& p) { return p.ip_be == ip; });
+                               [&](const turn_permission& p) { return p.ip == ip; });
         if (it != next.end()) {
             it->expiry_tsc = expiry;
         } else {
@@ -524,14 +525,14 @@ void turn_manager::on_channel_bind(request& r, turn_allocation& a)
     }
     if (!peer_acceptable(r, a, p))
         return;
-    const uint32_t ip = p.ip4_be();
-    const uint16_t port = rte_cpu_to_be_16(p.port);
+    turn::transport_addr ip = p;
+    ip.port = 0;
     // RFC 8656 §11.2: a number bound to another peer, or a peer bound to
     // another number (also within 5 minutes after the binding expired), is 400.
     turn_binding* same = nullptr;
     for (auto& c : a.chans) {
         const bool num = c.number == number;
-        const bool peer = c.ip_be == ip && c.port_be == port;
+        const bool peer = c.peer == p;
         if (num && peer)
             same = &c;
         else if (num || peer) {
@@ -546,12 +547,12 @@ void turn_manager::on_channel_bind(request& r, turn_allocation& a)
             respond_error(r, 508);
             return;
         }
-        a.chans.push_back({number, ip, port, 0});
+        a.chans.push_back({number, p, 0});
         same = &a.chans.back();
         stats_.channels_bound++;
     }
     auto perm = std::find_if(a.perms.begin(), a.perms.end(),
-                             [&](const turn_permission& x) { return x.ip_be == ip; });
+                             [&](const turn_permission& x) { return x.ip == ip; });
     if (perm == a.perms.end()) {
         if (a.perms.size() >= dp::max_turn_perms) {
             stats_.capacity_rejected++;

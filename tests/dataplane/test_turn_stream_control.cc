@@ -440,3 +440,32 @@ TEST_F(TurnFamilies, Ipv6PeerOfAnIpv4AllocationIs443)
               0); // 198.18.0.99
     EXPECT_EQ(tm_->permission_count(), 1u);
 }
+
+TEST_F(TurnFamilies, ChannelBindChecksFamilyAndPeer)
+{
+    r->cfg.turn.allowed_peer = {"2001:2::/48", "198.18.0.0/15"};
+    std::string err;
+    ASSERT_EQ(tm_->init(err), 0) << err;
+    const std::string nonce = allocate_on(tok1);
+    auto bind = [&](uint16_t number, const turn::transport_addr& peer, uint8_t txid0) {
+        post_request(tok1, request(turn::method::channel_bind, nonce, txid0,
+                                   [&](turn::builder& b) {
+                                       b.add_u32(turn::attr::channel_number,
+                                                 uint32_t{number} << 16);
+                                       b.add_xor_address(turn::attr::xor_peer_address, peer);
+                                   }));
+        auto cmds = pump();
+        EXPECT_EQ(cmds.size(), 1u);
+        return cmds.empty() ? uint16_t{0xffff} : error_of(cmds.back().msg);
+    };
+    const auto p1 = turn::transport_addr::v4(rte_cpu_to_be_32(0xc6120063), 4000); // 198.18.0.99
+    const auto p2 = turn::transport_addr::v4(rte_cpu_to_be_32(0xc6120063), 4002);
+    EXPECT_EQ(bind(0x4000, v6_peer(), 20), 443);
+    EXPECT_EQ(bind(0x4000, p1, 21), 0);
+    EXPECT_EQ(bind(0x4000, p1, 22), 0) << "a refresh of the same binding";
+    EXPECT_EQ(bind(0x4000, p2, 23), 400) << "the number is bound to another peer";
+    EXPECT_EQ(bind(0x4001, p1, 24), 400) << "the peer is bound to another number";
+    EXPECT_EQ(bind(0x4001, p2, 25), 0);
+    EXPECT_EQ(tm_->channel_count(), 2u);
+    EXPECT_EQ(tm_->permission_count(), 1u) << "one permission per address";
+}
