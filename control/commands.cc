@@ -479,7 +479,7 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
             const dp::leg& l = s->ds->legs[i];
             dp::packed_ep r = l.remote.load(std::memory_order_relaxed);
             out.push_back({{"name", s->leg_names[i]},
-                            {"local", format_endpoint({rte_be_to_cpu_32(l.local_ip_be),
+                            {"local", format_endpoint({rte_be_to_cpu_32(dp_.laddr(l.laddr).ip4_be),
                                                        rte_be_to_cpu_16(l.local_port_be)})},
                             {"remote", r ? json(ep_string(r)) : json(nullptr)}});
         }
@@ -502,7 +502,7 @@ json commands::session_json(const session_info& s) const
         uint64_t seen = dp::read(l.last_seen_tsc);
         legs.push_back(
                 {{"name", s.leg_names[i]},
-                 {"local", format_endpoint({rte_be_to_cpu_32(l.local_ip_be),
+                 {"local", format_endpoint({rte_be_to_cpu_32(dp_.laddr(l.laddr).ip4_be),
                                             rte_be_to_cpu_16(l.local_port_be)})},
                  {"remote", r ? json(ep_string(r)) : json(nullptr)},
                  {"latched", r != 0 && !s.remote_configured[i]},

@@ -32,7 +32,7 @@ dp::dp_config dataplane_config(const ctl::config& c)
 {
     dp::dp_config d;
     for (const auto& i : c.interfaces)
-        d.ifaces.push_back({i.port, rte_cpu_to_be_32(i.address), i.prefix_len,
+        d.ifaces.push_back({i.port, {{4, rte_cpu_to_be_32(i.address), {}, i.prefix_len}},
                             rte_cpu_to_be_32(i.gateway), i.tx_checksum_offload,
                             c.turn.streams(), i.kernel_iface, i.kernel_forward_all});
     d.max_legs = c.max_legs;

@@ -273,7 +273,8 @@ error session_manager::create(const create_request& req, done_fn done)
         l.index = static_cast<uint8_t>(i);
         l.iface = static_cast<uint16_t>(r.iface);
         l.port_id = f.port_id;
-        l.local_ip_be = f.ip_be;
+        l.laddr = f.laddr4; // IPv4 only until the control plane knows IPv6 slots
+        l.family = 4;
         l.local_port_be = rte_cpu_to_be_16(*pools_[r.iface]->alloc(owner));
         set_targets(*ds, i, targets[i]);
         if (r.remote) {

@@ -32,6 +32,21 @@ inline bool icmp_error_about_tcp(const rte_mbuf* m, uint32_t l4, uint32_t l4_len
     return (p[0] == 3 || p[0] == 11 || p[0] == 12) && p[8 + 9] == IPPROTO_TCP;
 }
 
+// An IPv4 destination other than the interface's first IPv4 address: one of
+// its other IPv4 slots (at most 8 compares)?
+inline bool match_laddr4(const classify_ctx& ctx, const iface& ifc, uint32_t dst_be,
+                         pkt_meta& meta) noexcept
+{
+    for (unsigned i = ifc.laddr_first; i < unsigned{ifc.laddr_first} + ifc.nladdr; i++) {
+        const local_addr& a = ctx.laddrs[i];
+        if (a.family == 4 && a.ip4_be == dst_be && dst_be != 0) {
+            meta.laddr = static_cast<uint16_t>(i);
+            return true;
+        }
+    }
+    return false;
+}
+
 // To the kernel interface, without Ethernet padding (frame_len: Ethernet
 // header + IPv4 total length).
 inline void to_kernel(rte_mbuf* m, uint32_t len, uint32_t frame_len, pkt_meta& meta) noexcept
@@ -85,7 +100,7 @@ static void classify_non_relay(const classify_ctx& ctx, uint16_t dport, pkt_meta
         return;
     }
     meta.v = verdict::lookup;
-    meta.key = flow_key(meta.iface, dport);
+    meta.key = flow_key(meta.laddr, dport);
     meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
 }
 
@@ -124,7 +139,7 @@ static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, r
         // kernel sends TCP. It needs them (path MTU discovery); the rest of
         // ICMP is control's.
         if (ifc.kernel && icmp_error_about_tcp(m, l4, tot - ihl)) {
-            meta.l4_off = static_cast<uint8_t>(l4);
+            meta.l4_off = static_cast<uint16_t>(l4);
             to_kernel(m, len, l3 + tot, meta);
             return;
         }
@@ -137,7 +152,7 @@ static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, r
         const uint16_t dport = rte_be_to_cpu_16(
                 *rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
         if (ifc.kernel_all || ctx.is_stream_port(dport)) {
-            meta.l4_off = static_cast<uint8_t>(l4);
+            meta.l4_off = static_cast<uint16_t>(l4);
             to_kernel(m, len, l3 + tot, meta);
             return;
         }
@@ -167,7 +182,7 @@ static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
         // decides the rest once the lookup says it is a leg), a TURN
         // allocation relays anything.
         meta.v = verdict::lookup;
-        meta.key = flow_key(meta.iface, dport);
+        meta.key = flow_key(meta.laddr, dport);
         meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
         return;
     }
@@ -228,10 +243,15 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         set_drop(meta, drop::ip_fragment);
         return;
     }
-    if (ip->dst_addr != ifc.ip_be) {
+    // The destination's slot: the interface's first IPv4 address (in its
+    // own line: one compare), else any other IPv4 slot of it.
+    if (ip->dst_addr == ifc.ip_be && ifc.ip_be != 0) {
+        meta.laddr = ifc.laddr4;
+    } else if (!match_laddr4(ctx, ifc, ip->dst_addr, meta)) {
         set_drop(meta, drop::not_for_us);
         return;
     }
+    meta.family = 4;
     meta.l3_off = l3;
     const uint32_t l4 = l3 + ihl;
     if (ip->next_proto_id != IPPROTO_UDP) {
@@ -252,7 +272,7 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         set_drop(meta, drop::bad_udp_cksum);
         return;
     }
-    meta.l4_off = static_cast<uint8_t>(l4);
+    meta.l4_off = static_cast<uint16_t>(l4);
     // Drop Ethernet padding so that what we forward is exactly the datagram.
     if (l3 + tot < len)
         rte_pktmbuf_trim(m, static_cast<uint16_t>(len - (l3 + tot)));

@@ -42,6 +42,8 @@ enum class exc_kind : uint8_t {
     dtls,
     hold, // rewritten packet waiting for its next hop's MAC; m->port = TX port
     turn, // STUN/TURN request to a TURN listener port (policed, own ring)
+    nd,    // ICMPv6 Neighbor Discovery (133-137) for us: priority ring, like ARP
+    icmp6, // any other ICMPv6 for us (echo request, errors): policed with ICMP
 };
 
 struct pkt_meta {
@@ -49,23 +51,30 @@ struct pkt_meta {
     drop reason = drop::bad_l2;
     exc_kind exc = exc_kind::arp;
     uint8_t l3_off = 0;   // from the start of the frame
-    uint8_t l4_off = 0;
-    uint16_t owner = 0;   // worker owning the relay port
-    uint16_t iface = 0;   // receiving interface
-    uint32_t key = 0;     // flow key: see flow_key()
+    uint8_t family = 4;   // of the received packet: 4 or 6
     payload_class pclass = payload_class::other;
     bool channel_data = false; // turn_client: ChannelData (else a Send indication)
+    uint16_t l4_off = 0;  // from the start of the frame (IPv6 extension headers
+                          // may put it past 255)
+    uint16_t owner = 0;   // worker owning the relay port
+    uint16_t iface = 0;   // receiving interface
+    uint16_t laddr = 0;   // the destination address's slot (local_addr)
+    uint32_t key = 0;     // flow key: see flow_key()
 };
 
-// The flow-table slot of a relay port: interface index << 16 | port (host
+// The flow-table slot of a relay port: local address slot << 16 | port (host
 // order). See flow_table.h.
-constexpr uint32_t flow_key(uint16_t iface_index, uint16_t relay_port) noexcept
+constexpr uint32_t flow_key(uint16_t laddr, uint16_t relay_port) noexcept
 {
-    return (static_cast<uint32_t>(iface_index) << 16) | relay_port;
+    return (static_cast<uint32_t>(laddr) << 16) | relay_port;
 }
+
+struct local_addr;
 
 struct classify_ctx {
     const iface* ifaces = nullptr;
+    const local_addr* laddrs = nullptr; // every interface's slots (iface::laddr_first)
+    uint16_t nladdrs = 0;
     const int16_t* iface_of_port = nullptr; // indexed by DPDK port id, -1 = none
     uint16_t nports = 0;                   // size of iface_of_port
     uint16_t nworkers = 1;

@@ -80,6 +80,7 @@ void set_policers(worker& w, const dp_config& cfg, unsigned nworkers)
     set(exc_policer::icmp, cfg.icmp_pps);
     set(exc_policer::stun, cfg.stun_pps);
     set(exc_policer::dtls, cfg.dtls_pps);
+    set(exc_policer::nd, cfg.nd_pps);
 }
 
 int worker_main(void* arg)
@@ -243,8 +244,14 @@ int dataplane::setup_kernel(iface& ifc, const iface_config& ic, std::string& err
     kernel_iface_spec ks;
     ks.name = ic.kernel_iface.empty() ? "isar" + std::to_string(ic.port_id) : ic.kernel_iface;
     ks.mac = ifc.mac;
-    ks.ip_be = ic.ip_be;
-    ks.prefix_len = ic.prefix_len;
+    // The kernel interface is IPv4 only: the interface's first IPv4 address.
+    if (ifc.laddr4 == no_laddr) {
+        err = "interface " + std::to_string(ifc.index) +
+              ": a kernel interface needs an IPv4 address (it is IPv4 only)";
+        return -EINVAL;
+    }
+    ks.ip_be = ifc.ip_be;
+    ks.prefix_len = laddrs_[ifc.laddr4].prefix_len;
     ks.gateway_be = ic.gateway_be;
     // What the kernel sends must fit one mbuf (the worker sends single
     // segments): with a jumbo port MTU the kernel's is lower, and its TCP
@@ -290,10 +297,10 @@ int dataplane::setup_kernel(iface& ifc, const iface_config& ic, std::string& err
     ifc.kernel_all = ic.kernel_all;
     ifc.kernel_port = port;
     char ip[INET_ADDRSTRLEN] = "?";
-    inet_ntop(AF_INET, &ic.ip_be, ip, sizeof(ip));
+    inet_ntop(AF_INET, &ks.ip_be, ip, sizeof(ip));
     port_desc_.back() += "; kernel interface " + ks.name + " (port " + std::to_string(port) +
                          ", net_tap, " + std::to_string(nq) + " queue pair(s), " + ip + "/" +
-                         std::to_string(ic.prefix_len) + ", NOARP, forwards " +
+                         std::to_string(ks.prefix_len) + ", NOARP, forwards " +
                          (ic.kernel_all ? "all but the relay's" : "TURN TCP") + ")";
     return 0;
 }
@@ -336,9 +343,11 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         iface& f = ifaces_[i];
         f.index = static_cast<uint16_t>(i);
         f.port_id = ic.port_id;
-        f.ip_be = ic.ip_be;
-        f.mask_be = rte_cpu_to_be_32(ic.prefix_len == 0 ? 0 : ~0u << (32 - ic.prefix_len));
         f.gateway_be = ic.gateway_be;
+        f.has_gateway6 = ic.has_gateway6;
+        f.gateway6 = ic.gateway6;
+        if (const int rc = setup_addrs(f, ic, err); rc != 0)
+            return rc;
         if (ic.port_id >= RTE_MAX_ETHPORTS || iface_of_port_[ic.port_id] >= 0) {
             err = "interface " + std::to_string(i) + ": port " + std::to_string(ic.port_id) +
                   " is invalid or used twice";
@@ -364,6 +373,43 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
     return rc != 0 ? rc : deal_queues(err);
 }
 
+// Interface f's address slots, appended to laddrs_; ip_be/mask_be/laddr4
+// are its first IPv4 address.
+int dataplane::setup_addrs(iface& f, const iface_config& ic, std::string& err)
+{
+    const std::string what = "interface " + std::to_string(f.index) + ": ";
+    if (ic.addrs.empty() || ic.addrs.size() > max_laddrs_per_iface) {
+        err = what + "between 1 and " + std::to_string(max_laddrs_per_iface) +
+              " addresses are needed";
+        return -EINVAL;
+    }
+    f.laddr_first = static_cast<uint16_t>(laddrs_.size());
+    f.nladdr = static_cast<uint16_t>(ic.addrs.size());
+    for (const addr_config& a : ic.addrs) {
+        if ((a.family != 4 && a.family != 6) || a.prefix_len > (a.family == 4 ? 32 : 128)) {
+            err = what + "bad address family or prefix length";
+            return -EINVAL;
+        }
+        local_addr l;
+        l.family = a.family;
+        l.prefix_len = a.prefix_len;
+        l.iface = f.index;
+        if (a.family == 4) {
+            l.ip4_be = a.ip_be;
+            l.mask4_be = rte_cpu_to_be_32(a.prefix_len == 0 ? 0 : ~0u << (32 - a.prefix_len));
+            if (f.laddr4 == no_laddr) {
+                f.laddr4 = static_cast<uint16_t>(laddrs_.size());
+                f.ip_be = l.ip4_be;
+                f.mask_be = l.mask4_be;
+            }
+        } else {
+            l.ip6 = a.ip6;
+        }
+        laddrs_.push_back(l);
+    }
+    return 0;
+}
+
 // Worker `w`: its classification context, policers, rings and tables.
 int dataplane::make_worker(unsigned w, const dp_config& cfg, std::string& err)
 {
@@ -374,10 +420,14 @@ int dataplane::make_worker(unsigned w, const dp_config& cfg, std::string& err)
     wk->pool = pool_;
     wk->ifaces = ifaces_.data();
     wk->nifaces = nifaces();
+    wk->laddrs = laddrs_.data();
+    wk->nladdrs = nladdrs();
     wk->strict_source = cfg.strict_source;
     wk->idle_sleep_us = cfg.idle_sleep_us;
     wk->init_rtp_clocks(rte_get_tsc_hz());
     wk->cctx.ifaces = ifaces_.data();
+    wk->cctx.laddrs = laddrs_.data();
+    wk->cctx.nladdrs = static_cast<uint16_t>(nladdrs());
     wk->cctx.iface_of_port = iface_of_port_;
     wk->cctx.nports = RTE_MAX_ETHPORTS;
     wk->cctx.nworkers = static_cast<uint16_t>(nworkers_);
@@ -404,7 +454,7 @@ int dataplane::make_worker(unsigned w, const dp_config& cfg, std::string& err)
             rte_ring_create(name_of(id_, "turn", w).c_str(), cfg.ring_size, sock, spsc);
     // Allocations take relay ports too: the flow table holds both.
     const int ft = wk->flows.init(
-            nifaces(), std::max<uint32_t>(cfg.max_legs + cfg.max_allocations, 64), sock);
+            nladdrs(), std::max<uint32_t>(cfg.max_legs + cfg.max_allocations, 64), sock);
     const int ct = cfg.turn_ports.empty()
                            ? 0
                            : wk->turn_clients.init(name_of(id_, "tcl", w).c_str(),

@@ -17,11 +17,18 @@ struct rte_mempool;
 
 namespace isar::dp {
 
+// One local address of an interface (a slot, see local_addr).
+struct addr_config {
+    uint8_t family = 4;    // 4 or 6
+    uint32_t ip_be = 0;    // family 4
+    ip6_addr ip6{};        // family 6
+    uint8_t prefix_len = 24;
+};
+
 struct iface_config {
     uint16_t port_id = 0;
-    uint32_t ip_be = 0;
-    uint8_t prefix_len = 24;
-    uint32_t gateway_be = 0; // 0 = none
+    std::vector<addr_config> addrs; // 1..max_laddrs_per_iface, either family
+    uint32_t gateway_be = 0; // IPv4 gateway, 0 = none
     // Use the port's TX checksum offload when it has one. Some NICs' PMDs
     // leave their vector TX path for every packet once any TX offload is on,
     // which costs plain RTP more than it saves SRTP.
@@ -32,6 +39,8 @@ struct iface_config {
     bool kernel = false;
     std::string kernel_iface;
     bool kernel_all = false;
+    ip6_addr gateway6{}; // IPv6 gateway, when has_gateway6
+    bool has_gateway6 = false;
 };
 
 struct dp_config {
@@ -66,6 +75,7 @@ struct dp_config {
     uint32_t icmp_pps = 0;
     uint32_t stun_pps = 0;        // STUN to leg ports
     uint32_t dtls_pps = 0;        // DTLS to leg ports
+    uint32_t nd_pps = 5000;       // ICMPv6 Neighbor Discovery for our addresses
     // Control's queues of packets waiting for their next hop's MAC.
     uint32_t hold_per_next_hop = 64;
     uint32_t hold_total = 4096;
@@ -92,6 +102,10 @@ public:
     unsigned nifaces() const noexcept { return static_cast<unsigned>(ifaces_.size()); }
     const iface& ifc(unsigned i) const noexcept { return ifaces_[i]; }
     iface& ifc(unsigned i) noexcept { return ifaces_[i]; }
+    // Local address slots of every interface, in config order (see
+    // local_addr; interface i's are ifc(i).laddr_first ...).
+    unsigned nladdrs() const noexcept { return static_cast<unsigned>(laddrs_.size()); }
+    const local_addr& laddr(unsigned i) const noexcept { return laddrs_[i]; }
     // One line for the start-up log: port, driver, queues, checksum offloads
     // (and the kernel interface, if any).
     const std::string& port_desc(unsigned i) const noexcept { return port_desc_[i]; }
@@ -134,6 +148,7 @@ private:
     int make_rings(const dp_config& cfg, std::string& err);
     int deal_queues(std::string& err);
     int setup_kernel(iface& ifc, const iface_config& ic, std::string& err);
+    int setup_addrs(iface& f, const iface_config& ic, std::string& err);
 
     dp_config cfg_;
     unsigned id_ = 0; // instance number: unique DPDK object names
@@ -141,6 +156,7 @@ private:
     unsigned turn_rr_ = 0;
     rte_mempool* pool_ = nullptr;
     std::vector<iface> ifaces_;
+    std::vector<local_addr> laddrs_;
     std::vector<std::unique_ptr<neighbor_table>> neigh_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<uint16_t> nrxq_; // per iface

@@ -4,10 +4,10 @@
 
 namespace isar::dp {
 
-int flow_table::init(unsigned nifaces, uint32_t capacity, int socket) noexcept
+int flow_table::init(unsigned nladdrs, uint32_t capacity, int socket) noexcept
 {
     release();
-    const size_t n = size_t{nifaces} * slots_per_iface;
+    const size_t n = size_t{nladdrs} * slots_per_laddr;
     slots_ = static_cast<flow_entry*>(
             rte_zmalloc_socket("isar_flows", n * sizeof(flow_entry), 64, socket));
     if (slots_ == nullptr)

@@ -1,16 +1,17 @@
-// A worker's flow table: (interface, relay UDP port) -> leg or TURN
+// A worker's flow table: (local address slot, relay UDP port) -> leg or TURN
 // allocation (a relayed port is a relay port like a leg's; the entry's low
 // bit says which, both being 64-byte aligned).
 //
 // A relay port belongs to exactly one worker (owner_of_port) and a leg is
-// named by its interface and its port, so the key space is small and dense:
-// the table is a plain array with one slot per interface and port, indexed by
+// named by its local address (slot, see local_addr) and its port, so the key
+// space is small and dense: the table is a plain array with one entry per
+// address and port, indexed by
 // flow_key(). A lookup is one load from a line that classify has already
 // prefetched - no hashing, no bucket walk, no key compare - which is what
 // keeps the cost flat from a thousand legs to a million (rtpengine's kernel
 // module indexes its destinations by port the same way).
 //
-// Memory: 512 KiB per interface and worker (65536 pointers), from the DPDK
+// Memory: 512 KiB per local address and worker (65536 pointers), from the DPDK
 // heap (hugepages when the EAL has them: no TLB miss per lookup).
 //
 // Only the owning worker reads or writes it (commands arrive on its ring), so
@@ -42,16 +43,16 @@ inline turn_alloc* entry_alloc(flow_entry e) noexcept
 
 class flow_table {
 public:
-    static constexpr uint32_t slots_per_iface = 65536;
+    static constexpr uint32_t slots_per_laddr = 65536;
 
     flow_table() = default;
     flow_table(const flow_table&) = delete;            // lint: control-only
     flow_table& operator=(const flow_table&) = delete; // lint: control-only
     ~flow_table() { release(); }
 
-    // Allocates (zeroed) room for `nifaces` interfaces and at most
+    // Allocates (zeroed) room for `nladdrs` local addresses and at most
     // `capacity` legs. Init path only. Returns 0 or -ENOMEM.
-    int init(unsigned nifaces, uint32_t capacity, int socket) noexcept;
+    int init(unsigned nladdrs, uint32_t capacity, int socket) noexcept;
     void release() noexcept;
 
     void prefetch(uint32_t key) const noexcept

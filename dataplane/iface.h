@@ -1,20 +1,45 @@
-// One dataplane interface: a DPDK port with one IPv4 address.
+// One dataplane interface: a DPDK port with 1..8 local addresses (slots) of
+// either family.
 #pragma once
 
 #include <cstdint>
 
 #include <rte_ether.h>
 
+#include "dataplane/ip6.h"
 #include "dataplane/neighbor.h"
 
 namespace isar::dp {
 
+constexpr unsigned max_laddrs_per_iface = 8;
+constexpr uint16_t no_laddr = 0xffff;
+
+// One local address: a *slot*. Slots are numbered over all interfaces in
+// config order (interface 0's first); a relay port is keyed by its slot
+// (flow_key). A slot's family is fixed.
+struct local_addr {
+    uint8_t family = 4;      // 4 or 6
+    uint8_t prefix_len = 24;
+    uint16_t iface = 0;      // interface index
+    uint32_t ip4_be = 0;     // family 4
+    uint32_t mask4_be = 0;   // family 4
+    ip6_addr ip6{};          // family 6
+};
+static_assert(sizeof(local_addr) == 32);
+
 struct iface {
     uint16_t index = 0;      // position in the dataplane's interface list
     uint16_t port_id = 0;
+    // The interface's first IPv4 address (0 when it has none): the kernel
+    // interface, gratuitous ARP and the IPv4 fast path of classify use it.
     uint32_t ip_be = 0;
     uint32_t mask_be = 0;
     uint32_t gateway_be = 0; // 0 = none
+    // Its slots: laddr_first .. laddr_first + nladdr - 1; laddr4 is the slot
+    // of ip_be (no_laddr when it has no IPv4 address).
+    uint16_t laddr_first = 0;
+    uint16_t nladdr = 0;
+    uint16_t laddr4 = no_laddr;
     rte_ether_addr mac{};
     neighbor_table* neigh = nullptr;
     // Checksum handling (see rewrite_udp4):
@@ -34,6 +59,10 @@ struct iface {
     bool kernel = false;
     bool kernel_all = false;
     uint16_t kernel_port = 0;
+    // The IPv6 default gateway (cold: only IPv6 output to an off-link
+    // destination reads it).
+    bool has_gateway6 = false;
+    ip6_addr gateway6{};
 
     bool on_link(uint32_t ip_be_) const noexcept { return ((ip_be_ ^ ip_be) & mask_be) == 0; }
     // Next hop for a destination, 0 when there is none.

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "dataplane/ip6.h"
 #include "dataplane/stats.h"
 
 namespace isar::crypto {
@@ -37,12 +38,22 @@ struct leg_bits {
 };
 
 // A remote endpoint packed as (IPv4 << 16 | port), both in network byte order
-// as they appear in the packet; 0 means "none".
+// as they appear in the packet; 0 means "none". An IPv6 endpoint is
+// ep_v6_bit | fold32(address) << 16 | port: equal packed values are only a
+// candidate match, the whole address is stored next to it (leg::remote6,
+// flow_cmd::remote6), written before the packed value is published.
 using packed_ep = uint64_t;
+constexpr packed_ep ep_v6_bit = 1ull << 63;
 constexpr packed_ep pack_ep(uint32_t ip_be, uint16_t port_be) noexcept
 {
     return (static_cast<uint64_t>(ip_be) << 16) | port_be;
 }
+inline packed_ep pack_ep6(const ip6_addr& a, uint16_t port_be) noexcept
+{
+    return ep_v6_bit | (static_cast<uint64_t>(a.fold32()) << 16) | port_be;
+}
+constexpr bool ep_is_v6(packed_ep e) noexcept { return (e & ep_v6_bit) != 0; }
+// IPv4 endpoints only (of an IPv6 one: its fold32 digest).
 constexpr uint32_t ep_ip(packed_ep e) noexcept { return static_cast<uint32_t>(e >> 16); }
 constexpr uint16_t ep_port(packed_ep e) noexcept { return static_cast<uint16_t>(e & 0xffff); }
 
@@ -87,9 +98,13 @@ struct alignas(64) leg {
 
     // ---- line 1: sending (and the remote a received packet is checked
     // against) ------------------------------------------------------------------
-    alignas(64) std::atomic<packed_ep> remote{0}; // latched or configured remote
+    // The latched or configured remote; an IPv6 one (ep_is_v6) has its
+    // address in remote6, stored before this with release order.
+    alignas(64) std::atomic<packed_ep> remote{0};
     crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
-    uint32_t local_ip_be = 0;   // relay address, network order
+    uint16_t laddr = 0;         // relay address: the dataplane's slot (local_addr)
+    uint8_t family = 4;         // its family (the remote's too): 4 or 6
+    uint8_t pad = 0;
     uint16_t local_port_be = 0; // relay UDP port, network order
     uint16_t iface = 0;         // index into the dataplane's interfaces
     leg_counters ctr;
@@ -113,6 +128,8 @@ struct alignas(64) leg {
     uint64_t latch_deadline_tsc = 0;
     uint32_t latch_net_be = 0;
     uint32_t latch_mask_be = 0;
+    // An IPv6 remote's address (see remote); only IPv6 legs read this line.
+    ip6_addr remote6{};
 
     unsigned target(unsigned i) const noexcept
     {
@@ -122,7 +139,10 @@ struct alignas(64) leg {
 static_assert(offsetof(leg, verify_only) < 64, "leg line 0 overflows");
 static_assert(offsetof(leg, remote) == 64 && offsetof(leg, sess) < 128, "leg line 1");
 static_assert(offsetof(leg, stats) == 128, "leg line 2: RTP statistics");
+static_assert(offsetof(leg, remote6) == 560, "remote6 takes the last 16 bytes of line 8");
 static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call memory");
+
+
 
 // Frees a session's legs (see session::session).
 struct leg_array_free {
@@ -201,6 +221,7 @@ struct alignas(64) flow_cmd {
     int32_t status = 0; // set by the worker: 0 or -errno
     session* sess = nullptr;
     packed_ep remote = 0;
+    ip6_addr remote6{}; // the address of an IPv6 `remote` (ep_is_v6)
     // set_crypto
     uint8_t flags = 0;
     leg_bits verify_mask; // bit i = legs[i].verify_only

@@ -12,6 +12,8 @@
 
 #include <rte_ether.h>
 
+#include "dataplane/ip6.h"
+
 namespace isar::dp {
 
 class neighbor_table {
@@ -60,6 +62,53 @@ public:
     }
 
     bool contains(uint32_t ip_be) const noexcept { return find(ip_be) >= 0; }
+
+    // ---- IPv6 (Neighbor Discovery) --------------------------------------
+    // A simple placeholder with the same rules as IPv4 (a slot keeps its
+    // address forever once published; the MAC is an atomic word). The
+    // address is written before the slot's `used` flag is set with release
+    // order and never changes after, so a reader that saw the flag (acquire)
+    // reads it without a race.
+    bool lookup6(const ip6_addr& ip, rte_ether_addr* mac) const noexcept
+    {
+        const int i = find6(ip);
+        if (i < 0)
+            return false;
+        const uint64_t v = slots6_[i].mac.load(std::memory_order_acquire);
+        if (!(v & valid_bit))
+            return false;
+        for (int b = 0; b < RTE_ETHER_ADDR_LEN; b++)
+            mac->addr_bytes[b] = static_cast<uint8_t>(v >> (8 * b));
+        return true;
+    }
+    bool update6(const ip6_addr& ip, const rte_ether_addr& mac) noexcept
+    {
+        if (ip.is_zero())
+            return false;
+        unsigned i = slot_of6(ip);
+        for (unsigned n = 0; n < capacity6; n++, i = (i + 1) & (capacity6 - 1)) {
+            slot6& s = slots6_[i];
+            const bool used = s.used.load(std::memory_order_relaxed);
+            if (used && !(s.ip == ip))
+                continue;
+            uint64_t v = valid_bit;
+            for (int b = 0; b < RTE_ETHER_ADDR_LEN; b++)
+                v |= static_cast<uint64_t>(mac.addr_bytes[b]) << (8 * b);
+            s.mac.store(v, std::memory_order_release);
+            if (!used) {
+                s.ip = ip;
+                s.used.store(true, std::memory_order_release);
+            }
+            return true;
+        }
+        return false;
+    }
+    void invalidate6(const ip6_addr& ip) noexcept
+    {
+        const int i = find6(ip);
+        if (i >= 0)
+            slots6_[i].mac.store(0, std::memory_order_release);
+    }
 
     unsigned size() const noexcept
     {
@@ -125,6 +174,30 @@ private:
     }
 
     slot slots_[capacity];
+
+    static constexpr unsigned capacity6 = 1024; // power of two
+    struct slot6 {
+        std::atomic<bool> used{false};
+        std::atomic<uint64_t> mac{0};
+        ip6_addr ip{};
+    };
+    static unsigned slot_of6(const ip6_addr& ip) noexcept
+    {
+        return (ip.fold32() * 2654435761u) >> (32 - 10);
+    }
+    static_assert(capacity6 == 1u << 10);
+    int find6(const ip6_addr& ip) const noexcept
+    {
+        unsigned i = slot_of6(ip);
+        for (unsigned n = 0; n < capacity6; n++, i = (i + 1) & (capacity6 - 1)) {
+            if (!slots6_[i].used.load(std::memory_order_acquire))
+                return -1;
+            if (slots6_[i].ip == ip)
+                return static_cast<int>(i);
+        }
+        return -1;
+    }
+    slot6 slots6_[capacity6];
 };
 
 } // namespace isar::dp

@@ -13,11 +13,11 @@ namespace isar::dp {
 // Every packet the dataplane does not forward ends in exactly one of these.
 #define ISAR_FOREACH_DROP(_)                                                                       \
     _(bad_l2, "frame shorter than an Ethernet header")                                             \
-    _(odd_ethertype, "EtherType other than IPv4 or ARP (VLAN, IPv6, ...)")                         \
+    _(odd_ethertype, "EtherType other than IPv4, IPv6 or ARP (VLAN, ...)")                         \
     _(bad_ip, "truncated IPv4 header, bad version, IHL or total length")                          \
     _(bad_ip_cksum, "IPv4 header checksum wrong")                                                 \
-    _(ip_fragment, "IPv4 fragment")                                                                \
-    _(not_for_us, "destination address is not the interface's address")                          \
+    _(ip_fragment, "IP fragment (IPv4, or IPv6 Fragment header)")                                 \
+    _(not_for_us, "destination is not one of the interface's addresses")                            \
     _(not_udp, "IP protocol other than UDP or ICMP")                                              \
     _(bad_udp, "truncated UDP header or bad UDP length")                                          \
     _(bad_udp_cksum, "UDP checksum wrong (as verified by the port)")                              \
@@ -43,6 +43,10 @@ namespace isar::dp {
     _(mtu_exceeded, "packet (after SRTP or TURN framing) larger than the egress port's MTU")    \
     _(latch_closed, "leg without a remote, past its latch window ([relay] latch_window_s)")      \
     _(latch_refused, "leg without a remote: source outside the leg's latch_from")                \
+    /* IPv6 classify drops: after the leg's reasons, which cost leg memory */                   \
+    _(bad_ip6, "truncated IPv6 header, or payload length beyond the frame")                       \
+    _(ipv6_ext, "IPv6 extension header not skipped (ESP, AH, unknown, chain too long)")         \
+    _(bad_udp_zero_cksum, "IPv6 UDP with checksum 0 (RFC 8200 8.1)")                              \
     _(turn_no_alloc, "TURN ChannelData or Send indication from a 5-tuple without an allocation") \
     _(turn_no_permission, "TURN peer address without a permission on the allocation")          \
     _(turn_bad_channel, "TURN ChannelData on a channel that is not bound (or expired)")          \
@@ -58,7 +62,8 @@ namespace isar::dp {
     _(policed_kernel, "frame for the kernel interface over its rate ([exception] kernel_pps)")  \
     _(kernel_full, "TX queue of the kernel interface full (the kernel is not keeping up)")     \
     _(kernel_not_ipv4, "frame from the kernel interface that is not IPv4 (the kernel never ARPs)") \
-    _(kernel_bad_source, "frame from the kernel interface not from the interface's address (routed)")
+    _(kernel_bad_source, "frame from the kernel interface not from the interface's address (routed)") \
+    _(policed_nd, "ICMPv6 Neighbor Discovery over its rate to the control lcore ([exception] nd_pps)")
 
 enum class drop : uint8_t {
 #define ISAR_DROP_ENUM(name, text) name,
@@ -67,9 +72,10 @@ enum class drop : uint8_t {
         count
 };
 constexpr unsigned n_drops = static_cast<unsigned>(drop::count);
-// A leg counts the reasons up to latch_refused; those after it (TURN and the
-// exception-path policers) never happen on a leg, and a leg does not pay
-// memory for them.
+// A leg counts the reasons up to latch_refused; those after it (IPv6
+// classification, TURN and the exception-path policers) never happen on a
+// leg, and a leg does not pay memory for them (one more would cost every leg
+// a cache line: see leg.h).
 constexpr unsigned n_leg_drops = static_cast<unsigned>(drop::latch_refused) + 1;
 
 const char* drop_name(drop d) noexcept;

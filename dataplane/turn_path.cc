@@ -234,7 +234,7 @@ void worker::turn_from_stream(rte_mbuf* m) noexcept
     std::memcpy(&h, rte_pktmbuf_mtod(m, const void*), sizeof(h));
     turn_alloc* a = h.iface < nifaces
                             ? entry_alloc(flows.lookup_entry(
-                                      flow_key(h.iface, rte_be_to_cpu_16(h.relay_port_be))))
+                                      flow_key(ifaces[h.iface].laddr4, rte_be_to_cpu_16(h.relay_port_be))))
                             : nullptr;
     if (a == nullptr || a->stream != h.token) {
         drop_pkt(m, drop::turn_no_alloc);
@@ -301,11 +301,11 @@ void worker::turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
     pkt_meta pm = meta;
     pm.v = verdict::lookup;
     pm.pclass = payload_class::other;
-    pm.key = flow_key(meta.iface, port);
+    pm.key = flow_key(ifaces[meta.iface].laddr4, port);
     pm.owner = static_cast<uint16_t>(owner_of_port(port, nworkers));
     for (unsigned i = 0; i < nifaces; i++)
         if (ifaces[i].ip_be == ep_ip(peer))
-            pm.key = flow_key(static_cast<uint16_t>(i), port);
+            pm.key = flow_key(ifaces[i].laddr4, port);
     if (pm.owner != index) {
         handoff(m, pm.owner, hairpin_mark);
         return;
@@ -403,7 +403,7 @@ void worker::to_stream(rte_mbuf* m, uint32_t headers, uint32_t token) noexcept
 void worker::apply_alloc(flow_cmd* c) noexcept
 {
     turn_alloc* a = c->alloc;
-    const uint32_t key = flow_key(a->iface, rte_be_to_cpu_16(a->relay_port_be));
+    const uint32_t key = flow_key(ifaces[a->iface].laddr4, rte_be_to_cpu_16(a->relay_port_be));
     c->status = 0;
     switch (c->op) {
     case cmd_op::add_alloc: {

@@ -126,8 +126,13 @@ bool worker::police_exception(rte_mbuf* m, exc_kind k) noexcept
         break;
     }
     case exc_kind::icmp:
+    case exc_kind::icmp6:
         p = exc_policer::icmp;
         d = drop::policed_icmp;
+        break;
+    case exc_kind::nd:
+        p = exc_policer::nd;
+        d = drop::policed_nd;
         break;
     case exc_kind::stun:
         p = exc_policer::stun;
@@ -146,14 +151,16 @@ bool worker::police_exception(rte_mbuf* m, exc_kind k) noexcept
     return false;
 }
 
-// ARP and held packets take the priority ring, which control drains first;
-// ICMP, STUN and DTLS the other one, so a flood of those fills only theirs.
+// ARP, ND and held packets take the priority ring, which control drains
+// first; ICMP, STUN and DTLS the other one, so a flood of those fills only
+// theirs.
 void worker::to_control(rte_mbuf* m, exc_kind k) noexcept
 {
     if (!police_exception(m, k))
         return;
     m->hash.usr = static_cast<uint32_t>(k);
-    rte_ring* r = (k == exc_kind::arp || k == exc_kind::hold) ? prio_ring : exc_ring;
+    rte_ring* r = (k == exc_kind::arp || k == exc_kind::nd || k == exc_kind::hold) ? prio_ring
+                                                                                    : exc_ring;
     if (rte_ring_sp_enqueue(r, m) != 0) {
         drop_pkt(m, drop::exception_full);
         return;
@@ -224,7 +231,7 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
     const udp_cksum ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
                                           ifaces[t->iface].tx_cksum_offload);
     const uint32_t len = rte_pktmbuf_pkt_len(m);
-    const drop d = emit(m, meta, t->iface, t->local_ip_be, t->local_port_be, remote, ck);
+    const drop d = emit(m, meta, t->iface, laddrs[t->laddr].ip4_be, t->local_port_be, remote, ck);
     if (d != drop::count) {
         t->stats.drop_pkt(d);
         return;
@@ -580,7 +587,7 @@ void worker::apply(flow_cmd* c) noexcept
         unsigned added = 0;
         for (; added < s->nlegs; added++) {
             const leg& l = s->legs[added];
-            const int rc = flows.insert(flow_key(l.iface, rte_be_to_cpu_16(l.local_port_be)),
+            const int rc = flows.insert(flow_key(l.laddr, rte_be_to_cpu_16(l.local_port_be)),
                                         &s->legs[added]);
             if (rc != 0) {
                 c->status = rc;
@@ -590,7 +597,7 @@ void worker::apply(flow_cmd* c) noexcept
         if (c->status != 0) {
             for (unsigned i = 0; i < added; i++) {
                 const leg& l = s->legs[i];
-                flows.erase(flow_key(l.iface, rte_be_to_cpu_16(l.local_port_be)), &s->legs[i]);
+                flows.erase(flow_key(l.laddr, rte_be_to_cpu_16(l.local_port_be)), &s->legs[i]);
             }
         }
         break;
@@ -598,12 +605,14 @@ void worker::apply(flow_cmd* c) noexcept
     case cmd_op::del_session:
         for (unsigned i = 0; i < s->nlegs; i++) {
             const leg& l = s->legs[i];
-            flows.erase(flow_key(l.iface, rte_be_to_cpu_16(l.local_port_be)), &s->legs[i]);
+            flows.erase(flow_key(l.laddr, rte_be_to_cpu_16(l.local_port_be)), &s->legs[i]);
         }
         break;
     case cmd_op::set_remote:
         if (c->leg_index < s->nlegs) {
-            s->legs[c->leg_index].remote.store(c->remote, std::memory_order_relaxed);
+            if (ep_is_v6(c->remote))
+                s->legs[c->leg_index].remote6 = c->remote6;
+            s->legs[c->leg_index].remote.store(c->remote, std::memory_order_release);
             if (c->remote == 0)
                 s->legs[c->leg_index].latch_deadline_tsc = c->latch_deadline_tsc;
         } else {
@@ -630,7 +639,9 @@ void worker::apply(flow_cmd* c) noexcept
         for (unsigned i = 0; i < s->nlegs; i++)
             s->legs[i].verify_only = c->verify_mask.test(i);
         if (c->flags & crypto_set_remote) {
-            l.remote.store(c->remote, std::memory_order_relaxed);
+            if (ep_is_v6(c->remote))
+                l.remote6 = c->remote6;
+            l.remote.store(c->remote, std::memory_order_release);
             if (c->remote == 0)
                 l.latch_deadline_tsc = c->latch_deadline_tsc;
         }

@@ -56,6 +56,7 @@ enum class exc_policer : uint8_t {
     icmp,
     stun, // STUN to a leg port
     dtls, // DTLS to a leg port
+    nd,   // ICMPv6 Neighbor Discovery for us
     count
 };
 constexpr unsigned n_exc_policers = static_cast<unsigned>(exc_policer::count);
@@ -94,6 +95,8 @@ struct worker {
     rte_mempool* pool = nullptr;
     const iface* ifaces = nullptr;
     unsigned nifaces = 0;
+    const local_addr* laddrs = nullptr; // every interface's address slots
+    unsigned nladdrs = 0;
     classify_ctx cctx;
     bool strict_source = true;
     uint32_t idle_sleep_us = 0;

@@ -32,6 +32,7 @@ namespace {
 
 rte_mempool* pool;
 dp::iface ifc;
+dp::local_addr laddr0;
 int16_t iface_of_port[RTE_MAX_ETHPORTS];
 dp::classify_ctx cctx;
 
@@ -243,7 +244,13 @@ int main(int argc, char** argv)
     iface_of_port[0] = 0;
     ifc.ip_be = rte_cpu_to_be_32(0xc6120001);
     ifc.mask_be = rte_cpu_to_be_32(0xffffff00);
+    ifc.laddr_first = ifc.laddr4 = 0;
+    ifc.nladdr = 1;
+    laddr0.ip4_be = ifc.ip_be;
+    laddr0.mask4_be = ifc.mask_be;
     cctx.ifaces = &ifc;
+    cctx.laddrs = &laddr0;
+    cctx.nladdrs = 1;
     cctx.iface_of_port = iface_of_port;
     cctx.nports = RTE_MAX_ETHPORTS;
     cctx.nworkers = 1;

@@ -450,7 +450,7 @@ struct scenario {
             ic.address = relay_ip(i);
             ic.prefix_len = 24;
             cfg.interfaces.push_back(ic);
-            dc.ifaces.push_back({ic.port, rte_cpu_to_be_32(ic.address), 24, 0});
+            dc.ifaces.push_back({ic.port, {{4, rte_cpu_to_be_32(ic.address), {}, 24}}, 0});
             ports.push_back(std::move(p));
         }
         const size_t heap0 = dpdk_heap_used();

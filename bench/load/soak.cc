@@ -239,7 +239,8 @@ struct soak {
         dc.ring_size = 4096;
         dc.rx_desc = 512;
         dc.tx_desc = 512;
-        dc.ifaces.push_back({static_cast<uint16_t>(port), rte_cpu_to_be_32(relay_ip), 24, 0});
+        dc.ifaces.push_back(
+                {static_cast<uint16_t>(port), {{4, rte_cpu_to_be_32(relay_ip), {}, 24}}, 0});
         cfg.port_min = 1024;
         cfg.port_max = 65535;
         cfg.max_legs = dc.max_legs;

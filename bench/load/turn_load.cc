@@ -146,7 +146,7 @@ struct bench {
                 error = "cannot create ring port";
                 return false;
             }
-            dc.ifaces.push_back({static_cast<uint16_t>(p->port), rte_cpu_to_be_32(iface_ip(i)), 24,
+            dc.ifaces.push_back({static_cast<uint16_t>(p->port), {{4, rte_cpu_to_be_32(iface_ip(i)), {}, 24}},
                                  0, true});
             ports.push_back(std::move(p));
         }
@@ -637,7 +637,7 @@ json run_allocs(const options& o, unsigned n, std::vector<std::string>& errors)
     ic.address = iface_ip(0);
     ic.prefix_len = 24;
     cfg.interfaces.push_back(ic);
-    dc.ifaces.push_back({ic.port, rte_cpu_to_be_32(iface_ip(0)), 24, 0, true});
+    dc.ifaces.push_back({ic.port, {{4, rte_cpu_to_be_32(iface_ip(0)), {}, 24}}, 0, true});
     b->ports.push_back(std::move(p));
     b->dp = std::make_unique<dp::dataplane>();
     if (b->dp->init(dc, 1, err) != 0) {

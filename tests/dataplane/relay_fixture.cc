@@ -50,7 +50,7 @@ relay::relay(const relay_options& o) : opt(o)
         ic.prefix_len = 24;
         ic.gateway = (o.gateway || i > 0) ? (ip(i) & 0xffffff00) | 254 : 0;
         cfg.interfaces.push_back(ic);
-        dc.ifaces.push_back({ic.port, rte_cpu_to_be_32(ic.address), ic.prefix_len,
+        dc.ifaces.push_back({ic.port, {{4, rte_cpu_to_be_32(ic.address), {}, ic.prefix_len}},
                              rte_cpu_to_be_32(ic.gateway)});
         ports.push_back(std::move(p));
     }

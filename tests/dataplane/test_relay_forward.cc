@@ -397,7 +397,7 @@ TEST(DataplaneInit, TooFewTxQueuesExplained)
     dp::dp_config c;
     c.mbufs = 1023;
     c.max_legs = 64;
-    c.ifaces.push_back({p.id(), rte_cpu_to_be_32(0xc6120001), 24, 0});
+    c.ifaces.push_back({p.id(), {{4, rte_cpu_to_be_32(0xc6120001), {}, 24}}, 0});
     dp::dataplane d;
     std::string err;
     EXPECT_EQ(d.init(c, 1, err), -EINVAL);
@@ -416,7 +416,7 @@ TEST(DataplaneInit, MissingPortAndNoInterfaces)
         EXPECT_EQ(d.init(c, 1, err), -EINVAL);
         EXPECT_NE(err.find("interfaces"), std::string::npos) << err;
     }
-    c.ifaces.push_back({31, rte_cpu_to_be_32(0xc6120001), 24, 0});
+    c.ifaces.push_back({31, {{4, rte_cpu_to_be_32(0xc6120001), {}, 24}}, 0});
     {
         dp::dataplane d;
         EXPECT_EQ(d.init(c, 1, err), -ENODEV);

@@ -200,8 +200,7 @@ protected:
         dp::dp_config dc;
         dp::iface_config ic;
         ic.port_id = port_;
-        ic.ip_be = rte_cpu_to_be_32(relay_ip);
-        ic.prefix_len = 24;
+        ic.addrs.push_back({4, rte_cpu_to_be_32(relay_ip), {}, 24});
         dc.ifaces.push_back(ic);
         dc.mbufs = 4095;
         dc.max_legs = 1024;

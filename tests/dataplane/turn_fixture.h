@@ -151,7 +151,7 @@ protected:
         port_ = std::make_unique<ring_port>("tt" + std::to_string(id) + "p0", nworkers + 1, 4096);
         ASSERT_TRUE(port_->ok());
         dp::dp_config dc;
-        dc.ifaces.push_back({port_->id(), rte_cpu_to_be_32(relay_ip), 24, 0});
+        dc.ifaces.push_back({port_->id(), {{4, rte_cpu_to_be_32(relay_ip), {}, 24}}, 0});
         dc.mbufs = 4095;
         dc.max_legs = 1024;
         dc.ring_size = 1024;
@@ -290,7 +290,7 @@ protected:
             l.index = static_cast<uint8_t>(i);
             l.iface = 0;
             l.port_id = port_->id();
-            l.local_ip_be = rte_cpu_to_be_32(relay_ip);
+            l.laddr = 0; // the interface's one (IPv4) address
             l.local_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(pa + i));
             l.remote.store(i == 0 ? ra.ep() : rb.ep());
             l.target_mask = static_cast<uint16_t>(1u << (1 - i));

@@ -35,6 +35,7 @@ constexpr uint16_t port0 = 0, port1 = 5, no_iface_port = 3;
 
 rte_mempool* mp;
 dp::iface ifaces[2];
+dp::local_addr laddrs[2];
 int16_t iface_of_port[8];
 dp::classify_ctx ctx;
 volatile uint32_t sink;
@@ -68,7 +69,16 @@ void init_once()
     ifaces[1].ip_be = rte_cpu_to_be_32(0xc6130001); // 198.19.0.1/24
     ifaces[1].mask_be = rte_cpu_to_be_32(0xffffff00);
     ifaces[1].rx_partial_cksum = true;
+    for (uint16_t i = 0; i < 2; i++) { // one IPv4 slot each: slot i
+        ifaces[i].laddr_first = ifaces[i].laddr4 = i;
+        ifaces[i].nladdr = 1;
+        laddrs[i].iface = i;
+        laddrs[i].ip4_be = ifaces[i].ip_be;
+        laddrs[i].mask4_be = ifaces[i].mask_be;
+    }
     ctx.ifaces = ifaces;
+    ctx.laddrs = laddrs;
+    ctx.nladdrs = 2;
     ctx.iface_of_port = iface_of_port;
     ctx.nports = 8;
     ctx.nworkers = 2;

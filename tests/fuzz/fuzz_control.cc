@@ -81,7 +81,7 @@ void init_once()
     dc.tx_desc = 512;
     dc.relay_min = w->cfg.port_min;
     dc.relay_max = w->cfg.port_max;
-    dc.ifaces.push_back({ic.port, rte_cpu_to_be_32(ic.address), ic.prefix_len, 0});
+    dc.ifaces.push_back({ic.port, {{4, rte_cpu_to_be_32(ic.address), {}, ic.prefix_len}}, 0});
     w->dp = std::make_unique<dp::dataplane>();
     std::string err;
     if (w->dp->init(dc, 1, err) != 0)

@@ -378,7 +378,16 @@ protected:
         ifaces_[1].port_id = port1;
         ifaces_[1].ip_be = rte_cpu_to_be_32(relay1);
         ifaces_[1].mask_be = rte_cpu_to_be_32(0xffffff00);
+        for (uint16_t i = 0; i < 2; i++) { // one IPv4 slot each: slot i
+            ifaces_[i].laddr_first = ifaces_[i].laddr4 = i;
+            ifaces_[i].nladdr = 1;
+            laddrs_[i].iface = i;
+            laddrs_[i].ip4_be = ifaces_[i].ip_be;
+            laddrs_[i].mask4_be = ifaces_[i].mask_be;
+        }
         ctx_.ifaces = ifaces_;
+        ctx_.laddrs = laddrs_;
+        ctx_.nladdrs = 2;
         ctx_.iface_of_port = iface_of_port_;
         ctx_.nports = 8;
         ctx_.nworkers = 2;
@@ -388,6 +397,7 @@ protected:
 
     static rte_mempool* mp_;
     dp::iface ifaces_[2];
+    dp::local_addr laddrs_[2];
     int16_t iface_of_port_[8];
     dp::classify_ctx ctx_;
     unsigned in_use_ = 0;
