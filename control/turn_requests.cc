@@ -182,8 +182,9 @@ uint32_t turn_manager::lifetime_of(const request& r) const
 
 bool turn_manager::can_relay(unsigned iface, uint8_t family) const
 {
-    // The dataplane relays from the interface's IPv4 address only, for now.
-    return family == 4 && iface < dp_.nifaces() && dp_.ifc(iface).ip_be != 0;
+    // The dataplane relays from the interface's first IPv4 slot only, for
+    // now; IPv6 needs turn_path's IPv6 framing (and a v6 slot's pool).
+    return family == 4 && iface < dp_.nifaces() && dp_.ifc(iface).laddr4 != dp::no_laddr;
 }
 
 bool turn_manager::peer_permitted(const turn::transport_addr& p) const
@@ -427,6 +428,7 @@ void turn_manager::on_allocate(request& r)
     d.listen_port_be = o.local_port_be;
     d.iface = static_cast<uint16_t>(o.iface);
     d.relay_ip_be = dp_.ifc(o.iface).ip_be;
+    d.relay_laddr = dp_.ifc(o.iface).laddr4;
     d.relay_port_be = rte_cpu_to_be_16(*port);
     d.owner = owner;
     d.id = a->id;

@@ -229,6 +229,8 @@ TEST_F(TurnStreamControl, AllocateBindsTheConnection)
     ASSERT_NE(a, nullptr);
     EXPECT_TRUE(a->installed);
     EXPECT_EQ(a->da->stream, tok1) << "the worker knows the client is a connection";
+    EXPECT_EQ(a->da->relay_laddr, r->dp->ifc(0).laddr4) << "relayed from the IPv4 slot";
+    EXPECT_EQ(r->dp->laddr(a->da->relay_laddr).family, 4);
     EXPECT_STREQ(a->origin.transport(), "tls");
     EXPECT_EQ(r->dp->wk(0).turn_allocs.load(), 1u);
 }
