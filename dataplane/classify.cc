@@ -12,16 +12,6 @@
 namespace isar::dp {
 
 namespace {
-inline void set_drop(pkt_meta& meta, drop d) noexcept
-{
-    meta.v = verdict::drop;
-    meta.reason = d;
-}
-inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
-{
-    meta.v = verdict::exception;
-    meta.exc = k;
-}
 // ICMP destination unreachable (3), time exceeded (11) or parameter problem
 // (12) whose quoted datagram is TCP.
 inline bool icmp_error_about_tcp(const rte_mbuf* m, uint32_t l4, uint32_t l4_len) noexcept
@@ -171,9 +161,10 @@ static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
         classify_turn(ctx, src_ip_be, udp->src_port, pl, plen, meta);
         return;
     }
-    if (ifc.kernel_all && (dport < ctx.relay_min || dport > ctx.relay_max)) {
+    if (ifc.kernel_all && meta.family == 4 && (dport < ctx.relay_min || dport > ctx.relay_max)) {
         // Neither a relay nor a TURN port: the box's own UDP (DNS answers,
-        // NTP, ...) with kernel_forward = "all".
+        // NTP, ...) with kernel_forward = "all" (the kernel interface is
+        // IPv4 only).
         meta.v = verdict::kernel;
         return;
     }
@@ -187,6 +178,13 @@ static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
         return;
     }
     classify_non_relay(ctx, dport, meta);
+}
+
+void classify_udp_dst(const classify_ctx& ctx, const iface& ifc, uint32_t src_key,
+                      const rte_udp_hdr* udp, const uint8_t* pl, uint32_t plen,
+                      pkt_meta& meta) noexcept
+{
+    classify_udp_port(ctx, ifc, src_key, udp, pl, plen, meta);
 }
 
 void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
@@ -211,6 +209,10 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     const uint16_t et = eth->ether_type;
     if (et == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
         set_exc(meta, exc_kind::arp);
+        return;
+    }
+    if (et == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+        classify_ip6(ctx, ifc, m, len, meta);
         return;
     }
     if (et != RTE_BE16(RTE_ETHER_TYPE_IPV4)) {

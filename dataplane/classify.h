@@ -6,12 +6,14 @@
 #include <cstdint>
 
 #include <rte_mbuf.h>
+#include <rte_udp.h>
 
 #include "dataplane/stats.h"
 
 namespace isar::dp {
 
 struct iface;
+struct local_addr;
 
 enum class verdict : uint8_t {
     drop,      // meta.reason says why
@@ -109,6 +111,17 @@ struct classify_ctx {
     }
 };
 
+inline void set_drop(pkt_meta& meta, drop d) noexcept
+{
+    meta.v = verdict::drop;
+    meta.reason = d;
+}
+inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
+{
+    meta.v = verdict::exception;
+    meta.exc = k;
+}
+
 payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept;
 // A payload a leg does not forward: STUN/DTLS -> exception, else a drop.
 void classify_non_rtp(payload_class pc, pkt_meta& meta) noexcept;
@@ -116,5 +129,16 @@ void classify_non_rtp(payload_class pc, pkt_meta& meta) noexcept;
 // Classifies `m` (received on m->port) and, for packets that go on, trims the
 // frame to the IPv4 total length (drops Ethernet padding).
 void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept;
+
+// The parts classify.cc (IPv4) and classify6.cc (IPv6) share.
+// A valid UDP datagram to slot meta.laddr, by its destination port;
+// src_key: the client's IPv4 address (IPv6: the address's fold32) for
+// owner_of_client.
+void classify_udp_dst(const classify_ctx& ctx, const iface& ifc, uint32_t src_key,
+                      const rte_udp_hdr* udp, const uint8_t* pl, uint32_t plen,
+                      pkt_meta& meta) noexcept;
+// An IPv6 frame (EtherType 0x86DD) received on `ifc`, `len` bytes.
+void classify_ip6(const classify_ctx& ctx, const iface& ifc, rte_mbuf* m, uint32_t len,
+                  pkt_meta& meta) noexcept;
 
 } // namespace isar::dp

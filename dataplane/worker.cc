@@ -5,6 +5,7 @@
 #include "dataplane/worker.h"
 
 #include <cerrno>
+#include <cstring>
 
 #include <rte_arp.h>
 #include <rte_cycles.h>
@@ -16,6 +17,7 @@
 
 #include "crypto/srtp_context.h"
 #include "dataplane/rewrite.h"
+#include "dataplane/rewrite6.h"
 
 namespace isar::dp {
 
@@ -224,14 +226,14 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
             drop_pkt(m, drop::srtp_protect);
             return;
         }
-        set_payload_len(m, meta.l3_off, meta.l4_off, static_cast<uint32_t>(out_len));
+        set_udp_len(m, meta, static_cast<uint32_t>(out_len));
         changed = true;
     }
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
     const udp_cksum ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
                                           ifaces[t->iface].tx_cksum_offload);
     const uint32_t len = rte_pktmbuf_pkt_len(m);
-    const drop d = emit(m, meta, t->iface, laddrs[t->laddr].ip4_be, t->local_port_be, remote, ck);
+    const drop d = emit_ep(m, meta, t->laddr, t->local_port_be, remote, &t->remote6, ck);
     if (d != drop::count) {
         t->stats.drop_pkt(d);
         return;
@@ -330,11 +332,21 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 {
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
-    const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
+    // The source: an IPv6 one packed by its digest, with the whole address
+    // compared (and latched) in the leg's last line, which IPv4 never reads.
+    ip6_addr src6;
+    packed_ep src;
+    if (meta.family == 4) {
+        src = pack_ep(ip->src_addr, udp->src_port);
+    } else {
+        std::memcpy(src6.b, reinterpret_cast<const uint8_t*>(ip) + 8, 16);
+        src = pack_ep6(src6, udp->src_port);
+    }
     const uint32_t wire_len = rte_pktmbuf_pkt_len(m); // in_bytes: as received
 
     const packed_ep r = l->remote.load(std::memory_order_relaxed);
-    if (r != src && r != 0 && strict_source) {
+    const bool same = r == src && (!ep_is_v6(r) || l->remote6 == src6);
+    if (!same && r != 0 && strict_source) {
         l->stats.drop_pkt(drop::src_mismatch);
         drop_pkt(m, drop::src_mismatch);
         return;
@@ -345,8 +357,9 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         drop d = drop::count;
         if (l->latch_deadline_tsc != 0 && now_tsc_ > l->latch_deadline_tsc)
             d = drop::latch_closed;
-        else if (((ip->src_addr ^ l->latch_net_be) & l->latch_mask_be) != 0)
-            d = drop::latch_refused;
+        else if (l->latch_mask_be != 0 &&
+                 (meta.family != 4 || ((ip->src_addr ^ l->latch_net_be) & l->latch_mask_be) != 0))
+            d = drop::latch_refused; // latch_from is IPv4 only
         if (d != drop::count) {
             l->stats.drop_pkt(d);
             drop_pkt(m, d);
@@ -388,11 +401,14 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         }
         if (out_len < len) {
             rte_pktmbuf_trim(m, static_cast<uint16_t>(len - out_len));
-            set_payload_len(m, meta.l3_off, meta.l4_off, static_cast<uint32_t>(out_len));
+            set_udp_len(m, meta, static_cast<uint32_t>(out_len));
         }
     }
-    if (r != src)
-        l->remote.store(src, std::memory_order_relaxed); // latch (authenticated)
+    if (!same) { // latch (authenticated)
+        if (meta.family != 4)
+            l->remote6 = src6; // before the packed value, for control's readers
+        l->remote.store(src, std::memory_order_release);
+    }
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, wire_len);
     l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
@@ -504,6 +520,13 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         if (l->target_mask != 0)
             rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote); // its line 1
         rte_prefetch0(&l->stats.rtp); // its hot line
+        if (meta[i].family == 6) {
+            // IPv6: the source is compared with the leg's remote6 (its last
+            // line), and a target (most likely IPv6 too) sends to its own.
+            rte_prefetch0(&l->remote6);
+            if (l->target_mask != 0)
+                rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote6);
+        }
         if (l->in_ctx != nullptr) {
             l->in_ctx->prefetch_line0();
             srtp = true;

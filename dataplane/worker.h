@@ -152,6 +152,26 @@ private:
     drop emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
               uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept;
     void non_rtp_on_leg(rte_mbuf* m, const pkt_meta& meta) noexcept;
+
+public:
+    // Rewrites the classified packet `m` to go from slot `laddr` (either
+    // family), UDP port src_port_be, to `dst` (of the slot's family; an
+    // IPv6 one with its address in *dst6) and queues it for TX, or for
+    // control while the next hop's MAC (ARP or ND) is unknown. The packet
+    // may be of the other family: it is translated (IPv4 <-> IPv6). For
+    // turn_path and forwarding. Returns drop::count when sent or held, else
+    // the reason `m` was dropped (counted for the worker): no_route,
+    // mtu_exceeded, no_mbuf.
+    drop emit_ep(rte_mbuf* m, const pkt_meta& meta, unsigned laddr, uint16_t src_port_be,
+                 packed_ep dst, const ip6_addr* dst6, udp_cksum ck) noexcept;
+
+private:
+    // emit_ep where either side is IPv6 (emit6.cc).
+    drop emit_x(rte_mbuf* m, const pkt_meta& meta, const local_addr& la, uint16_t src_port_be,
+                packed_ep dst, const ip6_addr* dst6, udp_cksum ck) noexcept;
+    // The next hop towards IPv6 `dst` out of interface `out` (on-link:
+    // dst itself), false when there is none.
+    bool next_hop6(const iface& out, const ip6_addr& dst, ip6_addr& nh) const noexcept;
     // TURN fast path (turn_path.cc).
     void turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept;
     void turn_from_stream(rte_mbuf* m) noexcept;

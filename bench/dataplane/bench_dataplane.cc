@@ -3,12 +3,18 @@
 // direct-indexed flow_table, and rte_hash bulk lookup for comparison), header rewrite with checksums, and the RFC 1071 sum
 // (DPDK's rte_raw_cksum against dataplane/cksum.h).
 //
+// bench_path6.cc: the per-packet path by family (IPv4, IPv6, bridging), with
+// each suite's time relative to IPv4 printed after the run.
+//
 // Run: build/bench/dataplane/bench_dataplane --benchmark_min_time=0.2
 // Numbers: README.md "Performance" (measured, never asserted).
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <rte_eal.h>
@@ -227,6 +233,40 @@ void bm_cksum(benchmark::State& st)
 BENCHMARK(bm_cksum<rte_raw>)->Name("bm_cksum_rte_raw")->Arg(160)->Arg(1200);
 BENCHMARK(bm_cksum<isar_raw>)->Name("bm_cksum_isar_raw")->Arg(160)->Arg(1200);
 
+// The console output, and the bm_path suites' times for the ratio table.
+class ratio_reporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override
+    {
+        ConsoleReporter::ReportRuns(runs);
+        for (const Run& r : runs)
+            if (!r.error_occurred && r.iterations > 0)
+                t_[r.benchmark_name()] = r.GetAdjustedRealTime();
+    }
+    // "bm_path/in:6/out:6/legs:1000" against "bm_path/in:4/out:4/legs:1000".
+    void print_ratios() const
+    {
+        bool header = false;
+        for (const auto& [name, t] : t_) {
+            if (name.rfind("bm_path/", 0) != 0 || name.find("in:4/out:4/") != std::string::npos)
+                continue;
+            const size_t legs = name.find("/legs:");
+            if (legs == std::string::npos)
+                continue;
+            const auto ref = t_.find("bm_path/in:4/out:4" + name.substr(legs));
+            if (ref == t_.end() || ref->second <= 0)
+                continue;
+            if (!header)
+                std::printf("\nper-packet path relative to IPv4 -> IPv4 (same run, same legs):\n");
+            header = true;
+            std::printf("  %-36s %6.2fx\n", name.c_str(), t / ref->second);
+        }
+    }
+
+private:
+    std::map<std::string, double> t_;
+};
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -255,7 +295,9 @@ int main(int argc, char** argv)
     cctx.nports = RTE_MAX_ETHPORTS;
     cctx.nworkers = 1;
     benchmark::Initialize(&argc, argv);
-    benchmark::RunSpecifiedBenchmarks();
+    ratio_reporter rep;
+    benchmark::RunSpecifiedBenchmarks(&rep);
+    rep.print_ratios();
     benchmark::Shutdown();
     rte_eal_cleanup();
     return 0;

@@ -55,7 +55,7 @@ std::vector<bad_case> cases()
             {"empty frame", drop::bad_l2, [](relay&, uint16_t) { return bytes{}; }},
             {"runt", drop::bad_l2, [](relay&, uint16_t) { return bytes(10, 0xee); }},
             mod("VLAN", drop::odd_ethertype, [](udp4_spec& s) { s.vlan_tci = 5; }),
-            mod("IPv6", drop::odd_ethertype, [](udp4_spec& s) { s.ether_type = 0x86dd; }),
+            mod("IPv6 EtherType, IPv4 bytes", drop::bad_ip6, [](udp4_spec& s) { s.ether_type = 0x86dd; }),
             mod("short IP", drop::bad_ip, [](udp4_spec& s) { s.truncate = 30; }),
             mod("version 6", drop::bad_ip, [](udp4_spec& s) { s.version = 6; }),
             mod("IHL 3", drop::bad_ip, [](udp4_spec& s) { s.ihl = 3; }),

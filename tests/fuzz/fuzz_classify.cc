@@ -35,7 +35,7 @@ constexpr uint16_t port0 = 0, port1 = 5, no_iface_port = 3;
 
 rte_mempool* mp;
 dp::iface ifaces[2];
-dp::local_addr laddrs[2];
+dp::local_addr laddrs[3];
 int16_t iface_of_port[8];
 dp::classify_ctx ctx;
 volatile uint32_t sink;
@@ -69,16 +69,27 @@ void init_once()
     ifaces[1].ip_be = rte_cpu_to_be_32(0xc6130001); // 198.19.0.1/24
     ifaces[1].mask_be = rte_cpu_to_be_32(0xffffff00);
     ifaces[1].rx_partial_cksum = true;
-    for (uint16_t i = 0; i < 2; i++) { // one IPv4 slot each: slot i
-        ifaces[i].laddr_first = ifaces[i].laddr4 = i;
-        ifaces[i].nladdr = 1;
-        laddrs[i].iface = i;
-        laddrs[i].ip4_be = ifaces[i].ip_be;
-        laddrs[i].mask4_be = ifaces[i].mask_be;
+    // Slots: 0 198.18.0.1/24 and 1 2001:2::1/64 on interface 0, 2
+    // 198.19.0.1/24 on interface 1.
+    ifaces[0].laddr_first = ifaces[0].laddr4 = 0;
+    ifaces[0].nladdr = 2;
+    ifaces[1].laddr_first = ifaces[1].laddr4 = 2;
+    ifaces[1].nladdr = 1;
+    for (uint16_t i = 0; i < 2; i++) {
+        dp::local_addr& a = laddrs[ifaces[i].laddr4];
+        a.iface = i;
+        a.ip4_be = ifaces[i].ip_be;
+        a.mask4_be = ifaces[i].mask_be;
     }
+    laddrs[1].family = 6;
+    laddrs[1].prefix_len = 64;
+    laddrs[1].ip6.b[0] = 0x20;
+    laddrs[1].ip6.b[1] = 0x01;
+    laddrs[1].ip6.b[3] = 0x02;
+    laddrs[1].ip6.b[15] = 0x01;
     ctx.ifaces = ifaces;
     ctx.laddrs = laddrs;
-    ctx.nladdrs = 2;
+    ctx.nladdrs = 3;
     ctx.iface_of_port = iface_of_port;
     ctx.nports = 8;
     ctx.nworkers = 2;
@@ -94,7 +105,8 @@ void payload_parsers(const rte_mbuf* m, const dp::pkt_meta& meta)
 {
     const uint32_t hl = meta.l4_off + 8u;
     check(rte_pktmbuf_is_contiguous(m), "a non-contiguous frame went on");
-    check(meta.l3_off >= 14 && meta.l4_off >= meta.l3_off + 20u, "bad offsets");
+    check(meta.l3_off >= 14 && meta.l4_off >= meta.l3_off + (meta.family == 6 ? 40u : 20u),
+          "bad offsets");
     check(hl <= rte_pktmbuf_pkt_len(m), "UDP header past the frame");
     const uint8_t* p = rte_pktmbuf_mtod_offset(m, const uint8_t*, hl);
     const uint32_t len = rte_pktmbuf_pkt_len(m) - hl;
@@ -135,7 +147,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     switch (meta.v) {
     case dp::verdict::lookup:
         check(meta.owner < ctx.nworkers, "owner out of range");
-        check((meta.key >> 16) == static_cast<uint32_t>(iface_of_port[rx]), "key has the wrong interface");
+        check((meta.key >> 16) == meta.laddr && laddrs[meta.laddr].iface == iface_of_port[rx] &&
+                      laddrs[meta.laddr].family == meta.family,
+              "key is not a slot of the receiving interface and the packet's family");
         // (RTP to a port outside the relay range is looked up too, and misses.)
         check((meta.key & 0xffff) == rte_be_to_cpu_16(*reinterpret_cast<const uint16_t*>(
                                              after.data() + meta.l4_off + 2)),
@@ -156,8 +170,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     // out, whatever the verdict after it, and then to exactly the datagram.
     if (after.size() != frame.size()) {
         check(meta.l4_off != 0, "trimmed before the UDP checks");
-        check(after.size() == 14u + ((size_t{frame[16]} << 8) | frame[17]),
-              "not trimmed to the IPv4 total length");
+        if (meta.family == 4)
+            check(after.size() == 14u + ((size_t{frame[16]} << 8) | frame[17]),
+                  "not trimmed to the IPv4 total length");
+        else
+            check(after.size() == 14u + 40u + ((size_t{frame[18]} << 8) | frame[19]),
+                  "not trimmed to the IPv6 payload length");
     }
     if (meta.v != dp::verdict::drop)
         check(iface_of_port[rx] >= 0, "a frame from a port with no interface went on");

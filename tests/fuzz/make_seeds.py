@@ -4,7 +4,9 @@
 
   classify  frames (first byte: receive port / chain flag, second: segment
             size): RTP, RTCP, STUN, TURN ChannelData and Send indications,
-            DTLS, ARP, ICMP echo, fragments, IP options, VLAN, runts
+            DTLS, ARP, ICMP echo, fragments, IP options, VLAN, runts; IPv6
+            UDP (extension headers, fragment, ESP, zero checksum), ND,
+            ICMPv6 echo
   srtp      plaintext RTP/RTCP (round-trip mode), and the same protected with
             every suite under fuzz_srtp.cc's keys (written by the replay
             binary itself: pass its path as --srtp-replay, default
@@ -54,6 +56,33 @@ def ipv4(proto, payload, src=PEER, dst=RELAY0, options=b"", frag=0x4000, ttl=64,
     h += options
     h = h[:10] + struct.pack(">H", csum(h)) + h[12:]
     return h + payload
+
+
+RELAY6 = bytes.fromhex("20010002000000000000000000000001")
+PEER6 = bytes.fromhex("20010002000000000000000000000010")
+
+
+def ipv6(proto, payload, src=PEER6, dst=RELAY6, ext=(), hop=64):
+    """Ethernet + IPv6 + extension headers ((type, length) each) + payload."""
+    chain = [t for t, _ in ext] + [proto]
+    hdrs = b""
+    for i, (t, ln) in enumerate(ext):
+        h = bytearray(ln)
+        h[0] = chain[i + 1]
+        h[1] = 0 if t == 44 else ln // 8 - 1
+        hdrs += bytes(h)
+    body = hdrs + payload
+    h = struct.pack(">IHBB16s16s", 6 << 28, len(body), chain[0], hop, src, dst)
+    return eth(h + body, 0x86DD)
+
+
+def udp6(payload, sport=5004, dport=30000, src=PEER6, dst=RELAY6, cksum=True, ext=()):
+    ln = 8 + len(payload)
+    u = struct.pack(">HHHH", sport, dport, ln, 0) + payload
+    if cksum:
+        c = csum(src + dst + struct.pack(">IxxxB", ln, 17) + u) or 0xFFFF
+        u = u[:6] + struct.pack(">H", c) + u[8:]
+    return ipv6(17, u, src, dst, ext)
 
 
 def udp4(payload, sport=5004, dport=30000, src=PEER, dst=RELAY0, cksum=True, **kw):
@@ -128,6 +157,23 @@ def classify_seeds():
     f["icmp_echo"] = icmp_echo()
     f["icmp_echo_reply"] = icmp_echo(t=0)
     f["ipv6"] = eth(bytes.fromhex("60000000000811ff") + bytes(32) + bytes(8), 0x86DD)
+    f["v6_rtp"] = udp6(rtp())
+    f["v6_rtcp_sr"] = udp6(rtcp_sr(), dport=30001)
+    f["v6_rtp_padded_eth"] = udp6(rtp(n=20)) + b"\0" * 6
+    f["v6_rtp_hbh_dstopts"] = udp6(rtp(), ext=[(0, 8), (60, 16)])
+    f["v6_rtp_routing"] = udp6(rtp(), ext=[(43, 24)])
+    f["v6_fragment"] = udp6(rtp(), ext=[(44, 8)])
+    f["v6_esp"] = udp6(rtp(), ext=[(50, 8)])
+    f["v6_zero_cksum"] = udp6(rtp(), cksum=False)
+    f["v6_not_for_us"] = udp6(rtp(), dst=bytes.fromhex("20010002000000000000000000000099"))
+    f["v6_turn_channel_data"] = udp6(stun["channel_data"], sport=40000, dport=3478)
+    f["v6_turn_allocate"] = udp6(stun["allocate_request_noauth"], sport=40000, dport=3478)
+    f["v6_nd_ns"] = ipv6(58, bytes([135, 0, 0, 0, 0, 0, 0, 0]) + RELAY6 + bytes([1, 1]) + PMAC,
+                         dst=bytes.fromhex("ff0200000000000000000001ff000001"), hop=255)
+    f["v6_nd_na_all_nodes"] = ipv6(58, bytes([136, 0, 0, 0, 0x60, 0, 0, 0]) + PEER6,
+                                   dst=bytes.fromhex("ff020000000000000000000000000001"), hop=255)
+    f["v6_echo_request"] = ipv6(58, bytes([128, 0, 0, 0, 0, 1, 0, 1]) + b"isar-ping")
+    f["v6_tcp"] = ipv6(6, bytes(20))
     f["vlan"] = eth(b"\x00\x05\x08\x00" + ipv4(17, struct.pack(">HHHH", 5004, 30000, 8, 0)),
                     0x8100)
     f["tcp"] = eth(ipv4(6, bytes(20)))

@@ -228,7 +228,7 @@ std::vector<row> golden_rows()
     {
         auto s = rtp_to();
         s.ether_type = RTE_ETHER_TYPE_IPV6;
-        r.push_back(dropped("IPv6 EtherType", s, drop::odd_ethertype));
+        r.push_back(dropped("IPv6 EtherType on IPv4 bytes", s, drop::bad_ip6));
         s.ether_type = 0x88cc;
         r.push_back(dropped("LLDP EtherType", s, drop::odd_ethertype));
         s.ether_type = 0x0000;
