@@ -190,16 +190,20 @@ private:
     uint32_t capacity_ = 0;
 };
 
-// The client key of a classified packet to a TURN listener port.
+// The client key of a classified packet to a TURN listener port. UDP
+// clients over IPv6 have no allocation yet: their key is marked (pad2) so
+// that it never equals an IPv4 client's, whatever bytes the IPv6 header
+// holds where an IPv4 one has its source address (turn_no_alloc).
 inline turn_client_key client_key(const rte_mbuf* m, const pkt_meta& meta) noexcept
 {
     const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
     turn_client_key k;
-    k.ip_be = ip->src_addr;
+    k.ip_be = meta.family == 4 ? ip->src_addr : 0;
     k.port_be = udp->src_port;
     k.listen_port_be = udp->dst_port;
     k.iface = meta.iface;
+    k.pad2 = meta.family == 4 ? 0 : 0xffffffffu;
     return k;
 }
 
