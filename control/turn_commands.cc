@@ -1,5 +1,7 @@
 // The TURN requests of the management protocol: turn.list, turn.get,
 // turn.delete, and the "turn" block of stats.
+#include <arpa/inet.h>
+
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 
@@ -13,6 +15,19 @@ namespace {
 std::string ep4(uint32_t ip_be, uint16_t port_be)
 {
     return format_endpoint({rte_be_to_cpu_32(ip_be), rte_be_to_cpu_16(port_be)});
+}
+
+// A peer of either family: "198.18.0.2:4000", "[2001:2::2]:4000"; the
+// address alone when `with_port` is false.
+std::string peer_text(const turn::transport_addr& a, bool with_port)
+{
+    if (a.family == 4)
+        return with_port ? ep4(a.ip4_be(), rte_cpu_to_be_16(a.port))
+                         : format_ipv4(rte_be_to_cpu_32(a.ip4_be()));
+    char text[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, a.ip, text, sizeof(text));
+    return with_port ? "[" + std::string(text) + "]:" + std::to_string(a.port)
+                     : std::string(text);
 }
 
 uint32_t alloc_id(const json& req)
@@ -70,13 +85,13 @@ json commands::turn_alloc_json(const turn_allocation& a, bool detail) const
         return j;
     json perms = json::array(), chans = json::array();
     for (const auto& p : a.perms)
-        perms.push_back({{"peer", format_ipv4(rte_be_to_cpu_32(p.ip_be))},
+        perms.push_back({{"peer", peer_text(p.ip, false)},
                          {"expires_in_s",
                           p.expiry_tsc > now ? static_cast<double>(p.expiry_tsc - now) / hz
                                              : 0.0}});
     for (const auto& c : a.chans)
         chans.push_back({{"channel", c.number},
-                         {"peer", ep4(c.ip_be, c.port_be)},
+                         {"peer", peer_text(c.peer, true)},
                          {"expires_in_s",
                           c.expiry_tsc > now ? static_cast<double>(c.expiry_tsc - now) / hz
                                              : 0.0}});

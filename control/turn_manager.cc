@@ -301,16 +301,20 @@ void turn_manager::install(std::unique_ptr<turn_allocation> a, std::function<voi
 void turn_manager::push_peers(turn_allocation& a, std::function<void(int)> done)
 {
     auto t = std::make_unique<dp::turn_peer_table>();
+    // Only IPv4 peers reach here for now: peer_acceptable() refuses others.
     for (const auto& p : a.perms) {
         if (t->nperms == dp::max_turn_perms)
             break;
-        t->perms[t->nperms++] = {p.ip_be, 0, p.expiry_tsc};
+        if (p.ip.family == 4)
+            t->perms[t->nperms++] = {p.ip.ip4_be(), 0, p.expiry_tsc};
     }
     for (const auto& c : a.chans) {
         if (t->nchans == dp::max_turn_channels)
             break;
+        if (c.peer.family != 4)
+            continue;
         dp::turn_channel& d = t->chans[t->nchans++];
-        d.peer = dp::pack_ep(c.ip_be, c.port_be);
+        d.peer = dp::pack_ep(c.peer.ip4_be(), rte_cpu_to_be_16(c.peer.port));
         d.expiry_tsc = c.expiry_tsc;
         d.number = c.number;
     }

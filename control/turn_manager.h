@@ -24,6 +24,7 @@
 #include "dataplane/dataplane.h"
 #include "dataplane/turn_alloc.h"
 #include "turn/auth.h"
+#include "turn/families.h"
 #include "turn/peer_policy.h"
 
 namespace isar::ctl {
@@ -43,14 +44,15 @@ struct turn_secrets {
 // 0400 and 0640 are fine). Returns false with `err`.
 bool load_turn_secrets(const std::string& path, turn_secrets& out, std::string& err);
 
+// Peers of either family (turn::transport_addr); a permission is for an
+// address, so its port is 0.
 struct turn_permission {
-    uint32_t ip_be = 0;
+    turn::transport_addr ip;
     uint64_t expiry_tsc = 0;
 };
 struct turn_binding {
     uint16_t number = 0;
-    uint32_t ip_be = 0;
-    uint16_t port_be = 0;
+    turn::transport_addr peer;
     uint64_t expiry_tsc = 0; // bound until then; the pair stays reserved 5 min longer
 };
 
@@ -62,6 +64,8 @@ struct turn_allocation {
     std::string user;             // quota key: REST USER part, or the whole username
     uint8_t key[turn::long_term_key_len] = {}; // wiped on destruction
     uint16_t relay_port = 0;
+    uint8_t family = 4;  // of the relayed address (RFC 8656 REQUESTED-ADDRESS-FAMILY)
+    uint8_t family2 = 0; // dual allocation: the second relayed address's family; 0 = none
     uint64_t created_tsc = 0;
     uint64_t expiry_tsc = 0;
     bool installed = false;
@@ -161,14 +165,16 @@ private:
     void on_channel_bind(request& r, turn_allocation& a);
     bool authenticate(request& r, turn_allocation* a);
     bool allocate_checks(request& r, bool& reserve, bool& even,
-                         std::optional<uint64_t>& token, uint8_t& add_family_err);
+                         std::optional<uint64_t>& token, turn::family_choice& fam);
+    // Whether clients of `iface` can get a relayed address of `family` (4 or 6).
+    bool can_relay(unsigned iface, uint8_t family) const;
     bool peer_permitted(const turn::transport_addr& p) const;
-    bool peer_acceptable(request& r, const turn::transport_addr& p);
+    bool peer_acceptable(request& r, const turn_allocation& a, const turn::transport_addr& p);
     void push_and_answer(request& r, turn_allocation& a);
     std::optional<uint16_t> relay_port(unsigned iface, unsigned owner, bool even, bool reserve,
                                        std::optional<uint64_t> token);
     void allocated(const turn_reply_to& reply, uint32_t id, uint32_t life, uint64_t new_token,
-                   uint8_t add_family_err, int status);
+                   uint16_t v6_error, int status);
     void respond_error(request& r, uint16_t code);
     void respond(request& r, turn::builder& b);
     uint32_t lifetime_of(const request& r) const;

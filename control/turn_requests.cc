@@ -15,6 +15,7 @@
 #include "control/stream_hub.h"
 #include "control/turn_manager.h"
 #include "control/turn_request.h"
+#include "turn/families.h"
 
 namespace isar::ctl {
 
@@ -179,6 +180,13 @@ uint32_t turn_manager::lifetime_of(const request& r) const
     return std::min(v, cfg_.turn.max_lifetime_s);
 }
 
+bool turn_manager::can_relay(unsigned iface, uint8_t family) const
+{
+    // The dataplane relays from the interface's first IPv4 slot only, for
+    // now; IPv6 needs turn_path's IPv6 framing (and a v6 slot's pool).
+    return family == 4 && iface < dp_.nifaces() && dp_.ifc(iface).laddr4 != dp::no_laddr;
+}
+
 bool turn_manager::peer_permitted(const turn::transport_addr& p) const
 {
     if (p.family != 4)
@@ -193,9 +201,16 @@ bool turn_manager::peer_permitted(const turn::transport_addr& p) const
 
 // A peer of CreatePermission or ChannelBind: its family (443) and the peer
 // policy (403). Answers the error itself.
-bool turn_manager::peer_acceptable(request& r, const turn::transport_addr& p)
+bool turn_manager::peer_acceptable(request& r, const turn_allocation& a,
+                                   const turn::transport_addr& p)
 {
-    if (p.family != 4) {
+    // RFC 8656 §9.1, §11.1: a peer of a family the allocation has no
+    // relayed address of is 443 (the client's own family does not matter).
+    if (p.family != a.family && p.family != a.family2) {
+        respond_error(r, 443);
+        return false;
+    }
+    if (p.family != 4) { // the dataplane relays IPv4 peers only, for now
         respond_error(r, 443);
         return false;
     }
@@ -210,7 +225,7 @@ bool turn_manager::peer_acceptable(request& r, const turn::transport_addr& p)
 // REQUESTED-TRANSPORT, EVEN-PORT, RESERVATION-TOKEN and the address-family
 // attributes (RFC 8656 §7.2 steps 3-7). Answers the error itself.
 bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
-                                   std::optional<uint64_t>& token, uint8_t& add_family_err)
+                                   std::optional<uint64_t>& token, turn::family_choice& fam)
 {
     const turn::message& m = r.msg;
     const attr_view* rt = m.find(turn::attr::requested_transport);
@@ -227,7 +242,7 @@ bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
     const attr_view* tok = m.find(turn::attr::reservation_token);
     const attr_view* raf = m.find(turn::attr::requested_address_family);
     const attr_view* aaf = m.find(turn::attr::additional_address_family);
-    if ((tok && (ep || raf || aaf)) || (raf && aaf)) {
+    if (tok && (ep || raf || aaf)) {
         respond_error(r, 400);
         return false;
     }
@@ -247,23 +262,11 @@ bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
         std::memcpy(&t, tok->value, 8);
         token = t;
     }
-    uint8_t fam = 0;
-    if (raf != nullptr) {
-        if (!turn::read_address_family(*raf, fam) || fam == 0) {
-            respond_error(r, 440);
-            return false;
-        }
-        if (fam == 6) { // until the dual-stack issue lands
-            respond_error(r, 440);
-            return false;
-        }
-    }
-    if (aaf != nullptr) {
-        if (!turn::read_address_family(*aaf, fam) || fam != 6) {
-            respond_error(r, 400);
-            return false;
-        }
-        add_family_err = 6; // IPv4 only for now: ADDRESS-ERROR-CODE 440 for IPv6
+    const unsigned iface = r.reply.to.iface;
+    fam = turn::choose_families(m, can_relay(iface, 4), can_relay(iface, 6));
+    if (fam.error != 0) {
+        respond_error(r, fam.error);
+        return false;
     }
     return true;
 }
@@ -290,7 +293,7 @@ std::optional<uint16_t> turn_manager::relay_port(unsigned iface, unsigned owner,
 // The worker acknowledged (status 0) or refused a new allocation: the
 // Allocate's answer (a TCP/TLS client's connection is bound to it first).
 void turn_manager::allocated(const turn_reply_to& reply, uint32_t id, uint32_t life,
-                             uint64_t new_token, uint8_t add_family_err, int status)
+                             uint64_t new_token, uint16_t v6_error, int status)
 {
     auto it = allocs_.find(id);
     if (status != 0 || it == allocs_.end()) {
@@ -321,10 +324,8 @@ void turn_manager::allocated(const turn_reply_to& reply, uint32_t id, uint32_t l
         b.add_u32(turn::attr::lifetime, life);
         if (new_token != 0)
             b.add(turn::attr::reservation_token, &new_token, sizeof(new_token));
-        if (add_family_err != 0) {
-            const uint8_t v[] = {0x02, 0, 4, 40}; // IPv6: 440 Address Family not Supported
-            b.add(turn::attr::address_error_code, v, sizeof(v));
-        }
+        if (v6_error != 0) // dual allocation without its IPv6 address
+            b.add_address_error(6, v6_error);
     });
     if (bytes.empty())
         stats_.tx_failed++;
@@ -366,8 +367,8 @@ void turn_manager::on_allocate(request& r)
     }
     bool reserve = false, even = false;
     std::optional<uint64_t> token;
-    uint8_t add_family_err = 0;
-    if (!allocate_checks(r, reserve, even, token, add_family_err))
+    turn::family_choice fam;
+    if (!allocate_checks(r, reserve, even, token, fam))
         return;
     const std::string_view user = turn::rest_user(r.username);
     const std::string quota_key = user.empty() ? r.username : std::string(user);
@@ -415,6 +416,8 @@ void turn_manager::on_allocate(request& r)
     a->user = quota_key;
     std::memcpy(a->key, r.reply.key, sizeof(a->key));
     a->relay_port = *port;
+    a->family = fam.first;
+    a->family2 = fam.second;
     a->created_tsc = r.now_tsc;
     const uint32_t life = lifetime_of(r) == 0 ? cfg_.turn.default_lifetime_s : lifetime_of(r);
     a->expiry_tsc = r.now_tsc + life * rte_get_tsc_hz();
@@ -425,6 +428,7 @@ void turn_manager::on_allocate(request& r)
     d.listen_port_be = o.local_port_be;
     d.iface = static_cast<uint16_t>(o.iface);
     d.relay_ip_be = dp_.ifc(o.iface).ip_be;
+    d.relay_laddr = dp_.ifc(o.iface).laddr4;
     d.relay_port_be = rte_cpu_to_be_16(*port);
     d.owner = owner;
     d.id = a->id;
@@ -433,8 +437,9 @@ void turn_manager::on_allocate(request& r)
 
     const uint32_t id = a->id;
     turn_reply_to reply = r.reply;
-    install(std::move(a), [this, id, reply, life, new_token, add_family_err](int status) {
-        allocated(reply, id, life, new_token, add_family_err, status);
+    const uint16_t v6_error = fam.second_error;
+    install(std::move(a), [this, id, reply, life, new_token, v6_error](int status) {
+        allocated(reply, id, life, new_token, v6_error, status);
     });
 }
 
@@ -454,7 +459,7 @@ void turn_manager::on_refresh(request& r, turn_allocation& a)
 void turn_manager::on_create_permission(request& r, turn_allocation& a)
 {
     const turn::message& m = r.msg;
-    std::vector<uint32_t> ips;
+    std::vector<turn::transport_addr> ips;
     for (unsigned i = 0; i < m.nattrs; i++) {
         if (m.attrs[i].type != turn::attr::xor_peer_address)
             continue;
@@ -463,9 +468,10 @@ void turn_manager::on_create_permission(request& r, turn_allocation& a)
             respond_error(r, 400);
             return;
         }
-        if (!peer_acceptable(r, p))
+        if (!peer_acceptable(r, a, p))
             return;
-        ips.push_back(p.ip4_be());
+        p.port = 0;
+        ips.push_back(p);
     }
     if (ips.empty()) {
         respond_error(r, 400);
@@ -473,9 +479,9 @@ void turn_manager::on_create_permission(request& r, turn_allocation& a)
     }
     const uint64_t expiry = r.now_tsc + permission_lifetime_s * rte_get_tsc_hz();
     std::vector<turn_permission> next = a.perms;
-    for (uint32_t ip : ips) {
+    for (const turn::transport_addr& ip : ips) {
         auto it = std::find_if(next.begin(), next.end(),
-                               [&](const turn_permission& p) { return p.ip_be == ip; });
+                               [&](const turn_permission& p) { return p.ip == ip; });
         if (it != next.end()) {
             it->expiry_tsc = expiry;
         } else {
@@ -519,16 +525,16 @@ void turn_manager::on_channel_bind(request& r, turn_allocation& a)
         respond_error(r, 400);
         return;
     }
-    if (!peer_acceptable(r, p))
+    if (!peer_acceptable(r, a, p))
         return;
-    const uint32_t ip = p.ip4_be();
-    const uint16_t port = rte_cpu_to_be_16(p.port);
+    turn::transport_addr ip = p;
+    ip.port = 0;
     // RFC 8656 §11.2: a number bound to another peer, or a peer bound to
     // another number (also within 5 minutes after the binding expired), is 400.
     turn_binding* same = nullptr;
     for (auto& c : a.chans) {
         const bool num = c.number == number;
-        const bool peer = c.ip_be == ip && c.port_be == port;
+        const bool peer = c.peer == p;
         if (num && peer)
             same = &c;
         else if (num || peer) {
@@ -543,12 +549,12 @@ void turn_manager::on_channel_bind(request& r, turn_allocation& a)
             respond_error(r, 508);
             return;
         }
-        a.chans.push_back({number, ip, port, 0});
+        a.chans.push_back({number, p, 0});
         same = &a.chans.back();
         stats_.channels_bound++;
     }
     auto perm = std::find_if(a.perms.begin(), a.perms.end(),
-                             [&](const turn_permission& x) { return x.ip_be == ip; });
+                             [&](const turn_permission& x) { return x.ip == ip; });
     if (perm == a.perms.end()) {
         if (a.perms.size() >= dp::max_turn_perms) {
             stats_.capacity_rejected++;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 
 #include <rte_ip.h>
@@ -23,6 +24,7 @@
 #include <rte_udp.h>
 
 #include "dataplane/classify.h"
+#include "dataplane/iface.h"
 #include "dataplane/leg.h"
 #include "dataplane/stats.h"
 
@@ -80,6 +82,9 @@ struct alignas(64) turn_alloc {
     uint8_t txid[12] = {};       // transaction id of the Data indications we send
     uint32_t stream = 0;         // TCP/TLS client: its connection's token (stream_ring.h);
                                  // 0 = UDP client (found by its 5-tuple)
+    // The relayed address's slot (local_addr), which keys its flow-table
+    // entry; no_laddr = the interface's first IPv4 slot (iface::laddr4).
+    uint16_t relay_laddr = no_laddr;
 
     // ---- lines 1-: counters, then the permission and channel tables ------
     alignas(64) turn_counters ctr;
@@ -126,6 +131,8 @@ struct alignas(64) turn_alloc {
             chans[i] = t.chans[i];
     }
 };
+
+static_assert(offsetof(turn_alloc, relay_laddr) + 2 <= 64, "line 0 holds what packets read");
 
 // The worker that owns an allocation: a function of the client's address, so
 // that the worker receiving a client packet knows the owner without a table.
@@ -183,16 +190,20 @@ private:
     uint32_t capacity_ = 0;
 };
 
-// The client key of a classified packet to a TURN listener port.
+// The client key of a classified packet to a TURN listener port. UDP
+// clients over IPv6 have no allocation yet: their key is marked (pad2) so
+// that it never equals an IPv4 client's, whatever bytes the IPv6 header
+// holds where an IPv4 one has its source address (turn_no_alloc).
 inline turn_client_key client_key(const rte_mbuf* m, const pkt_meta& meta) noexcept
 {
     const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
     turn_client_key k;
-    k.ip_be = ip->src_addr;
+    k.ip_be = meta.family == 4 ? ip->src_addr : 0;
     k.port_be = udp->src_port;
     k.listen_port_be = udp->dst_port;
     k.iface = meta.iface;
+    k.pad2 = meta.family == 4 ? 0 : 0xffffffffu;
     return k;
 }
 
@@ -200,6 +211,12 @@ inline turn_client_key client_key(const rte_mbuf* m, const pkt_meta& meta) noexc
 // one allocation sending to the relayed address of another): the only way a
 // packet with the relay's own source address is accepted from a peer.
 constexpr uint32_t hairpin_mark = 0x48504e31; // "HPN1"
+
+// The slot of an allocation's relayed address (its flow key's upper half).
+inline uint16_t relay_slot(const turn_alloc& a, const iface* ifaces) noexcept
+{
+    return a.relay_laddr != no_laddr ? a.relay_laddr : ifaces[a.iface].laddr4;
+}
 
 inline turn_client_key client_key_of(const turn_alloc& a) noexcept
 {

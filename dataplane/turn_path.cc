@@ -403,7 +403,7 @@ void worker::to_stream(rte_mbuf* m, uint32_t headers, uint32_t token) noexcept
 void worker::apply_alloc(flow_cmd* c) noexcept
 {
     turn_alloc* a = c->alloc;
-    const uint32_t key = flow_key(ifaces[a->iface].laddr4, rte_be_to_cpu_16(a->relay_port_be));
+    const uint32_t key = flow_key(relay_slot(*a, ifaces), rte_be_to_cpu_16(a->relay_port_be));
     c->status = 0;
     switch (c->op) {
     case cmd_op::add_alloc: {

@@ -111,17 +111,25 @@ std::vector<std::string> peer_policy::default_denied()
             "224.0.0.0/4",
             // 240.0.0.0/4 includes 255.255.255.255
             "240.0.0.0/4",
-            // IPv6
+            // IPv6 (RFC 6890 / IANA IPv6 special-purpose registry). Every
+            // range that embeds an IPv4 address is denied whole, so a peer
+            // can never reach a denied IPv4 address through it.
             "::/128",
             "::1/128",
+            "::/96",         // IPv4-compatible (deprecated): embeds IPv4
             "::ffff:0:0/96", // IPv4-mapped: would bypass the IPv4 list
-            "64:ff9b::/96",
-            "100::/64",
-            "2001::/23",
-            "2001:db8::/32",
-            "fc00::/7",
-            "fe80::/10",
-            "ff00::/8",
+            "64:ff9b::/96",  // NAT64 well-known prefix: embeds IPv4
+            "64:ff9b:1::/48", // NAT64 local use (RFC 8215)
+            "100::/64",      // discard-only
+            "2001::/23",     // IETF protocol assignments: Teredo, benchmarking
+                             // (2001:2::/48), ORCHID
+            "2001:db8::/32", // documentation
+            "2002::/16",     // 6to4: embeds IPv4
+            "3fff::/20",     // documentation (RFC 9637)
+            "fc00::/7",      // unique local
+            "fe80::/10",     // link-local
+            "fec0::/10",     // site-local (deprecated)
+            "ff00::/8",      // multicast
     };
 }
 

@@ -398,6 +398,21 @@ bool read_error_code(const attr_view& a, uint16_t& code) noexcept
     return true;
 }
 
+bool read_address_error_code(const attr_view& a, uint8_t& family, uint16_t& code) noexcept
+{
+    if (a.value == nullptr || a.len < 4) {
+        return false;
+    }
+    const unsigned cls = a.value[2] & 0x07;
+    const unsigned number = a.value[3];
+    if (cls < 3 || cls > 6 || number > 99) {
+        return false;
+    }
+    family = a.value[0] == 0x01 ? 4 : a.value[0] == 0x02 ? 6 : 0;
+    code = static_cast<uint16_t>(cls * 100 + number);
+    return true;
+}
+
 std::string_view as_string(const attr_view& a) noexcept
 {
     if (a.value == nullptr) {
@@ -516,6 +531,35 @@ void builder::add_error(uint16_t code) noexcept
         return;
     }
     v[0] = 0;
+    v[1] = 0;
+    v[2] = static_cast<uint8_t>(code / 100);
+    v[3] = static_cast<uint8_t>(code % 100);
+    std::memcpy(v + 4, reason, rlen);
+}
+
+void builder::add_address_family(uint16_t type, uint8_t family) noexcept
+{
+    if (family != 4 && family != 6) {
+        ok_ = false;
+        return;
+    }
+    const uint8_t v[4] = {static_cast<uint8_t>(family == 4 ? 0x01 : 0x02), 0, 0, 0};
+    add(type, v, sizeof(v));
+}
+
+void builder::add_address_error(uint8_t family, uint16_t code) noexcept
+{
+    if ((family != 4 && family != 6) || code < 300 || code > 699) {
+        ok_ = false;
+        return;
+    }
+    const char* reason = reason_phrase(code);
+    const size_t rlen = std::strlen(reason);
+    uint8_t* v = hdr(attr::address_error_code, 4 + rlen);
+    if (v == nullptr) {
+        return;
+    }
+    v[0] = family == 4 ? 0x01 : 0x02;
     v[1] = 0;
     v[2] = static_cast<uint8_t>(code / 100);
     v[3] = static_cast<uint8_t>(code % 100);

@@ -116,6 +116,14 @@ struct transport_addr {
         std::memcpy(a.ip, &ip_be, 4);
         return a;
     }
+    static transport_addr v6(const uint8_t ip16[16], uint16_t port_host) noexcept
+    {
+        transport_addr a;
+        a.family = 6;
+        a.port = port_host;
+        std::memcpy(a.ip, ip16, 16);
+        return a;
+    }
     uint32_t ip4_be() const noexcept
     {
         uint32_t v;
@@ -202,6 +210,9 @@ bool read_address_family(const attr_view& a, uint8_t& family) noexcept;
 // EVEN-PORT: the R bit.
 bool read_even_port(const attr_view& a, bool& reserve) noexcept;
 bool read_error_code(const attr_view& a, uint16_t& code) noexcept;
+// ADDRESS-ERROR-CODE (RFC 8656 §18.11): the family it is about (4 or 6; 0
+// for an unknown family byte) and the code (300-699).
+bool read_address_error_code(const attr_view& a, uint8_t& family, uint16_t& code) noexcept;
 std::string_view as_string(const attr_view& a) noexcept;
 
 // MESSAGE-INTEGRITY (HMAC-SHA1, RFC 8489 §14.5) of a parsed message with
@@ -222,6 +233,10 @@ public:
     void add_xor_address(uint16_t type, const transport_addr& a) noexcept;
     // ERROR-CODE with the RFC's reason phrase for `code` (reason_phrase()).
     void add_error(uint16_t code) noexcept;
+    // REQUESTED-ADDRESS-FAMILY / ADDITIONAL-ADDRESS-FAMILY: family 4 or 6.
+    void add_address_family(uint16_t type, uint8_t family) noexcept;
+    // ADDRESS-ERROR-CODE for `family` (4 or 6) with reason_phrase(code).
+    void add_address_error(uint8_t family, uint16_t code) noexcept;
     void add_unknown_attributes(const uint16_t* types, unsigned n) noexcept;
     // MESSAGE-INTEGRITY over everything so far; then FINGERPRINT if wanted.
     void add_integrity(const uint8_t* key, size_t key_len) noexcept;

@@ -8,6 +8,7 @@
 //
 // The dataplane here is built directly (tests/dataplane/turn_fixture.h).
 #include "tests/dataplane/turn_fixture.h"
+#include "tests/dataplane/v6_frames.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/turn_alloc.h"
 #include "tests/support/eal_env.h"
@@ -784,3 +785,43 @@ INSTANTIATE_TEST_SUITE_P(Workers, TurnBurst, ::testing::Values(1u, 2u),
                          [](const ::testing::TestParamInfo<unsigned>& i) {
                              return std::to_string(i.param) + "_workers";
                          });
+
+// ---- IPv6 clients ------------------------------------------------------------
+
+namespace {
+class TurnV6Client : public TurnOne {
+protected:
+    void SetUp() override
+    {
+        v6_slot_ = true;
+        TurnOne::SetUp();
+    }
+};
+} // namespace
+
+// A UDP client over IPv6 has no allocation in the dataplane yet: its
+// ChannelData is turn_no_alloc, never relayed through an IPv4 client's
+// allocation, even when its IPv6 header holds that client's address where
+// an IPv4 header has its source (bytes 12-15) and it sends from its port.
+TEST_F(TurnV6Client, NeverMatchesAnIpv4ClientsAllocation)
+{
+    set_peers(a_, {{peer_p.ip, later()}}, {{0x4001, peer_p.ep(), later()}});
+    udp6_spec s;
+    s.src_mac = client1.mac;
+    s.dst_mac = dp_->ifc(0).mac;
+    s.src = relay_ip6();
+    s.src.b[15] = 0x50;
+    const uint32_t c1 = client1.ip_be();
+    std::memcpy(s.src.b + 4, &c1, 4); // IPv6 header bytes 12-15
+    s.dst = relay_ip6();
+    s.src_port = client1.port;
+    s.dst_port = turn_port;
+    s.payload = channel_data(0x4001, pattern(8, 1));
+    const uint64_t t0 = total_drops(), d0 = drops(drop::turn_no_alloc);
+    EXPECT_TRUE(roundtrip(build(s)).empty());
+    expect_only_drop(drop::turn_no_alloc, t0, d0, "IPv6 client");
+    EXPECT_EQ(dp::read(a_->ctr.c2p_pkts), 0u);
+    // The IPv4 client itself still gets through.
+    EXPECT_EQ(roundtrip(from(client1, turn_port, channel_data(0x4001, pattern(8, 1)))).size(), 1u);
+    expect_accounted("IPv6 client");
+}

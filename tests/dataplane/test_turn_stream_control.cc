@@ -229,6 +229,8 @@ TEST_F(TurnStreamControl, AllocateBindsTheConnection)
     ASSERT_NE(a, nullptr);
     EXPECT_TRUE(a->installed);
     EXPECT_EQ(a->da->stream, tok1) << "the worker knows the client is a connection";
+    EXPECT_EQ(a->da->relay_laddr, r->dp->ifc(0).laddr4) << "relayed from the IPv4 slot";
+    EXPECT_EQ(r->dp->laddr(a->da->relay_laddr).family, 4);
     EXPECT_STREQ(a->origin.transport(), "tls");
     EXPECT_EQ(r->dp->wk(0).turn_allocs.load(), 1u);
 }
@@ -301,4 +303,171 @@ TEST_F(TurnStreamControl, GarbageIsABadRequest)
     post_request(tok1, {0x00, 0x01, 0x00, 0x00, 1, 2, 3});
     EXPECT_TRUE(pump().empty());
     EXPECT_EQ(tm_->stats().bad_requests, 1u);
+}
+
+// ---- RFC 8656 address families (the fixture's interface has IPv4 only) ----
+
+namespace {
+
+class TurnFamilies : public TurnStreamControl {
+protected:
+    // A NONCE for `token`'s client (the 401 of an unsigned Allocate).
+    std::string nonce_for(uint32_t token)
+    {
+        post_request(token, allocate("", 1));
+        auto cmds = pump();
+        EXPECT_EQ(cmds.size(), 1u);
+        std::string nonce;
+        if (cmds.size() == 1) {
+            turn::msg_class cls;
+            uint16_t code = 0;
+            read_answer(cmds[0], cls, code, nonce);
+            EXPECT_EQ(code, 401);
+        }
+        return nonce;
+    }
+    // A signed Allocate with the family attributes `raf`/`aaf` (0 = absent);
+    // the answer's bytes (the last command sent).
+    std::vector<uint8_t> allocate_families(uint32_t token, const std::string& nonce, uint8_t raf,
+                                           uint8_t aaf)
+    {
+        post_request(token, request(turn::method::allocate, nonce, 7, [&](turn::builder& b) {
+                         const uint8_t udp[4] = {17, 0, 0, 0};
+                         b.add(turn::attr::requested_transport, udp, sizeof(udp));
+                         if (raf != 0)
+                             b.add_address_family(turn::attr::requested_address_family, raf);
+                         if (aaf != 0)
+                             b.add_address_family(turn::attr::additional_address_family, aaf);
+                     }));
+        auto cmds = pump();
+        EXPECT_FALSE(cmds.empty());
+        if (cmds.empty())
+            return {};
+        EXPECT_EQ(cmds.back().kind, ctl::stream_command::send);
+        return cmds.back().msg;
+    }
+    static uint16_t error_of(const std::vector<uint8_t>& msg)
+    {
+        turn::message m;
+        EXPECT_EQ(turn::parse(msg.data(), msg.size(), m), turn::parse_status::ok);
+        uint16_t code = 0;
+        if (const turn::attr_view* e = m.find(turn::attr::error_code)) {
+            EXPECT_TRUE(turn::read_error_code(*e, code));
+        }
+        return code;
+    }
+    // A signed CreatePermission for `peer`: the answer's error code (0 = success).
+    uint16_t permit(uint32_t token, const std::string& nonce, const turn::transport_addr& peer)
+    {
+        post_request(token, request(turn::method::create_permission, nonce, 11,
+                                    [&](turn::builder& b) {
+                                        b.add_xor_address(turn::attr::xor_peer_address, peer);
+                                    }));
+        auto cmds = pump();
+        EXPECT_EQ(cmds.size(), 1u);
+        return cmds.empty() ? 0xffff : error_of(cmds.back().msg);
+    }
+};
+
+turn::transport_addr v6_peer()
+{
+    uint8_t ip[16] = {0x20, 0x01, 0x00, 0x02}; // 2001:2::5
+    ip[15] = 5;
+    return turn::transport_addr::v6(ip, 4000);
+}
+
+} // namespace
+
+TEST_F(TurnFamilies, RequestedIpv6WithoutAnIpv6AddressIs440)
+{
+    const std::string nonce = nonce_for(tok1);
+    EXPECT_EQ(error_of(allocate_families(tok1, nonce, 6, 0)), 440);
+    EXPECT_TRUE(tm_->allocations().empty());
+}
+
+TEST_F(TurnFamilies, RequestedIpv4IsAnOrdinaryAllocation)
+{
+    const std::string nonce = nonce_for(tok1);
+    EXPECT_EQ(error_of(allocate_families(tok1, nonce, 4, 0)), 0);
+    ASSERT_EQ(tm_->allocations().size(), 1u);
+    EXPECT_EQ(by_token(tok1)->family, 4);
+    EXPECT_EQ(by_token(tok1)->family2, 0);
+}
+
+TEST_F(TurnFamilies, BothFamilyAttributesAre400)
+{
+    const std::string nonce = nonce_for(tok1);
+    EXPECT_EQ(error_of(allocate_families(tok1, nonce, 4, 6)), 400);
+    EXPECT_EQ(error_of(allocate_families(tok1, nonce, 0, 4)), 400) << "ADDITIONAL IPv4";
+    EXPECT_TRUE(tm_->allocations().empty());
+}
+
+TEST_F(TurnFamilies, DualAllocationWithoutIpv6GetsAddressErrorCode)
+{
+    const std::string nonce = nonce_for(tok1);
+    const std::vector<uint8_t> ans = allocate_families(tok1, nonce, 0, 6);
+    turn::message m;
+    ASSERT_EQ(turn::parse(ans.data(), ans.size(), m), turn::parse_status::ok);
+    EXPECT_EQ(m.cls, turn::msg_class::success);
+    unsigned relayed = 0;
+    for (unsigned i = 0; i < m.nattrs; i++) {
+        if (m.attrs[i].type != turn::attr::xor_relayed_address)
+            continue;
+        turn::transport_addr ra;
+        ASSERT_TRUE(turn::read_xor_address(m, m.attrs[i], ra));
+        EXPECT_EQ(ra.family, 4);
+        relayed++;
+    }
+    EXPECT_EQ(relayed, 1u) << "the IPv4 relayed address alone";
+    const turn::attr_view* ae = m.find(turn::attr::address_error_code);
+    ASSERT_NE(ae, nullptr);
+    uint8_t fam = 0;
+    uint16_t code = 0;
+    ASSERT_TRUE(turn::read_address_error_code(*ae, fam, code));
+    EXPECT_EQ(fam, 6);
+    EXPECT_EQ(code, 440);
+    ASSERT_NE(by_token(tok1), nullptr);
+    EXPECT_EQ(by_token(tok1)->family2, 0);
+}
+
+TEST_F(TurnFamilies, Ipv6PeerOfAnIpv4AllocationIs443)
+{
+    r->cfg.turn.allowed_peer = {"2001:2::/48", "198.18.0.0/15"};
+    std::string err;
+    ASSERT_EQ(tm_->init(err), 0) << err;
+    const std::string nonce = allocate_on(tok1);
+    EXPECT_EQ(permit(tok1, nonce, v6_peer()), 443);
+    EXPECT_EQ(tm_->permission_count(), 0u);
+    EXPECT_EQ(permit(tok1, nonce, turn::transport_addr::v4(rte_cpu_to_be_32(0xc6120063), 4000)),
+              0); // 198.18.0.99
+    EXPECT_EQ(tm_->permission_count(), 1u);
+}
+
+TEST_F(TurnFamilies, ChannelBindChecksFamilyAndPeer)
+{
+    r->cfg.turn.allowed_peer = {"2001:2::/48", "198.18.0.0/15"};
+    std::string err;
+    ASSERT_EQ(tm_->init(err), 0) << err;
+    const std::string nonce = allocate_on(tok1);
+    auto bind = [&](uint16_t number, const turn::transport_addr& peer, uint8_t txid0) {
+        post_request(tok1, request(turn::method::channel_bind, nonce, txid0,
+                                   [&](turn::builder& b) {
+                                       b.add_u32(turn::attr::channel_number,
+                                                 uint32_t{number} << 16);
+                                       b.add_xor_address(turn::attr::xor_peer_address, peer);
+                                   }));
+        auto cmds = pump();
+        EXPECT_EQ(cmds.size(), 1u);
+        return cmds.empty() ? uint16_t{0xffff} : error_of(cmds.back().msg);
+    };
+    const auto p1 = turn::transport_addr::v4(rte_cpu_to_be_32(0xc6120063), 4000); // 198.18.0.99
+    const auto p2 = turn::transport_addr::v4(rte_cpu_to_be_32(0xc6120063), 4002);
+    EXPECT_EQ(bind(0x4000, v6_peer(), 20), 443);
+    EXPECT_EQ(bind(0x4000, p1, 21), 0);
+    EXPECT_EQ(bind(0x4000, p1, 22), 0) << "a refresh of the same binding";
+    EXPECT_EQ(bind(0x4000, p2, 23), 400) << "the number is bound to another peer";
+    EXPECT_EQ(bind(0x4001, p1, 24), 400) << "the peer is bound to another number";
+    EXPECT_EQ(bind(0x4001, p2, 25), 0);
+    EXPECT_EQ(tm_->channel_count(), 2u);
+    EXPECT_EQ(tm_->permission_count(), 1u) << "one permission per address";
 }

@@ -37,6 +37,16 @@ constexpr uint32_t relay_ip = 0xc6120001; // 198.18.0.1, host order
 
 inline std::atomic<unsigned> next_instance{0};
 
+inline dp::ip6_addr relay_ip6() // 2001:2::1
+{
+    dp::ip6_addr a;
+    a.b[0] = 0x20;
+    a.b[1] = 0x01;
+    a.b[3] = 0x02;
+    a.b[15] = 0x01;
+    return a;
+}
+
 struct host {
     uint32_t ip; // host order
     uint16_t port;
@@ -152,6 +162,8 @@ protected:
         ASSERT_TRUE(port_->ok());
         dp::dp_config dc;
         dc.ifaces.push_back({port_->id(), {{4, rte_cpu_to_be_32(relay_ip), {}, 24}}, 0});
+        if (v6_slot_) // slot 1: 2001:2::1/64 (slot 0 stays the IPv4 address)
+            dc.ifaces[0].addrs.push_back({6, 0, relay_ip6(), 64});
         dc.mbufs = 4095;
         dc.max_legs = 1024;
         dc.ring_size = 1024;
@@ -522,6 +534,7 @@ protected:
     }
 
     unsigned nworkers_ = 1;
+    bool v6_slot_ = false; // set before start(): the interface gets relay_ip6() too
     unsigned baseline_ = 0;
     std::unique_ptr<ring_port> port_;
     std::unique_ptr<dp::dataplane> dp_;

@@ -2,6 +2,7 @@
 // reader on every attribute, MESSAGE-INTEGRITY, the fast-path framers, and a
 // re-encode of whatever parsed whose output must parse again (abort if not).
 // tools/fuzz.sh runs it; tests/fuzz/meson.build replays the corpus.
+#include "turn/families.h"
 #include "turn/stun.h"
 
 #include <cstdint>
@@ -40,6 +41,15 @@ void touch(std::string_view s)
 // with the builder's typed adders and checks they read back the same.
 void read_all(const message& m)
 {
+    // The address-family rules answer every message with a family or an error.
+    for (bool have4 : {false, true}) {
+        for (bool have6 : {false, true}) {
+            const family_choice c = choose_families(m, have4, have6);
+            check(c.error == 0 || c.error == 400 || c.error == 440);
+            check(c.error != 0 || (c.first == 4 && have4) || (c.first == 6 && have6));
+            check(c.second == 0 || (c.second == 6 && have6 && c.first == 4));
+        }
+    }
     builder b(aux_buf, sizeof aux_buf, m.type, m.txid);
     transport_addr want[message::max_attrs];
     unsigned naddr = 0;
@@ -78,6 +88,9 @@ void read_all(const message& m)
             check(u16 >= 300 && u16 <= 699);
             b.add_error(u16);
             nadded++;
+        }
+        if (read_address_error_code(a, u8, u16)) {
+            check(u16 >= 300 && u16 <= 699 && (u8 == 0 || u8 == 4 || u8 == 6));
         }
         touch(as_string(a));
         check(m.find(a.type) != nullptr);

@@ -108,6 +108,30 @@ TEST(peer_policy, defaults)
     EXPECT_FALSE(p.permitted(addr("fd00::1")));
     EXPECT_FALSE(p.permitted(addr("ff02::1")));
     EXPECT_FALSE(p.permitted(transport_addr{})); // no family
+    EXPECT_FALSE(p.permitted(addr("::10.0.0.1")));  // IPv4-compatible
+    EXPECT_FALSE(p.permitted(addr("64:ff9b:1::a00:1")));
+    EXPECT_FALSE(p.permitted(addr("2002:a00:1::1"))); // 6to4 of 10.0.0.1
+    EXPECT_FALSE(p.permitted(addr("2001::1")));       // Teredo
+    EXPECT_FALSE(p.permitted(addr("2001:2::5")));     // benchmarking
+    EXPECT_FALSE(p.permitted(addr("3fff::1")));
+    EXPECT_FALSE(p.permitted(addr("fec0::1")));
+    EXPECT_FALSE(p.permitted(addr("100::1")));
+    EXPECT_TRUE(p.permitted(addr("2001:200::1"))); // just past 2001::/23
+    EXPECT_TRUE(p.permitted(addr("2003::1")));
+}
+
+// The tests' IPv6 peers (2001:2::/48, benchmarking) are reached through
+// allowed_peer, as the IPv4 ones (198.18.0.0/15) are.
+TEST(peer_policy, benchmarking_range_allowable)
+{
+    peer_policy p = with_defaults();
+    p.allow(*parse_cidr("2001:2::/48"));
+    EXPECT_TRUE(p.permitted(addr("2001:2::5")));
+    EXPECT_TRUE(p.permitted(addr("2001:2:0:ffff::1")));
+    EXPECT_FALSE(p.permitted(addr("2001:2:1::1")));
+    EXPECT_FALSE(p.permitted(addr("198.18.0.5"))); // the IPv4 list is untouched
+    p.deny(*parse_cidr("2001:2::/48"));            // allow still wins
+    EXPECT_TRUE(p.permitted(addr("2001:2::5")));
 }
 
 TEST(peer_policy, allow_overrides_deny)

@@ -566,6 +566,64 @@ TEST(stun_builder, error_and_unknown_attributes)
     EXPECT_FALSE(bad.ok());
 }
 
+// RFC 8656 §18.8, §18.11, §18.12: the address-family attributes and a dual
+// allocation's answer (two XOR-RELAYED-ADDRESSes, one of each family).
+TEST(stun_builder, address_family_attributes)
+{
+    bytes buf(256);
+    builder b(buf.data(), buf.size(), make_type(method::allocate, msg_class::success), txid);
+    b.add_address_family(attr::requested_address_family, 6);
+    b.add_address_family(attr::additional_address_family, 4);
+    b.add_address_error(6, 440);
+    b.add_xor_address(attr::xor_relayed_address, v4("198.18.0.1", 50000));
+    b.add_xor_address(attr::xor_relayed_address, v6("2001:2::1", 50002));
+    ASSERT_TRUE(b.ok());
+    message m;
+    ASSERT_EQ(parse(buf.data(), b.size(), m), parse_status::ok);
+    const attr_view& raf = *m.find(attr::requested_address_family);
+    ASSERT_EQ(raf.len, 4);
+    EXPECT_EQ(raf.value[0], 0x02); // IPv6 on the wire, RFFU zero
+    EXPECT_EQ(raf.value[1] | raf.value[2] | raf.value[3], 0);
+    uint8_t fam = 0;
+    ASSERT_TRUE(read_address_family(raf, fam));
+    EXPECT_EQ(fam, 6);
+    ASSERT_TRUE(read_address_family(*m.find(attr::additional_address_family), fam));
+    EXPECT_EQ(fam, 4);
+    const attr_view& ae = *m.find(attr::address_error_code);
+    EXPECT_EQ(ae.value[0], 0x02);
+    EXPECT_EQ(ae.value[2], 4);
+    EXPECT_EQ(ae.value[3], 40);
+    EXPECT_EQ(as_string(ae).substr(4), "Address Family not Supported");
+    uint16_t code = 0;
+    ASSERT_TRUE(read_address_error_code(ae, fam, code));
+    EXPECT_EQ(fam, 6);
+    EXPECT_EQ(code, 440);
+    transport_addr r[2];
+    unsigned n = 0;
+    for (unsigned i = 0; i < m.nattrs; i++) {
+        if (m.attrs[i].type == attr::xor_relayed_address && n < 2) {
+            ASSERT_TRUE(read_xor_address(m, m.attrs[i], r[n++]));
+        }
+    }
+    ASSERT_EQ(n, 2u);
+    EXPECT_EQ(r[0], v4("198.18.0.1", 50000));
+    EXPECT_EQ(r[1], v6("2001:2::1", 50002));
+    EXPECT_EQ(transport_addr::v6(r[1].ip, 50002), r[1]);
+
+    const uint8_t bad_class[4] = {0x01, 0, 2, 40};
+    const uint8_t odd_family[4] = {0x03, 0, 4, 40};
+    EXPECT_FALSE(read_address_error_code({attr::address_error_code, 4, 20, bad_class}, fam, code));
+    EXPECT_FALSE(read_address_error_code({attr::address_error_code, 3, 20, odd_family}, fam, code));
+    ASSERT_TRUE(read_address_error_code({attr::address_error_code, 4, 20, odd_family}, fam, code));
+    EXPECT_EQ(fam, 0);
+    builder bad(buf.data(), buf.size(), 0x0113, txid);
+    bad.add_address_family(attr::requested_address_family, 5);
+    EXPECT_FALSE(bad.ok());
+    builder bad2(buf.data(), buf.size(), 0x0113, txid);
+    bad2.add_address_error(6, 200);
+    EXPECT_FALSE(bad2.ok());
+}
+
 TEST(stun_builder, overflow_is_sticky)
 {
     uint8_t buf[32];
