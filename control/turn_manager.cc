@@ -272,7 +272,7 @@ void turn_manager::on_ack(dp::flow_cmd* c)
 void turn_manager::release_port(unsigned iface, uint16_t port)
 {
     if (port != 0)
-        sm_.relay_pool(iface).release(port);
+        sm_.relay_pool(dp_.ifc(iface).laddr4).release(port);
 }
 
 void turn_manager::install(std::unique_ptr<turn_allocation> a, std::function<void(int)> done)

@@ -286,7 +286,7 @@ std::optional<uint16_t> turn_manager::relay_port(unsigned iface, unsigned owner,
         reservations_.erase(it);
         return p;
     }
-    port_pool& pool = sm_.relay_pool(iface);
+    port_pool& pool = sm_.relay_pool(dp_.ifc(iface).laddr4);
     return even ? pool.alloc_even(owner, reserve) : pool.alloc(owner);
 }
 
@@ -316,8 +316,11 @@ void turn_manager::allocated(const turn_reply_to& reply, uint32_t id, uint32_t l
     }
     stats_.allocations_created++;
     stats_.responses++;
+    // The slot's public address (1:1 NAT, [[interface]] public_address)
+    // when it has one, else its own.
+    const ip_addr pub = sm_.public_of(al.da->relay_laddr);
     const turn::transport_addr relayed =
-            turn::transport_addr::v4(al.da->relay_ip_be, al.relay_port);
+            turn::transport_addr::v4(rte_cpu_to_be_32(pub.v4), al.relay_port);
     auto bytes = send_answer(out_, reply, false, [&](turn::builder& b) {
         b.add_xor_address(turn::attr::xor_relayed_address, relayed);
         b.add_xor_address(turn::attr::xor_mapped_address, reply.to.client());
@@ -387,7 +390,7 @@ void turn_manager::on_allocate(request& r)
     }
     const stun_origin& o = r.reply.to;
     const unsigned owner = dp::owner_of_client(o.client_ip_be, o.client_port_be, dp_.nworkers());
-    port_pool& pool = sm_.relay_pool(o.iface);
+    port_pool& pool = sm_.relay_pool(dp_.ifc(o.iface).laddr4);
     const std::optional<uint16_t> port = relay_port(o.iface, owner, even, reserve, token);
     if (!port) {
         stats_.capacity_rejected++;
