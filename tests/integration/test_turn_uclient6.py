@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""TURN over IPv6 (RFC 8656 address families, issue #11) with coturn's own
+test clients: isard has 198.18.0.1/24 and 2001:2::1/64, `turnutils_peer`
+runs twice in the namespace (UDP echo at [2001:2::3]:3480 and at
+198.18.0.3:3480), `turnutils_uclient` relays to them through isard with the
+REST secret (-W):
+
+- client over IPv6, IPv6 relay (-x), IPv6 peer: channels, and Send/Data
+  indications (-s);
+- client over IPv6, IPv4 relay explicitly (-X), IPv4 peer;
+- client over IPv4, IPv6 relay (-x), IPv6 peer;
+- 4 IPv6 clients at once (-m 4), and client to client through IPv6 relays
+  (-y, hairpin).
+
+uclient must report 0 lost packets each time. After each case the new
+allocations in `turn.list` have the expected client address family
+([2001:2::2]:PORT or 198.18.0.2:PORT) and relayed address family
+([2001:2::1]:PORT or 198.18.0.1:PORT). The TURN counters show relaying in
+both directions and no permission/channel drops. SKIP without the coturn
+tools."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import isar_it as it  # noqa: E402
+import test_turn_uclient as tu  # noqa: E402  (secrets, summary parsing)
+
+PEER_PORT = "3480"
+TURN_CONFIG = f"""[turn]
+listen_udp = [3478]
+realm = "{tu.REALM}"
+auth_secret_file = "@DIR@/turn-secret"
+allowed_peer = ["198.18.0.0/24", "2001:2::/64"]
+max_allocations = 1000
+allocate_rate = 1000
+"""
+
+
+def uclient(env, local, server, peer, *args, timeout=40):
+    cmd = ["ip", "netns", "exec", env.ns, "turnutils_uclient", "-W", tu.SECRET, "-u", "alice",
+           "-L", local, "-e", peer, "-r", PEER_PORT, *args, server]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise it.TestFailure(f"uclient {' '.join(args)} did not finish in {timeout}s: "
+                             f"{(e.stdout or b'')[-2000:]!r}")
+    return p.returncode, p.stdout + p.stderr
+
+
+def run_case(env, what, local, server, peer, *args):
+    rc, out = uclient(env, local, server, peer, *args)
+    lost, sent, recv = tu.lost_and_sent(out)
+    if rc != 0 or lost is None or sent is None:
+        it.log(out[-3000:])
+        raise it.TestFailure(f"{what}: uclient exited {rc} without a summary")
+    if lost != 0 or sent < 1 or recv != sent:
+        it.log(out[-3000:])
+        raise it.TestFailure(f"{what}: sent {sent}, received {recv}, lost {lost}")
+    it.check(True, f"{what}: uclient sent {sent}, received {recv}, lost 0")
+
+
+def allocations(env):
+    return {a["id"]: a for a in env.request({"cmd": "turn.list"})["allocations"]}
+
+
+def relayed_list(a):
+    r = a.get("relayed")
+    return r if isinstance(r, list) else [r]
+
+
+def check_new(env, seen, what, client_prefix, relayed_prefix, at_least=1):
+    """The allocations not in `seen`: at least `at_least`, each from a client
+    and with a relayed address starting with the given prefixes."""
+    now = it.wait_for(lambda: (lambda a: a if len(set(a) - set(seen)) >= at_least else None)(
+        allocations(env)), 5, f"{what}: {at_least} new allocation(s) in turn.list")
+    new = [now[i] for i in now if i not in seen]
+    for a in new:
+        it.check(str(a["client"]).startswith(client_prefix) and
+                 any(str(r).startswith(relayed_prefix) for r in relayed_list(a)),
+                 f"{what}: allocation {a['id']} client {a['client']} relayed {a['relayed']}")
+    seen.update(now)
+
+
+def start_peer(env, ip):
+    return subprocess.Popen(["ip", "netns", "exec", env.ns, "turnutils_peer", "-L", ip,
+                             "-p", PEER_PORT], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=it._die_with_parent)
+
+
+def body(env):
+    for tool in ("turnutils_uclient", "turnutils_peer"):
+        if shutil.which(tool) is None:
+            raise it.Skip(f"{tool} is not installed (Debian package coturn)")
+    tu.write_secrets(env, tu.SECRET + "\n")
+    env.start()
+    peers = [start_peer(env, it.B_IP6), start_peer(env, it.B_IP)]
+    v6c, v4c = f"[{it.A_IP6}]", it.A_IP + ":"
+    v6r, v4r = f"[{it.RELAY_IP6}]", it.RELAY_IP + ":"
+    try:
+        time.sleep(0.3)
+        for p in peers:
+            it.check(p.poll() is None, "turnutils_peer is running")
+        seen = set()
+        run_case(env, "IPv6 client, IPv6 relay (-x), IPv6 peer, channels", it.A_IP6,
+                 it.RELAY_IP6, it.B_IP6, "-x", "-n", "50", "-l", "160")
+        check_new(env, seen, "-x over IPv6", v6c, v6r)
+        run_case(env, "IPv6 client, IPv6 relay, Send/Data indications (-s)", it.A_IP6,
+                 it.RELAY_IP6, it.B_IP6, "-x", "-s", "-n", "50", "-l", "160")
+        check_new(env, seen, "-x -s over IPv6", v6c, v6r)
+        run_case(env, "IPv6 client, IPv4 relay (-X), IPv4 peer", it.A_IP6, it.RELAY_IP6,
+                 it.B_IP, "-X", "-c", "-n", "50", "-l", "1000")
+        check_new(env, seen, "-X over IPv6", v6c, v4r)
+        run_case(env, "IPv4 client, IPv6 relay (-x), IPv6 peer", it.A_IP, it.RELAY_IP,
+                 it.B_IP6, "-x", "-c", "-n", "50", "-l", "160")
+        check_new(env, seen, "-x over IPv4", v4c, v6r)
+        run_case(env, "4 IPv6 clients at once (-m 4)", it.A_IP6, it.RELAY_IP6, it.B_IP6,
+                 "-x", "-m", "4", "-n", "30", "-l", "200")
+        check_new(env, seen, "-m 4 over IPv6", v6c, v6r, at_least=4)
+        hp0 = env.stats()["turn"].get("hairpin_pkts", 0)
+        run_case(env, "IPv6 client to client through IPv6 relays (-y)", it.A_IP6,
+                 it.RELAY_IP6, it.B_IP6, "-x", "-y", "-n", "40", "-l", "160")
+        check_new(env, seen, "-y over IPv6", v6c, v6r, at_least=2)
+        st = env.stats()["turn"]
+        it.check(st["hairpin_pkts"] > hp0, f"hairpin packets: {st['hairpin_pkts'] - hp0}")
+        it.check(st["to_peers_pkts"] > 0 and st["from_peers_pkts"] > 0,
+                 f"relayed by the workers: {st['to_peers_pkts']} to peers, "
+                 f"{st['from_peers_pkts']} from peers")
+        it.check(st["channel_data_pkts"] > 0, "ChannelData on the fast path")
+        drops = env.total_drops()
+        bad = {k: v for k, v in drops.items() if k.startswith("turn_") and v}
+        it.check(not bad.get("turn_no_permission") and not bad.get("turn_bad_channel"),
+                 f"no TURN permission/channel drops on the good path: {bad}")
+        for p in peers:
+            it.check(p.poll() is None, "turnutils_peer still running")
+        for i in list(allocations(env)):
+            r = env.request({"cmd": "turn.delete", "allocation": i})
+            it.check_eq(r.get("deleted"), i, f"turn.delete {i}")
+        it.wait_for(lambda: env.stats()["turn"]["allocations"] == 0, 5,
+                    "every allocation to be gone")
+    finally:
+        for p in peers:
+            p.kill()
+            p.wait()
+    env.final_checks()
+
+
+if __name__ == "__main__":
+    sys.exit(it.main(body, "turn_uclient6", extra_config=TURN_CONFIG,
+                     addresses=[f"{it.RELAY_IP}/24", f"{it.RELAY_IP6}/64"],
+                     ns_ip6=(it.A_IP6, it.B_IP6, it.C_IP6)))
