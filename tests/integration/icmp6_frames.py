@@ -33,7 +33,7 @@ def s6(raw):
 def solicited_node(ip):
     """(ff02::1:ffXX:XXXX, its Ethernet multicast MAC 33:33:ff:XX:XX:XX)."""
     low = a6(ip)[13:]
-    grp = s6(bytes.fromhex("ff020000000000000000000001ff") + low)
+    grp = s6(bytes.fromhex("ff02" + "0000" * 4 + "0001ff") + low)
     return grp, "33:33:" + mac_str(a6(grp)[12:])
 
 

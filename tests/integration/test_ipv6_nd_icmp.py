@@ -181,6 +181,9 @@ def body(env):
     it.expect_stream(c, pk, locs["c"], "A->C (C learnt from its NS)")
     ex = env.stats()["exception"]
     it.check_eq(ex["held"] - ex0["held"], 0, "no packet held for 2001:2::4")
+    asked = nd.capture(cap, lambda d: d["type"] == nd.NS and d["eth_src"] == imac and
+                       d["target"] == it.C_IP6, 0.3, first=False)
+    it.check_eq(len(asked), 0, "isard never sent an NS for 2001:2::4 (it knew it)")
 
     # ---- a remote that never answers ------------------------------------------------
     sn, sn_mac = nd.solicited_node(SILENT6)
