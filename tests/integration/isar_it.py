@@ -732,6 +732,14 @@ class Env:
     def total_drops(self):
         return self.stats()["total"]["drops"]
 
+    def neighbor_entries(self):
+        """isard's neighbour entries (ARP and ND), summed over its interfaces'
+        tables (stats.neighbors.tables[].entries, issue #11)."""
+        n = self.stats().get("neighbors")
+        if not isinstance(n, dict) or "tables" not in n:
+            raise TestFailure(f"stats has no neighbors.tables: {n!r}")
+        return sum(t.get("entries", 0) for t in n["tables"])
+
     def wait_drop(self, reason, at_least, timeout=5):
         return wait_for(lambda: self.total_drops().get(reason, 0) >= at_least, timeout,
                         f"worker drop counter {reason} >= {at_least}")
