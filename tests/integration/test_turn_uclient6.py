@@ -28,6 +28,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import isar_it as it  # noqa: E402
+import stun_client as sc  # noqa: E402
 import test_turn_uclient as tu  # noqa: E402  (secrets, summary parsing)
 
 PEER_PORT = "3480"
@@ -46,7 +47,7 @@ def uclient_cmd(env, local, server, peer, *args):
             "-L", local, "-e", peer, "-r", PEER_PORT, *args, server]
 
 
-def run_cases(env, cases, timeout=40):
+def run_cases(env, cases, timeout=25):
     """Runs every case's uclient at once (each takes ~5 s, mostly its own
     waiting) and checks each one's summary: 0 lost, all received."""
     procs = []
@@ -84,6 +85,20 @@ def relayed_list(a):
     return r if isinstance(r, list) else [r]
 
 
+def answers_allocate(env, local, server):
+    """isard answers an unauthenticated Allocate from local to server (401):
+    checked first, so that a missing listener fails in a second, not after
+    uclient's own long retries."""
+    s = env.udp(local, 0)
+    try:
+        s.sendto(sc.build(sc.ALLOCATE, sc.REQUEST, [sc.u32(sc.REQUESTED_TRANSPORT, 17 << 24)]),
+                 server)
+        got = it.recv_all(s, 1, 2)
+        return bool(got) and sc.Message(got[0][0]).error_code() == 401
+    finally:
+        s.close()
+
+
 def start_peer(env, ip):
     return subprocess.Popen(["ip", "netns", "exec", env.ns, "turnutils_peer", "-L", ip,
                              "-p", PEER_PORT], stdout=subprocess.DEVNULL,
@@ -103,6 +118,9 @@ def body(env):
         time.sleep(0.3)
         for p in peers:
             it.check(p.poll() is None, "turnutils_peer is running")
+        for local, server in ((it.A_IP6, (it.RELAY_IP6, 3478)), (it.A_IP, (it.RELAY_IP, 3478))):
+            it.check(answers_allocate(env, local, server),
+                     f"isard answers an Allocate from {local} to {it.ep(*server)} (401)")
         hp0 = env.stats()["turn"].get("hairpin_pkts", 0)
         run_cases(env, [
             ("IPv6 client, IPv6 relay (-x), IPv6 peer, channels", it.A_IP6, it.RELAY_IP6,
