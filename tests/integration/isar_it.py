@@ -213,7 +213,7 @@ def expect_stream(sock, sent, src, what, timeout=5, ordered=True):
         if sorted(d for d, _a in got) != sorted(sent):
             raise TestFailure(f"{what}: the datagrams received are not the ones sent")
     log(f"ok: {what}: all {len(sent)} RTP packets arrived intact"
-        f"{', in order' if ordered else ''}, from {src[0]}:{src[1]}")
+        f"{', in order' if ordered else ''}, from {ep(*src)}")
     return got
 
 

@@ -103,9 +103,10 @@ def part_public(env):
     env.extra_config = TURN_CONFIG
     env.port_min, env.port_max = 40000, 40099
     env.start()
-    a = env.udp(it.A_IP, 4000)
-    b = env.udp(it.B_IP, 5000)
-    locs, r = env.create("pub", f"x,remote={it.A_IP}:4000", f"y,remote={it.B_IP}:5000")
+    # (new ports: part 1's sockets are still open)
+    a = env.udp(it.A_IP, 4100)
+    b = env.udp(it.B_IP, 5100)
+    locs, r = env.create("pub", f"x,remote={it.A_IP}:4100", f"y,remote={it.B_IP}:5100")
     it.check(all(it.split_ep(l["local"])[0] == PUBLIC4 for l in r["legs"]),
              f"v4 legs' local is the public address: {[l['local'] for l in r['legs']]}")
     px, py = locs["x"][1], locs["y"][1]
@@ -131,9 +132,9 @@ def part_public(env):
     it.check_eq(rel[0], PUBLIC4, "XOR-RELAYED-ADDRESS (IPv4) is the public address")
     it.check_eq(r.xor_address(sc.XOR_MAPPED_ADDRESS), c4.addr[:2],
                 "XOR-MAPPED-ADDRESS is the client's own address")
-    pr = c4.request_peer(sc.CREATE_PERMISSION, (it.B_IP, 5000))
+    pr = c4.request_peer(sc.CREATE_PERMISSION, (it.B_IP, 5100))
     it.check(pr is not None and pr.cls == sc.SUCCESS, "CreatePermission for 198.18.0.3")
-    c4.send_indication((it.B_IP, 5000), b"through the public relay")
+    c4.send_indication((it.B_IP, 5100), b"through the public relay")
     got = it.recv_all(b, 1, 3)
     it.check(got and got[0] == (b"through the public relay", (it.RELAY_IP, rel[1])),
              f"the peer got the data from {it.RELAY_IP}:{rel[1]} (the real address, "
