@@ -52,6 +52,8 @@ REQUESTED_ADDRESS_FAMILY = 0x0017
 EVEN_PORT = 0x0018
 REQUESTED_TRANSPORT = 0x0019
 XOR_MAPPED_ADDRESS = 0x0020
+ADDITIONAL_ADDRESS_FAMILY = 0x8000  # RFC 8656 (dual allocation)
+ADDRESS_ERROR_CODE = 0x8001
 SOFTWARE = 0x8022
 FINGERPRINT = 0x8028
 
@@ -93,8 +95,11 @@ def string(t, s):
     return (t, s.encode() if isinstance(s, str) else bytes(s))
 
 
-def xor_address_value(ip, port, txid, family=4):
-    """The value of an XOR-*-ADDRESS attribute for ip:port."""
+def xor_address_value(ip, port, txid, family=None):
+    """The value of an XOR-*-ADDRESS attribute for ip:port (the family from
+    the address unless given; an IPv6 one depends on the transaction ID)."""
+    if family is None:
+        family = 6 if ":" in ip else 4
     if family == 4:
         raw = socket.inet_aton(ip)
         mask = struct.pack("!I", MAGIC)
@@ -198,6 +203,18 @@ class Message:
     def xor_address(self, t):
         v = self.get(t)
         return None if v is None else decode_xor_address(v, self.txid)
+
+    def xor_addresses(self, t):
+        """Every attribute of type t decoded (a dual allocation carries two
+        XOR-RELAYED-ADDRESS)."""
+        return [decode_xor_address(v, self.txid) for at, v, _o in self.attrs if at == t]
+
+    def address_error(self):
+        """ADDRESS-ERROR-CODE (RFC 8656 §18.13): (family, code) or None."""
+        v = self.get(ADDRESS_ERROR_CODE)
+        if v is None or len(v) < 4:
+            return None
+        return v[0], (v[2] & 7) * 100 + v[3]
 
     def u32(self, t):
         v = self.get(t)
@@ -303,7 +320,8 @@ class TurnClient:
                 data, src = self.sock.recvfrom(65535)
             except socket.timeout:
                 return None
-            if src == self.server and len(data) >= 20 and data[0] < 4:
+            src = src[:2]  # IPv6 sockets give (ip, port, flowinfo, scope)
+            if src == self.server[:2] and len(data) >= 20 and data[0] < 4:
                 try:
                     m = Message(data)
                 except StunError:
@@ -358,6 +376,22 @@ class TurnClient:
             return r
         return r
 
+    def request_peer(self, method, peer, extra=()):
+        """CreatePermission / ChannelBind (method) for peer (ip, port) of
+        either family: an IPv6 XOR-PEER-ADDRESS is XORed with the request's
+        own transaction ID, so each try gets its value anew."""
+        r = None
+        for _ in range(2):
+            txid = new_txid()
+            r = self.request(method, list(extra) + [
+                (XOR_PEER_ADDRESS, xor_address_value(peer[0], peer[1], txid))], txid=txid,
+                retry_stale=False)
+            if r is not None and r.cls == ERROR and r.error_code() == 438 and r.has(NONCE):
+                self.nonce = r.text(NONCE)
+                continue
+            return r
+        return r
+
     def allocate(self, attrs=None, lifetime=None):
         if attrs is None:
             attrs = [u32(REQUESTED_TRANSPORT, 17 << 24)]
@@ -373,14 +407,16 @@ class TurnClient:
             return self.pending.pop(0)
         self.sock.settimeout(timeout)
         try:
-            return self.sock.recvfrom(65535)
+            data, src = self.sock.recvfrom(65535)
+            return data, src[:2]
         except socket.timeout:
             return None
 
     def send_indication(self, peer, payload):
+        txid = new_txid()
         self.send(build(SEND, INDICATION, [
-            (XOR_PEER_ADDRESS, xor_address_value(peer[0], peer[1], b"")),
-            (DATA_ATTR, payload)], fingerprint=False))
+            (XOR_PEER_ADDRESS, xor_address_value(peer[0], peer[1], txid)),
+            (DATA_ATTR, payload)], txid=txid, fingerprint=False))
 
 
 class AllocateRate:
