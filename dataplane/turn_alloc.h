@@ -43,17 +43,25 @@ struct turn_perm {
     uint32_t pad = 0;
     uint64_t expiry_tsc = 0; // valid while now < expiry_tsc
 };
+// A permission for an IPv6 peer address (an IPv6 relayed address's peers).
+struct turn_perm6 {
+    ip6_addr ip{};
+    uint64_t expiry_tsc = 0; // valid while now < expiry_tsc
+};
 struct turn_channel {
-    packed_ep peer = 0;      // peer address and port (pack_ep)
+    packed_ep peer = 0;      // peer address and port (pack_ep, or pack_ep6 + peer6)
     uint64_t expiry_tsc = 0;
     uint16_t number = 0;     // 0x4000-0x4fff, host order; 0 = unused
+    ip6_addr peer6{};        // an IPv6 peer's address (ep_is_v6(peer))
 };
 
 // The whole permission and channel state, as control sends it.
 struct turn_peer_table {
     turn_perm perms[max_turn_perms];
+    turn_perm6 perms6[max_turn_perms];
     turn_channel chans[max_turn_channels];
     uint8_t nperms = 0;
+    uint8_t nperms6 = 0;
     uint8_t nchans = 0;
 };
 
@@ -90,6 +98,21 @@ struct alignas(64) turn_alloc {
     alignas(64) turn_counters ctr;
     turn_perm perms[max_turn_perms];
     turn_channel chans[max_turn_channels];
+
+    // ---- IPv6 (cold: read only for IPv6 clients and peers) ---------------
+    // An IPv6 client: client is pack_ep6(client6, port) and client6 its
+    // address. listen_laddr: the slot of the listener address it talks to
+    // (either family; no_laddr = the interface's IPv4 slot, listen_ip_be).
+    ip6_addr client6{};
+    uint16_t listen_laddr = no_laddr;
+    // A dual allocation (RFC 8656 ADDITIONAL-ADDRESS-FAMILY): its second,
+    // IPv6, relayed address (slot and port; no_laddr = none). relay_laddr is
+    // then the IPv4 one. A peer's family picks the relayed address that
+    // sends to it; both flow entries point to this allocation.
+    uint16_t relay2_laddr = no_laddr;
+    uint16_t relay2_port_be = 0;
+    uint8_t nperms6 = 0;
+    turn_perm6 perms6[max_turn_perms];
 
     // The permission for `ip_be`, if any and unexpired.
     bool permitted(uint32_t ip_be, uint64_t now) const noexcept
