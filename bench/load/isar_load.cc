@@ -65,6 +65,8 @@
 #include "crypto/srtp_context.h"
 #include "crypto/suite.h"
 #include "dataplane/dataplane.h"
+#include "bench/load/bench_util.h"
+#include "bench/load/ip6_modes.h"
 #include "bench/load/packets.h"
 #include "bench/load/soak.h"
 #include "bench/load/ring_port.h"
@@ -73,6 +75,7 @@
 using namespace isar;
 using json = nlohmann::json;
 using bench::ring_port;
+using namespace isar::bench_util;
 
 namespace {
 
@@ -102,25 +105,6 @@ struct options {
     bench_soak::options soak_o;
 };
 
-std::vector<unsigned> parse_list(const std::string& s)
-{
-    std::vector<unsigned> v;
-    std::stringstream ss(s);
-    std::string t;
-    while (std::getline(ss, t, ','))
-        v.push_back(static_cast<unsigned>(std::stoul(t)));
-    return v;
-}
-std::vector<std::string> parse_slist(const std::string& s)
-{
-    std::vector<std::string> v;
-    std::stringstream ss(s);
-    std::string t;
-    while (std::getline(ss, t, ','))
-        v.push_back(t);
-    return v;
-}
-
 // ------------------------------------------------------------------ utils --
 // `perf record -D -1 --control fifo:FIFO` samples only between enable and
 // disable: the worker's capacity phase, not session set-up or idle loops.
@@ -137,83 +121,6 @@ inline uint64_t& stamp(rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, stamp_off, ui
 inline uint64_t& tag(rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, stamp_off + 8, uint64_t*); }
 
 double secs(uint64_t tsc) { return static_cast<double>(tsc) / static_cast<double>(hz); }
-
-uint64_t splitmix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-struct xorshift {
-    uint64_t s = 88172645463325252ull;
-    uint64_t next()
-    {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-};
-
-std::string base64(const uint8_t* p, size_t n)
-{
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string o;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = p[i] << 16;
-        if (i + 1 < n)
-            v |= p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        o += t[(v >> 18) & 63];
-        o += t[(v >> 12) & 63];
-        o += i + 1 < n ? t[(v >> 6) & 63] : '=';
-        o += i + 2 < n ? t[v & 63] : '=';
-    }
-    return o;
-}
-
-// Bytes allocated from the C++/C heap (glibc malloc's own count: unlike RSS
-// it does not miss memory that an earlier scenario freed and this one reuses).
-size_t heap_bytes()
-{
-    const struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-}
-
-size_t dpdk_heap_used()
-{
-    rte_malloc_socket_stats st{};
-    size_t n = 0;
-    for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
-        if (rte_malloc_get_socket_stats(s, &st) == 0)
-            n += st.heap_allocsz_bytes;
-    return n;
-}
-
-struct percentiles {
-    double p50 = 0, p99 = 0, p999 = 0;
-    size_t n = 0;
-};
-percentiles pct(std::vector<uint32_t>& v)
-{
-    percentiles p;
-    p.n = v.size();
-    if (v.empty())
-        return p;
-    auto at = [&](double q) {
-        size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-        std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-        return secs(v[k]) * 1e6;
-    };
-    p.p50 = at(0.50);
-    p.p99 = at(0.99);
-    p.p999 = at(0.999);
-    return p;
-}
-
 
 unsigned port_seq = 0;
 
@@ -278,18 +185,7 @@ rte_ether_addr remote_mac(unsigned leg)
 }
 // IPv6 modes: interface i also has 2001:2:0:i::1/64; leg j's remote is
 // 2001:2:0:i::(10 + j).
-dp::ip6_addr ip6_of(unsigned ifc, unsigned host)
-{
-    dp::ip6_addr a{};
-    a.b[0] = 0x20;
-    a.b[1] = 0x01;
-    a.b[3] = 0x02;
-    a.b[6] = static_cast<uint8_t>(ifc >> 8);
-    a.b[7] = static_cast<uint8_t>(ifc);
-    a.b[14] = static_cast<uint8_t>(host >> 8);
-    a.b[15] = static_cast<uint8_t>(host);
-    return a;
-}
+using bench_ip6::ip6_of;
 dp::ip6_addr relay_ip6(unsigned ifc) { return ip6_of(ifc, 1); }
 dp::ip6_addr remote_ip6(unsigned ifc, unsigned leg) { return ip6_of(ifc, 10 + leg); }
 constexpr uint16_t remote_port_base = 1024;
@@ -554,62 +450,41 @@ struct scenario {
     bool install_direct()
     {
         const uint64_t hz_ = rte_get_tsc_hz();
-        std::vector<dp::flow_cmd> cmdv(nsess);
         direct.reserve(nsess);
-        unsigned next = 0, done = 0;
-        while (done < nsess) {
-            while (next < nsess) {
-                const unsigned s = next, ifc = s % nifaces, k = s / nifaces;
-                if (direct.size() == s) {
-                    auto ds = std::make_unique<dp::session>(2);
-                    for (unsigned j = 0; j < 2; j++) {
-                        dp::leg& l = ds->legs[j];
-                        const uint8_t fam = m.family(j);
-                        l.sess = ds.get();
-                        l.peers = ds->legs.get();
-                        l.index = static_cast<uint8_t>(j);
-                        l.iface = static_cast<uint16_t>(ifc);
-                        l.port_id = dp->ifc(ifc).port_id;
-                        l.laddr = static_cast<uint16_t>(dp->ifc(ifc).laddr_first + (fam == 6));
-                        l.family = fam;
-                        l.local_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + 2 * k + j));
-                        const uint16_t rport_be =
-                                rte_cpu_to_be_16(static_cast<uint16_t>(remote_port_base + k));
-                        if (fam == 6) {
-                            l.remote6 = remote_ip6(ifc, j);
-                            l.remote.store(dp::pack_ep6(l.remote6, rport_be));
-                        } else {
-                            l.remote.store(dp::pack_ep(rte_cpu_to_be_32(remote_ip(ifc, j)),
-                                                       rport_be));
-                        }
-                        l.rtp_mult = dp::rtp_mult(0, hz_);
-                        l.target_mask = static_cast<uint16_t>(1u << (1 - j));
-                        l.ntargets = 1;
-                        l.targets[0] = static_cast<uint8_t>(1 - j);
-                        sess[s].local[j] = static_cast<uint16_t>(1024 + 2 * k + j);
-                    }
-                    sess[s].ifc = static_cast<uint8_t>(ifc);
-                    sess[s].nlegs = 2;
-                    sess_at[ifc][k] = s;
-                    direct.push_back(std::move(ds));
+        for (unsigned s = 0; s < nsess; s++) {
+            const unsigned ifc = s % nifaces, k = s / nifaces;
+            auto ds = std::make_unique<dp::session>(2);
+            for (unsigned j = 0; j < 2; j++) {
+                dp::leg& l = ds->legs[j];
+                const uint8_t fam = m.family(j);
+                l.sess = ds.get();
+                l.peers = ds->legs.get();
+                l.index = static_cast<uint8_t>(j);
+                l.iface = static_cast<uint16_t>(ifc);
+                l.port_id = dp->ifc(ifc).port_id;
+                l.laddr = static_cast<uint16_t>(dp->ifc(ifc).laddr_first + (fam == 6));
+                l.family = fam;
+                l.local_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + 2 * k + j));
+                const uint16_t rport_be =
+                        rte_cpu_to_be_16(static_cast<uint16_t>(remote_port_base + k));
+                if (fam == 6) {
+                    l.remote6 = remote_ip6(ifc, j);
+                    l.remote.store(dp::pack_ep6(l.remote6, rport_be));
+                } else {
+                    l.remote.store(dp::pack_ep(rte_cpu_to_be_32(remote_ip(ifc, j)), rport_be));
                 }
-                cmdv[s].op = dp::cmd_op::add_session;
-                cmdv[s].sess = direct[s].get();
-                if (dp->submit(&cmdv[s]) != 0)
-                    break; // ring full: collect acknowledgements first
-                next++;
+                l.rtp_mult = dp::rtp_mult(0, hz_);
+                l.target_mask = static_cast<uint16_t>(1u << (1 - j));
+                l.ntargets = 1;
+                l.targets[0] = static_cast<uint8_t>(1 - j);
+                sess[s].local[j] = static_cast<uint16_t>(1024 + 2 * k + j);
             }
-            dp::flow_cmd* d[64];
-            const unsigned n = dp->poll_done(d, 64);
-            for (unsigned i = 0; i < n; i++) {
-                if (d[i]->status != 0) {
-                    error = "add_session refused: status " + std::to_string(d[i]->status);
-                    return false;
-                }
-            }
-            done += n;
+            sess[s].ifc = static_cast<uint8_t>(ifc);
+            sess[s].nlegs = 2;
+            sess_at[ifc][k] = s;
+            direct.push_back(std::move(ds));
         }
-        return true;
+        return bench_ip6::add_sessions(*dp, direct, error);
     }
 
     // Creates every session through commands::handle_line (the management
@@ -1198,9 +1073,9 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
             sus = sc->run_phase(o.phase_s, 0, false);
             const double max_rate = cap.in_mpps * 1e6;
             l50 = sc->run_phase(o.phase_s, max_rate * 0.5, true);
-            p50 = pct(sc->lat);
+            p50 = pct(sc->lat, hz);
             l90 = sc->run_phase(o.phase_s, max_rate * 0.9, true);
-            p90 = pct(sc->lat);
+            p90 = pct(sc->lat, hz);
         }
         sc->settle();
         const int64_t loss = sus.loss + l50.loss + l90.loss;
@@ -1260,39 +1135,6 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
                     static_cast<unsigned long>(sc->checked));
         }
         results.push_back(rec);
-    }
-}
-
-// IPv6 modes next to plain of the same run, legs and payload: the cost per
-// packet of IPv6 and of v4<->v6 bridging (vs_plain in the JSON, and printed).
-void add_plain_ratios()
-{
-    for (auto& r : results) {
-        const std::string mode = r.value("mode", "");
-        if ((mode != "plain6" && mode != "bridge46") || r.contains("error"))
-            continue;
-        for (const auto& p : results) {
-            if (p.value("mode", "") != "plain" || p.contains("error") ||
-                p.value("legs", 0u) != r.value("legs", 0u) ||
-                p.value("payload", 0u) != r.value("payload", 0u))
-                continue;
-            const double pc = p["cycles_per_packet"].get<double>();
-            const double pm = p["mpps_per_core"].get<double>();
-            const double rc = r["cycles_per_packet"].get<double>();
-            const double rm = r["mpps_per_core"].get<double>();
-            if (pc <= 0 || pm <= 0)
-                break;
-            r["vs_plain"] = {{"plain_cycles_per_packet", pc},
-                             {"cycles_ratio", rc / pc},
-                             {"extra_cycles_per_packet", rc - pc},
-                             {"mpps_ratio", rm / pm}};
-            fprintf(stderr,
-                    "isar-bench: %-8s %6u legs %4u B: %6.1f cyc/pkt vs plain %6.1f (x%.2f, %+.1f "
-                    "cyc), %.2f vs %.2f Mpps (x%.2f)\n",
-                    mode.c_str(), r["legs"].get<unsigned>(), r["payload"].get<unsigned>(), rc, pc,
-                    rc / pc, rc - pc, rm, pm, rm / pm);
-            break;
-        }
     }
 }
 
@@ -1398,7 +1240,7 @@ void run_control(const options& o, const std::string& mode, unsigned n)
     const double el = secs(rte_rdtsc() - tl);
     sc.settle();
     (void)t0;
-    percentiles cl = pct(sc.create_lat);
+    percentiles cl = pct(sc.create_lat, hz);
     json j{{"mode", mode},
            {"sessions", n},
            {"legs", n * per_sess},
@@ -1894,7 +1736,7 @@ int main(int argc, char** argv)
                 run_scenario(o, mode, l);
     for (const auto& x : o.extra)
         run_scenario(o, x.mode, x.legs, x.payload);
-    add_plain_ratios();
+    bench_ip6::add_plain_ratios(results);
     if (o.control) {
         run_control(o, "plain", o.smoke ? 500 : 20000);
         run_control(o, "transcrypt-cm80", o.smoke ? 200 : 10000);
