@@ -3,15 +3,14 @@
 // options, heap accounting.
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <malloc.h>
+#include <rte_malloc.h>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <malloc.h>
-#include <rte_malloc.h>
 
 namespace isar::bench_util {
 
@@ -111,6 +110,5 @@ inline percentiles pct(std::vector<uint32_t>& v, uint64_t tsc_hz)
     p.p999 = at(0.999);
     return p;
 }
-
 
 } // namespace isar::bench_util

@@ -4,14 +4,13 @@
 // plain of the same run.
 #pragma once
 
-#include <memory>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
 #include "dataplane/dataplane.h"
 #include "dataplane/ip6.h"
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace isar::bench_ip6 {
 

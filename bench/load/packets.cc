@@ -2,7 +2,6 @@
 #include "bench/load/packets.h"
 
 #include <cstring>
-
 #include <netinet/in.h>
 #include <rte_byteorder.h>
 #include <rte_ip.h>

@@ -5,18 +5,20 @@
 // rewrite code: DPDK's checksum functions only.
 #pragma once
 
+#include "dataplane/ip6.h"
+
 #include <cstddef>
 #include <cstdint>
-
 #include <rte_ether.h>
-
-#include "dataplane/ip6.h"
 
 namespace isar::bench_pkt {
 
 constexpr unsigned hdr4 = 14 + 20 + 8; // Ethernet + IPv4 + UDP
 constexpr unsigned hdr6 = 14 + 40 + 8; // Ethernet + IPv6 + UDP
-constexpr unsigned hdr_len(uint8_t family) { return family == 6 ? hdr6 : hdr4; }
+constexpr unsigned hdr_len(uint8_t family)
+{
+    return family == 6 ? hdr6 : hdr4;
+}
 
 // One UDP endpoint of either family (addresses and port in network order).
 struct endpoint {
