@@ -374,7 +374,7 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
 }
 
 // Interface f's address slots, appended to laddrs_; ip_be/mask_be/laddr4
-// are its first IPv4 address.
+// are its first IPv4 address, more4_* its other IPv4 addresses.
 int dataplane::setup_addrs(iface& f, const iface_config& ic, std::string& err)
 {
     const std::string what = "interface " + std::to_string(f.index) + ": ";
@@ -401,6 +401,10 @@ int dataplane::setup_addrs(iface& f, const iface_config& ic, std::string& err)
                 f.laddr4 = static_cast<uint16_t>(laddrs_.size());
                 f.ip_be = l.ip4_be;
                 f.mask_be = l.mask4_be;
+            } else {
+                f.more4_ip_be[f.nmore4] = l.ip4_be;
+                f.more4_mask_be[f.nmore4] = l.mask4_be;
+                f.nmore4++;
             }
         } else {
             l.ip6 = a.ip6;

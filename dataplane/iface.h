@@ -64,7 +64,33 @@ struct iface {
     bool has_gateway6 = false;
     ip6_addr gateway6{};
 
-    bool on_link(uint32_t ip_be_) const noexcept { return ((ip_be_ ^ ip_be) & mask_be) == 0; }
+    // Its other IPv4 slots' addresses and masks (the first is ip_be/mask_be),
+    // for on_link and for recognising ARP to any of them. Empty on the usual
+    // single-address interface, which then costs one compare.
+    uint8_t nmore4 = 0;
+    uint32_t more4_ip_be[max_laddrs_per_iface - 1] = {};
+    uint32_t more4_mask_be[max_laddrs_per_iface - 1] = {};
+
+    // Is dst in the prefix of one of the interface's IPv4 addresses?
+    bool on_link(uint32_t dst_be) const noexcept
+    {
+        if (((dst_be ^ ip_be) & mask_be) == 0)
+            return true;
+        for (unsigned i = 0; i < nmore4; i++)
+            if (((dst_be ^ more4_ip_be[i]) & more4_mask_be[i]) == 0)
+                return true;
+        return false;
+    }
+    // Is ip one of the interface's IPv4 addresses?
+    bool is_local4(uint32_t a_be) const noexcept
+    {
+        if (a_be == ip_be && ip_be != 0)
+            return true;
+        for (unsigned i = 0; i < nmore4; i++)
+            if (a_be == more4_ip_be[i])
+                return true;
+        return false;
+    }
     // Next hop for a destination, 0 when there is none.
     uint32_t next_hop(uint32_t dst_be) const noexcept
     {

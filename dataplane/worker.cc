@@ -117,8 +117,10 @@ bool worker::police_exception(rte_mbuf* m, exc_kind k) noexcept
             const auto* arp = rte_pktmbuf_mtod_offset(m, const rte_arp_hdr*,
                                                       sizeof(rte_ether_hdr));
             const int ifc = m->port < cctx.nports ? cctx.iface_of_port[m->port] : -1;
-            if (ifc >= 0 && arp->arp_data.arp_tip == ifaces[ifc].ip_be &&
-                arp->arp_data.arp_sip != ifaces[ifc].ip_be) {
+            // To any of the interface's IPv4 addresses, and not sent from
+            // one of them (our own gratuitous ARP looped back).
+            if (ifc >= 0 && ifaces[ifc].is_local4(arp->arp_data.arp_tip) &&
+                !ifaces[ifc].is_local4(arp->arp_data.arp_sip)) {
                 if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REPLY))
                     p = exc_policer::arp_reply;
                 else if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST))

@@ -65,6 +65,9 @@
 #include "crypto/srtp_context.h"
 #include "crypto/suite.h"
 #include "dataplane/dataplane.h"
+#include "bench/load/bench_util.h"
+#include "bench/load/ip6_modes.h"
+#include "bench/load/packets.h"
 #include "bench/load/soak.h"
 #include "bench/load/ring_port.h"
 #include "bench/load/turn_load.h"
@@ -72,13 +75,14 @@
 using namespace isar;
 using json = nlohmann::json;
 using bench::ring_port;
+using namespace isar::bench_util;
 
 namespace {
 
 // ---------------------------------------------------------------- options --
 struct options {
     std::vector<unsigned> legs{1, 1000, 100000};
-    std::vector<std::string> modes{"plain", "srtp-pass", "transcrypt-cm80", "transcrypt-gcm128",
+    std::vector<std::string> modes{"plain", "plain6", "bridge46", "srtp-pass", "transcrypt-cm80", "transcrypt-gcm128",
                                    "fanout10", "turn-channeldata", "turn-indication"};
     std::vector<unsigned> payloads{160, 1200};
     struct extra_run {
@@ -101,25 +105,6 @@ struct options {
     bench_soak::options soak_o;
 };
 
-std::vector<unsigned> parse_list(const std::string& s)
-{
-    std::vector<unsigned> v;
-    std::stringstream ss(s);
-    std::string t;
-    while (std::getline(ss, t, ','))
-        v.push_back(static_cast<unsigned>(std::stoul(t)));
-    return v;
-}
-std::vector<std::string> parse_slist(const std::string& s)
-{
-    std::vector<std::string> v;
-    std::stringstream ss(s);
-    std::string t;
-    while (std::getline(ss, t, ','))
-        v.push_back(t);
-    return v;
-}
-
 // ------------------------------------------------------------------ utils --
 // `perf record -D -1 --control fifo:FIFO` samples only between enable and
 // disable: the worker's capacity phase, not session set-up or idle loops.
@@ -137,83 +122,6 @@ inline uint64_t& tag(rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, stamp_off + 8, 
 
 double secs(uint64_t tsc) { return static_cast<double>(tsc) / static_cast<double>(hz); }
 
-uint64_t splitmix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-struct xorshift {
-    uint64_t s = 88172645463325252ull;
-    uint64_t next()
-    {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-};
-
-std::string base64(const uint8_t* p, size_t n)
-{
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string o;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = p[i] << 16;
-        if (i + 1 < n)
-            v |= p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        o += t[(v >> 18) & 63];
-        o += t[(v >> 12) & 63];
-        o += i + 1 < n ? t[(v >> 6) & 63] : '=';
-        o += i + 2 < n ? t[v & 63] : '=';
-    }
-    return o;
-}
-
-// Bytes allocated from the C++/C heap (glibc malloc's own count: unlike RSS
-// it does not miss memory that an earlier scenario freed and this one reuses).
-size_t heap_bytes()
-{
-    const struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-}
-
-size_t dpdk_heap_used()
-{
-    rte_malloc_socket_stats st{};
-    size_t n = 0;
-    for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
-        if (rte_malloc_get_socket_stats(s, &st) == 0)
-            n += st.heap_allocsz_bytes;
-    return n;
-}
-
-struct percentiles {
-    double p50 = 0, p99 = 0, p999 = 0;
-    size_t n = 0;
-};
-percentiles pct(std::vector<uint32_t>& v)
-{
-    percentiles p;
-    p.n = v.size();
-    if (v.empty())
-        return p;
-    auto at = [&](double q) {
-        size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-        std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-        return secs(v[k]) * 1e6;
-    };
-    p.p50 = at(0.50);
-    p.p99 = at(0.99);
-    p.p999 = at(0.999);
-    return p;
-}
-
-
 unsigned port_seq = 0;
 
 // ------------------------------------------------------------------ modes --
@@ -222,6 +130,11 @@ struct mode_info {
     crypto::suite s = crypto::suite::none;
     bool pass = false; // same keys both sides (authenticated pass-through)
     unsigned fan = 1;  // receivers per sender
+    // Family of leg a and of leg b (plain6: both IPv6; bridge46: a IPv4, b
+    // IPv6, so half the packets are bridged v4 -> v6 and half v6 -> v4).
+    uint8_t fam[2] = {4, 4};
+    bool v6() const { return fam[0] == 6 || fam[1] == 6; }
+    uint8_t family(unsigned leg) const { return fam[leg == 0 ? 0 : 1]; }
 };
 
 bool mode_of(const std::string& n, mode_info& m)
@@ -230,6 +143,14 @@ bool mode_of(const std::string& n, mode_info& m)
     m.name = n;
     if (n == "plain")
         return true;
+    if (n == "plain6") {
+        m.fam[0] = m.fam[1] = 6;
+        return true;
+    }
+    if (n == "bridge46") {
+        m.fam[1] = 6;
+        return true;
+    }
     if (n == "srtp-pass") {
         m.s = crypto::suite::aes_cm_128_hmac_sha1_80;
         m.pass = true;
@@ -262,6 +183,11 @@ rte_ether_addr remote_mac(unsigned leg)
     rte_ether_addr a{{0x02, 0x00, 0x00, 0x00, 0x01, static_cast<uint8_t>(leg)}};
     return a;
 }
+// IPv6 modes: interface i also has 2001:2:0:i::1/64; leg j's remote is
+// 2001:2:0:i::(10 + j).
+using bench_ip6::ip6_of;
+dp::ip6_addr relay_ip6(unsigned ifc) { return ip6_of(ifc, 1); }
+dp::ip6_addr remote_ip6(unsigned ifc, unsigned leg) { return ip6_of(ifc, 10 + leg); }
 constexpr uint16_t remote_port_base = 1024;
 // "a".."z", then "l26".. (fanout199)
 std::string leg_name(unsigned j)
@@ -299,6 +225,8 @@ struct sender {
     uint16_t dst_port_be; // relay local port of the sending leg
     uint16_t src_port_be; // remote port
     uint32_t src_ip_be;
+    dp::ip6_addr src_ip6{}; // family 6
+    uint8_t family = 4;     // of the sending leg (and its remote)
     uint32_t ssrc;
     uint16_t seq = 0;
     uint8_t leg;
@@ -340,6 +268,9 @@ struct scenario {
     std::unique_ptr<ctl::session_manager> sm;
     std::unique_ptr<ctl::neighbor_manager> nm;
     std::unique_ptr<ctl::commands> cmds;
+    // IPv6 modes: sessions installed with flow commands (control's
+    // session.create takes IPv4 legs only on this branch).
+    std::vector<std::unique_ptr<dp::session>> direct;
     std::vector<sess_rec> sess;
     std::vector<sender> senders;
     std::vector<std::vector<uint32_t>> by_iface; // sender indexes per iface
@@ -403,6 +334,7 @@ struct scenario {
         for (auto& p : ports)
             p->drain(); // the mbufs belong to dp's pool
         dp.reset();
+        direct.clear(); // the worker that referenced them is gone
         ports.clear();
     }
 
@@ -451,6 +383,8 @@ struct scenario {
             ic.prefix_len = 24;
             cfg.interfaces.push_back(ic);
             dc.ifaces.push_back({ic.port, {{4, rte_cpu_to_be_32(ic.address), {}, 24}}, 0});
+            if (m.v6()) // slot 2i + 1
+                dc.ifaces.back().addrs.push_back({6, 0, relay_ip6(i), 64});
             ports.push_back(std::move(p));
         }
         const size_t heap0 = dpdk_heap_used();
@@ -472,8 +406,13 @@ struct scenario {
         nm = std::make_unique<ctl::neighbor_manager>(*dp);
         cmds = std::make_unique<ctl::commands>(*dp, *sm, *nm, cfg);
         for (unsigned i = 0; i < nifaces; i++)
-            for (unsigned j = 0; j < per_sess; j++)
+            for (unsigned j = 0; j < per_sess; j++) {
                 dp->ifc(i).neigh->update(rte_cpu_to_be_32(remote_ip(i, j)), remote_mac(j));
+                if (m.v6() && !dp->ifc(i).neigh->update6(remote_ip6(i, j), remote_mac(j))) {
+                    error = "neighbour table refused an IPv6 entry";
+                    return false;
+                }
+            }
         start();
         return create_sessions(per_sess);
     }
@@ -505,6 +444,49 @@ struct scenario {
                 .dump();
     }
 
+    // IPv6 modes: two-leg sessions installed with flow commands (what
+    // session_manager does, minus its records). Leg j of session s, the k-th
+    // on its interface, is local port 1024 + 2k + j on its family's slot.
+    bool install_direct()
+    {
+        const uint64_t hz_ = rte_get_tsc_hz();
+        direct.reserve(nsess);
+        for (unsigned s = 0; s < nsess; s++) {
+            const unsigned ifc = s % nifaces, k = s / nifaces;
+            auto ds = std::make_unique<dp::session>(2);
+            for (unsigned j = 0; j < 2; j++) {
+                dp::leg& l = ds->legs[j];
+                const uint8_t fam = m.family(j);
+                l.sess = ds.get();
+                l.peers = ds->legs.get();
+                l.index = static_cast<uint8_t>(j);
+                l.iface = static_cast<uint16_t>(ifc);
+                l.port_id = dp->ifc(ifc).port_id;
+                l.laddr = static_cast<uint16_t>(dp->ifc(ifc).laddr_first + (fam == 6));
+                l.family = fam;
+                l.local_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + 2 * k + j));
+                const uint16_t rport_be =
+                        rte_cpu_to_be_16(static_cast<uint16_t>(remote_port_base + k));
+                if (fam == 6) {
+                    l.remote6 = remote_ip6(ifc, j);
+                    l.remote.store(dp::pack_ep6(l.remote6, rport_be));
+                } else {
+                    l.remote.store(dp::pack_ep(rte_cpu_to_be_32(remote_ip(ifc, j)), rport_be));
+                }
+                l.rtp_mult = dp::rtp_mult(0, hz_);
+                l.target_mask = static_cast<uint16_t>(1u << (1 - j));
+                l.ntargets = 1;
+                l.targets[0] = static_cast<uint8_t>(1 - j);
+                sess[s].local[j] = static_cast<uint16_t>(1024 + 2 * k + j);
+            }
+            sess[s].ifc = static_cast<uint8_t>(ifc);
+            sess[s].nlegs = 2;
+            sess_at[ifc][k] = s;
+            direct.push_back(std::move(ds));
+        }
+        return bench_ip6::add_sessions(*dp, direct, error);
+    }
+
     // Creates every session through commands::handle_line (the management
     // socket's entry point), a window of requests in flight.
     bool create_sessions(unsigned per_sess)
@@ -512,6 +494,15 @@ struct scenario {
         sess.assign(nsess, {});
         sess_at.assign(nifaces, std::vector<uint32_t>((nsess / nifaces) + 2, UINT32_MAX));
         const size_t rss0 = heap_bytes(), dpdk0 = dpdk_heap_used();
+        if (m.v6()) {
+            const uint64_t t0 = rte_rdtsc();
+            if (!install_direct())
+                return false;
+            create_s = secs(rte_rdtsc() - t0);
+            mem_rss = heap_bytes() - rss0;
+            mem_dpdk += dpdk_heap_used() - dpdk0;
+            return make_senders();
+        }
         unsigned next = 0, done = 0, inflight = 0;
         const unsigned window = 512;
         bool failed = false;
@@ -549,7 +540,12 @@ struct scenario {
         mem_dpdk += dpdk_heap_used() - dpdk0; // the legs
         if (failed)
             return false;
-        // Senders (after the memory measurement: they are the generator's).
+        return make_senders();
+    }
+
+    // Senders (after the memory measurement: they are the generator's).
+    bool make_senders()
+    {
         const unsigned send_per_sess = m.fan > 1 ? 1 : (legs == 1 ? 1 : 2);
         senders.reserve(static_cast<size_t>(nsess) * send_per_sess);
         by_iface.assign(nifaces, {});
@@ -563,6 +559,8 @@ struct scenario {
                 x.dst_port_be = rte_cpu_to_be_16(sess[s].local[j]);
                 x.src_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(remote_port_base + k));
                 x.src_ip_be = rte_cpu_to_be_32(remote_ip(ifc, j));
+                x.family = m.family(j);
+                x.src_ip6 = remote_ip6(ifc, j);
                 x.ssrc = static_cast<uint32_t>(splitmix(s * 16 + j));
                 x.seq = static_cast<uint16_t>(splitmix(s * 16 + j + 7) & 0x3fff);
                 if (m.s != crypto::suite::none) {
@@ -585,15 +583,12 @@ struct scenario {
     {
         const unsigned rtp_len = 12 + payload;
         const unsigned trailer = crypto::max_trailer;
+        const unsigned hl = bench_pkt::hdr_len(x.family);
         auto* p = reinterpret_cast<uint8_t*>(
-                rte_pktmbuf_append(mb, static_cast<uint16_t>(42 + rtp_len)));
+                rte_pktmbuf_append(mb, static_cast<uint16_t>(hl + rtp_len)));
         if (p == nullptr)
             return false;
-        auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-        eth->dst_addr = dp->ifc(x.ifc).mac;
-        eth->src_addr = remote_mac(x.leg);
-        eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-        uint8_t* rtp = p + 42;
+        uint8_t* rtp = p + hl;
         x.seq++;
         x.ts += 160;
         rtp[0] = 0x80;
@@ -614,27 +609,15 @@ struct scenario {
                 return false;
             rte_pktmbuf_append(mb, static_cast<uint16_t>(len - rtp_len));
         }
-        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
-        ip->version_ihl = 0x45;
-        ip->type_of_service = 0xb8;
-        ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(28 + len));
-        ip->packet_id = 0;
-        ip->fragment_offset = rte_cpu_to_be_16(0x4000);
-        ip->time_to_live = 64;
-        ip->next_proto_id = IPPROTO_UDP;
-        ip->src_addr = x.src_ip_be;
-        ip->dst_addr = rte_cpu_to_be_32(relay_ip(x.ifc));
-        ip->hdr_checksum = 0;
-        ip->hdr_checksum = rte_ipv4_cksum(ip);
-        auto* udp = reinterpret_cast<rte_udp_hdr*>(p + 34);
-        udp->src_port = x.src_port_be;
-        udp->dst_port = x.dst_port_be;
-        udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + len));
-        // A full UDP checksum, as every RTP stack sends. No RX checksum flags:
-        // like a port that verifies nothing (net_ring, memif), the worker sums
-        // the IPv4 header itself and updates the UDP checksum incrementally.
-        udp->dgram_cksum = 0;
-        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+        bench_pkt::endpoint src, dst;
+        src.family = dst.family = x.family;
+        src.ip4_be = x.src_ip_be;
+        src.ip6 = x.src_ip6;
+        src.port_be = x.src_port_be;
+        dst.ip4_be = rte_cpu_to_be_32(relay_ip(x.ifc));
+        dst.ip6 = relay_ip6(x.ifc);
+        dst.port_be = x.dst_port_be;
+        bench_pkt::write_udp(p, remote_mac(x.leg), dp->ifc(x.ifc).mac, src, dst, len);
         mb->port = static_cast<uint16_t>(ports[x.ifc]->port);
         return true;
     }
@@ -687,42 +670,46 @@ struct scenario {
             if (first_fail.empty())
                 first_fail = why;
         };
-        if (mb->nb_segs != 1 || rte_pktmbuf_pkt_len(mb) < 42 + 12)
-            return fail("short or multi-segment output");
-        uint8_t* p = rte_pktmbuf_mtod(mb, uint8_t*);
-        auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
-        auto* udp = reinterpret_cast<rte_udp_hdr*>(p + 34);
-        const uint32_t dip = rte_be_to_cpu_32(ip->dst_addr);
-        const unsigned j = (dip & 255) - 10;
-        const unsigned k = rte_be_to_cpu_16(udp->dst_port) - remote_port_base;
-        if ((dip & 0xffffff00) != (relay_ip(ifc) & 0xffffff00) || j >= 200 ||
-            k >= sess_at[ifc].size() || sess_at[ifc][k] == UINT32_MAX)
+        if (mb->nb_segs != 1)
+            return fail("multi-segment output");
+        bench_pkt::udp_view v;
+        if (const char* why = bench_pkt::parse_check(rte_pktmbuf_mtod(mb, uint8_t*),
+                                                     rte_pktmbuf_pkt_len(mb), v))
+            return fail(why);
+        if (v.len < 12)
+            return fail("short output");
+        // The receiving leg j (its remote's host part) and its session (the
+        // remote port).
+        unsigned j = 200;
+        if (v.dst.family == 4) {
+            const uint32_t dip = rte_be_to_cpu_32(v.dst.ip4_be);
+            if ((dip & 0xffffff00) == (relay_ip(ifc) & 0xffffff00))
+                j = (dip & 255) - 10;
+        } else {
+            dp::ip6_addr base = v.dst.ip6;
+            base.b[14] = base.b[15] = 0;
+            if (base == ip6_of(ifc, 0))
+                j = (v.dst.ip6.b[14] << 8 | v.dst.ip6.b[15]) - 10;
+        }
+        const unsigned k = rte_be_to_cpu_16(v.dst.port_be) - remote_port_base;
+        if (j >= 200 || k >= sess_at[ifc].size() || sess_at[ifc][k] == UINT32_MAX)
             return fail("output to an address no leg has");
         const uint32_t s = sess_at[ifc][k];
         const sess_rec& sr = sess[s];
         if (j >= sr.nlegs)
             return fail("output to a leg index outside the session");
-        if (rte_be_to_cpu_32(ip->src_addr) != relay_ip(ifc) ||
-            rte_be_to_cpu_16(udp->src_port) != sr.local[j])
+        if (v.dst.family != m.family(j))
+            return fail("output in the wrong address family for the receiving leg");
+        const bool src_ok = v.src.family == 4 ? rte_be_to_cpu_32(v.src.ip4_be) == relay_ip(ifc)
+                                              : v.src.ip6 == relay_ip6(ifc);
+        if (!src_ok || rte_be_to_cpu_16(v.src.port_be) != sr.local[j])
             return fail("wrong source address/port for the receiving leg");
         rte_ether_addr want = remote_mac(j);
-        if (!rte_is_same_ether_addr(&eth->dst_addr, &want) ||
-            !rte_is_same_ether_addr(&eth->src_addr, &dp->ifc(ifc).mac))
+        if (!rte_is_same_ether_addr(&v.dst_mac, &want) ||
+            !rte_is_same_ether_addr(&v.src_mac, &dp->ifc(ifc).mac))
             return fail("wrong MAC addresses");
-        if (rte_raw_cksum(ip, 20) != 0xffff)
-            return fail("bad IPv4 checksum");
-        {
-            // The relay always writes a UDP checksum; verify it independently.
-            const uint16_t ck = udp->dgram_cksum;
-            udp->dgram_cksum = 0;
-            const uint16_t want_ck = rte_ipv4_udptcp_cksum(ip, udp);
-            udp->dgram_cksum = ck;
-            if (ck != want_ck)
-                return fail("bad or missing UDP checksum");
-        }
-        uint8_t* rtp = p + 42;
-        size_t len = rte_be_to_cpu_16(udp->dgram_len) - 8u;
+        uint8_t* rtp = v.payload;
+        size_t len = v.len;
         if (m.s != crypto::suite::none) {
             const uint64_t key = static_cast<uint64_t>(s) * 256 + j;
             auto it = check_ctx.find(key);
@@ -1086,9 +1073,9 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
             sus = sc->run_phase(o.phase_s, 0, false);
             const double max_rate = cap.in_mpps * 1e6;
             l50 = sc->run_phase(o.phase_s, max_rate * 0.5, true);
-            p50 = pct(sc->lat);
+            p50 = pct(sc->lat, hz);
             l90 = sc->run_phase(o.phase_s, max_rate * 0.9, true);
-            p90 = pct(sc->lat);
+            p90 = pct(sc->lat, hz);
         }
         sc->settle();
         const int64_t loss = sus.loss + l50.loss + l90.loss;
@@ -1119,6 +1106,8 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
         rec["mem_heap_bytes"] = sc->mem_rss;    // C++ heap: session records, SRTP contexts
         rec["mem_dpdk_bytes"] = sc->mem_dpdk;   // DPDK heap: legs, flow table
         rec["setup_s"] = sc->create_s;
+        if (sc->m.v6()) // control's session.create takes IPv4 legs only on this branch
+            rec["sessions_via"] = "flow commands";
         rec["phases"] = {{"drain", phase_json(cap)}, {"sustained", phase_json(sus)},
                          {"lat50", phase_json(l50)}, {"lat90", phase_json(l90)}};
         std::string err;
@@ -1251,7 +1240,7 @@ void run_control(const options& o, const std::string& mode, unsigned n)
     const double el = secs(rte_rdtsc() - tl);
     sc.settle();
     (void)t0;
-    percentiles cl = pct(sc.create_lat);
+    percentiles cl = pct(sc.create_lat, hz);
     json j{{"mode", mode},
            {"sessions", n},
            {"legs", n * per_sess},
@@ -1609,7 +1598,7 @@ void usage()
             "                  [--turn-allocs N]\n"
             "       isar-bench --soak N [--soak-seconds S] [--soak-warmup N] [--soak-rate PPS]\n"
             "                  [--soak-inject-leak] [-- EAL args]\n"
-            "modes: plain srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10 fanout199\n"
+            "modes: plain plain6 bridge46 srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10 fanout199\n"
             "       turn-channeldata turn-indication (legs = allocations)\n");
 }
 
@@ -1747,6 +1736,7 @@ int main(int argc, char** argv)
                 run_scenario(o, mode, l);
     for (const auto& x : o.extra)
         run_scenario(o, x.mode, x.legs, x.payload);
+    bench_ip6::add_plain_ratios(results);
     if (o.control) {
         run_control(o, "plain", o.smoke ? 500 : 20000);
         run_control(o, "transcrypt-cm80", o.smoke ? 200 : 10000);

@@ -54,6 +54,25 @@ def main():
                  f"{fmt(x['cycles_per_packet'],0)} | {fmt(x['gbps'])} | {fmt(x['p50_us'],1)} / {fmt(x['p99_us'],1)} | "
                  f"{x.get('main_lcore_stalls_50', '-')} ({fmt(x.get('main_lcore_max_gap_us_50', 0) / 1000, 1)}) | {fmt(x['p99_us_90'],1)} | "
                  f"{fmt(x['mem_bytes_per_leg'],0)} | {c} | {k} | {rc} |")
+    v6 = [x for x in res if x["mode"] in ("plain6", "bridge46")]
+    if v6:
+        L.append("")
+        L.append("IPv6 and v4↔v6 bridging next to `plain` of the same run (same legs and payload; "
+                 "`plain6`: IPv6 legs both sides; `bridge46`: leg a IPv4, leg b IPv6, so half the "
+                 "packets go v4→v6 and half v6→v4; these sessions are installed with flow commands, "
+                 "so mem B/leg has no control-plane records).")
+        L.append("")
+        L.append("| mode | payload | legs | cycles/pkt | plain cycles/pkt | × plain (cycles) | extra cycles/pkt | Mpps/core | × plain (Mpps) |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in v6:
+            vp = x.get("vs_plain")
+            if "error" in x or not vp:
+                why = x.get("error", "no plain run with the same legs and payload")
+                L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | {why} ||||||")
+                continue
+            L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | {fmt(x['cycles_per_packet'],0)} | "
+                     f"{fmt(vp['plain_cycles_per_packet'],0)} | {fmt(vp['cycles_ratio'])} | "
+                     f"{vp['extra_cycles_per_packet']:+.0f} | {fmt(x['mpps_per_core'])} | {fmt(vp['mpps_ratio'])} |")
     L.append("")
     L.append("| baseline | payload | Mpps/core | cycles/pkt |")
     L.append("|---|---:|---:|---:|")

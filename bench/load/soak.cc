@@ -13,6 +13,7 @@
 // (allocation count and bytes), RSS within rss_slack_mib, sessions/legs and
 // the flow table back to the long-lived ones.
 #include "bench/load/soak.h"
+#include "bench/load/bench_util.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -50,6 +51,8 @@
 namespace isar::bench_soak {
 namespace {
 
+using namespace isar::bench_util;
+
 using json = nlohmann::json;
 
 constexpr uint32_t relay_ip = 0xc6120001;                 // 198.18.0.1
@@ -57,32 +60,6 @@ constexpr uint32_t remote_ip(unsigned j) { return 0xc612000a + j; } // 198.18.0.
 rte_ether_addr remote_mac(unsigned j)
 {
     return rte_ether_addr{{0x02, 0x00, 0x00, 0x00, 0x02, static_cast<uint8_t>(j)}};
-}
-
-uint64_t splitmix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-std::string base64(const uint8_t* p, size_t n)
-{
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string s;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = static_cast<uint32_t>(p[i]) << 16;
-        if (i + 1 < n)
-            v |= static_cast<uint32_t>(p[i + 1]) << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        s += t[(v >> 18) & 63];
-        s += t[(v >> 12) & 63];
-        s += i + 1 < n ? t[(v >> 6) & 63] : '=';
-        s += i + 2 < n ? t[v & 63] : '=';
-    }
-    return s;
 }
 
 std::string key_spec(uint64_t seed)
