@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -210,8 +211,14 @@ inline std::unique_ptr<client> connect_tls(uint16_t port, uint16_t version, cons
         protos.insert(protos.end(), alpn.begin(), alpn.end());
         SSL_set_alpn_protos(c->ssl, protos.data(), protos.size());
     }
-    if (SSL_connect(c->ssl) != 1)
+    if (const int rc = SSL_connect(c->ssl); rc != 1) {
+        // Some callers expect a refusal; say why for those that do not.
+        const int e = errno;
+        fprintf(stderr, "connect_tls(%u): SSL_connect %d, SSL error %d, %s, errno %s\n", port,
+                rc, SSL_get_error(c->ssl, rc), ERR_reason_error_string(ERR_peek_last_error()),
+                strerror(e));
         return nullptr;
+    }
     if (SSL_version(c->ssl) != version)
         return nullptr;
     if (peer_cn != nullptr) {
