@@ -67,8 +67,9 @@ def body(env):
     r = json.loads(p.stdout)
     it.check_eq(sorted(r.keys()), ["legs", "session"], "create answer keys")
     it.check_eq(r["session"], "keep", "create answer session")
-    it.check_eq([sorted(l.keys()) for l in r["legs"]], [["local", "name", "remote"]] * 2,
+    it.check_eq([sorted(l.keys()) for l in r["legs"]], [["family", "local", "name", "remote"]] * 2,
                 "create answer leg keys")
+    it.check_eq([l["family"] for l in r["legs"]], [4, 4], "create answer leg families (IPv4 remote, no family=)")
     it.check_eq([l["name"] for l in r["legs"]], ["a", "b"], "leg names")
     locals_ = [l["local"] for l in r["legs"]]
     it.check(len(set(locals_)) == 2 and all(
