@@ -735,28 +735,12 @@ json commands::neighbors_json() const
         tables.push_back({{"interface", i}, {"family", 6}, {"entries", t->size6()},
                           {"capacity", t->capacity()}});
     }
-    return json{{"arp_in", n.arp_in},
-                {"arp_replies", n.arp_replies},
-                {"arp_requests", n.arp_requests},
-                {"arp_learned", n.arp_learned},
-                {"arp_bad", n.arp_bad},
-                {"nd_in", n.nd_in},
-                {"nd_bad", n.nd_bad},
-                {"nd_ns_answered", n.nd_ns_answered},
-                {"nd_ns_sent", n.nd_ns_sent},
-                {"nd_na_unsolicited", n.nd_na_unsolicited},
-                {"nd_learned", n.nd_learned},
-                {"nd_other", n.nd_other},
-                {"nd_dad_conflict", n.nd_dad_conflict},
-                {"icmp6_in", n.icmp6_in},
-                {"icmp6_echo_replies", n.icmp6_echo_replies},
-                {"icmp6_other", n.icmp6_other},
-                {"icmp6_bad", n.icmp6_bad},
-                {"probes", n.neigh_probes},
-                {"expired", n.neigh_expired},
-                {"moved", n.neigh_moved},
-                {"full", n.neigh_full},
-                {"tables", tables}};
+    json j;
+#define ISAR_NEIGH_JSON(field, name, kind) j[name] = n.field;
+    ISAR_FOREACH_NEIGH_COUNTER(ISAR_NEIGH_JSON)
+#undef ISAR_NEIGH_JSON
+    j["tables"] = std::move(tables);
+    return j;
 }
 
 // A leg's relay address as reported: its slot's public address (1:1 NAT) or

@@ -220,27 +220,10 @@ void render_neighbors(writer& m, const dp::dataplane& dp, const neighbor_manager
              "ARP, Neighbor Discovery and ICMPv6 handled by the control lcore, and neighbour "
              "table events (probes, expiries, MAC moves, full), by kind.");
     const std::pair<const char*, uint64_t> kinds[] = {
-            {"arp_in", n.arp_in},
-            {"arp_replies_sent", n.arp_replies},
-            {"arp_requests_sent", n.arp_requests},
-            {"arp_learned", n.arp_learned},
-            {"arp_bad", n.arp_bad},
-            {"nd_in", n.nd_in},
-            {"nd_bad", n.nd_bad},
-            {"nd_ns_answered", n.nd_ns_answered},
-            {"nd_ns_sent", n.nd_ns_sent},
-            {"nd_na_unsolicited", n.nd_na_unsolicited},
-            {"nd_learned", n.nd_learned},
-            {"nd_other", n.nd_other},
-            {"nd_dad_conflict", n.nd_dad_conflict},
-            {"icmp6_in", n.icmp6_in},
-            {"icmp6_echo_replies", n.icmp6_echo_replies},
-            {"icmp6_other", n.icmp6_other},
-            {"icmp6_bad", n.icmp6_bad},
-            {"probes_sent", n.neigh_probes},
-            {"expired", n.neigh_expired},
-            {"moved", n.neigh_moved},
-            {"full", n.neigh_full}};
+#define ISAR_NEIGH_KIND(field, name, kind) {kind, n.field},
+            ISAR_FOREACH_NEIGH_COUNTER(ISAR_NEIGH_KIND)
+#undef ISAR_NEIGH_KIND
+    };
     for (auto& [k, v] : kinds)
         m.sample("isar_neighbor_messages_total", lbl("kind", k), v);
     m.family("isar_neighbors", "gauge",

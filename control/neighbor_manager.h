@@ -45,6 +45,30 @@ public:
     using clock_fn = uint64_t (*)();
     void set_clock(clock_fn c) { clock_ = c; }
 
+    // The ARP/ND/ICMPv6 counters that `stats` (neighbors) and /metrics
+    // (isar_neighbor_messages_total{kind}) show: field, JSON name, metric kind.
+#define ISAR_FOREACH_NEIGH_COUNTER(_)                                                              \
+    _(arp_in, "arp_in", "arp_in")                                                                  \
+    _(arp_replies, "arp_replies", "arp_replies_sent")                                             \
+    _(arp_requests, "arp_requests", "arp_requests_sent")                                          \
+    _(arp_learned, "arp_learned", "arp_learned")                                                   \
+    _(arp_bad, "arp_bad", "arp_bad")                                                               \
+    _(nd_in, "nd_in", "nd_in")                                                                     \
+    _(nd_bad, "nd_bad", "nd_bad")                                                                  \
+    _(nd_ns_answered, "nd_ns_answered", "nd_ns_answered")                                         \
+    _(nd_ns_sent, "nd_ns_sent", "nd_ns_sent")                                                      \
+    _(nd_na_unsolicited, "nd_na_unsolicited", "nd_na_unsolicited")                                \
+    _(nd_learned, "nd_learned", "nd_learned")                                                      \
+    _(nd_other, "nd_other", "nd_other")                                                            \
+    _(nd_dad_conflict, "nd_dad_conflict", "nd_dad_conflict")                                      \
+    _(icmp6_in, "icmp6_in", "icmp6_in")                                                            \
+    _(icmp6_echo_replies, "icmp6_echo_replies", "icmp6_echo_replies")                             \
+    _(icmp6_other, "icmp6_other", "icmp6_other")                                                   \
+    _(icmp6_bad, "icmp6_bad", "icmp6_bad")                                                         \
+    _(neigh_probes, "probes", "probes_sent")                                                       \
+    _(neigh_expired, "expired", "expired")                                                         \
+    _(neigh_moved, "moved", "moved")                                                               \
+    _(neigh_full, "full", "full")
     struct counters {
         uint64_t arp_in = 0, arp_replies = 0, arp_requests = 0, arp_learned = 0, arp_bad = 0;
         uint64_t icmp_in = 0, icmp_echo_replies = 0, icmp_other = 0;
