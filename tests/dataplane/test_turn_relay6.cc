@@ -27,10 +27,11 @@ const uint16_t peer6_port = 7000;
 
 class TurnV6 : public TurnRelay {
 protected:
-    void SetUp() override
+    void SetUp() override { up(1); }
+    void up(unsigned nworkers)
     {
         v6_slot_ = true;
-        start(1);
+        start(nworkers);
         c6_ = ip6("2001:2::50");
         p6_ = ip6("2001:2::30");
         ASSERT_TRUE(dp_->ifc(0).neigh->update6(c6_, client6_mac));
@@ -49,10 +50,13 @@ protected:
             a->client6 = c;
             a->client = dp::pack_ep6(c, rte_cpu_to_be_16(cport));
             a->listen_laddr = slot6;
+            a->owner = dp::owner_of_client(c.fold32(), rte_cpu_to_be_16(cport), nworkers_);
         } else {
             a->client = client1.ep();
             a->listen_ip_be = rte_cpu_to_be_32(relay_ip);
+            a->owner = dp::owner_of_client(client1.ip_be(), client1.port_be(), nworkers_);
         }
+        EXPECT_EQ(dp::owner_of_port(rp, nworkers_), a->owner) << "test bug: relay port";
         a->listen_port_be = rte_cpu_to_be_16(turn_port);
         a->iface = 0;
         a->relay_laddr = rslot;
@@ -320,4 +324,30 @@ TEST_F(TurnV6, Hairpin6)
     EXPECT_TRUE(roundtrip(v6_frame(relay_ip6(), 30024, peer6_mac, 30026, data)).empty());
     expect_only_drop(drop::turn_spoofed, t0, d0, "own source");
     expect_accounted("hairpin6");
+}
+
+// Two workers: an IPv6 client's packets reach the owner classify picks from
+// the fold of its address (as control picks it), both ways.
+class TurnV6Two : public TurnV6 {
+protected:
+    void SetUp() override { up(2); }
+};
+
+TEST_F(TurnV6Two, OwnerOfV6Client)
+{
+    const unsigned w = dp::owner_of_client(c6_.fold32(), rte_cpu_to_be_16(client6_port), 2);
+    const uint16_t rp = relay_port_on(w);
+    dp::turn_alloc* a = alloc(true, slot6, rp);
+    set_peers6(a, {}, {p6_}, {}, {{0x4003, p6_, peer6_port}});
+    const bytes data = pattern(33, 7);
+    auto out = roundtrip(from_c6(channel_data(0x4003, data)));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], expected6(rp, p6_, peer6_port, peer6_mac, data));
+    out = roundtrip(from_p6(rp, data));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0],
+              expected6(turn_port, c6_, client6_port, client6_mac, channel_data(0x4003, data)));
+    EXPECT_EQ(dp::read(a->ctr.c2p_pkts), 1u);
+    EXPECT_EQ(dp::read(a->ctr.p2c_pkts), 1u);
+    expect_accounted("two workers");
 }
