@@ -377,3 +377,42 @@ TEST_F(TurnControl6, DISABLED_Ipv6PermissionAndChannel)
                       .code,
               403);
 }
+
+TEST_F(TurnControl6, AllocateRatePerIpv6Address)
+{
+    r->cfg.turn.allocate_rate = 2;
+    EXPECT_EQ(exchange(allocate("", 1)).code, 401);
+    EXPECT_EQ(exchange(allocate("", 3)).code, 401);
+    EXPECT_EQ(exchange(allocate("", 5)).code, 486) << "the third this second";
+    EXPECT_EQ(tm_->stats().rate_rejected, 1u);
+    client6_ = ip6("2001:2::51"); // another address has its own budget
+    EXPECT_EQ(exchange(allocate("", 7)).code, 401);
+}
+
+TEST_F(TurnControl6, TurnGetShowsIpv6Addresses)
+{
+    r->cmds->set_turn(tm_.get());
+    allocate_ok(6, false);
+    const ctl::turn_allocation* al = only();
+    ASSERT_NE(al, nullptr);
+    const json j = r->call({{"cmd", "turn.get"}, {"id", 1}, {"allocation", al->id}});
+    EXPECT_EQ(j.value("client", ""), "[2001:2::50]:40000") << j.dump();
+    EXPECT_EQ(j.value("listener", ""), "[2001:2::1]:3478");
+    EXPECT_EQ(j.value("relayed", ""),
+              "[2001:2::1]:" + std::to_string(rte_be_to_cpu_16(al->da->relay_port_be)));
+    r->cmds->set_turn(nullptr);
+}
+
+TEST_F(TurnControl6, DualAllocationShownWithBothRelayedAddresses)
+{
+    r->cmds->set_turn(tm_.get());
+    allocate_ok(0, true);
+    const ctl::turn_allocation* al = only();
+    ASSERT_NE(al, nullptr);
+    const json j = r->call({{"cmd", "turn.get"}, {"id", 1}, {"allocation", al->id}});
+    EXPECT_EQ(j.value("relayed", ""),
+              "198.18.0.1:" + std::to_string(rte_be_to_cpu_16(al->da->relay_port_be)));
+    EXPECT_EQ(j.value("relayed2", ""),
+              "[2001:2::1]:" + std::to_string(rte_be_to_cpu_16(al->da->relay2_port_be)));
+    r->cmds->set_turn(nullptr);
+}
