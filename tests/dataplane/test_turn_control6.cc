@@ -174,8 +174,42 @@ protected:
         EXPECT_TRUE(dst6 == client6_);
         EXPECT_EQ((f[54] << 8) | f[55], turn_port);
         EXPECT_EQ((f[56] << 8) | f[57], client_port);
+        return read_stun(f.data() + 62, f.size() - 62);
+    }
+
+    // The same from the IPv4 client 198.18.0.50:40000 to 198.18.0.1:3478.
+    answer exchange4(const bytes& msg)
+    {
+        udp4_spec s;
+        s.dst_mac = r->mac(0);
+        s.src_mac = client_mac;
+        s.src_ip = ip4("198.18.0.50");
+        s.dst_ip = r->ip(0);
+        s.src_port = client_port;
+        s.dst_port = turn_port;
+        s.payload = msg;
+        r->inject(build(s));
+        pump();
+        const auto out = r->sent(0, r->dp->nworkers());
+        EXPECT_EQ(out.size(), 1u) << "one answer on the control queue";
+        if (out.size() != 1)
+            return {};
+        const auto v = parse_udp4(out[0]);
+        EXPECT_TRUE(v && v->ip_cksum_ok && v->udp_cksum_ok);
+        if (!v)
+            return {};
+        EXPECT_EQ(v->dst_ip, ip4("198.18.0.50"));
+        EXPECT_EQ(v->src_ip, r->ip(0));
+        EXPECT_EQ(v->src_port, turn_port);
+        EXPECT_EQ(v->dst_port, client_port);
+        return read_stun(v->payload.data(), v->payload.size());
+    }
+
+    static answer read_stun(const uint8_t* p, size_t n)
+    {
+        answer a;
         turn::message m;
-        EXPECT_EQ(turn::parse(f.data() + 62, f.size() - 62, m), turn::parse_status::ok);
+        EXPECT_EQ(turn::parse(p, n, m), turn::parse_status::ok);
         a.ok = true;
         a.cls = m.cls;
         if (const turn::attr_view* e = m.find(turn::attr::error_code)) {
@@ -198,15 +232,17 @@ protected:
         return a;
     }
 
-    // 401 with a nonce, then the signed Allocate; its answer.
-    answer allocate_ok(uint8_t fam = 0, bool additional = false)
+    // 401 with a nonce, then the signed Allocate; its answer. `v4`: from
+    // the IPv4 client.
+    answer allocate_ok(uint8_t fam = 0, bool additional = false, bool v4 = false)
     {
-        const answer c = exchange(allocate("", 1, fam, additional));
+        auto ex = [&](const bytes& m) { return v4 ? exchange4(m) : exchange(m); };
+        const answer c = ex(allocate("", 1, fam, additional));
         EXPECT_EQ(c.cls, turn::msg_class::error);
         EXPECT_EQ(c.code, 401);
         EXPECT_FALSE(c.nonce.empty());
         nonce_ = c.nonce;
-        const answer a = exchange(allocate(nonce_, 2, fam, additional));
+        const answer a = ex(allocate(nonce_, 2, fam, additional));
         EXPECT_EQ(a.cls, turn::msg_class::success) << "code " << a.code;
         return a;
     }
@@ -415,4 +451,45 @@ TEST_F(TurnControl6, DualAllocationShownWithBothRelayedAddresses)
     EXPECT_EQ(j.value("relayed2", ""),
               "[2001:2::1]:" + std::to_string(rte_be_to_cpu_16(al->da->relay2_port_be)));
     r->cmds->set_turn(nullptr);
+}
+
+TEST_F(TurnControl6, Ipv4ClientWithAnIpv6Relay)
+{
+    const answer a = allocate_ok(6, false, true);
+    ASSERT_EQ(a.relayed.size(), 1u);
+    EXPECT_EQ(a.relayed[0].family, 6);
+    EXPECT_TRUE(a.mapped ==
+                turn::transport_addr::v4(rte_cpu_to_be_32(ip4("198.18.0.50")), client_port));
+    const ctl::turn_allocation* al = only();
+    ASSERT_NE(al, nullptr);
+    const dp::turn_alloc& d = *al->da;
+    EXPECT_FALSE(dp::ep_is_v6(d.client));
+    EXPECT_EQ(d.client, dp::pack_ep(rte_cpu_to_be_32(ip4("198.18.0.50")),
+                                    rte_cpu_to_be_16(client_port)));
+    EXPECT_EQ(d.listen_ip_be, rte_cpu_to_be_32(r->ip(0)));
+    EXPECT_EQ(d.listen_laddr, 0) << "the IPv4 listener slot";
+    EXPECT_EQ(d.relay_laddr, 1);
+    // An IPv4 peer is of the other family: 443.
+    EXPECT_EQ(exchange4(create_permission(
+                                turn::transport_addr::v4(rte_cpu_to_be_32(ip4("198.18.0.30")), 0),
+                                40))
+                      .code,
+              443);
+}
+
+TEST_F(TurnControl6, OwnIpv4AddressOnlyAtRelayPorts)
+{
+    allocate_ok(0, false, true);
+    EXPECT_EQ(exchange4(request(turn::method::channel_bind, nonce_, 50,
+                                [&](turn::builder& b) {
+                                    b.add_u32(turn::attr::channel_number, 0x40000000);
+                                    b.add_xor_address(turn::attr::xor_peer_address,
+                                                      turn::transport_addr::v4(
+                                                              rte_cpu_to_be_32(r->ip(0)),
+                                                              turn_port));
+                                }))
+                      .code,
+              403)
+            << "the listener is no peer";
+    EXPECT_EQ(tm_->stats().peer_denied, 1u);
 }
