@@ -10,13 +10,12 @@
 #include "turn/auth.h"
 #include "turn/stun.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <ctime>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <string>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 ISAR_TEST_EAL_ENV("test_turn_control6");
@@ -107,8 +106,7 @@ protected:
         for (unsigned i = 0; i < 12; i++)
             txid[i] = static_cast<uint8_t>(txid0 + i);
         bytes buf(1024);
-        turn::builder b(buf.data(), buf.size(), turn::make_type(m, turn::msg_class::request),
-                        txid);
+        turn::builder b(buf.data(), buf.size(), turn::make_type(m, turn::msg_class::request), txid);
         fill(b);
         if (!nonce.empty()) {
             b.add_string(turn::attr::username, username_);
@@ -249,8 +247,7 @@ protected:
 
     const ctl::turn_allocation* only() const
     {
-        return tm_->allocations().size() == 1 ? tm_->allocations().begin()->second.get()
-                                              : nullptr;
+        return tm_->allocations().size() == 1 ? tm_->allocations().begin()->second.get() : nullptr;
     }
 
     bytes create_permission(const turn::transport_addr& peer, uint8_t txid0)
@@ -307,10 +304,9 @@ TEST_F(TurnControl6, Ipv6ClientGetsAnIpv4RelayByDefault)
 
     // A retransmission gets the same answer; a Refresh from the same client
     // finds the allocation by its IPv6 5-tuple.
-    const answer re = exchange(
-            request(turn::method::refresh, nonce_, 30, [](turn::builder& b) {
-                b.add_u32(turn::attr::lifetime, 600);
-            }));
+    const answer re = exchange(request(turn::method::refresh, nonce_, 30, [](turn::builder& b) {
+        b.add_u32(turn::attr::lifetime, 600);
+    }));
     EXPECT_EQ(re.cls, turn::msg_class::success) << "code " << re.code;
 }
 
@@ -389,12 +385,10 @@ TEST_F(TurnControl6, DISABLED_Ipv6PermissionAndChannel)
     ASSERT_EQ(al->da->nperms6, 1) << "the worker has the IPv6 permission";
     EXPECT_TRUE(al->da->perms6[0].ip == ip6("2001:2::30"));
 
-    const answer c = exchange(request(turn::method::channel_bind, nonce_, 50,
-                                      [](turn::builder& b) {
-                                          b.add_u32(turn::attr::channel_number, 0x40000000);
-                                          b.add_xor_address(turn::attr::xor_peer_address,
-                                                            v6("2001:2::31", 7000));
-                                      }));
+    const answer c = exchange(request(turn::method::channel_bind, nonce_, 50, [](turn::builder& b) {
+        b.add_u32(turn::attr::channel_number, 0x40000000);
+        b.add_xor_address(turn::attr::xor_peer_address, v6("2001:2::31", 7000));
+    }));
     EXPECT_EQ(c.cls, turn::msg_class::success) << "code " << c.code;
     ASSERT_EQ(al->da->nchans, 1);
     EXPECT_TRUE(al->da->chans[0].peer6 == ip6("2001:2::31"));
@@ -464,8 +458,8 @@ TEST_F(TurnControl6, Ipv4ClientWithAnIpv6Relay)
     ASSERT_NE(al, nullptr);
     const dp::turn_alloc& d = *al->da;
     EXPECT_FALSE(dp::ep_is_v6(d.client));
-    EXPECT_EQ(d.client, dp::pack_ep(rte_cpu_to_be_32(ip4("198.18.0.50")),
-                                    rte_cpu_to_be_16(client_port)));
+    EXPECT_EQ(d.client,
+              dp::pack_ep(rte_cpu_to_be_32(ip4("198.18.0.50")), rte_cpu_to_be_16(client_port)));
     EXPECT_EQ(d.listen_ip_be, rte_cpu_to_be_32(r->ip(0)));
     EXPECT_EQ(d.listen_laddr, 0) << "the IPv4 listener slot";
     EXPECT_EQ(d.relay_laddr, 1);
@@ -483,10 +477,10 @@ TEST_F(TurnControl6, OwnIpv4AddressOnlyAtRelayPorts)
     EXPECT_EQ(exchange4(request(turn::method::channel_bind, nonce_, 50,
                                 [&](turn::builder& b) {
                                     b.add_u32(turn::attr::channel_number, 0x40000000);
-                                    b.add_xor_address(turn::attr::xor_peer_address,
-                                                      turn::transport_addr::v4(
-                                                              rte_cpu_to_be_32(r->ip(0)),
-                                                              turn_port));
+                                    b.add_xor_address(
+                                            turn::attr::xor_peer_address,
+                                            turn::transport_addr::v4(rte_cpu_to_be_32(r->ip(0)),
+                                                                     turn_port));
                                 }))
                       .code,
               403)
