@@ -289,7 +289,11 @@ bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
         token = t;
     }
     const unsigned iface = r.reply.to.iface;
-    fam = turn::choose_families(m, can_relay(iface, 4), can_relay(iface, 6));
+    // A TCP/TLS client's media reaches its worker keyed by the interface's
+    // IPv4 slot (dp::stream_frame_hdr): it gets IPv4 relayed addresses only
+    // (440, or ADDRESS-ERROR-CODE 440 for a dual allocation's IPv6 one).
+    const bool stream = r.reply.to.stream != 0;
+    fam = turn::choose_families(m, can_relay(iface, 4), !stream && can_relay(iface, 6));
     if (fam.error != 0) {
         respond_error(r, fam.error);
         return false;
