@@ -8,6 +8,7 @@
 #include "tests/dataplane/v6_frames.h"
 #include "tests/support/eal_env.h"
 #include "turn/auth.h"
+#include "turn/peer_policy.h"
 #include "turn/stun.h"
 
 #include <ctime>
@@ -67,6 +68,7 @@ protected:
         r->cfg.turn.realm = realm;
         r->cfg.turn.auth_secret_file = secret_file_;
         r->cfg.turn.allowed_peer = {"2001:2::/48", "198.18.0.0/15"};
+        r->cfg.turn.denied_peer = turn::peer_policy::default_denied(); // as config.cc sets it
         tm_ = std::make_unique<ctl::turn_manager>(*r->dp, r->cfg, *r->sm);
         std::string err;
         ASSERT_EQ(tm_->init(err), 0) << err;
@@ -371,9 +373,7 @@ TEST_F(TurnControl6, PeerOfAnotherFamilyIs443)
     EXPECT_EQ(b.cls, turn::msg_class::success) << "code " << b.code;
 }
 
-// Needs the dataplane side of turn_alloc::set_peers copying perms6 (branch
-// turn6b); enabled by the merge.
-TEST_F(TurnControl6, DISABLED_Ipv6PermissionAndChannel)
+TEST_F(TurnControl6, Ipv6PermissionAndChannel)
 {
     allocate_ok(6);
     const answer a = exchange(create_permission(v6("2001:2::30", 0), 40));
