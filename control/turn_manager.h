@@ -187,6 +187,8 @@ private:
     // The dual allocation's second (IPv6) relayed address: slot and port in
     // `a`, or false (the answer then carries ADDRESS-ERROR-CODE 508).
     bool second_relay(turn_allocation& a, unsigned owner);
+    uint16_t alloc_slot(const stun_origin& o, std::optional<uint64_t> token,
+                        uint8_t& family) const;
     bool allocate_rate_ok(request& r);
     void fill_dataplane(turn_allocation& a, unsigned owner);
     void release_ports(const turn_allocation& a);

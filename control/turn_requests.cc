@@ -320,6 +320,22 @@ std::optional<uint16_t> turn_manager::relay_port(unsigned laddr, unsigned owner,
     return even ? pool.alloc_even(owner, reserve) : pool.alloc(owner);
 }
 
+// The slot of a new allocation's relayed address: with a RESERVATION-TOKEN
+// the reserved port's (RFC 8656 §7.2: of the reserved address's family,
+// which `family` becomes), else relay_slot().
+uint16_t turn_manager::alloc_slot(const stun_origin& o, std::optional<uint64_t> token,
+                                  uint8_t& family) const
+{
+    if (token) {
+        auto it = reservations_.find(*token);
+        if (it != reservations_.end() && dp_.laddr(it->second.laddr).iface == o.iface) {
+            family = dp_.laddr(it->second.laddr).family;
+            return static_cast<uint16_t>(it->second.laddr);
+        }
+    }
+    return relay_slot(o, family);
+}
+
 bool turn_manager::second_relay(turn_allocation& a, unsigned owner)
 {
     const uint16_t slot = relay_slot(a.origin, 6);
@@ -436,7 +452,7 @@ void turn_manager::on_allocate(request& r)
     // As classify picks it for the client's packets (fold32 of an IPv6 source).
     const unsigned owner = dp::owner_of_client(o.family == 6 ? o.client6.fold32() : o.client_ip_be,
                                                o.client_port_be, dp_.nworkers());
-    const uint16_t slot = relay_slot(o, fam.first); // allocate_checks: there is one
+    const uint16_t slot = alloc_slot(o, token, fam.first); // allocate_checks: there is one
     port_pool& pool = sm_.relay_pool(slot);
     const std::optional<uint16_t> port = relay_port(slot, owner, even, reserve, token);
     if (!port) {

@@ -149,7 +149,7 @@ protected:
         s.src_mac = client_mac;
         s.src = client6_;
         s.dst = ip6("2001:2::1");
-        s.src_port = client_port;
+        s.src_port = cport_;
         s.dst_port = turn_port;
         s.payload = msg;
         r->inject(build(s));
@@ -173,7 +173,7 @@ protected:
         EXPECT_TRUE(src6 == ip6("2001:2::1"));
         EXPECT_TRUE(dst6 == client6_);
         EXPECT_EQ((f[54] << 8) | f[55], turn_port);
-        EXPECT_EQ((f[56] << 8) | f[57], client_port);
+        EXPECT_EQ((f[56] << 8) | f[57], cport_);
         return read_stun(f.data() + 62, f.size() - 62);
     }
 
@@ -185,7 +185,7 @@ protected:
         s.src_mac = client_mac;
         s.src_ip = ip4("198.18.0.50");
         s.dst_ip = r->ip(0);
-        s.src_port = client_port;
+        s.src_port = cport_;
         s.dst_port = turn_port;
         s.payload = msg;
         r->inject(build(s));
@@ -260,6 +260,7 @@ protected:
     }
 
     dp::ip6_addr client6_ = ip6("2001:2::50");
+    uint16_t cport_ = client_port;
     std::unique_ptr<ctl::turn_manager> tm_;
     std::string dir_, secret_file_, username_, nonce_;
     uint8_t key_[turn::long_term_key_len] = {};
@@ -486,4 +487,58 @@ TEST_F(TurnControl6, OwnIpv4AddressOnlyAtRelayPorts)
               403)
             << "the listener is no peer";
     EXPECT_EQ(tm_->stats().peer_denied, 1u);
+}
+
+// EVEN-PORT with R on an IPv6 relayed address, then an Allocate with the
+// RESERVATION-TOKEN (no family attribute, as RFC 8656 §7.2 wants): the odd
+// port of the same IPv6 address (turnutils_uclient's RTP/RTCP pairs).
+TEST_F(TurnControl6, ReservationTokenKeepsTheReservedFamily)
+{
+    const answer c = exchange(allocate("", 1, 6));
+    ASSERT_EQ(c.code, 401);
+    nonce_ = c.nonce;
+    bytes m = request(turn::method::allocate, nonce_, 2, [](turn::builder& b) {
+        const uint8_t udp[4] = {17, 0, 0, 0};
+        b.add(turn::attr::requested_transport, udp, sizeof(udp));
+        const uint8_t f[4] = {2, 0, 0, 0};
+        b.add(turn::attr::requested_address_family, f, sizeof(f));
+        const uint8_t r = 0x80;
+        b.add(turn::attr::even_port, &r, 1);
+    });
+    // The answer carries the token; read it from the raw frame.
+    udp6_spec q;
+    q.dst_mac = r->mac(0);
+    q.src_mac = client_mac;
+    q.src = client6_;
+    q.dst = ip6("2001:2::1");
+    q.src_port = cport_;
+    q.dst_port = turn_port;
+    q.payload = m;
+    r->inject(build(q));
+    pump();
+    const auto out = r->sent(0, r->dp->nworkers());
+    ASSERT_EQ(out.size(), 1u);
+    turn::message am;
+    ASSERT_EQ(turn::parse(out[0].data() + 62, out[0].size() - 62, am), turn::parse_status::ok);
+    ASSERT_EQ(am.cls, turn::msg_class::success);
+    const turn::attr_view* tok = am.find(turn::attr::reservation_token);
+    ASSERT_NE(tok, nullptr);
+    ASSERT_EQ(tok->len, 8);
+    turn::transport_addr first;
+    ASSERT_TRUE(turn::read_xor_address(am, *am.find(turn::attr::xor_relayed_address), first));
+    EXPECT_EQ(first.family, 6);
+    EXPECT_EQ(first.port % 2, 0);
+
+    cport_ = client_port + 1; // uclient's second socket
+    const answer c2 = exchange(allocate("", 3));
+    nonce_ = c2.nonce;
+    const answer a = exchange(request(turn::method::allocate, nonce_, 4, [&](turn::builder& b) {
+        const uint8_t udp[4] = {17, 0, 0, 0};
+        b.add(turn::attr::requested_transport, udp, sizeof(udp));
+        b.add(turn::attr::reservation_token, tok->value, 8);
+    }));
+    EXPECT_EQ(a.cls, turn::msg_class::success) << "code " << a.code;
+    ASSERT_EQ(a.relayed.size(), 1u);
+    EXPECT_EQ(a.relayed[0].family, 6) << "the reserved port's family";
+    EXPECT_EQ(a.relayed[0].port, first.port + 1);
 }
