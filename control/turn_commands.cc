@@ -65,10 +65,10 @@ json commands::turn_alloc_json(const turn_allocation& a, bool detail) const
     const double hz = static_cast<double>(rte_get_tsc_hz());
     json j{{"id", a.id},
            {"username", a.username},
-           {"client", ep4(a.origin.client_ip_be, a.origin.client_port_be)},
+           {"client", a.origin.client_text()},
            {"transport", a.origin.transport()},
-           {"listener", ep4(a.origin.local_ip_be, a.origin.local_port_be)},
-           {"relayed", ep4(d.relay_ip_be, d.relay_port_be)},
+           {"listener", a.origin.listener_text()},
+           {"relayed", turn_->relayed_text(a, false)},
            {"worker", d.owner},
            {"state", a.deleting ? "deleting" : a.installed ? "active" : "installing"},
            {"age_s", static_cast<double>(now - a.created_tsc) / hz},
@@ -81,6 +81,8 @@ json commands::turn_alloc_json(const turn_allocation& a, bool detail) const
            {"from_peers", {{"packets", dp::read(d.ctr.p2c_pkts)},
                            {"bytes", dp::read(d.ctr.p2c_bytes)},
                            {"drops", dp::read(d.ctr.p2c_drops)}}}};
+    if (a.relay2_port != 0) // dual allocation: its IPv6 relayed address
+        j["relayed2"] = turn_->relayed_text(a, true);
     if (!detail)
         return j;
     json perms = json::array(), chans = json::array();

@@ -100,12 +100,26 @@ int turn_manager::init(std::string& err)
     return 0;
 }
 
-uint64_t turn_manager::client_key(const stun_origin& o) const
+// The client's 5-tuple (or its connection), as bytes: exact for both
+// families (an IPv6 address is not folded).
+std::string turn_manager::client_key(const stun_origin& o) const
 {
-    if (o.stream != 0) // one allocation per connection
-        return (1ull << 63) | o.stream;
-    return (uint64_t{o.iface} << 56) ^ (uint64_t{o.local_port_be} << 48) ^
-           (uint64_t{o.client_ip_be} << 16) ^ o.client_port_be;
+    std::string k;
+    if (o.stream != 0) { // one allocation per connection
+        k.assign("s");
+        k.append(reinterpret_cast<const char*>(&o.stream), sizeof(o.stream));
+        return k;
+    }
+    k.assign(o.family == 6 ? "6" : "4");
+    const uint16_t ifc = static_cast<uint16_t>(o.iface);
+    k.append(reinterpret_cast<const char*>(&ifc), 2);
+    k.append(reinterpret_cast<const char*>(&o.local_port_be), 2);
+    k.append(reinterpret_cast<const char*>(&o.client_port_be), 2);
+    if (o.family == 6)
+        k.append(reinterpret_cast<const char*>(o.client6.b), 16);
+    else
+        k.append(reinterpret_cast<const char*>(&o.client_ip_be), 4);
+    return k;
 }
 
 turn_allocation* turn_manager::by_client(const stun_origin& o)
@@ -126,6 +140,22 @@ const turn_allocation* turn_manager::find(uint32_t id) const
 double turn_manager::seconds_left(const turn_allocation& a, uint64_t now) const
 {
     return a.expiry_tsc > now ? static_cast<double>(a.expiry_tsc - now) / rte_get_tsc_hz() : 0.0;
+}
+
+std::string turn_manager::relayed_text(const turn_allocation& a, bool second) const
+{
+    const unsigned slot = second ? a.relay2_laddr : a.relay_laddr;
+    if (slot >= dp_.nladdrs())
+        return "?";
+    const dp::local_addr& l = dp_.laddr(slot);
+    endpoint e;
+    e.family = l.family;
+    e.port = second ? a.relay2_port : a.relay_port;
+    if (l.family == 6)
+        std::memcpy(e.ip6.data(), l.ip6.b, 16);
+    else
+        e.ip = rte_be_to_cpu_32(l.ip4_be);
+    return format_endpoint(e);
 }
 
 size_t turn_manager::permission_count() const
@@ -187,7 +217,7 @@ void turn_manager::handle(stream_event& e)
     // The relayed address is on the interface the client connected to (the
     // kernel interface carries its address), else on the first one.
     for (unsigned i = 0; i < dp_.nifaces(); i++)
-        if (dp_.ifc(i).ip_be == e.local_ip_be)
+        if (dp_.ifc(i).is_local4(e.local_ip_be))
             o.iface = i;
     if (!enabled() || turn::parse(e.msg.data(), e.msg.size(), r.msg) != turn::parse_status::ok) {
         stats_.bad_requests++;
@@ -250,7 +280,7 @@ void turn_manager::on_ack(dp::flow_cmd* c)
     auto a = allocs_.find(op.alloc_id);
     if (op.cmd->op == dp::cmd_op::del_alloc) {
         if (a != allocs_.end()) {
-            release_port(a->second->origin.iface, a->second->relay_port);
+            release_ports(*a->second);
             allocs_.erase(a); // frees the dp::turn_alloc: the worker let go of it
         }
     } else if (op.cmd->op == dp::cmd_op::add_alloc && a != allocs_.end()) {
@@ -261,7 +291,7 @@ void turn_manager::on_ack(dp::flow_cmd* c)
             by_client_.erase(client_key(a->second->origin));
             if (auto u = per_user_.find(a->second->user); u != per_user_.end() && --u->second == 0)
                 per_user_.erase(u);
-            release_port(a->second->origin.iface, a->second->relay_port);
+            release_ports(*a->second);
             allocs_.erase(a);
         }
     }
@@ -269,10 +299,16 @@ void turn_manager::on_ack(dp::flow_cmd* c)
         op.done(op.cmd->status);
 }
 
-void turn_manager::release_port(unsigned iface, uint16_t port)
+void turn_manager::release_port(unsigned laddr, uint16_t port)
 {
-    if (port != 0)
-        sm_.relay_pool(dp_.ifc(iface).laddr4).release(port);
+    if (port != 0 && laddr < dp_.nladdrs())
+        sm_.relay_pool(laddr).release(port);
+}
+
+void turn_manager::release_ports(const turn_allocation& a)
+{
+    release_port(a.relay_laddr, a.relay_port);
+    release_port(a.relay2_laddr, a.relay2_port);
 }
 
 void turn_manager::install(std::unique_ptr<turn_allocation> a, std::function<void(int)> done)
@@ -291,7 +327,7 @@ void turn_manager::install(std::unique_ptr<turn_allocation> a, std::function<voi
         by_client_.erase(client_key(ref.origin));
         if (auto u = per_user_.find(ref.user); u != per_user_.end() && --u->second == 0)
             per_user_.erase(u);
-        release_port(ref.origin.iface, ref.relay_port);
+        release_ports(ref);
         allocs_.erase(id);
         if (done)
             done(-EAGAIN);
@@ -301,20 +337,28 @@ void turn_manager::install(std::unique_ptr<turn_allocation> a, std::function<voi
 void turn_manager::push_peers(turn_allocation& a, std::function<void(int)> done)
 {
     auto t = std::make_unique<dp::turn_peer_table>();
-    // Only IPv4 peers reach here for now: peer_acceptable() refuses others.
+    // IPv4 permissions in perms, IPv6 ones in perms6 (max_turn_perms
+    // together: on_create_permission and on_channel_bind count both).
     for (const auto& p : a.perms) {
-        if (t->nperms == dp::max_turn_perms)
-            break;
-        if (p.ip.family == 4)
+        if (p.ip.family == 4 && t->nperms < dp::max_turn_perms) {
             t->perms[t->nperms++] = {p.ip.ip4_be(), 0, p.expiry_tsc};
+        } else if (p.ip.family == 6 && t->nperms6 < dp::max_turn_perms) {
+            dp::turn_perm6& d = t->perms6[t->nperms6++];
+            std::memcpy(d.ip.b, p.ip.ip, 16);
+            d.expiry_tsc = p.expiry_tsc;
+        }
     }
     for (const auto& c : a.chans) {
         if (t->nchans == dp::max_turn_channels)
             break;
-        if (c.peer.family != 4)
-            continue;
         dp::turn_channel& d = t->chans[t->nchans++];
-        d.peer = dp::pack_ep(c.peer.ip4_be(), rte_cpu_to_be_16(c.peer.port));
+        const uint16_t port_be = rte_cpu_to_be_16(c.peer.port);
+        if (c.peer.family == 6) {
+            std::memcpy(d.peer6.b, c.peer.ip, 16);
+            d.peer = dp::pack_ep6(d.peer6, port_be);
+        } else {
+            d.peer = dp::pack_ep(c.peer.ip4_be(), port_be);
+        }
         d.expiry_tsc = c.expiry_tsc;
         d.number = c.number;
     }
@@ -346,11 +390,10 @@ void turn_manager::end(turn_allocation& a, const char* why, done_fn done, bool c
         sc.token = a.origin.stream;
         out_.hub->command(std::move(sc));
     }
-    ISAR_LOG(INFO, "turn: allocation {} ended ({}): user \"{}\", client {}:{} ({}), {:.0f} s, "
+    ISAR_LOG(INFO, "turn: allocation {} ended ({}): user \"{}\", client {} ({}), {:.0f} s, "
                    "{} packets to peers, {} from peers",
-             a.id, why, a.username, format_ipv4(rte_be_to_cpu_32(a.origin.client_ip_be)),
-             rte_be_to_cpu_16(a.origin.client_port_be), a.origin.transport(), age, dp::read(a.da->ctr.c2p_pkts),
-             dp::read(a.da->ctr.p2c_pkts));
+             a.id, why, a.username, a.origin.client_text(), a.origin.transport(), age,
+             dp::read(a.da->ctr.c2p_pkts), dp::read(a.da->ctr.p2c_pkts));
     auto c = std::make_unique<dp::flow_cmd>();
     c->op = dp::cmd_op::del_alloc;
     c->alloc = a.da;
@@ -396,7 +439,7 @@ void turn_manager::tick(uint64_t now)
         end(*a, "lifetime expired");
     for (auto it = reservations_.begin(); it != reservations_.end();) {
         if (now >= it->second.expiry_tsc) {
-            release_port(it->second.iface, it->second.port);
+            release_port(it->second.laddr, it->second.port);
             it = reservations_.erase(it);
         } else {
             ++it;
@@ -418,11 +461,10 @@ const char* turn_manager::auth_fail_name(unsigned i)
 
 void turn_manager::log_created(const turn_allocation& a) const
 {
-    ISAR_LOG(INFO, "turn: allocation {} created: user \"{}\", client {}:{} ({}), relay {}:{}, "
+    ISAR_LOG(INFO, "turn: allocation {} created: user \"{}\", client {} ({}), relay {}{}, "
                    "lifetime {:.0f} s, worker {}",
-             a.id, a.username, format_ipv4(rte_be_to_cpu_32(a.origin.client_ip_be)),
-             rte_be_to_cpu_16(a.origin.client_port_be), a.origin.transport(),
-             format_ipv4(rte_be_to_cpu_32(a.da->relay_ip_be)), a.relay_port,
+             a.id, a.username, a.origin.client_text(), a.origin.transport(),
+             relayed_text(a, false), a.relay2_port != 0 ? " and " + relayed_text(a, true) : "",
              seconds_left(a, rte_rdtsc()), a.da->owner);
 }
 

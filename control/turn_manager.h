@@ -64,8 +64,11 @@ struct turn_allocation {
     std::string user;             // quota key: REST USER part, or the whole username
     uint8_t key[turn::long_term_key_len] = {}; // wiped on destruction
     uint16_t relay_port = 0;
+    uint16_t relay_laddr = dp::no_laddr;  // the relayed address's slot (its port pool)
     uint8_t family = 4;  // of the relayed address (RFC 8656 REQUESTED-ADDRESS-FAMILY)
     uint8_t family2 = 0; // dual allocation: the second relayed address's family; 0 = none
+    uint16_t relay2_laddr = dp::no_laddr; // dual allocation: the IPv6 relayed address
+    uint16_t relay2_port = 0;
     uint64_t created_tsc = 0;
     uint64_t expiry_tsc = 0;
     bool installed = false;
@@ -115,6 +118,9 @@ public:
     }
     const turn_allocation* find(uint32_t id) const;
     double seconds_left(const turn_allocation& a, uint64_t now_tsc) const;
+    // A relayed address as the slot has it ("198.18.0.1:50000",
+    // "[2001:2::1]:50000"); `second`: a dual allocation's IPv6 one.
+    std::string relayed_text(const turn_allocation& a, bool second) const;
 
 #define ISAR_FOREACH_TURN_AUTH_FAIL(_)                                                             \
     _(challenged, "no MESSAGE-INTEGRITY: answered 401 with REALM and NONCE")                       \
@@ -168,11 +174,24 @@ private:
                          std::optional<uint64_t>& token, turn::family_choice& fam);
     // Whether clients of `iface` can get a relayed address of `family` (4 or 6).
     bool can_relay(unsigned iface, uint8_t family) const;
+    // The slot a relayed address of `family` is taken from: the listener's
+    // own slot when it is of that family, else the interface's first one of
+    // it (no_laddr: none).
+    uint16_t relay_slot(const stun_origin& o, uint8_t family) const;
+    bool is_own6(const turn::transport_addr& p) const;
     bool peer_permitted(const turn::transport_addr& p) const;
     bool peer_acceptable(request& r, const turn_allocation& a, const turn::transport_addr& p);
     void push_and_answer(request& r, turn_allocation& a);
-    std::optional<uint16_t> relay_port(unsigned iface, unsigned owner, bool even, bool reserve,
+    std::optional<uint16_t> relay_port(unsigned laddr, unsigned owner, bool even, bool reserve,
                                        std::optional<uint64_t> token);
+    // The dual allocation's second (IPv6) relayed address: slot and port in
+    // `a`, or false (the answer then carries ADDRESS-ERROR-CODE 508).
+    bool second_relay(turn_allocation& a, unsigned owner);
+    uint16_t alloc_slot(const stun_origin& o, std::optional<uint64_t> token,
+                        uint8_t& family) const;
+    bool allocate_rate_ok(request& r);
+    void fill_dataplane(turn_allocation& a, unsigned owner);
+    void release_ports(const turn_allocation& a);
     void allocated(const turn_reply_to& reply, uint32_t id, uint32_t life, uint64_t new_token,
                    uint16_t v6_error, int status);
     void respond_error(request& r, uint16_t code);
@@ -190,8 +209,8 @@ private:
     // already gone (`conn_gone`).
     void end(turn_allocation& a, const char* why, done_fn done = nullptr, bool conn_gone = false);
     void handle_request(request& r);
-    void release_port(unsigned iface, uint16_t port);
-    uint64_t client_key(const stun_origin& o) const;
+    void release_port(unsigned laddr, uint16_t port);
+    std::string client_key(const stun_origin& o) const;
 
     dp::dataplane& dp_;
     stun_out out_{dp_};
@@ -201,11 +220,11 @@ private:
     turn::peer_policy policy_;
     uint8_t nonce_key_[turn::nonce_key_len] = {};
     std::map<uint32_t, std::unique_ptr<turn_allocation>> allocs_;
-    std::unordered_map<uint64_t, uint32_t> by_client_; // client key -> id
+    std::unordered_map<std::string, uint32_t> by_client_; // client key -> id
     std::unordered_map<std::string, uint32_t> per_user_;
     std::unordered_map<uint64_t, pending_op> pending_;
     struct reservation {
-        unsigned iface = 0;
+        unsigned laddr = 0; // the slot whose pool the port is of
         uint16_t port = 0;
         uint64_t expiry_tsc = 0;
     };
@@ -214,7 +233,8 @@ private:
         int64_t second = 0;
         uint32_t count = 0;
     };
-    std::unordered_map<uint32_t, rate_window> alloc_rate_; // client IP -> Allocates this second
+    // Client IP (4 or 16 bytes) -> Allocates this second.
+    std::unordered_map<std::string, rate_window> alloc_rate_;
     uint32_t next_id_ = 1;
     uint64_t seq_ = 1ull << 62; // apart from session_manager's sequence numbers
     counters stats_;

@@ -36,9 +36,8 @@ bool is_method(const turn::message& m, method x)
 void turn_manager::respond_error(request& r, uint16_t code)
 {
     stats_.errors_sent++;
-    ISAR_LOG(DEBUG, "turn: {} {:#x} from {}:{}: error {}", r.msg.method, r.msg.type,
-             format_ipv4(rte_be_to_cpu_32(r.reply.to.client_ip_be)),
-             rte_be_to_cpu_16(r.reply.to.client_port_be), code);
+    ISAR_LOG(DEBUG, "turn: {} {:#x} from {}: error {}", r.msg.method, r.msg.type,
+             r.reply.to.client_text(), code);
     const bool challenge = code == 401 || code == 438;
     if (challenge)
         r.reply.sign = false; // the client is to retry with (fresh) credentials
@@ -180,22 +179,53 @@ uint32_t turn_manager::lifetime_of(const request& r) const
     return std::min(v, cfg_.turn.max_lifetime_s);
 }
 
+uint16_t turn_manager::relay_slot(const stun_origin& o, uint8_t family) const
+{
+    if (o.iface >= dp_.nifaces())
+        return dp::no_laddr;
+    if (o.laddr < dp_.nladdrs() && dp_.laddr(o.laddr).family == family &&
+        dp_.laddr(o.laddr).iface == o.iface)
+        return o.laddr;
+    const dp::iface& f = dp_.ifc(o.iface);
+    if (family == 4)
+        return f.laddr4;
+    for (unsigned i = f.laddr_first; i < unsigned{f.laddr_first} + f.nladdr; i++)
+        if (dp_.laddr(i).family == family)
+            return static_cast<uint16_t>(i);
+    return dp::no_laddr;
+}
+
 bool turn_manager::can_relay(unsigned iface, uint8_t family) const
 {
-    // The dataplane relays from the interface's first IPv4 slot only, for
-    // now; IPv6 needs turn_path's IPv6 framing (and a v6 slot's pool).
-    return family == 4 && iface < dp_.nifaces() && dp_.ifc(iface).laddr4 != dp::no_laddr;
+    stun_origin o;
+    o.iface = iface;
+    return relay_slot(o, family) != dp::no_laddr;
+}
+
+bool turn_manager::is_own6(const turn::transport_addr& p) const
+{
+    for (unsigned i = 0; i < dp_.nladdrs(); i++)
+        if (dp_.laddr(i).family == 6 && std::memcmp(dp_.laddr(i).ip6.b, p.ip, 16) == 0)
+            return true;
+    return false;
 }
 
 bool turn_manager::peer_permitted(const turn::transport_addr& p) const
 {
-    if (p.family != 4)
+    if (p.family != 4 && p.family != 6)
         return false;
-    // The relay's own addresses: only its relayed ports (hairpin between two
-    // allocations), never its listener or anything else on the box.
-    for (unsigned i = 0; i < dp_.nifaces(); i++)
-        if (dp_.ifc(i).ip_be == p.ip4_be())
-            return p.port >= cfg_.port_min && p.port <= cfg_.port_max;
+    // The relay's own addresses (every slot of either family): only its
+    // relayed ports (hairpin between two allocations), never its listener
+    // or anything else on the box.
+    bool own = false;
+    if (p.family == 6) {
+        own = is_own6(p);
+    } else {
+        for (unsigned i = 0; i < dp_.nifaces() && !own; i++)
+            own = dp_.ifc(i).is_local4(p.ip4_be());
+    }
+    if (own)
+        return p.port >= cfg_.port_min && p.port <= cfg_.port_max;
     return policy_.permitted(p);
 }
 
@@ -207,10 +237,6 @@ bool turn_manager::peer_acceptable(request& r, const turn_allocation& a,
     // RFC 8656 §9.1, §11.1: a peer of a family the allocation has no
     // relayed address of is 443 (the client's own family does not matter).
     if (p.family != a.family && p.family != a.family2) {
-        respond_error(r, 443);
-        return false;
-    }
-    if (p.family != 4) { // the dataplane relays IPv4 peers only, for now
         respond_error(r, 443);
         return false;
     }
@@ -263,7 +289,11 @@ bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
         token = t;
     }
     const unsigned iface = r.reply.to.iface;
-    fam = turn::choose_families(m, can_relay(iface, 4), can_relay(iface, 6));
+    // A TCP/TLS client's media reaches its worker keyed by the interface's
+    // IPv4 slot (dp::stream_frame_hdr): it gets IPv4 relayed addresses only
+    // (440, or ADDRESS-ERROR-CODE 440 for a dual allocation's IPv6 one).
+    const bool stream = r.reply.to.stream != 0;
+    fam = turn::choose_families(m, can_relay(iface, 4), !stream && can_relay(iface, 6));
     if (fam.error != 0) {
         respond_error(r, fam.error);
         return false;
@@ -274,21 +304,59 @@ bool turn_manager::allocate_checks(request& r, bool& reserve, bool& even,
 // The relayed port of a new allocation: the reserved one of `token` (if
 // it is still reserved, on this interface and owner), an even one (with its
 // odd neighbour reserved when asked), or any of the owner's share.
-std::optional<uint16_t> turn_manager::relay_port(unsigned iface, unsigned owner, bool even,
+std::optional<uint16_t> turn_manager::relay_port(unsigned laddr, unsigned owner, bool even,
                                                  bool reserve, std::optional<uint64_t> token)
 {
     if (token) {
         auto it = reservations_.find(*token);
-        if (it == reservations_.end() || it->second.iface != iface ||
+        if (it == reservations_.end() || it->second.laddr != laddr ||
             dp::owner_of_port(it->second.port, dp_.nworkers()) != owner)
             return std::nullopt;
         const uint16_t p = it->second.port;
         reservations_.erase(it);
         return p;
     }
-    port_pool& pool = sm_.relay_pool(dp_.ifc(iface).laddr4);
+    port_pool& pool = sm_.relay_pool(laddr);
     return even ? pool.alloc_even(owner, reserve) : pool.alloc(owner);
 }
+
+// The slot of a new allocation's relayed address: with a RESERVATION-TOKEN
+// the reserved port's (RFC 8656 §7.2: of the reserved address's family,
+// which `family` becomes), else relay_slot().
+uint16_t turn_manager::alloc_slot(const stun_origin& o, std::optional<uint64_t> token,
+                                  uint8_t& family) const
+{
+    if (token) {
+        auto it = reservations_.find(*token);
+        if (it != reservations_.end() && dp_.laddr(it->second.laddr).iface == o.iface) {
+            family = dp_.laddr(it->second.laddr).family;
+            return static_cast<uint16_t>(it->second.laddr);
+        }
+    }
+    return relay_slot(o, family);
+}
+
+bool turn_manager::second_relay(turn_allocation& a, unsigned owner)
+{
+    const uint16_t slot = relay_slot(a.origin, 6);
+    if (slot == dp::no_laddr)
+        return false;
+    const std::optional<uint16_t> p = sm_.relay_pool(slot).alloc(owner);
+    if (!p)
+        return false;
+    a.relay2_laddr = slot;
+    a.relay2_port = *p;
+    return true;
+}
+
+namespace {
+turn::transport_addr public_addr(const ip_addr& pub, uint16_t port)
+{
+    if (pub.family == 6)
+        return turn::transport_addr::v6(pub.v6.data(), port);
+    return turn::transport_addr::v4(rte_cpu_to_be_32(pub.v4), port);
+}
+} // namespace
 
 // The worker acknowledged (status 0) or refused a new allocation: the
 // Allocate's answer (a TCP/TLS client's connection is bound to it first).
@@ -318,16 +386,19 @@ void turn_manager::allocated(const turn_reply_to& reply, uint32_t id, uint32_t l
     stats_.responses++;
     // The slot's public address (1:1 NAT, [[interface]] public_address)
     // when it has one, else its own.
-    const ip_addr pub = sm_.public_of(al.da->relay_laddr);
-    const turn::transport_addr relayed =
-            turn::transport_addr::v4(rte_cpu_to_be_32(pub.v4), al.relay_port);
+    const turn::transport_addr relayed = public_addr(sm_.public_of(al.relay_laddr), al.relay_port);
+    turn::transport_addr relayed2;
+    if (al.relay2_port != 0)
+        relayed2 = public_addr(sm_.public_of(al.relay2_laddr), al.relay2_port);
     auto bytes = send_answer(out_, reply, false, [&](turn::builder& b) {
         b.add_xor_address(turn::attr::xor_relayed_address, relayed);
+        if (al.relay2_port != 0) // dual allocation (RFC 8656 §7.2): IPv4 first, then IPv6
+            b.add_xor_address(turn::attr::xor_relayed_address, relayed2);
         b.add_xor_address(turn::attr::xor_mapped_address, reply.to.client());
         b.add_u32(turn::attr::lifetime, life);
         if (new_token != 0)
             b.add(turn::attr::reservation_token, &new_token, sizeof(new_token));
-        if (v6_error != 0) // dual allocation without its IPv6 address
+        if (v6_error != 0 && al.relay2_port == 0) // dual allocation without its IPv6 address
             b.add_address_error(6, v6_error);
     });
     if (bytes.empty())
@@ -347,18 +418,7 @@ void turn_manager::on_allocate(request& r)
             stats_.tx_failed++;
         return;
     }
-    // Allocate rate per client address, before any HMAC is computed.
-    if (cfg_.turn.allocate_rate != 0) {
-        rate_window& w = alloc_rate_[r.reply.to.client_ip_be];
-        if (w.second != r.now_s)
-            w = {r.now_s, 0};
-        if (++w.count > cfg_.turn.allocate_rate) {
-            stats_.rate_rejected++;
-            respond_error(r, 486);
-            return;
-        }
-    }
-    if (!authenticate(r, nullptr))
+    if (!allocate_rate_ok(r) || !authenticate(r, nullptr))
         return;
     if (r.msg.nunknown != 0) {
         respond_error(r, 420);
@@ -389,9 +449,12 @@ void turn_manager::on_allocate(request& r)
         }
     }
     const stun_origin& o = r.reply.to;
-    const unsigned owner = dp::owner_of_client(o.client_ip_be, o.client_port_be, dp_.nworkers());
-    port_pool& pool = sm_.relay_pool(dp_.ifc(o.iface).laddr4);
-    const std::optional<uint16_t> port = relay_port(o.iface, owner, even, reserve, token);
+    // As classify picks it for the client's packets (fold32 of an IPv6 source).
+    const unsigned owner = dp::owner_of_client(o.family == 6 ? o.client6.fold32() : o.client_ip_be,
+                                               o.client_port_be, dp_.nworkers());
+    const uint16_t slot = alloc_slot(o, token, fam.first); // allocate_checks: there is one
+    port_pool& pool = sm_.relay_pool(slot);
+    const std::optional<uint16_t> port = relay_port(slot, owner, even, reserve, token);
     if (!port) {
         stats_.capacity_rejected++;
         respond_error(r, 508);
@@ -400,7 +463,7 @@ void turn_manager::on_allocate(request& r)
     uint64_t new_token = 0;
     if (even && reserve) {
         RAND_bytes(reinterpret_cast<uint8_t*>(&new_token), sizeof(new_token));
-        reservations_[new_token] = {o.iface, static_cast<uint16_t>(*port + 1),
+        reservations_[new_token] = {slot, static_cast<uint16_t>(*port + 1),
                                     r.now_tsc + reservation_lifetime_s * rte_get_tsc_hz()};
     }
 
@@ -419,31 +482,72 @@ void turn_manager::on_allocate(request& r)
     a->user = quota_key;
     std::memcpy(a->key, r.reply.key, sizeof(a->key));
     a->relay_port = *port;
+    a->relay_laddr = slot;
     a->family = fam.first;
     a->family2 = fam.second;
+    uint16_t v6_error = fam.second_error;
+    if (fam.second == 6 && !second_relay(*a, owner)) {
+        a->family2 = 0; // no port left in the IPv6 slot's share: IPv4 only
+        v6_error = 508;
+    }
     a->created_tsc = r.now_tsc;
     const uint32_t life = lifetime_of(r) == 0 ? cfg_.turn.default_lifetime_s : lifetime_of(r);
     a->expiry_tsc = r.now_tsc + life * rte_get_tsc_hz();
     std::memcpy(a->alloc_txid, r.msg.txid, turn::txid_len);
-    dp::turn_alloc& d = *a->da;
-    d.client = dp::pack_ep(o.client_ip_be, o.client_port_be);
-    d.listen_ip_be = o.local_ip_be;
-    d.listen_port_be = o.local_port_be;
-    d.iface = static_cast<uint16_t>(o.iface);
-    d.relay_ip_be = dp_.ifc(o.iface).ip_be;
-    d.relay_laddr = dp_.ifc(o.iface).laddr4;
-    d.relay_port_be = rte_cpu_to_be_16(*port);
-    d.owner = owner;
-    d.id = a->id;
-    d.stream = o.stream;
-    RAND_bytes(d.txid, sizeof(d.txid));
+    fill_dataplane(*a, owner);
 
     const uint32_t id = a->id;
     turn_reply_to reply = r.reply;
-    const uint16_t v6_error = fam.second_error;
     install(std::move(a), [this, id, reply, life, new_token, v6_error](int status) {
         allocated(reply, id, life, new_token, v6_error, status);
     });
+}
+
+// Allocate rate per client address (either family), before any HMAC is
+// computed: 486 beyond turn.allocate_rate a second.
+bool turn_manager::allocate_rate_ok(request& r)
+{
+    if (cfg_.turn.allocate_rate == 0)
+        return true;
+    const turn::transport_addr c = r.reply.to.client();
+    rate_window& w =
+            alloc_rate_[std::string(reinterpret_cast<const char*>(c.ip), c.family == 6 ? 16 : 4)];
+    if (w.second != r.now_s)
+        w = {r.now_s, 0};
+    if (++w.count <= cfg_.turn.allocate_rate)
+        return true;
+    stats_.rate_rejected++;
+    respond_error(r, 486);
+    return false;
+}
+
+// What the owning worker knows of a new allocation (dataplane/turn_alloc.h).
+void turn_manager::fill_dataplane(turn_allocation& a, unsigned owner)
+{
+    const stun_origin& o = a.origin;
+    const unsigned slot = a.relay_laddr;
+    dp::turn_alloc& d = *a.da;
+    if (o.family == 6) {
+        d.client = dp::pack_ep6(o.client6, o.client_port_be);
+        d.client6 = o.client6;
+    } else {
+        d.client = dp::pack_ep(o.client_ip_be, o.client_port_be);
+        d.listen_ip_be = o.local_ip_be;
+    }
+    d.listen_laddr = o.laddr;
+    d.listen_port_be = o.local_port_be;
+    d.iface = static_cast<uint16_t>(o.iface);
+    d.relay_ip_be = dp_.laddr(slot).family == 4 ? dp_.laddr(slot).ip4_be : 0;
+    d.relay_laddr = slot;
+    d.relay_port_be = rte_cpu_to_be_16(a.relay_port);
+    if (a.relay2_port != 0) {
+        d.relay2_laddr = a.relay2_laddr;
+        d.relay2_port_be = rte_cpu_to_be_16(a.relay2_port);
+    }
+    d.owner = owner;
+    d.id = a.id;
+    d.stream = o.stream;
+    RAND_bytes(d.txid, sizeof(d.txid));
 }
 
 void turn_manager::on_refresh(request& r, turn_allocation& a)

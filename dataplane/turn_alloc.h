@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -136,6 +137,24 @@ struct alignas(64) turn_alloc {
                 return &chans[i];
         return nullptr;
     }
+    // An IPv6 peer: p = pack_ep6(a, port); the whole address is compared too
+    // (packed values of different addresses may be equal: fold32).
+    const turn_channel* channel_by_peer6(packed_ep p, const ip6_addr& a,
+                                         uint64_t now) const noexcept
+    {
+        for (unsigned i = 0; i < nchans; i++)
+            if (chans[i].peer == p && chans[i].peer6 == a && now < chans[i].expiry_tsc)
+                return &chans[i];
+        return nullptr;
+    }
+    // The permission for IPv6 address `a`, if any and unexpired.
+    bool permitted6(const ip6_addr& a, uint64_t now) const noexcept
+    {
+        for (unsigned i = 0; i < nperms6; i++)
+            if (perms6[i].ip == a && now < perms6[i].expiry_tsc)
+                return true;
+        return false;
+    }
     // Starts loading what a packet reads: line 0, the counters (with the
     // first permissions) and the first channels. Needs no load of `this`.
     void prefetch() const noexcept
@@ -152,6 +171,9 @@ struct alignas(64) turn_alloc {
             perms[i] = t.perms[i];
         for (unsigned i = 0; i < nchans; i++)
             chans[i] = t.chans[i];
+        nperms6 = t.nperms6 <= max_turn_perms ? t.nperms6 : max_turn_perms;
+        for (unsigned i = 0; i < nperms6; i++)
+            perms6[i] = t.perms6[i];
     }
 };
 
@@ -171,6 +193,10 @@ inline unsigned owner_of_client(uint32_t ip_be, uint16_t port_be, unsigned nwork
 
 // The client 5-tuple, as the key of a worker's client table. The listener
 // port is part of it (a client may hold one allocation per listener port).
+// An IPv6 client's key holds the fold32 of its address and family6 = 6 (an
+// IPv4 client's is 0), so it never equals an IPv4 client's; two IPv6
+// clients whose addresses fold alike share a key, and the caller compares
+// the allocation's client6 after the lookup.
 // 16 bytes, 8-aligned, no implicit padding: rte_hash_crc reads the key in
 // 8-byte words, and every byte of it is hashed and compared.
 struct alignas(8) turn_client_key {
@@ -178,7 +204,7 @@ struct alignas(8) turn_client_key {
     uint16_t port_be = 0;
     uint16_t listen_port_be = 0;
     uint16_t iface = 0;
-    uint16_t pad = 0;
+    uint16_t family6 = 0; // 6: an IPv6 client (ip_be = fold32), else 0
     uint32_t pad2 = 0;
 };
 static_assert(sizeof(turn_client_key) == 16);
@@ -213,20 +239,28 @@ private:
     uint32_t capacity_ = 0;
 };
 
-// The client key of a classified packet to a TURN listener port. UDP
-// clients over IPv6 have no allocation yet: their key is marked (pad2) so
-// that it never equals an IPv4 client's, whatever bytes the IPv6 header
-// holds where an IPv4 one has its source address (turn_no_alloc).
+// The source address of a classified IPv6 packet.
+inline ip6_addr src6_of(const rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    ip6_addr a;
+    std::memcpy(a.b, rte_pktmbuf_mtod_offset(m, const uint8_t*, meta.l3_off + 8), 16);
+    return a;
+}
+
+// The client key of a classified packet to a TURN listener port.
 inline turn_client_key client_key(const rte_mbuf* m, const pkt_meta& meta) noexcept
 {
-    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
     turn_client_key k;
-    k.ip_be = meta.family == 4 ? ip->src_addr : 0;
+    if (meta.family == 4) {
+        k.ip_be = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off)->src_addr;
+    } else {
+        k.ip_be = src6_of(m, meta).fold32();
+        k.family6 = 6;
+    }
     k.port_be = udp->src_port;
     k.listen_port_be = udp->dst_port;
     k.iface = meta.iface;
-    k.pad2 = meta.family == 4 ? 0 : 0xffffffffu;
     return k;
 }
 
@@ -241,10 +275,28 @@ inline uint16_t relay_slot(const turn_alloc& a, const iface* ifaces) noexcept
     return a.relay_laddr != no_laddr ? a.relay_laddr : ifaces[a.iface].laddr4;
 }
 
+// The relayed address (slot, port) that sends to a peer of family 6 (v6) or
+// 4: a dual allocation's second one for IPv6 peers, else its only one.
+inline uint16_t relay_slot_for(const turn_alloc& a, const iface* ifaces, bool v6,
+                               uint16_t& port_be) noexcept
+{
+    if (v6 && a.relay2_laddr != no_laddr) {
+        port_be = a.relay2_port_be;
+        return a.relay2_laddr;
+    }
+    port_be = a.relay_port_be;
+    return relay_slot(a, ifaces);
+}
+
 inline turn_client_key client_key_of(const turn_alloc& a) noexcept
 {
     turn_client_key k;
-    k.ip_be = ep_ip(a.client);
+    if (ep_is_v6(a.client)) {
+        k.ip_be = a.client6.fold32();
+        k.family6 = 6;
+    } else {
+        k.ip_be = ep_ip(a.client);
+    }
     k.port_be = ep_port(a.client);
     k.listen_port_be = a.listen_port_be;
     k.iface = a.iface;

@@ -10,6 +10,7 @@
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include "dataplane/rewrite6.h"
 #include "dataplane/worker.h"
 #include "turn/stun.h"
 
@@ -71,7 +72,7 @@ inline void keep_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t off, uint32
     const uint32_t have = rte_pktmbuf_pkt_len(m) - hl;
     if (have > len)
         rte_pktmbuf_trim(m, static_cast<uint16_t>(have - len));
-    set_payload_len(m, meta.l3_off, meta.l4_off, len);
+    set_udp_len(m, meta, len);
     d.add += 2u * udp_len_field(m, meta);
 }
 
@@ -90,7 +91,7 @@ inline uint8_t* grow_payload(rte_mbuf* m, const pkt_meta& meta, uint32_t front, 
     std::memmove(base, base + front, hl);
     if (back != 0)
         std::memset(rte_pktmbuf_append(m, static_cast<uint16_t>(back)), 0, back);
-    set_payload_len(m, meta.l3_off, meta.l4_off, plen + front + back);
+    set_udp_len(m, meta, plen + front + back);
     d.add += 2u * udp_len_field(m, meta);
     return base + hl;
 }
@@ -114,9 +115,27 @@ inline udp_cksum framed_cksum(rte_mbuf* m, const pkt_meta& meta, const iface& in
     return udp_cksum::update;
 }
 
-inline packed_ep peer_ep(const turn::transport_addr& a) noexcept
+inline packed_ep peer_ep(const turn::transport_addr& a, ip6_addr& a6) noexcept
 {
+    if (a.family == 6) {
+        std::memcpy(a6.b, a.ip, 16);
+        return pack_ep6(a6, rte_cpu_to_be_16(a.port));
+    }
     return pack_ep(a.ip4_be(), rte_cpu_to_be_16(a.port));
+}
+
+// The slot holding local address (ep, a6) (IPv4: ep_ip(ep)), no_laddr when
+// it is none of ours.
+inline uint16_t slot_of(const local_addr* laddrs, unsigned n, packed_ep ep,
+                        const ip6_addr& a6) noexcept
+{
+    const bool v6 = ep_is_v6(ep);
+    for (unsigned i = 0; i < n; i++) {
+        const local_addr& la = laddrs[i];
+        if (v6 ? la.family == 6 && la.ip6 == a6 : la.family == 4 && la.ip4_be == ep_ip(ep))
+            return static_cast<uint16_t>(i);
+    }
+    return no_laddr;
 }
 
 } // namespace
@@ -140,8 +159,8 @@ void worker::turn_request(rte_mbuf* m) noexcept
 // Where a client's ChannelData or Send indication (p[0..plen)) goes: the
 // peer, and the data's place in the frame; drop::count when it may be
 // relayed, else the reason it is dropped.
-drop worker::turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t plen,
-                             bool channel, packed_ep& peer, uint32_t& off,
+drop worker::turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t plen, bool channel,
+                             packed_ep& peer, ip6_addr& peer6, uint32_t& off,
                              uint32_t& len) const noexcept
 {
     if (channel) {
@@ -152,21 +171,28 @@ drop worker::turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t ple
         if (c == nullptr)
             return drop::turn_bad_channel;
         peer = c->peer;
+        peer6 = c->peer6;
         off = 4;
         len = dlen;
     } else {
         turn::send_view sv;
-        if (!turn::parse_send_indication(p, plen, sv) || sv.peer.family != 4)
+        if (!turn::parse_send_indication(p, plen, sv) ||
+            (sv.peer.family != 4 && sv.peer.family != 6))
             return drop::turn_malformed;
-        peer = peer_ep(sv.peer);
+        peer = peer_ep(sv.peer, peer6);
         off = sv.data_off;
         len = sv.data_len;
     }
-    if (!a->permitted(ep_ip(peer), now_tsc_))
-        return drop::turn_no_permission;
-    bool own = false;
-    for (unsigned i = 0; i < nifaces; i++)
-        own = own || ifaces[i].ip_be == ep_ip(peer);
+    bool own;
+    if (ep_is_v6(peer)) {
+        if (!a->permitted6(peer6, now_tsc_))
+            return drop::turn_no_permission;
+        own = own_slot6(peer6) != no_laddr;
+    } else {
+        if (!a->permitted(ep_ip(peer), now_tsc_))
+            return drop::turn_no_permission;
+        own = is_own_address(ep_ip(peer));
+    }
     // A permission is per IP address: of the relay's own addresses only the
     // relayed ports are peers, never its listener or anything else.
     if (own && (rte_be_to_cpu_16(ep_port(peer)) < cctx.relay_min ||
@@ -178,9 +204,39 @@ drop worker::turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t ple
 bool worker::is_own_address(uint32_t ip_be) const noexcept
 {
     for (unsigned i = 0; i < nifaces; i++)
-        if (ifaces[i].ip_be == ip_be)
+        if (ifaces[i].is_local4(ip_be))
             return true;
     return false;
+}
+
+unsigned worker::own_slot6(const ip6_addr& a) const noexcept
+{
+    return slot_of(laddrs, nladdrs, pack_ep6(a, 0), a);
+}
+
+// Client -> peer: from the relayed address of the peer's family.
+void worker::turn_c2p_send(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer,
+                           const ip6_addr& peer6, udp_cksum ck) noexcept
+{
+    const bool v6 = ep_is_v6(peer);
+    if (!v6 && meta.family == 4 && a->relay_laddr == no_laddr) {
+        emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer, ck);
+        return;
+    }
+    uint16_t port = 0;
+    const uint16_t slot = relay_slot_for(*a, ifaces, v6, port);
+    emit_ep(m, meta, slot, port, peer, &peer6, ck);
+}
+
+// Peer -> client: from the listener address the client talks to.
+void worker::turn_p2c_send(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, udp_cksum ck) noexcept
+{
+    if (meta.family == 4 && a->listen_laddr == no_laddr && !ep_is_v6(a->client)) {
+        emit(m, meta, a->iface, a->listen_ip_be, a->listen_port_be, a->client, ck);
+        return;
+    }
+    const unsigned slot = a->listen_laddr != no_laddr ? a->listen_laddr : ifaces[a->iface].laddr4;
+    emit_ep(m, meta, slot, a->listen_port_be, a->client, &a->client6, ck);
 }
 
 void worker::turn_relayed(turn_alloc* a, uint32_t len, bool channel) noexcept
@@ -196,14 +252,16 @@ void worker::turn_relayed(turn_alloc* a, uint32_t len, bool channel) noexcept
 
 void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept
 {
-    if (a == nullptr) {
+    // An IPv6 client's key holds only a digest of its address.
+    if (a == nullptr || (meta.family == 6 && !(a->client6 == src6_of(m, meta)))) {
         drop_pkt(m, drop::turn_no_alloc);
         return;
     }
     packed_ep peer;
+    ip6_addr peer6{};
     uint32_t off = 0, len = 0;
-    const drop why = turn_c2p_target(a, payload(m, meta), payload_len(m, meta),
-                                     meta.channel_data, peer, off, len);
+    const drop why = turn_c2p_target(a, payload(m, meta), payload_len(m, meta), meta.channel_data,
+                                     peer, peer6, off, len);
     if (why != drop::count) {
         bump(a->ctr.c2p_drops);
         drop_pkt(m, why);
@@ -212,11 +270,11 @@ void worker::turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) 
     cksum_delta d;
     keep_payload(m, meta, off, len, d);
     turn_relayed(a, len, meta.channel_data);
-    if (is_own_address(ep_ip(peer)))
-        turn_hairpin(m, meta, a, peer);
+    if (ep_is_v6(peer) ? own_slot6(peer6) != no_laddr : is_own_address(ep_ip(peer)))
+        turn_hairpin(m, meta, a, peer, peer6);
     else
-        emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer,
-             framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
+        turn_c2p_send(m, meta, a, peer, peer6,
+                      framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
 }
 
 // A frame from a TCP or TLS client (stream_ring.h): the stream thread has
@@ -244,8 +302,9 @@ void worker::turn_from_stream(rte_mbuf* m) noexcept
     const uint32_t plen = dlen - static_cast<uint32_t>(sizeof(h));
     const bool channel = (p[0] & 0xc0) == 0x40;
     packed_ep peer;
+    ip6_addr peer6{};
     uint32_t off = 0, len = 0;
-    const drop why = turn_c2p_target(a, p, plen, channel, peer, off, len);
+    const drop why = turn_c2p_target(a, p, plen, channel, peer, peer6, off, len);
     if (why != drop::count) {
         bump(a->ctr.c2p_drops);
         drop_pkt(m, why);
@@ -275,37 +334,65 @@ void worker::turn_from_stream(rte_mbuf* m) noexcept
     meta.l3_off = sizeof(rte_ether_hdr);
     meta.l4_off = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr);
     meta.iface = a->iface;
+    meta.family = 4;
     turn_relayed(a, len, channel);
-    if (is_own_address(ep_ip(peer)))
-        turn_hairpin(m, meta, a, peer);
+    if (ep_is_v6(peer) ? own_slot6(peer6) != no_laddr : is_own_address(ep_ip(peer)))
+        turn_hairpin(m, meta, a, peer, peer6);
     else
-        emit(m, meta, a->iface, a->relay_ip_be, a->relay_port_be, peer,
-             ifaces[a->iface].tx_cksum_offload ? udp_cksum::offload : udp_cksum::compute);
+        turn_c2p_send(m, meta, a, peer, peer6,
+                      ifaces[a->iface].tx_cksum_offload ? udp_cksum::offload : udp_cksum::compute);
 }
 
 // The peer is a relayed address of this box (two participants who both use
 // Isar as their TURN server): the packet goes straight to that allocation as
 // if it had come from our relayed address, never out of the port and back.
-void worker::turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
-                          packed_ep peer) noexcept
+void worker::turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer,
+                          const ip6_addr& peer6) noexcept
 {
     const uint16_t port = rte_be_to_cpu_16(ep_port(peer));
+    const bool v6 = ep_is_v6(peer);
+    uint16_t src_port_be = 0;
+    const uint16_t from = relay_slot_for(*a, ifaces, v6, src_port_be);
+    const uint16_t to_slot = slot_of(laddrs, nladdrs, peer, peer6);
+    // Between allocations of the peer's family only (control refuses a
+    // permission for a peer of a family the allocation has no address of).
+    if (from >= nladdrs || to_slot == no_laddr || laddrs[from].family != (v6 ? 6 : 4)) {
+        bump(a->ctr.c2p_drops);
+        drop_pkt(m, drop::turn_no_permission);
+        return;
+    }
     bump(stats.turn_hairpin);
-    rewrite_to to{};
-    to.src_ip_be = a->relay_ip_be;
-    to.dst_ip_be = ep_ip(peer);
-    to.src_port_be = a->relay_port_be;
-    to.dst_port_be = ep_port(peer);
-    // Checksums in software: the owner classifies the packet again.
-    rewrite_udp4(m, meta.l3_off, meta.l4_off, to, udp_cksum::compute);
     pkt_meta pm = meta;
+    // Checksums in software: the owner classifies the packet again.
+    if (!v6 && meta.family == 4) {
+        rewrite_to to{};
+        to.src_ip_be = laddrs[from].ip4_be;
+        to.dst_ip_be = ep_ip(peer);
+        to.src_port_be = src_port_be;
+        to.dst_port_be = ep_port(peer);
+        rewrite_udp4(m, meta.l3_off, meta.l4_off, to, udp_cksum::compute);
+    } else {
+        rewrite6_to to{};
+        to.family = v6 ? 6 : 4;
+        to.src_mac = ifaces[laddrs[to_slot].iface].mac;
+        to.dst_mac = to.src_mac;
+        to.src_ip_be = laddrs[from].ip4_be;
+        to.dst_ip_be = ep_ip(peer);
+        to.src6 = laddrs[from].ip6;
+        to.dst6 = peer6;
+        to.src_port_be = src_port_be;
+        to.dst_port_be = ep_port(peer);
+        if (!rewrite_udp6(m, pm, to, udp_cksum::compute)) {
+            drop_pkt(m, drop::no_mbuf);
+            return;
+        }
+        pm.family = to.family;
+    }
     pm.v = verdict::lookup;
     pm.pclass = payload_class::other;
-    pm.key = flow_key(ifaces[meta.iface].laddr4, port);
+    pm.laddr = to_slot;
+    pm.key = flow_key(to_slot, port);
     pm.owner = static_cast<uint16_t>(owner_of_port(port, nworkers));
-    for (unsigned i = 0; i < nifaces; i++)
-        if (ifaces[i].ip_be == ep_ip(peer))
-            pm.key = flow_key(ifaces[i].laddr4, port);
     if (pm.owner != index) {
         handoff(m, pm.owner, hairpin_mark);
         return;
@@ -321,21 +408,35 @@ void worker::turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
 void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
                             bool from_wire) noexcept
 {
-    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
-    const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
-    if (from_wire && ip->src_addr == ifaces[meta.iface].ip_be) {
-        bump(a->ctr.p2c_drops);
-        drop_pkt(m, drop::turn_spoofed);
-        return;
+    const bool v6 = meta.family == 6;
+    ip6_addr src6{};
+    uint32_t src4 = 0;
+    packed_ep src;
+    drop why = drop::count;
+    if (!v6) {
+        src4 = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off)->src_addr;
+        src = pack_ep(src4, udp->src_port);
+        if (from_wire && ifaces[meta.iface].is_local4(src4))
+            why = drop::turn_spoofed;
+        else if (!a->permitted(src4, now_tsc_))
+            why = drop::turn_no_permission;
+    } else {
+        src6 = src6_of(m, meta);
+        src = pack_ep6(src6, udp->src_port);
+        if (from_wire && own_slot6(src6) != no_laddr)
+            why = drop::turn_spoofed;
+        else if (!a->permitted6(src6, now_tsc_))
+            why = drop::turn_no_permission;
     }
-    if (!a->permitted(ip->src_addr, now_tsc_)) {
+    if (why != drop::count) {
         bump(a->ctr.p2c_drops);
-        drop_pkt(m, drop::turn_no_permission);
+        drop_pkt(m, why);
         return;
     }
     const uint32_t dlen = payload_len(m, meta);
-    const turn_channel* c = a->channel_by_peer(src, now_tsc_);
+    const turn_channel* c =
+            v6 ? a->channel_by_peer6(src, src6, now_tsc_) : a->channel_by_peer(src, now_tsc_);
     cksum_delta d;
     if (c != nullptr) {
         // Over TCP a ChannelData message is padded to 4 bytes (RFC 8656 §12.5).
@@ -352,9 +453,10 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
         d.add += rte_raw_cksum(h, 4);
         bump(stats.turn_channel_data);
     } else {
-        const uint32_t front = turn::data_indication_overhead(4);
-        turn::transport_addr pa = turn::transport_addr::v4(ip->src_addr,
-                                                            rte_be_to_cpu_16(udp->src_port));
+        const uint32_t front = turn::data_indication_overhead(v6 ? 6 : 4);
+        const uint16_t sport = rte_be_to_cpu_16(udp->src_port);
+        const turn::transport_addr pa = v6 ? turn::transport_addr::v6(src6.b, sport)
+                                           : turn::transport_addr::v4(src4, sport);
         uint8_t* h = dlen + front + 3 <= 0xffff
                              ? grow_payload(m, meta, front, turn::pad4(dlen), d)
                              : nullptr;
@@ -381,8 +483,7 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
         to_stream(m, header_len(meta), a->stream);
         return;
     }
-    emit(m, meta, a->iface, a->listen_ip_be, a->listen_port_be, a->client,
-         framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
+    turn_p2c_send(m, meta, a, framed_cksum(m, meta, ifaces[meta.iface], ifaces[a->iface], d));
 }
 
 // The client is a TCP or TLS connection: the frame alone goes to its stream
@@ -404,14 +505,25 @@ void worker::apply_alloc(flow_cmd* c) noexcept
 {
     turn_alloc* a = c->alloc;
     const uint32_t key = flow_key(relay_slot(*a, ifaces), rte_be_to_cpu_16(a->relay_port_be));
+    // A dual allocation's IPv6 relayed address: a second entry, same allocation.
+    const bool dual = a->relay2_laddr != no_laddr;
+    const uint32_t key2 = dual ? flow_key(a->relay2_laddr, rte_be_to_cpu_16(a->relay2_port_be)) : 0;
     c->status = 0;
     switch (c->op) {
     case cmd_op::add_alloc: {
         int rc = flows.insert(key, a);
-        if (rc == 0 && a->stream == 0) {
-            rc = turn_clients.insert(client_key_of(*a), a);
+        if (rc == 0 && dual) {
+            rc = flows.insert(key2, a);
             if (rc != 0)
                 flows.erase(key, a);
+        }
+        if (rc == 0 && a->stream == 0) {
+            rc = turn_clients.insert(client_key_of(*a), a);
+            if (rc != 0) {
+                flows.erase(key, a);
+                if (dual)
+                    flows.erase(key2, a);
+            }
         } else if (rc == 0) {
             stream_allocs_++;
         }
@@ -420,6 +532,8 @@ void worker::apply_alloc(flow_cmd* c) noexcept
     }
     case cmd_op::del_alloc:
         flows.erase(key, a);
+        if (dual)
+            flows.erase(key2, a);
         if (a->stream == 0)
             turn_clients.erase(client_key_of(*a), a);
         else if (stream_allocs_ > 0)

@@ -176,12 +176,18 @@ private:
     void turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept;
     void turn_from_stream(rte_mbuf* m) noexcept;
     drop turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t plen, bool channel,
-                         packed_ep& peer, uint32_t& off, uint32_t& len) const noexcept;
+                         packed_ep& peer, ip6_addr& peer6, uint32_t& off,
+                         uint32_t& len) const noexcept;
     void turn_relayed(turn_alloc* a, uint32_t len, bool channel) noexcept;
     bool is_own_address(uint32_t ip_be) const noexcept;
+    unsigned own_slot6(const ip6_addr& a) const noexcept;
+    void turn_c2p_send(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer,
+                       const ip6_addr& peer6, udp_cksum ck) noexcept;
+    void turn_p2c_send(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, udp_cksum ck) noexcept;
     void to_stream(rte_mbuf* m, uint32_t headers, uint32_t token) noexcept;
     void turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, bool from_wire) noexcept;
-    void turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer) noexcept;
+    void turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer,
+                      const ip6_addr& peer6) noexcept;
     void turn_request(rte_mbuf* m) noexcept;
     void handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;

@@ -46,10 +46,18 @@ protected:
         }
         ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
         relay_options o;
-        o.tweak = [](dp::dp_config& d) {
+        o.tweak = [this](dp::dp_config& d) {
             d.turn_ports = {3478};
             d.max_allocations = 64;
             d.stream_threads = 1;
+            if (!with_v6_)
+                return;
+            dp::ip6_addr v6; // slot 1: 2001:2::1/64
+            v6.b[0] = 0x20;
+            v6.b[1] = 0x01;
+            v6.b[3] = 0x02;
+            v6.b[15] = 0x01;
+            d.ifaces[0].addrs.push_back({6, 0, v6, 64});
         };
         start(o);
         r->cfg.turn.listen_tcp = {3478};
@@ -214,6 +222,7 @@ protected:
         return nullptr;
     }
 
+    bool with_v6_ = false; // before SetUp: the interface gets 2001:2::1/64 too
     ctl::stream_hub hub_{1};
     std::unique_ptr<ctl::turn_manager> tm_;
     std::string dir_, secret_file_, username_;
@@ -233,6 +242,54 @@ TEST_F(TurnStreamControl, AllocateBindsTheConnection)
     EXPECT_EQ(r->dp->laddr(a->da->relay_laddr).family, 4);
     EXPECT_STREQ(a->origin.transport(), "tls");
     EXPECT_EQ(r->dp->wk(0).turn_allocs.load(), 1u);
+}
+
+// The interface has an IPv6 address, but a TCP/TLS client's media reaches
+// its worker keyed by the IPv4 slot: IPv6 relayed addresses are refused.
+class TurnStreamControlV6 : public TurnStreamControl {
+protected:
+    TurnStreamControlV6() { with_v6_ = true; }
+};
+
+TEST_F(TurnStreamControlV6, StreamClientsGetNoIpv6Relay)
+{
+    ASSERT_EQ(r->dp->nladdrs(), 2u);
+    post_request(tok1, allocate("", 1));
+    auto cmds = pump();
+    ASSERT_EQ(cmds.size(), 1u);
+    turn::msg_class cls;
+    uint16_t code;
+    std::string nonce;
+    read_answer(cmds[0], cls, code, nonce);
+    ASSERT_EQ(code, 401);
+    auto with = [&](uint16_t type, uint8_t txid0) {
+        return request(turn::method::allocate, nonce, txid0, [&](turn::builder& b) {
+            const uint8_t udp[4] = {17, 0, 0, 0};
+            b.add(turn::attr::requested_transport, udp, sizeof(udp));
+            const uint8_t v6[4] = {2, 0, 0, 0};
+            b.add(type, v6, sizeof(v6));
+        });
+    };
+    post_request(tok1, with(turn::attr::requested_address_family, 3));
+    cmds = pump();
+    ASSERT_EQ(cmds.size(), 1u);
+    std::string n;
+    read_answer(cmds[0], cls, code, n);
+    EXPECT_EQ(code, 440) << "REQUESTED-ADDRESS-FAMILY IPv6 over TLS";
+    EXPECT_TRUE(tm_->allocations().empty());
+
+    post_request(tok1, with(turn::attr::additional_address_family, 4));
+    cmds = pump();
+    ASSERT_EQ(cmds.size(), 2u) << "bind and the success";
+    read_answer(cmds[1], cls, code, n);
+    EXPECT_EQ(cls, turn::msg_class::success);
+    turn::message m;
+    ASSERT_EQ(turn::parse(cmds[1].msg.data(), cmds[1].msg.size(), m), turn::parse_status::ok);
+    EXPECT_NE(m.find(turn::attr::address_error_code), nullptr) << "IPv4 only, with the reason";
+    const ctl::turn_allocation* a = by_token(tok1);
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->relay2_port, 0);
+    EXPECT_EQ(a->da->relay2_laddr, dp::no_laddr);
 }
 
 TEST_F(TurnStreamControl, SecondAllocateOnTheConnectionIs437)

@@ -262,6 +262,48 @@ protected:
         return allocs_.back().get();
     }
 
+    // An allocation set up by the test (IPv6 fields), installed as control does.
+    dp::turn_alloc* add_alloc_raw(std::unique_ptr<dp::turn_alloc> a, int want = 0)
+    {
+        a->id = static_cast<uint32_t>(allocs_.size() + 1);
+        for (unsigned i = 0; i < 12; i++)
+            a->txid[i] = static_cast<uint8_t>(0xa0 + i + a->id);
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::add_alloc;
+        c.alloc = a.get();
+        EXPECT_EQ(run(c), want);
+        if (want != 0)
+            return nullptr;
+        allocs_.push_back(std::move(a));
+        return allocs_.back().get();
+    }
+
+    // Permissions and channels with IPv6 peers too (chan6: peer6 set).
+    struct chan6 {
+        uint16_t number;
+        dp::ip6_addr ip;
+        uint16_t port; // host order
+    };
+    void set_peers6(dp::turn_alloc* a, std::vector<perm> perms, std::vector<dp::ip6_addr> perms6,
+                    std::vector<chan> chans, std::vector<chan6> chans6)
+    {
+        dp::turn_peer_table t;
+        for (const perm& p : perms)
+            t.perms[t.nperms++] = {rte_cpu_to_be_32(p.ip), 0, p.expiry_tsc};
+        for (const dp::ip6_addr& p : perms6)
+            t.perms6[t.nperms6++] = {p, later()};
+        for (const chan& c : chans)
+            t.chans[t.nchans++] = {c.peer, c.expiry_tsc, c.number, {}};
+        for (const chan6& c : chans6)
+            t.chans[t.nchans++] = {dp::pack_ep6(c.ip, rte_cpu_to_be_16(c.port)), later(),
+                                   c.number, c.ip};
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::set_alloc_peers;
+        c.alloc = a;
+        c.peers = &t;
+        EXPECT_EQ(run(c), 0);
+    }
+
     void set_peers(dp::turn_alloc* a, std::vector<perm> perms, std::vector<chan> chans)
     {
         dp::turn_peer_table t;
