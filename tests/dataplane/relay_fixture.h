@@ -15,8 +15,16 @@
 #include "dataplane/dataplane.h"
 #include "tests/support/packet_builder.h"
 #include "tests/support/ring_port.h"
+#include "turn/auth.h"
+#include "turn/stun.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
 #include <functional>
 #include <gtest/gtest.h>
 #include <memory>
@@ -131,5 +139,137 @@ protected:
     void TearDown() override;
     std::unique_ptr<relay> r;
 };
+
+// An extra address slot for relay_options::tweak.
+inline dp::addr_config slot6(const dp::ip6_addr& ip, uint8_t prefix_len = 64)
+{
+    dp::addr_config a;
+    a.family = 6;
+    a.ip6 = ip;
+    a.prefix_len = prefix_len;
+    return a;
+}
+inline dp::addr_config slot4(uint32_t ip_host, uint8_t prefix_len = 24)
+{
+    dp::addr_config a;
+    a.family = 4;
+    a.ip_be = rte_cpu_to_be_32(ip_host);
+    a.prefix_len = prefix_len;
+    return a;
+}
+
+// A RelayTest whose test installs one session with flow commands directly
+// (sess_); it is deleted again in TearDown.
+class FlowRelayTest : public RelayTest {
+protected:
+    void TearDown() override
+    {
+        if (sess_)
+            command(dp::cmd_op::del_session);
+        sess_.reset();
+        RelayTest::TearDown();
+    }
+    // Runs `op` on sess_ through worker 0 and checks it completed.
+    void command(dp::cmd_op op)
+    {
+        dp::flow_cmd c;
+        c.op = op;
+        c.sess = sess_.get();
+        ASSERT_EQ(r->dp->submit(&c), 0);
+        r->poll_worker(0);
+        dp::flow_cmd* done[2];
+        ASSERT_EQ(r->dp->poll_done(done, 2), 1u);
+        ASSERT_EQ(done[0], &c);
+        ASSERT_EQ(c.status, 0);
+    }
+    // Installs sess_: two legs on interface 0, leg i forwarding to leg
+    // 1 - i; `fill(leg, i)` sets the addresses (laddr, family, ports, remote).
+    template <typename Fill>
+    void install_two_legs(Fill&& fill)
+    {
+        sess_ = std::make_unique<dp::session>(2);
+        for (unsigned i = 0; i < 2; i++) {
+            dp::leg& l = sess_->legs[i];
+            l.sess = sess_.get();
+            l.peers = sess_->legs.get();
+            l.index = static_cast<uint8_t>(i);
+            l.iface = 0;
+            l.port_id = r->ports[0]->id();
+            fill(l, i);
+            l.target_mask = static_cast<uint16_t>(1u << (1 - i));
+            l.ntargets = 1;
+            l.targets[0] = static_cast<uint8_t>(1 - i);
+        }
+        command(dp::cmd_op::add_session);
+    }
+    // `f` into interface 0, one worker round; what the workers sent.
+    std::vector<bytes> run(const bytes& f)
+    {
+        r->inject(f);
+        r->poll_worker(0);
+        return r->sent_by_workers(0);
+    }
+    std::unique_ptr<dp::session> sess_;
+};
+
+// A TURN secret file (mode 0600) holding `secret`, in a fresh directory
+// made from `tmpl` (mkdtemp template); remove() deletes both.
+struct secret_dir {
+    std::string dir, file;
+    void make(const char* tmpl, const char* secret)
+    {
+        std::string t = tmpl;
+        ASSERT_NE(mkdtemp(t.data()), nullptr);
+        dir = t;
+        file = dir + "/secrets";
+        {
+            std::ofstream f(file);
+            f << secret << "\n";
+        }
+        ASSERT_EQ(chmod(file.c_str(), 0600), 0);
+    }
+    void remove() const
+    {
+        ::unlink(file.c_str());
+        ::rmdir(dir.c_str());
+    }
+};
+
+// A TURN REST username valid for an hour ("<expiry>:alice") for `secret`;
+// `key`: its long-term key in `realm`.
+inline std::string rest_credentials(const char* secret, const char* realm,
+                                    uint8_t (&key)[turn::long_term_key_len])
+{
+    std::string username = std::to_string(::time(nullptr) + 3600) + ":alice";
+    const std::string pw = turn::rest_password(secret, username);
+    turn::long_term_key(username, realm, pw, key);
+    return username;
+}
+
+// A TURN request; transaction id txid0, txid0 + 1, ...; `fill` adds the
+// attributes. Signed (USERNAME, REALM, NONCE, MESSAGE-INTEGRITY with `key`)
+// when `nonce` is not empty; FINGERPRINT last.
+template <typename Fill>
+bytes turn_request(turn::method m, const std::string& nonce, uint8_t txid0, Fill&& fill,
+                   const std::string& username, const char* realm,
+                   const uint8_t (&key)[turn::long_term_key_len])
+{
+    uint8_t txid[12];
+    for (unsigned i = 0; i < 12; i++)
+        txid[i] = static_cast<uint8_t>(txid0 + i);
+    bytes buf(1024);
+    turn::builder b(buf.data(), buf.size(), turn::make_type(m, turn::msg_class::request), txid);
+    fill(b);
+    if (!nonce.empty()) {
+        b.add_string(turn::attr::username, username);
+        b.add_string(turn::attr::realm, realm);
+        b.add_string(turn::attr::nonce, nonce);
+        b.add_integrity(key, sizeof(key));
+    }
+    b.add_fingerprint();
+    EXPECT_TRUE(b.ok());
+    buf.resize(b.size());
+    return buf;
+}
 
 } // namespace isar::test

@@ -121,11 +121,7 @@ protected:
     {
         relay_options o;
         o.tweak = [](dp::dp_config& c) {
-            dp::addr_config a;
-            a.family = 6;
-            a.ip6 = ours;
-            a.prefix_len = 64;
-            c.ifaces[0].addrs.push_back(a);
+            c.ifaces[0].addrs.push_back(slot6(ours));
             c.ifaces[0].gateway6 = gw6;
             c.ifaces[0].has_gateway6 = true;
         };

@@ -24,17 +24,13 @@ const peer near2{0xc6130514, 7000, mac(0x22, 0x04)}; // 198.19.5.20: on-link to 
 const peer far{0xc6140005, 8000, mac(0x33, 0x04)};   // 198.20.0.5: off-link
 const rte_ether_addr gw_mac = mac(0x99, 0x04);
 
-class RelaySlots4 : public RelayTest {
+class RelaySlots4 : public FlowRelayTest {
 protected:
     void SetUp() override
     {
         relay_options o;
         o.tweak = [](dp::dp_config& c) {
-            dp::addr_config a;
-            a.family = 4;
-            a.ip_be = rte_cpu_to_be_32(slot1_ip);
-            a.prefix_len = 24;
-            c.ifaces[0].addrs.push_back(a);
+            c.ifaces[0].addrs.push_back(slot4(slot1_ip));
             c.ifaces[0].gateway_be = rte_cpu_to_be_32(gw_ip);
             c.arp_other_pps = 100;
             c.arp_request_pps = 100000;
@@ -45,53 +41,17 @@ protected:
         ASSERT_EQ(r->dp->laddr(1).family, 4);
         ASSERT_EQ(r->dp->ifc(0).nmore4, 1u);
     }
-    void TearDown() override
-    {
-        if (sess_)
-            command(dp::cmd_op::del_session);
-        sess_.reset();
-        RelayTest::TearDown();
-    }
-    void command(dp::cmd_op op)
-    {
-        dp::flow_cmd c;
-        c.op = op;
-        c.sess = sess_.get();
-        ASSERT_EQ(r->dp->submit(&c), 0);
-        r->poll_worker(0);
-        dp::flow_cmd* done[2];
-        ASSERT_EQ(r->dp->poll_done(done, 2), 1u);
-        ASSERT_EQ(done[0], &c);
-        ASSERT_EQ(c.status, 0);
-    }
     // Leg a: slot 0 port 30100, remote alice; leg b: slot 1 port 30101,
     // remote `b`. Each forwards to the other.
     void install(const peer& b)
     {
-        sess_ = std::make_unique<dp::session>(2);
-        for (unsigned i = 0; i < 2; i++) {
+        install_two_legs([&](dp::leg& l, unsigned i) {
             const peer& p = i == 0 ? alice : b;
-            dp::leg& l = sess_->legs[i];
-            l.sess = sess_.get();
-            l.peers = sess_->legs.get();
-            l.index = static_cast<uint8_t>(i);
-            l.iface = 0;
-            l.port_id = r->ports[0]->id();
             l.laddr = static_cast<uint16_t>(i);
             l.family = 4;
             l.local_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(30100 + i));
             l.remote.store(dp::pack_ep(rte_cpu_to_be_32(p.ip), rte_cpu_to_be_16(p.port)));
-            l.target_mask = static_cast<uint16_t>(1u << (1 - i));
-            l.ntargets = 1;
-            l.targets[0] = static_cast<uint8_t>(1 - i);
-        }
-        command(dp::cmd_op::add_session);
-    }
-    std::vector<bytes> run(const bytes& f)
-    {
-        r->inject(f);
-        r->poll_worker(0);
-        return r->sent_by_workers(0);
+        });
     }
     bytes from_alice(const bytes& pl) const
     {
@@ -124,7 +84,6 @@ protected:
             r->poll_worker(0);
         r->poll_worker(0);
     }
-    std::unique_ptr<dp::session> sess_;
 };
 
 TEST_F(RelaySlots4, OnLinkAndNextHopUseEverySlotsPrefix)

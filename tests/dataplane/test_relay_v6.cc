@@ -36,71 +36,29 @@ struct leg_spec {
     dp::ip6_addr remote6{};
 };
 
-class RelayV6 : public RelayTest {
+class RelayV6 : public FlowRelayTest {
 protected:
     void SetUp() override
     {
         relay_options o;
-        o.tweak = [](dp::dp_config& c) {
-            dp::addr_config a;
-            a.family = 6;
-            a.ip6 = relay6;
-            a.prefix_len = 64;
-            c.ifaces[0].addrs.push_back(a);
-        };
+        o.tweak = [](dp::dp_config& c) { c.ifaces[0].addrs.push_back(slot6(relay6)); };
         start(o);
         ASSERT_EQ(r->dp->nladdrs(), 2u);
         ASSERT_EQ(r->dp->laddr(1).family, 6);
     }
-    void TearDown() override
-    {
-        if (sess_)
-            command(dp::cmd_op::del_session);
-        sess_.reset();
-        RelayTest::TearDown();
-    }
-    void command(dp::cmd_op op)
-    {
-        dp::flow_cmd c;
-        c.op = op;
-        c.sess = sess_.get();
-        ASSERT_EQ(r->dp->submit(&c), 0);
-        r->poll_worker(0);
-        dp::flow_cmd* done[2];
-        ASSERT_EQ(r->dp->poll_done(done, 2), 1u);
-        ASSERT_EQ(done[0], &c);
-        ASSERT_EQ(c.status, 0);
-    }
     // A session whose leg i forwards to leg 1 - i.
     void install(const leg_spec& a, const leg_spec& b)
     {
-        sess_ = std::make_unique<dp::session>(2);
-        for (unsigned i = 0; i < 2; i++) {
+        install_two_legs([&](dp::leg& l, unsigned i) {
             const leg_spec& s = i == 0 ? a : b;
-            dp::leg& l = sess_->legs[i];
-            l.sess = sess_.get();
-            l.peers = sess_->legs.get();
-            l.index = static_cast<uint8_t>(i);
-            l.iface = 0;
-            l.port_id = r->ports[0]->id();
             l.laddr = s.laddr;
             l.family = r->dp->laddr(s.laddr).family;
             l.local_port_be = rte_cpu_to_be_16(s.port);
             l.remote6 = s.remote6;
             l.remote.store(s.remote);
-            l.target_mask = static_cast<uint16_t>(1u << (1 - i));
-            l.ntargets = 1;
-            l.targets[0] = static_cast<uint8_t>(1 - i);
-        }
-        command(dp::cmd_op::add_session);
+        });
     }
     void learn6(const peer6& p) { ASSERT_TRUE(r->dp->ifc(0).neigh->update6(p.ip, p.mac)); }
-    std::vector<bytes> run(const bytes& f)
-    {
-        r->inject(f);
-        r->poll_worker(0);
-        return r->sent_by_workers(0);
-    }
     static udp6_spec v6(const dp::ip6_addr& src, uint16_t sport, const dp::ip6_addr& dst,
                         uint16_t dport, const bytes& payload)
     {
@@ -120,7 +78,6 @@ protected:
         s.dst_mac = to.mac;
         return s;
     }
-    std::unique_ptr<dp::session> sess_;
 };
 
 TEST_F(RelayV6, V6ToV6ByteExact)
@@ -339,11 +296,7 @@ TEST(RelayV6Policer, NeighborDiscoveryIsPoliced)
 {
     relay_options o;
     o.tweak = [](dp::dp_config& c) {
-        dp::addr_config a;
-        a.family = 6;
-        a.ip6 = relay6;
-        a.prefix_len = 64;
-        c.ifaces[0].addrs.push_back(a);
+        c.ifaces[0].addrs.push_back(slot6(relay6));
         c.nd_pps = 1; // a burst of 16 at most, then one a second
     };
     relay r(o);

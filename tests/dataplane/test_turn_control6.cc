@@ -11,12 +11,8 @@
 #include "turn/peer_policy.h"
 #include "turn/stun.h"
 
-#include <ctime>
-#include <fstream>
 #include <gtest/gtest.h>
 #include <string>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <vector>
 
 ISAR_TEST_EAL_ENV("test_turn_control6");
@@ -47,15 +43,7 @@ class TurnControl6 : public RelayTest {
 protected:
     void SetUp() override
     {
-        char dir[] = "/tmp/isar_tc6_XXXXXX";
-        ASSERT_NE(mkdtemp(dir), nullptr);
-        dir_ = dir;
-        secret_file_ = dir_ + "/secrets";
-        {
-            std::ofstream f(secret_file_);
-            f << secret << "\n";
-        }
-        ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
+        ASSERT_NO_FATAL_FAILURE(secrets_.make("/tmp/isar_tc6_XXXXXX", secret));
         relay_options o;
         o.tweak = [](dp::dp_config& d) {
             d.turn_ports = {turn_port};
@@ -66,16 +54,14 @@ protected:
         ASSERT_EQ(r->dp->nladdrs(), 2u);
         r->cfg.turn.listen_udp = {turn_port};
         r->cfg.turn.realm = realm;
-        r->cfg.turn.auth_secret_file = secret_file_;
+        r->cfg.turn.auth_secret_file = secrets_.file;
         r->cfg.turn.allowed_peer = {"2001:2::/48", "198.18.0.0/15"};
         r->cfg.turn.denied_peer = turn::peer_policy::default_denied(); // as config.cc sets it
         tm_ = std::make_unique<ctl::turn_manager>(*r->dp, r->cfg, *r->sm);
         std::string err;
         ASSERT_EQ(tm_->init(err), 0) << err;
         r->sm->on_other_ack = [this](dp::flow_cmd* c) { tm_->on_ack(c); };
-        username_ = std::to_string(::time(nullptr) + 3600) + ":alice";
-        const std::string pw = turn::rest_password(secret, username_);
-        turn::long_term_key(username_, realm, pw, key_);
+        username_ = rest_credentials(secret, realm, key_);
     }
     void TearDown() override
     {
@@ -89,8 +75,7 @@ protected:
             tm_.reset();
         }
         RelayTest::TearDown();
-        ::unlink(secret_file_.c_str());
-        ::rmdir(dir_.c_str());
+        secrets_.remove();
     }
 
     void pump()
@@ -104,22 +89,7 @@ protected:
     template <typename Fill>
     bytes request(turn::method m, const std::string& nonce, uint8_t txid0, Fill&& fill)
     {
-        uint8_t txid[12];
-        for (unsigned i = 0; i < 12; i++)
-            txid[i] = static_cast<uint8_t>(txid0 + i);
-        bytes buf(1024);
-        turn::builder b(buf.data(), buf.size(), turn::make_type(m, turn::msg_class::request), txid);
-        fill(b);
-        if (!nonce.empty()) {
-            b.add_string(turn::attr::username, username_);
-            b.add_string(turn::attr::realm, realm);
-            b.add_string(turn::attr::nonce, nonce);
-            b.add_integrity(key_, sizeof(key_));
-        }
-        b.add_fingerprint();
-        EXPECT_TRUE(b.ok());
-        buf.resize(b.size());
-        return buf;
+        return turn_request(m, nonce, txid0, std::forward<Fill>(fill), username_, realm, key_);
     }
     // An Allocate for a UDP relay; `fam`: REQUESTED-ADDRESS-FAMILY (0 =
     // none); `additional`: ADDITIONAL-ADDRESS-FAMILY IPv6.
@@ -262,7 +232,8 @@ protected:
     dp::ip6_addr client6_ = ip6("2001:2::50");
     uint16_t cport_ = client_port;
     std::unique_ptr<ctl::turn_manager> tm_;
-    std::string dir_, secret_file_, username_, nonce_;
+    secret_dir secrets_;
+    std::string username_, nonce_;
     uint8_t key_[turn::long_term_key_len] = {};
 };
 

@@ -10,12 +10,7 @@
 #include "turn/auth.h"
 #include "turn/stun.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdio>
-#include <ctime>
-#include <fstream>
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
@@ -36,15 +31,7 @@ class TurnStreamControl : public RelayTest {
 protected:
     void SetUp() override
     {
-        char dir[] = "/tmp/isar_tsc_XXXXXX";
-        ASSERT_NE(mkdtemp(dir), nullptr);
-        dir_ = dir;
-        secret_file_ = dir_ + "/secrets";
-        {
-            std::ofstream f(secret_file_);
-            f << secret << "\n";
-        }
-        ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
+        ASSERT_NO_FATAL_FAILURE(secrets_.make("/tmp/isar_tsc_XXXXXX", secret));
         relay_options o;
         o.tweak = [this](dp::dp_config& d) {
             d.turn_ports = {3478};
@@ -62,15 +49,13 @@ protected:
         start(o);
         r->cfg.turn.listen_tcp = {3478};
         r->cfg.turn.realm = realm;
-        r->cfg.turn.auth_secret_file = secret_file_;
+        r->cfg.turn.auth_secret_file = secrets_.file;
         tm_ = std::make_unique<ctl::turn_manager>(*r->dp, r->cfg, *r->sm);
         tm_->set_hub(&hub_);
         std::string err;
         ASSERT_EQ(tm_->init(err), 0) << err;
         r->sm->on_other_ack = [this](dp::flow_cmd* c) { tm_->on_ack(c); };
-        username_ = std::to_string(::time(nullptr) + 3600) + ":alice";
-        const std::string pw = turn::rest_password(secret, username_);
-        turn::long_term_key(username_, realm, pw, key_);
+        username_ = rest_credentials(secret, realm, key_);
     }
     void TearDown() override
     {
@@ -80,8 +65,7 @@ protected:
         pump();
         tm_.reset();
         RelayTest::TearDown();
-        ::unlink(secret_file_.c_str());
-        ::rmdir(dir_.c_str());
+        secrets_.remove();
     }
 
     std::vector<uint32_t> ids() const
@@ -138,23 +122,7 @@ protected:
     std::vector<uint8_t> request(turn::method m, const std::string& nonce, uint8_t txid0,
                                  Fill&& fill)
     {
-        uint8_t txid[12];
-        for (unsigned i = 0; i < 12; i++)
-            txid[i] = static_cast<uint8_t>(txid0 + i);
-        std::vector<uint8_t> buf(1024);
-        turn::builder b(buf.data(), buf.size(), turn::make_type(m, turn::msg_class::request),
-                        txid);
-        fill(b);
-        if (!nonce.empty()) {
-            b.add_string(turn::attr::username, username_);
-            b.add_string(turn::attr::realm, realm);
-            b.add_string(turn::attr::nonce, nonce);
-            b.add_integrity(key_, sizeof(key_));
-        }
-        b.add_fingerprint();
-        EXPECT_TRUE(b.ok());
-        buf.resize(b.size());
-        return buf;
+        return turn_request(m, nonce, txid0, std::forward<Fill>(fill), username_, realm, key_);
     }
 
     // The class and, for errors, the code of an answer; its NONCE if any.
@@ -225,7 +193,8 @@ protected:
     bool with_v6_ = false; // before SetUp: the interface gets 2001:2::1/64 too
     ctl::stream_hub hub_{1};
     std::unique_ptr<ctl::turn_manager> tm_;
-    std::string dir_, secret_file_, username_;
+    secret_dir secrets_;
+    std::string username_;
     uint8_t key_[turn::long_term_key_len] = {};
 };
 
