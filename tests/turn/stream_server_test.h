@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -139,8 +140,14 @@ struct client {
     }
     bool send(const bytes& b)
     {
-        if (ssl != nullptr)
-            return SSL_write(ssl, b.data(), int(b.size())) == int(b.size());
+        if (ssl != nullptr) {
+            int r;
+            do {
+                errno = 0;
+                r = SSL_write(ssl, b.data(), int(b.size()));
+            } while (r <= 0 && errno == EINTR);
+            return r == int(b.size());
+        }
         return ::send(fd, b.data(), b.size(), MSG_NOSIGNAL) == ssize_t(b.size());
     }
     // Reads exactly n bytes (false on EOF, error or the 3 s timeout).
@@ -211,7 +218,16 @@ inline std::unique_ptr<client> connect_tls(uint16_t port, uint16_t version, cons
         protos.insert(protos.end(), alpn.begin(), alpn.end());
         SSL_set_alpn_protos(c->ssl, protos.data(), protos.size());
     }
-    if (const int rc = SSL_connect(c->ssl); rc != 1) {
+    // A signal to the test process (EINTR) interrupts the blocking read
+    // under SSL_connect: try again, as for recv().
+    int rc;
+    do {
+        errno = 0;
+        rc = SSL_connect(c->ssl);
+    } while (rc != 1 && errno == EINTR &&
+             (SSL_get_error(c->ssl, rc) == SSL_ERROR_WANT_READ ||
+              SSL_get_error(c->ssl, rc) == SSL_ERROR_WANT_WRITE));
+    if (rc != 1) {
         // Some callers expect a refusal; say why for those that do not.
         const int e = errno;
         fprintf(stderr, "connect_tls(%u): SSL_connect %d, SSL error %d, %s, errno %s\n", port,
