@@ -317,6 +317,28 @@ void neighbor_manager::on_icmp6(rte_mbuf* m, unsigned ifc)
     tx(ifc, m);
 }
 
+// Ethernet + IPv6 header of an ND message (hop limit 255, RFC 4861) in `m`;
+// returns its zeroed ICMPv6 body of `len` bytes.
+static uint8_t* nd_frame(rte_mbuf* m, const rte_ether_addr& dst_mac, const rte_ether_addr& src_mac,
+                         const dp::ip6_addr& src, const dp::ip6_addr& dst, uint32_t len,
+                         rte_ipv6_hdr*& ip)
+{
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, eth_len + ip6_len + len));
+    ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+    auto* p = reinterpret_cast<uint8_t*>(ip + 1);
+    rte_ether_addr_copy(&dst_mac, &eth->dst_addr);
+    rte_ether_addr_copy(&src_mac, &eth->src_addr);
+    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV6);
+    ip->vtc_flow = RTE_BE32(6u << 28);
+    ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(len));
+    ip->proto = IPPROTO_ICMPV6;
+    ip->hop_limits = 255;
+    memcpy(&ip->src_addr, src.b, 16);
+    memcpy(&ip->dst_addr, dst.b, 16);
+    memset(p, 0, len);
+    return p;
+}
+
 void neighbor_manager::send_na(unsigned ifc, const dp::ip6_addr& target, const dp::ip6_addr& dst,
                                const rte_ether_addr& dst_mac, bool solicited)
 {
@@ -327,19 +349,8 @@ void neighbor_manager::send_na(unsigned ifc, const dp::ip6_addr& target, const d
         stats_.tx_failed++;
         return;
     }
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, eth_len + ip6_len + len));
-    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
-    auto* p = reinterpret_cast<uint8_t*>(ip + 1);
-    rte_ether_addr_copy(&dst_mac, &eth->dst_addr);
-    rte_ether_addr_copy(&f.mac, &eth->src_addr);
-    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV6);
-    ip->vtc_flow = RTE_BE32(6u << 28);
-    ip->payload_len = rte_cpu_to_be_16(len);
-    ip->proto = IPPROTO_ICMPV6;
-    ip->hop_limits = 255;
-    memcpy(&ip->src_addr, target.b, 16);
-    memcpy(&ip->dst_addr, dst.b, 16);
-    memset(p, 0, len);
+    rte_ipv6_hdr* ip;
+    uint8_t* p = nd_frame(m, dst_mac, f.mac, target, dst, len, ip);
     p[0] = nd_na;
     p[4] = static_cast<uint8_t>(na_flag_o | (solicited ? na_flag_s : 0));
     memcpy(p + 8, target.b, 16);
@@ -364,20 +375,9 @@ void neighbor_manager::send_ns(unsigned ifc, const dp::ip6_addr& target,
         return;
     }
     const dp::ip6_addr dst = unicast != nullptr ? target : target.solicited_node();
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, eth_len + ip6_len + len));
-    auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
-    auto* p = reinterpret_cast<uint8_t*>(ip + 1);
     const rte_ether_addr to = unicast != nullptr ? *unicast : mcast_mac(dst);
-    rte_ether_addr_copy(&to, &eth->dst_addr);
-    rte_ether_addr_copy(&f.mac, &eth->src_addr);
-    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV6);
-    ip->vtc_flow = RTE_BE32(6u << 28);
-    ip->payload_len = rte_cpu_to_be_16(len);
-    ip->proto = IPPROTO_ICMPV6;
-    ip->hop_limits = 255;
-    memcpy(&ip->src_addr, src.b, 16);
-    memcpy(&ip->dst_addr, dst.b, 16);
-    memset(p, 0, len);
+    rte_ipv6_hdr* ip;
+    uint8_t* p = nd_frame(m, to, f.mac, src, dst, len, ip);
     p[0] = nd_ns;
     memcpy(p + 8, target.b, 16);
     p[24] = opt_slla;
