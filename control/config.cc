@@ -349,12 +349,21 @@ void parse_dataplane(const toml::table& root, config& c)
 {
     if (auto* t = section(root, "dataplane")) {
         check_keys(*t, "dataplane",
-                   {"mbufs", "idle_sleep_us", "hold_per_next_hop", "hold_total", "neighbors"});
+                   {"mbufs", "idle_sleep_us", "hold_per_next_hop", "hold_total", "neighbors",
+                    "port_ownership"});
         get_uint(*t, "dataplane", "mbufs", c.mbufs, 1023, 16u << 20);
         get_uint(*t, "dataplane", "idle_sleep_us", c.idle_sleep_us, 0, 100000);
         get_uint(*t, "dataplane", "hold_per_next_hop", c.hold_per_next_hop, 1, 65536);
         get_uint(*t, "dataplane", "hold_total", c.hold_total, 1, 1u << 20);
         get_uint(*t, "dataplane", "neighbors", c.neighbors, 16, 1u << 20);
+        std::string own = c.rss_ownership ? "auto" : "pairs";
+        get_string(*t, "dataplane", "port_ownership", own);
+        if (own != "auto" && own != "pairs")
+            fail("dataplane.port_ownership",
+                 "expected \"auto\" (relay ports owned as the NIC's RSS spreads them, where "
+                 "it can hash on the UDP destination) or \"pairs\" (ports dealt in pairs, "
+                 "packets handed off between workers)");
+        c.rss_ownership = own == "auto";
         if (c.hold_total < c.hold_per_next_hop)
             fail("dataplane.hold_total", "must be at least hold_per_next_hop (" +
                                                  std::to_string(c.hold_per_next_hop) + ")");
@@ -633,6 +642,7 @@ std::string dump_config(const config& c)
       << "\n\n[dataplane]\nmbufs = " << c.mbufs
       << "\nidle_sleep_us = " << c.idle_sleep_us << "\nhold_per_next_hop = " << c.hold_per_next_hop
       << "\nhold_total = " << c.hold_total << "\nneighbors = " << c.neighbors
+      << "\nport_ownership = \"" << (c.rss_ownership ? "auto" : "pairs") << "\""
       << "\n\n[exception]\narp_reply_pps = " << c.arp_reply_pps
       << "\narp_request_pps = " << c.arp_request_pps << "\narp_other_pps = " << c.arp_other_pps
       << "\nicmp_pps = " << c.icmp_pps << "\nstun_pps = " << c.stun_pps

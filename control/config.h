@@ -109,6 +109,10 @@ struct config {
     uint32_t hold_per_next_hop = 64; // packets held per next hop while ARP resolves it
     uint32_t hold_total = 4096;     // packets held in all
     uint32_t neighbors = 4096;      // neighbour (ARP/ND) entries per family and interface
+    // port_ownership = "auto": relay ports owned as the NIC's RSS spreads
+    // packets where it can hash on the UDP destination (or an rte_flow rule
+    // can); "pairs": ports dealt in pairs, packets handed off between workers.
+    bool rss_ownership = true;
     // [exception]: packets per second (all workers together) each kind may
     // take to the control lcore; the excess is dropped as policed_*. 0 = unpoliced.
     uint32_t arp_reply_pps = 20000; // ARP replies to our address

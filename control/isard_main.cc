@@ -78,6 +78,7 @@ dp::dp_config dataplane_config(const ctl::config& c)
     d.dtls_pps = c.dtls_pps;
     d.nd_pps = c.nd_pps;
     d.neighbors = c.neighbors;
+    d.rss_ownership = c.rss_ownership;
     d.hold_per_next_hop = c.hold_per_next_hop;
     d.hold_total = c.hold_total;
     return d;
@@ -190,8 +191,10 @@ int main(int argc, char** argv)
             ISAR_LOG(ERR, "dataplane: {}", err);
             goto out;
         }
-        for (unsigned i = 0; i < dp.nifaces(); i++)
+        for (unsigned i = 0; i < dp.nifaces(); i++) {
             ISAR_LOG(INFO, "interface {}: {}", i, dp.port_desc(i));
+            ISAR_LOG(INFO, "interface {}: {}", i, dp.ownership_desc(i));
+        }
         ctl::session_manager sm(dp, *cfg);
         ctl::neighbor_manager nm(dp);
         ctl::commands cmds(dp, sm, nm, *cfg);

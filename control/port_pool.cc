@@ -8,13 +8,21 @@
 
 namespace isar::ctl {
 
-port_pool::port_pool(uint16_t min, uint16_t max, unsigned nworkers, bool unpredictable)
-    : min_(min), max_(max), nworkers_(nworkers), unpredictable_(unpredictable), free_(nworkers),
-      used_(static_cast<size_t>(max - min) + 1, false)
+port_pool::port_pool(uint16_t min, uint16_t max, unsigned nworkers, bool unpredictable,
+                     const uint8_t* owner_map)
+    : min_(min), max_(max), nworkers_(nworkers), unpredictable_(unpredictable), map_(owner_map),
+      free_(nworkers), used_(static_cast<size_t>(max - min) + 1, false)
 {
-    for (uint32_t p = min; p <= max; p++)
-        free_[dp::owner_of_port(static_cast<uint16_t>(p), nworkers)].push_back(
-                static_cast<uint16_t>(p));
+    for (uint32_t p = min; p <= max; p++) {
+        const unsigned w = owner_of(static_cast<uint16_t>(p));
+        if (w < nworkers) // a map naming no worker of ours: never dealt
+            free_[w].push_back(static_cast<uint16_t>(p));
+    }
+}
+
+unsigned port_pool::owner_of(uint16_t port) const
+{
+    return map_ != nullptr ? map_[port] : dp::owner_of_port(port, nworkers_);
 }
 
 std::optional<uint16_t> port_pool::alloc(unsigned owner)
@@ -49,7 +57,7 @@ std::optional<uint16_t> port_pool::alloc_even(unsigned owner, bool take_next)
     for (size_t k = 0; k < q.size(); k++) {
         const size_t i = (start + k) % q.size();
         const uint16_t p = q[i];
-        if ((p & 1) != 0 || p == max_ || used_[p + 1 - min_])
+        if ((p & 1) != 0 || p == max_ || used_[p + 1 - min_] || owner_of(static_cast<uint16_t>(p + 1)) != owner)
             continue;
         q.erase(q.begin() + static_cast<std::ptrdiff_t>(i));
         used_[p - min_] = true;
@@ -67,7 +75,7 @@ void port_pool::release(uint16_t port)
     if (port < min_ || port > max_ || !used_[port - min_])
         return;
     used_[port - min_] = false;
-    free_[dp::owner_of_port(port, nworkers_)].push_back(port);
+    free_[owner_of(port)].push_back(port);
 }
 
 bool port_pool::in_use(uint16_t port) const

@@ -155,7 +155,8 @@ session_manager::session_manager(dp::dataplane& dp, const config& cfg)
 {
     for (unsigned i = 0; i < dp.nladdrs(); i++)
         pools_.push_back(
-                std::make_unique<port_pool>(cfg.port_min, cfg.port_max, dp.nworkers(), true));
+                std::make_unique<port_pool>(cfg.port_min, cfg.port_max, dp.nworkers(), true,
+                                            dp.owner_map(i)));
 }
 
 ip_addr session_manager::address_of(unsigned laddr) const

@@ -310,7 +310,7 @@ std::optional<uint16_t> turn_manager::relay_port(unsigned laddr, unsigned owner,
     if (token) {
         auto it = reservations_.find(*token);
         if (it == reservations_.end() || it->second.laddr != laddr ||
-            dp::owner_of_port(it->second.port, dp_.nworkers()) != owner)
+            sm_.relay_pool(laddr).owner_of(it->second.port) != owner)
             return std::nullopt;
         const uint16_t p = it->second.port;
         reservations_.erase(it);
@@ -468,7 +468,9 @@ void turn_manager::on_allocate(request& r)
     }
 
     auto a = std::make_unique<turn_allocation>();
-    a->da = static_cast<dp::turn_alloc*>(rte_zmalloc("isar_turn", sizeof(dp::turn_alloc), 64));
+    // NUMA: on the socket of the worker that owns it.
+    a->da = static_cast<dp::turn_alloc*>(rte_zmalloc_socket("isar_turn", sizeof(dp::turn_alloc),
+                                                            64, dp_.worker_socket(owner)));
     if (a->da == nullptr) {
         pool.release(*port);
         stats_.capacity_rejected++;

@@ -37,6 +37,14 @@ inline bool match_laddr4(const classify_ctx& ctx, const iface& ifc, uint32_t dst
     return false;
 }
 
+// The worker owning UDP port `port` of slot `laddr`: the slot's map (the
+// NIC's RSS, ownership.h), else the pairs rule.
+inline uint16_t port_owner(const classify_ctx& ctx, uint16_t laddr, uint16_t port) noexcept
+{
+    const uint8_t* m = ctx.port_owner != nullptr ? ctx.port_owner[laddr] : nullptr;
+    return m != nullptr ? m[port] : static_cast<uint16_t>(owner_of_port(port, ctx.nworkers));
+}
+
 // To the kernel interface, without Ethernet padding (frame_len: Ethernet
 // header + IPv4 total length).
 inline void to_kernel(rte_mbuf* m, uint32_t len, uint32_t frame_len, pkt_meta& meta) noexcept
@@ -91,7 +99,7 @@ static void classify_non_relay(const classify_ctx& ctx, uint16_t dport, pkt_meta
     }
     meta.v = verdict::lookup;
     meta.key = flow_key(meta.laddr, dport);
-    meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
+    meta.owner = port_owner(ctx, meta.laddr, dport);
 }
 
 // A TURN listener port: ChannelData and Send indications are the fast path
@@ -174,7 +182,7 @@ static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
         // allocation relays anything.
         meta.v = verdict::lookup;
         meta.key = flow_key(meta.laddr, dport);
-        meta.owner = static_cast<uint16_t>(owner_of_port(dport, ctx.nworkers));
+        meta.owner = port_owner(ctx, meta.laddr, dport);
         return;
     }
     classify_non_relay(ctx, dport, meta);

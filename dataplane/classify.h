@@ -58,7 +58,7 @@ struct pkt_meta {
     bool channel_data = false; // turn_client: ChannelData (else a Send indication)
     uint16_t l4_off = 0;  // from the start of the frame (IPv6 extension headers
                           // may put it past 255)
-    uint16_t owner = 0;   // worker owning the relay port
+    uint16_t owner = 0;   // worker owning the relay port (classify_ctx::port_owner)
     uint16_t iface = 0;   // receiving interface
     uint16_t laddr = 0;   // the destination address's slot (local_addr)
     uint32_t key = 0;     // flow key: see flow_key()
@@ -80,6 +80,10 @@ struct classify_ctx {
     const int16_t* iface_of_port = nullptr; // indexed by DPDK port id, -1 = none
     uint16_t nports = 0;                   // size of iface_of_port
     uint16_t nworkers = 1;
+    // Per address slot (nladdrs of them): UDP port -> owning worker
+    // (ownership.h: the pairs rule, or the NIC's Toeplitz map). nullptr, or
+    // a nullptr entry: the pairs rule (owner_of_port).
+    const uint8_t* const* port_owner = nullptr;
     // The relay port pool: UDP to these ports is looked up whatever it
     // carries (a TURN allocation relays anything).
     uint16_t relay_min = 0;

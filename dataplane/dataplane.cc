@@ -18,6 +18,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -121,6 +122,10 @@ dataplane::~dataplane()
         w->turn_clients.release();
     }
     workers_.clear();
+    for (port_owner_map* m : maps_)
+        rte_free(m);
+    maps_.clear();
+    owner_ptrs_.clear();
     // The taps hold mbufs in their RX rings: removed before the pool.
     for (uint16_t p : kernel_ports_)
         kernel_tap_remove(p);
@@ -183,7 +188,8 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
         ifc.tx_cksum_offload = true;
     }
     ifc.rx_partial_cksum = drv == "net_af_packet";
-    if (nrxq > 1 && info.flow_type_rss_offloads != 0) {
+    const bool rss_dst = setup_rss(ifc.index, info, nrxq, conf);
+    if (!rss_dst && nrxq > 1 && info.flow_type_rss_offloads != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf =
                 (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
@@ -220,6 +226,7 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
         err = "port " + std::to_string(port) + " (" + drv + "): start failed: " + strerror(-rc);
         return rc;
     }
+    start_rss(ifc.index, port, info, nrxq, rss_dst);
     rte_eth_macaddr_get(port, &ifc.mac);
     uint16_t mtu = 0;
     if (rte_eth_dev_get_mtu(port, &mtu) == 0 && mtu != 0)
@@ -328,8 +335,16 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
     nworkers_ = nworkers;
 
     const unsigned cache = 256;
+    worker_sockets();
+    // NUMA: the packet buffers where the first port DMAs them (one pool:
+    // ports on several sockets share it).
+    int pool_sock = rte_eth_dev_is_valid_port(cfg.ifaces.empty() ? 0 : cfg.ifaces[0].port_id)
+                            ? rte_eth_dev_socket_id(cfg.ifaces[0].port_id)
+                            : -1;
+    if (pool_sock < 0)
+        pool_sock = static_cast<int>(rte_socket_id());
     pool_ = rte_pktmbuf_pool_create(name_of(id_, "pool").c_str(), cfg.mbufs, cache, 0,
-                                    RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, pool_sock);
     if (pool_ == nullptr) {
         err = std::string("cannot create the mbuf pool (") + std::to_string(cfg.mbufs) +
               " mbufs): " + rte_strerror(rte_errno) +
@@ -338,6 +353,9 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
     }
 
     ifaces_.resize(cfg.ifaces.size());
+    own_.assign(cfg.ifaces.size(), own_mode::single);
+    own_desc_.assign(cfg.ifaces.size(), std::string());
+    rss_.assign(cfg.ifaces.size(), rss_layout{});
     for (unsigned i = 0; i < cfg.ifaces.size(); i++) {
         const iface_config& ic = cfg.ifaces[i];
         iface& f = ifaces_[i];
@@ -369,8 +387,10 @@ int dataplane::init(const dp_config& cfg, unsigned nworkers, std::string& err)
         if (rc != 0)
             return rc;
     }
-    const int rc = make_rings(cfg, err);
-    return rc != 0 ? rc : deal_queues(err);
+    int rc = make_rings(cfg, err);
+    if (rc == 0)
+        rc = deal_queues(err);
+    return rc != 0 ? rc : build_owner_maps(err);
 }
 
 // Interface f's address slots, appended to laddrs_; ip_be/mask_be/laddr4
@@ -446,7 +466,8 @@ int dataplane::make_worker(unsigned w, const dp_config& cfg, std::string& err)
     wk->kernel_police = make_policer(cfg.kernel_pps, nworkers_, cfg.ring_size);
     wk->turn_police = make_policer(cfg.turn_requests_per_s, nworkers_, cfg.ring_size);
     set_policers(*wk, cfg, nworkers_);
-    const int sock = static_cast<int>(rte_socket_id());
+    // NUMA: what the worker reads on its lcore's socket.
+    const int sock = wsock_[w];
     const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
     wk->cmd_ring = rte_ring_create(name_of(id_, "cmd", w).c_str(), cfg.ring_size, sock, spsc);
     wk->done_ring =
@@ -485,8 +506,9 @@ int dataplane::make_rings(const dp_config& cfg, std::string& err)
         for (unsigned b = 0; b < nworkers_; b++) {
             if (a == b)
                 continue;
+            // On the socket of the worker that dequeues (and owns the packets).
             rte_ring* r = rte_ring_create(name_of(id_, "ho", a, b).c_str(), cfg.ring_size,
-                                          static_cast<int>(rte_socket_id()),
+                                          wsock_[b],
                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
             if (r == nullptr) {
                 err = std::string("cannot create handoff ring: ") + rte_strerror(rte_errno);
@@ -501,7 +523,7 @@ int dataplane::make_rings(const dp_config& cfg, std::string& err)
     for (unsigned t = 0; t < cfg.stream_threads && t < max_stream_threads; t++) {
         for (unsigned w = 0; w < nworkers_; w++) {
             const unsigned spsc = RING_F_SP_ENQ | RING_F_SC_DEQ;
-            const int sock = static_cast<int>(rte_socket_id());
+            const int sock = wsock_[w];
             rte_ring* in = rte_ring_create(name_of(id_, "si", t, w).c_str(), cfg.ring_size, sock,
                                            spsc);
             rte_ring* out = rte_ring_create(name_of(id_, "so", w, t).c_str(), cfg.ring_size, sock,

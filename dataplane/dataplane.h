@@ -11,9 +11,12 @@
 
 #include "dataplane/iface.h"
 #include "dataplane/leg.h"
+#include "dataplane/ownership.h"
 #include "dataplane/worker.h"
 
 struct rte_mempool;
+struct rte_eth_conf;
+struct rte_eth_dev_info;
 
 namespace isar::dp {
 
@@ -81,6 +84,15 @@ struct dp_config {
     uint32_t hold_total = 4096;
     // Neighbour table entries per interface and family ([dataplane] neighbors).
     uint32_t neighbors = 4096;
+    // Relay ports owned as the NIC's RSS spreads them where it can
+    // (ownership.h); false = the pairs rule everywhere ([dataplane]
+    // port_ownership = "pairs").
+    bool rss_ownership = true;
+    // isar-bench's software RSS (bench/load/rss_modes.h): ports without RSS
+    // (net_ring) are owned as if they hashed on the UDP destination with
+    // rss_key and a RETA of this many entries (paired_reta), which is how
+    // the generator spreads packets over their RX rings. 0 = off.
+    uint16_t soft_rss_reta = 0;
 };
 
 class dataplane {
@@ -112,6 +124,15 @@ public:
     // (and the kernel interface, if any).
     const std::string& port_desc(unsigned i) const noexcept { return port_desc_[i]; }
     rte_mempool* pool() const noexcept { return pool_; }
+    // Slot `laddr`'s UDP port -> worker map (ownership.h), what classify
+    // reads: the port pools deal by it.
+    const uint8_t* owner_map(unsigned laddr) const noexcept { return owner_ptrs_[laddr]; }
+    // How interface i's ports are owned, and one line saying it for the log.
+    own_mode ownership(unsigned i) const noexcept { return own_[i]; }
+    const std::string& ownership_desc(unsigned i) const noexcept { return own_desc_[i]; }
+    // The NUMA socket of worker w's lcore (what its rings and tables use;
+    // legs of its sessions belong there too).
+    int worker_socket(unsigned w) const noexcept { return wsock_[w]; }
     unsigned mbufs_in_use() const noexcept;
     const dp_config& config() const noexcept { return cfg_; }
     bool launched() const noexcept { return launched_; }
@@ -151,6 +172,12 @@ private:
     int deal_queues(std::string& err);
     int setup_kernel(iface& ifc, const iface_config& ic, std::string& err);
     int setup_addrs(iface& f, const iface_config& ic, std::string& err);
+    // dataplane_rss.cc: how the ports' RSS makes the owner of a packet.
+    bool setup_rss(unsigned i, const rte_eth_dev_info& info, uint16_t nrxq, rte_eth_conf& conf);
+    void start_rss(unsigned i, uint16_t port, const rte_eth_dev_info& info, uint16_t nrxq,
+                   bool dst);
+    int build_owner_maps(std::string& err);
+    void worker_sockets();
 
     dp_config cfg_;
     unsigned id_ = 0; // instance number: unique DPDK object names
@@ -164,6 +191,13 @@ private:
     std::vector<uint16_t> nrxq_; // per iface
     std::vector<uint16_t> kernel_ports_; // the kernel interfaces' taps (removed at the end)
     std::vector<std::string> port_desc_; // per iface
+    std::vector<own_mode> own_;          // per iface
+    std::vector<std::string> own_desc_;  // per iface
+    std::vector<rss_layout> rss_;        // per iface
+    std::vector<uint8_t> rss_key_buf_;   // the key being configured
+    std::vector<port_owner_map*> maps_;  // per slot, DPDK heap on the port's socket
+    std::vector<const uint8_t*> owner_ptrs_; // per slot: maps_[i]->owner
+    std::vector<int> wsock_;             // per worker
     int16_t iface_of_port_[RTE_MAX_ETHPORTS];
     std::vector<unsigned> lcores_;
     std::vector<std::pair<unsigned, uint32_t>> resolve_; // (iface, IPv4 big-endian)

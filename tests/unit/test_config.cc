@@ -486,3 +486,28 @@ TEST(Config, TurnSecretsFile)
     turn_secrets s;
     EXPECT_FALSE(load_turn_secrets(path, s, err)) << "missing file";
 }
+
+// [dataplane] port_ownership (dataplane/ownership.h): "auto" by default,
+// "pairs" turns RSS-aware ownership off, anything else is named; dump
+// round-trips it.
+TEST(Config, PortOwnership)
+{
+    std::string err;
+    auto c = parse_config(minimal, err);
+    ASSERT_TRUE(c) << err;
+    EXPECT_TRUE(c->rss_ownership);
+    const std::string dp = std::string(minimal) + "\n[dataplane]\n";
+    c = parse_config(dp + "port_ownership = \"pairs\"\n", err);
+    ASSERT_TRUE(c) << err;
+    EXPECT_FALSE(c->rss_ownership);
+    auto again = parse_config(dump_config(*c), err);
+    ASSERT_TRUE(again) << err;
+    EXPECT_FALSE(again->rss_ownership);
+    c = parse_config(dp + "port_ownership = \"auto\"\n", err);
+    ASSERT_TRUE(c) << err;
+    EXPECT_TRUE(c->rss_ownership);
+    for (const char* bad : {"port_ownership = \"rss\"\n", "port_ownership = 1\n",
+                            "port_ownership = \"\"\n"})
+        EXPECT_NE(parse_err(dp + bad).find("dataplane.port_ownership"), std::string::npos)
+                << bad;
+}
