@@ -667,6 +667,22 @@ json commands::stats_json() const
             tdrops[i] += dp::read(s.drops[i]);
         workers.push_back(o);
     }
+    // Port ownership (dataplane/ownership.h): the share of received packets
+    // handed off to their owner, per worker and in all.
+    auto share = [](const json& o) {
+        const auto rx = o.value("rx_pkts", uint64_t{0});
+        return rx == 0 ? 0.0
+                       : static_cast<double>(o.value("handoff_out", uint64_t{0})) /
+                                 static_cast<double>(rx);
+    };
+    for (auto& o : workers)
+        o["handoff_share"] = share(o);
+    total["handoff_share"] = share(total);
+    json own = json::array();
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        own.push_back({{"interface", i},
+                       {"mode", dp::own_mode_name(dp_.ownership(i))},
+                       {"desc", dp_.ownership_desc(i)}});
     json td = json::object();
     for (unsigned i = 0; i < dp::n_drops; i++)
         if (tdrops[i])
@@ -703,7 +719,8 @@ json commands::stats_json() const
                 {"turn_streams", streams_json()},
                 {"relay_ports", ports_json()},
                 {"neighbors", neighbors_json()},
-                {"mbufs_in_use", dp_.mbufs_in_use()}};
+                {"mbufs_in_use", dp_.mbufs_in_use()},
+                {"ownership", own}};
 }
 
 // Fill level of the relay port pools, one per address slot (legs and TURN

@@ -368,6 +368,16 @@ void print_stats(const json& r)
                    t["to_kernel_pkts"].dump(), t["to_kernel_bytes"].dump(),
                    t["from_kernel_pkts"].dump(), t["from_kernel_bytes"].dump());
     fmt::print("mbufs in use: {}\n", r["mbufs_in_use"].dump());
+    if (r.contains("ownership")) {
+        std::string per;
+        for (auto& w : r["workers"])
+            per += fmt::format("{}worker {} {:.1f} %", per.empty() ? "" : ", ",
+                               w["worker"].dump(), w.value("handoff_share", 0.0) * 100.0);
+        fmt::print("handoff: {:.1f} % of received packets crossed to their owning worker ({})\n",
+                   r["total"].value("handoff_share", 0.0) * 100.0, per);
+        for (auto& o : r["ownership"])
+            fmt::print("ownership: interface {}: {}\n", o["interface"].dump(), str(o["desc"]));
+    }
 }
 
 // "key=value ..." of the non-zero members of an object of counters, "-" if none.

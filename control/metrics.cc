@@ -389,6 +389,26 @@ std::string metrics_exporter::render(const loop_info& li)
                      lbl("worker", std::to_string(w)) + "," +
                              lbl("reason", dp::drop_name(static_cast<dp::drop>(i))),
                      dp::read(dp_.wk(w).stats.drops[i]));
+    // Port ownership (dataplane/ownership.h): the share of received packets
+    // that crossed to their owning worker, and how each interface's ports
+    // are owned.
+    m.family("isar_worker_handoff_ratio", "gauge",
+             "Packets the worker handed off to their owner / packets it received (0 when RSS "
+             "agrees with port ownership).");
+    for (unsigned w = 0; w < nw; w++) {
+        const uint64_t rx = dp::read(dp_.wk(w).stats.rx_pkts);
+        const uint64_t ho = dp::read(dp_.wk(w).stats.handoff_out);
+        m.sample("isar_worker_handoff_ratio", lbl("worker", std::to_string(w)),
+                 rx == 0 ? 0.0 : static_cast<double>(ho) / static_cast<double>(rx));
+    }
+    m.family("isar_port_ownership_info", "gauge",
+             "How an interface's relay ports are owned (mode: single queue, port pairs + "
+             "handoff, RSS on UDP destination port, rte_flow ...).");
+    for (unsigned i = 0; i < dp_.nifaces(); i++)
+        m.sample("isar_port_ownership_info",
+                 lbl("port", std::to_string(dp_.ifc(i).port_id)) + "," +
+                         lbl("mode", dp::own_mode_name(dp_.ownership(i))),
+                 uint64_t{1});
     m.family("isar_worker_busy_ratio", "gauge",
              "Share of TSC cycles the worker spent in loops that did work, since the previous "
              "scrape.");
