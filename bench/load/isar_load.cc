@@ -68,6 +68,7 @@
 #include "bench/load/bench_util.h"
 #include "bench/load/ip6_modes.h"
 #include "bench/load/packets.h"
+#include "bench/load/rss_modes.h"
 #include "bench/load/soak.h"
 #include "bench/load/ring_port.h"
 #include "bench/load/turn_load.h"
@@ -1014,6 +1015,7 @@ json baselines = json::array();
 json control_j = json::object();
 json crypto_j = json::array();
 json turn_j = json::array(); // bench_turn::run_mode records (turn_load.cc)
+json rss_j = json::array();  // bench_rss::run_mode records (rss_modes.cc)
 json turn_alloc_j;           // bench_turn::run_allocs
 bench_turn::options turn_opts(const options& o)
 {
@@ -1599,7 +1601,8 @@ void usage()
             "       isar-bench --soak N [--soak-seconds S] [--soak-warmup N] [--soak-rate PPS]\n"
             "                  [--soak-inject-leak] [-- EAL args]\n"
             "modes: plain plain6 bridge46 srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10 fanout199\n"
-            "       turn-channeldata turn-indication (legs = allocations)\n");
+            "       turn-channeldata turn-indication (legs = allocations)\n"
+            "       rss-4tuple rss-dstport (2 workers, software RSS: bench/load/rss_modes.h)\n");
 }
 
 } // namespace
@@ -1688,7 +1691,11 @@ int main(int argc, char** argv)
         const bool two = CPU_COUNT(&cs) >= 2;
         eal.insert(eal.end(), {"--no-huge", "-m", o.smoke ? "512" : "3072", "--no-pci",
                                "--file-prefix", "isarbench" + std::to_string(getpid()),
-                               "--lcores", two ? "0@0,1@1" : "0@0,1@0", "--log-level", "*:warning"});
+                               "--lcores",
+                               std::any_of(o.modes.begin(), o.modes.end(), bench_rss::is_rss_mode)
+                                       ? bench_rss::eal_lcores(CPU_COUNT(&cs)) // 2 workers
+                                       : two ? "0@0,1@1" : "0@0,1@0",
+                               "--log-level", "*:warning"});
     }
     std::vector<char*> av;
     for (auto& s : eal)
@@ -1732,6 +1739,8 @@ int main(int argc, char** argv)
         for (unsigned l : o.legs)
             if (bench_turn::is_turn_mode(mode))
                 bench_turn::run_mode(turn_opts(o), mode, l, baselines, turn_j, errors);
+            else if (bench_rss::is_rss_mode(mode))
+                bench_rss::run_mode({o.payloads, o.drain_pkts}, mode, l, rss_j, errors);
             else
                 run_scenario(o, mode, l);
     for (const auto& x : o.extra)
@@ -1761,6 +1770,7 @@ int main(int argc, char** argv)
              {"crypto", crypto_j},
              {"control", control_j},
              {"turn", turn_j},
+             {"rss", rss_j},
              {"turn_allocations", turn_alloc_j},
              {"errors", errors}};
     if (!o.out.empty()) {

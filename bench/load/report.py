@@ -97,6 +97,22 @@ def main():
             L.append(f"| {x['mode']} | {x['payload']} | {x['allocations']} | {fmt(x['mpps_per_core'])} | "
                      f"{fmt(x['capacity_mpps'])} | {fmt(x['cycles_per_packet'],0)} | {fmt(x['gbps'])} | "
                      f"{fmt(x.get('fwd_ratio'))} | {x.get('checked', '-')} |")
+    rss = r.get("rss", [])
+    if rss:
+        L.append("")
+        L.append("| 2 workers, software RSS | payload | legs | worker 0 Mpps | worker 1 Mpps | total Mpps | wall Mpps | handoff share |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for x in rss:
+            if "error" in x:
+                L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | **error**: {x['error']} |||||")
+                continue
+            w = x["workers"]
+            L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | {fmt(w[0]['mpps'])} | "
+                     f"{fmt(w[1]['mpps'])} | {fmt(x['mpps_total'])} | {fmt(x['mpps_wall'])} | "
+                     f"{x['handoff_share'] * 100:.1f} % |")
+        L.append("")
+        L.append("Per-worker Mpps: forwarded packets per busy second of that worker; total: their sum; "
+                 "wall: with the generator and both workers sharing this machine's cores.")
     ta = r.get("turn_allocations")
     if ta:
         L.append("")
