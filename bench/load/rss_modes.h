@@ -29,8 +29,9 @@ struct options {
 inline bool is_rss_mode(const std::string& m) { return m == "rss-4tuple" || m == "rss-dstport"; }
 
 // EAL lcores these modes need: the main lcore (generator and sink) and two
-// workers; on a 2-core machine two of the three share a core.
-inline const char* eal_lcores(unsigned ncpus) { return ncpus >= 3 ? "0@0,1@1,2@2" : "0@0,1@1,2@1"; }
+// workers; on a 2-core machine the main lcore shares worker 0's core, and
+// sleeps while the workers drain.
+inline const char* eal_lcores(unsigned ncpus) { return ncpus >= 3 ? "0@0,1@1,2@2" : "0@0,1@0,2@1"; }
 
 // One record per payload into `out`; failures into `errors`.
 void run_mode(const options& o, const std::string& mode, unsigned legs, nlohmann::json& out,
