@@ -125,7 +125,8 @@ public:
     const std::string& port_desc(unsigned i) const noexcept { return port_desc_[i]; }
     rte_mempool* pool() const noexcept { return pool_; }
     // Slot `laddr`'s UDP port -> worker map (ownership.h), what classify
-    // reads: the port pools deal by it.
+    // reads: the port pools deal by it. nullptr = the pairs rule
+    // (owner_of_port).
     const uint8_t* owner_map(unsigned laddr) const noexcept { return owner_ptrs_[laddr]; }
     // How interface i's ports are owned, and one line saying it for the log.
     own_mode ownership(unsigned i) const noexcept { return own_[i]; }
@@ -195,8 +196,8 @@ private:
     std::vector<std::string> own_desc_;  // per iface
     std::vector<rss_layout> rss_;        // per iface
     std::vector<uint8_t> rss_key_buf_;   // the key being configured
-    std::vector<port_owner_map*> maps_;  // per slot, DPDK heap on the port's socket
-    std::vector<const uint8_t*> owner_ptrs_; // per slot: maps_[i]->owner
+    std::vector<port_owner_map*> maps_;  // Toeplitz slots', DPDK heap on the port's socket
+    std::vector<const uint8_t*> owner_ptrs_; // per slot: its map, nullptr = pairs rule
     std::vector<int> wsock_;             // per worker
     int16_t iface_of_port_[RTE_MAX_ETHPORTS];
     std::vector<unsigned> lcores_;

@@ -109,8 +109,17 @@ int dataplane::build_owner_maps(std::string& err)
                     l.queue_worker[rx.queue] = static_cast<uint8_t>(w);
             }
     }
+    // A map only where the NIC's hash decides (Toeplitz): elsewhere nullptr,
+    // and classify and the port pools compute the pairs rule (no memory
+    // read per packet).
+    bool any = false;
     for (unsigned s = 0; s < laddrs_.size(); s++) {
         const local_addr& a = laddrs_[s];
+        const own_mode md = own_[a.iface];
+        if (md != own_mode::dst_port && md != own_mode::flow_rule) {
+            owner_ptrs_.push_back(nullptr);
+            continue;
+        }
         int sock = rte_eth_dev_socket_id(ifaces_[a.iface].port_id);
         if (sock < 0)
             sock = SOCKET_ID_ANY;
@@ -122,15 +131,12 @@ int dataplane::build_owner_maps(std::string& err)
             return -ENOMEM;
         }
         maps_.push_back(m);
-        const own_mode md = own_[a.iface];
-        if (md == own_mode::dst_port || md == own_mode::flow_rule)
-            fill_toeplitz(*m, a, rss_[a.iface], rss_key);
-        else
-            fill_pairs(*m, nworkers_);
+        fill_toeplitz(*m, a, rss_[a.iface], rss_key);
         owner_ptrs_.push_back(m->owner);
+        any = true;
     }
     for (auto& w : workers_)
-        w->cctx.port_owner = owner_ptrs_.data();
+        w->cctx.port_owner = any ? owner_ptrs_.data() : nullptr;
     return 0;
 }
 
