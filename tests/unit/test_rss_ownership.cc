@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 #include <rte_byteorder.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_thash.h>
 
@@ -280,4 +281,45 @@ TEST(RssClassify, OwnerFromTheSlotMap)
     }
     EXPECT_GT(differs, 100u) << "the Toeplitz map is not the pairs rule";
     rte_mempool_free(mp);
+}
+
+// The port configuration isard asks of a NIC that can: RSS on destination
+// address and port of UDP, the specification's key repeated to the device's
+// key size; nothing of it from a NIC without L3_DST_ONLY/L4_DST_ONLY.
+TEST(RssPortConf, DestinationOnlyWhereTheDeviceCan)
+{
+    rte_eth_dev_info info{};
+    info.reta_size = 512;
+    info.hash_key_size = 52; // ice
+    info.flow_type_rss_offloads = RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP |
+                                  RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_L3_SRC_ONLY |
+                                  RTE_ETH_RSS_L3_DST_ONLY | RTE_ETH_RSS_L4_SRC_ONLY |
+                                  RTE_ETH_RSS_L4_DST_ONLY;
+    ASSERT_TRUE(dp::rss_dst_capable(info));
+    rte_eth_conf conf{};
+    std::vector<uint8_t> key;
+    dp::rss_dst_conf(conf, info, key);
+    EXPECT_EQ(conf.rxmode.mq_mode, RTE_ETH_MQ_RX_RSS);
+    EXPECT_EQ(conf.rx_adv_conf.rss_conf.rss_hf,
+              RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP |
+                      RTE_ETH_RSS_L3_DST_ONLY | RTE_ETH_RSS_L4_DST_ONLY);
+    EXPECT_EQ(conf.rx_adv_conf.rss_conf.rss_hf & ~info.flow_type_rss_offloads, 0u)
+            << "ethdev refuses bits the device does not offer";
+    ASSERT_EQ(conf.rx_adv_conf.rss_conf.rss_key_len, 52);
+    ASSERT_EQ(conf.rx_adv_conf.rss_conf.rss_key, key.data());
+    for (unsigned i = 0; i < 52; i++)
+        EXPECT_EQ(key[i], dp::rss_key[i % dp::rss_key_size]) << i;
+    dp::rss_layout l;
+    dp::rss_dst_families(info, l);
+    EXPECT_TRUE(l.v4 && l.v6);
+
+    for (const uint64_t missing : {RTE_ETH_RSS_L4_DST_ONLY, RTE_ETH_RSS_L3_DST_ONLY,
+                                   RTE_ETH_RSS_NONFRAG_IPV4_UDP}) {
+        rte_eth_dev_info no = info;
+        no.flow_type_rss_offloads &= ~missing;
+        EXPECT_FALSE(dp::rss_dst_capable(no)) << std::hex << missing;
+    }
+    rte_eth_dev_info no_reta = info;
+    no_reta.reta_size = 0;
+    EXPECT_FALSE(dp::rss_dst_capable(no_reta));
 }
