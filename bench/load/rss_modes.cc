@@ -301,6 +301,63 @@ bool fill(run_state& st, bool dstport, const std::vector<flow>& flows, unsigned 
     return true;
 }
 
+// Sleeps until the workers have forwarded or dropped `n` packets since
+// `before` (or made no progress for 3 s); returns the TSC of the last progress.
+uint64_t wait_drained(run_state& st, const wstat* before, uint64_t n_want)
+{
+    const uint64_t hz = rte_get_tsc_hz();
+    uint64_t t_end = rte_rdtsc(), last = 0, last_change = t_end;
+    for (;;) {
+        usleep(100);
+        uint64_t n = 0;
+        for (unsigned w = 0; w < nworkers; w++) {
+            const wstat x = read_stats(st.dp->wk(w));
+            n += x.fwd - before[w].fwd + x.drops - before[w].drops;
+        }
+        const uint64_t now = rte_rdtsc();
+        if (n != last) {
+            last = n;
+            last_change = t_end = now;
+        }
+        if (n >= n_want || now - last_change > 3 * hz)
+            return t_end;
+    }
+}
+
+struct sink_result {
+    uint64_t out = 0, bad = 0;
+    const char* first_bad = nullptr;
+};
+
+// The sink, after the drain: every output packet, a sample fully parsed.
+sink_result sink(run_state& st, unsigned payload)
+{
+    sink_result r;
+    void* b[64];
+    for (rte_ring* t : st.port->tx) {
+        unsigned k;
+        while ((k = rte_ring_sc_dequeue_burst(t, b, 64, nullptr)) > 0) {
+            for (unsigned i = 0; i < k; i++) {
+                if ((r.out + i) % 61 != 0)
+                    continue;
+                auto* m = static_cast<rte_mbuf*>(b[i]);
+                bench_pkt::udp_view v;
+                const char* e = bench_pkt::parse_check(rte_pktmbuf_mtod(m, uint8_t*),
+                                                       rte_pktmbuf_data_len(m), v);
+                if (e == nullptr && v.len != payload)
+                    e = "payload length changed";
+                if (e != nullptr) {
+                    r.bad++;
+                    r.first_bad = r.first_bad ? r.first_bad : e;
+                }
+            }
+            r.out += k;
+            rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(b), k);
+        }
+    }
+    return r;
+}
+
 json run_one(const options& o, const std::string& mode, unsigned legs, unsigned payload)
 {
     const bool dstport = mode == "rss-dstport";
@@ -339,49 +396,9 @@ json run_one(const options& o, const std::string& mode, unsigned legs, unsigned 
     // output packet): on a 2-core machine each worker then has a core.
     const uint64_t t0 = rte_rdtsc();
     st.start();
-    uint64_t t_end = t0, last = 0, last_change = t0;
-    for (;;) {
-        usleep(100);
-        uint64_t n = 0;
-        for (unsigned w = 0; w < nworkers; w++) {
-            const wstat x = read_stats(st.dp->wk(w));
-            n += x.fwd - before[w].fwd + x.drops - before[w].drops;
-        }
-        const uint64_t now = rte_rdtsc();
-        if (n != last) {
-            last = n;
-            last_change = t_end = now;
-        }
-        if (n >= o.drain_pkts || now - last_change > 3 * hz)
-            break;
-    }
-    const uint64_t wall = t_end - t0;
+    const uint64_t wall = wait_drained(st, before, o.drain_pkts) - t0;
     st.stop();
-    // The sink: every output packet, a sample of them fully parsed.
-    uint64_t out = 0, bad = 0;
-    const char* first_bad = nullptr;
-    void* b[64];
-    for (rte_ring* t : st.port->tx) {
-        unsigned k;
-        while ((k = rte_ring_sc_dequeue_burst(t, b, 64, nullptr)) > 0) {
-            for (unsigned i = 0; i < k; i++) {
-                auto* m = static_cast<rte_mbuf*>(b[i]);
-                if ((out + i) % 61 != 0)
-                    continue;
-                bench_pkt::udp_view v;
-                const char* e = bench_pkt::parse_check(rte_pktmbuf_mtod(m, uint8_t*),
-                                                       rte_pktmbuf_data_len(m), v);
-                if (e == nullptr && v.len != payload)
-                    e = "payload length changed";
-                if (e != nullptr) {
-                    bad++;
-                    first_bad = first_bad ? first_bad : e;
-                }
-            }
-            out += k;
-            rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(b), k);
-        }
-    }
+    sink_result sk = sink(st, payload);
     for (unsigned w = 0; w < nworkers; w++)
         after[w] = read_stats(st.dp->wk(w));
     json ws = json::array();
@@ -422,11 +439,11 @@ json run_one(const options& o, const std::string& mode, unsigned legs, unsigned 
     else if (!dstport && nsess > 8 && ho == 0)
         r["error"] = "no handoff under 4-tuple RSS with ports in pairs: the generator's "
                      "spreading is broken";
-    else if (out != o.drain_pkts || fwd != o.drain_pkts || drops != 0 || bad != 0)
+    else if (sk.out != o.drain_pkts || fwd != o.drain_pkts || drops != 0 || sk.bad != 0)
         r["error"] = "sent " + std::to_string(o.drain_pkts) + ", forwarded " +
-                     std::to_string(fwd) + ", out " + std::to_string(out) + ", drops " +
-                     std::to_string(drops) + ", bad samples " + std::to_string(bad) +
-                     (first_bad ? std::string(" (") + first_bad + ")" : std::string());
+                     std::to_string(fwd) + ", out " + std::to_string(sk.out) + ", drops " +
+                     std::to_string(drops) + ", bad samples " + std::to_string(sk.bad) +
+                     (sk.first_bad ? std::string(" (") + sk.first_bad + ")" : std::string());
     return r;
 }
 
