@@ -395,6 +395,13 @@ private:
         return status::ok;
     }
 
+public:
+    context_layout layout() const noexcept override
+    {
+        return {sizeof *this, sizeof tab_, sizeof rtp_, sizeof rtcp_, tab_.heap_bytes()};
+    }
+
+private:
     size_t rtp_tag_;
     Cm rtp_;
     Cm rtcp_;
@@ -585,6 +592,13 @@ private:
         return status::ok;
     }
 
+public:
+    context_layout layout() const noexcept override
+    {
+        return {sizeof *this, sizeof tab_, sizeof rtp_, sizeof rtcp_, tab_.heap_bytes()};
+    }
+
+private:
     Gcm rtp_;
     Gcm rtcp_;
 };

@@ -38,11 +38,22 @@ void aes_cm_prf(const uint8_t* master_key, size_t key_len, const uint8_t* master
         size_t salt_len, uint8_t label, uint8_t* out, size_t out_len);
 bool derive_session_keys(const key_material& km, session_keys& out);
 
+// Where a context's bytes go (test_crypto_footprint and bench_srtp print it).
+struct context_layout {
+    size_t object = 0;     // sizeof the context object: one allocation
+    size_t ssrc_table = 0; // the inline SSRC slots (part of object)
+    size_t rtp_keys = 0;   // RTP key schedule, HMAC states (part of object)
+    size_t rtcp_keys = 0;  // SRTCP keys (part of object)
+    size_t heap = 0;       // further allocations: reserved SSRC overflow
+};
+
 // Extra hooks every engine implements; tests reach them with dynamic_cast.
 class srtp_context_impl : public srtp_context {
 public:
     // Sets the next SRTCP index this (sending) context uses for `ssrc`.
     virtual bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept = 0;
+    // Sizes of the parts (libsrtp: its own allocations are not counted).
+    virtual context_layout layout() const noexcept = 0;
 };
 
 // Engine factories. Isar's own engines take session keys (so RFC 7714 vectors,

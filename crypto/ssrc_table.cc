@@ -50,6 +50,16 @@ bool ssrc_table::reserve(uint32_t slots, uint32_t per_source)
     return true;
 }
 
+size_t ssrc_table::heap_bytes() const noexcept
+{
+    if (ovf_ == nullptr) {
+        return 0;
+    }
+    return sizeof(ssrc_overflow) +
+           size_t{ovf_->cap} * (sizeof(ssrc_state) + sizeof(uint16_t) + sizeof(uint8_t)) +
+           (size_t{ovf_->hmask} + 1) * sizeof(uint16_t);
+}
+
 ssrc_state* ssrc_table::find_overflow(uint32_t ssrc) noexcept
 {
     ssrc_overflow& o = *ovf_;

@@ -130,6 +130,8 @@ public:
         return s != nullptr ? s : claim(ssrc);
     }
     bool reserve(uint32_t slots, uint32_t per_source);
+    // Bytes of the reserved overflow (0 without one).
+    size_t heap_bytes() const noexcept;
     uint32_t capacity() const noexcept
     {
         return static_cast<uint32_t>(max_ssrcs) + (ovf_ != nullptr ? ovf_->cap : 0);
