@@ -59,7 +59,12 @@ public:
 // Engine factories. Isar's own engines take session keys (so RFC 7714 vectors,
 // which are given as session keys, can be checked); libsrtp takes master keys.
 std::unique_ptr<srtp_context_impl> make_boringssl_context(const session_keys& k, std::string& err);
-std::unique_ptr<srtp_context_impl> make_ipsec_mb_context(const session_keys& k, std::string& err);
+// compact_gcm: GCM on intel-ipsec-mb's AVX2 code where AVX-512 is the best
+// (384-byte instead of 1 KB key schedule; see crypto/README.md).
+std::unique_ptr<srtp_context_impl> make_ipsec_mb_context(const session_keys& k, std::string& err,
+        bool compact_gcm = false);
+// Bytes of a GCM key schedule as the ipsec_mb engine keeps it (0: unusable).
+size_t ipsec_mb_gcm_key_bytes(bool compact_gcm) noexcept;
 std::unique_ptr<srtp_context_impl> make_libsrtp_context(const key_material& km, std::string& err);
 std::unique_ptr<srtp_context_impl> create_from_session_keys(const session_keys& k, engine e,
         std::string& err);
