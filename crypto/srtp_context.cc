@@ -1,6 +1,7 @@
 // srtp_context::create(), key derivation, engine choice.
 #include "crypto/srtp_context.h"
 
+#include <atomic>
 #include <cstring>
 
 #include <openssl/aes.h>
@@ -170,6 +171,29 @@ bool engine_keystream(engine e, const uint8_t* key, size_t key_len, const uint8_
     default:
         return false;
     }
+}
+
+namespace {
+std::atomic<srtp_context_impl::free_hook> g_free_hook{nullptr};
+}
+
+void srtp_context_impl::set_free_hook(free_hook h) noexcept
+{
+    g_free_hook.store(h, std::memory_order_relaxed);
+}
+
+void srtp_context_impl::operator delete(void* p, size_t n) noexcept
+{
+    if (auto h = g_free_hook.load(std::memory_order_relaxed))
+        h(p, n);
+    ::operator delete(p, n);
+}
+
+void srtp_context_impl::operator delete(void* p, size_t n, std::align_val_t a) noexcept
+{
+    if (auto h = g_free_hook.load(std::memory_order_relaxed))
+        h(p, n);
+    ::operator delete(p, n, a);
 }
 
 uint8_t* thread_scratch() noexcept

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "crypto/srtp_context.h"
@@ -54,6 +55,13 @@ public:
     virtual bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept = 0;
     // Sizes of the parts (libsrtp: its own allocations are not counted).
     virtual context_layout layout() const noexcept = 0;
+
+    // Test hook: sees a context's memory after its destructors ran, just
+    // before it is freed (test_crypto_wipe: no key byte may be left).
+    using free_hook = void (*)(const void* p, size_t n);
+    static void set_free_hook(free_hook h) noexcept;
+    static void operator delete(void* p, size_t n) noexcept;
+    static void operator delete(void* p, size_t n, std::align_val_t a) noexcept;
 };
 
 // Engine factories. Isar's own engines take session keys (so RFC 7714 vectors,
