@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <intel-ipsec-mb.h>
 #include <openssl/mem.h>
 
@@ -428,6 +431,66 @@ std::unique_ptr<srtp_context_impl> make_ipsec_mb_context(const session_keys& k, 
     return make_for<mgr_kind::gcm>(k, err);
 }
 
+bool ipsec_mb_gcm_guard_check(bool compact_gcm, size_t max_len, std::string& err)
+{
+    const mgr_kind kind = compact_gcm ? mgr_kind::gcm_compact : mgr_kind::gcm;
+    const size_t n = gcm_key_bytes(kind);
+    IMB_MGR* m = thread_mgr(kind);
+    if (n == 0 || m == nullptr) {
+        err = "no manager";
+        return false;
+    }
+    const long page = sysconf(_SC_PAGESIZE);
+    auto* map = static_cast<uint8_t*>(mmap(nullptr, size_t(page) * 2, PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (map == MAP_FAILED || mprotect(map + page, size_t(page), PROT_NONE) != 0) {
+        err = "mmap";
+        return false;
+    }
+    auto* edge = reinterpret_cast<gcm_key_data*>(map + page - n); // n bytes, then a hole
+    alignas(64) static uint8_t a[16384], b[16384], aad[64];
+    const uint8_t iv[12] = {9, 8, 7};
+    bool ok = true;
+    for (size_t key_len : {size_t{16}, size_t{32}}) {
+        const uint8_t key[32] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6};
+        alignas(64) struct gcm_key_data full;
+        if (key_len == 16) {
+            IMB_AES128_GCM_PRE(m, key, &full);
+        } else {
+            IMB_AES256_GCM_PRE(m, key, &full);
+        }
+        std::memcpy(edge, &full, n);
+        for (size_t len = 0; len <= max_len && ok; len += len < 300 ? 1 : 61) {
+            for (size_t al : {size_t{8}, size_t{12}, size_t{44}}) {
+                std::memset(a, 0x3c, len);
+                std::memset(b, 0x3c, len);
+                uint8_t t1[16], t2[16];
+                struct gcm_context_data c;
+                if (key_len == 16) {
+                    IMB_AES128_GCM_ENC(m, &full, &c, a, a, len, iv, aad, al, t1, 16);
+                    IMB_AES128_GCM_ENC(m, edge, &c, b, b, len, iv, aad, al, t2, 16);
+                } else {
+                    IMB_AES256_GCM_ENC(m, &full, &c, a, a, len, iv, aad, al, t1, 16);
+                    IMB_AES256_GCM_ENC(m, edge, &c, b, b, len, iv, aad, al, t2, 16);
+                }
+                ok = ok && std::memcmp(a, b, len) == 0 && std::memcmp(t1, t2, 16) == 0;
+                if (key_len == 16) {
+                    IMB_AES128_GCM_DEC(m, edge, &c, b, b, len, iv, aad, al, t2, 16);
+                } else {
+                    IMB_AES256_GCM_DEC(m, edge, &c, b, b, len, iv, aad, al, t2, 16);
+                }
+                ok = ok && std::memcmp(t1, t2, 16) == 0;
+            }
+        }
+        OPENSSL_cleanse(&full, sizeof full);
+    }
+    munmap(map, size_t(page) * 2);
+    if (!ok) {
+        err = "the schedule's first " + std::to_string(n) + " bytes give other results";
+    }
+    return ok;
+}
+
 size_t ipsec_mb_gcm_key_bytes(bool compact_gcm) noexcept
 {
     return gcm_key_bytes(compact_gcm ? mgr_kind::gcm_compact : mgr_kind::gcm);
@@ -449,9 +512,12 @@ bool engine_keystream_ipsec_mb(const uint8_t* key, size_t key_len, const uint8_t
 
 bool prepare_thread() noexcept
 {
+    using detail::mgr_kind;
     return !detail::ipsec_mb_available() ||
-           (detail::thread_mgr(detail::mgr_kind::gcm) != nullptr &&
-                   detail::thread_mgr(detail::mgr_kind::cm) != nullptr);
+           (detail::thread_mgr(mgr_kind::gcm) != nullptr &&
+                   detail::thread_mgr(mgr_kind::cm) != nullptr &&
+                   (detail::gcm_key_bytes(mgr_kind::gcm_compact) == 0 ||
+                           detail::thread_mgr(mgr_kind::gcm_compact) != nullptr));
 }
 
 } // namespace isar::crypto

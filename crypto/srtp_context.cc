@@ -47,6 +47,13 @@ const char* engine_name(engine e) noexcept
     return "unknown";
 }
 
+namespace {
+std::atomic<bool> g_compact_gcm{false};
+}
+
+void set_compact_gcm(bool on) noexcept { g_compact_gcm.store(on, std::memory_order_relaxed); }
+bool compact_gcm() noexcept { return g_compact_gcm.load(std::memory_order_relaxed); }
+
 engine auto_engine(suite s) noexcept
 {
     // Measured with bench/srtp (table in crypto/README.md). GCM: intel-ipsec-mb's
@@ -149,7 +156,7 @@ std::unique_ptr<srtp_context_impl> create_from_session_keys(const session_keys& 
                   "initialise with AES-NI on this CPU); use boringssl or auto";
             return nullptr;
         }
-        return make_ipsec_mb_context(k, err);
+        return make_ipsec_mb_context(k, err, compact_gcm());
     case engine::boringssl:
         return make_boringssl_context(k, err);
     case engine::libsrtp:

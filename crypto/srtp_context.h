@@ -45,6 +45,15 @@ const char* engine_name(engine e) noexcept;
 // The engine auto_select resolves to for `s` on this CPU (see crypto/README.md).
 engine auto_engine(suite s) noexcept;
 
+// GCM key schedules of the ipsec_mb engine. Where intel-ipsec-mb's fastest
+// GCM is its AVX-512/VAES code, a schedule holds 48 GHASH powers (1008 bytes
+// per key); `true` makes contexts created afterwards use its AVX2 code
+// instead (384 bytes: ~600 B less per context, ~1.2 KB per SRTP leg, for
+// ~20 % more cycles per packet; crypto/README.md). No effect where AVX2 is the
+// best already. Control thread, before the contexts are created.
+void set_compact_gcm(bool on) noexcept;
+bool compact_gcm() noexcept;
+
 // Sets up per-thread engine state (the intel-ipsec-mb manager) for the calling
 // thread. Call once on each worker lcore before its first packet; otherwise it
 // happens (one allocation) on that thread's first ipsec_mb packet. Returns false

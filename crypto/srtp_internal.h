@@ -73,6 +73,10 @@ std::unique_ptr<srtp_context_impl> make_ipsec_mb_context(const session_keys& k, 
         bool compact_gcm = false);
 // Bytes of a GCM key schedule as the ipsec_mb engine keeps it (0: unusable).
 size_t ipsec_mb_gcm_key_bytes(bool compact_gcm) noexcept;
+// Test: with the schedule's kept bytes just before an unmapped page, GCM of
+// every length up to max_len gives what the whole gcm_key_data gives (a read
+// past the kept bytes would fault).
+bool ipsec_mb_gcm_guard_check(bool compact_gcm, size_t max_len, std::string& err);
 std::unique_ptr<srtp_context_impl> make_libsrtp_context(const key_material& km, std::string& err);
 std::unique_ptr<srtp_context_impl> create_from_session_keys(const session_keys& k, engine e,
         std::string& err);
