@@ -516,7 +516,7 @@ bool prepare_thread() noexcept
     return !detail::ipsec_mb_available() ||
            (detail::thread_mgr(mgr_kind::gcm) != nullptr &&
                    detail::thread_mgr(mgr_kind::cm) != nullptr &&
-                   (detail::gcm_key_bytes(mgr_kind::gcm_compact) == 0 ||
+                   (!compact_gcm() || detail::gcm_key_bytes(mgr_kind::gcm_compact) == 0 ||
                            detail::thread_mgr(mgr_kind::gcm_compact) != nullptr));
 }
 

@@ -65,6 +65,21 @@ TEST(footprint, PrintsWhereTheBytesGo)
     }
 }
 
+TEST(footprint, CompactGcmKeepsLessWhereAvx512IsTheBest)
+{
+    if (!detail::ipsec_mb_available())
+        GTEST_SKIP() << "no intel-ipsec-mb here";
+    const measured best = measure(suite::aead_aes_128_gcm, engine::ipsec_mb);
+    set_compact_gcm(true);
+    const measured compact = measure(suite::aead_aes_128_gcm, engine::ipsec_mb);
+    set_compact_gcm(false);
+    std::printf("AEAD_AES_128_GCM ipsec_mb: %zu B per context, %zu B compact (schedules %zu, %zu)\n",
+            best.heap_per_ctx, compact.heap_per_ctx, best.lay.rtp_keys, compact.lay.rtp_keys);
+    EXPECT_LE(compact.lay.object, best.lay.object);
+    if (detail::ipsec_mb_gcm_key_bytes(true) < detail::ipsec_mb_gcm_key_bytes(false))
+        EXPECT_LT(compact.lay.object + 512, best.lay.object);
+}
+
 TEST(footprint, ReservedSlotsAreCountedAsHeap)
 {
     std::mt19937 rng(6);
