@@ -158,8 +158,8 @@ public:
         return true;
     }
 
-    bool seal(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
-            uint8_t tag[16]) noexcept
+    bool seal(bool, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data,
+            size_t len, uint8_t tag[16]) noexcept
     {
         size_t tag_len = 0;
         if (!EVP_AEAD_CTX_seal_scatter(&ctx_, data, tag, &tag_len, 16, iv, 12, data, len, nullptr,
@@ -170,7 +170,7 @@ public:
         return true;
     }
 
-    bool open(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
+    bool open(bool, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
             size_t len, uint8_t* out, const uint8_t tag[16]) noexcept
     {
         if (!EVP_AEAD_CTX_open_gather(&ctx_, out, iv, 12, in, len, tag, 16, aad, aad_len)) {
@@ -181,7 +181,7 @@ public:
     }
 
     template <class F>
-    void hot(F&& add) const noexcept
+    void hot(bool, F&& add) const noexcept
     {
         add(this, sizeof *this);
     }

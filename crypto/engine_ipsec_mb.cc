@@ -315,31 +315,31 @@ public:
             err = "ipsec_mb: cannot set up an intel-ipsec-mb manager";
             return false;
         }
-        aes256_ = key_len == 32;
+        const bool aes256 = key_len == 32;
         if constexpr (N >= sizeof(gcm_key_data)) {
-            pre(m, key, reinterpret_cast<gcm_key_data*>(key_));
+            pre(m, aes256, key, reinterpret_cast<gcm_key_data*>(key_));
         } else {
             if (gcm_key_bytes(Kind) > N) {
                 err = "ipsec_mb: GCM key schedule larger than its room";
                 return false;
             }
             alignas(64) struct gcm_key_data kd;
-            pre(m, key, &kd);
+            pre(m, aes256, key, &kd);
             std::memcpy(key_, &kd, N);
             OPENSSL_cleanse(&kd, sizeof kd);
         }
         return true;
     }
 
-    bool seal(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
-            uint8_t tag[16]) noexcept
+    bool seal(bool aes256, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data,
+            size_t len, uint8_t tag[16]) noexcept
     {
         IMB_MGR* m = thread_mgr(Kind);
         if (m == nullptr) {
             return false;
         }
         struct gcm_context_data ctx;
-        if (aes256_) {
+        if (aes256) {
             IMB_AES256_GCM_ENC(m, kd(), &ctx, data, data, len, iv, aad, aad_len, tag, 16);
         } else {
             IMB_AES128_GCM_ENC(m, kd(), &ctx, data, data, len, iv, aad, aad_len, tag, 16);
@@ -347,8 +347,8 @@ public:
         return true;
     }
 
-    bool open(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
-            size_t len, uint8_t* out, const uint8_t tag[16]) noexcept
+    bool open(bool aes256, const uint8_t iv[12], const uint8_t* aad, size_t aad_len,
+            const uint8_t* in, size_t len, uint8_t* out, const uint8_t tag[16]) noexcept
     {
         IMB_MGR* m = thread_mgr(Kind);
         if (m == nullptr) {
@@ -356,7 +356,7 @@ public:
         }
         struct gcm_context_data ctx;
         uint8_t t[16];
-        if (aes256_) {
+        if (aes256) {
             IMB_AES256_GCM_DEC(m, kd(), &ctx, out, in, len, iv, aad, aad_len, t, 16);
         } else {
             IMB_AES128_GCM_DEC(m, kd(), &ctx, out, in, len, iv, aad, aad_len, t, 16);
@@ -368,10 +368,10 @@ public:
     // the 48-power (VAES) layout keeps H^1 last, so the last 16; the smaller
     // layouts are read whole.
     template <class F>
-    void hot(F&& add) const noexcept
+    void hot(bool aes256, F&& add) const noexcept
     {
         if constexpr (N >= 1008) {
-            add(key_, aes256_ ? 16 * 15 : 16 * 11);
+            add(key_, aes256 ? 16 * 15 : 16 * 11);
             add(key_ + 1008 - 16 * 16, 16 * 16);
         } else {
             add(key_, N);
@@ -379,9 +379,9 @@ public:
     }
 
 private:
-    void pre(IMB_MGR* m, const uint8_t* key, gcm_key_data* out) noexcept
+    static void pre(IMB_MGR* m, bool aes256, const uint8_t* key, gcm_key_data* out) noexcept
     {
-        if (aes256_) {
+        if (aes256) {
             IMB_AES256_GCM_PRE(m, key, out);
         } else {
             IMB_AES128_GCM_PRE(m, key, out);
@@ -390,8 +390,9 @@ private:
     // The assembly passes it on as a gcm_key_data and reads only the first N bytes.
     const gcm_key_data* kd() const noexcept { return reinterpret_cast<const gcm_key_data*>(key_); }
 
+    // Nothing after it: a flag here would cost a whole 64-byte line (the
+    // engine passes the key size, from its suite, instead).
     alignas(64) uint8_t key_[N];
-    bool aes256_ = false;
 };
 
 template <mgr_kind K>

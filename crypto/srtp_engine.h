@@ -255,9 +255,9 @@ protected:
         }
     }
     // Salts and raw SRTCP keys, and the prefetch regions: the header and
-    // first slot, then what the RTP backend `rtp` names.
-    template <class B>
-    void set_keys(const session_keys& k, const B& rtp) noexcept
+    // first slot, then those `hot(add)` names (the RTP backend's).
+    template <class Hot>
+    void set_keys(const session_keys& k, Hot&& hot) noexcept
     {
         std::memcpy(rtp_salt_, k.rtp_salt, SaltLen);
         std::memcpy(rtcp_.key, k.rtcp_key, k.key_len);
@@ -267,7 +267,7 @@ protected:
         unsigned i = 0;
         this->set_hot(i++, this, static_cast<uint32_t>(static_cast<const char*>(tab_.hot_end()) -
                                                        reinterpret_cast<const char*>(this)));
-        rtp.hot([&](const void* p, size_t n) { this->set_hot(i++, p, static_cast<uint32_t>(n)); });
+        hot([&](const void* p, size_t n) { this->set_hot(i++, p, static_cast<uint32_t>(n)); });
     }
     context_layout layout_of(size_t object, size_t rtp_keys) const noexcept
     {
@@ -299,8 +299,11 @@ public:
 
     bool init(const session_keys& k, const char*& err)
     {
-        this->set_keys(k, rtp_);
-        return rtp_.init(k.rtp_key, k.key_len, k.rtp_auth, err);
+        if (!rtp_.init(k.rtp_key, k.key_len, k.rtp_auth, err)) {
+            return false;
+        }
+        this->set_keys(k, [&](auto&& add) { rtp_.hot(add); });
+        return true;
     }
     context_layout layout() const noexcept override
     {
@@ -471,13 +474,15 @@ private:
 
 // ---- AEAD AES-GCM ------------------------------------------------------------------
 //
-// Backend contract (one instance per key: RTP, and SRTCP per packet):
+// Backend contract (one instance per key: RTP, and SRTCP per packet; `wide`
+// = AES-256, from the suite, so the backend need not store it):
 //   bool init(const uint8_t* key, size_t key_len, const char*& err);
-//   template <class F> void hot(F&& add) const noexcept; // as for AES-CM
-//   bool seal(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data,
-//             size_t len, uint8_t tag[16]) noexcept;                 // in place
-//   bool open(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
-//             size_t len, uint8_t* out, const uint8_t tag[16]) noexcept; // out may == in
+//   template <class F> void hot(bool wide, F&& add) const noexcept; // as for AES-CM
+//   bool seal(bool wide, const uint8_t iv[12], const uint8_t* aad, size_t aad_len,
+//             uint8_t* data, size_t len, uint8_t tag[16]) noexcept;       // in place
+//   bool open(bool wide, const uint8_t iv[12], const uint8_t* aad, size_t aad_len,
+//             const uint8_t* in, size_t len, uint8_t* out, const uint8_t tag[16]) noexcept;
+//             // out may == in
 template <class Gcm>
 class gcm_engine final : public engine_common<gcm_engine<Gcm>, 12> {
     using base = engine_common<gcm_engine<Gcm>, 12>;
@@ -495,8 +500,11 @@ public:
 
     bool init(const session_keys& k, const char*& err)
     {
-        this->set_keys(k, rtp_);
-        return rtp_.init(k.rtp_key, k.key_len, err);
+        if (!rtp_.init(k.rtp_key, k.key_len, err)) {
+            return false;
+        }
+        this->set_keys(k, [&](auto&& add) { rtp_.hot(wide(), add); });
+        return true;
     }
     context_layout layout() const noexcept override
     {
@@ -522,7 +530,7 @@ public:
         }
         uint8_t iv[12];
         gcm_iv(rtp_salt_, v.ssrc, uint32_t(idx >> 32), uint32_t(idx), iv);
-        if (!rtp_.seal(iv, buf, v.hdr_len, buf + v.hdr_len, len - v.hdr_len, buf + len)) {
+        if (!rtp_.seal(wide(), iv, buf, v.hdr_len, buf + v.hdr_len, len - v.hdr_len, buf + len)) {
             return status::no_room;
         }
         s->rtp.accept(idx);
@@ -557,7 +565,7 @@ public:
         scratch_backend<rtcp_backend> k;
         const char* err = nullptr;
         if (!k->init(rtcp_.key, rtcp_.key_len, err) ||
-            !k->seal(iv, aad, sizeof aad, buf + 8, len - 8, buf + len)) {
+            !k->seal(wide(), iv, aad, sizeof aad, buf + 8, len - 8, buf + len)) {
             return status::no_room;
         }
         std::memcpy(buf + len + tag_len, aad + 8, 4);
@@ -592,7 +600,7 @@ private:
         uint8_t iv[12];
         gcm_iv(rtp_salt_, v.ssrc, uint32_t(idx >> 32), uint32_t(idx), iv);
         uint8_t* out = out_len != nullptr ? buf + v.hdr_len : thread_scratch();
-        if (!rtp_.open(iv, buf, v.hdr_len, buf + v.hdr_len, body - v.hdr_len, out, buf + body)) {
+        if (!rtp_.open(wide(), iv, buf, v.hdr_len, buf + v.hdr_len, body - v.hdr_len, out, buf + body)) {
             return status::auth_fail;
         }
         if (out_len != nullptr) {
@@ -642,14 +650,14 @@ private:
             std::memcpy(aad, buf, 8);
             std::memcpy(aad + 8, trailer, 4);
             uint8_t* out = out_len != nullptr ? buf + 8 : thread_scratch();
-            ok = k->open(iv, aad, sizeof aad, buf + 8, body - 8, out, tag);
+            ok = k->open(wide(), iv, aad, sizeof aad, buf + 8, body - 8, out, tag);
         } else {
             // RFC 7714 §9.3: unencrypted SRTCP authenticates the whole packet and
             // the trailer as AAD.
             uint8_t* aad = thread_scratch();
             std::memcpy(aad, buf, body);
             std::memcpy(aad + body, trailer, 4);
-            ok = k->open(iv, aad, body + 4, buf, 0, aad + body + 4, tag);
+            ok = k->open(wide(), iv, aad, body + 4, buf, 0, aad + body + 4, tag);
         }
         if (!ok) {
             return status::auth_fail;
@@ -664,6 +672,8 @@ private:
         tab_.touch(s);
         return status::ok;
     }
+
+    bool wide() const noexcept { return this->suite_ == suite::aead_aes_256_gcm; }
 
     alignas(64) Gcm rtp_;
 };
