@@ -39,6 +39,13 @@
 //   AEAD_AES_256_GCM          1200  libsrtp       966      1080       2137
 //
 // auto_select: GCM -> ipsec_mb, AES-CM -> boringssl (see crypto/README.md).
+//
+// many/<suite>/<engine>: protect with context tx[i], unprotect with rx[i] over
+// 1, 1k and 100k context pairs (random order; with and without the worker's
+// burst prefetch): what a context's size and layout cost once it is not in
+// cache. ipsec_mb_avx2 = GCM with the compact (384-byte) schedule. rtcp/:
+// SRTCP protect + unprotect (the schedule is expanded per packet). Numbers:
+// crypto/README.md "What an RTP packet reads in a context".
 #include <algorithm>
 #include <cstring>
 #include <memory>
