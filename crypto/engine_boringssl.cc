@@ -23,32 +23,38 @@ public:
     ~bssl_cm()
     {
         OPENSSL_cleanse(&aes_, sizeof aes_);
-        OPENSSL_cleanse(&inner_, sizeof inner_);
-        OPENSSL_cleanse(&outer_, sizeof outer_);
+        OPENSSL_cleanse(inner_, sizeof inner_);
+        OPENSSL_cleanse(outer_, sizeof outer_);
     }
 
-    bool init(const uint8_t* key, size_t key_len, const uint8_t auth[20], std::string& err)
+    bool init(const uint8_t* key, size_t key_len, const uint8_t auth[20], const char*& err)
     {
         if (AES_set_encrypt_key(key, unsigned(key_len * 8), &aes_) != 0) {
             err = "boringssl: AES key setup failed";
             return false;
         }
         // HMAC (RFC 2104) with the key's ipad/opad blocks hashed once here, so a
-        // packet costs only the message and the outer block.
+        // packet costs only the message and the outer block. Only the 20-byte
+        // chaining values are kept (a SHA_CTX is 96 bytes); a packet rebuilds
+        // the context after one 64-byte block from them.
         uint8_t pad[SHA_CBLOCK];
+        SHA_CTX c;
         std::memset(pad, 0x36, sizeof pad);
         for (size_t i = 0; i < 20; ++i) {
             pad[i] ^= auth[i];
         }
-        SHA1_Init(&inner_);
-        SHA1_Update(&inner_, pad, sizeof pad);
+        SHA1_Init(&c);
+        SHA1_Update(&c, pad, sizeof pad);
+        std::memcpy(inner_, c.h, sizeof inner_);
         std::memset(pad, 0x5c, sizeof pad);
         for (size_t i = 0; i < 20; ++i) {
             pad[i] ^= auth[i];
         }
-        SHA1_Init(&outer_);
-        SHA1_Update(&outer_, pad, sizeof pad);
+        SHA1_Init(&c);
+        SHA1_Update(&c, pad, sizeof pad);
+        std::memcpy(outer_, c.h, sizeof outer_);
         OPENSSL_cleanse(pad, sizeof pad);
+        OPENSSL_cleanse(&c, sizeof c);
         return true;
     }
 
@@ -65,14 +71,15 @@ public:
     bool mac(const uint8_t* data, size_t len, const uint8_t* tail, size_t tail_len,
             uint8_t digest[20]) noexcept
     {
-        SHA_CTX c = inner_;
+        SHA_CTX c;
+        after_block(c, inner_);
         SHA1_Update(&c, data, len);
         if (tail_len != 0) {
             SHA1_Update(&c, tail, tail_len);
         }
         uint8_t ih[SHA_DIGEST_LENGTH];
         SHA1_Final(ih, &c);
-        c = outer_;
+        after_block(c, outer_);
         SHA1_Update(&c, ih, sizeof ih);
         SHA1_Final(digest, &c);
         return true;
@@ -99,14 +106,31 @@ public:
         return true;
     }
 
+    template <class F>
+    void hot(F&& add) const noexcept
+    {
+        add(this, sizeof *this); // AES_KEY keeps `rounds` after all 15 round keys
+    }
+
 private:
+    // The state SHA1_Init + SHA1_Update of one 64-byte block leaves.
+    static void after_block(SHA_CTX& c, const uint32_t h[5]) noexcept
+    {
+        std::memcpy(c.h, h, sizeof c.h);
+        c.Nl = SHA_CBLOCK * 8;
+        c.Nh = 0;
+        c.num = 0;
+    }
+
     AES_KEY aes_;
-    SHA_CTX inner_;
-    SHA_CTX outer_;
+    uint32_t inner_[5];
+    uint32_t outer_[5];
 };
 
 class bssl_gcm {
 public:
+    using full = bssl_gcm; // SRTCP's per-packet form: the same
+
     bssl_gcm() = default;
     bssl_gcm(const bssl_gcm&) = delete;
     bssl_gcm& operator=(const bssl_gcm&) = delete;
@@ -120,7 +144,9 @@ public:
         }
     }
 
-    bool init(const uint8_t* key, size_t key_len, std::string& err)
+    // EVP_AEAD_CTX_init keeps AES-GCM's state inline (no allocation), so this
+    // may run per SRTCP packet.
+    bool init(const uint8_t* key, size_t key_len, const char*& err)
     {
         const EVP_AEAD* aead = key_len == 32 ? EVP_aead_aes_256_gcm() : EVP_aead_aes_128_gcm();
         if (!EVP_AEAD_CTX_init(&ctx_, aead, key, key_len, 16, nullptr)) {
@@ -132,8 +158,8 @@ public:
         return true;
     }
 
-    bool seal(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
-            uint8_t tag[16]) noexcept
+    bool seal(bool, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data,
+            size_t len, uint8_t tag[16]) noexcept
     {
         size_t tag_len = 0;
         if (!EVP_AEAD_CTX_seal_scatter(&ctx_, data, tag, &tag_len, 16, iv, 12, data, len, nullptr,
@@ -144,7 +170,7 @@ public:
         return true;
     }
 
-    bool open(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
+    bool open(bool, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
             size_t len, uint8_t* out, const uint8_t tag[16]) noexcept
     {
         if (!EVP_AEAD_CTX_open_gather(&ctx_, out, iv, 12, in, len, tag, 16, aad, aad_len)) {
@@ -152,6 +178,12 @@ public:
             return false;
         }
         return true;
+    }
+
+    template <class F>
+    void hot(bool, F&& add) const noexcept
+    {
+        add(this, sizeof *this);
     }
 
 private:
@@ -169,7 +201,7 @@ std::unique_ptr<srtp_context_impl> make_boringssl_context(const session_keys& k,
 bool engine_keystream_boringssl(const uint8_t* key, size_t key_len, const uint8_t iv[16],
         uint8_t* data, size_t len)
 {
-    std::string err;
+    const char* err = nullptr;
     const uint8_t no_auth[20] = {};
     bssl_cm c;
     return c.init(key, key_len, no_auth, err) && c.keystream(iv, data, len);

@@ -239,6 +239,7 @@ public:
     suite get_suite() const noexcept override { return suite_; }
     engine get_engine() const noexcept override { return engine::libsrtp; }
     bool set_rtcp_tx_index(uint32_t, uint32_t) noexcept override { return false; }
+    context_layout layout() const noexcept override { return {sizeof *this, 0, 0, 0, 0}; }
     // libsrtp allocates a stream per SSRC itself; Isar does not grow it.
     bool reserve_ssrcs(uint32_t slots, uint32_t) override { return slots <= max_ssrcs; }
     uint32_t ssrc_capacity() const noexcept override { return max_ssrcs; }

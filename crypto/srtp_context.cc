@@ -1,6 +1,7 @@
 // srtp_context::create(), key derivation, engine choice.
 #include "crypto/srtp_context.h"
 
+#include <atomic>
 #include <cstring>
 
 #include <openssl/aes.h>
@@ -45,6 +46,13 @@ const char* engine_name(engine e) noexcept
     }
     return "unknown";
 }
+
+namespace {
+std::atomic<bool> g_compact_gcm{false};
+}
+
+void set_compact_gcm(bool on) noexcept { g_compact_gcm.store(on, std::memory_order_relaxed); }
+bool compact_gcm() noexcept { return g_compact_gcm.load(std::memory_order_relaxed); }
 
 engine auto_engine(suite s) noexcept
 {
@@ -148,7 +156,7 @@ std::unique_ptr<srtp_context_impl> create_from_session_keys(const session_keys& 
                   "initialise with AES-NI on this CPU); use boringssl or auto";
             return nullptr;
         }
-        return make_ipsec_mb_context(k, err);
+        return make_ipsec_mb_context(k, err, compact_gcm());
     case engine::boringssl:
         return make_boringssl_context(k, err);
     case engine::libsrtp:
@@ -170,6 +178,29 @@ bool engine_keystream(engine e, const uint8_t* key, size_t key_len, const uint8_
     default:
         return false;
     }
+}
+
+namespace {
+std::atomic<srtp_context_impl::free_hook> g_free_hook{nullptr};
+}
+
+void srtp_context_impl::set_free_hook(free_hook h) noexcept
+{
+    g_free_hook.store(h, std::memory_order_relaxed);
+}
+
+void srtp_context_impl::operator delete(void* p, size_t n) noexcept
+{
+    if (auto h = g_free_hook.load(std::memory_order_relaxed))
+        h(p, n);
+    ::operator delete(p, n);
+}
+
+void srtp_context_impl::operator delete(void* p, size_t n, std::align_val_t a) noexcept
+{
+    if (auto h = g_free_hook.load(std::memory_order_relaxed))
+        h(p, n);
+    ::operator delete(p, n, a);
 }
 
 uint8_t* thread_scratch() noexcept

@@ -45,6 +45,15 @@ const char* engine_name(engine e) noexcept;
 // The engine auto_select resolves to for `s` on this CPU (see crypto/README.md).
 engine auto_engine(suite s) noexcept;
 
+// GCM key schedules of the ipsec_mb engine. Where intel-ipsec-mb's fastest
+// GCM is its AVX-512/VAES code, a schedule holds 48 GHASH powers (1008 bytes
+// per key); `true` makes contexts created afterwards use its AVX2 code
+// instead (384 bytes: ~600 B less per context, ~1.2 KB per SRTP leg, for
+// ~20 % more cycles per packet; crypto/README.md). No effect where AVX2 is the
+// best already. Control thread, before the contexts are created.
+void set_compact_gcm(bool on) noexcept;
+bool compact_gcm() noexcept;
+
 // Sets up per-thread engine state (the intel-ipsec-mb manager) for the calling
 // thread. Call once on each worker lcore before its first packet; otherwise it
 // happens (one allocation) on that thread's first ipsec_mb packet. Returns false
@@ -127,37 +136,47 @@ public:
     virtual suite get_suite() const noexcept = 0;
     virtual engine get_engine() const noexcept = 0;
 
-    // Starts loading what an RTP packet will read - the SSRC slot and the
-    // RTP key schedule - without waiting for it. A relay with many legs calls
-    // it for a whole burst before it processes the first packet, so that the
-    // cache misses of different contexts overlap. The regions are read from
-    // this object's first cache line (see prefetch_line0()). Optional: a
-    // context works the same without it.
+    // Starts loading what an RTP packet will read - the context's first
+    // lines (SSRC slot, salt) and the parts of the RTP key schedule a packet
+    // of a few hundred bytes uses - without waiting for it. A relay with many
+    // legs calls it for a whole burst before it processes the first packet,
+    // so that the cache misses of different contexts overlap. The regions
+    // are read from this object's first cache line (see prefetch_line0()).
+    // Optional: a context works the same without it.
     void prefetch() const noexcept
     {
+        const auto base = reinterpret_cast<uintptr_t>(this);
         for (const auto& r : hot_) {
             // Every line the region touches, also when it starts mid-line.
-            const auto begin = reinterpret_cast<uintptr_t>(r.p) & ~uintptr_t{63};
-            const auto end = reinterpret_cast<uintptr_t>(r.p) + r.len;
+            const uintptr_t begin = (base + r.off) & ~uintptr_t{63};
+            const uintptr_t end = base + r.off + r.len;
             for (uintptr_t a = begin; a < end; a += 64)
                 __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
         }
     }
-    // The first step: the line that holds the region list.
-    void prefetch_line0() const noexcept { __builtin_prefetch(this, 0, 3); }
+    // The first step: the line that holds the region list, and the next one
+    // (Isar's engines keep the first SSRC slot there), which need no list.
+    void prefetch_line0() const noexcept
+    {
+        __builtin_prefetch(this, 0, 3);
+        __builtin_prefetch(reinterpret_cast<const char*>(this) + 64, 0, 3);
+    }
 
 protected:
+    // Region i: [p, p + len), within this object.
     void set_hot(unsigned i, const void* p, uint32_t len) noexcept
     {
-        if (i < n_hot)
-            hot_[i] = {p, len};
+        const auto off = static_cast<uintptr_t>(static_cast<const char*>(p) -
+                                                reinterpret_cast<const char*>(this));
+        if (i < n_hot && off + len <= 0xffff)
+            hot_[i] = {static_cast<uint16_t>(off), static_cast<uint16_t>(len)};
     }
 
 private:
-    static constexpr unsigned n_hot = 2;
-    struct region {
-        const void* p = nullptr;
-        uint32_t len = 0;
+    static constexpr unsigned n_hot = 4;
+    struct region { // from `this`: 4 bytes, so the list stays in line 0
+        uint16_t off = 0;
+        uint16_t len = 0;
     };
     region hot_[n_hot];
 };

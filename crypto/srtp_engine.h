@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 
 #include <openssl/mem.h>
@@ -122,10 +123,52 @@ inline void gcm_iv(const uint8_t salt[12], uint32_t ssrc, uint32_t hi, uint32_t 
     std::memcpy(iv + 8, &w1, 4);
 }
 
+// ---- keys ---------------------------------------------------------------------------
+
+// SRTCP's session keys, kept raw: SRTCP is a few packets a second per SSRC,
+// so its key schedule is expanded per packet into per-thread storage
+// (scratch_backend) instead of living in every context (an intel-ipsec-mb
+// GCM schedule is 1 KB). Wiped on destruction.
+struct rtcp_keys {
+    uint8_t key[32] = {};
+    uint8_t auth[20] = {}; // HMAC-SHA1 key; unused for GCM
+    uint8_t salt[14] = {};
+    uint8_t key_len = 0;
+    rtcp_keys() = default;
+    rtcp_keys(const rtcp_keys&) = delete;
+    rtcp_keys& operator=(const rtcp_keys&) = delete;
+    ~rtcp_keys()
+    {
+        OPENSSL_cleanse(key, sizeof key);
+        OPENSSL_cleanse(auth, sizeof auth);
+        OPENSSL_cleanse(salt, sizeof salt);
+    }
+};
+
+// A backend expanded for one packet in per-thread storage: no allocation; its
+// destructor wipes it when the packet is done. One at a time per thread.
+template <class B>
+class scratch_backend {
+public:
+    scratch_backend() noexcept : b_(new (slot()) B) {}
+    ~scratch_backend() { b_->~B(); }
+    scratch_backend(const scratch_backend&) = delete;
+    scratch_backend& operator=(const scratch_backend&) = delete;
+    B* operator->() noexcept { return b_; }
+
+private:
+    static void* slot() noexcept
+    {
+        alignas(64) static thread_local unsigned char s[sizeof(B)];
+        return s;
+    }
+    B* b_;
+};
+
 // ---- AES-CM + HMAC-SHA1 ------------------------------------------------------------
 //
-// Backend contract (one instance per key: RTP and RTCP):
-//   bool init(const uint8_t* key, size_t key_len, const uint8_t auth[20], std::string& err);
+// Backend contract (one instance per key: RTP, and SRTCP per packet):
+//   bool init(const uint8_t* key, size_t key_len, const uint8_t auth[20], const char*& err);
 //   // encrypt buf[off, off+enc_len) in place, then HMAC buf[0, auth_len)
 //   bool encrypt_then_mac(const uint8_t iv[16], uint8_t* buf, size_t off, size_t enc_len,
 //                         size_t auth_len, uint8_t digest[20]) noexcept;
@@ -137,19 +180,24 @@ inline void gcm_iv(const uint8_t salt[12], uint32_t ssrc, uint32_t hi, uint32_t 
 //   bool mac(const uint8_t* data, size_t len, const uint8_t* tail, size_t tail_len,
 //            uint8_t digest[20]) noexcept;
 //   bool keystream(const uint8_t iv[16], uint8_t* data, size_t len) noexcept;
-// What both transforms share: identity, salts, per-SSRC state and the
-// receive entry points (Derived provides rx_rtp/rx_rtcp; out_len == nullptr
-// means verify only). Salts are session key material: wiped with
-// OPENSSL_cleanse, which the compiler may not elide as a dead store.
+//   // The parts an RTP packet of a few hundred bytes reads: add(ptr, len) each.
+//   template <class F> void hot(F&& add) const noexcept;
+//
+// What both transforms share: identity, the RTP salt, per-SSRC state, raw
+// SRTCP keys and the receive entry points (Derived provides rx_rtp/rx_rtcp;
+// out_len == nullptr means verify only). Layout: line 0 holds the vtable
+// pointer, the prefetch regions, the RTP salt and the table's counters; the
+// first SSRC slot is line 1; then the other slots, the raw SRTCP keys (cold),
+// and the derived engine's RTP key schedule, 64-byte aligned. Salts are key
+// material: wiped with OPENSSL_cleanse, which the compiler may not elide.
 template <class Derived, size_t SaltLen>
 class engine_common : public srtp_context_impl {
 public:
-    engine_common(suite s, engine e) noexcept : suite_(s), engine_(e) {}
-    ~engine_common() override
+    engine_common(suite s, engine e) noexcept
+        : suite_(s), engine_(e), rtp_tag_(static_cast<uint8_t>(suite_rtp_tag_len(s)))
     {
-        OPENSSL_cleanse(rtp_salt_, sizeof rtp_salt_);
-        OPENSSL_cleanse(rtcp_salt_, sizeof rtcp_salt_);
     }
+    ~engine_common() override { OPENSSL_cleanse(rtp_salt_, sizeof rtp_salt_); }
 
     status unprotect_rtp(uint8_t* buf, size_t len, size_t* out_len) noexcept override
     {
@@ -206,17 +254,32 @@ protected:
             h.index = idx;
         }
     }
-    void set_salts(const uint8_t* rtp, const uint8_t* rtcp) noexcept
+    // Salts and raw SRTCP keys, and the prefetch regions: the header and
+    // first slot, then those `hot(add)` names (the RTP backend's).
+    template <class Hot>
+    void set_keys(const session_keys& k, Hot&& hot) noexcept
     {
-        std::memcpy(rtp_salt_, rtp, SaltLen);
-        std::memcpy(rtcp_salt_, rtcp, SaltLen);
+        std::memcpy(rtp_salt_, k.rtp_salt, SaltLen);
+        std::memcpy(rtcp_.key, k.rtcp_key, k.key_len);
+        std::memcpy(rtcp_.auth, k.rtcp_auth, sizeof rtcp_.auth);
+        std::memcpy(rtcp_.salt, k.rtcp_salt, SaltLen);
+        rtcp_.key_len = static_cast<uint8_t>(k.key_len);
+        unsigned i = 0;
+        this->set_hot(i++, this, static_cast<uint32_t>(static_cast<const char*>(tab_.hot_end()) -
+                                                       reinterpret_cast<const char*>(this)));
+        hot([&](const void* p, size_t n) { this->set_hot(i++, p, static_cast<uint32_t>(n)); });
+    }
+    context_layout layout_of(size_t object, size_t rtp_keys) const noexcept
+    {
+        return {object, sizeof tab_, rtp_keys, sizeof rtcp_, tab_.heap_bytes()};
     }
 
     suite suite_;
     engine engine_;
+    uint8_t rtp_tag_;
     uint8_t rtp_salt_[SaltLen] = {};
-    uint8_t rtcp_salt_[SaltLen] = {};
     ssrc_table tab_;
+    rtcp_keys rtcp_;
 
 private:
     Derived& self() noexcept { return static_cast<Derived&>(*this); }
@@ -226,22 +289,25 @@ template <class Cm>
 class cm_engine final : public engine_common<cm_engine<Cm>, 14> {
     using base = engine_common<cm_engine<Cm>, 14>;
     friend base;
-    using base::rtcp_salt_;
+    using base::rtcp_;
     using base::rtp_salt_;
+    using base::rtp_tag_;
     using base::tab_;
 
 public:
-    cm_engine(suite s, engine e) noexcept : base(s, e), rtp_tag_(suite_rtp_tag_len(s)) {}
+    cm_engine(suite s, engine e) noexcept : base(s, e) {}
 
-    bool init(const session_keys& k, std::string& err)
+    bool init(const session_keys& k, const char*& err)
     {
-        this->set_salts(k.rtp_salt, k.rtcp_salt);
-        this->set_hot(0, &tab_, static_cast<uint32_t>(
-                                        static_cast<const char*>(tab_.hot_begin()) -
-                                        reinterpret_cast<const char*>(&tab_) + tab_.hot_len()));
-        this->set_hot(1, &rtp_, std::min<uint32_t>(sizeof rtp_, 512));
-        return rtp_.init(k.rtp_key, k.key_len, k.rtp_auth, err) &&
-               rtcp_.init(k.rtcp_key, k.key_len, k.rtcp_auth, err);
+        if (!rtp_.init(k.rtp_key, k.key_len, k.rtp_auth, err)) {
+            return false;
+        }
+        this->set_keys(k, [&](auto&& add) { rtp_.hot(add); });
+        return true;
+    }
+    context_layout layout() const noexcept override
+    {
+        return this->layout_of(sizeof *this, sizeof rtp_);
     }
 
     status protect_rtp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
@@ -294,10 +360,13 @@ public:
         }
         uint32_t idx = s->rtcp_tx_index;
         uint8_t iv[16];
-        aes_cm_iv(rtcp_salt_, ssrc, idx, iv);
+        aes_cm_iv(rtcp_.salt, ssrc, idx, iv);
         store_be32(buf + len, 0x80000000u | idx); // E=1: always encrypted
         uint8_t d[20];
-        if (!rtcp_.encrypt_then_mac(iv, buf, 8, len - 8, len + 4, d)) {
+        scratch_backend<Cm> k;
+        const char* err = nullptr;
+        if (!k->init(rtcp_.key, rtcp_.key_len, rtcp_.auth, err) ||
+            !k->encrypt_then_mac(iv, buf, 8, len - 8, len + 4, d)) {
             return status::no_room;
         }
         std::memcpy(buf + len + 4, d, 10);
@@ -373,16 +442,21 @@ private:
         if (s != nullptr && !s->rtcp.may_accept(idx)) {
             return status::replay;
         }
+        scratch_backend<Cm> k;
+        const char* err = nullptr;
+        if (!k->init(rtcp_.key, rtcp_.key_len, rtcp_.auth, err)) {
+            return status::auth_fail;
+        }
         if (out_len == nullptr) {
             uint8_t d[20];
-            if (!rtcp_.mac(buf, auth_len, nullptr, 0, d) || !ct_equal(d, buf + auth_len, 10)) {
+            if (!k->mac(buf, auth_len, nullptr, 0, d) || !ct_equal(d, buf + auth_len, 10)) {
                 return status::auth_fail;
             }
         } else {
             uint8_t iv[16];
-            aes_cm_iv(rtcp_salt_, ssrc, idx, iv);
+            aes_cm_iv(rtcp_.salt, ssrc, idx, iv);
             const size_t enc_len = encrypted ? auth_len - 4 - 8 : 0;
-            if (!rtcp_.mac_then_decrypt(iv, buf, 8, enc_len, auth_len, buf + auth_len, 10)) {
+            if (!k->mac_then_decrypt(iv, buf, 8, enc_len, auth_len, buf + auth_len, 10)) {
                 return status::auth_fail;
             }
             *out_len = auth_len - 4;
@@ -395,40 +469,46 @@ private:
         return status::ok;
     }
 
-    size_t rtp_tag_;
-    Cm rtp_;
-    Cm rtcp_;
+    alignas(64) Cm rtp_;
 };
 
 // ---- AEAD AES-GCM ------------------------------------------------------------------
 //
-// Backend contract (one instance per key):
-//   bool init(const uint8_t* key, size_t key_len, std::string& err);
-//   bool seal(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, uint8_t* data,
-//             size_t len, uint8_t tag[16]) noexcept;                 // in place
-//   bool open(const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in,
-//             size_t len, uint8_t* out, const uint8_t tag[16]) noexcept; // out may == in
+// Backend contract (one instance per key: RTP, and SRTCP per packet; `wide`
+// = AES-256, from the suite, so the backend need not store it):
+//   bool init(const uint8_t* key, size_t key_len, const char*& err);
+//   template <class F> void hot(bool wide, F&& add) const noexcept; // as for AES-CM
+//   bool seal(bool wide, const uint8_t iv[12], const uint8_t* aad, size_t aad_len,
+//             uint8_t* data, size_t len, uint8_t tag[16]) noexcept;       // in place
+//   bool open(bool wide, const uint8_t iv[12], const uint8_t* aad, size_t aad_len,
+//             const uint8_t* in, size_t len, uint8_t* out, const uint8_t tag[16]) noexcept;
+//             // out may == in
 template <class Gcm>
 class gcm_engine final : public engine_common<gcm_engine<Gcm>, 12> {
     using base = engine_common<gcm_engine<Gcm>, 12>;
     friend base;
-    using base::rtcp_salt_;
+    using base::rtcp_;
     using base::rtp_salt_;
     using base::tab_;
+    // SRTCP's per-packet schedule: the backend's full-size form.
+    using rtcp_backend = typename Gcm::full;
 
 public:
     static constexpr size_t tag_len = 16;
 
     gcm_engine(suite s, engine e) noexcept : base(s, e) {}
 
-    bool init(const session_keys& k, std::string& err)
+    bool init(const session_keys& k, const char*& err)
     {
-        this->set_salts(k.rtp_salt, k.rtcp_salt);
-        this->set_hot(0, &tab_, static_cast<uint32_t>(
-                                        static_cast<const char*>(tab_.hot_begin()) -
-                                        reinterpret_cast<const char*>(&tab_) + tab_.hot_len()));
-        this->set_hot(1, &rtp_, std::min<uint32_t>(sizeof rtp_, 512));
-        return rtp_.init(k.rtp_key, k.key_len, err) && rtcp_.init(k.rtcp_key, k.key_len, err);
+        if (!rtp_.init(k.rtp_key, k.key_len, err)) {
+            return false;
+        }
+        this->set_keys(k, [&](auto&& add) { rtp_.hot(wide(), add); });
+        return true;
+    }
+    context_layout layout() const noexcept override
+    {
+        return this->layout_of(sizeof *this, sizeof rtp_);
     }
 
     status protect_rtp(uint8_t* buf, size_t len, size_t cap, size_t* out_len) noexcept override
@@ -450,7 +530,7 @@ public:
         }
         uint8_t iv[12];
         gcm_iv(rtp_salt_, v.ssrc, uint32_t(idx >> 32), uint32_t(idx), iv);
-        if (!rtp_.seal(iv, buf, v.hdr_len, buf + v.hdr_len, len - v.hdr_len, buf + len)) {
+        if (!rtp_.seal(wide(), iv, buf, v.hdr_len, buf + v.hdr_len, len - v.hdr_len, buf + len)) {
             return status::no_room;
         }
         s->rtp.accept(idx);
@@ -478,11 +558,14 @@ public:
         }
         uint32_t idx = s->rtcp_tx_index;
         uint8_t iv[12];
-        gcm_iv(rtcp_salt_, ssrc, 0, idx, iv);
+        gcm_iv(rtcp_.salt, ssrc, 0, idx, iv);
         uint8_t aad[12]; // RTCP header (8) || E + SRTCP index (4)
         std::memcpy(aad, buf, 8);
         store_be32(aad + 8, 0x80000000u | idx);
-        if (!rtcp_.seal(iv, aad, sizeof aad, buf + 8, len - 8, buf + len)) {
+        scratch_backend<rtcp_backend> k;
+        const char* err = nullptr;
+        if (!k->init(rtcp_.key, rtcp_.key_len, err) ||
+            !k->seal(wide(), iv, aad, sizeof aad, buf + 8, len - 8, buf + len)) {
             return status::no_room;
         }
         std::memcpy(buf + len + tag_len, aad + 8, 4);
@@ -517,7 +600,7 @@ private:
         uint8_t iv[12];
         gcm_iv(rtp_salt_, v.ssrc, uint32_t(idx >> 32), uint32_t(idx), iv);
         uint8_t* out = out_len != nullptr ? buf + v.hdr_len : thread_scratch();
-        if (!rtp_.open(iv, buf, v.hdr_len, buf + v.hdr_len, body - v.hdr_len, out, buf + body)) {
+        if (!rtp_.open(wide(), iv, buf, v.hdr_len, buf + v.hdr_len, body - v.hdr_len, out, buf + body)) {
             return status::auth_fail;
         }
         if (out_len != nullptr) {
@@ -555,21 +638,26 @@ private:
             return status::replay;
         }
         uint8_t iv[12];
-        gcm_iv(rtcp_salt_, ssrc, 0, idx, iv);
+        gcm_iv(rtcp_.salt, ssrc, 0, idx, iv);
+        scratch_backend<rtcp_backend> k;
+        const char* err = nullptr;
+        if (!k->init(rtcp_.key, rtcp_.key_len, err)) {
+            return status::auth_fail;
+        }
         bool ok;
         if (encrypted) {
             uint8_t aad[12];
             std::memcpy(aad, buf, 8);
             std::memcpy(aad + 8, trailer, 4);
             uint8_t* out = out_len != nullptr ? buf + 8 : thread_scratch();
-            ok = rtcp_.open(iv, aad, sizeof aad, buf + 8, body - 8, out, tag);
+            ok = k->open(wide(), iv, aad, sizeof aad, buf + 8, body - 8, out, tag);
         } else {
             // RFC 7714 §9.3: unencrypted SRTCP authenticates the whole packet and
             // the trailer as AAD.
             uint8_t* aad = thread_scratch();
             std::memcpy(aad, buf, body);
             std::memcpy(aad + body, trailer, 4);
-            ok = rtcp_.open(iv, aad, body + 4, buf, 0, aad + body + 4, tag);
+            ok = k->open(wide(), iv, aad, body + 4, buf, 0, aad + body + 4, tag);
         }
         if (!ok) {
             return status::auth_fail;
@@ -585,31 +673,35 @@ private:
         return status::ok;
     }
 
-    Gcm rtp_;
-    Gcm rtcp_;
+    bool wide() const noexcept { return this->suite_ == suite::aead_aes_256_gcm; }
+
+    alignas(64) Gcm rtp_;
 };
 
-// Builds the engine for k.s over the backends Cm / Gcm.
+// Builds the engine for k.s (an AES-CM suite) over the backend Cm, or (GCM)
+// over Gcm.
+template <class Engine>
+std::unique_ptr<srtp_context_impl> make_one(const session_keys& k, engine e, std::string& err)
+{
+    auto c = std::unique_ptr<Engine>(new (std::nothrow) Engine(k.s, e));
+    const char* why = "SRTP context: out of memory";
+    if (c == nullptr || !c->init(k, why)) {
+        err = why;
+        return nullptr;
+    }
+    return c;
+}
+
 template <class Cm, class Gcm>
 std::unique_ptr<srtp_context_impl> make_engine(const session_keys& k, engine e, std::string& err)
 {
     switch (k.s) {
     case suite::aes_cm_128_hmac_sha1_80:
-    case suite::aes_cm_128_hmac_sha1_32: {
-        auto c = std::make_unique<cm_engine<Cm>>(k.s, e);
-        if (!c->init(k, err)) {
-            return nullptr;
-        }
-        return c;
-    }
+    case suite::aes_cm_128_hmac_sha1_32:
+        return make_one<cm_engine<Cm>>(k, e, err);
     case suite::aead_aes_128_gcm:
-    case suite::aead_aes_256_gcm: {
-        auto c = std::make_unique<gcm_engine<Gcm>>(k.s, e);
-        if (!c->init(k, err)) {
-            return nullptr;
-        }
-        return c;
-    }
+    case suite::aead_aes_256_gcm:
+        return make_one<gcm_engine<Gcm>>(k, e, err);
     case suite::none:
         break;
     }

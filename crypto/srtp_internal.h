@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "crypto/srtp_context.h"
@@ -38,17 +39,44 @@ void aes_cm_prf(const uint8_t* master_key, size_t key_len, const uint8_t* master
         size_t salt_len, uint8_t label, uint8_t* out, size_t out_len);
 bool derive_session_keys(const key_material& km, session_keys& out);
 
+// Where a context's bytes go (test_crypto_footprint and bench_srtp print it).
+struct context_layout {
+    size_t object = 0;     // sizeof the context object: one allocation
+    size_t ssrc_table = 0; // the inline SSRC slots (part of object)
+    size_t rtp_keys = 0;   // RTP key schedule, HMAC states (part of object)
+    size_t rtcp_keys = 0;  // SRTCP keys (part of object)
+    size_t heap = 0;       // further allocations: reserved SSRC overflow
+};
+
 // Extra hooks every engine implements; tests reach them with dynamic_cast.
 class srtp_context_impl : public srtp_context {
 public:
     // Sets the next SRTCP index this (sending) context uses for `ssrc`.
     virtual bool set_rtcp_tx_index(uint32_t ssrc, uint32_t index) noexcept = 0;
+    // Sizes of the parts (libsrtp: its own allocations are not counted).
+    virtual context_layout layout() const noexcept = 0;
+
+    // Test hook: sees a context's memory after its destructors ran, just
+    // before it is freed (test_crypto_wipe: no key byte may be left).
+    using free_hook = void (*)(const void* p, size_t n);
+    static void set_free_hook(free_hook h) noexcept;
+    static void operator delete(void* p, size_t n) noexcept;
+    static void operator delete(void* p, size_t n, std::align_val_t a) noexcept;
 };
 
 // Engine factories. Isar's own engines take session keys (so RFC 7714 vectors,
 // which are given as session keys, can be checked); libsrtp takes master keys.
 std::unique_ptr<srtp_context_impl> make_boringssl_context(const session_keys& k, std::string& err);
-std::unique_ptr<srtp_context_impl> make_ipsec_mb_context(const session_keys& k, std::string& err);
+// compact_gcm: GCM on intel-ipsec-mb's AVX2 code where AVX-512 is the best
+// (384-byte instead of 1 KB key schedule; see crypto/README.md).
+std::unique_ptr<srtp_context_impl> make_ipsec_mb_context(const session_keys& k, std::string& err,
+        bool compact_gcm = false);
+// Bytes of a GCM key schedule as the ipsec_mb engine keeps it (0: unusable).
+size_t ipsec_mb_gcm_key_bytes(bool compact_gcm) noexcept;
+// Test: with the schedule's kept bytes just before an unmapped page, GCM of
+// every length up to max_len gives what the whole gcm_key_data gives (a read
+// past the kept bytes would fault).
+bool ipsec_mb_gcm_guard_check(bool compact_gcm, size_t max_len, std::string& err);
 std::unique_ptr<srtp_context_impl> make_libsrtp_context(const key_material& km, std::string& err);
 std::unique_ptr<srtp_context_impl> create_from_session_keys(const session_keys& k, engine e,
         std::string& err);

@@ -40,14 +40,22 @@ bool ssrc_table::reserve(uint32_t slots, uint32_t per_source)
     }
     o->hmask = hs - 1;
     o->slots.reset(new (std::nothrow) ssrc_state[o->cap]);
-    o->stamp.reset(new (std::nothrow) uint16_t[o->cap]());
-    o->src.reset(new (std::nothrow) uint8_t[o->cap]());
     o->hash.reset(new (std::nothrow) uint16_t[hs]());
-    if (!o->slots || !o->stamp || !o->src || !o->hash) {
+    if (!o->slots || !o->hash) {
         return false;
     }
     ovf_ = std::move(o);
     return true;
+}
+
+size_t ssrc_table::heap_bytes() const noexcept
+{
+    if (ovf_ == nullptr) {
+        return 0;
+    }
+    return sizeof(ssrc_overflow) +
+           size_t{ovf_->cap} * sizeof(ssrc_state) +
+           (size_t{ovf_->hmask} + 1) * sizeof(uint16_t);
 }
 
 ssrc_state* ssrc_table::find_overflow(uint32_t ssrc) noexcept
@@ -106,10 +114,10 @@ int64_t ssrc_table::pick_victim(uint8_t src, bool own_only, uint16_t now) noexce
     const uint32_t nov = ovf_ != nullptr ? ovf_->used : 0;
     for (uint32_t i = 0; i < n_ + nov; ++i) {
         const uint32_t id = i < n_ ? i : static_cast<uint32_t>(max_ssrcs) + (i - n_);
-        if (own_only && src_at(id) != src) {
+        if (own_only && at(id).src != src) {
             continue;
         }
-        const uint16_t age = static_cast<uint16_t>(now - stamp_at(id));
+        const uint16_t age = static_cast<uint16_t>(now - at(id).stamp);
         if (!own_only && age < ssrc_idle_evict_s) {
             continue;
         }
@@ -128,12 +136,12 @@ bool ssrc_table::may_claim() const noexcept
     }
     const uint16_t now = static_cast<uint16_t>(clock_seconds());
     for (uint32_t i = 0; i < n_; ++i) {
-        if (static_cast<uint16_t>(now - stamp_[i]) >= ssrc_idle_evict_s) {
+        if (static_cast<uint16_t>(now - slots_[i].stamp) >= ssrc_idle_evict_s) {
             return true;
         }
     }
     for (uint32_t i = 0; ovf_ != nullptr && i < ovf_->used; ++i) {
-        if (static_cast<uint16_t>(now - ovf_->stamp[i]) >= ssrc_idle_evict_s) {
+        if (static_cast<uint16_t>(now - ovf_->slots[i].stamp) >= ssrc_idle_evict_s) {
             return true;
         }
     }
@@ -166,7 +174,7 @@ ssrc_state* ssrc_table::claim(uint32_t ssrc) noexcept
     ssrc_state& s = at(uid);
     if (!fresh) { // forget the old SSRC: its ROC and replay window go with it
         if (ovf_ != nullptr) {
-            ovf_->count[src_at(uid)]--;
+            ovf_->count[s.src]--;
         }
         if (in_ovf) {
             hash_erase(uid);
@@ -174,8 +182,8 @@ ssrc_state* ssrc_table::claim(uint32_t ssrc) noexcept
     }
     s = ssrc_state{};
     s.ssrc = ssrc;
-    stamp_at(uid) = now;
-    src_at(uid) = src;
+    s.stamp = now;
+    s.src = src;
     if (ovf_ != nullptr) {
         ovf_->count[src]++;
     }

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "crypto/srtp_context.h"
@@ -65,12 +66,59 @@ struct replay_window_state {
 };
 static_assert(sizeof(replay_window_state) == 24);
 
+// The SRTCP replay window: the same 128 indices, but SRTCP indices are 31
+// bits, so the top fits 32 bits ("nothing seen yet" is ~0) and the map is
+// kept in 32-bit words: 20 bytes, which keeps a slot at 56.
+struct rtcp_window_state {
+    static constexpr uint32_t none = ~uint32_t{0};
+    uint32_t top = none;
+    uint32_t bits[4] = {0, 0, 0, 0}; // bit d of the 128-bit map: index top - d seen
+
+    bool may_accept(uint32_t idx) const noexcept
+    {
+        if (top == none || idx > top) {
+            return true;
+        }
+        const uint32_t d = top - idx;
+        return d < replay_window && ((map() >> d) & 1) == 0;
+    }
+    void accept(uint32_t idx) noexcept
+    {
+        using u128 = unsigned __int128;
+        if (top == none) {
+            top = idx;
+            set_map(1);
+        } else if (idx > top) {
+            const uint32_t s = idx - top;
+            set_map((s >= 128 ? u128{0} : map() << s) | 1);
+            top = idx;
+        } else {
+            set_map(map() | (u128{1} << (top - idx)));
+        }
+    }
+
+private:
+    unsigned __int128 map() const noexcept
+    {
+        unsigned __int128 m;
+        std::memcpy(&m, bits, sizeof m);
+        return m;
+    }
+    void set_map(unsigned __int128 m) noexcept { std::memcpy(bits, &m, sizeof m); }
+};
+static_assert(sizeof(rtcp_window_state) == 20);
+
+// One SSRC's state: 56 bytes, the idle stamp and owner included (so a packet
+// writes only its own slot).
 struct ssrc_state {
+    replay_window_state rtp;    // receive: replay window; send: indices used
     uint32_t ssrc = 0;
     uint32_t rtcp_tx_index = 0; // next SRTCP index to send
-    replay_window_state rtp;    // receive: replay window; send: indices used
-    replay_window_state rtcp;   // receive only
+    rtcp_window_state rtcp;     // receive only
+    uint16_t stamp = 0;         // clock_seconds() of the last use, mod 2^16
+    uint8_t src = 0;            // relay_begin() source that took the slot
 };
+static_assert(sizeof(ssrc_state) == 56);
 
 // Slots beyond the inline ones, with a linear-probing hash (slot + 1, 0 =
 // empty) over their SSRCs.
@@ -80,8 +128,6 @@ struct ssrc_overflow {
     uint32_t per_source = 0; // 0 = no quota
     uint32_t hmask = 0;      // hash size - 1
     std::unique_ptr<ssrc_state[]> slots;
-    std::unique_ptr<uint16_t[]> stamp;
-    std::unique_ptr<uint8_t[]> src;
     std::unique_ptr<uint16_t[]> hash;
     uint16_t count[256] = {}; // slots held per source, inline ones included
 };
@@ -111,15 +157,7 @@ public:
         return ovf_ != nullptr ? find_overflow(ssrc) : nullptr;
     }
     // After a packet of `s` was accepted (or protected): it is not idle.
-    void touch(const ssrc_state* s) noexcept
-    {
-        const uint16_t now = static_cast<uint16_t>(clock_seconds());
-        if (s >= slots_ && s < slots_ + max_ssrcs) {
-            stamp_[s - slots_] = now;
-        } else {
-            ovf_->stamp[s - ovf_->slots.get()] = now;
-        }
-    }
+    void touch(ssrc_state* s) noexcept { s->stamp = static_cast<uint16_t>(clock_seconds()); }
     ssrc_state* claim(uint32_t ssrc) noexcept; // nullptr: no slot
     // Whether claim() could find a slot for a new SSRC (a
     // packet of a new SSRC is refused before any crypto work if not).
@@ -130,29 +168,22 @@ public:
         return s != nullptr ? s : claim(ssrc);
     }
     bool reserve(uint32_t slots, uint32_t per_source);
+    // Bytes of the reserved overflow (0 without one).
+    size_t heap_bytes() const noexcept;
     uint32_t capacity() const noexcept
     {
         return static_cast<uint32_t>(max_ssrcs) + (ovf_ != nullptr ? ovf_->cap : 0);
     }
 
     // What find() reads first for the common one-SSRC leg: the count, the
-    // last hit, and the slot it names.
-    const void* hot_begin() const noexcept { return &slots_[0]; }
-    static constexpr uint32_t hot_len() noexcept { return sizeof(ssrc_state); }
+    // last hit, and the first slot.
+    const void* hot_end() const noexcept { return &slots_[1]; }
 
 private:
     ssrc_state* find_overflow(uint32_t ssrc) noexcept;
     ssrc_state& at(uint32_t id) noexcept
     {
         return id < max_ssrcs ? slots_[id] : ovf_->slots[id - max_ssrcs];
-    }
-    uint16_t& stamp_at(uint32_t id) noexcept
-    {
-        return id < max_ssrcs ? stamp_[id] : ovf_->stamp[id - max_ssrcs];
-    }
-    uint8_t& src_at(uint32_t id) noexcept
-    {
-        return id < max_ssrcs ? src_[id] : ovf_->src[id - max_ssrcs];
     }
     uint32_t used() const noexcept { return n_ + (ovf_ != nullptr ? ovf_->used : 0); }
     uint32_t home(uint32_t ssrc) const noexcept
@@ -166,10 +197,8 @@ private:
 
     uint32_t n_ = 0;    // inline slots taken
     uint32_t last_ = 0; // last inline hit
-    ssrc_state slots_[max_ssrcs];
-    uint16_t stamp_[max_ssrcs] = {}; // clock_seconds() of the last use, mod 2^16
-    uint8_t src_[max_ssrcs] = {};    // relay_begin() source that took the slot
     std::unique_ptr<ssrc_overflow> ovf_;
+    ssrc_state slots_[max_ssrcs];
 };
 
 } // namespace isar::crypto::detail

@@ -39,6 +39,14 @@
 //   AEAD_AES_256_GCM          1200  libsrtp       966      1080       2137
 //
 // auto_select: GCM -> ipsec_mb, AES-CM -> boringssl (see crypto/README.md).
+//
+// many/<suite>/<engine>: protect with context tx[i], unprotect with rx[i] over
+// 1, 1k and 100k context pairs (random order; with and without the worker's
+// burst prefetch): what a context's size and layout cost once it is not in
+// cache. ipsec_mb_avx2 = GCM with the compact (384-byte) schedule. rtcp/:
+// SRTCP protect + unprotect (the schedule is expanded per packet). Numbers:
+// crypto/README.md "What an RTP packet reads in a context".
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -216,8 +224,185 @@ void bm_transcrypt(benchmark::State& st, suite s, engine e)
     st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(payload));
 }
 
+// SRTCP: protect with one context, unprotect with another (same key), 80-byte
+// report. Each direction expands the SRTCP key schedule for the packet
+// (crypto/README.md: SRTCP keys are kept raw).
+void bm_rtcp(benchmark::State& st, suite s, engine e)
+{
+    prepare_thread();
+    auto tx = make_ctx(s, e, 1, st);
+    auto rx = make_ctx(s, e, 1, st);
+    if (!tx || !rx)
+        return;
+    std::vector<uint8_t> tmpl(80 + max_trailer, 0x5a), buf(tmpl.size());
+    tmpl[0] = 0x80;
+    tmpl[1] = 200;
+    tmpl[2] = 0;
+    tmpl[3] = 80 / 4 - 1;
+    for (auto _ : st) {
+        std::memcpy(buf.data(), tmpl.data(), 80);
+        size_t len = 0;
+        status r = tx->protect_rtcp(buf.data(), 80, buf.size(), &len);
+        if (r == status::ok)
+            r = rx->unprotect_rtcp(buf.data(), len, &len);
+        if (r != status::ok) {
+            st.SkipWithError(status_name(r));
+            break;
+        }
+        benchmark::DoNotOptimize(buf.data());
+    }
+}
+
+// ---- many contexts ------------------------------------------------------------------
+//
+// protect with context tx[i], unprotect with rx[i] (same key): one encrypt and
+// one decrypt per packet, as a relay's transcrypt, but over `contexts` pairs
+// visited in a fixed random order, so that at 1k and 100k pairs the contexts'
+// cache misses show. With prefetch, bursts of 32 are prefetched the way the
+// worker does (prefetch_line0() of all, then prefetch()). Compare a row with
+// contexts = 1 of the same run.
+
+enum class variant { ipsec_mb, ipsec_mb_avx2, boringssl };
+
+const char* variant_name(variant v)
+{
+    switch (v) {
+    case variant::ipsec_mb:
+        return "ipsec_mb";
+    case variant::ipsec_mb_avx2:
+        return "ipsec_mb_avx2"; // GCM on the AVX2 code: 384 B key schedule
+    case variant::boringssl:
+        return "boringssl";
+    }
+    return "?";
+}
+
+std::unique_ptr<srtp_context> make_variant(suite s, variant v, uint32_t seed)
+{
+    std::string err;
+    if (v == variant::ipsec_mb_avx2) {
+        detail::session_keys k;
+        if (!detail::derive_session_keys(make_key(s, seed), k))
+            return nullptr;
+        return detail::make_ipsec_mb_context(k, err, true);
+    }
+    return srtp_context::create(make_key(s, seed), v == variant::boringssl ? engine::boringssl
+                                                                             : engine::ipsec_mb,
+            err);
+}
+
+struct many_set {
+    suite s = suite::none;
+    variant v = variant::boringssl;
+    size_t n = 0;
+    std::vector<std::unique_ptr<srtp_context>> tx, rx;
+    std::vector<uint32_t> order;
+    uint16_t round = 0;
+};
+
+// The last set built (Google Benchmark calls a case several times).
+many_set& many_for(suite s, variant v, size_t n, benchmark::State& st)
+{
+    static many_set m;
+    if (m.s == s && m.v == v && m.n == n)
+        return m;
+    m = many_set{};
+    m.tx.reserve(n);
+    m.rx.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        m.tx.push_back(make_variant(s, v, uint32_t(i % 64)));
+        m.rx.push_back(make_variant(s, v, uint32_t(i % 64)));
+        if (!m.tx.back() || !m.rx.back()) {
+            st.SkipWithError("cannot make a context");
+            m.n = 0;
+            return m;
+        }
+    }
+    m.order.resize(n);
+    for (size_t i = 0; i < n; i++)
+        m.order[i] = uint32_t(i);
+    std::shuffle(m.order.begin(), m.order.end(), std::mt19937(7));
+    m.s = s;
+    m.v = v;
+    m.n = n;
+    return m;
+}
+
+void bm_many(benchmark::State& st, suite s, variant v)
+{
+    const size_t payload = size_t(st.range(0));
+    const size_t n = size_t(st.range(1));
+    const bool pf = st.range(2) != 0;
+    prepare_thread();
+    many_set& m = many_for(s, v, n, st);
+    if (m.n != n)
+        return;
+    auto tmpl = make_rtp(0, payload);
+    std::vector<uint8_t> buf(tmpl.size());
+    constexpr size_t burst = 32;
+    size_t j = 0;
+    for (auto _ : st) {
+        if (j % n == 0)
+            ++m.round;
+        const size_t k = j % n;
+        if (pf && k % burst == 0) {
+            const size_t e = std::min(n, k + burst);
+            for (size_t q = k; q < e; q++) {
+                m.rx[m.order[q]]->prefetch_line0();
+                m.tx[m.order[q]]->prefetch_line0();
+            }
+            for (size_t q = k; q < e; q++) {
+                m.rx[m.order[q]]->prefetch();
+                m.tx[m.order[q]]->prefetch();
+            }
+        }
+        const uint32_t i = m.order[k];
+        std::memcpy(buf.data(), tmpl.data(), 12 + payload);
+        buf[2] = uint8_t(m.round >> 8);
+        buf[3] = uint8_t(m.round);
+        size_t len = 0;
+        status r = m.tx[i]->protect_rtp(buf.data(), 12 + payload, buf.size(), &len);
+        if (r == status::ok)
+            r = m.rx[i]->unprotect_rtp(buf.data(), len, &len);
+        if (r != status::ok) {
+            st.SkipWithError(status_name(r));
+            break;
+        }
+        ++j;
+        benchmark::DoNotOptimize(buf.data());
+    }
+    st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(payload));
+}
+
+void register_many()
+{
+    const suite suites[] = {suite::aes_cm_128_hmac_sha1_80, suite::aead_aes_128_gcm};
+    for (suite s : suites) {
+        std::vector<variant> vs;
+        if (detail::ipsec_mb_available()) {
+            vs.push_back(variant::ipsec_mb);
+            if (s == suite::aead_aes_128_gcm && detail::ipsec_mb_gcm_key_bytes(true) <
+                                                        detail::ipsec_mb_gcm_key_bytes(false))
+                vs.push_back(variant::ipsec_mb_avx2);
+        }
+        vs.push_back(variant::boringssl);
+        for (variant v : vs) {
+            std::string n = std::string("many/") + std::string(suite_name(s)) + "/" +
+                            variant_name(v);
+            auto* b = benchmark::RegisterBenchmark(n.c_str(), bm_many, s, v);
+            b->ArgNames({"bytes", "contexts", "prefetch"});
+            for (int64_t bytes : {160, 1200})
+                for (int64_t c : {1, 1000, 100000})
+                    for (int64_t pf : {0, 1})
+                        if (c > 1 || pf == 0)
+                            b->Args({bytes, c, pf});
+        }
+    }
+}
+
 int register_all()
 {
+    register_many();
     const suite suites[] = {suite::aes_cm_128_hmac_sha1_80, suite::aes_cm_128_hmac_sha1_32,
             suite::aead_aes_128_gcm, suite::aead_aes_256_gcm};
     std::vector<engine> engines;
@@ -232,6 +417,7 @@ int register_all()
             benchmark::RegisterBenchmark(("protect/" + n).c_str(), bm_protect, s, e)->Arg(160)->Arg(1200);
             benchmark::RegisterBenchmark(("unprotect/" + n).c_str(), bm_unprotect, s, e)->Arg(160)->Arg(1200);
             benchmark::RegisterBenchmark(("transcrypt/" + n).c_str(), bm_transcrypt, s, e)->Arg(160)->Arg(1200);
+            benchmark::RegisterBenchmark(("rtcp/" + n).c_str(), bm_rtcp, s, e);
         }
     }
     return 0;

@@ -194,3 +194,37 @@ TEST(ssrc_table, FindAgreesWithAModelThroughEvictions)
 }
 
 } // namespace
+
+// The 20-byte SRTCP window answers exactly as the 24-byte RTP window for
+// 31-bit indices: random walks with jumps, reordering and replays.
+TEST(replay_windows, RtcpWindowAgreesWithTheRtpWindow)
+{
+    std::mt19937 rng(31);
+    for (int walk = 0; walk < 200; walk++) {
+        isar::crypto::detail::replay_window_state a;
+        isar::crypto::detail::rtcp_window_state b;
+        uint32_t top = rng() % 1000;
+        for (int i = 0; i < 2000; i++) {
+            uint32_t idx;
+            switch (rng() % 6) {
+            case 0: // far ahead
+                idx = std::min<uint32_t>(top + 64 + rng() % 200, 0x7fffffff);
+                break;
+            case 1: // a little ahead
+                idx = std::min<uint32_t>(top + 1 + rng() % 3, 0x7fffffff);
+                break;
+            default: // around the window's edge, replays included
+                idx = top >= 140 ? top - rng() % 140 : rng() % (top + 1);
+                break;
+            }
+            if (walk == 0 && i == 0)
+                idx = 0x7fffffff; // the largest index
+            ASSERT_EQ(a.may_accept(idx), b.may_accept(idx)) << walk << " " << i << " " << idx;
+            if (a.may_accept(idx)) {
+                a.accept(idx);
+                b.accept(idx);
+                top = std::max(top, idx);
+            }
+        }
+    }
+}
