@@ -449,13 +449,14 @@ config parse_table(const toml::table& root)
     if (auto* r = section(root, "relay")) {
         check_keys(*r, "relay",
                    {"port_min", "port_max", "idle_timeout_s", "strict_source", "max_legs",
-                    "latch_window_s"});
+                    "latch_window_s", "srtp_compact_keys"});
         get_uint(*r, "relay", "port_min", c.port_min, 1024, 65535);
         get_uint(*r, "relay", "port_max", c.port_max, 1024, 65535);
         get_uint(*r, "relay", "idle_timeout_s", c.idle_timeout_s, 1, 86400);
         get_bool(*r, "relay", "strict_source", c.strict_source);
         get_uint(*r, "relay", "latch_window_s", c.latch_window_s, 0, 86400);
         get_uint(*r, "relay", "max_legs", c.max_legs, 64, 16u << 20);
+        get_bool(*r, "relay", "srtp_compact_keys", c.srtp_compact_keys);
     }
     if (c.port_min > c.port_max)
         fail("relay.port_min", "must not be above relay.port_max (" +
@@ -633,7 +634,9 @@ std::string dump_config(const config& c)
       << "\nidle_timeout_s = " << c.idle_timeout_s
       << "\nstrict_source = " << (c.strict_source ? "true" : "false")
       << "\nlatch_window_s = " << c.latch_window_s
-      << "\nmax_legs = " << c.max_legs << "\n\n[control]\nsocket = "
+      << "\nmax_legs = " << c.max_legs
+      << "\nsrtp_compact_keys = " << (c.srtp_compact_keys ? "true" : "false")
+      << "\n\n[control]\nsocket = "
       << toml::value<std::string>(c.socket) << "\nsocket_mode = \"" << mode
       << "\"\nmax_clients = " << c.max_clients << "\ndrain_timeout_s = " << c.drain_timeout_s
       << "\nidle_timeout_s = " << c.idle_timeout_mgmt_s << "\nmax_inflight = " << c.max_inflight

@@ -22,6 +22,7 @@
 #include "control/stream_server.h"
 #include "control/tls_context.h"
 #include "control/turn_manager.h"
+#include "crypto/srtp_context.h"
 #include "dataplane/dataplane.h"
 
 using namespace isar;
@@ -186,6 +187,9 @@ int main(int argc, char** argv)
     rte_log_set_level(ctl::logtype, log_level(cfg->log_level));
     int rc = 1;
     {
+        // Before any SRTP context exists and before the workers prepare
+        // their engine state (dataplane::launch).
+        crypto::set_compact_gcm(cfg->srtp_compact_keys);
         dp::dataplane dp;
         if (dp.init(dataplane_config(*cfg), 0, err) != 0) {
             ISAR_LOG(ERR, "dataplane: {}", err);

@@ -511,3 +511,20 @@ TEST(Config, PortOwnership)
         EXPECT_NE(parse_err(dp + bad).find("dataplane.port_ownership"), std::string::npos)
                 << bad;
 }
+
+TEST(Config, SrtpCompactKeys)
+{
+    std::string err;
+    auto c = parse_config(minimal, err);
+    ASSERT_TRUE(c) << err;
+    EXPECT_FALSE(c->srtp_compact_keys);
+    const std::string relay = std::string(minimal) + "\n[relay]\n";
+    c = parse_config(relay + "srtp_compact_keys = true\n", err);
+    ASSERT_TRUE(c) << err;
+    EXPECT_TRUE(c->srtp_compact_keys);
+    auto again = parse_config(dump_config(*c), err);
+    ASSERT_TRUE(again) << err;
+    EXPECT_TRUE(again->srtp_compact_keys);
+    EXPECT_NE(parse_err(relay + "srtp_compact_keys = \"yes\"\n").find("relay.srtp_compact_keys"),
+              std::string::npos);
+}
