@@ -152,9 +152,9 @@ void default_eal(const options& o, std::vector<std::string>& eal)
 }
 
 // rte_eal_init, the TSC rate and the mbuf stamp field: 0, or the exit status.
-int init_eal(std::vector<std::string>& eal)
+// `av` (pointers into `eal`) is the caller's: it outlives the EAL, as before.
+int init_eal(std::vector<std::string>& eal, std::vector<char*>& av)
 {
-    std::vector<char*> av;
     for (auto& s : eal)
         av.push_back(s.data());
     if (rte_eal_init(static_cast<int>(av.size()), av.data()) < 0) {
@@ -234,7 +234,8 @@ int main(int argc, char** argv)
     }
     if (!eal_given)
         default_eal(o, eal);
-    if (const int rc = init_eal(eal); rc != 0)
+    std::vector<char*> av;
+    if (const int rc = init_eal(eal, av); rc != 0)
         return rc;
     crypto::prepare_thread();
     if (o.soak) {
