@@ -56,12 +56,6 @@ bool mode_of(const std::string& n, mode_info& m)
     return false;
 }
 
-// "a".."z", then "l26".. (fanout199)
-std::string leg_name(unsigned j)
-{
-    return j < 26 ? std::string(1, static_cast<char>('a' + j)) : "l" + std::to_string(j);
-}
-
 void make_key(crypto::key_material& km, crypto::suite s, uint64_t seed)
 {
     km.s = s;

@@ -97,7 +97,10 @@ inline dp::ip6_addr relay_ip6(unsigned ifc) { return ip6_of(ifc, 1); }
 inline dp::ip6_addr remote_ip6(unsigned ifc, unsigned leg) { return ip6_of(ifc, 10 + leg); }
 constexpr uint16_t remote_port_base = 1024;
 // "a".."z", then "l26".. (fanout199)
-std::string leg_name(unsigned j);
+inline std::string leg_name(unsigned j)
+{
+    return j < 26 ? std::string(1, static_cast<char>('a' + j)) : "l" + std::to_string(j);
+}
 
 void make_key(crypto::key_material& km, crypto::suite s, uint64_t seed);
 std::string key_spec(crypto::suite s, uint64_t seed);
