@@ -1,4 +1,4 @@
-// Small helpers shared by isar-bench's harnesses (isar_load.cc, soak.cc):
+// Small helpers shared by isar-bench's harnesses (load_*.cc, soak.cc):
 // deterministic pseudo-random numbers, base64 for SRTP key specs, list
 // options, heap accounting.
 #pragma once

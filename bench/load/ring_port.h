@@ -1,4 +1,4 @@
-// One net_ring port for isar-bench's modes (isar_load.cc, turn_load.cc,
+// One net_ring port for isar-bench's modes (load_setup.cc, turn_load.cc,
 // soak.cc): 1 RX ring (generator -> worker) and `ntx` TX rings (worker
 // queues, then the control queue -> sink).
 #pragma once

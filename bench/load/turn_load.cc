@@ -1,6 +1,6 @@
 // isar-bench TURN modes: see turn_load.h and bench/README.md ("TURN").
 #include "bench/load/turn_load.h"
-#include "bench/load/ring_port.h"
+#include "bench/load/turn_rig.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -35,13 +35,10 @@
 using json = nlohmann::json;
 
 namespace isar::bench_turn {
-namespace {
 
 unsigned seq_no = 0;
 
-// One net_ring port: 1 RX ring (generator -> worker), TX queue 0 (worker)
-// and 1 (control) -> sink.
-using tport = bench::ring_port;
+namespace {
 
 struct xs {
     uint64_t s = 0x9e3779b97f4a7c15ull;
@@ -54,31 +51,14 @@ struct xs {
     }
 };
 
-constexpr uint16_t listen_port = 3478;
-constexpr uint16_t relay_base = 4000;
-constexpr unsigned relays_per_iface = 65535 - relay_base + 1;
-constexpr uint32_t iface_ip(unsigned i) { return 0xc6120001 + (i << 8); } // 198.18.i.1
-constexpr uint32_t client_ip(unsigned i, unsigned j) { return 0xc6120000 + (i << 8) + 20 + j % 16; }
-constexpr uint16_t client_port(unsigned j) { return static_cast<uint16_t>(1024 + j / 16); }
-constexpr uint32_t peer_ip(unsigned i, unsigned j) { return 0xc6120000 + (i << 8) + 60 + j % 16; }
-constexpr uint16_t peer_port(unsigned j) { return static_cast<uint16_t>(10000 + j % 40000); }
-constexpr uint16_t chan_of(unsigned j) { return static_cast<uint16_t>(0x4000 + j % 4096); }
-rte_ether_addr host_mac(uint32_t ip)
-{
-    return rte_ether_addr{{0x02, 0x00, 0x00, static_cast<uint8_t>(ip >> 16),
-                           static_cast<uint8_t>(ip >> 8), static_cast<uint8_t>(ip)}};
-}
-double secs(uint64_t t, uint64_t hz) { return static_cast<double>(t) / static_cast<double>(hz); }
 
-struct bench {
+
+struct bench : worker_rig {
     const options& o;
     bool chan = true; // turn-channeldata (else turn-indication)
-    unsigned nallocs = 0, nifaces = 1, payload = 160, lcore = 0;
-    std::vector<std::unique_ptr<tport>> ports;
-    std::unique_ptr<dp::dataplane> dp;
+    unsigned nallocs = 0, nifaces = 1, payload = 160;
     std::vector<dp::turn_alloc*> allocs;
     std::vector<dp::turn_peer_table> tables;
-    bool running = false;
     xs rng;
     std::string error;
     uint64_t sent = 0, received = 0, checked = 0, check_fail = 0, out_bytes = 0;
@@ -99,24 +79,6 @@ struct bench {
         for (auto* a : allocs)
             delete a;
         ports.clear();
-    }
-    dp::worker& wk() { return dp->wk(0); }
-    static int wk_main(void* a) { return static_cast<dp::worker*>(a)->run(); }
-    void start()
-    {
-        if (running)
-            return;
-        wk().stop.store(false);
-        rte_eal_remote_launch(wk_main, &wk(), lcore);
-        running = true;
-    }
-    void stop()
-    {
-        if (!running)
-            return;
-        wk().stop.store(true);
-        rte_eal_wait_lcore(lcore);
-        running = false;
     }
 
     bool setup(unsigned n, unsigned mbufs)
@@ -583,233 +545,6 @@ void run_mode(const options& o, const std::string& mode, unsigned nallocs, const
         }
         out.push_back(rec);
     }
-}
-
-// ---- allocations per second through the real control plane ---------------
-json run_allocs(const options& o, unsigned n, std::vector<std::string>& errors)
-{
-    json j{{"allocations", n}};
-    const std::string secret = "isar-bench-secret", realm = "bench.isar";
-    char path[] = "/tmp/isar-bench-turn-XXXXXX";
-    const int fd = mkstemp(path);
-    if (fd < 0) {
-        j["error"] = "mkstemp";
-        errors.push_back("turn allocations: mkstemp");
-        return j;
-    }
-    fchmod(fd, 0600);
-    (void)!write(fd, (secret + "\n").data(), secret.size() + 1);
-    close(fd);
-    auto b = std::make_unique<bench>(o);
-    const unsigned nif = 1;
-    b->nifaces = nif;
-    unsigned l = 0;
-    RTE_LCORE_FOREACH_WORKER(l)
-    {
-        b->lcore = l;
-        break;
-    }
-    ctl::config cfg;
-    cfg.port_min = relay_base;
-    cfg.port_max = 65535;
-    cfg.max_legs = n + n / 8 + 64;
-    cfg.turn.listen_udp = {listen_port};
-    cfg.turn.realm = realm;
-    cfg.turn.auth_secret_file = path;
-    cfg.turn.allowed_peer = {"198.18.0.0/15"};
-    cfg.turn.max_allocations = n + 64;
-    cfg.turn.allocate_rate = 0;
-    cfg.turn.max_requests_per_s = 0;
-    dp::dp_config dc;
-    dc.mbufs = 65535;
-    dc.max_legs = cfg.max_legs;
-    dc.ring_size = 4096;
-    dc.rx_desc = 512;
-    dc.tx_desc = 512;
-    dc.relay_min = relay_base;
-    dc.relay_max = 65535;
-    dc.turn_ports = {listen_port};
-    dc.max_allocations = n + 64;
-    std::string err;
-    auto p = std::make_unique<tport>("ta" + std::to_string(seq_no++), 2, 1u << 15, 1u << 15);
-    ctl::interface_config ic;
-    ic.port = static_cast<uint16_t>(p->port);
-    ic.address = iface_ip(0);
-    ic.prefix_len = 24;
-    cfg.interfaces.push_back(ic);
-    dc.ifaces.push_back({ic.port, {{4, rte_cpu_to_be_32(iface_ip(0)), {}, 24}}, 0, true});
-    b->ports.push_back(std::move(p));
-    b->dp = std::make_unique<dp::dataplane>();
-    if (b->dp->init(dc, 1, err) != 0) {
-        j["error"] = err;
-        errors.push_back("turn allocations: " + err);
-        unlink(path);
-        return j;
-    }
-    {
-        ctl::session_manager sm(*b->dp, cfg);
-        ctl::turn_manager tm(*b->dp, cfg, sm);
-        if (tm.init(err) != 0) {
-            unlink(path);
-            j["error"] = err;
-            errors.push_back("turn allocations: " + err);
-            b->stop();
-            return j;
-        }
-        unlink(path);
-        sm.on_other_ack = [&tm](dp::flow_cmd* c) { tm.on_ack(c); };
-        for (unsigned x = 0; x < 16; x++)
-            b->dp->ifc(0).neigh->update(rte_cpu_to_be_32(client_ip(0, x)), host_mac(client_ip(0, x)));
-        b->start();
-        const std::string user = std::to_string(static_cast<long long>(time(nullptr)) + 3600) + ":bench";
-        const std::string pass = turn::rest_password(secret, user);
-        uint8_t key[turn::long_term_key_len];
-        turn::long_term_key(user, realm, pass, key);
-        // client c: 198.18.0.(20 + c % 16), port 1024 + c / 16; state 0 = to send
-        // the first Allocate, 1 = awaiting 401, 2 = awaiting success, 3 = done
-        std::vector<uint8_t> st(n, 0);
-        std::vector<std::string> nonce(n);
-        unsigned next = 0, done = 0, inflight = 0, challenged = 0, failed = 0;
-        std::string first_err;
-        auto send = [&](unsigned c, bool auth) -> bool {
-            rte_mbuf* m = rte_pktmbuf_alloc(b->dp->pool());
-            if (m == nullptr)
-                return false;
-            uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 42 + 256));
-            uint8_t txid[12];
-            memcpy(txid, &c, 4);
-            txid[4] = auth ? 2 : 1;
-            memset(txid + 5, 0x5a, 7);
-            turn::builder bl(f + 42, 256, turn::make_type(turn::method::allocate, turn::msg_class::request), txid);
-            const uint32_t udp17 = 17u << 24;
-            bl.add_u32(turn::attr::requested_transport, udp17);
-            if (auth) {
-                bl.add_string(turn::attr::username, user);
-                bl.add_string(turn::attr::realm, realm);
-                bl.add_string(turn::attr::nonce, nonce[c]);
-                bl.add_integrity(key, sizeof(key));
-            }
-            bl.add_fingerprint();
-            const unsigned ulen = static_cast<unsigned>(bl.size());
-            rte_pktmbuf_trim(m, static_cast<uint16_t>(256 - ulen));
-            auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-            eth->dst_addr = b->dp->ifc(0).mac;
-            eth->src_addr = host_mac(client_ip(0, c));
-            eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-            auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + 14);
-            memset(ip, 0, sizeof(*ip));
-            ip->version_ihl = 0x45;
-            ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(28 + ulen));
-            ip->time_to_live = 64;
-            ip->next_proto_id = IPPROTO_UDP;
-            ip->src_addr = rte_cpu_to_be_32(client_ip(0, c));
-            ip->dst_addr = rte_cpu_to_be_32(iface_ip(0));
-            ip->hdr_checksum = rte_ipv4_cksum(ip);
-            auto* udp = reinterpret_cast<rte_udp_hdr*>(f + 34);
-            udp->src_port = rte_cpu_to_be_16(client_port(c));
-            udp->dst_port = rte_cpu_to_be_16(listen_port);
-            udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(8 + ulen));
-            udp->dgram_cksum = 0;
-            udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
-            m->port = static_cast<uint16_t>(b->ports[0]->port);
-            if (rte_ring_sp_enqueue(b->ports[0]->rx, m) != 0) {
-                rte_pktmbuf_free(m);
-                return false;
-            }
-            return true;
-        };
-        const unsigned window = 256;
-        const uint64_t t0 = rte_rdtsc(), lim = t0 + 30 * o.hz;
-        uint64_t t_last = t0;
-        std::vector<unsigned> retry;
-        while (done + failed < n && rte_rdtsc() < lim) {
-            while (inflight < window && next < n) {
-                if (!send(next, false))
-                    break;
-                st[next++] = 1;
-                inflight++;
-            }
-            tm.poll(256);
-            sm.poll();
-            rte_mbuf* r[32];
-            for (rte_ring* q : b->ports[0]->tx) {
-                const unsigned k = rte_ring_sc_dequeue_burst(q, reinterpret_cast<void**>(r), 32, nullptr);
-                for (unsigned x = 0; x < k; x++) {
-                    const uint8_t* f = rte_pktmbuf_mtod(r[x], const uint8_t*);
-                    const unsigned len = rte_pktmbuf_data_len(r[x]);
-                    turn::message msg;
-                    unsigned c = 0;
-                    if (len > 42 && turn::parse(f + 42, len - 42, msg) == turn::parse_status::ok)
-                        memcpy(&c, msg.txid, 4);
-                    if (c >= n || len <= 42) {
-                        if (first_err.empty())
-                            first_err = "unparseable response";
-                        failed++;
-                    } else if (st[c] == 1 && msg.cls == turn::msg_class::error) {
-                        const auto* nn = msg.find(turn::attr::nonce);
-                        uint16_t code = 0;
-                        const auto* ec = msg.find(turn::attr::error_code);
-                        if (ec)
-                            turn::read_error_code(*ec, code);
-                        if (code != 401 || nn == nullptr) {
-                            if (first_err.empty())
-                                first_err = "first Allocate: error " + std::to_string(code);
-                            failed++;
-                            inflight--;
-                        } else {
-                            nonce[c] = std::string(turn::as_string(*nn));
-                            challenged++;
-                            st[c] = 2;
-                            retry.push_back(c);
-                        }
-                    } else if (st[c] == 2 && msg.cls == turn::msg_class::success &&
-                               turn::check_integrity(msg, key, sizeof(key)) &&
-                               msg.find(turn::attr::xor_relayed_address) != nullptr) {
-                        st[c] = 3;
-                        done++;
-                        inflight--;
-                        t_last = rte_rdtsc();
-                    } else {
-                        uint16_t code = 0;
-                        if (const auto* ec = msg.find(turn::attr::error_code))
-                            turn::read_error_code(*ec, code);
-                        if (first_err.empty())
-                            first_err = "Allocate answered class " + std::to_string(static_cast<int>(msg.cls)) +
-                                        " code " + std::to_string(code) + " in state " + std::to_string(st[c]);
-                        failed++;
-                        inflight--;
-                    }
-                }
-                if (k)
-                    rte_pktmbuf_free_bulk(r, k);
-            }
-            while (!retry.empty()) {
-                if (!send(retry.back(), true))
-                    break;
-                retry.pop_back();
-            }
-        }
-        const double s = secs(t_last - t0, o.hz);
-        j["allocations_done"] = done;
-        j["seconds"] = s;
-        j["allocations_per_s"] = done / s;
-        j["challenged_401"] = challenged;
-        j["turn_manager_allocations"] = tm.allocations().size();
-        j["exchange"] = "Allocate -> 401 (REALM, NONCE) -> Allocate with REST-secret MESSAGE-INTEGRITY -> success, 256 clients in flight";
-        if (done != n || failed) {
-            j["error"] = "allocations " + std::to_string(done) + "/" + std::to_string(n) + ", failed " +
-                         std::to_string(failed) + ": " + first_err;
-            errors.push_back("turn allocations: " + j["error"].get<std::string>());
-            fprintf(stderr, "isar-bench: turn allocations ERROR %s\n", j["error"].get<std::string>().c_str());
-        } else {
-            fprintf(stderr, "isar-bench: turn allocations: %.0f allocations/s (%u Allocate pairs through turn_manager in %.3f s)\n",
-                    done / s, n, s);
-        }
-        b->stop();
-        for (auto& pt : b->ports)
-            pt->drain();
-    }
-    return j;
 }
 
 } // namespace isar::bench_turn

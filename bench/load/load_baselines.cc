@@ -1,0 +1,369 @@
+// isar-bench baselines measured in the same run: a minimal DPDK forwarder
+// over the same ring ports, a kernel UDP relay (recvmmsg/sendmmsg on
+// loopback), and each crypto engine's raw decrypt+encrypt cost.
+#include "bench/load/load_common.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+namespace isar::bench_load {
+namespace {
+
+// ---------------------------------------------------- baseline: forwarder --
+struct fwd_state {
+    uint16_t port;
+    std::atomic<bool> stop{false};
+    uint64_t busy = 0, pkts = 0;
+};
+int fwd_main(void* a)
+{
+    auto* f = static_cast<fwd_state*>(a);
+    rte_mbuf* b[32];
+    while (!f->stop.load(std::memory_order_relaxed)) {
+        const uint64_t t = rte_rdtsc();
+        uint16_t n = rte_eth_rx_burst(f->port, 0, b, 32);
+        if (n == 0)
+            continue;
+        for (uint16_t i = 0; i < n; i++) {
+            auto* e = rte_pktmbuf_mtod(b[i], rte_ether_hdr*);
+            rte_ether_addr t2 = e->src_addr;
+            e->src_addr = e->dst_addr;
+            e->dst_addr = t2;
+        }
+        uint16_t s = rte_eth_tx_burst(f->port, 0, b, n);
+        if (s < n)
+            rte_pktmbuf_free_bulk(b + s, n - s);
+        f->pkts += s;
+        f->busy += rte_rdtsc() - t;
+    }
+    return 0;
+}
+
+} // namespace
+
+void run_forwarder(const options& o, unsigned payload)
+{
+    rte_mempool* pool = rte_pktmbuf_pool_create(("fwdp" + std::to_string(payload)).c_str(),
+                                                o.drain_pkts + 8191, 256, 0,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    auto pp = std::make_unique<ring_port>("fw" + std::to_string(port_seq++), 1, 1u << 17, 1u << 16);
+    ring_port& p = *pp;
+    rte_eth_conf conf{};
+    rte_eth_dev_configure(static_cast<uint16_t>(p.port), 1, 1, &conf);
+    rte_eth_rx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr, pool);
+    rte_eth_tx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr);
+    rte_eth_dev_start(static_cast<uint16_t>(p.port));
+    unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+    uint8_t frame[1500] = {};
+    const unsigned len = 42 + 12 + payload;
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    frame[42] = 0x80;
+    uint64_t busy = 0, pkts = 0, wall = 0;
+    const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(o.phase_s * static_cast<double>(hz));
+    uint16_t seq = 0;
+    do {
+        rte_mbuf* b[32];
+        unsigned filled = 0;
+        while (filled < o.drain_pkts) {
+            if (rte_pktmbuf_alloc_bulk(pool, b, 32) != 0)
+                break;
+            for (auto* m : b) {
+                auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+                memcpy(d, frame, len);
+                d[44] = static_cast<uint8_t>(++seq >> 8);
+                d[45] = static_cast<uint8_t>(seq);
+            }
+            filled += rte_ring_sp_enqueue_burst(p.rx, reinterpret_cast<void**>(b), 32, nullptr);
+        }
+        fwd_state f;
+        f.port = static_cast<uint16_t>(p.port);
+        const uint64_t t0 = rte_rdtsc();
+        rte_eal_remote_launch(fwd_main, &f, lcore);
+        uint64_t got = 0, tl = t0;
+        while (got < filled && rte_rdtsc() < t0 + hz) {
+            unsigned k = rte_ring_sc_dequeue_burst(p.tx[0], reinterpret_cast<void**>(b), 32, nullptr);
+            if (k) {
+                rte_pktmbuf_free_bulk(b, k);
+                got += k;
+                tl = rte_rdtsc();
+            }
+        }
+        f.stop = true;
+        rte_eal_wait_lcore(lcore);
+        busy += f.busy;
+        pkts += f.pkts;
+        wall += tl - t0;
+    } while (rte_rdtsc() < end);
+    rte_eth_dev_stop(static_cast<uint16_t>(p.port));
+    const double cpp = static_cast<double>(busy) / static_cast<double>(pkts);
+    json j{{"name", "dpdk-forwarder"},
+           {"payload", payload},
+           {"mpps_per_core", static_cast<double>(pkts) / secs(wall) / 1e6},
+           {"capacity_mpps", static_cast<double>(hz) / cpp / 1e6},
+           {"cycles_per_packet", cpp}};
+    fprintf(stderr, "isar-bench: baseline dpdk-forwarder %u B: %.2f Mpps (cap %.2f), %.1f cyc/pkt\n",
+            payload, j["mpps_per_core"].get<double>(), j["capacity_mpps"].get<double>(), cpp);
+    baselines.push_back(j);
+    pp.reset(); // removes the port, frees queued mbufs
+    rte_mempool_free(pool);
+}
+
+// ----------------------------------------------- baseline: kernel UDP relay --
+namespace {
+
+// A UDP socket bound to 127.0.0.1:port with 16 MiB buffers, or -1.
+int bind_loopback(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int sz = 16 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// The relay thread: recvmmsg on rfd, sendmmsg to the sink, until `stop`;
+// its own CPU time into relay_cpu.
+void relay_loop(int rfd, sockaddr_in& to_sink, const std::atomic<bool>& stop,
+                std::atomic<uint64_t>& relayed, double& relay_cpu)
+{
+    cpu_set_t cs;
+    CPU_ZERO(&cs);
+    CPU_SET(std::min<unsigned>(1, std::thread::hardware_concurrency() - 1), &cs);
+    pthread_setaffinity_np(pthread_self(), sizeof(cs), &cs);
+    constexpr unsigned B = 32;
+    static uint8_t buf[B][2048];
+    mmsghdr msgs[B];
+    iovec iov[B];
+    timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    while (!stop.load(std::memory_order_relaxed)) {
+        for (unsigned i = 0; i < B; i++) {
+            iov[i] = {buf[i], sizeof(buf[i])};
+            msgs[i] = {};
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(rfd, msgs, B, 0, nullptr);
+        if (n <= 0)
+            continue;
+        for (int i = 0; i < n; i++) {
+            iov[i].iov_len = msgs[i].msg_len;
+            msgs[i].msg_hdr.msg_name = &to_sink;
+            msgs[i].msg_hdr.msg_namelen = sizeof(to_sink);
+        }
+        int s = sendmmsg(rfd, msgs, static_cast<unsigned>(n), 0);
+        if (s > 0)
+            relayed.fetch_add(static_cast<uint64_t>(s), std::memory_order_relaxed);
+    }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    relay_cpu = static_cast<double>(c1.tv_sec - c0.tv_sec) +
+                static_cast<double>(c1.tv_nsec - c0.tv_nsec) * 1e-9;
+}
+
+using deadline = decltype(std::chrono::steady_clock::now() + std::chrono::duration<double>(0));
+
+// The generator (to the relay) and the sink, both on this thread, until tend.
+void generate(int gfd, int sfd, sockaddr_in& to_relay, unsigned sz, deadline tend, uint64_t& sent,
+              uint64_t& got)
+{
+    constexpr unsigned B = 32;
+    static uint8_t gb[B][2048], sb[B][2048];
+    mmsghdr gm[B], sm[B];
+    iovec gi[B], si[B];
+    uint16_t seq = 0;
+    while (std::chrono::steady_clock::now() < tend && sent < 20000000) {
+        for (unsigned i = 0; i < B; i++) {
+            gb[i][0] = 0x80;
+            gb[i][2] = static_cast<uint8_t>(++seq >> 8);
+            gb[i][3] = static_cast<uint8_t>(seq);
+            gi[i] = {gb[i], sz};
+            gm[i] = {};
+            gm[i].msg_hdr.msg_iov = &gi[i];
+            gm[i].msg_hdr.msg_iovlen = 1;
+            gm[i].msg_hdr.msg_name = &to_relay;
+            gm[i].msg_hdr.msg_namelen = sizeof(to_relay);
+        }
+        int s = sendmmsg(gfd, gm, B, MSG_DONTWAIT);
+        if (s > 0)
+            sent += static_cast<uint64_t>(s);
+        for (;;) {
+            for (unsigned i = 0; i < B; i++) {
+                si[i] = {sb[i], sizeof(sb[i])};
+                sm[i] = {};
+                sm[i].msg_hdr.msg_iov = &si[i];
+                sm[i].msg_hdr.msg_iovlen = 1;
+            }
+            int r = recvmmsg(sfd, sm, B, MSG_DONTWAIT, nullptr);
+            if (r <= 0)
+                break;
+            got += static_cast<uint64_t>(r);
+        }
+    }
+}
+
+} // namespace
+
+void run_kernel_relay(const options& o, unsigned payload)
+{
+    const uint16_t base = static_cast<uint16_t>(41000 + (getpid() % 1000) * 3);
+    int gfd = bind_loopback(base), rfd = bind_loopback(base + 1), sfd = bind_loopback(base + 2);
+    if (gfd < 0 || rfd < 0 || sfd < 0) {
+        errors.push_back("kernel relay: cannot bind loopback UDP sockets");
+        return;
+    }
+    timeval tv{0, 100000};
+    setsockopt(rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in to_relay{}, to_sink{};
+    to_relay.sin_family = to_sink.sin_family = AF_INET;
+    to_relay.sin_addr.s_addr = to_sink.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to_relay.sin_port = htons(base + 1);
+    to_sink.sin_port = htons(base + 2);
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> relayed{0};
+    double relay_cpu = 0;
+    const unsigned sz = 12 + payload;
+    std::thread relay([&] { relay_loop(rfd, to_sink, stop, relayed, relay_cpu); });
+    uint64_t sent = 0, got = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto tend = t0 + std::chrono::duration<double>(std::max(0.5, o.phase_s * 2));
+    generate(gfd, sfd, to_relay, sz, tend, sent, got);
+    const double el =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stop = true;
+    relay.join();
+    close(gfd);
+    close(rfd);
+    close(sfd);
+    const double mpps_core = static_cast<double>(relayed.load()) / relay_cpu / 1e6;
+    json j{{"name", "kernel-udp-relay"},
+           {"payload", payload},
+           {"mpps_per_core", mpps_core},
+           {"achieved_mpps", static_cast<double>(relayed.load()) / el / 1e6},
+           {"relay_cpu_s", relay_cpu},
+           {"sent", sent},
+           {"relayed", relayed.load()},
+           {"received", got}};
+    fprintf(stderr,
+            "isar-bench: baseline kernel-udp-relay %u B: %.3f Mpps per relay core (%.3f Mpps "
+            "achieved, relay thread CPU %.2f s)\n",
+            payload, mpps_core, j["achieved_mpps"].get<double>(), relay_cpu);
+    baselines.push_back(j);
+}
+
+// ----------------------------------------------------- baseline: raw crypto --
+void run_crypto(const options& o)
+{
+    using crypto::engine;
+    const crypto::suite suites[] = {crypto::suite::aes_cm_128_hmac_sha1_80,
+                                    crypto::suite::aead_aes_128_gcm};
+    const engine engines[] = {engine::ipsec_mb, engine::boringssl, engine::libsrtp};
+    crypto::prepare_thread();
+    for (auto s : suites) {
+        for (unsigned payload : o.payloads) {
+            for (auto e : engines) {
+                crypto::key_material k1, k2;
+                make_key(k1, s, 11);
+                make_key(k2, s, 12);
+                std::string err;
+                auto snd = crypto::srtp_context::create(k1, e, err);
+                auto rin = crypto::srtp_context::create(k1, e, err);
+                auto rout = crypto::srtp_context::create(k2, e, err);
+                auto vin = crypto::srtp_context::create(k1, e, err);
+                if (!snd || !rin || !rout || !vin)
+                    continue;
+                constexpr unsigned N = 512;
+                static uint8_t pk[N][1600], w[N][1600];
+                size_t plen[N];
+                uint16_t seq = 0;
+                uint64_t cyc = 0, vcyc = 0, n = 0;
+                bool bad = false;
+                const uint64_t end =
+                        rte_rdtsc() + static_cast<uint64_t>(std::min(0.15, o.phase_s / 2) *
+                                                            static_cast<double>(hz));
+                do {
+                    for (unsigned i = 0; i < N; i++) {
+                        uint8_t* p = pk[i];
+                        memset(p, 0x5a, 12 + payload);
+                        p[0] = 0x80;
+                        p[1] = 0;
+                        ++seq;
+                        p[2] = static_cast<uint8_t>(seq >> 8);
+                        p[3] = static_cast<uint8_t>(seq);
+                        p[8] = 0x12;
+                        if (snd->protect_rtp(p, 12 + payload, 1600, &plen[i]) != crypto::status::ok)
+                            bad = true;
+                        memcpy(w[i], p, plen[i]);
+                    }
+                    uint64_t t = rte_rdtsc();
+                    for (unsigned i = 0; i < N; i++) {
+                        size_t l = 0, l2 = 0;
+                        if (rin->unprotect_rtp(w[i], plen[i], &l) != crypto::status::ok ||
+                            rout->protect_rtp(w[i], l, 1600, &l2) != crypto::status::ok)
+                            bad = true;
+                    }
+                    cyc += rte_rdtsc() - t;
+                    t = rte_rdtsc();
+                    for (unsigned i = 0; i < N; i++)
+                        if (vin->verify_rtp(pk[i], plen[i]) != crypto::status::ok)
+                            bad = true;
+                    vcyc += rte_rdtsc() - t;
+                    n += N;
+                } while (rte_rdtsc() < end && !bad);
+                const double cpp = static_cast<double>(cyc) / static_cast<double>(n);
+                const double vcpp = static_cast<double>(vcyc) / static_cast<double>(n);
+                json j{{"suite", std::string(crypto::suite_name(s))},
+                       {"engine", crypto::engine_name(e)},
+                       {"payload", payload},
+                       {"transcrypt_cycles", cpp},
+                       {"transcrypt_mpps", static_cast<double>(hz) / cpp / 1e6},
+                       {"verify_cycles", vcpp},
+                       {"verify_mpps", static_cast<double>(hz) / vcpp / 1e6},
+                       {"auto", crypto::auto_engine(s) == e}};
+                if (bad)
+                    j["error"] = "crypto round trip failed";
+                crypto_j.push_back(j);
+                fprintf(stderr,
+                        "isar-bench: raw crypto %s %s %u B: decrypt+encrypt %.0f cyc (%.2f Mpps), "
+                        "verify %.0f cyc%s\n",
+                        std::string(crypto::suite_name(s)).c_str(), crypto::engine_name(e), payload,
+                        cpp, j["transcrypt_mpps"].get<double>(), vcpp,
+                        crypto::auto_engine(s) == e ? " [auto]" : "");
+                baselines.push_back({{"name", std::string("raw-crypto-") + crypto::engine_name(e) +
+                                                      "-" + std::string(crypto::suite_name(s))},
+                                     {"payload", payload},
+                                     {"mpps_per_core", j["transcrypt_mpps"]},
+                                     {"cycles_per_packet", cpp}});
+            }
+        }
+    }
+}
+
+} // namespace isar::bench_load

@@ -1,0 +1,136 @@
+// isar-bench (isar_load.cc and its parts): the options, the run-wide state
+// (TSC rate, mbuf stamp field, perf control, the JSON records), the modes
+// and their address and key plan, and the runs main() calls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto/srtp_context.h"
+#include "crypto/suite.h"
+#include "dataplane/ip6.h"
+#include "bench/load/bench_util.h"
+#include "bench/load/ip6_modes.h"
+#include "bench/load/ring_port.h"
+#include "bench/load/soak.h"
+
+namespace isar::bench_load {
+
+using json = nlohmann::json;
+using bench::ring_port;
+using namespace isar::bench_util;
+
+// ---------------------------------------------------------------- options --
+struct options {
+    std::vector<unsigned> legs{1, 1000, 100000};
+    std::vector<std::string> modes{"plain", "plain6", "bridge46", "srtp-pass", "transcrypt-cm80", "transcrypt-gcm128",
+                                   "fanout10", "turn-channeldata", "turn-indication"};
+    std::vector<unsigned> payloads{160, 1200};
+    struct extra_run {
+        std::string mode;
+        unsigned legs;
+        unsigned payload; // 0 = every payload of --payloads
+    };
+    std::vector<extra_run> extra; // MODE:LEGS[:PAYLOAD] (e.g. plain:1000000)
+    double phase_s = 0.3;
+    unsigned drain_pkts = 131072;
+    bool baselines = true;
+    bool control = true;
+    bool smoke = false;
+    unsigned turn_allocs = 20000; // Allocate requests timed through turn_manager (0 = off)
+    bool drain_only = false; // capacity only (for profiling the worker: no idle phases)
+    std::string perf_ctl;    // perf record --control fifo: enabled only while draining
+    std::string out;
+    std::string memory_note = "--no-huge";
+    bool soak = false; // --soak N: only the churn soak (bench/soak.h)
+    bench_soak::options soak_o;
+};
+
+// ------------------------------------------------------------------ utils --
+// `perf record -D -1 --control fifo:FIFO` samples only between enable and
+// disable: the worker's capacity phase, not session set-up or idle loops.
+extern int perf_ctl_fd;
+void perf_ctl(const char* cmd);
+extern uint64_t hz;
+extern int stamp_off; // mbuf dynfield: generator TSC (0 = do not measure)
+
+inline uint64_t& stamp(rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, stamp_off, uint64_t*); }
+inline uint64_t& tag(rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, stamp_off + 8, uint64_t*); }
+
+inline double secs(uint64_t tsc) { return static_cast<double>(tsc) / static_cast<double>(hz); }
+
+extern unsigned port_seq;
+
+// ------------------------------------------------------------------ modes --
+struct mode_info {
+    std::string name;
+    crypto::suite s = crypto::suite::none;
+    bool pass = false; // same keys both sides (authenticated pass-through)
+    unsigned fan = 1;  // receivers per sender
+    // Family of leg a and of leg b (plain6: both IPv6; bridge46: a IPv4, b
+    // IPv6, so half the packets are bridged v4 -> v6 and half v6 -> v4).
+    uint8_t fam[2] = {4, 4};
+    bool v6() const { return fam[0] == 6 || fam[1] == 6; }
+    uint8_t family(unsigned leg) const { return fam[leg == 0 ? 0 : 1]; }
+};
+
+bool mode_of(const std::string& n, mode_info& m);
+
+constexpr uint32_t relay_ip(unsigned ifc) { return 0xc6120001 + (ifc << 8); } // 198.18.i.1
+constexpr uint32_t remote_ip(unsigned ifc, unsigned leg) { return 0xc6120000 + (ifc << 8) + 10 + leg; }
+inline rte_ether_addr remote_mac(unsigned leg)
+{
+    rte_ether_addr a{{0x02, 0x00, 0x00, 0x00, 0x01, static_cast<uint8_t>(leg)}};
+    return a;
+}
+// IPv6 modes: interface i also has 2001:2:0:i::1/64; leg j's remote is
+// 2001:2:0:i::(10 + j).
+using bench_ip6::ip6_of;
+inline dp::ip6_addr relay_ip6(unsigned ifc) { return ip6_of(ifc, 1); }
+inline dp::ip6_addr remote_ip6(unsigned ifc, unsigned leg) { return ip6_of(ifc, 10 + leg); }
+constexpr uint16_t remote_port_base = 1024;
+// "a".."z", then "l26".. (fanout199)
+inline std::string leg_name(unsigned j)
+{
+    return j < 26 ? std::string(1, static_cast<char>('a' + j)) : "l" + std::to_string(j);
+}
+
+void make_key(crypto::key_material& km, crypto::suite s, uint64_t seed);
+std::string key_spec(crypto::suite s, uint64_t seed);
+// key ids: session s, leg j, direction (0 in = how the remote protects, 1 out)
+uint64_t key_id(const mode_info& m, uint64_t s, unsigned j, unsigned dir);
+
+// ---------------------------------------------------------------- results --
+// The records of the run (load_report.cc), written to --out by write_report().
+extern json results;
+extern json baselines;
+extern json control_j;
+extern json crypto_j;
+extern json turn_j;       // bench_turn::run_mode records (turn_load.cc)
+extern json rss_j;        // bench_rss::run_mode records (rss_modes.cc)
+extern json turn_alloc_j; // bench_turn::run_allocs
+extern std::vector<std::string> errors;
+
+std::string cpu_model();
+// The JSON document of the run into o.out (when given).
+void write_report(const options& o);
+
+// ------------------------------------------------------------------- runs --
+// A mode at `legs` legs, every payload of o.payloads (or only `only_payload`)
+// (load_phases.cc).
+void run_scenario(const options& o, const std::string& mode, unsigned legs, unsigned only_payload = 0);
+// Session creates per second while forwarding (load_control.cc).
+void run_control(const options& o, const std::string& mode, unsigned n);
+// Baselines (load_baselines.cc).
+void run_forwarder(const options& o, unsigned payload);
+void run_kernel_relay(const options& o, unsigned payload);
+void run_crypto(const options& o);
+
+} // namespace isar::bench_load
