@@ -12,6 +12,7 @@
 
 #include "control/config.h"
 #include "control/metrics.h"
+#include "control/request_guard.h"
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
 #include "control/turn_manager.h"
@@ -34,7 +35,7 @@ public:
     // goes to the log line of every command that changes state.
     void handle_line(std::string_view line, reply_fn reply, std::string_view who = {});
     void handle(const json& req, reply_fn reply, std::string_view who = {});
-    static constexpr unsigned max_depth = 32;
+    static constexpr unsigned max_depth = max_json_depth;
 
     json stats_json() const;
     json turn_stats_json() const;
