@@ -70,7 +70,22 @@ struct relay_scope {
 template <class Stats>
 inline unsigned collect_targets(leg* l, leg** ready, packed_ep* remotes, Stats& stats) noexcept
 {
-    leg* peers = l->peers;
+    leg* peers = l->first_leg();
+    // Every target's line 0 (its remote) and line 7 (how to send to it)
+    // first, so that with many legs their misses overlap.
+    if (l->ntargets > 1) {
+        auto fetch = [](const leg* t) {
+            rte_prefetch0(t);
+            rte_prefetch0(&t->out_ctx);
+        };
+        if (l->target_mask != 0) {
+            for (unsigned mask = l->target_mask; mask != 0; mask &= mask - 1)
+                fetch(&peers[__builtin_ctz(mask)]);
+        } else if (l->target_list != nullptr) {
+            for (unsigned k = 0; k < l->ntargets; k++)
+                fetch(&peers[l->target_list[k]]);
+        }
+    }
     unsigned n = 0;
     auto add = [&](leg* t) {
         const packed_ep tr = t->remote.load(std::memory_order_relaxed);
@@ -240,8 +255,8 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
         t->stats.drop_pkt(d);
         return;
     }
-    bump(t->ctr.out_pkts);
-    bump(t->ctr.out_bytes, len);
+    bump(t->out_pkts);
+    bump(t->out_bytes, len);
     bump(stats.fwd_pkts);
 }
 
@@ -325,9 +340,84 @@ void worker::account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept
             (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
     const uint32_t ssrc =
             (uint32_t{p[8]} << 24) | (uint32_t{p[9]} << 16) | (uint32_t{p[10]} << 8) | p[11];
-    const uint64_t mult = l->rtp_mult != 0 ? l->rtp_mult : rtp_mult_pt[pt];
-    const uint32_t rate = l->rtp_mult != 0 ? l->clock_rate : rtp_rate_pt[pt];
+    // The leg's own clock is in a cold line: only legs that have one read it.
+    const bool own = (l->hot & hot_own_clock) != 0;
+    const uint64_t mult = own ? l->rtp_mult : rtp_mult_pt[pt];
+    const uint32_t rate = own ? l->clock_rate : rtp_rate_pt[pt];
     q.on_rtp(seq, ts, ssrc, pt, mult != 0 ? rtp_arrival(now_tsc_, mult) : 0, mult != 0 ? rate : 0);
+}
+
+void worker::refresh_hot(leg& l, leg* peers) noexcept
+{
+    l.hot = static_cast<uint8_t>((l.rtp_mult != 0 ? hot_own_clock : 0) |
+                                 (l.in_ctx != nullptr ? hot_srtp : 0));
+    l.fwd_remote = 0;
+    if (l.ntargets != 1)
+        return;
+    const leg& t = peers[l.target(0)];
+    l.fwd_target = static_cast<uint8_t>(l.target(0));
+    l.fwd_laddr = t.laddr;
+    l.fwd_port_be = t.local_port_be;
+    const packed_ep tr = t.remote.load(std::memory_order_relaxed);
+    if (l.in_ctx == nullptr && t.out_ctx == nullptr && l.rl_interval_tsc == 0 &&
+        l.laddr < nladdrs && t.laddr < nladdrs && laddrs[l.laddr].family == 4 &&
+        laddrs[t.laddr].family == 4 && !ep_is_v6(tr)) {
+        l.hot |= hot_fast;
+        l.fwd_remote = tr; // 0: not yet, the general path counts target_no_remote
+    }
+}
+
+void worker::refresh_hot(session* s) noexcept
+{
+    for (unsigned i = 0; i < s->nlegs; i++)
+        refresh_hot(s->legs[i], s->legs.get());
+}
+
+bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
+{
+    const packed_ep dst = l->fwd_remote;
+    if (!(l->hot & hot_fast) || meta.family != 4 || dst == 0)
+        return false;
+    auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
+    if (src != l->remote.load(std::memory_order_relaxed) || src == 0)
+        return false; // latching, or strict source: forward() decides
+    const local_addr& la = laddrs[l->fwd_laddr];
+    const iface& out = ifaces[la.iface];
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (out.mtu != 0 && len - meta.l3_off > out.mtu)
+        return false;
+    // The next hop's MAC, cached in line 0 while the neighbour table has not
+    // changed since it was read (acquire: a newer table is seen whole).
+    const uint32_t gen = out.neigh->generation4();
+    if (!(l->hot & hot_mac) || l->fwd_nb_gen != gen) {
+        const uint32_t nh = out.next_hop(ep_ip(dst));
+        if (nh == 0 || !out.neigh->lookup(nh, &l->fwd_mac)) {
+            l->hot &= static_cast<uint8_t>(~hot_mac);
+            return false; // no route, or held for ARP: forward() does that
+        }
+        l->fwd_nb_gen = gen;
+        l->hot |= hot_mac;
+    }
+    bump(l->ctr.in_pkts);
+    bump(l->ctr.in_bytes, len);
+    l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+    account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
+
+    rewrite_to to;
+    to.src_mac = out.mac;
+    to.dst_mac = l->fwd_mac;
+    to.src_ip_be = la.ip4_be;
+    to.dst_ip_be = ep_ip(dst);
+    to.src_port_be = l->fwd_port_be;
+    to.dst_port_be = ep_port(dst);
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to,
+                 choose_udp_cksum(m, udp, false, ifaces[meta.iface].rx_partial_cksum,
+                                  out.tx_cksum_offload));
+    tx_enqueue(la.iface, m);
+    bump(stats.fwd_pkts);
+    return true;
 }
 
 void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
@@ -410,9 +500,14 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         if (meta.family != 4)
             l->remote6 = src6; // before the packed value, for control's readers
         l->remote.store(src, std::memory_order_release);
+        refresh_hot(l->sess); // the copies of our remote in our senders' line 0
     }
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, wire_len);
+    if (l->ntargets == 1) { // not forwarded by forward_fast (see leg_out)
+        bump(l->unfwd_pkts);
+        bump(l->unfwd_bytes, wire_len);
+    }
     l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
     account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
@@ -472,9 +567,10 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     }
 
     // Stage 2: flow lookup, pipelined so that with many legs the misses
-    // overlap instead of following each other: every leg's lines 0 and 1,
-    // then every leg's first target, RTP statistics and SRTP contexts (fewer
-    // prefetches per stage: the CPU has only so many misses in flight).
+    // overlap instead of following each other: every leg's line 0 and RTP
+    // line (all a plain two-leg call needs), then, for the legs of the
+    // general path, their cold line and first target, then SRTP contexts
+    // (fewer prefetches per stage: the CPU has only so many misses in flight).
     leg* legs[max_burst];
     turn_alloc* allocs[max_burst];
     // TURN clients are found by their 5-tuple: one bulk lookup for the
@@ -506,55 +602,58 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
                 l = entry_leg(e);
         }
         if (l != nullptr) {
-            rte_prefetch0(l);
-            rte_prefetch0(&l->remote);
+            rte_prefetch0(l);            // line 0
+            rte_prefetch0(&l->stats.rtp); // line 1
         } else if (a != nullptr) {
             a->prefetch();
         }
         legs[i] = l;
         allocs[i] = a;
     }
+    // A leg that forward_fast() may not take needs more: its cold line (SRTP
+    // context, rate limit), its first target's line 0 and line 7, and for
+    // IPv6 its own remote6.
     bool srtp = false;
     for (unsigned i = 0; i < n; i++) {
         const leg* l = legs[i];
         if (l == nullptr)
             continue;
-        if (l->target_mask != 0)
-            rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote); // its line 1
-        rte_prefetch0(&l->stats.rtp); // its hot line
-        if (meta[i].family == 6) {
-            // IPv6: the source is compared with the leg's remote6 (its last
-            // line), and a target (most likely IPv6 too) sends to its own.
+        if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4)
+            continue;
+        rte_prefetch0(&l->peers);
+        if (l->target_mask != 0) {
+            const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
+            rte_prefetch0(t);
+            rte_prefetch0(&t->out_ctx);
+        }
+        if (meta[i].family == 6)
             rte_prefetch0(&l->remote6);
-            if (l->target_mask != 0)
-                rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote6);
-        }
-        if (l->in_ctx != nullptr) {
-            l->in_ctx->prefetch_line0();
-            srtp = true;
-        }
+        srtp |= (l->hot & hot_srtp) != 0;
     }
     // SRTP: the receiving context's hot lines, and the first target's
-    // sending context (its pointer is in the target's line 1, on its way).
+    // sending context.
     if (srtp) {
         for (unsigned i = 0; i < n; i++) {
             const leg* l = legs[i];
-            if (l == nullptr || l->in_ctx == nullptr)
+            if (l == nullptr || !(l->hot & hot_srtp) || l->in_ctx == nullptr)
                 continue;
-            l->in_ctx->prefetch();
+            l->in_ctx->prefetch_line0();
             if (!l->verify_only && l->target_mask != 0) {
-                const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
+                const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
                 if (t->out_ctx != nullptr)
                     t->out_ctx->prefetch_line0();
             }
         }
         for (unsigned i = 0; i < n; i++) {
             const leg* l = legs[i];
-            if (l == nullptr || l->in_ctx == nullptr || l->verify_only || l->target_mask == 0)
+            if (l == nullptr || !(l->hot & hot_srtp) || l->in_ctx == nullptr)
                 continue;
-            const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
-            if (t->out_ctx != nullptr)
-                t->out_ctx->prefetch();
+            l->in_ctx->prefetch();
+            if (!l->verify_only && l->target_mask != 0) {
+                const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
+                if (t->out_ctx != nullptr)
+                    t->out_ctx->prefetch();
+            }
         }
     }
 
@@ -581,8 +680,10 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
                 drop_pkt(m, drop::turn_no_alloc); // a hairpin reaches allocations only
             else if (mt.pclass != payload_class::rtp)
                 non_rtp_on_leg(m, mt);
-            else if (legs[i] != nullptr)
-                forward(m, mt, legs[i]);
+            else if (legs[i] != nullptr) {
+                if (!forward_fast(m, mt, legs[i]))
+                    forward(m, mt, legs[i]);
+            }
             else
                 drop_pkt(m, drop::no_flow);
             break;
@@ -609,6 +710,12 @@ void worker::apply(flow_cmd* c) noexcept
     c->status = 0;
     switch (c->op) {
     case cmd_op::add_session: {
+        for (unsigned i = 0; i < s->nlegs; i++) {
+            s->legs[i].sess = s;
+            s->legs[i].peers = s->legs.get();
+            s->legs[i].index = static_cast<uint8_t>(i);
+        }
+        refresh_hot(s);
         unsigned added = 0;
         for (; added < s->nlegs; added++) {
             const leg& l = s->legs[added];
@@ -640,6 +747,7 @@ void worker::apply(flow_cmd* c) noexcept
             s->legs[c->leg_index].remote.store(c->remote, std::memory_order_release);
             if (c->remote == 0)
                 s->legs[c->leg_index].latch_deadline_tsc = c->latch_deadline_tsc;
+            refresh_hot(s);
         } else {
             c->status = -EINVAL;
         }
@@ -670,6 +778,7 @@ void worker::apply(flow_cmd* c) noexcept
             if (c->remote == 0)
                 l.latch_deadline_tsc = c->latch_deadline_tsc;
         }
+        refresh_hot(s); // contexts and remote: which legs take the fast path
         break;
     }
     default:

@@ -140,7 +140,16 @@ private:
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
     void apply_alloc(flow_cmd* c) noexcept;
+    // A plain IPv4 packet of a single-target leg from its remote, from the
+    // leg's line 0 and RTP line alone; false (nothing done) when any other
+    // case applies, for forward() to handle.
+    bool forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    // Recomputes line 0's copies of every leg of `s` (leg::hot, fwd_*) from
+    // the legs' configuration and their targets' remotes: after add_session,
+    // set_remote, set_crypto and a latch.
+    void refresh_hot(session* s) noexcept;
+    void refresh_hot(leg& l, leg* peers) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
                  bool changed) noexcept;
