@@ -24,7 +24,9 @@ leg_sent leg_out(const session& s, unsigned i) noexcept
     leg_sent r{read(l.out_pkts), read(l.out_bytes)};
     for (unsigned j = 0; j < s.nlegs; j++) {
         const leg& f = s.legs[j];
-        if (j == i || f.ntargets != 1 || f.target(0) != i)
+        // hot: written by the worker (refresh_hot), a byte read whole.
+        if (j == i || f.ntargets != 1 || f.target(0) != i ||
+            !(__atomic_load_n(&f.hot, __ATOMIC_RELAXED) & hot_fast))
             continue;
         // unfwd_* before ctr.in_*: the worker bumps in_* first, so a
         // concurrent read may count a packet in flight, never go below.

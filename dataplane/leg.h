@@ -65,9 +65,9 @@ struct turn_peer_table;
 
 // Flags of leg::hot (the worker's own view, recomputed by worker::refresh_hot
 // whenever what they depend on changes).
-// hot_fast: a plain IPv4 leg with exactly one target that is plain IPv4 too,
-//   no rate limit: a packet from its remote forwards from line 0 alone
-//   (worker::forward_fast), while fwd_remote is set.
+// hot_fast: a plain IPv4 leg with exactly one target that is plain IPv4 too:
+//   a packet from its remote forwards from line 0 alone (worker::forward_fast),
+//   while fwd_remote is set.
 constexpr uint8_t hot_fast = 1;
 // hot_mac: fwd_mac is the next hop's MAC towards fwd_remote as the
 //   interface's neighbour table had it at generation fwd_nb_gen.
@@ -76,6 +76,8 @@ constexpr uint8_t hot_mac = 2;
 constexpr uint8_t hot_own_clock = 4;
 // hot_srtp: the leg has an in_ctx (cold line): prefetch it.
 constexpr uint8_t hot_srtp = 8;
+// hot_rl: the leg has a rate limit (rl_*, cold line): the fast path reads it.
+constexpr uint8_t hot_rl = 16;
 
 // Laid out for the forwarding path, which with many legs pays one cache miss
 // per line it touches. A plain packet of a two-leg call touches the
@@ -91,11 +93,14 @@ constexpr uint8_t hot_srtp = 8;
 // consistent with the target (worker::refresh_hot on add_session,
 // set_remote, set_crypto and latching, which all run on that worker).
 //
-// Out counters: a packet a leg forwards on the fast path is counted only in
-// its own line 0 (ctr.in_*); one that took the general path also in
-// unfwd_* (cold), and the target it reached in the target's out_*. What a
-// leg sent is thus out_* plus, for every single-target leg aiming at it,
-// in_* - unfwd_* (leg_out(), which control reports).
+// Out counters: a packet a hot_fast leg forwards on the fast path is counted
+// only in its own line 0 (ctr.in_*); one that took the general path also in
+// unfwd_* (cold), and the target it reached in the target's out_*. A leg
+// that is not hot_fast counts only in_* and its targets' out_*. What a leg
+// sent is thus out_* plus, for every hot_fast leg aiming at it, in_* -
+// unfwd_* (leg_out(), which control reports); when a leg stops being
+// hot_fast the worker moves that difference into the target's out_*, when
+// it becomes hot_fast it starts unfwd_* at in_* (worker::refresh_hot).
 struct alignas(64) leg {
     // ---- line 0: everything the common packet needs -------------------------
     // The latched or configured remote; an IPv6 one (ep_is_v6) has its
@@ -175,7 +180,7 @@ struct alignas(64) leg {
     uint32_t latch_net_be = 0;
     uint32_t latch_mask_be = 0;
     // Received and counted in ctr, but not forwarded by the fast path
-    // (single-target legs only; see leg_out()).
+    // (hot_fast legs only; see leg_out()).
     counter unfwd_pkts{0};
     counter unfwd_bytes{0};
 

@@ -349,22 +349,34 @@ void worker::account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept
 
 void worker::refresh_hot(leg& l, leg* peers) noexcept
 {
-    l.hot = static_cast<uint8_t>((l.rtp_mult != 0 ? hot_own_clock : 0) |
-                                 (l.in_ctx != nullptr ? hot_srtp : 0));
+    const bool was_fast = (l.hot & hot_fast) != 0;
+    uint8_t hot = static_cast<uint8_t>((l.rtp_mult != 0 ? hot_own_clock : 0) |
+                                       (l.in_ctx != nullptr ? hot_srtp : 0) |
+                                       (l.rl_interval_tsc != 0 ? hot_rl : 0));
     l.fwd_remote = 0;
-    if (l.ntargets != 1)
-        return;
-    const leg& t = peers[l.target(0)];
-    l.fwd_target = static_cast<uint8_t>(l.target(0));
-    l.fwd_laddr = t.laddr;
-    l.fwd_port_be = t.local_port_be;
-    const packed_ep tr = t.remote.load(std::memory_order_relaxed);
-    if (l.in_ctx == nullptr && t.out_ctx == nullptr && l.rl_interval_tsc == 0 &&
-        l.laddr < nladdrs && t.laddr < nladdrs && laddrs[l.laddr].family == 4 &&
-        laddrs[t.laddr].family == 4 && !ep_is_v6(tr)) {
-        l.hot |= hot_fast;
-        l.fwd_remote = tr; // 0: not yet, the general path counts target_no_remote
+    leg* t = l.ntargets == 1 ? &peers[l.target(0)] : nullptr;
+    if (t != nullptr) {
+        l.fwd_target = static_cast<uint8_t>(l.target(0));
+        l.fwd_laddr = t->laddr;
+        l.fwd_port_be = t->local_port_be;
+        const packed_ep tr = t->remote.load(std::memory_order_relaxed);
+        if (l.in_ctx == nullptr && t->out_ctx == nullptr && l.laddr < nladdrs &&
+            t->laddr < nladdrs && laddrs[l.laddr].family == 4 && laddrs[t->laddr].family == 4 &&
+            !ep_is_v6(tr)) {
+            hot |= hot_fast;
+            l.fwd_remote = tr; // 0: not yet, the general path counts target_no_remote
+        }
     }
+    // leg_out(): what the fast path forwarded is in_* - unfwd_* of a
+    // hot_fast leg; keep the sum right across a change.
+    if (t != nullptr && was_fast && !(hot & hot_fast)) {
+        bump(t->out_pkts, read(l.ctr.in_pkts) - read(l.unfwd_pkts));
+        bump(t->out_bytes, read(l.ctr.in_bytes) - read(l.unfwd_bytes));
+    } else if (t != nullptr && !was_fast && (hot & hot_fast)) {
+        l.unfwd_pkts.store(read(l.ctr.in_pkts), std::memory_order_relaxed);
+        l.unfwd_bytes.store(read(l.ctr.in_bytes), std::memory_order_relaxed);
+    }
+    __atomic_store_n(&l.hot, hot, __ATOMIC_RELAXED); // control reads hot_fast (leg_out)
 }
 
 void worker::refresh_hot(session* s) noexcept
@@ -399,6 +411,15 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         }
         l->fwd_nb_gen = gen;
         l->hot |= hot_mac;
+    }
+    if (l->hot & hot_rl) { // as in forward(), its cold line only for such legs
+        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
+        if (tat - now_tsc_ > l->rl_burst_tsc) {
+            l->stats.drop_pkt(drop::rate_limit);
+            drop_pkt(m, drop::rate_limit);
+            return true;
+        }
+        l->rl_tat = tat + l->rl_interval_tsc;
     }
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, len);
@@ -504,7 +525,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     }
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, wire_len);
-    if (l->ntargets == 1) { // not forwarded by forward_fast (see leg_out)
+    if (l->hot & hot_fast) { // not forwarded by forward_fast (see leg_out)
         bump(l->unfwd_pkts);
         bump(l->unfwd_bytes, wire_len);
     }
@@ -618,8 +639,11 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         const leg* l = legs[i];
         if (l == nullptr)
             continue;
-        if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4)
+        if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4) {
+            if (l->hot & hot_rl)
+                rte_prefetch0(&l->rl_tat);
             continue;
+        }
         rte_prefetch0(&l->peers);
         if (l->target_mask != 0) {
             const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
