@@ -108,8 +108,8 @@ struct alignas(64) leg {
     std::atomic<packed_ep> remote{0};
     leg_counters ctr;         // in_pkts, in_bytes
     counter last_seen_tsc{0}; // 0 = never
-    // The single target's remote (a copy of peers[fwd_target].remote, IPv4
-    // only; 0 = none or not a fast leg), its relay slot and port.
+    // The single target's remote (a copy of peers[fwd_target].remote, 0 =
+    // none yet; read by the general path too), its relay slot and port.
     packed_ep fwd_remote = 0;
     uint32_t fwd_nb_gen = 0; // neighbor_table::generation() fwd_mac was read at
     uint16_t fwd_laddr = 0;
@@ -145,7 +145,8 @@ struct alignas(64) leg {
     uint64_t rl_tat = 0; // theoretical arrival time of the next packet
 
     // ---- line 7: sending to this leg's remote (the general path: fan-out,
-    // SRTP, IPv6); with its remote (line 0), all a sender reads of a target.
+    // SRTP, IPv6); with its remote (line 0, or the single-target sender's
+    // fwd_remote), all a sender reads of a target.
     alignas(64) crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
     // Sent to this leg's remote by the general path; see leg_out() for the
     // fast path's.
@@ -193,7 +194,8 @@ struct alignas(64) leg {
     const leg* first_leg() const noexcept { return this - index; }
 };
 // The layout the comment above describes (the fast path's reads and writes
-// all in line 0 and line 1; a target of the general path: its line 0 and 7).
+// all in line 0 and line 1; a target of the general path: its line 7, and
+// for a fan-out its line 0 too).
 static_assert(offsetof(leg, remote) == 0 && offsetof(leg, ctr) == 8 &&
                       offsetof(leg, fwd_remote) < 64 && offsetof(leg, fwd_mac) < 64 &&
                       offsetof(leg, verify_only) < 64,

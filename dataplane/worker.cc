@@ -87,8 +87,10 @@ inline unsigned collect_targets(leg* l, leg** ready, packed_ep* remotes, Stats& 
         }
     }
     unsigned n = 0;
+    // A single target's remote is copied in our line 0 (fwd_remote).
     auto add = [&](leg* t) {
-        const packed_ep tr = t->remote.load(std::memory_order_relaxed);
+        const packed_ep tr =
+                l->ntargets == 1 ? l->fwd_remote : t->remote.load(std::memory_order_relaxed);
         if (tr == 0) {
             t->stats.drop_pkt(drop::target_no_remote);
             stats.drop_pkt(drop::target_no_remote);
@@ -359,13 +361,14 @@ void worker::refresh_hot(leg& l, leg* peers) noexcept
         l.fwd_target = static_cast<uint8_t>(l.target(0));
         l.fwd_laddr = t->laddr;
         l.fwd_port_be = t->local_port_be;
+        // Any single target's remote (the general path reads it here too,
+        // not in the target's line 0); 0: none yet (target_no_remote).
         const packed_ep tr = t->remote.load(std::memory_order_relaxed);
+        l.fwd_remote = tr;
         if (l.in_ctx == nullptr && t->out_ctx == nullptr && l.laddr < nladdrs &&
             t->laddr < nladdrs && laddrs[l.laddr].family == 4 && laddrs[t->laddr].family == 4 &&
-            !ep_is_v6(tr)) {
+            !ep_is_v6(tr))
             hot |= hot_fast;
-            l.fwd_remote = tr; // 0: not yet, the general path counts target_no_remote
-        }
     }
     // leg_out(): what the fast path forwarded is in_* - unfwd_* of a
     // hot_fast leg; keep the sum right across a change.
@@ -647,7 +650,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         rte_prefetch0(&l->peers);
         if (l->target_mask != 0) {
             const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
-            rte_prefetch0(t);
+            if (l->ntargets != 1)
+                rte_prefetch0(t); // a single target's remote is in our line 0
             rte_prefetch0(&t->out_ctx);
         }
         if (meta[i].family == 6)
