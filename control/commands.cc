@@ -342,6 +342,7 @@ json commands::session_json(const session_info& s) const
         for (unsigned t = 0; t < l.ntargets; t++)
             targets.push_back(s.leg_names[l.target(t)]);
         uint64_t seen = dp::read(l.last_seen_tsc);
+        const dp::leg_sent sent = dp::leg_out(*s.ds, i);
         legs.push_back(
                 {{"name", s.leg_names[i]},
                  {"local", local_string(l)},
@@ -357,7 +358,7 @@ json commands::session_json(const session_info& s) const
                    {"passthrough", l.verify_only}}},
                  {"in", {{"packets", dp::read(l.ctr.in_pkts)}, {"bytes", dp::read(l.ctr.in_bytes)}}},
                  {"out",
-                  {{"packets", dp::read(l.ctr.out_pkts)}, {"bytes", dp::read(l.ctr.out_bytes)}}},
+                  {{"packets", sent.pkts}, {"bytes", sent.bytes}}},
                  {"last_packet_s",
                   seen ? json(static_cast<double>(now - seen) / rte_get_tsc_hz()) : json(nullptr)},
                  {"rtp", rtp_json(l)},

@@ -601,10 +601,10 @@ std::string metrics_exporter::render(const loop_info& li)
                 const std::string_view nm = f.name;
                 if (nm == "isar_leg_packets_total") {
                     m.sample(f.name, base + ",dir=\"in\"", dp::read(l.ctr.in_pkts));
-                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.ctr.out_pkts));
+                    m.sample(f.name, base + ",dir=\"out\"", dp::leg_out(*s->ds, i).pkts);
                 } else if (nm == "isar_leg_bytes_total") {
                     m.sample(f.name, base + ",dir=\"in\"", dp::read(l.ctr.in_bytes));
-                    m.sample(f.name, base + ",dir=\"out\"", dp::read(l.ctr.out_bytes));
+                    m.sample(f.name, base + ",dir=\"out\"", dp::leg_out(*s->ds, i).bytes);
                 } else if (nm == "isar_leg_drops_total") {
                     for (unsigned d = 0; d < dp::n_leg_drops; d++)
                         if (uint64_t v = dp::read(l.stats.drops[d]))

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <memory>
 
+#include <rte_ether.h>
+
 #include "dataplane/ip6.h"
 #include "dataplane/stats.h"
 
@@ -61,16 +63,76 @@ struct session;
 struct turn_alloc;
 struct turn_peer_table;
 
+// Flags of leg::hot (the worker's own view, recomputed by worker::refresh_hot
+// whenever what they depend on changes).
+// hot_fast: a plain IPv4 leg with exactly one target that is plain IPv4 too:
+//   a packet from its remote forwards from line 0 alone (worker::forward_fast),
+//   while fwd_remote is set.
+constexpr uint8_t hot_fast = 1;
+// hot_mac: fwd_mac is the next hop's MAC towards fwd_remote as the
+//   interface's neighbour table had it at generation fwd_nb_gen.
+constexpr uint8_t hot_mac = 2;
+// hot_own_clock: the leg has a configured clock_rate (rtp_mult, cold line).
+constexpr uint8_t hot_own_clock = 4;
+// hot_srtp: the leg has an in_ctx (cold line): prefetch it.
+constexpr uint8_t hot_srtp = 8;
+// hot_rl: the leg has a rate limit (rl_*, cold line): the fast path reads it.
+constexpr uint8_t hot_rl = 16;
+
 // Laid out for the forwarding path, which with many legs pays one cache miss
-// per line it touches. A packet arriving on a leg touches its line 0 (what
-// receiving needs), line 1 (its remote) and line 2 (RTP statistics; line 3
-// holds their rarely written part); a target leg costs only its line 1
-// (everything sending needs). Drop counters
-// and what only control reads come last. Only the owning worker writes a leg
-// once it is installed.
+// per line it touches. A plain packet of a two-leg call touches the
+// receiving leg's line 0 - its remote (the expected source), its in
+// counters, and a copy of what its single target needs to send (the
+// target's remote, relay slot and port, and the next hop's MAC with the
+// neighbour generation it was read at) - and line 1, the hot line of the RTP
+// statistics: never the target leg, never the neighbour table. Everything
+// else (SRTP contexts, rate limit, latching, target lists, the target's own
+// out counters of the general path, drop counters, remote6) is read only by
+// packets that are not the common case (worker::forward). Only the owning
+// worker writes a leg once it is installed; it keeps the copies in line 0
+// consistent with the target (worker::refresh_hot on add_session,
+// set_remote, set_crypto and latching, which all run on that worker).
+//
+// Out counters: a packet a hot_fast leg forwards on the fast path is counted
+// only in its own line 0 (ctr.in_*); one that took the general path also in
+// unfwd_* (cold), and the target it reached in the target's out_*. A leg
+// that is not hot_fast counts only in_* and its targets' out_*. What a leg
+// sent is thus out_* plus, for every hot_fast leg aiming at it, in_* -
+// unfwd_* (leg_out(), which control reports); when a leg stops being
+// hot_fast the worker moves that difference into the target's out_*, when
+// it becomes hot_fast it starts unfwd_* at in_* (worker::refresh_hot).
 struct alignas(64) leg {
-    // ---- line 0: receiving ---------------------------------------------------
-    leg* peers = nullptr; // == sess->legs: targets without a miss on sess
+    // ---- line 0: everything the common packet needs -------------------------
+    // The latched or configured remote; an IPv6 one (ep_is_v6) has its
+    // address in remote6, stored before this with release order.
+    std::atomic<packed_ep> remote{0};
+    leg_counters ctr;         // in_pkts, in_bytes
+    counter last_seen_tsc{0}; // 0 = never
+    // The single target's remote (a copy of peers[fwd_target].remote, 0 =
+    // none yet; read by the general path too), its relay slot and port.
+    packed_ep fwd_remote = 0;
+    uint32_t fwd_nb_gen = 0; // neighbor_table::generation() fwd_mac was read at
+    uint16_t fwd_laddr = 0;
+    uint16_t fwd_port_be = 0;
+    rte_ether_addr fwd_mac{};
+    uint8_t hot = 0;        // hot_* flags
+    uint8_t index = 0;      // position in session::legs
+    uint8_t fwd_target = 0; // the single target's index (ntargets == 1)
+    // bit i: forwards to peers[i]. Only sessions of up to max_mask_legs
+    // legs; a larger one leaves it 0 and sets target_list.
+    uint16_t target_mask = 0;
+    uint8_t ntargets = 0; // up to 255
+    // Authenticated pass-through: every target's out_ctx has the same suite and
+    // keys as in_ctx, so packets are only verified and forwarded unchanged.
+    // Decided by control.
+    bool verify_only = false;
+
+    // ---- line 1: RTP statistics (hot part; the cold part and the drop
+    // counters follow) ------------------------------------------------------
+    alignas(64) leg_stats stats;
+
+    // ---- cold: read only by packets of the general path and by control ----
+    leg* peers = nullptr; // == sess->legs
     // SRTP, owned by control (freed only after the worker acknowledged the
     // command that stopped using them); swapped by cmd_op::set_crypto.
     // nullptr = plain.
@@ -81,40 +143,29 @@ struct alignas(64) leg {
     uint64_t rl_interval_tsc = 0;
     uint64_t rl_burst_tsc = 0;
     uint64_t rl_tat = 0; // theoretical arrival time of the next packet
-    // RTP clock for jitter: rtp_mult(clock_rate, tsc_hz) of the configured
-    // clock_rate (0 = by payload type: static PTs their RFC 3551 rate,
-    // dynamic PTs 90000; see worker::rtp_mult_pt).
-    uint64_t rtp_mult = 0;
-    counter last_seen_tsc{0}; // 0 = never
-    uint32_t clock_rate = 0;
-    // bit i: forwards to peers[i]. Only sessions of up to max_mask_legs legs;
-    // a larger one leaves it 0 and sets target_list.
-    uint16_t target_mask = 0;
-    uint8_t ntargets = 0; // up to 255
-    // Authenticated pass-through: every target's out_ctx has the same suite and
-    // keys as in_ctx, so packets are only verified and forwarded unchanged.
-    // Decided by control.
-    bool verify_only = false;
 
-    // ---- line 1: sending (and the remote a received packet is checked
-    // against) ------------------------------------------------------------------
-    // The latched or configured remote; an IPv6 one (ep_is_v6) has its
-    // address in remote6, stored before this with release order.
-    alignas(64) std::atomic<packed_ep> remote{0};
-    crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
+    // ---- line 7: sending to this leg's remote (the general path: fan-out,
+    // SRTP, IPv6); with its remote (line 0, or the single-target sender's
+    // fwd_remote), all a sender reads of a target.
+    alignas(64) crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
+    // Sent to this leg's remote by the general path; see leg_out() for the
+    // fast path's.
+    counter out_pkts{0};
+    counter out_bytes{0};
     uint16_t laddr = 0;         // relay address: the dataplane's slot (local_addr)
-    uint8_t family = 4;         // its family (the remote's too): 4 or 6
-    uint8_t pad = 0;
     uint16_t local_port_be = 0; // relay UDP port, network order
     uint16_t iface = 0;         // index into the dataplane's interfaces
-    leg_counters ctr;
-    session* sess = nullptr;
-
-    // ---- line 2: RTP receive statistics (line 3: their cold part, then the
-    // drop counters) ------------------------------------------------------
-    leg_stats stats;
+    uint8_t family = 4;         // its family (the remote's too): 4 or 6
+    // An IPv6 remote's address (see remote); only IPv6 legs read this.
+    ip6_addr remote6{};
     uint16_t port_id = 0; // DPDK port of the leg's interface
-    uint8_t index = 0;    // position in session::legs
+    uint32_t clock_rate = 0;
+    // RTP clock for jitter: rtp_mult(clock_rate, tsc_hz) of the configured
+    // clock_rate (0 = by payload type: static PTs their RFC 3551 rate,
+    // dynamic PTs 90000; see worker::rtp_mult_pt). hot_own_clock says != 0.
+    uint64_t rtp_mult = 0;
+
+    // ---- line 8: control's view, latching, fast-path bookkeeping ----------
     // The targets as configured (for control's view; see target()) of a
     // session of up to max_mask_legs legs; the worker forwards by
     // target_mask, in leg order.
@@ -122,27 +173,48 @@ struct alignas(64) leg {
     // A larger session: its ntargets targets in leg order, which the worker
     // forwards by (session-owned storage, see session::target_lists).
     const uint8_t* target_list = nullptr;
+    session* sess = nullptr;
     // Latching (read only by a packet from a leg that has no remote): until
     // latch_deadline_tsc (0 = no limit; [relay] latch_window_s), and only
     // from latch_net_be/latch_mask_be (mask 0 = anywhere; latch_from=CIDR).
     uint64_t latch_deadline_tsc = 0;
     uint32_t latch_net_be = 0;
     uint32_t latch_mask_be = 0;
-    // An IPv6 remote's address (see remote); only IPv6 legs read this line.
-    ip6_addr remote6{};
+    // Received and counted in ctr, but not forwarded by the fast path
+    // (hot_fast legs only; see leg_out()).
+    counter unfwd_pkts{0};
+    counter unfwd_bytes{0};
 
     unsigned target(unsigned i) const noexcept
     {
         return target_list != nullptr ? target_list[i] : targets[i];
     }
+    // The session's legs (== peers) from line 0 alone: legs are one array.
+    leg* first_leg() noexcept { return this - index; }
+    const leg* first_leg() const noexcept { return this - index; }
 };
-static_assert(offsetof(leg, verify_only) < 64, "leg line 0 overflows");
-static_assert(offsetof(leg, remote) == 64 && offsetof(leg, sess) < 128, "leg line 1");
-static_assert(offsetof(leg, stats) == 128, "leg line 2: RTP statistics");
-static_assert(offsetof(leg, remote6) == 560, "remote6 takes the last 16 bytes of line 8");
+// The layout the comment above describes (the fast path's reads and writes
+// all in line 0 and line 1; a target of the general path: its line 7, and
+// for a fan-out its line 0 too).
+static_assert(offsetof(leg, remote) == 0 && offsetof(leg, ctr) == 8 &&
+                      offsetof(leg, fwd_remote) < 64 && offsetof(leg, fwd_mac) < 64 &&
+                      offsetof(leg, verify_only) < 64,
+              "leg line 0: what the fast path reads and writes");
+static_assert(offsetof(leg, stats) == 64 && offsetof(leg, stats) + offsetof(leg_stats, rtp) +
+                                                    offsetof(rtp_quality, restarts) == 128,
+              "leg line 1: the RTP statistics' hot part");
+static_assert(offsetof(leg, peers) == 64 + sizeof(leg_stats), "cold fields after the drop counters");
+static_assert(offsetof(leg, out_ctx) == 7 * 64 && offsetof(leg, rtp_mult) + 8 <= 8 * 64,
+              "leg line 7: what sending to the leg's remote needs");
 static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call memory");
 
-
+// What control reports a leg sent: the general path's out_* plus what every
+// single-target leg aiming at it forwarded on the fast path.
+struct leg_sent {
+    uint64_t pkts = 0;
+    uint64_t bytes = 0;
+};
+leg_sent leg_out(const session& s, unsigned i) noexcept;
 
 // Frees a session's legs (see session::session).
 struct leg_array_free {

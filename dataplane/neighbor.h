@@ -183,6 +183,9 @@ public:
     {
         return slots_[i].mac.load(std::memory_order_relaxed) & live_bit;
     }
+    // Bumped (release) after every change of a slot: a worker that cached a
+    // MAC read at generation g may use it while this is still g.
+    uint32_t generation() const noexcept { return gen_.load(std::memory_order_acquire); }
     unsigned slots() const noexcept { return mask_ + 1; }
     unsigned size() const noexcept { return size_; }
     unsigned capacity() const noexcept { return cap_; }
@@ -249,6 +252,7 @@ private:
             s.k[w].store(k[w], std::memory_order_relaxed);
         s.mac.store(v, std::memory_order_relaxed);
         s.seq.store(q + 2, std::memory_order_release);
+        gen_.store(gen_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
 
     unsigned cap_;
@@ -258,6 +262,7 @@ private:
     uint64_t seed_[2];
     std::unique_ptr<slot[]> slots_;
     std::unique_ptr<neighbor_state[]> state_;
+    std::atomic<uint32_t> gen_{0};
 };
 
 } // namespace detail
@@ -292,6 +297,11 @@ public:
         detail::word_mac(v, mac);
         return true;
     }
+
+    // Changes on every insert, MAC change or removal of an IPv4 entry: a
+    // MAC cached with the generation it was looked up at (after reading
+    // this, acquire) is still right while this has not moved (leg::fwd_mac).
+    uint32_t generation4() const noexcept { return v4_.generation(); }
 
     // ---- control side (one writer) ----------------------------------------
     enum class learn_result { added, same, moved, full };

@@ -90,9 +90,10 @@ constexpr uint32_t static_pt_clock_rate(uint8_t pt) noexcept
 }
 
 // One cache line for what every RTP packet reads and writes (the relay touches
-// it for every packet of every leg; with many legs it is a cache miss), a
-// second one for what changes only on a restart or an RTCP packet.
-struct alignas(64) rtp_quality {
+// it for every packet of every leg; with many legs it is a cache miss), then
+// half a line for what changes only on a restart or an RTCP packet (the leg
+// puts its drop counters right after it: see leg.h). Place it 64-aligned.
+struct rtp_quality {
     // ---- line 0: published (single writer, read by control) and hot state
     std::atomic<uint64_t> received{0};    // packets counted by A.1, all restarts
     std::atomic<uint64_t> expected{0};    // all restarts
@@ -113,7 +114,7 @@ struct alignas(64) rtp_quality {
     bool have_bad_seq : 1 = false;
 
     // ---- line 1: restarts and RTCP -------------------------------------------
-    alignas(64) std::atomic<uint32_t> restarts{0}; // new SSRC or sequence restart
+    std::atomic<uint32_t> restarts{0}; // new SSRC or sequence restart
     std::atomic<uint64_t> rtcp{0};                  // RTCP packets seen on the leg
     uint64_t prior_expected = 0, prior_received = 0; // totals of earlier runs
 
@@ -262,7 +263,7 @@ private:
         return counted::fast;
     }
 };
-static_assert(sizeof(rtp_quality) == 128 && offsetof(rtp_quality, restarts) == 64,
-              "rtp_quality: one hot line and one cold line");
+static_assert(sizeof(rtp_quality) == 96 && offsetof(rtp_quality, restarts) == 64,
+              "rtp_quality: one hot line and half a cold one");
 
 } // namespace isar::dp

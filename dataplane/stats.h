@@ -128,18 +128,16 @@ struct alignas(64) worker_stats {
     void drop_pkt(drop d) noexcept { bump(drops[static_cast<unsigned>(d)]); }
 };
 
-// Per leg, written by the leg's owning worker only: the counters every
-// forwarded packet moves (they share a cache line with the leg's remote, see
-// leg.h) ...
+// Per leg, written by the leg's owning worker only: what every received
+// packet moves (in the leg's line 0, see leg.h) ...
 struct leg_counters {
     counter in_pkts{0};
     counter in_bytes{0};
-    counter out_pkts{0};
-    counter out_bytes{0};
 };
 
-// ... and the RTP statistics and drop counters.
-struct alignas(64) leg_stats {
+// ... and the RTP statistics (their hot part is the leg's line 1) and the
+// drop counters.
+struct leg_stats {
     rtp_quality rtp; // RFC 3550 receive statistics of what the remote sends
     std::array<counter, n_leg_drops> drops{};
 

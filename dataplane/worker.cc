@@ -48,14 +48,28 @@ inline drop srtp_drop(crypto::status st) noexcept
     }
 }
 
-inline uint8_t* udp_payload(rte_mbuf* m, const pkt_meta& meta) noexcept
+// rte_pktmbuf_append/trim for the single-segment packets the worker forwards
+// (classify drops the others; a fan-out copy is one segment too): without
+// their walk to the last segment, which reads m->next in the mbuf's second
+// cache line - a miss per SRTP packet.
+inline bool append1(rte_mbuf* m, uint16_t n) noexcept
 {
-    return rte_pktmbuf_mtod_offset(m, uint8_t*, meta.l4_off + sizeof(rte_udp_hdr));
+    if (m->nb_segs != 1) // never, but a chained copy would need the walk
+        return rte_pktmbuf_append(m, n) != nullptr;
+    if (n > rte_pktmbuf_tailroom(m))
+        return false;
+    m->data_len = static_cast<uint16_t>(m->data_len + n);
+    m->pkt_len += n;
+    return true;
 }
-
-inline uint32_t udp_payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcept
+inline void trim1(rte_mbuf* m, uint16_t n) noexcept
 {
-    return rte_pktmbuf_pkt_len(m) - meta.l4_off - static_cast<uint32_t>(sizeof(rte_udp_hdr));
+    if (m->nb_segs != 1) {
+        rte_pktmbuf_trim(m, n);
+        return;
+    }
+    m->data_len = static_cast<uint16_t>(m->data_len - n);
+    m->pkt_len -= n;
 }
 
 // crypto::relay_begin() .. relay_end() around one forwarded packet.
@@ -70,10 +84,27 @@ struct relay_scope {
 template <class Stats>
 inline unsigned collect_targets(leg* l, leg** ready, packed_ep* remotes, Stats& stats) noexcept
 {
-    leg* peers = l->peers;
+    leg* peers = l->first_leg();
+    // Every target's line 0 (its remote) and line 7 (how to send to it)
+    // first, so that with many legs their misses overlap.
+    if (l->ntargets > 1) {
+        auto fetch = [](const leg* t) {
+            rte_prefetch0(t);
+            rte_prefetch0(&t->out_ctx);
+        };
+        if (l->target_mask != 0) {
+            for (unsigned mask = l->target_mask; mask != 0; mask &= mask - 1)
+                fetch(&peers[__builtin_ctz(mask)]);
+        } else if (l->target_list != nullptr) {
+            for (unsigned k = 0; k < l->ntargets; k++)
+                fetch(&peers[l->target_list[k]]);
+        }
+    }
     unsigned n = 0;
+    // A single target's remote is copied in our line 0 (fwd_remote).
     auto add = [&](leg* t) {
-        const packed_ep tr = t->remote.load(std::memory_order_relaxed);
+        const packed_ep tr =
+                l->ntargets == 1 ? l->fwd_remote : t->remote.load(std::memory_order_relaxed);
         if (tr == 0) {
             t->stats.drop_pkt(drop::target_no_remote);
             stats.drop_pkt(drop::target_no_remote);
@@ -223,7 +254,7 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
         crypto::status st = is_rtcp(p) ? t->out_ctx->protect_rtcp(p, len, cap, &out_len)
                                        : t->out_ctx->protect_rtp(p, len, cap, &out_len);
         if (st != crypto::status::ok || out_len < len || out_len - len > crypto::max_trailer ||
-            rte_pktmbuf_append(m, static_cast<uint16_t>(out_len - len)) == nullptr) {
+            !append1(m, static_cast<uint16_t>(out_len - len))) {
             t->stats.drop_pkt(drop::srtp_protect);
             drop_pkt(m, drop::srtp_protect);
             return;
@@ -240,8 +271,8 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
         t->stats.drop_pkt(d);
         return;
     }
-    bump(t->ctr.out_pkts);
-    bump(t->ctr.out_bytes, len);
+    bump(t->out_pkts);
+    bump(t->out_bytes, len);
     bump(stats.fwd_pkts);
 }
 
@@ -325,8 +356,10 @@ void worker::account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept
             (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
     const uint32_t ssrc =
             (uint32_t{p[8]} << 24) | (uint32_t{p[9]} << 16) | (uint32_t{p[10]} << 8) | p[11];
-    const uint64_t mult = l->rtp_mult != 0 ? l->rtp_mult : rtp_mult_pt[pt];
-    const uint32_t rate = l->rtp_mult != 0 ? l->clock_rate : rtp_rate_pt[pt];
+    // The leg's own clock is in a cold line: only legs that have one read it.
+    const bool own = (l->hot & hot_own_clock) != 0;
+    const uint64_t mult = own ? l->rtp_mult : rtp_mult_pt[pt];
+    const uint32_t rate = own ? l->clock_rate : rtp_rate_pt[pt];
     q.on_rtp(seq, ts, ssrc, pt, mult != 0 ? rtp_arrival(now_tsc_, mult) : 0, mult != 0 ? rate : 0);
 }
 
@@ -402,7 +435,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
             return;
         }
         if (out_len < len) {
-            rte_pktmbuf_trim(m, static_cast<uint16_t>(len - out_len));
+            trim1(m, static_cast<uint16_t>(len - out_len));
             set_udp_len(m, meta, static_cast<uint32_t>(out_len));
         }
     }
@@ -410,9 +443,14 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         if (meta.family != 4)
             l->remote6 = src6; // before the packed value, for control's readers
         l->remote.store(src, std::memory_order_release);
+        refresh_hot(l->sess); // the copies of our remote in our senders' line 0
     }
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, wire_len);
+    if (l->hot & hot_fast) { // not forwarded by forward_fast (see leg_out)
+        bump(l->unfwd_pkts);
+        bump(l->unfwd_bytes, wire_len);
+    }
     l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
     account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
@@ -472,9 +510,10 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     }
 
     // Stage 2: flow lookup, pipelined so that with many legs the misses
-    // overlap instead of following each other: every leg's lines 0 and 1,
-    // then every leg's first target, RTP statistics and SRTP contexts (fewer
-    // prefetches per stage: the CPU has only so many misses in flight).
+    // overlap instead of following each other: every leg's line 0 and RTP
+    // line (all a plain two-leg call needs), then, for the legs of the
+    // general path, their cold line and first target, then SRTP contexts
+    // (fewer prefetches per stage: the CPU has only so many misses in flight).
     leg* legs[max_burst];
     turn_alloc* allocs[max_burst];
     // TURN clients are found by their 5-tuple: one bulk lookup for the
@@ -506,57 +545,15 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
                 l = entry_leg(e);
         }
         if (l != nullptr) {
-            rte_prefetch0(l);
-            rte_prefetch0(&l->remote);
+            rte_prefetch0(l);            // line 0
+            rte_prefetch0(&l->stats.rtp); // line 1
         } else if (a != nullptr) {
             a->prefetch();
         }
         legs[i] = l;
         allocs[i] = a;
     }
-    bool srtp = false;
-    for (unsigned i = 0; i < n; i++) {
-        const leg* l = legs[i];
-        if (l == nullptr)
-            continue;
-        if (l->target_mask != 0)
-            rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote); // its line 1
-        rte_prefetch0(&l->stats.rtp); // its hot line
-        if (meta[i].family == 6) {
-            // IPv6: the source is compared with the leg's remote6 (its last
-            // line), and a target (most likely IPv6 too) sends to its own.
-            rte_prefetch0(&l->remote6);
-            if (l->target_mask != 0)
-                rte_prefetch0(&l->peers[__builtin_ctz(l->target_mask)].remote6);
-        }
-        if (l->in_ctx != nullptr) {
-            l->in_ctx->prefetch_line0();
-            srtp = true;
-        }
-    }
-    // SRTP: the receiving context's hot lines, and the first target's
-    // sending context (its pointer is in the target's line 1, on its way).
-    if (srtp) {
-        for (unsigned i = 0; i < n; i++) {
-            const leg* l = legs[i];
-            if (l == nullptr || l->in_ctx == nullptr)
-                continue;
-            l->in_ctx->prefetch();
-            if (!l->verify_only && l->target_mask != 0) {
-                const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
-                if (t->out_ctx != nullptr)
-                    t->out_ctx->prefetch_line0();
-            }
-        }
-        for (unsigned i = 0; i < n; i++) {
-            const leg* l = legs[i];
-            if (l == nullptr || l->in_ctx == nullptr || l->verify_only || l->target_mask == 0)
-                continue;
-            const leg* t = &l->peers[__builtin_ctz(l->target_mask)];
-            if (t->out_ctx != nullptr)
-                t->out_ctx->prefetch();
-        }
-    }
+    prefetch_legs(legs, meta, n);
 
     // Stage 3: act on each verdict.
     for (unsigned i = 0; i < n; i++) {
@@ -581,8 +578,10 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
                 drop_pkt(m, drop::turn_no_alloc); // a hairpin reaches allocations only
             else if (mt.pclass != payload_class::rtp)
                 non_rtp_on_leg(m, mt);
-            else if (legs[i] != nullptr)
-                forward(m, mt, legs[i]);
+            else if (legs[i] != nullptr) {
+                if (!forward_fast(m, mt, legs[i]))
+                    forward(m, mt, legs[i]);
+            }
             else
                 drop_pkt(m, drop::no_flow);
             break;
@@ -609,6 +608,12 @@ void worker::apply(flow_cmd* c) noexcept
     c->status = 0;
     switch (c->op) {
     case cmd_op::add_session: {
+        for (unsigned i = 0; i < s->nlegs; i++) {
+            s->legs[i].sess = s;
+            s->legs[i].peers = s->legs.get();
+            s->legs[i].index = static_cast<uint8_t>(i);
+        }
+        refresh_hot(s);
         unsigned added = 0;
         for (; added < s->nlegs; added++) {
             const leg& l = s->legs[added];
@@ -640,6 +645,7 @@ void worker::apply(flow_cmd* c) noexcept
             s->legs[c->leg_index].remote.store(c->remote, std::memory_order_release);
             if (c->remote == 0)
                 s->legs[c->leg_index].latch_deadline_tsc = c->latch_deadline_tsc;
+            refresh_hot(s);
         } else {
             c->status = -EINVAL;
         }
@@ -670,6 +676,7 @@ void worker::apply(flow_cmd* c) noexcept
             if (c->remote == 0)
                 l.latch_deadline_tsc = c->latch_deadline_tsc;
         }
+        refresh_hot(s); // contexts and remote: which legs take the fast path
         break;
     }
     default:

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include <rte_mbuf.h>
+#include <rte_udp.h>
 
 #include "dataplane/classify.h"
 #include "dataplane/flow_table.h"
@@ -60,6 +61,16 @@ enum class exc_policer : uint8_t {
     count
 };
 constexpr unsigned n_exc_policers = static_cast<unsigned>(exc_policer::count);
+
+// A classified UDP packet's payload and its length.
+inline uint8_t* udp_payload(rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    return rte_pktmbuf_mtod_offset(m, uint8_t*, meta.l4_off + sizeof(rte_udp_hdr));
+}
+inline uint32_t udp_payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcept
+{
+    return rte_pktmbuf_pkt_len(m) - meta.l4_off - static_cast<uint32_t>(sizeof(rte_udp_hdr));
+}
 
 struct worker {
     // ---- set up by the dataplane before launch, then read-only ----------
@@ -140,7 +151,17 @@ private:
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
     void apply_alloc(flow_cmd* c) noexcept;
+    // A plain IPv4 packet of a single-target leg from its remote, from the
+    // leg's line 0 and RTP line alone; false (nothing done) when any other
+    // case applies, for forward() to handle.
+    bool forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    // Recomputes line 0's copies of every leg of `s` (leg::hot, fwd_*) from
+    // the legs' configuration and their targets' remotes: after add_session,
+    // set_remote, set_crypto and a latch.
+    void refresh_hot(session* s) noexcept;
+    void refresh_hot(leg& l, leg* peers) noexcept;
+    void prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
                  bool changed) noexcept;

@@ -96,7 +96,7 @@ TEST_F(RelayV6, V6ToV6ByteExact)
     want.tc = 0xb8;
     EXPECT_EQ(hex(out[0]), hex(build(want)));
     EXPECT_TRUE(udp6_cksum_ok(out[0]));
-    EXPECT_EQ(dp::read(sess_->legs[1].ctr.out_pkts), 1u);
+    EXPECT_EQ(dp::leg_out(*sess_, 1).pkts, 1u);
     r->expect_accounted("v6 to v6");
 }
 

@@ -1,0 +1,166 @@
+// The per-packet path of a leg's common case (worker::forward_fast: line 0
+// and the RTP line of the receiving leg, nothing else), the copies in line 0
+// it reads (worker::refresh_hot) and the prefetches of the others (see
+// leg.h). Hot path: no allocation, lock, syscall or log.
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+
+#include "crypto/srtp_context.h"
+#include "dataplane/rewrite.h"
+#include "dataplane/worker.h"
+
+namespace isar::dp {
+
+void worker::refresh_hot(leg& l, leg* peers) noexcept
+{
+    const bool was_fast = (l.hot & hot_fast) != 0;
+    uint8_t hot = static_cast<uint8_t>((l.rtp_mult != 0 ? hot_own_clock : 0) |
+                                       (l.in_ctx != nullptr ? hot_srtp : 0) |
+                                       (l.rl_interval_tsc != 0 ? hot_rl : 0));
+    l.fwd_remote = 0;
+    leg* t = l.ntargets == 1 ? &peers[l.target(0)] : nullptr;
+    if (t != nullptr) {
+        l.fwd_target = static_cast<uint8_t>(l.target(0));
+        l.fwd_laddr = t->laddr;
+        l.fwd_port_be = t->local_port_be;
+        // Any single target's remote (the general path reads it here too,
+        // not in the target's line 0); 0: none yet (target_no_remote).
+        const packed_ep tr = t->remote.load(std::memory_order_relaxed);
+        l.fwd_remote = tr;
+        if (l.in_ctx == nullptr && t->out_ctx == nullptr && l.laddr < nladdrs &&
+            t->laddr < nladdrs && laddrs[l.laddr].family == 4 && laddrs[t->laddr].family == 4 &&
+            !ep_is_v6(tr))
+            hot |= hot_fast;
+    }
+    // leg_out(): what the fast path forwarded is in_* - unfwd_* of a
+    // hot_fast leg; keep the sum right across a change.
+    if (t != nullptr && was_fast && !(hot & hot_fast)) {
+        bump(t->out_pkts, read(l.ctr.in_pkts) - read(l.unfwd_pkts));
+        bump(t->out_bytes, read(l.ctr.in_bytes) - read(l.unfwd_bytes));
+    } else if (t != nullptr && !was_fast && (hot & hot_fast)) {
+        l.unfwd_pkts.store(read(l.ctr.in_pkts), std::memory_order_relaxed);
+        l.unfwd_bytes.store(read(l.ctr.in_bytes), std::memory_order_relaxed);
+    }
+    __atomic_store_n(&l.hot, hot, __ATOMIC_RELAXED); // control reads hot_fast (leg_out)
+}
+
+void worker::refresh_hot(session* s) noexcept
+{
+    for (unsigned i = 0; i < s->nlegs; i++)
+        refresh_hot(s->legs[i], s->legs.get());
+}
+
+bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
+{
+    const packed_ep dst = l->fwd_remote;
+    if (!(l->hot & hot_fast) || meta.family != 4 || dst == 0)
+        return false;
+    auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
+    if (src != l->remote.load(std::memory_order_relaxed) || src == 0)
+        return false; // latching, or strict source: forward() decides
+    const local_addr& la = laddrs[l->fwd_laddr];
+    const iface& out = ifaces[la.iface];
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (out.mtu != 0 && len - meta.l3_off > out.mtu)
+        return false;
+    // The next hop's MAC, cached in line 0 while the neighbour table has not
+    // changed since it was read (acquire: a newer table is seen whole).
+    const uint32_t gen = out.neigh->generation4();
+    if (!(l->hot & hot_mac) || l->fwd_nb_gen != gen) {
+        const uint32_t nh = out.next_hop(ep_ip(dst));
+        if (nh == 0 || !out.neigh->lookup(nh, &l->fwd_mac)) {
+            l->hot &= static_cast<uint8_t>(~hot_mac);
+            return false; // no route, or held for ARP: forward() does that
+        }
+        l->fwd_nb_gen = gen;
+        l->hot |= hot_mac;
+    }
+    if (l->hot & hot_rl) { // as in forward(), its cold line only for such legs
+        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
+        if (tat - now_tsc_ > l->rl_burst_tsc) {
+            l->stats.drop_pkt(drop::rate_limit);
+            drop_pkt(m, drop::rate_limit);
+            return true;
+        }
+        l->rl_tat = tat + l->rl_interval_tsc;
+    }
+    bump(l->ctr.in_pkts);
+    bump(l->ctr.in_bytes, len);
+    l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+    account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
+
+    rewrite_to to;
+    to.src_mac = out.mac;
+    to.dst_mac = l->fwd_mac;
+    to.src_ip_be = la.ip4_be;
+    to.dst_ip_be = ep_ip(dst);
+    to.src_port_be = l->fwd_port_be;
+    to.dst_port_be = ep_port(dst);
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to,
+                 choose_udp_cksum(m, udp, false, ifaces[meta.iface].rx_partial_cksum,
+                                  out.tx_cksum_offload));
+    tx_enqueue(la.iface, m);
+    bump(stats.fwd_pkts);
+    return true;
+}
+
+// Stage 2 of process_burst for the legs found: what the general path needs
+// beyond line 0 and the RTP line (both already on their way).
+void worker::prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n) noexcept
+{
+    // A leg that forward_fast() may not take needs more: its cold line (SRTP
+    // context, rate limit), its first target's line 0 and line 7, and for
+    // IPv6 its own remote6.
+    bool srtp = false;
+    for (unsigned i = 0; i < n; i++) {
+        const leg* l = legs[i];
+        if (l == nullptr)
+            continue;
+        if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4) {
+            if (l->hot & hot_rl)
+                rte_prefetch0(&l->rl_tat);
+            continue;
+        }
+        rte_prefetch0(&l->peers);
+        if (l->target_mask != 0) {
+            const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
+            if (l->ntargets != 1)
+                rte_prefetch0(t); // a single target's remote is in our line 0
+            rte_prefetch0(&t->out_ctx);
+        }
+        if (meta[i].family == 6)
+            rte_prefetch0(&l->remote6);
+        srtp |= (l->hot & hot_srtp) != 0;
+    }
+    // SRTP: the receiving context's hot lines, and the first target's
+    // sending context.
+    if (srtp) {
+        for (unsigned i = 0; i < n; i++) {
+            const leg* l = legs[i];
+            if (l == nullptr || !(l->hot & hot_srtp) || l->in_ctx == nullptr)
+                continue;
+            l->in_ctx->prefetch_line0();
+            if (!l->verify_only && l->target_mask != 0) {
+                const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
+                if (t->out_ctx != nullptr)
+                    t->out_ctx->prefetch_line0();
+            }
+        }
+        for (unsigned i = 0; i < n; i++) {
+            const leg* l = legs[i];
+            if (l == nullptr || !(l->hot & hot_srtp) || l->in_ctx == nullptr)
+                continue;
+            l->in_ctx->prefetch();
+            if (!l->verify_only && l->target_mask != 0) {
+                const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
+                if (t->out_ctx != nullptr)
+                    t->out_ctx->prefetch();
+            }
+        }
+    }
+}
+
+} // namespace isar::dp

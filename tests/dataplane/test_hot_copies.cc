@@ -1,0 +1,165 @@
+// The fast path forwards a plain packet of a two-leg call from the receiving
+// leg's line 0 alone: a copy of the target's remote and relay port, and the
+// next hop's MAC cached with the neighbour table's generation (leg.h,
+// worker::forward_fast). These tests change what the copies stand for - the
+// target's remote (leg.update, latching) and the neighbour's MAC (moved,
+// removed) - and check that the very next packet follows: each fails when the
+// copy is not brought up to date.
+#include "tests/dataplane/relay_fixture.h"
+#include "tests/support/eal_env.h"
+
+#include <gtest/gtest.h>
+
+ISAR_TEST_EAL_ENV("test_hot_copies");
+
+using namespace isar;
+using namespace isar::test;
+using dp::drop;
+
+namespace {
+
+json leg_of(relay& r, const std::string& id, const std::string& name)
+{
+    json s = r.call({{"cmd", "session.get"}, {"session", id}});
+    for (auto& l : s["legs"])
+        if (l["name"] == name)
+            return l;
+    return json();
+}
+
+// One packet from `from` into relay port `port`, one worker round: what the
+// worker sent (not what control sent later).
+std::vector<bytes> one(relay& r, const peer& from, uint16_t port, uint16_t seq)
+{
+    r.inject(r.from_peer(from, port, rtp(seq, 1)));
+    r.poll_worker(0);
+    return r.sent_by_workers(0);
+}
+
+} // namespace
+
+TEST_F(RelayTest, HotCopyFollowsLegUpdate)
+{
+    start();
+    for (const peer& p : {alice, bob, carol})
+        r->learn(p);
+    auto [pa, pb] = r->two_legs("s", alice, bob);
+    ASSERT_NE(pa, 0);
+    auto out = one(*r, alice, pa, 1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(bob, pb, rtp(1, 1))) << "to b's configured remote";
+
+    json u = r->call({{"cmd", "leg.update"}, {"session", "s"}, {"leg", "b"}, {"remote", carol.ep()}});
+    ASSERT_FALSE(u.contains("error")) << u.dump();
+    out = one(*r, alice, pa, 2);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(carol, pb, rtp(2, 1))) << "to b's new remote, not the old copy";
+
+    // Cleared: a's packets wait for b to latch (counted, never sent to the
+    // old remote).
+    u = r->call({{"cmd", "leg.update"}, {"session", "s"}, {"leg", "b"}, {"remote", nullptr}});
+    ASSERT_FALSE(u.contains("error")) << u.dump();
+    EXPECT_TRUE(one(*r, alice, pa, 3).empty());
+    EXPECT_EQ(r->drops(drop::target_no_remote), 1u);
+    r->settle();
+    r->expect_accounted("leg.update");
+}
+
+TEST_F(RelayTest, HotCopyFollowsLatch)
+{
+    relay_options o;
+    o.strict_source = false; // a new source re-latches
+    start(o);
+    for (const peer& p : {alice, bob, carol})
+        r->learn(p);
+    auto [pa, pb] = r->two_legs("s", alice, bob);
+    ASSERT_NE(pa, 0);
+    auto out = one(*r, alice, pa, 1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(bob, pb, rtp(1, 1)));
+
+    // carol takes b over: b latches her; a's next packet goes to carol.
+    out = one(*r, carol, pb, 1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(alice, pa, rtp(1, 1)));
+    EXPECT_EQ(leg_of(*r, "s", "b")["remote"], carol.ep());
+    out = one(*r, alice, pa, 2);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(carol, pb, rtp(2, 1))) << "to b's latched remote";
+
+    // A leg that latches its first remote: the other leg's copy gets it.
+    auto [qa, qb] = r->two_legs("t", alice, std::nullopt);
+    EXPECT_TRUE(one(*r, alice, qa, 1).empty()) << "b has no remote yet";
+    out = one(*r, bob, qb, 1);
+    ASSERT_EQ(out.size(), 1u);
+    out = one(*r, alice, qa, 2);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(bob, qb, rtp(2, 1)));
+    r->settle();
+    r->expect_accounted("latch");
+}
+
+TEST_F(RelayTest, HotMacFollowsNeighbourChange)
+{
+    start();
+    r->learn(alice);
+    r->learn(bob);
+    auto [pa, pb] = r->two_legs("s", alice, bob);
+    ASSERT_NE(pa, 0);
+    auto out = one(*r, alice, pa, 1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(bob, pb, rtp(1, 1)));
+
+    // bob's MAC moves (a new NIC, a VRRP failover): the next packet has it.
+    peer bob2 = bob;
+    bob2.mac = mac(0x99, 0x99);
+    r->learn(bob2);
+    out = one(*r, alice, pa, 2);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(bob2, pb, rtp(2, 1))) << "the new MAC, not the cached one";
+
+    // bob's entry removed (aged out): the next packet is held for ARP, not
+    // sent to the MAC the leg remembers.
+    r->dp->ifc(0).neigh->invalidate(rte_cpu_to_be_32(bob.ip));
+    const uint64_t held = r->sum(&dp::worker_stats::held_pkts);
+    EXPECT_TRUE(one(*r, alice, pa, 3).empty());
+    EXPECT_EQ(r->sum(&dp::worker_stats::held_pkts), held + 1);
+    r->settle();
+    for (auto& p : r->ports)
+        p->flush(); // the ARP request and whatever control sent
+    r->learn(bob);
+    out = one(*r, alice, pa, 4);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], r->expected(bob, pb, rtp(4, 1)));
+    EXPECT_EQ(r->total_drops(), 0u);
+}
+
+// What control reports is the same whichever path a packet took: the fast
+// path counts a forwarded packet only in the sender's line 0, leg_out() adds
+// it to the target's out.
+TEST_F(RelayTest, HotCountersAsControlReportsThem)
+{
+    start();
+    r->learn(alice);
+    r->learn(bob);
+    auto [pa, pb] = r->two_legs("s", alice, bob);
+    ASSERT_NE(pa, 0);
+    for (uint16_t s = 1; s <= 5; s++)
+        ASSERT_EQ(one(*r, alice, pa, s).size(), 1u);
+    ASSERT_EQ(one(*r, bob, pb, 1).size(), 1u);
+    // Through the general path: the MAC of alice unknown, held by control.
+    r->dp->ifc(0).neigh->invalidate(rte_cpu_to_be_32(alice.ip));
+    EXPECT_TRUE(one(*r, bob, pb, 2).empty());
+    r->settle();
+    const size_t frame = r->from_peer(alice, pa, rtp(1, 1)).size();
+    json a = leg_of(*r, "s", "a"), b = leg_of(*r, "s", "b");
+    EXPECT_EQ(a["in"]["packets"], 5u);
+    EXPECT_EQ(a["in"]["bytes"], 5 * frame);
+    EXPECT_EQ(b["out"]["packets"], 5u);
+    EXPECT_EQ(b["out"]["bytes"], 5 * frame);
+    EXPECT_EQ(b["in"]["packets"], 2u);
+    EXPECT_EQ(a["out"]["packets"], 2u) << "one fast, one held (sent by control)";
+    EXPECT_EQ(a["out"]["bytes"], 2 * frame);
+    EXPECT_EQ(a["rtp"]["received"], 4u) << a.dump(); // the first is probation
+    EXPECT_EQ(r->total_drops(), 0u);
+}
