@@ -373,7 +373,8 @@ error session_manager::create(const create_request& req, done_fn done)
     }
 
     // ---- build ------------------------------------------------------------
-    auto* ds = new dp::session(static_cast<uint32_t>(req.legs.size()));
+    // On the socket of the worker that will touch them.
+    auto* ds = new dp::session(static_cast<uint32_t>(req.legs.size()), dp_.worker_socket(owner));
     ds->owner = owner;
     auto info = std::make_unique<session_info>();
     info->id = req.id;

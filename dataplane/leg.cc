@@ -37,10 +37,10 @@ leg_sent leg_out(const session& s, unsigned i) noexcept
     return r;
 }
 
-session::session(uint32_t n) : nlegs(n)
+session::session(uint32_t n, int socket) : nlegs(n)
 {
     const size_t bytes = size_t{n} * sizeof(leg);
-    void* mem = rte_malloc("isar_legs", bytes, alignof(leg));
+    void* mem = rte_malloc_socket("isar_legs", bytes, alignof(leg), socket);
     const bool dpdk = mem != nullptr;
     if (!dpdk)
         mem = ::operator new[](bytes, std::align_val_t{alignof(leg)}); // throws bad_alloc

@@ -228,7 +228,8 @@ struct leg_array_free {
 // touching a million legs does not also miss the TLB on each - or, when that
 // heap is exhausted, in the C++ heap.
 struct session {
-    explicit session(uint32_t n); // lint: control-only
+    // Legs on NUMA `socket` (the owning worker's; -1 = any).
+    explicit session(uint32_t n, int socket = -1); // lint: control-only
     uint32_t owner = 0;           // worker index
     uint32_t nlegs;
     std::unique_ptr<leg[], leg_array_free> legs;
