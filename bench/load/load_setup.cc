@@ -81,8 +81,10 @@ bool scenario::setup(unsigned nlegs, unsigned mbufs)
     cfg.mbufs = mbufs;
     const unsigned rx_size = 1u << 17;
     for (unsigned i = 0; i < nifaces; i++) {
+        // TX rings hold two drains' worth (as turn_load's): a main-lcore
+        // stall while the faster worker drains must not show as tx_full.
         auto p = std::make_unique<ring_port>("lb" + std::to_string(port_seq++), 2, rx_size,
-                                             1u << 16);
+                                             1u << 18);
         if (p->port < 0) {
             error = "cannot create ring port (RTE_MAX_ETHPORTS or memory)";
             return false;
