@@ -272,4 +272,20 @@ bytes turn_request(turn::method m, const std::string& nonce, uint8_t txid0, Fill
     return buf;
 }
 
+// The leg named `name` of a session.get answer (null when there is none).
+inline json leg_of(const json& session, const std::string& name)
+{
+    if (session.contains("legs"))
+        for (const auto& l : session.at("legs"))
+            if (l.at("name") == name)
+                return l;
+    return json();
+}
+
+// Leg `name` of session `id` as session.get reports it now.
+inline json leg_of(relay& r, const std::string& id, const std::string& name)
+{
+    return leg_of(r.call({{"cmd", "session.get"}, {"session", id}}), name);
+}
+
 } // namespace isar::test

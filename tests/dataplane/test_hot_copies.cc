@@ -18,15 +18,6 @@ using dp::drop;
 
 namespace {
 
-json leg_of(relay& r, const std::string& id, const std::string& name)
-{
-    json s = r.call({{"cmd", "session.get"}, {"session", id}});
-    for (auto& l : s["legs"])
-        if (l["name"] == name)
-            return l;
-    return json();
-}
-
 // One packet from `from` into relay port `port`, one worker round: what the
 // worker sent (not what control sent later).
 std::vector<bytes> one(relay& r, const peer& from, uint16_t port, uint16_t seq)

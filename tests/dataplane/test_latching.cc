@@ -17,15 +17,6 @@ using dp::drop;
 
 namespace {
 
-json leg_of(relay& r, const std::string& id, const std::string& name)
-{
-    json s = r.call({{"cmd", "session.get"}, {"session", id}});
-    for (auto& l : s["legs"])
-        if (l["name"] == name)
-            return l;
-    return json();
-}
-
 uint64_t leg_drop(relay& r, const std::string& id, const std::string& name, const char* reason)
 {
     json l = leg_of(r, id, name);

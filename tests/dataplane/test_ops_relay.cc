@@ -16,14 +16,6 @@ using dp::drop;
 
 namespace {
 
-json leg_of(const json& session, const std::string& name)
-{
-    for (const auto& l : session.at("legs"))
-        if (l.at("name") == name)
-            return l;
-    return json();
-}
-
 uint16_t port_of(const json& rep, const std::string& leg)
 {
     return relay::local_port(rep, leg);

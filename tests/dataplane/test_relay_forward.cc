@@ -20,14 +20,6 @@ json get(relay& r, const std::string& id)
     return r.call({{"cmd", "session.get"}, {"session", id}});
 }
 
-json leg_of(const json& session, const std::string& name)
-{
-    for (const auto& l : session.at("legs"))
-        if (l.at("name") == name)
-            return l;
-    return json();
-}
-
 } // namespace
 
 class Forward : public RelayTest, public ::testing::WithParamInterface<unsigned> {
