@@ -193,14 +193,16 @@ void srtp_context_impl::operator delete(void* p, size_t n) noexcept
 {
     if (auto h = g_free_hook.load(std::memory_order_relaxed))
         h(p, n);
-    ::operator delete(p, n);
+    // The unsized form: clang (tools/fuzz.sh) declares the sized global one
+    // only with -fsized-deallocation.
+    ::operator delete(p);
 }
 
 void srtp_context_impl::operator delete(void* p, size_t n, std::align_val_t a) noexcept
 {
     if (auto h = g_free_hook.load(std::memory_order_relaxed))
         h(p, n);
-    ::operator delete(p, n, a);
+    ::operator delete(p, a);
 }
 
 uint8_t* thread_scratch() noexcept
