@@ -67,16 +67,7 @@ bool setup_rig(worker_rig& b, ctl::config& cfg, unsigned n, const char* path, st
     cfg.turn.max_allocations = n + 64;
     cfg.turn.allocate_rate = 0;
     cfg.turn.max_requests_per_s = 0;
-    dp::dp_config dc;
-    dc.mbufs = 65535;
-    dc.max_legs = cfg.max_legs;
-    dc.ring_size = 4096;
-    dc.rx_desc = 512;
-    dc.tx_desc = 512;
-    dc.relay_min = relay_base;
-    dc.relay_max = 65535;
-    dc.turn_ports = {listen_port};
-    dc.max_allocations = n + 64;
+    dp::dp_config dc = turn_dp_config(65535, cfg.max_legs, n);
     auto p = std::make_unique<tport>("ta" + std::to_string(seq_no++), 2, 1u << 15, 1u << 15);
     ctl::interface_config ic;
     ic.port = static_cast<uint16_t>(p->port);

@@ -91,16 +91,7 @@ struct bench : worker_rig {
             lcore = l;
             break;
         }
-        dp::dp_config dc;
-        dc.mbufs = mbufs;
-        dc.max_legs = std::max(64u, n + n / 8 + 64);
-        dc.ring_size = 4096;
-        dc.rx_desc = 512;
-        dc.tx_desc = 512;
-        dc.relay_min = relay_base;
-        dc.relay_max = 65535;
-        dc.turn_ports = {listen_port};
-        dc.max_allocations = n + 64;
+        dp::dp_config dc = turn_dp_config(mbufs, std::max(64u, n + n / 8 + 64), n);
         for (unsigned i = 0; i < nifaces; i++) {
             // TX rings hold a whole drain: a main-lcore stall must not show as tx_full
             auto p = std::make_unique<tport>("tl" + std::to_string(seq_no++), 2, 1u << 17, 1u << 18);

@@ -23,6 +23,24 @@ using tport = bench::ring_port;
 constexpr uint16_t listen_port = 3478;
 constexpr uint16_t relay_base = 4000;
 constexpr unsigned relays_per_iface = 65535 - relay_base + 1;
+
+// The dataplane configuration both TURN rigs use (relay ports from
+// relay_base, the listener port, room for n allocations); interfaces are
+// added by the caller.
+inline dp::dp_config turn_dp_config(unsigned mbufs, unsigned max_legs, unsigned n)
+{
+    dp::dp_config dc;
+    dc.mbufs = mbufs;
+    dc.max_legs = max_legs;
+    dc.ring_size = 4096;
+    dc.rx_desc = 512;
+    dc.tx_desc = 512;
+    dc.relay_min = relay_base;
+    dc.relay_max = 65535;
+    dc.turn_ports = {listen_port};
+    dc.max_allocations = n + 64;
+    return dc;
+}
 constexpr uint32_t iface_ip(unsigned i) { return 0xc6120001 + (i << 8); } // 198.18.i.1
 constexpr uint32_t client_ip(unsigned i, unsigned j) { return 0xc6120000 + (i << 8) + 20 + j % 16; }
 constexpr uint16_t client_port(unsigned j) { return static_cast<uint16_t>(1024 + j / 16); }
