@@ -471,16 +471,10 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     // In authenticated pass-through every target gets the bytes unchanged.
     const bool protect = !l->verify_only;
     const bool changed = l->in_ctx != nullptr && !l->verify_only; // decrypted
-    for (unsigned i = 0; i + 1 < n; i++) {
-        rte_mbuf* c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
-        if (c == nullptr) {
-            ready[i]->stats.drop_pkt(drop::no_mbuf);
-            stats.drop_pkt(drop::no_mbuf);
-            continue;
-        }
-        send_to(c, meta, ready[i], remotes[i], protect, changed);
-    }
-    send_to(m, meta, ready[n - 1], remotes[n - 1], protect, changed);
+    if (n == 1)
+        send_to(m, meta, ready[0], remotes[0], protect, changed);
+    else
+        fan_out(m, meta, ready, remotes, n, protect, changed);
 }
 
 void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
@@ -750,6 +744,8 @@ unsigned worker::poll_once() noexcept
     if (work > 0) {
         bump(stats.busy_loops);
         bump(stats.busy_tsc, rte_rdtsc() - start);
+    } else if (copy_stash_n_ != 0) {
+        release_copy_stash(); // the fan-out's spare mbufs are not parked while idle
     }
     return work;
 }
@@ -779,6 +775,7 @@ int worker::run() noexcept
         tx_flush(i);
         kernel_flush(i);
     }
+    release_copy_stash();
     return 0;
 }
 

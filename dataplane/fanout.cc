@@ -1,0 +1,142 @@
+// Fan-out: one received packet to every target of a conference leg
+// (worker::fan_out). The last target gets the packet itself, every other one
+// a copy. Hot path: no allocation beyond the mbuf pool, no lock, syscall or log.
+//
+// rte_pktmbuf_copy() costs a copy several cache misses in series: it
+// allocates an mbuf whose header line is cold (the mbufs a pool hands out
+// were last freed by whoever transmitted them), reads that line back (reset
+// reads buf_len and ol_flags), then copies the metadata through both
+// mbufs' second lines. Here the copies of one packet are taken from the
+// pool together and, before any is written, their header lines and first
+// data lines are prefetched for writing, so the misses overlap; the copy
+// itself then only stores into them (single segment: classify drops chained
+// packets).
+#include <rte_mempool.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/worker.h"
+
+namespace isar::dp {
+
+void worker::init_copy_layout() noexcept
+{
+    // Where a pool mbuf's data starts after rte_pktmbuf_reset(): the pool's
+    // private size and data room are fixed, so the address is known without
+    // reading the (cold) mbuf.
+    const uint16_t room = rte_pktmbuf_data_room_size(pool);
+    copy_data_off_ = static_cast<uint16_t>(RTE_MIN(uint16_t{RTE_PKTMBUF_HEADROOM}, room));
+    copy_buf_off_ = static_cast<uint32_t>(sizeof(rte_mbuf)) + rte_pktmbuf_priv_size(pool);
+    copy_room_ = room;
+}
+
+// Prefetches, for writing, the lines a copy of `data_len` bytes stores into:
+// the header line and the data lines (up to four: a voice or small video
+// packet whole, the start of a larger one, whose rest the store buffer
+// absorbs).
+void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept
+{
+    const uint32_t lines = data_len > 4 * 64 ? 4 : (data_len + 63) / 64;
+    for (unsigned i = 0; i < n; i++) {
+        auto* b = reinterpret_cast<char*>(c[i]);
+        __builtin_prefetch(b, 1, 3);
+        char* d = b + copy_buf_off_ + copy_data_off_;
+        for (uint32_t k = 0; k < lines; k++)
+            __builtin_prefetch(d + 64 * k, 1, 3);
+    }
+}
+
+// Takes up to `n` raw mbufs into `out`: first the stash's (prefetched while
+// earlier packets were copied), then straight from the pool. Then tops the
+// stash up and prefetches what it took, for the packets after this one: a
+// copy's lines are then in cache when it is written, instead of each copy
+// waiting for its own. Returns how many it got (fewer: the pool is short).
+unsigned worker::take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noexcept
+{
+    const unsigned from_stash = RTE_MIN(n, copy_stash_n_ - copy_stash_pos_);
+    for (unsigned i = 0; i < from_stash; i++)
+        out[i] = copy_stash_[copy_stash_pos_ + i];
+    copy_stash_pos_ += from_stash;
+    unsigned got = from_stash;
+    if (got < n) {
+        if (rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&out[got]), n - got) == 0) {
+            prefetch_copies(&out[got], n - got, data_len);
+            got = n;
+        } else { // the pool is short: as many as it still has
+            while (got < n && rte_mempool_get(pool, reinterpret_cast<void**>(&out[got])) == 0)
+                got++;
+        }
+    }
+    // Top up: what is left moves to the front, the pool fills the rest.
+    const unsigned left = copy_stash_n_ - copy_stash_pos_;
+    for (unsigned i = 0; i < left; i++)
+        copy_stash_[i] = copy_stash_[copy_stash_pos_ + i];
+    copy_stash_pos_ = 0;
+    copy_stash_n_ = left;
+    const unsigned want = copy_stash_cap - left;
+    if (got == n && rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&copy_stash_[left]),
+                                         want) == 0) {
+        prefetch_copies(&copy_stash_[left], want, data_len);
+        copy_stash_n_ = copy_stash_cap;
+    }
+    return got;
+}
+
+void worker::release_copy_stash() noexcept
+{
+    if (copy_stash_n_ > copy_stash_pos_)
+        rte_mempool_put_bulk(pool, reinterpret_cast<void**>(&copy_stash_[copy_stash_pos_]),
+                             copy_stash_n_ - copy_stash_pos_);
+    copy_stash_n_ = copy_stash_pos_ = 0;
+}
+
+// `c` (raw from the pool: refcnt 1, one segment, no next - the pool's
+// invariants) becomes a copy of the single-segment `m`: the fields a fresh
+// mbuf must have, the receive flags the checksum choice reads, the data.
+void worker::copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept
+{
+    c->data_off = copy_data_off_;
+    c->nb_segs = 1;
+    c->port = m->port;
+    // No external or indirect buffer: a pool mbuf's own.
+    c->ol_flags = m->ol_flags & ~(RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
+    c->packet_type = m->packet_type;
+    c->pkt_len = m->data_len;
+    c->data_len = m->data_len;
+    c->vlan_tci = 0;
+    c->vlan_tci_outer = 0;
+    c->hash = m->hash;
+    // The address from the layout, not from the (maybe still arriving)
+    // header line's buf_addr.
+    rte_memcpy(reinterpret_cast<char*>(c) + copy_buf_off_ + copy_data_off_,
+               rte_pktmbuf_mtod(m, const void*), m->data_len);
+}
+
+void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
+                     const packed_ep* remotes, unsigned n, bool protect, bool changed) noexcept
+{
+    // A copy must fit where the pool's mbufs have room (a jumbo frame
+    // received into a larger pool's mbuf would not).
+    rte_mbuf* copies[max_legs_per_session];
+    unsigned got = 0;
+    if (copy_room_ == 0) // the first fan-out of this worker (or its pool)
+        init_copy_layout();
+    if (m->nb_segs == 1 && m->data_len <= copy_room_ - copy_data_off_) {
+        // The source's lines past the headers (the payload, not read yet).
+        const auto* src = rte_pktmbuf_mtod(m, const char*);
+        for (uint32_t off = 64; off < m->data_len && off < 4 * 64; off += 64)
+            rte_prefetch0(src + off);
+        got = take_copies(copies, n - 1, m->data_len);
+    }
+    for (unsigned i = 0; i < got; i++)
+        copy_into(copies[i], m);
+    for (unsigned i = got; i + 1 < n; i++) {
+        ready[i]->stats.drop_pkt(drop::no_mbuf);
+        stats.drop_pkt(drop::no_mbuf);
+    }
+    // Each copy is sent while the next ones' lines are still arriving.
+    for (unsigned i = 0; i < got; i++)
+        send_to(copies[i], meta, ready[i], remotes[i], protect, changed);
+    send_to(m, meta, ready[n - 1], remotes[n - 1], protect, changed);
+}
+
+} // namespace isar::dp
