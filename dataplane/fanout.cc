@@ -11,12 +11,36 @@
 // data lines are prefetched for writing, so the misses overlap; the copy
 // itself then only stores into them (single segment: classify drops chained
 // packets).
+#include <cpuid.h>
+
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
 
 #include "dataplane/worker.h"
 
 namespace isar::dp {
+
+namespace {
+
+// PREFETCHW (CPUID 0x80000001 ECX bit 8, "3DNowPrefetch": AMD since K8,
+// Intel since Broadwell) asks for a line in the exclusive state a store
+// needs; a plain prefetch of a line another core last wrote brings it
+// shared, and the store then waits for a second round trip to own it.
+bool cpu_has_prefetchw() noexcept
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(0x80000001, &a, &b, &c, &d) != 0 && (c & (1u << 8)) != 0;
+}
+
+inline void prefetch_for_store(const void* p, bool prefetchw) noexcept
+{
+    if (prefetchw)
+        asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
+    else
+        __builtin_prefetch(p, 1, 3);
+}
+
+} // namespace
 
 void worker::init_copy_layout() noexcept
 {
@@ -27,6 +51,7 @@ void worker::init_copy_layout() noexcept
     copy_data_off_ = static_cast<uint16_t>(RTE_MIN(uint16_t{RTE_PKTMBUF_HEADROOM}, room));
     copy_buf_off_ = static_cast<uint32_t>(sizeof(rte_mbuf)) + rte_pktmbuf_priv_size(pool);
     copy_room_ = room;
+    copy_prefetchw_ = cpu_has_prefetchw();
 }
 
 // Prefetches, for writing, the lines a copy of `data_len` bytes stores into:
@@ -38,10 +63,10 @@ void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) 
     const uint32_t lines = data_len > 4 * 64 ? 4 : (data_len + 63) / 64;
     for (unsigned i = 0; i < n; i++) {
         auto* b = reinterpret_cast<char*>(c[i]);
-        __builtin_prefetch(b, 1, 3);
+        prefetch_for_store(b, copy_prefetchw_);
         char* d = b + copy_buf_off_ + copy_data_off_;
         for (uint32_t k = 0; k < lines; k++)
-            __builtin_prefetch(d + 64 * k, 1, 3);
+            prefetch_for_store(d + 64 * k, copy_prefetchw_);
     }
 }
 
@@ -126,6 +151,15 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
         for (uint32_t off = 64; off < m->data_len && off < 4 * 64; off += 64)
             rte_prefetch0(src + off);
         got = take_copies(copies, n - 1, m->data_len);
+    }
+    // The targets' next hops in the neighbour table (IPv4 out; an IPv6
+    // target's is looked up as it is sent), while the copies' lines arrive.
+    for (unsigned i = 0; i < n; i++) {
+        const local_addr& la = laddrs[ready[i]->laddr];
+        if (la.family == 4 && !ep_is_v6(remotes[i])) {
+            const iface& out = ifaces[la.iface];
+            out.neigh->prefetch(out.next_hop(ep_ip(remotes[i])));
+        }
     }
     for (unsigned i = 0; i < got; i++)
         copy_into(copies[i], m);

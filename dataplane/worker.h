@@ -152,6 +152,7 @@ private:
     uint16_t copy_data_off_ = 0;
     uint16_t copy_room_ = 0;
     uint32_t copy_buf_off_ = 0;
+    bool copy_prefetchw_ = false; // the CPU has PREFETCHW (fanout.cc)
     // Raw pool mbufs for the next fan-out copies, already prefetched
     // (take_copies); [pos, n) are left. Back to the pool when idle.
     static constexpr unsigned copy_stash_cap = 64;
