@@ -5,13 +5,15 @@
 // rte_pktmbuf_copy() costs a copy several cache misses in series: it
 // allocates an mbuf whose header line is cold (the mbufs a pool hands out
 // were last freed by whoever transmitted them), reads that line back (reset
-// reads buf_len and ol_flags), then copies the metadata through both
-// mbufs' second lines. Here the copies of one packet are taken from the
-// pool together and, before any is written, their header lines and first
-// data lines are prefetched for writing, so the misses overlap; the copy
-// itself then only stores into them (single segment: classify drops chained
-// packets).
+// reads buf_len and ol_flags), then copies the metadata into the second
+// line. Here copies come from a per-worker stash of pool mbufs whose two
+// header lines and first data lines were prefetched for writing while
+// earlier packets were copied, so the misses overlap; the copy itself then
+// only stores into them - the same fields rte_pktmbuf_copy() sets, the
+// dynamic fields included (single segment: classify drops chained packets).
 #include <cpuid.h>
+
+#include <cstring>
 
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
@@ -55,7 +57,7 @@ void worker::init_copy_layout() noexcept
 }
 
 // Prefetches, for writing, the lines a copy of `data_len` bytes stores into:
-// the header line and the data lines (up to four: a voice or small video
+// both header lines and the data lines (up to four: a voice or small video
 // packet whole, the start of a larger one, whose rest the store buffer
 // absorbs).
 void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept
@@ -64,6 +66,7 @@ void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) 
     for (unsigned i = 0; i < n; i++) {
         auto* b = reinterpret_cast<char*>(c[i]);
         prefetch_for_store(b, copy_prefetchw_);
+        prefetch_for_store(b + RTE_CACHE_LINE_SIZE, copy_prefetchw_);
         char* d = b + copy_buf_off_ + copy_data_off_;
         for (uint32_t k = 0; k < lines; k++)
             prefetch_for_store(d + 64 * k, copy_prefetchw_);
@@ -130,6 +133,10 @@ void worker::copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept
     c->vlan_tci = 0;
     c->vlan_tci_outer = 0;
     c->hash = m->hash;
+    // The second line: offload lengths and the dynamic fields (a NIC's RX
+    // timestamp, an application's stamp), as rte_pktmbuf_copy() has them.
+    c->tx_offload = m->tx_offload;
+    std::memcpy(c->dynfield1, m->dynfield1, sizeof(c->dynfield1));
     // The address from the layout, not from the (maybe still arriving)
     // header line's buf_addr.
     rte_memcpy(reinterpret_cast<char*>(c) + copy_buf_off_ + copy_data_off_,
@@ -147,6 +154,7 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
         init_copy_layout();
     if (m->nb_segs == 1 && m->data_len <= copy_room_ - copy_data_off_) {
         // The source's lines past the headers (the payload, not read yet).
+        rte_prefetch0(&m->tx_offload); // its second line (the dynamic fields)
         const auto* src = rte_pktmbuf_mtod(m, const char*);
         for (uint32_t off = 64; off < m->data_len && off < 4 * 64; off += 64)
             rte_prefetch0(src + off);

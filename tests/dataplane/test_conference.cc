@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 
 #include "crypto/srtp_context.h"
@@ -417,5 +418,25 @@ TEST_F(Conference, FanOutCopiesWhenThePoolRunsShort)
             EXPECT_EQ(v.payload, plain);
     }
     EXPECT_EQ(r->drops(dp::drop::no_mbuf), 6u);
+
+    // A copy carries the mbuf's dynamic fields, as rte_pktmbuf_copy() does
+    // (a NIC's RX timestamp; isar-bench's latency stamp).
+    rte_mbuf_dynfield df{};
+    snprintf(df.name, sizeof(df.name), "isar_test_fanout_stamp");
+    df.size = sizeof(uint64_t);
+    df.align = alignof(uint64_t);
+    const int off = rte_mbuf_dynfield_register(&df);
+    ASSERT_GE(off, 0);
+    rte_mbuf* m = r->mbuf(r->from_peer(participant(0), ps, rtp(50, 0x4242, 172)));
+    ASSERT_NE(m, nullptr);
+    *RTE_MBUF_DYNFIELD(m, off, uint64_t*) = 0x1234567890abcdefull;
+    ASSERT_EQ(r->ports[0]->inject(m), 1u);
+    r->settle();
+    auto sent = r->ports[0]->take_tx(0);
+    EXPECT_EQ(sent.size(), 10u);
+    for (rte_mbuf* x : sent) {
+        EXPECT_EQ(*RTE_MBUF_DYNFIELD(x, off, uint64_t*), 0x1234567890abcdefull);
+        rte_pktmbuf_free(x);
+    }
     r->call({{"cmd", "session.delete"}, {"session", "fan"}});
 }
