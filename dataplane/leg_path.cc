@@ -43,6 +43,8 @@ void worker::refresh_hot(leg& l, leg* peers) noexcept
         l.unfwd_bytes.store(read(l.ctr.in_bytes), std::memory_order_relaxed);
     }
     __atomic_store_n(&l.hot, hot, __ATOMIC_RELAXED); // control reads hot_fast (leg_out)
+    // The flow table's hint (a leg not installed yet gets it on insert).
+    flows.set_plain(flow_key(l.laddr, rte_be_to_cpu_16(l.local_port_be)), &l, leg_plain(l));
 }
 
 void worker::refresh_hot(session* s) noexcept
@@ -109,15 +111,17 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 
 // Stage 2 of process_burst for the legs found: what the general path needs
 // beyond line 0 and the RTP line (both already on their way).
-void worker::prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n) noexcept
+void worker::prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n,
+                           uint32_t plain) noexcept
 {
     // A leg that forward_fast() may not take needs more: its cold line (SRTP
     // context, rate limit), its first target's line 0 and line 7, and for
-    // IPv6 its own remote6.
+    // IPv6 its own remote6. Bit i of `plain`: the flow table says legs[i]
+    // needs nothing more (leg_plain_tag), without reading its line 0.
     bool srtp = false;
     for (unsigned i = 0; i < n; i++) {
         const leg* l = legs[i];
-        if (l == nullptr)
+        if (l == nullptr || ((plain >> i) & 1u) != 0)
             continue;
         if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4) {
             if (l->hot & hot_rl)
