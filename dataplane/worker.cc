@@ -509,6 +509,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     // general path, their cold line and first target, then SRTP contexts
     // (fewer prefetches per stage: the CPU has only so many misses in flight).
     leg* legs[max_burst];
+    uint32_t plain = 0; // bit i: legs[i] needs no more than lines 0 and 1
+    static_assert(max_burst <= 32, "plain is a bit per packet");
     turn_alloc* allocs[max_burst];
     // TURN clients are found by their 5-tuple: one bulk lookup for the
     // burst, so that the hash buckets' misses overlap.
@@ -535,8 +537,11 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         if (meta[i].owner == index && meta[i].v == verdict::lookup) {
             const flow_entry e = flows.lookup_entry(meta[i].key);
             a = entry_alloc(e);
-            if (a == nullptr && meta[i].pclass == payload_class::rtp)
+            if (a == nullptr && meta[i].pclass == payload_class::rtp) {
                 l = entry_leg(e);
+                if (entry_leg_plain(e) && meta[i].family == 4)
+                    plain |= 1u << i;
+            }
         }
         if (l != nullptr) {
             rte_prefetch0(l);            // line 0
@@ -547,7 +552,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         legs[i] = l;
         allocs[i] = a;
     }
-    prefetch_legs(legs, meta, n);
+    prefetch_legs(legs, meta, n, plain);
 
     // Stage 3: act on each verdict.
     for (unsigned i = 0; i < n; i++) {
@@ -612,7 +617,7 @@ void worker::apply(flow_cmd* c) noexcept
         for (; added < s->nlegs; added++) {
             const leg& l = s->legs[added];
             const int rc = flows.insert(flow_key(l.laddr, rte_be_to_cpu_16(l.local_port_be)),
-                                        &s->legs[added]);
+                                        &s->legs[added], leg_plain(l));
             if (rc != 0) {
                 c->status = rc;
                 break;
