@@ -153,11 +153,8 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
     if (copy_room_ == 0) // the first fan-out of this worker (or its pool)
         init_copy_layout();
     if (m->nb_segs == 1 && m->data_len <= copy_room_ - copy_data_off_) {
-        // The source's lines past the headers (the payload, not read yet).
-        rte_prefetch0(&m->tx_offload); // its second line (the dynamic fields)
-        const auto* src = rte_pktmbuf_mtod(m, const char*);
-        for (uint32_t off = 64; off < m->data_len && off < 4 * 64; off += 64)
-            rte_prefetch0(src + off);
+        // The payload lines were prefetched in stage 2 (prefetch_legs).
+        rte_prefetch0(&m->tx_offload); // the second line (the dynamic fields)
         got = take_copies(copies, n - 1, m->data_len);
     }
     // The targets' next hops in the neighbour table (IPv4 out; an IPv6

@@ -127,8 +127,8 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 
 // Stage 2 of process_burst for the legs found: what the general path needs
 // beyond line 0 and the RTP line (both already on their way).
-void worker::prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n,
-                           uint32_t plain) noexcept
+void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_meta* meta,
+                           unsigned n, uint32_t plain) noexcept
 {
     // A leg that forward_fast() may not take needs more: its cold line (SRTP
     // context, rate limit), its first target's line 0 and line 7, and for
@@ -154,6 +154,15 @@ void worker::prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n,
         if (meta[i].family == 6)
             rte_prefetch0(&l->remote6);
         srtp |= (l->hot & hot_srtp) != 0;
+        // A packet whose payload is read - decrypted or authenticated, or
+        // copied for a fan-out - its lines after the first (stage 0 fetched
+        // that one), up to four: last written by the NIC or another core.
+        if ((l->hot & hot_srtp) || l->ntargets > 1) {
+            const auto* d = rte_pktmbuf_mtod(pkts[i], const char*);
+            const uint32_t len = rte_pktmbuf_data_len(pkts[i]);
+            for (uint32_t off = 64; off < len && off < 4 * 64; off += 64)
+                rte_prefetch0(d + off);
+        }
     }
     // SRTP: the receiving context's hot lines, and the first target's
     // sending context.

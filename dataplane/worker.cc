@@ -552,7 +552,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         legs[i] = l;
         allocs[i] = a;
     }
-    prefetch_legs(legs, meta, n, plain);
+    prefetch_legs(pkts, legs, meta, n, plain);
 
     // Stage 3: act on each verdict.
     for (unsigned i = 0; i < n; i++) {

@@ -173,7 +173,7 @@ private:
     // set_remote, set_crypto and a latch.
     void refresh_hot(session* s) noexcept;
     void refresh_hot(leg& l, leg* peers) noexcept;
-    void prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n,
+    void prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_meta* meta, unsigned n,
                        uint32_t plain) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
