@@ -7,6 +7,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
 
@@ -141,11 +142,22 @@ inline uint16_t slot_of(const local_addr* laddrs, unsigned n, packed_ep ep,
 } // namespace
 
 // Stage 2 of process_burst for the allocations found (line 0 and the
-// counters already on their way): the permission and channel tables of
-// those whose packets line 0 may not answer - several peers or channels, an
+// counters already on their way): the frame lines their packets write or
+// read beyond the first, and the permission and channel tables of those
+// whose packets line 0 may not answer - several peers or channels, an
 // expired copy, IPv6.
-void worker::prefetch_allocs(turn_alloc* const* allocs, unsigned n) const noexcept
+void worker::prefetch_allocs(rte_mbuf* const* pkts, const pkt_meta* meta,
+                             turn_alloc* const* allocs, unsigned n) const noexcept
 {
+    for (unsigned i = 0; i < n; i++) {
+        const turn_alloc* a = allocs[i];
+        if (a == nullptr)
+            continue;
+        if (meta[i].v == verdict::lookup) // peer -> client: the framing moves
+            __builtin_prefetch(rte_pktmbuf_mtod_offset(pkts[i], char*, -1), 1, 3); // the headers back
+        else if (!meta[i].channel_data) // a Send indication's attributes
+            rte_prefetch0(rte_pktmbuf_mtod_offset(pkts[i], char*, 64));
+    }
     for (unsigned i = 0; i < n; i++) {
         const turn_alloc* a = allocs[i];
         if (a != nullptr && (a->nperms > 1 || a->nchans > 1 || !a->hot(now_tsc_) ||

@@ -524,9 +524,6 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     for (unsigned i = 0; i < n; i++) {
         allocs[i] = nullptr;
         if (meta[i].v == verdict::turn_client && meta[i].owner == index) {
-            // A Send indication's attributes are in the frame's second line.
-            if (!meta[i].channel_data)
-                rte_prefetch0(rte_pktmbuf_mtod_offset(pkts[i], char*, 64));
             ckeys[nc] = client_key(pkts[i], meta[i]);
             ckp[nc] = &ckeys[nc];
             cidx[nc++] = i;
@@ -552,16 +549,12 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
             rte_prefetch0(&l->stats.rtp); // line 1
         } else if (a != nullptr) {
             a->prefetch();
-            // Peer -> client: the headers move into the line before the
-            // frame (ChannelData or Data indication framing in front).
-            if (meta[i].v == verdict::lookup)
-                __builtin_prefetch(rte_pktmbuf_mtod_offset(pkts[i], char*, -1), 1, 3);
         }
         legs[i] = l;
         allocs[i] = a;
     }
     prefetch_legs(legs, meta, n);
-    prefetch_allocs(allocs, n);
+    prefetch_allocs(pkts, meta, allocs, n);
 
     // Stage 3: act on each verdict.
     for (unsigned i = 0; i < n; i++) {

@@ -210,7 +210,8 @@ private:
     void turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer,
                       const ip6_addr& peer6) noexcept;
     void turn_request(rte_mbuf* m) noexcept;
-    void prefetch_allocs(turn_alloc* const* allocs, unsigned n) const noexcept;
+    void prefetch_allocs(rte_mbuf* const* pkts, const pkt_meta* meta, turn_alloc* const* allocs,
+                         unsigned n) const noexcept;
     void handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
