@@ -4,6 +4,7 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
+#include "dataplane/cksum.h"
 #include "dataplane/iface.h"
 #include "dataplane/leg.h"
 #include "dataplane/turn_alloc.h"
@@ -244,7 +245,7 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     // The port's verdict where it gave one, else a valid header sums to 0xffff.
     const uint64_t ipck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     if (ipck == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
-        (ipck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip, ihl) != 0xffff)) {
+        (ipck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && !ipv4_hdr_sum_ok(ip, ihl))) {
         set_drop(meta, drop::bad_ip_cksum);
         return;
     }

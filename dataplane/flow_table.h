@@ -1,6 +1,11 @@
 // A worker's flow table: (local address slot, relay UDP port) -> leg or TURN
 // allocation (a relayed port is a relay port like a leg's; the entry's low
-// bit says which, both being 64-byte aligned).
+// bit says which, both being 64-byte aligned). A leg's entry also carries a
+// hint in bit 1, leg_plain_tag: an IPv4 packet to it takes the fast path
+// from the lines process_burst always prefetches, so stage 2 need not read
+// the leg to decide what else to prefetch (with a million legs that read
+// waited for each leg's line 0 in turn). The owning worker keeps it current
+// (worker::refresh_hot); a stale hint costs a prefetch, never correctness.
 //
 // A relay port belongs to exactly one worker (owner_of_port) and a leg is
 // named by its local address (slot, see local_addr) and its port, so the key
@@ -28,13 +33,21 @@ namespace isar::dp {
 struct leg;
 struct turn_alloc;
 
-// A slot's content: a leg, a TURN allocation (low bit set) or 0.
+// A slot's content: a leg (bit 1: leg_plain_tag), a TURN allocation (low
+// bit set) or 0.
 using flow_entry = uintptr_t;
 constexpr flow_entry alloc_tag = 1;
+constexpr flow_entry leg_plain_tag = 2;
 inline bool is_alloc(flow_entry e) noexcept { return (e & alloc_tag) != 0; }
 inline leg* entry_leg(flow_entry e) noexcept
 {
-    return is_alloc(e) ? nullptr : reinterpret_cast<leg*>(e);
+    return is_alloc(e) ? nullptr : reinterpret_cast<leg*>(e & ~leg_plain_tag);
+}
+// A leg whose IPv4 packets need nothing prefetched beyond its line 0 and RTP
+// line (see above).
+inline bool entry_leg_plain(flow_entry e) noexcept
+{
+    return (e & (alloc_tag | leg_plain_tag)) == leg_plain_tag;
 }
 inline turn_alloc* entry_alloc(flow_entry e) noexcept
 {
@@ -65,7 +78,10 @@ public:
 
     // 0, -EEXIST (slot taken), -ENOSPC (capacity reached) or -EINVAL (key
     // out of range).
-    int insert(uint32_t key, leg* l) noexcept { return insert_entry(key, reinterpret_cast<flow_entry>(l)); }
+    int insert(uint32_t key, leg* l, bool plain = false) noexcept
+    {
+        return insert_entry(key, reinterpret_cast<flow_entry>(l) | (plain ? leg_plain_tag : 0));
+    }
     int insert(uint32_t key, turn_alloc* a) noexcept
     {
         return insert_entry(key, reinterpret_cast<flow_entry>(a) | alloc_tag);
@@ -74,7 +90,15 @@ public:
     // leg on the same port). Returns whether it did.
     bool erase(uint32_t key, const leg* l) noexcept
     {
-        return l != nullptr && erase_entry(key, reinterpret_cast<flow_entry>(l));
+        if (l == nullptr || key >= nslots_ || entry_leg(slots_[key]) != l)
+            return false;
+        return erase_entry(key, slots_[key]);
+    }
+    // Sets the leg_plain_tag hint of `key` if it maps to `l`.
+    void set_plain(uint32_t key, const leg* l, bool plain) noexcept
+    {
+        if (l != nullptr && key < nslots_ && entry_leg(slots_[key]) == l)
+            slots_[key] = reinterpret_cast<flow_entry>(l) | (plain ? leg_plain_tag : 0);
     }
     bool erase(uint32_t key, const turn_alloc* a) noexcept
     {

@@ -208,6 +208,15 @@ static_assert(offsetof(leg, out_ctx) == 7 * 64 && offsetof(leg, rtp_mult) + 8 <=
               "leg line 7: what sending to the leg's remote needs");
 static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call memory");
 
+// An IPv4 packet from the leg's remote forwards from line 0 and the RTP line
+// alone, which process_burst prefetches for every leg: the flow table's
+// leg_plain_tag (set by worker::refresh_hot), so that stage 2 does not read
+// line 0 to find out.
+inline bool leg_plain(const leg& l) noexcept
+{
+    return (l.hot & (hot_fast | hot_rl)) == hot_fast && l.fwd_remote != 0;
+}
+
 // What control reports a leg sent: the general path's out_* plus what every
 // single-target leg aiming at it forwarded on the fast path.
 struct leg_sent {

@@ -12,6 +12,21 @@
 
 namespace isar::dp {
 
+namespace {
+// The next hop's MAC towards `dst` (IPv4) into line 0, with the neighbour
+// generation it was read at (acquire first: a newer table is seen whole).
+// False: no route, or not resolved yet (forward() holds the packet for ARP).
+inline bool resolve_fwd_mac(leg& l, const iface& out, packed_ep dst) noexcept
+{
+    const uint32_t gen = out.neigh->generation4();
+    const uint32_t nh = out.next_hop(ep_ip(dst));
+    if (nh == 0 || !out.neigh->lookup(nh, &l.fwd_mac))
+        return false;
+    l.fwd_nb_gen = gen;
+    return true;
+}
+} // namespace
+
 void worker::refresh_hot(leg& l, leg* peers) noexcept
 {
     const bool was_fast = (l.hot & hot_fast) != 0;
@@ -30,8 +45,12 @@ void worker::refresh_hot(leg& l, leg* peers) noexcept
         l.fwd_remote = tr;
         if (l.in_ctx == nullptr && t->out_ctx == nullptr && l.laddr < nladdrs &&
             t->laddr < nladdrs && laddrs[l.laddr].family == 4 && laddrs[t->laddr].family == 4 &&
-            !ep_is_v6(tr))
+            !ep_is_v6(tr)) {
             hot |= hot_fast;
+            // Resolved now, so that a call's first packet does not look it up.
+            if (tr != 0 && resolve_fwd_mac(l, ifaces[laddrs[l.fwd_laddr].iface], tr))
+                hot |= hot_mac;
+        }
     }
     // leg_out(): what the fast path forwarded is in_* - unfwd_* of a
     // hot_fast leg; keep the sum right across a change.
@@ -43,6 +62,8 @@ void worker::refresh_hot(leg& l, leg* peers) noexcept
         l.unfwd_bytes.store(read(l.ctr.in_bytes), std::memory_order_relaxed);
     }
     __atomic_store_n(&l.hot, hot, __ATOMIC_RELAXED); // control reads hot_fast (leg_out)
+    // The flow table's hint (a leg not installed yet gets it on insert).
+    flows.set_plain(flow_key(l.laddr, rte_be_to_cpu_16(l.local_port_be)), &l, leg_plain(l));
 }
 
 void worker::refresh_hot(session* s) noexcept
@@ -67,15 +88,12 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     if (out.mtu != 0 && len - meta.l3_off > out.mtu)
         return false;
     // The next hop's MAC, cached in line 0 while the neighbour table has not
-    // changed since it was read (acquire: a newer table is seen whole).
-    const uint32_t gen = out.neigh->generation4();
-    if (!(l->hot & hot_mac) || l->fwd_nb_gen != gen) {
-        const uint32_t nh = out.next_hop(ep_ip(dst));
-        if (nh == 0 || !out.neigh->lookup(nh, &l->fwd_mac)) {
+    // changed since it was read.
+    if (!(l->hot & hot_mac) || l->fwd_nb_gen != out.neigh->generation4()) {
+        if (!resolve_fwd_mac(*l, out, dst)) {
             l->hot &= static_cast<uint8_t>(~hot_mac);
             return false; // no route, or held for ARP: forward() does that
         }
-        l->fwd_nb_gen = gen;
         l->hot |= hot_mac;
     }
     if (l->hot & hot_rl) { // as in forward(), its cold line only for such legs
@@ -109,15 +127,17 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 
 // Stage 2 of process_burst for the legs found: what the general path needs
 // beyond line 0 and the RTP line (both already on their way).
-void worker::prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n) noexcept
+void worker::prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n,
+                           uint32_t plain) noexcept
 {
     // A leg that forward_fast() may not take needs more: its cold line (SRTP
     // context, rate limit), its first target's line 0 and line 7, and for
-    // IPv6 its own remote6.
+    // IPv6 its own remote6. Bit i of `plain`: the flow table says legs[i]
+    // needs nothing more (leg_plain_tag), without reading its line 0.
     bool srtp = false;
     for (unsigned i = 0; i < n; i++) {
         const leg* l = legs[i];
-        if (l == nullptr)
+        if (l == nullptr || ((plain >> i) & 1u) != 0)
             continue;
         if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4) {
             if (l->hot & hot_rl)

@@ -98,6 +98,9 @@ public:
         return false;
     }
 
+    // Worker side: starts loading the slot a lookup of `k` reads first.
+    void prefetch(const key& k) const noexcept { __builtin_prefetch(&slots_[home(k)], 0, 3); }
+
     // ---- control side (the single writer) ---------------------------------
     int find(const key& k) const noexcept
     {
@@ -289,6 +292,9 @@ public:
         detail::word_mac(v, mac);
         return true;
     }
+    // Starts loading what lookup(ip_be) reads (a fan-out's next hops, so
+    // that their misses overlap).
+    void prefetch(uint32_t ip_be) const noexcept { v4_.prefetch({ip_be}); }
     bool lookup6(const ip6_addr& ip, rte_ether_addr* mac) const noexcept
     {
         uint64_t v;

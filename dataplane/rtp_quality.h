@@ -15,6 +15,12 @@
 // - a new SSRC restarts the accounting too. Whatever was expected and received
 //   before a restart is kept in the totals, so the published counters never
 //   go backwards.
+// The totals are running sums kept in place (a counted packet adds 1 to
+// received and how far the highest sequence number moved to expected; a
+// packet that (re)starts the count adds 1 to both), which equals A.1's
+// from-scratch figures summed over the runs (tests/unit/test_rtp_quality.cc
+// checks it against that computation): no per-run base or earlier-run totals
+// are kept, so no packet reads anything beyond the hot line.
 // Jitter (A.8) needs the arrival time in RTP timestamp units: the caller
 // passes arrival = TSC * mult >> 32, mult = clock_rate * 2^32 / tsc_hz
 // (precomputed by control; see rtp_mult()). jitter_q4 is J * 16, the RFC's
@@ -91,18 +97,16 @@ constexpr uint32_t static_pt_clock_rate(uint8_t pt) noexcept
 
 // One cache line for what every RTP packet reads and writes (the relay touches
 // it for every packet of every leg; with many legs it is a cache miss), then
-// half a line for what changes only on a restart or an RTCP packet (the leg
-// puts its drop counters right after it: see leg.h). Place it 64-aligned.
+// 16 bytes for what changes only on a restart or an RTCP packet (the leg puts
+// its drop counters right after it: see leg.h). Place it 64-aligned.
 struct rtp_quality {
     // ---- line 0: published (single writer, read by control) and hot state
     std::atomic<uint64_t> received{0};    // packets counted by A.1, all restarts
     std::atomic<uint64_t> expected{0};    // all restarts
     std::atomic<uint64_t> ext_max_seq{0}; // current source: cycles + max_seq
-    uint64_t cur_received = 0;
     std::atomic<uint32_t> jitter_q4{0};  // J * 16, timestamp units (A.8 state too)
     std::atomic<uint32_t> clock_rate{0}; // of the last jitter sample (0 = none)
     std::atomic<uint32_t> ssrc{0};
-    uint32_t base_seq = 0;
     uint32_t cycles = 0;
     int32_t transit = 0;
     uint16_t max_seq = 0;
@@ -112,11 +116,11 @@ struct rtp_quality {
     bool have_source : 1 = false;
     bool have_transit : 1 = false;
     bool have_bad_seq : 1 = false;
+    uint8_t pad_[13] = {}; // the rest of the hot line
 
     // ---- line 1: restarts and RTCP -------------------------------------------
     std::atomic<uint32_t> restarts{0}; // new SSRC or sequence restart
-    std::atomic<uint64_t> rtcp{0};                  // RTCP packets seen on the leg
-    uint64_t prior_expected = 0, prior_received = 0; // totals of earlier runs
+    std::atomic<uint64_t> rtcp{0};                 // RTCP packets seen on the leg
 
     int64_t lost() const noexcept
     {
@@ -170,28 +174,17 @@ struct rtp_quality {
     }
 
 private:
+    // A.1's init_seq; base_seq is implicit: the totals are running sums.
     void init_seq(uint16_t seq) noexcept
     {
-        base_seq = seq;
         max_seq = seq;
         have_bad_seq = false; // RTP_SEQ_MOD + 1: matches no sequence number
         cycles = 0;
-        cur_received = 0;
     }
 
-    uint64_t cur_expected() const noexcept
-    {
-        const uint64_t ext = static_cast<uint64_t>(cycles) + max_seq;
-        return cur_received == 0 && ext + 1 < base_seq ? 0 : ext - base_seq + 1;
-    }
-
-    // Folds the current run into the totals before the accounting restarts.
+    // The accounting restarts: the totals already hold the run that ends.
     void restart() noexcept
     {
-        if (probation == 0) {
-            prior_expected += cur_expected();
-            prior_received += cur_received;
-        }
         restarts.store(restarts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
@@ -209,11 +202,12 @@ private:
         }
     }
 
-    // After a (re)start: from the totals of the earlier runs (line 1).
+    // The first counted packet of a run (after init_seq): A.1's run so far
+    // has expected = received = 1.
     void publish() noexcept
     {
-        received.store(prior_received + cur_received, std::memory_order_relaxed);
-        expected.store(prior_expected + cur_expected(), std::memory_order_relaxed);
+        received.store(received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        expected.store(expected.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         ext_max_seq.store(static_cast<uint64_t>(cycles) + max_seq, std::memory_order_relaxed);
     }
 
@@ -233,7 +227,6 @@ private:
                 max_seq = seq;
                 if (probation == 0) {
                     init_seq(seq);
-                    cur_received++;
                     return counted::full;
                 }
             } else {
@@ -251,7 +244,6 @@ private:
                 // Two sequential packets after a big jump: the source restarted.
                 restart();
                 init_seq(seq);
-                cur_received++;
                 return counted::full;
             }
             bad_seq = static_cast<uint16_t>(seq + 1u); // (seq + 1) & (RTP_SEQ_MOD - 1)
@@ -259,11 +251,10 @@ private:
             return counted::no;
         }
         // else: duplicate or reordered within rtp_max_misorder
-        cur_received++;
         return counted::fast;
     }
 };
-static_assert(sizeof(rtp_quality) == 96 && offsetof(rtp_quality, restarts) == 64,
-              "rtp_quality: one hot line and half a cold one");
+static_assert(sizeof(rtp_quality) == 80 && offsetof(rtp_quality, restarts) == 64,
+              "rtp_quality: one hot line and 16 bytes of a cold one");
 
 } // namespace isar::dp

@@ -471,16 +471,10 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     // In authenticated pass-through every target gets the bytes unchanged.
     const bool protect = !l->verify_only;
     const bool changed = l->in_ctx != nullptr && !l->verify_only; // decrypted
-    for (unsigned i = 0; i + 1 < n; i++) {
-        rte_mbuf* c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
-        if (c == nullptr) {
-            ready[i]->stats.drop_pkt(drop::no_mbuf);
-            stats.drop_pkt(drop::no_mbuf);
-            continue;
-        }
-        send_to(c, meta, ready[i], remotes[i], protect, changed);
-    }
-    send_to(m, meta, ready[n - 1], remotes[n - 1], protect, changed);
+    if (n == 1)
+        send_to(m, meta, ready[0], remotes[0], protect, changed);
+    else
+        fan_out(m, meta, ready, remotes, n, protect, changed);
 }
 
 void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
@@ -515,6 +509,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     // general path, their cold line and first target, then SRTP contexts
     // (fewer prefetches per stage: the CPU has only so many misses in flight).
     leg* legs[max_burst];
+    uint32_t plain = 0; // bit i: legs[i] needs no more than lines 0 and 1
+    static_assert(max_burst <= 32, "plain is a bit per packet");
     turn_alloc* allocs[max_burst];
     // TURN clients are found by their 5-tuple: one bulk lookup for the
     // burst, so that the hash buckets' misses overlap.
@@ -541,8 +537,11 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         if (meta[i].owner == index && meta[i].v == verdict::lookup) {
             const flow_entry e = flows.lookup_entry(meta[i].key);
             a = entry_alloc(e);
-            if (a == nullptr && meta[i].pclass == payload_class::rtp)
+            if (a == nullptr && meta[i].pclass == payload_class::rtp) {
                 l = entry_leg(e);
+                if (entry_leg_plain(e) && meta[i].family == 4)
+                    plain |= 1u << i;
+            }
         }
         if (l != nullptr) {
             rte_prefetch0(l);            // line 0
@@ -553,7 +552,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         legs[i] = l;
         allocs[i] = a;
     }
-    prefetch_legs(legs, meta, n);
+    prefetch_legs(legs, meta, n, plain);
     prefetch_allocs(pkts, meta, allocs, n);
 
     // Stage 3: act on each verdict.
@@ -619,7 +618,7 @@ void worker::apply(flow_cmd* c) noexcept
         for (; added < s->nlegs; added++) {
             const leg& l = s->legs[added];
             const int rc = flows.insert(flow_key(l.laddr, rte_be_to_cpu_16(l.local_port_be)),
-                                        &s->legs[added]);
+                                        &s->legs[added], leg_plain(l));
             if (rc != 0) {
                 c->status = rc;
                 break;
@@ -751,6 +750,8 @@ unsigned worker::poll_once() noexcept
     if (work > 0) {
         bump(stats.busy_loops);
         bump(stats.busy_tsc, rte_rdtsc() - start);
+    } else if (copy_stash_n_ != 0) {
+        release_copy_stash(); // the fan-out's spare mbufs are not parked while idle
     }
     return work;
 }
@@ -780,6 +781,7 @@ int worker::run() noexcept
         tx_flush(i);
         kernel_flush(i);
     }
+    release_copy_stash();
     return 0;
 }
 

@@ -147,6 +147,18 @@ private:
     tx_buffer ktx_[max_ifaces]; // to the interfaces' kernel interfaces
     uint64_t now_tsc_ = 0;
     uint32_t stream_allocs_ = 0; // allocations of TCP/TLS clients (not in turn_clients)
+    // The pool's mbuf layout, for fan-out copies (fanout.cc): where data
+    // starts in a fresh mbuf, from the mbuf and from its buffer; 0 = not yet.
+    uint16_t copy_data_off_ = 0;
+    uint16_t copy_room_ = 0;
+    uint32_t copy_buf_off_ = 0;
+    bool copy_prefetchw_ = false; // the CPU has PREFETCHW (fanout.cc)
+    // Raw pool mbufs for the next fan-out copies, already prefetched
+    // (take_copies); [pos, n) are left. Back to the pool when idle.
+    static constexpr unsigned copy_stash_cap = 64;
+    rte_mbuf* copy_stash_[copy_stash_cap];
+    unsigned copy_stash_n_ = 0;
+    unsigned copy_stash_pos_ = 0;
 
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
@@ -161,10 +173,20 @@ private:
     // set_remote, set_crypto and a latch.
     void refresh_hot(session* s) noexcept;
     void refresh_hot(leg& l, leg* peers) noexcept;
-    void prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n) noexcept;
+    void prefetch_legs(leg* const* legs, const pkt_meta* meta, unsigned n,
+                       uint32_t plain) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
                  bool changed) noexcept;
+    // `m` to the n targets ready[] at remotes[]: copies to all but the last
+    // (fanout.cc).
+    void fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready, const packed_ep* remotes,
+                 unsigned n, bool protect, bool changed) noexcept;
+    void init_copy_layout() noexcept;
+    unsigned take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noexcept;
+    void prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept;
+    void release_copy_stash() noexcept;
+    void copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept;
     // Rewrites `m` to go from (src_ip_be, src_port_be) on interface `ifc` to
     // `dst` and queues it for TX (or for control while the next hop's MAC is
     // unknown).

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_mempool.h>
 
 #include "crypto/srtp_context.h"
 #include "crypto/suite.h"
@@ -364,3 +366,77 @@ TEST_F(Conference, ExhaustedOnlyWhenNoWorkerHasThePorts)
 }
 
 } // namespace
+
+// Fan-out copies come from the mbuf pool (dataplane/fanout.cc, which keeps a
+// few prefetched ones in a stash): with the pool short, the receivers beyond
+// what it has are counted as no_mbuf drops and the last one still gets the
+// packet itself; with the pool full again every receiver gets every packet,
+// byte for byte, and (TearDown) no mbuf stays parked in the stash.
+TEST_F(Conference, FanOutCopiesWhenThePoolRunsShort)
+{
+    start();
+    r->learn(alice);
+    json legs = json::array({leg("s", 0, "", "")});
+    for (unsigned i = 1; i <= 10; i++) {
+        json l = leg("r" + std::to_string(i), i, "", "");
+        l["targets"] = json::array();
+        legs.push_back(l);
+    }
+    json rep = r->call({{"cmd", "session.create"}, {"session", "fan"}, {"legs", legs}});
+    ASSERT_FALSE(rep.contains("error")) << rep.dump().substr(0, 300);
+    const uint16_t ps = relay::local_port(rep, "s");
+
+    // Every mbuf but 3 out of the pool, the packet already in its RX ring.
+    r->inject(r->from_peer(participant(0), ps, rtp(1, 0x4242, 172)));
+    rte_mempool* mp = r->dp->pool();
+    std::vector<void*> held;
+    void* o = nullptr;
+    while (rte_mempool_avail_count(mp) > 3 && rte_mempool_get(mp, &o) == 0)
+        held.push_back(o);
+    ASSERT_EQ(rte_mempool_avail_count(mp), 3u);
+    r->settle();
+    auto out = r->sent_by_workers(0);
+    EXPECT_EQ(out.size(), 4u); // 3 copies and the packet itself
+    EXPECT_EQ(r->drops(dp::drop::no_mbuf), 6u);
+    std::vector<bool> got(11, false);
+    for (const bytes& f : out) {
+        auto v = parse_udp4(f);
+        ASSERT_TRUE(v);
+        const unsigned i = v->dst_port - 10000;
+        ASSERT_TRUE(i >= 1 && i <= 10 && !got[i]) << v->dst_port;
+        got[i] = true;
+    }
+    EXPECT_TRUE(got[10]) << "the last receiver gets the packet itself";
+    rte_mempool_put_bulk(mp, held.data(), static_cast<unsigned>(held.size()));
+
+    // Enough mbufs again: every receiver, every packet, the payload intact.
+    for (uint16_t seq = 2; seq < 40; seq++) {
+        const bytes plain = rtp(seq, 0x4242, 100 + seq * 7);
+        auto o2 = relay_one(participant(0), ps, plain);
+        ASSERT_EQ(o2.size(), 10u) << "seq " << seq;
+        for (auto& v : o2)
+            EXPECT_EQ(v.payload, plain);
+    }
+    EXPECT_EQ(r->drops(dp::drop::no_mbuf), 6u);
+
+    // A copy carries the mbuf's dynamic fields, as rte_pktmbuf_copy() does
+    // (a NIC's RX timestamp; isar-bench's latency stamp).
+    rte_mbuf_dynfield df{};
+    snprintf(df.name, sizeof(df.name), "isar_test_fanout_stamp");
+    df.size = sizeof(uint64_t);
+    df.align = alignof(uint64_t);
+    const int off = rte_mbuf_dynfield_register(&df);
+    ASSERT_GE(off, 0);
+    rte_mbuf* m = r->mbuf(r->from_peer(participant(0), ps, rtp(50, 0x4242, 172)));
+    ASSERT_NE(m, nullptr);
+    *RTE_MBUF_DYNFIELD(m, off, uint64_t*) = 0x1234567890abcdefull;
+    ASSERT_EQ(r->ports[0]->inject(m), 1u);
+    r->settle();
+    auto sent = r->ports[0]->take_tx(0);
+    EXPECT_EQ(sent.size(), 10u);
+    for (rte_mbuf* x : sent) {
+        EXPECT_EQ(*RTE_MBUF_DYNFIELD(x, off, uint64_t*), 0x1234567890abcdefull);
+        rte_pktmbuf_free(x);
+    }
+    r->call({{"cmd", "session.delete"}, {"session", "fan"}});
+}

@@ -5,6 +5,7 @@
 // the UDP 0 -> 0xffff rule and buffers past the 2 MiB lane block.
 #include "dataplane/cksum.h"
 
+#include <cstring>
 #include <gtest/gtest.h>
 #include <random>
 #include <rte_byteorder.h>
@@ -267,4 +268,31 @@ TEST(Cksum, Ipv4UdpZeroRuleAndShortTotalLength)
     pk.ip->total_length = rte_cpu_to_be_16(19);
     EXPECT_EQ(dp::ipv4_udp_cksum(pk.ip, pk.l4), rte_ipv4_udptcp_cksum(pk.ip, pk.l4));
     EXPECT_EQ(dp::ipv4_udp_cksum(pk.ip, pk.l4), 0xffff);
+}
+
+// classify's IPv4 header check agrees with rte_raw_cksum(ip, ihl) == 0xffff
+// on random headers of every IHL, half of them with a right checksum, and on
+// the all-zero and all-ones headers.
+TEST(Cksum, Ipv4HeaderSumOkMatchesRteRawCksum)
+{
+    std::mt19937 rng(7);
+    unsigned ok = 0;
+    for (int i = 0; i < 200000; i++) {
+        uint8_t h[60];
+        for (auto& b : h)
+            b = static_cast<uint8_t>(rng());
+        if (i % 1000 == 0)
+            std::memset(h, i % 2000 == 0 ? 0 : 0xff, sizeof(h));
+        const uint32_t ihl = 20 + 4 * (rng() % 11);
+        if (rng() % 2) {
+            auto* ip = reinterpret_cast<rte_ipv4_hdr*>(h);
+            ip->hdr_checksum = 0;
+            ip->hdr_checksum = static_cast<uint16_t>(~rte_raw_cksum(h, ihl));
+        }
+        const bool want = rte_raw_cksum(h, ihl) == 0xffff;
+        ASSERT_EQ(dp::ipv4_hdr_sum_ok(h, ihl), want) << i << " ihl " << ihl;
+        ok += want;
+    }
+    EXPECT_GT(ok, 90000u); // both verdicts exercised
+    EXPECT_LT(ok, 110000u);
 }

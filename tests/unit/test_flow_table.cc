@@ -100,3 +100,34 @@ TEST(FlowTable, AllocationsAreTagged)
     EXPECT_EQ(ft.lookup_entry(ka), 0u);
     EXPECT_EQ(ft.size(), 1u);
 }
+
+// A leg's entry may carry the plain-path hint (leg_plain_tag): the leg is
+// found the same with or without it, the hint follows set_plain only for
+// the leg the slot holds, and erasing works whatever the hint.
+TEST(FlowTable, PlainHintTagsALegEntry)
+{
+    ASSERT_TRUE(test::eal_env::ready());
+    dp::flow_table ft;
+    ASSERT_EQ(ft.init(1, 16, socket()), 0);
+    dp::leg l, other;
+    dp::turn_alloc a;
+    const uint32_t kl = dp::flow_key(0, 30020), ka = dp::flow_key(0, 30021);
+    ASSERT_EQ(ft.insert(kl, &l, true), 0);
+    ASSERT_EQ(ft.insert(ka, &a), 0);
+    EXPECT_EQ(ft.lookup(kl), &l);
+    EXPECT_TRUE(dp::entry_leg_plain(ft.lookup_entry(kl)));
+    EXPECT_FALSE(dp::entry_leg_plain(ft.lookup_entry(ka))) << "an allocation is never plain";
+    ft.set_plain(kl, &l, false);
+    EXPECT_FALSE(dp::entry_leg_plain(ft.lookup_entry(kl)));
+    EXPECT_EQ(ft.lookup(kl), &l);
+    ft.set_plain(kl, &other, true); // not the slot's leg: no change
+    EXPECT_FALSE(dp::entry_leg_plain(ft.lookup_entry(kl)));
+    EXPECT_EQ(ft.lookup(kl), &l);
+    ft.set_plain(ka, reinterpret_cast<const dp::leg*>(&a), true); // an allocation's slot
+    EXPECT_EQ(dp::entry_alloc(ft.lookup_entry(ka)), &a);
+    ft.set_plain(kl, &l, true);
+    EXPECT_FALSE(ft.erase(kl, &other));
+    EXPECT_TRUE(ft.erase(kl, &l));
+    EXPECT_EQ(ft.lookup_entry(kl), 0u);
+    EXPECT_EQ(ft.size(), 1u);
+}

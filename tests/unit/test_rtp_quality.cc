@@ -217,13 +217,91 @@ TEST(RtpQuality, MultAndArrival)
     EXPECT_EQ(isar::dp::static_pt_clock_rate(111), 0u);
 }
 
-// The published totals are kept up to date in place for the common packet
-// (publish_step); after every packet they must equal what the state gives
-// when computed from scratch, whatever the sequence does: advance, wrap,
-// lose, duplicate, reorder, jump and restart, change SSRC.
+// RFC 3550 A.1 as the RFC writes it - a base sequence number per run, the
+// received count of the run, the totals of the earlier runs folded in at a
+// restart - to check the running sums of rtp_quality against.
+struct a1_reference {
+    uint16_t max_seq = 0, bad_seq = 0;
+    bool have_bad = false, have_source = false;
+    uint32_t cycles = 0, base_seq = 0, ssrc = 0;
+    uint8_t probation = 0;
+    uint64_t cur_received = 0, prior_expected = 0, prior_received = 0;
+
+    uint64_t ext() const { return static_cast<uint64_t>(cycles) + max_seq; }
+    uint64_t cur_expected() const
+    {
+        return cur_received == 0 && ext() + 1 < base_seq ? 0 : ext() - base_seq + 1;
+    }
+    uint64_t received() const { return prior_received + cur_received; }
+    uint64_t expected() const { return prior_expected + cur_expected(); }
+    void init_seq(uint16_t s)
+    {
+        base_seq = s;
+        max_seq = s;
+        have_bad = false;
+        cycles = 0;
+        cur_received = 0;
+    }
+    void restart()
+    {
+        if (probation == 0) {
+            prior_expected += cur_expected();
+            prior_received += cur_received;
+        }
+    }
+    void on_rtp(uint16_t s, uint32_t pkt_ssrc)
+    {
+        if (!have_source || pkt_ssrc != ssrc) {
+            if (have_source)
+                restart();
+            have_source = true;
+            ssrc = pkt_ssrc;
+            init_seq(s);
+            max_seq = static_cast<uint16_t>(s - 1);
+            probation = isar::dp::rtp_min_sequential;
+        }
+        const uint16_t udelta = static_cast<uint16_t>(s - max_seq);
+        if (probation) {
+            if (s == static_cast<uint16_t>(max_seq + 1)) {
+                probation--;
+                max_seq = s;
+                if (probation == 0) {
+                    init_seq(s);
+                    cur_received++;
+                }
+            } else {
+                probation = isar::dp::rtp_min_sequential - 1;
+                max_seq = s;
+            }
+            return;
+        }
+        if (udelta < isar::dp::rtp_max_dropout) {
+            if (s < max_seq)
+                cycles += isar::dp::rtp_seq_mod;
+            max_seq = s;
+        } else if (udelta <= isar::dp::rtp_seq_mod - isar::dp::rtp_max_misorder) {
+            if (have_bad && s == bad_seq) {
+                restart();
+                init_seq(s);
+                cur_received++;
+                return;
+            }
+            bad_seq = static_cast<uint16_t>(s + 1u);
+            have_bad = true;
+            return;
+        }
+        cur_received++;
+    }
+};
+
+// The published totals are running sums kept in place; after every packet
+// they must equal what A.1 computes from scratch (a1_reference), whatever
+// the sequence does: advance, wrap, lose, duplicate, reorder, jump and
+// restart, change SSRC.
 TEST(RtpQuality, PublishedTotalsMatchTheStateUnderRandomTraffic)
 {
     rtp_quality q;
+    a1_reference ref;
     uint32_t state = 12345;
     auto rnd = [&state] {
         state = state * 1664525u + 1013904223u;
@@ -250,12 +328,13 @@ TEST(RtpQuality, PublishedTotalsMatchTheStateUnderRandomTraffic)
             s = ++seq;
         }
         q.on_rtp(s, 0, ssrc, 0, 0, 0);
-        const uint64_t ext = static_cast<uint64_t>(q.cycles) + q.max_seq;
+        ref.on_rtp(s, ssrc);
+        ASSERT_EQ(q.probation, ref.probation) << i;
         if (q.probation == 0) {
-            const uint64_t cur_exp =
-                    q.cur_received == 0 && ext + 1 < q.base_seq ? 0 : ext - q.base_seq + 1;
-            ASSERT_EQ(q.received.load(), q.prior_received + q.cur_received) << i;
-            ASSERT_EQ(q.expected.load(), q.prior_expected + cur_exp) << i;
+            const uint64_t ext = static_cast<uint64_t>(q.cycles) + q.max_seq;
+            ASSERT_EQ(ext, ref.ext()) << i;
+            ASSERT_EQ(q.received.load(), ref.received()) << i;
+            ASSERT_EQ(q.expected.load(), ref.expected()) << i;
             ASSERT_EQ(q.ext_max_seq.load(), ext) << i;
             checked++;
         }

@@ -1,0 +1,184 @@
+// Fan-out: one received packet to every target of a conference leg
+// (worker::fan_out). The last target gets the packet itself, every other one
+// a copy. Hot path: no allocation beyond the mbuf pool, no lock, syscall or log.
+//
+// rte_pktmbuf_copy() costs a copy several cache misses in series: it
+// allocates an mbuf whose header line is cold (the mbufs a pool hands out
+// were last freed by whoever transmitted them), reads that line back (reset
+// reads buf_len and ol_flags), then copies the metadata into the second
+// line. Here copies come from a per-worker stash of pool mbufs whose two
+// header lines and first data lines were prefetched for writing while
+// earlier packets were copied, so the misses overlap; the copy itself then
+// only stores into them - the same fields rte_pktmbuf_copy() sets, the
+// dynamic fields included (single segment: classify drops chained packets).
+#include <cpuid.h>
+
+#include <cstring>
+
+#include <rte_mempool.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/worker.h"
+
+namespace isar::dp {
+
+namespace {
+
+// PREFETCHW (CPUID 0x80000001 ECX bit 8, "3DNowPrefetch": AMD since K8,
+// Intel since Broadwell) asks for a line in the exclusive state a store
+// needs; a plain prefetch of a line another core last wrote brings it
+// shared, and the store then waits for a second round trip to own it.
+bool cpu_has_prefetchw() noexcept
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(0x80000001, &a, &b, &c, &d) != 0 && (c & (1u << 8)) != 0;
+}
+
+inline void prefetch_for_store(const void* p, bool prefetchw) noexcept
+{
+    if (prefetchw)
+        asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
+    else
+        __builtin_prefetch(p, 1, 3);
+}
+
+} // namespace
+
+void worker::init_copy_layout() noexcept
+{
+    // Where a pool mbuf's data starts after rte_pktmbuf_reset(): the pool's
+    // private size and data room are fixed, so the address is known without
+    // reading the (cold) mbuf.
+    const uint16_t room = rte_pktmbuf_data_room_size(pool);
+    copy_data_off_ = static_cast<uint16_t>(RTE_MIN(uint16_t{RTE_PKTMBUF_HEADROOM}, room));
+    copy_buf_off_ = static_cast<uint32_t>(sizeof(rte_mbuf)) + rte_pktmbuf_priv_size(pool);
+    copy_room_ = room;
+    copy_prefetchw_ = cpu_has_prefetchw();
+}
+
+// Prefetches, for writing, the lines a copy of `data_len` bytes stores into:
+// both header lines and the data lines (up to four: a voice or small video
+// packet whole, the start of a larger one, whose rest the store buffer
+// absorbs).
+void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept
+{
+    const uint32_t lines = data_len > 4 * 64 ? 4 : (data_len + 63) / 64;
+    for (unsigned i = 0; i < n; i++) {
+        auto* b = reinterpret_cast<char*>(c[i]);
+        prefetch_for_store(b, copy_prefetchw_);
+        prefetch_for_store(b + RTE_CACHE_LINE_SIZE, copy_prefetchw_);
+        char* d = b + copy_buf_off_ + copy_data_off_;
+        for (uint32_t k = 0; k < lines; k++)
+            prefetch_for_store(d + 64 * k, copy_prefetchw_);
+    }
+}
+
+// Takes up to `n` raw mbufs into `out`: first the stash's (prefetched while
+// earlier packets were copied), then straight from the pool. Then tops the
+// stash up and prefetches what it took, for the packets after this one: a
+// copy's lines are then in cache when it is written, instead of each copy
+// waiting for its own. Returns how many it got (fewer: the pool is short).
+unsigned worker::take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noexcept
+{
+    const unsigned from_stash = RTE_MIN(n, copy_stash_n_ - copy_stash_pos_);
+    for (unsigned i = 0; i < from_stash; i++)
+        out[i] = copy_stash_[copy_stash_pos_ + i];
+    copy_stash_pos_ += from_stash;
+    unsigned got = from_stash;
+    if (got < n) {
+        if (rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&out[got]), n - got) == 0) {
+            prefetch_copies(&out[got], n - got, data_len);
+            got = n;
+        } else { // the pool is short: as many as it still has
+            while (got < n && rte_mempool_get(pool, reinterpret_cast<void**>(&out[got])) == 0)
+                got++;
+        }
+    }
+    // Top up: what is left moves to the front, the pool fills the rest.
+    const unsigned left = copy_stash_n_ - copy_stash_pos_;
+    for (unsigned i = 0; i < left; i++)
+        copy_stash_[i] = copy_stash_[copy_stash_pos_ + i];
+    copy_stash_pos_ = 0;
+    copy_stash_n_ = left;
+    const unsigned want = copy_stash_cap - left;
+    if (got == n && rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&copy_stash_[left]),
+                                         want) == 0) {
+        prefetch_copies(&copy_stash_[left], want, data_len);
+        copy_stash_n_ = copy_stash_cap;
+    }
+    return got;
+}
+
+void worker::release_copy_stash() noexcept
+{
+    if (copy_stash_n_ > copy_stash_pos_)
+        rte_mempool_put_bulk(pool, reinterpret_cast<void**>(&copy_stash_[copy_stash_pos_]),
+                             copy_stash_n_ - copy_stash_pos_);
+    copy_stash_n_ = copy_stash_pos_ = 0;
+}
+
+// `c` (raw from the pool: refcnt 1, one segment, no next - the pool's
+// invariants) becomes a copy of the single-segment `m`: the fields a fresh
+// mbuf must have, the receive flags the checksum choice reads, the data.
+void worker::copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept
+{
+    c->data_off = copy_data_off_;
+    c->nb_segs = 1;
+    c->port = m->port;
+    // No external or indirect buffer: a pool mbuf's own.
+    c->ol_flags = m->ol_flags & ~(RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
+    c->packet_type = m->packet_type;
+    c->pkt_len = m->data_len;
+    c->data_len = m->data_len;
+    c->vlan_tci = 0;
+    c->vlan_tci_outer = 0;
+    c->hash = m->hash;
+    // The second line: offload lengths and the dynamic fields (a NIC's RX
+    // timestamp, an application's stamp), as rte_pktmbuf_copy() has them.
+    c->tx_offload = m->tx_offload;
+    std::memcpy(c->dynfield1, m->dynfield1, sizeof(c->dynfield1));
+    // The address from the layout, not from the (maybe still arriving)
+    // header line's buf_addr.
+    rte_memcpy(reinterpret_cast<char*>(c) + copy_buf_off_ + copy_data_off_,
+               rte_pktmbuf_mtod(m, const void*), m->data_len);
+}
+
+void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
+                     const packed_ep* remotes, unsigned n, bool protect, bool changed) noexcept
+{
+    // A copy must fit where the pool's mbufs have room (a jumbo frame
+    // received into a larger pool's mbuf would not).
+    rte_mbuf* copies[max_legs_per_session];
+    unsigned got = 0;
+    if (copy_room_ == 0) // the first fan-out of this worker (or its pool)
+        init_copy_layout();
+    if (m->nb_segs == 1 && m->data_len <= copy_room_ - copy_data_off_) {
+        // The source's lines past the headers (the payload, not read yet).
+        rte_prefetch0(&m->tx_offload); // its second line (the dynamic fields)
+        const auto* src = rte_pktmbuf_mtod(m, const char*);
+        for (uint32_t off = 64; off < m->data_len && off < 4 * 64; off += 64)
+            rte_prefetch0(src + off);
+        got = take_copies(copies, n - 1, m->data_len);
+    }
+    // The targets' next hops in the neighbour table (IPv4 out; an IPv6
+    // target's is looked up as it is sent), while the copies' lines arrive.
+    for (unsigned i = 0; i < n; i++) {
+        const local_addr& la = laddrs[ready[i]->laddr];
+        if (la.family == 4 && !ep_is_v6(remotes[i])) {
+            const iface& out = ifaces[la.iface];
+            out.neigh->prefetch(out.next_hop(ep_ip(remotes[i])));
+        }
+    }
+    for (unsigned i = 0; i < got; i++)
+        copy_into(copies[i], m);
+    for (unsigned i = got; i + 1 < n; i++) {
+        ready[i]->stats.drop_pkt(drop::no_mbuf);
+        stats.drop_pkt(drop::no_mbuf);
+    }
+    // Each copy is sent while the next ones' lines are still arriving.
+    for (unsigned i = 0; i < got; i++)
+        send_to(copies[i], meta, ready[i], remotes[i], protect, changed);
+    send_to(m, meta, ready[n - 1], remotes[n - 1], protect, changed);
+}
+
+} // namespace isar::dp
