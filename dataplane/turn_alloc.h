@@ -75,37 +75,51 @@ struct turn_counters {
     counter p2c_drops{0};
 };
 
+// Laid out like a leg (leg.h): the common packet of an allocation - one
+// peer, one channel (or none), IPv4 - reads line 0 and writes line 1 (its
+// counters), both prefetched in process_burst's stage 2; never the
+// permission and channel tables. Line 0 holds a copy of the first
+// permission's address and the first channel (hot_*, written by set_peers
+// only), valid while now < hot_until_tsc (the earlier of their expiries);
+// every other case walks the tables as before, with the same result.
 struct alignas(64) turn_alloc {
     // ---- line 0: what every packet of the allocation reads ----------------
     packed_ep client = 0;        // client address and port (network order)
-    uint32_t listen_ip_be = 0;   // the listener address the client talks to
-    uint16_t listen_port_be = 0;
-    uint16_t iface = 0;          // interface of both the listener and the relay
-    uint32_t relay_ip_be = 0;    // relayed transport address
-    uint16_t relay_port_be = 0;
-    uint8_t nperms = 0;
-    uint8_t nchans = 0;
-    uint32_t owner = 0;          // worker index
-    uint32_t id = 0;             // control's allocation id
+    packed_ep hot_chan_peer = 0; // chans[0].peer (IPv4 only, else 0)
+    uint64_t hot_until_tsc = 0;  // the hot_* copies hold while now < this
     uint64_t last_seen_tsc = 0;  // last packet either way (written by the worker)
-    uint8_t txid[12] = {};       // transaction id of the Data indications we send
+    uint32_t listen_ip_be = 0;   // the listener address the client talks to
+    uint32_t relay_ip_be = 0;    // relayed transport address
+    uint32_t hot_perm_ip = 0;    // perms[0].ip_be (0 = none)
     uint32_t stream = 0;         // TCP/TLS client: its connection's token (stream_ring.h);
                                  // 0 = UDP client (found by its 5-tuple)
+    uint16_t listen_port_be = 0;
+    uint16_t relay_port_be = 0;
+    uint16_t iface = 0;          // interface of both the listener and the relay
     // The relayed address's slot (local_addr), which keys its flow-table
     // entry; no_laddr = the interface's first IPv4 slot (iface::laddr4).
     uint16_t relay_laddr = no_laddr;
+    // The slot of the listener address the client talks to (either family;
+    // no_laddr = the interface's IPv4 slot, listen_ip_be).
+    uint16_t listen_laddr = no_laddr;
+    uint16_t hot_chan_number = 0; // chans[0].number (0 = none)
+    uint8_t nperms = 0;
+    uint8_t nchans = 0;
 
-    // ---- lines 1-: counters, then the permission and channel tables ------
+    // ---- line 1: counters (written per packet), the Data indications' id --
     alignas(64) turn_counters ctr;
+    uint8_t txid[12] = {};       // transaction id of the Data indications we send
+    uint32_t owner = 0;          // worker index
+
+    // ---- cold: control's id, the permission and channel tables ------------
+    uint32_t id = 0;             // control's allocation id
     turn_perm perms[max_turn_perms];
     turn_channel chans[max_turn_channels];
 
     // ---- IPv6 (cold: read only for IPv6 clients and peers) ---------------
     // An IPv6 client: client is pack_ep6(client6, port) and client6 its
-    // address. listen_laddr: the slot of the listener address it talks to
-    // (either family; no_laddr = the interface's IPv4 slot, listen_ip_be).
+    // address (listen_laddr, line 0, the slot it talks to).
     ip6_addr client6{};
-    uint16_t listen_laddr = no_laddr;
     // A dual allocation (RFC 8656 ADDITIONAL-ADDRESS-FAMILY): its second,
     // IPv6, relayed address (slot and port; no_laddr = none). relay_laddr is
     // then the IPv4 one. A peer's family picks the relayed address that
@@ -114,6 +128,15 @@ struct alignas(64) turn_alloc {
     uint16_t relay2_port_be = 0;
     uint8_t nperms6 = 0;
     turn_perm6 perms6[max_turn_perms];
+
+    // The common packet's questions, from line 0 alone: true with the
+    // answer, false when the tables must say (the hot copy does not apply).
+    bool hot(uint64_t now) const noexcept { return now < hot_until_tsc; }
+    // Whether IPv4 `ip_be` is permitted (the first permission's address).
+    bool hot_permitted(uint32_t ip_be, uint64_t now) const noexcept
+    {
+        return ip_be == hot_perm_ip && hot_perm_ip != 0 && hot(now);
+    }
 
     // The permission for `ip_be`, if any and unexpired.
     bool permitted(uint32_t ip_be, uint64_t now) const noexcept
@@ -155,13 +178,18 @@ struct alignas(64) turn_alloc {
                 return true;
         return false;
     }
-    // Starts loading what a packet reads: line 0, the counters (with the
-    // first permissions) and the first channels. Needs no load of `this`.
+    // Starts loading what a packet reads: line 0 and the counters' line,
+    // and, when the hot copies do not apply, the first permission and
+    // channel. Needs no load of `this`.
     void prefetch() const noexcept
     {
         __builtin_prefetch(this, 1, 3);
         __builtin_prefetch(&ctr, 1, 3);
-        __builtin_prefetch(&chans[0], 0, 3);
+    }
+    void prefetch_tables() const noexcept
+    {
+        __builtin_prefetch(&perms[0], 0, 3);
+        __builtin_prefetch(&chans[0].number, 0, 3);
     }
     void set_peers(const turn_peer_table& t) noexcept
     {
@@ -174,10 +202,31 @@ struct alignas(64) turn_alloc {
         nperms6 = t.nperms6 <= max_turn_perms ? t.nperms6 : max_turn_perms;
         for (unsigned i = 0; i < nperms6; i++)
             perms6[i] = t.perms6[i];
+        set_hot();
+    }
+    // The line-0 copies of perms[0] and chans[0] (an IPv4 channel only),
+    // valid until the earlier of their expiries.
+    void set_hot() noexcept
+    {
+        uint64_t until = ~0ull;
+        hot_perm_ip = 0;
+        hot_chan_peer = 0;
+        hot_chan_number = 0;
+        if (nperms != 0) {
+            hot_perm_ip = perms[0].ip_be;
+            until = perms[0].expiry_tsc;
+        }
+        if (nchans != 0 && !ep_is_v6(chans[0].peer)) {
+            hot_chan_peer = chans[0].peer;
+            hot_chan_number = chans[0].number;
+            until = chans[0].expiry_tsc < until ? chans[0].expiry_tsc : until;
+        }
+        hot_until_tsc = nperms != 0 || hot_chan_number != 0 ? until : 0;
     }
 };
 
-static_assert(offsetof(turn_alloc, relay_laddr) + 2 <= 64, "line 0 holds what packets read");
+static_assert(offsetof(turn_alloc, nchans) < 64, "line 0 holds what packets read");
+static_assert(offsetof(turn_alloc, owner) + 4 <= 128, "line 1: counters and txid");
 
 // The worker that owns an allocation: a function of the client's address, so
 // that the worker receiving a client packet knows the owner without a table.

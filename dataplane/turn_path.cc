@@ -7,6 +7,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
 
@@ -140,6 +141,31 @@ inline uint16_t slot_of(const local_addr* laddrs, unsigned n, packed_ep ep,
 
 } // namespace
 
+// Stage 2 of process_burst for the allocations found (line 0 and the
+// counters already on their way): the frame lines their packets write or
+// read beyond the first, and the permission and channel tables of those
+// whose packets line 0 may not answer - several peers or channels, an
+// expired copy, IPv6.
+void worker::prefetch_allocs(rte_mbuf* const* pkts, const pkt_meta* meta,
+                             turn_alloc* const* allocs, unsigned n) const noexcept
+{
+    for (unsigned i = 0; i < n; i++) {
+        const turn_alloc* a = allocs[i];
+        if (a == nullptr)
+            continue;
+        if (meta[i].v == verdict::lookup) // peer -> client: the framing moves
+            __builtin_prefetch(rte_pktmbuf_mtod_offset(pkts[i], char*, -1), 1, 3); // the headers back
+        else if (!meta[i].channel_data) // a Send indication's attributes
+            rte_prefetch0(rte_pktmbuf_mtod_offset(pkts[i], char*, 64));
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const turn_alloc* a = allocs[i];
+        if (a != nullptr && (a->nperms > 1 || a->nchans > 1 || !a->hot(now_tsc_) ||
+                             ep_is_v6(a->client)))
+            a->prefetch_tables();
+    }
+}
+
 void worker::turn_request(rte_mbuf* m) noexcept
 {
     // A flood of requests costs the control lcore at most its policed rate,
@@ -167,11 +193,15 @@ drop worker::turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t ple
         uint16_t ch = 0, dlen = 0;
         if (!turn::parse_channel_data(p, plen, ch, dlen))
             return drop::turn_malformed;
-        const turn_channel* c = a->channel_by_number(ch, now_tsc_);
-        if (c == nullptr)
-            return drop::turn_bad_channel;
-        peer = c->peer;
-        peer6 = c->peer6;
+        if (ch == a->hot_chan_number && a->hot(now_tsc_)) {
+            peer = a->hot_chan_peer; // line 0: an IPv4 peer
+        } else {
+            const turn_channel* c = a->channel_by_number(ch, now_tsc_);
+            if (c == nullptr)
+                return drop::turn_bad_channel;
+            peer = c->peer;
+            peer6 = c->peer6;
+        }
         off = 4;
         len = dlen;
     } else {
@@ -189,7 +219,7 @@ drop worker::turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t ple
             return drop::turn_no_permission;
         own = own_slot6(peer6) != no_laddr;
     } else {
-        if (!a->permitted(ep_ip(peer), now_tsc_))
+        if (!a->hot_permitted(ep_ip(peer), now_tsc_) && !a->permitted(ep_ip(peer), now_tsc_))
             return drop::turn_no_permission;
         own = is_own_address(ep_ip(peer));
     }
@@ -419,7 +449,7 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
         src = pack_ep(src4, udp->src_port);
         if (from_wire && ifaces[meta.iface].is_local4(src4))
             why = drop::turn_spoofed;
-        else if (!a->permitted(src4, now_tsc_))
+        else if (!a->hot_permitted(src4, now_tsc_) && !a->permitted(src4, now_tsc_))
             why = drop::turn_no_permission;
     } else {
         src6 = src6_of(m, meta);
@@ -435,10 +465,18 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
         return;
     }
     const uint32_t dlen = payload_len(m, meta);
-    const turn_channel* c =
-            v6 ? a->channel_by_peer6(src, src6, now_tsc_) : a->channel_by_peer(src, now_tsc_);
+    // The channel bound to the peer (0: none), from line 0 when it is the
+    // first one.
+    uint16_t number = 0;
+    if (!v6 && src == a->hot_chan_peer && a->hot(now_tsc_)) {
+        number = a->hot_chan_number;
+    } else {
+        const turn_channel* c =
+                v6 ? a->channel_by_peer6(src, src6, now_tsc_) : a->channel_by_peer(src, now_tsc_);
+        number = c != nullptr ? c->number : 0;
+    }
     cksum_delta d;
-    if (c != nullptr) {
+    if (number != 0) {
         // Over TCP a ChannelData message is padded to 4 bytes (RFC 8656 §12.5).
         uint8_t* h = grow_payload(m, meta, 4, a->stream != 0 ? turn::pad4(dlen) : 0, d);
         if (h == nullptr || dlen > 0xffff) {
@@ -446,8 +484,8 @@ void worker::turn_from_peer(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a,
             drop_pkt(m, drop::turn_no_room);
             return;
         }
-        h[0] = static_cast<uint8_t>(c->number >> 8);
-        h[1] = static_cast<uint8_t>(c->number);
+        h[0] = static_cast<uint8_t>(number >> 8);
+        h[1] = static_cast<uint8_t>(number);
         h[2] = static_cast<uint8_t>(dlen >> 8);
         h[3] = static_cast<uint8_t>(dlen);
         d.add += rte_raw_cksum(h, 4);
@@ -548,6 +586,31 @@ void worker::apply_alloc(flow_cmd* c) noexcept
     default:
         c->status = -EINVAL;
         break;
+    }
+}
+
+// Stage 2 of process_burst for packets from TURN clients: they are found by
+// their 5-tuple, one bulk lookup for the burst so that the hash buckets'
+// misses overlap. allocs[i] = the allocation, or nullptr.
+void worker::lookup_turn_clients(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n,
+                                 turn_alloc** allocs) noexcept
+{
+    turn_client_key ckeys[max_burst];
+    const turn_client_key* ckp[max_burst];
+    unsigned cidx[max_burst], nc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        allocs[i] = nullptr;
+        if (meta[i].v == verdict::turn_client && meta[i].owner == index) {
+            ckeys[nc] = client_key(pkts[i], meta[i]);
+            ckp[nc] = &ckeys[nc];
+            cidx[nc++] = i;
+        }
+    }
+    if (nc != 0) {
+        turn_alloc* found[max_burst];
+        turn_clients.lookup_bulk(ckp, nc, found);
+        for (unsigned k = 0; k < nc; k++)
+            allocs[cidx[k]] = found[k];
     }
 }
 

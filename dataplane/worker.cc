@@ -512,25 +512,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     uint32_t plain = 0; // bit i: legs[i] needs no more than lines 0 and 1
     static_assert(max_burst <= 32, "plain is a bit per packet");
     turn_alloc* allocs[max_burst];
-    // TURN clients are found by their 5-tuple: one bulk lookup for the
-    // burst, so that the hash buckets' misses overlap.
-    turn_client_key ckeys[max_burst];
-    const turn_client_key* ckp[max_burst];
-    unsigned cidx[max_burst], nc = 0;
-    for (unsigned i = 0; i < n; i++) {
-        allocs[i] = nullptr;
-        if (meta[i].v == verdict::turn_client && meta[i].owner == index) {
-            ckeys[nc] = client_key(pkts[i], meta[i]);
-            ckp[nc] = &ckeys[nc];
-            cidx[nc++] = i;
-        }
-    }
-    if (nc != 0) {
-        turn_alloc* found[max_burst];
-        turn_clients.lookup_bulk(ckp, nc, found);
-        for (unsigned k = 0; k < nc; k++)
-            allocs[cidx[k]] = found[k];
-    }
+    lookup_turn_clients(pkts, meta, n, allocs);
     for (unsigned i = 0; i < n; i++) {
         leg* l = nullptr;
         turn_alloc* a = allocs[i];
@@ -553,6 +535,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         allocs[i] = a;
     }
     prefetch_legs(pkts, legs, meta, n, plain);
+    prefetch_allocs(pkts, meta, allocs, n);
 
     // Stage 3: act on each verdict.
     for (unsigned i = 0; i < n; i++) {

@@ -216,6 +216,8 @@ private:
     // dst itself), false when there is none.
     bool next_hop6(const iface& out, const ip6_addr& dst, ip6_addr& nh) const noexcept;
     // TURN fast path (turn_path.cc).
+    void lookup_turn_clients(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n,
+                             turn_alloc** allocs) noexcept;
     void turn_from_client(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a) noexcept;
     void turn_from_stream(rte_mbuf* m) noexcept;
     drop turn_c2p_target(const turn_alloc* a, const uint8_t* p, uint32_t plen, bool channel,
@@ -232,6 +234,8 @@ private:
     void turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer,
                       const ip6_addr& peer6) noexcept;
     void turn_request(rte_mbuf* m) noexcept;
+    void prefetch_allocs(rte_mbuf* const* pkts, const pkt_meta* meta, turn_alloc* const* allocs,
+                         unsigned n) const noexcept;
     void handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;

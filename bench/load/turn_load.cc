@@ -16,6 +16,7 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
@@ -33,6 +34,10 @@
 #include <sys/stat.h>
 
 using json = nlohmann::json;
+
+namespace isar::bench_load {
+void perf_ctl(const char* cmd); // load_common.h: `perf record --control`, capacity phase only
+}
 
 namespace isar::bench_turn {
 
@@ -77,7 +82,7 @@ struct bench : worker_rig {
             p->drain();
         dp.reset(); // stops the ports; allocations are no longer referenced
         for (auto* a : allocs)
-            delete a;
+            rte_free(a); // trivially destructible
         ports.clear();
     }
 
@@ -125,7 +130,15 @@ struct bench : worker_rig {
         const uint64_t forever = ~0ull >> 1;
         for (unsigned k = 0; k < nallocs; k++) {
             const unsigned i = k % nifaces, j = k / nifaces;
-            auto* a = new dp::turn_alloc();
+            // From the DPDK heap, as turn_requests.cc allocates them (the
+            // worker's TLB reach, as in isard: hugepages, not malloc's 4 KiB).
+            void* mem = rte_zmalloc_socket("bench_turn", sizeof(dp::turn_alloc), 64,
+                                           static_cast<int>(rte_socket_id()));
+            if (mem == nullptr) {
+                error = "rte_zmalloc_socket: out of DPDK memory";
+                return false;
+            }
+            auto* a = new (mem) dp::turn_alloc();
             a->client = dp::pack_ep(rte_cpu_to_be_32(client_ip(i, j)), rte_cpu_to_be_16(client_port(j)));
             a->listen_ip_be = rte_cpu_to_be_32(iface_ip(i));
             a->listen_port_be = rte_cpu_to_be_16(listen_port);
@@ -436,6 +449,7 @@ struct bench : worker_rig {
             auto& s = wk().stats;
             const uint64_t busy0 = dp::read(s.busy_tsc), tx0 = dp::read(s.tx_pkts);
             const uint64_t d0 = drops_total(), r0 = received, b0 = out_bytes;
+            bench_load::perf_ctl("enable\n");
             const uint64_t t0 = rte_rdtsc();
             start();
             uint64_t tl = t0;
@@ -443,6 +457,7 @@ struct bench : worker_rig {
             while (received - r0 + drops_total() - d0 < filled && rte_rdtsc() < lim)
                 if (sink())
                     tl = rte_rdtsc();
+            bench_load::perf_ctl("disable\n");
             const uint64_t out = dp::read(s.tx_pkts) - tx0;
             if (out > 0 && tl > t0) {
                 const double sec = secs(tl - t0, o.hz);
