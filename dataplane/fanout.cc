@@ -130,8 +130,8 @@ void worker::copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept
     c->packet_type = m->packet_type;
     c->pkt_len = m->data_len;
     c->data_len = m->data_len;
-    c->vlan_tci = 0;
-    c->vlan_tci_outer = 0;
+    c->vlan_tci = m->vlan_tci;
+    c->vlan_tci_outer = m->vlan_tci_outer;
     c->hash = m->hash;
     // The second line: offload lengths and the dynamic fields (a NIC's RX
     // timestamp, an application's stamp), as rte_pktmbuf_copy() has them.

@@ -297,7 +297,21 @@ drop worker::emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_
     to.dst_ip_be = ep_ip(dst);
     to.src_port_be = src_port_be;
     to.dst_port_be = ep_port(dst);
-    const bool resolved = out.neigh->lookup(nh, &to.dst_mac);
+    // The last next hop's MAC per interface, while the neighbour table has
+    // not changed since it was read (a gateway: every remote behind it).
+    nh_memo& memo = nh_memo_[ifc];
+    const uint32_t gen = out.neigh->generation4();
+    bool resolved = memo.ip_be == nh && memo.gen == gen && nh != 0;
+    if (resolved) {
+        to.dst_mac = memo.mac;
+    } else {
+        resolved = out.neigh->lookup(nh, &to.dst_mac);
+        if (resolved) {
+            memo.ip_be = nh;
+            memo.gen = gen;
+            memo.mac = to.dst_mac;
+        }
+    }
     if (!resolved)
         to.dst_mac = out.mac; // placeholder; control fills it in
     rewrite_udp4(m, meta.l3_off, meta.l4_off, to, ck);

@@ -144,6 +144,14 @@ private:
         rte_mbuf* pkts[max_burst];
     };
     tx_buffer tx_[max_ifaces];
+    // emit(): the MAC of the interface's last IPv4 next hop, valid while the
+    // neighbour table's generation4() is still `gen` (ip_be 0 = none).
+    struct nh_memo {
+        uint32_t ip_be = 0;
+        uint32_t gen = 0;
+        rte_ether_addr mac{};
+    };
+    nh_memo nh_memo_[max_ifaces];
     tx_buffer ktx_[max_ifaces]; // to the interfaces' kernel interfaces
     uint64_t now_tsc_ = 0;
     uint32_t stream_allocs_ = 0; // allocations of TCP/TLS clients (not in turn_clients)

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 ISAR_TEST_EAL_ENV("test_hot_copies");
 
 using namespace isar;
@@ -122,6 +124,55 @@ TEST_F(RelayTest, HotMacFollowsNeighbourChange)
     out = one(*r, alice, pa, 4);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0], r->expected(bob, pb, rtp(4, 1)));
+    EXPECT_EQ(r->total_drops(), 0u);
+}
+
+// The general path (here a fan-out to two off-link receivers) keeps the
+// last next hop's MAC per interface while the neighbour table's generation
+// holds (worker::emit): the gateway's new MAC is used by the very next
+// packet, and with the gateway's entry gone the copies are held, not sent
+// to the MAC remembered.
+TEST_F(RelayTest, GatewayMacFollowsNeighbourChangeOnTheGeneralPath)
+{
+    relay_options o;
+    o.gateway = true; // 198.18.0.254
+    start(o);
+    r->learn(alice);
+    const uint32_t gw_be = rte_cpu_to_be_32(0xc61200fe);
+    const rte_ether_addr gw1 = mac(0xfe, 1), gw2 = mac(0xfe, 2);
+    ASSERT_TRUE(r->dp->ifc(0).neigh->update(gw_be, gw1));
+    const peer far1{0xcb007109, 9000, gw1}, far2{0xcb00710a, 9002, gw1}; // 203.0.113.9, .10
+    json rep = r->call({{"cmd", "session.create"},
+                        {"session", "g"},
+                        {"legs",
+                         {{{"name", "a"}, {"remote", alice.ep()}},
+                          {{"name", "b"}, {"remote", far1.ep()}, {"targets", json::array()}},
+                          {{"name", "c"}, {"remote", far2.ep()}, {"targets", json::array()}}}}});
+    ASSERT_FALSE(rep.contains("error")) << rep.dump();
+    const uint16_t pa = relay::local_port(rep, "a");
+    const uint16_t pb = relay::local_port(rep, "b"), pc = relay::local_port(rep, "c");
+    auto check = [&](uint16_t seq, const rte_ether_addr& m) {
+        auto out = one(*r, alice, pa, seq);
+        ASSERT_EQ(out.size(), 2u) << "seq " << seq;
+        std::sort(out.begin(), out.end());
+        std::vector<bytes> want{r->expected(far1, pb, rtp(seq, 1), 0, m),
+                                r->expected(far2, pc, rtp(seq, 1), 0, m)};
+        std::sort(want.begin(), want.end());
+        EXPECT_EQ(out, want) << "seq " << seq;
+    };
+    check(1, gw1);
+    check(2, gw1);
+    ASSERT_TRUE(r->dp->ifc(0).neigh->update(gw_be, gw2)); // a VRRP failover
+    check(3, gw2);
+    r->dp->ifc(0).neigh->invalidate(gw_be); // aged out
+    const uint64_t held = r->sum(&dp::worker_stats::held_pkts);
+    EXPECT_TRUE(one(*r, alice, pa, 4).empty());
+    EXPECT_EQ(r->sum(&dp::worker_stats::held_pkts), held + 2);
+    r->settle();
+    for (auto& p : r->ports)
+        p->flush();
+    ASSERT_TRUE(r->dp->ifc(0).neigh->update(gw_be, gw1));
+    check(5, gw1);
     EXPECT_EQ(r->total_drops(), 0u);
 }
 
