@@ -158,12 +158,15 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
         got = take_copies(copies, n - 1, m->data_len);
     }
     // The targets' next hops in the neighbour table (IPv4 out; an IPv6
-    // target's is looked up as it is sent), while the copies' lines arrive.
+    // target's is looked up as it is sent), while the copies' lines arrive;
+    // not the one emit() remembers (a gateway: every target's).
     for (unsigned i = 0; i < n; i++) {
         const local_addr& la = laddrs[ready[i]->laddr];
         if (la.family == 4 && !ep_is_v6(remotes[i])) {
             const iface& out = ifaces[la.iface];
-            out.neigh->prefetch(out.next_hop(ep_ip(remotes[i])));
+            const uint32_t nh = out.next_hop(ep_ip(remotes[i]));
+            if (nh != nh_memo_[la.iface].ip_be)
+                out.neigh->prefetch(nh);
         }
     }
     for (unsigned i = 0; i < got; i++)
