@@ -125,6 +125,16 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     return true;
 }
 
+void worker::prefetch_payload_rest(const rte_mbuf* m, const leg* l) noexcept
+{
+    if (!(l->hot & hot_srtp) && l->ntargets <= 1)
+        return;
+    const auto* d = rte_pktmbuf_mtod(m, const char*);
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    for (uint32_t off = payload_lines_early * 64; off < len; off += 64)
+        rte_prefetch0(d + off);
+}
+
 // Stage 2 of process_burst for the legs found: what the general path needs
 // beyond line 0 and the RTP line (both already on their way).
 void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_meta* meta,
@@ -157,10 +167,12 @@ void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_me
         // A packet whose payload is read - decrypted or authenticated, or
         // copied for a fan-out - its lines after the first (stage 0 fetched
         // that one), up to four: last written by the NIC or another core.
+        // The rest come two packets ahead (prefetch_payload_rest): all of a
+        // burst's at once would be more than the CPU keeps in flight.
         if ((l->hot & hot_srtp) || l->ntargets > 1) {
             const auto* d = rte_pktmbuf_mtod(pkts[i], const char*);
             const uint32_t len = rte_pktmbuf_data_len(pkts[i]);
-            for (uint32_t off = 64; off < len && off < 4 * 64; off += 64)
+            for (uint32_t off = 64; off < len && off < payload_lines_early * 64; off += 64)
                 rte_prefetch0(d + off);
         }
     }

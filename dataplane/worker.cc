@@ -555,6 +555,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     for (unsigned i = 0; i < n; i++) {
         rte_mbuf* m = pkts[i];
         const pkt_meta& mt = meta[i];
+        if (i + 2 < n && legs[i + 2] != nullptr)
+            prefetch_payload_rest(pkts[i + 2], legs[i + 2]);
         switch (mt.v) {
         case verdict::drop:
             drop_pkt(m, mt.reason);
