@@ -125,10 +125,20 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     return true;
 }
 
-void worker::prefetch_payload_rest(const rte_mbuf* m, const leg* l) noexcept
+void worker::prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept
 {
     if (!(l->hot & hot_srtp) && l->ntargets <= 1)
         return;
+    // The key schedules' lines a packet reads (stage 2 asked for the
+    // contexts' first lines, which list them).
+    if ((l->hot & hot_srtp) && l->in_ctx != nullptr) {
+        l->in_ctx->prefetch();
+        if (!l->verify_only && l->target_mask != 0) {
+            const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
+            if (t->out_ctx != nullptr)
+                t->out_ctx->prefetch();
+        }
+    }
     const auto* d = rte_pktmbuf_mtod(m, const char*);
     const uint32_t len = rte_pktmbuf_data_len(m);
     for (uint32_t off = payload_lines_early * 64; off < len; off += 64)
@@ -167,7 +177,7 @@ void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_me
         // A packet whose payload is read - decrypted or authenticated, or
         // copied for a fan-out - its lines after the first (stage 0 fetched
         // that one), up to four: last written by the NIC or another core.
-        // The rest come two packets ahead (prefetch_payload_rest): all of a
+        // The rest come two packets ahead (prefetch_ahead): all of a
         // burst's at once would be more than the CPU keeps in flight.
         if ((l->hot & hot_srtp) || l->ntargets > 1) {
             const auto* d = rte_pktmbuf_mtod(pkts[i], const char*);
@@ -176,8 +186,9 @@ void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_me
                 rte_prefetch0(d + off);
         }
     }
-    // SRTP: the receiving context's hot lines, and the first target's
-    // sending context.
+    // SRTP: the first lines of the receiving context and of the first
+    // target's sending context; their key schedules follow in stage 3, two
+    // packets ahead (prefetch_ahead).
     if (srtp) {
         for (unsigned i = 0; i < n; i++) {
             const leg* l = legs[i];
@@ -188,17 +199,6 @@ void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_me
                 const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
                 if (t->out_ctx != nullptr)
                     t->out_ctx->prefetch_line0();
-            }
-        }
-        for (unsigned i = 0; i < n; i++) {
-            const leg* l = legs[i];
-            if (l == nullptr || !(l->hot & hot_srtp) || l->in_ctx == nullptr)
-                continue;
-            l->in_ctx->prefetch();
-            if (!l->verify_only && l->target_mask != 0) {
-                const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
-                if (t->out_ctx != nullptr)
-                    t->out_ctx->prefetch();
             }
         }
     }

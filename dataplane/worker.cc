@@ -551,12 +551,15 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     prefetch_legs(pkts, legs, meta, n, plain);
     prefetch_allocs(pkts, meta, allocs, n);
 
-    // Stage 3: act on each verdict.
+    // Stage 3: act on each verdict (and prefetch for the packet two ahead).
+    for (unsigned i = 0; i < n && i < 2; i++)
+        if (legs[i] != nullptr)
+            prefetch_ahead(pkts[i], legs[i]);
     for (unsigned i = 0; i < n; i++) {
         rte_mbuf* m = pkts[i];
         const pkt_meta& mt = meta[i];
         if (i + 2 < n && legs[i + 2] != nullptr)
-            prefetch_payload_rest(pkts[i + 2], legs[i + 2]);
+            prefetch_ahead(pkts[i + 2], legs[i + 2]);
         switch (mt.v) {
         case verdict::drop:
             drop_pkt(m, mt.reason);

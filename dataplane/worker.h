@@ -183,11 +183,12 @@ private:
     void refresh_hot(leg& l, leg* peers) noexcept;
     void prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_meta* meta, unsigned n,
                        uint32_t plain) noexcept;
-    // The payload lines of a packet forward() will read (SRTP, fan-out)
-    // past the first payload_lines_early that stage 2 prefetched: stage 3
-    // asks for them two packets ahead.
+    // What forward() will read of a packet of the general path beyond
+    // what stage 2 prefetched: its SRTP contexts' key schedules, and the
+    // payload lines past the first payload_lines_early (SRTP, fan-out).
+    // Stage 3 asks for them two packets ahead.
     static constexpr uint32_t payload_lines_early = 4;
-    static void prefetch_payload_rest(const rte_mbuf* m, const leg* l) noexcept;
+    static void prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
                  bool changed) noexcept;
