@@ -198,6 +198,7 @@ void run_all(const options& o)
         for (unsigned p : o.payloads)
             run_kernel_relay(o, p);
         run_crypto(o);
+        run_leg_lines(o);
     }
     for (const auto& mode : o.modes)
         for (unsigned l : o.legs)

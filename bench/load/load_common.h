@@ -132,5 +132,7 @@ void run_control(const options& o, const std::string& mode, unsigned n);
 void run_forwarder(const options& o, unsigned payload);
 void run_kernel_relay(const options& o, unsigned payload);
 void run_crypto(const options& o);
+// What reaching a leg's two lines costs at each leg count (mem_floor.cc).
+void run_leg_lines(const options& o);
 
 } // namespace isar::bench_load

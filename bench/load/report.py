@@ -13,6 +13,29 @@ def fmt(v, d=2):
     return "-" if v is None else f"{v:.{d}f}"
 
 
+def leg_lines_table(ll, fwd, res):
+    """The per-flow memory floor next to plain's cost at the same leg count."""
+    f = fwd.get(160, {}).get("cycles_per_packet")
+    plain = {x["legs"]: x["cycles_per_packet"] for x in res
+             if x["mode"] == "plain" and x["payload"] == 160 and "error" not in x}
+    L = ["What reaching a leg's two lines (line 0 and the RTP line) costs here, random legs, "
+         "nothing else done (`leg-lines`, bench/load/mem_floor.cc); a relay that reads them per "
+         "packet pays at least the prefetched figure on top of the forwarder. Ratios in cycles, "
+         "160 B, this run.",
+         "",
+         "| legs | MiB | cycles/visit | prefetched (16 ahead) | forwarder + floor | best ratio with this floor | plain cycles/pkt | plain ratio |",
+         "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for b in ll:
+        pf = b["cycles_per_visit_prefetched"]
+        cap = f + pf if f else None
+        p = plain.get(b["legs"])
+        L.append(f"| {b['legs']} | {b['bytes'] / 1048576:.1f} | {fmt(b['cycles_per_visit'], 1)} | {fmt(pf, 1)} | "
+                 f"{fmt(cap, 0)} | {fmt(f / cap if cap else None)} | {fmt(p, 0)} | "
+                 f"{fmt(f / p if f and p else None)} |")
+    L.append("")
+    return L
+
+
 def main():
     src, md_out, svg_out = sys.argv[1:4]
     r = json.load(open(src))
@@ -77,8 +100,13 @@ def main():
     L.append("| baseline | payload | Mpps/core | cycles/pkt |")
     L.append("|---|---:|---:|---:|")
     for b in base:
+        if b["name"] == "leg-lines":
+            continue
         L.append(f"| {b['name']} | {b['payload']} | {fmt(b['mpps_per_core'])} | {fmt(b.get('cycles_per_packet'),0)} |")
     L.append("")
+    ll = [b for b in base if b["name"] == "leg-lines"]
+    if ll:
+        L.extend(leg_lines_table(ll, fwd, res))
     for m, c in r.get("control", {}).items():
         L.append(f"Control plane ({m}): **{c['creates_per_s']:.0f} session creates/s** "
                  f"({c['sessions']} two-leg sessions through `commands::handle_line`, worker forwarding "
