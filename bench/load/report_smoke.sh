@@ -1,0 +1,27 @@
+#!/bin/sh
+# isar-bench with its baselines at smoke size, then report.py on its JSON:
+# the Markdown must have the baseline table and the leg-lines table with a
+# row per leg count (the report reads records of several shapes).
+# usage: report_smoke.sh ISAR_BENCH REPORT_PY
+set -eu
+bench=$1
+report=$2
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+"$bench" --smoke --no-control --modes plain --out "$d/r.json" >"$d/log" 2>&1 || {
+    cat "$d/log"
+    exit 1
+}
+python3 "$report" "$d/r.json" "$d/r.md" "$d/r.svg"
+fail=0
+for want in '| dpdk-forwarder | 160 |' 'best ratio with this floor' '| 1 | 0.0 |' '| 100 | 0.0 |'; do
+    if ! grep -qF -- "$want" "$d/r.md"; then
+        echo "report_smoke: the report lacks '$want'"
+        fail=1
+    fi
+done
+if [ $fail -ne 0 ]; then
+    cat "$d/r.md"
+    exit 1
+fi
+grep -F 'baseline leg-lines' "$d/log"
