@@ -56,7 +56,7 @@ void usage()
             "                  [--turn-allocs N]\n"
             "       isar-bench --soak N [--soak-seconds S] [--soak-warmup N] [--soak-rate PPS]\n"
             "                  [--soak-inject-leak] [-- EAL args]\n"
-            "modes: plain plain6 bridge46 srtp-pass transcrypt-cm80 transcrypt-gcm128 fanout10 fanout199\n"
+            "modes: plain plain6 bridge46 srtp-pass transcrypt-cm80 transcrypt-gcm128 transcrypt-gcm128-compact\n       fanout10 fanout199\n"
             "       turn-channeldata turn-indication (legs = allocations)\n"
             "       rss-4tuple rss-dstport (2 workers, software RSS: bench/load/rss_modes.h)\n");
 }

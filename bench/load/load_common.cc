@@ -44,6 +44,11 @@ bool mode_of(const std::string& n, mode_info& m)
         m.s = crypto::suite::aead_aes_128_gcm;
         return true;
     }
+    if (n == "transcrypt-gcm128-compact") {
+        m.s = crypto::suite::aead_aes_128_gcm;
+        m.compact = true;
+        return true;
+    }
     if (n == "fanout10") {
         m.fan = 10;
         return true;

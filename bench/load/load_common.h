@@ -77,6 +77,9 @@ struct mode_info {
     // Family of leg a and of leg b (plain6: both IPv6; bridge46: a IPv4, b
     // IPv6, so half the packets are bridged v4 -> v6 and half v6 -> v4).
     uint8_t fam[2] = {4, 4};
+    // GCM contexts with the compact key schedule ([relay] srtp_compact_keys,
+    // crypto::set_compact_gcm) while this mode's sessions are created.
+    bool compact = false;
     bool v6() const { return fam[0] == 6 || fam[1] == 6; }
     uint8_t family(unsigned leg) const { return fam[leg == 0 ? 0 : 1]; }
 };

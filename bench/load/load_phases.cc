@@ -8,6 +8,8 @@
 #include <rte_cycles.h>
 #include <rte_ring.h>
 
+#include "crypto/srtp_context.h"
+
 namespace isar::bench_load {
 
 // Waits until every packet sent is accounted for (received or dropped),
@@ -307,7 +309,9 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
     }
     const unsigned mbufs = std::max(65535u, o.drain_pkts * 2 + 65535);
     fprintf(stderr, "isar-bench: %s, %u legs: creating sessions...\n", mode.c_str(), legs);
+    crypto::set_compact_gcm(sc->m.compact); // read when a context is created
     const bool ok = sc->setup(legs, mbufs);
+    crypto::set_compact_gcm(false);
     const unsigned total_legs = sc->nsess * (sc->m.fan > 1 ? sc->m.fan + 1 : 2);
     const std::vector<unsigned> payloads =
             only_payload != 0 ? std::vector<unsigned>{only_payload} : o.payloads;

@@ -51,7 +51,7 @@ def main():
         if k not in raw or c["transcrypt_mpps"] > raw[k]["transcrypt_mpps"]:
             raw[k] = c
     suite_of = {"transcrypt-cm80": "AES_CM_128_HMAC_SHA1_80", "srtp-pass": "AES_CM_128_HMAC_SHA1_80",
-                "transcrypt-gcm128": "AEAD_AES_128_GCM",
+                "transcrypt-gcm128": "AEAD_AES_128_GCM", "transcrypt-gcm128-compact": "AEAD_AES_128_GCM",
                 "transcrypt-gcm128+udp-cksum": "AEAD_AES_128_GCM"}
     L = []
     L.append(f"isar-bench on **{r['cpu']}** (TSC {r['tsc_hz']/1e9:.2f} GHz), {r.get('date','')}, "
