@@ -285,3 +285,26 @@ TEST_F(Fast6, BridgeStaysGeneralAndLatchedTargetTurnsFast)
     EXPECT_EQ(leg(0).unfwd_pkts.load(), unfwd) << "on the fast path";
     r->expect_accounted("latched");
 }
+
+// The MTU is checked on the size the packet leaves with (a fresh header:
+// extension headers are stripped), on the fast path as on the general one.
+TEST_F(Fast6, MtuIsCheckedOnTheOutputSize)
+{
+    learn6(alice6);
+    learn6(bob6);
+    install6();
+    const bytes pl = rtp(1, 0x77, 300);
+    udp6_spec in = v6(alice6.ip, alice6.port, 30100, pl);
+    in.ext = {{0, 8}}; // Hop-by-Hop: 8 bytes that do not leave
+    const uint32_t out_ip_len = 40 + 8 + static_cast<uint32_t>(pl.size());
+    const uint32_t saved = r->dp->ifc(0).mtu;
+    r->dp->ifc(0).mtu = out_ip_len; // fits as sent, not as received
+    auto out = run(build(in));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(hex(out[0]), hex(build(out6(bob6, 30101, pl))));
+    EXPECT_EQ(leg(0).unfwd_pkts.load(), 0u) << "on the fast path";
+    r->dp->ifc(0).mtu = out_ip_len - 1;
+    EXPECT_TRUE(run(build(in)).empty());
+    EXPECT_EQ(r->drops(drop::mtu_exceeded), 1u);
+    r->dp->ifc(0).mtu = saved;
+}
