@@ -65,12 +65,14 @@ struct turn_peer_table;
 
 // Flags of leg::hot (the worker's own view, recomputed by worker::refresh_hot
 // whenever what they depend on changes).
-// hot_fast: a plain IPv4 leg with exactly one target that is plain IPv4 too:
-//   a packet from its remote forwards from line 0 alone (worker::forward_fast),
-//   while fwd_remote is set.
+// hot_fast: a plain leg with exactly one target that is plain too, both of
+//   one family: a packet from its remote forwards from line 0 alone
+//   (worker::forward_fast), while fwd_remote is set; with hot_fast6 both are
+//   IPv6, and the packet also reads line 7 (remote6, fwd_remote6).
 constexpr uint8_t hot_fast = 1;
 // hot_mac: fwd_mac is the next hop's MAC towards fwd_remote as the
-//   interface's neighbour table had it at generation fwd_nb_gen.
+//   interface's neighbour table had it at generation fwd_nb_gen (of the
+//   IPv6 entries for a hot_fast6 leg).
 constexpr uint8_t hot_mac = 2;
 // hot_own_clock: the leg has a configured clock_rate (rtp_mult, cold line).
 constexpr uint8_t hot_own_clock = 4;
@@ -78,6 +80,9 @@ constexpr uint8_t hot_own_clock = 4;
 constexpr uint8_t hot_srtp = 8;
 // hot_rl: the leg has a rate limit (rl_*, cold line): the fast path reads it.
 constexpr uint8_t hot_rl = 16;
+// hot_fast6: with hot_fast, the leg and its single target are IPv6
+//   (worker::forward_fast6).
+constexpr uint8_t hot_fast6 = 32;
 
 // Laid out for the forwarding path, which with many legs pays one cache miss
 // per line it touches. A plain packet of a two-leg call touches the
@@ -88,7 +93,9 @@ constexpr uint8_t hot_rl = 16;
 // statistics: never the target leg, never the neighbour table. Everything
 // else (SRTP contexts, rate limit, latching, target lists, the target's own
 // out counters of the general path, drop counters, remote6) is read only by
-// packets that are not the common case (worker::forward). Only the owning
+// packets that are not the common case (worker::forward); an IPv6 leg's
+// common packet (hot_fast6) also reads its line 7, where remote6 (the whole
+// source address to check) and fwd_remote6 (the target's) are. Only the owning
 // worker writes a leg once it is installed; it keeps the copies in line 0
 // consistent with the target (worker::refresh_hot on add_session,
 // set_remote, set_crypto and latching, which all run on that worker).
@@ -143,10 +150,17 @@ struct alignas(64) leg {
     uint64_t rl_interval_tsc = 0;
     uint64_t rl_burst_tsc = 0;
     uint64_t rl_tat = 0; // theoretical arrival time of the next packet
+    // RTP clock for jitter: rtp_mult(clock_rate, tsc_hz) of the configured
+    // clock_rate (0 = by payload type: static PTs their RFC 3551 rate,
+    // dynamic PTs 90000; see worker::rtp_mult_pt). hot_own_clock says != 0.
+    uint64_t rtp_mult = 0;
+    uint32_t clock_rate = 0;
+    uint16_t port_id = 0; // DPDK port of the leg's interface
 
     // ---- line 7: sending to this leg's remote (the general path: fan-out,
     // SRTP, IPv6); with its remote (line 0, or the single-target sender's
-    // fwd_remote), all a sender reads of a target.
+    // fwd_remote), all a sender reads of a target. An IPv6 leg's fast path
+    // (hot_fast6) reads its own remote6 and fwd_remote6 here.
     alignas(64) crypto::srtp_context* out_ctx = nullptr; // how we protect what we send the remote
     // Sent to this leg's remote by the general path; see leg_out() for the
     // fast path's.
@@ -158,12 +172,9 @@ struct alignas(64) leg {
     uint8_t family = 4;         // its family (the remote's too): 4 or 6
     // An IPv6 remote's address (see remote); only IPv6 legs read this.
     ip6_addr remote6{};
-    uint16_t port_id = 0; // DPDK port of the leg's interface
-    uint32_t clock_rate = 0;
-    // RTP clock for jitter: rtp_mult(clock_rate, tsc_hz) of the configured
-    // clock_rate (0 = by payload type: static PTs their RFC 3551 rate,
-    // dynamic PTs 90000; see worker::rtp_mult_pt). hot_own_clock says != 0.
-    uint64_t rtp_mult = 0;
+    // The single target's remote6 when fwd_remote is IPv6 (a copy, kept by
+    // worker::refresh_hot as fwd_remote is).
+    ip6_addr fwd_remote6{};
 
     // ---- line 8: control's view, latching, fast-path bookkeeping ----------
     // The targets as configured (for control's view; see target()) of a
@@ -206,6 +217,9 @@ static_assert(offsetof(leg, stats) == 64 && offsetof(leg, stats) + offsetof(leg_
 static_assert(offsetof(leg, peers) == 64 + sizeof(leg_stats), "cold fields after the drop counters");
 static_assert(offsetof(leg, out_ctx) == 7 * 64 && offsetof(leg, rtp_mult) + 8 <= 8 * 64,
               "leg line 7: what sending to the leg's remote needs");
+static_assert(offsetof(leg, remote6) / 64 == 7 && offsetof(leg, fwd_remote6) / 64 == 7 &&
+                      offsetof(leg, fwd_remote6) + 16 <= 8 * 64,
+              "leg line 7: an IPv6 fast packet's source check and destination in one line");
 static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call memory");
 
 // An IPv4 packet from the leg's remote forwards from line 0 and the RTP line
@@ -214,7 +228,7 @@ static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call me
 // line 0 to find out.
 inline bool leg_plain(const leg& l) noexcept
 {
-    return (l.hot & (hot_fast | hot_rl)) == hot_fast && l.fwd_remote != 0;
+    return (l.hot & (hot_fast | hot_fast6 | hot_rl)) == hot_fast && l.fwd_remote != 0;
 }
 
 // What control reports a leg sent: the general path's out_* plus what every

@@ -8,6 +8,7 @@
 
 #include "crypto/srtp_context.h"
 #include "dataplane/rewrite.h"
+#include "dataplane/rewrite6.h"
 #include "dataplane/worker.h"
 
 namespace isar::dp {
@@ -27,6 +28,17 @@ inline bool resolve_fwd_mac(leg& l, const iface& out, packed_ep dst) noexcept
 }
 } // namespace
 
+// resolve_fwd_mac for an IPv6 leg: towards fwd_remote6, at generation6.
+bool worker::resolve_fwd_mac6(leg& l, const iface& out) const noexcept
+{
+    const uint32_t gen = out.neigh->generation6();
+    ip6_addr nh;
+    if (!next_hop6(out, l.fwd_remote6, nh) || !out.neigh->lookup6(nh, &l.fwd_mac))
+        return false;
+    l.fwd_nb_gen = gen;
+    return true;
+}
+
 void worker::refresh_hot(leg& l, leg* peers) noexcept
 {
     const bool was_fast = (l.hot & hot_fast) != 0;
@@ -43,12 +55,19 @@ void worker::refresh_hot(leg& l, leg* peers) noexcept
         // not in the target's line 0); 0: none yet (target_no_remote).
         const packed_ep tr = t->remote.load(std::memory_order_relaxed);
         l.fwd_remote = tr;
-        if (l.in_ctx == nullptr && t->out_ctx == nullptr && l.laddr < nladdrs &&
-            t->laddr < nladdrs && laddrs[l.laddr].family == 4 && laddrs[t->laddr].family == 4 &&
-            !ep_is_v6(tr)) {
-            hot |= hot_fast;
+        if (ep_is_v6(tr))
+            l.fwd_remote6 = t->remote6; // stored before tr (latch, set_remote)
+        const bool plain = l.in_ctx == nullptr && t->out_ctx == nullptr && l.laddr < nladdrs &&
+                           t->laddr < nladdrs;
+        const uint8_t fam = plain ? laddrs[l.laddr].family : 0;
+        // Both of one family, and the target's remote (if any) of it too:
+        // no translation (control refuses a remote of the other family).
+        if (plain && fam == laddrs[t->laddr].family &&
+            (tr == 0 || ep_is_v6(tr) == (fam == 6))) {
+            hot |= hot_fast | (fam == 6 ? hot_fast6 : 0);
             // Resolved now, so that a call's first packet does not look it up.
-            if (tr != 0 && resolve_fwd_mac(l, ifaces[laddrs[l.fwd_laddr].iface], tr))
+            const iface& out = ifaces[laddrs[l.fwd_laddr].iface];
+            if (tr != 0 && (fam == 6 ? resolve_fwd_mac6(l, out) : resolve_fwd_mac(l, out, tr)))
                 hot |= hot_mac;
         }
     }
@@ -74,8 +93,10 @@ void worker::refresh_hot(session* s) noexcept
 
 bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 {
+    if (meta.family != 4)
+        return forward_fast6(m, meta, l);
     const packed_ep dst = l->fwd_remote;
-    if (!(l->hot & hot_fast) || meta.family != 4 || dst == 0)
+    if (!(l->hot & hot_fast) || dst == 0)
         return false;
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
@@ -125,6 +146,60 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     return true;
 }
 
+bool worker::forward_fast6(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
+{
+    const packed_ep dst = l->fwd_remote;
+    // The rate limit stays with forward() for IPv6 legs.
+    if ((l->hot & (hot_fast | hot_fast6 | hot_rl)) != (hot_fast | hot_fast6) || dst == 0)
+        return false;
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, meta.l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    ip6_addr src6;
+    std::memcpy(src6.b, ip + 8, 16);
+    // The packed digest is only a candidate: the whole address too (line 7).
+    const packed_ep src = pack_ep6(src6, udp->src_port);
+    if (src != l->remote.load(std::memory_order_relaxed) || !(l->remote6 == src6))
+        return false; // latching, or strict source: forward() decides
+    const local_addr& la = laddrs[l->fwd_laddr];
+    const iface& out = ifaces[la.iface];
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    // The size it leaves with (a fresh header, no extension headers).
+    if (out.mtu != 0 && len - meta.l4_off + sizeof(rte_ipv6_hdr) > out.mtu)
+        return false;
+    if (!(l->hot & hot_mac) || l->fwd_nb_gen != out.neigh->generation6()) {
+        if (!resolve_fwd_mac6(*l, out)) {
+            l->hot &= static_cast<uint8_t>(~hot_mac);
+            return false; // no route, or held for ND: forward() does that
+        }
+        l->hot |= hot_mac;
+    }
+    bump(l->ctr.in_pkts);
+    bump(l->ctr.in_bytes, len);
+    l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+    account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
+
+    rewrite6_to to;
+    to.src_mac = out.mac;
+    to.dst_mac = l->fwd_mac;
+    to.src6 = la.ip6;
+    to.dst6 = l->fwd_remote6;
+    to.src_port_be = l->fwd_port_be;
+    to.dst_port_be = ep_port(dst);
+    const udp_cksum ck = choose_udp_cksum(m, udp, false, ifaces[meta.iface].rx_partial_cksum,
+                                          out.tx_cksum_offload);
+    pkt_meta mm = meta;
+    if (!rewrite_udp6(m, mm, to, ck)) { // never with DPDK's headroom
+        bump(l->unfwd_pkts); // counted as received, not forwarded (leg_out)
+        bump(l->unfwd_bytes, len);
+        l->first_leg()[l->fwd_target].stats.drop_pkt(drop::no_mbuf);
+        drop_pkt(m, drop::no_mbuf);
+        return true;
+    }
+    tx_enqueue(la.iface, m);
+    bump(stats.fwd_pkts);
+    return true;
+}
+
 void worker::prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept
 {
     if (!(l->hot & hot_srtp) && l->ntargets <= 1)
@@ -162,6 +237,10 @@ void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_me
         if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4) {
             if (l->hot & hot_rl)
                 rte_prefetch0(&l->rl_tat);
+            continue;
+        }
+        if ((l->hot & (hot_fast6 | hot_rl)) == hot_fast6 && l->fwd_remote != 0) {
+            rte_prefetch0(&l->remote6); // and fwd_remote6: forward_fast6's line 7
             continue;
         }
         rte_prefetch0(&l->peers);

@@ -308,6 +308,8 @@ public:
     // MAC cached with the generation it was looked up at (after reading
     // this, acquire) is still right while this has not moved (leg::fwd_mac).
     uint32_t generation4() const noexcept { return v4_.generation(); }
+    // The same for the IPv6 entries (an IPv6 leg's fwd_mac).
+    uint32_t generation6() const noexcept { return v6_.generation(); }
 
     // ---- control side (one writer) ----------------------------------------
     enum class learn_result { added, same, moved, full };

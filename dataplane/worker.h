@@ -174,7 +174,11 @@ private:
     // A plain IPv4 packet of a single-target leg from its remote, from the
     // leg's line 0 and RTP line alone; false (nothing done) when any other
     // case applies, for forward() to handle.
+    // An IPv6 packet goes to forward_fast6.
     bool forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    // The same for a hot_fast6 leg: also reads the leg's line 7 (its
+    // remote6 to check the source, fwd_remote6).
+    bool forward_fast6(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     // Recomputes line 0's copies of every leg of `s` (leg::hot, fwd_*) from
     // the legs' configuration and their targets' remotes: after add_session,
@@ -229,6 +233,10 @@ private:
     // The next hop towards IPv6 `dst` out of interface `out` (on-link:
     // dst itself), false when there is none.
     bool next_hop6(const iface& out, const ip6_addr& dst, ip6_addr& nh) const noexcept;
+    // The next hop's MAC towards l.fwd_remote6 into l.fwd_mac, with the
+    // IPv6 neighbour generation it was read at; false: no route or not
+    // resolved yet (leg_path.cc).
+    bool resolve_fwd_mac6(leg& l, const iface& out) const noexcept;
     // TURN fast path (turn_path.cc).
     void lookup_turn_clients(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n,
                              turn_alloc** allocs) noexcept;

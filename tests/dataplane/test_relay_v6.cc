@@ -241,10 +241,25 @@ TEST_F(RelayV6, SrtpOverV6)
     ASSERT_TRUE(relay_in && relay_out && alice_tx && bob_rx);
     sess_ = nullptr;
     install({1, 30100, alice6.ep(), alice6.ip}, {1, 30101, bob6.ep(), bob6.ip});
-    // Contexts are swapped in with set_crypto in real life; the worker only
-    // reads the pointers, and owns the legs: set them while it is idle.
-    sess_->legs[0].in_ctx = relay_in.get();
-    sess_->legs[1].out_ctx = relay_out.get();
+    // Contexts are swapped in with set_crypto, which also takes the legs
+    // off the fast path (worker::refresh_hot).
+    auto set_crypto = [&](uint8_t i, uint8_t flags, crypto::srtp_context* in,
+                          crypto::srtp_context* out) {
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::set_crypto;
+        c.sess = sess_.get();
+        c.leg_index = i;
+        c.flags = flags;
+        c.in_ctx = in;
+        c.out_ctx = out;
+        ASSERT_EQ(r->dp->submit(&c), 0);
+        r->poll_worker(0);
+        dp::flow_cmd* done[2];
+        ASSERT_EQ(r->dp->poll_done(done, 2), 1u);
+        ASSERT_EQ(c.status, 0);
+    };
+    set_crypto(0, dp::crypto_set_in, relay_in.get(), nullptr);
+    set_crypto(1, dp::crypto_set_out, nullptr, relay_out.get());
     const bytes plain = rtp(5, 0x0badcafe, 160);
     bytes wire = plain;
     wire.resize(plain.size() + crypto::max_trailer);
@@ -253,8 +268,8 @@ TEST_F(RelayV6, SrtpOverV6)
               crypto::status::ok);
     wire.resize(n);
     const auto out = run(build(v6(alice6.ip, alice6.port, relay6, 30100, wire)));
-    sess_->legs[0].in_ctx = nullptr;
-    sess_->legs[1].out_ctx = nullptr;
+    set_crypto(0, dp::crypto_set_in, nullptr, nullptr);
+    set_crypto(1, dp::crypto_set_out, nullptr, nullptr);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_TRUE(udp6_cksum_ok(out[0]));
     ASSERT_GT(out[0].size(), 62u);
