@@ -153,7 +153,7 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
     if (copy_room_ == 0) // the first fan-out of this worker (or its pool)
         init_copy_layout();
     if (m->nb_segs == 1 && m->data_len <= copy_room_ - copy_data_off_) {
-        // The payload lines were prefetched in stage 2 (prefetch_legs).
+        // The payload lines were prefetched (prefetch_leg_more, prefetch_ahead).
         rte_prefetch0(&m->tx_offload); // the second line (the dynamic fields)
         got = take_copies(copies, n - 1, m->data_len);
     }

@@ -2,8 +2,8 @@
 // allocation (a relayed port is a relay port like a leg's; the entry's low
 // bit says which, both being 64-byte aligned). A leg's entry also carries a
 // hint in bit 1, leg_plain_tag: an IPv4 packet to it takes the fast path
-// from the lines process_burst always prefetches, so stage 2 need not read
-// the leg to decide what else to prefetch (with a million legs that read
+// from the lines process_burst always prefetches, so the act pass need not
+// read the leg to decide what else to prefetch (with a million legs that read
 // waited for each leg's line 0 in turn). The owning worker keeps it current
 // (worker::refresh_hot); a stale hint costs a prefetch, never correctness.
 //

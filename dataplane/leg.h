@@ -224,8 +224,8 @@ static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call me
 
 // An IPv4 packet from the leg's remote forwards from line 0 and the RTP line
 // alone, which process_burst prefetches for every leg: the flow table's
-// leg_plain_tag (set by worker::refresh_hot), so that stage 2 does not read
-// line 0 to find out.
+// leg_plain_tag (set by worker::refresh_hot), so that process_burst does not
+// read line 0 to find out.
 inline bool leg_plain(const leg& l) noexcept
 {
     return (l.hot & (hot_fast | hot_fast6 | hot_rl)) == hot_fast && l.fwd_remote != 0;

@@ -204,8 +204,8 @@ void worker::prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept
 {
     if (!(l->hot & hot_srtp) && l->ntargets <= 1)
         return;
-    // The key schedules' lines a packet reads (stage 2 asked for the
-    // contexts' first lines, which list them).
+    // The key schedules' lines a packet reads (prefetch_leg_ctx asked for
+    // the contexts' first lines, which list them).
     if ((l->hot & hot_srtp) && l->in_ctx != nullptr) {
         l->in_ctx->prefetch();
         if (!l->verify_only && l->target_mask != 0) {
@@ -218,69 +218,6 @@ void worker::prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept
     const uint32_t len = rte_pktmbuf_data_len(m);
     for (uint32_t off = payload_lines_early * 64; off < len; off += 64)
         rte_prefetch0(d + off);
-}
-
-// Stage 2 of process_burst for the legs found: what the general path needs
-// beyond line 0 and the RTP line (both already on their way).
-void worker::prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_meta* meta,
-                           unsigned n, uint32_t plain) noexcept
-{
-    // A leg that forward_fast() may not take needs more: its cold line (SRTP
-    // context, rate limit), its first target's line 0 and line 7, and for
-    // IPv6 its own remote6. Bit i of `plain`: the flow table says legs[i]
-    // needs nothing more (leg_plain_tag), without reading its line 0.
-    bool srtp = false;
-    for (unsigned i = 0; i < n; i++) {
-        const leg* l = legs[i];
-        if (l == nullptr || ((plain >> i) & 1u) != 0)
-            continue;
-        if ((l->hot & hot_fast) && l->fwd_remote != 0 && meta[i].family == 4) {
-            if (l->hot & hot_rl)
-                rte_prefetch0(&l->rl_tat);
-            continue;
-        }
-        if ((l->hot & (hot_fast6 | hot_rl)) == hot_fast6 && l->fwd_remote != 0) {
-            rte_prefetch0(&l->remote6); // and fwd_remote6: forward_fast6's line 7
-            continue;
-        }
-        rte_prefetch0(&l->peers);
-        if (l->target_mask != 0) {
-            const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
-            if (l->ntargets != 1)
-                rte_prefetch0(t); // a single target's remote is in our line 0
-            rte_prefetch0(&t->out_ctx);
-        }
-        if (meta[i].family == 6)
-            rte_prefetch0(&l->remote6);
-        srtp |= (l->hot & hot_srtp) != 0;
-        // A packet whose payload is read - decrypted or authenticated, or
-        // copied for a fan-out - its lines after the first (stage 0 fetched
-        // that one), up to four: last written by the NIC or another core.
-        // The rest come two packets ahead (prefetch_ahead): all of a
-        // burst's at once would be more than the CPU keeps in flight.
-        if ((l->hot & hot_srtp) || l->ntargets > 1) {
-            const auto* d = rte_pktmbuf_mtod(pkts[i], const char*);
-            const uint32_t len = rte_pktmbuf_data_len(pkts[i]);
-            for (uint32_t off = 64; off < len && off < payload_lines_early * 64; off += 64)
-                rte_prefetch0(d + off);
-        }
-    }
-    // SRTP: the first lines of the receiving context and of the first
-    // target's sending context; their key schedules follow in stage 3, two
-    // packets ahead (prefetch_ahead).
-    if (srtp) {
-        for (unsigned i = 0; i < n; i++) {
-            const leg* l = legs[i];
-            if (l == nullptr || !(l->hot & hot_srtp) || l->in_ctx == nullptr)
-                continue;
-            l->in_ctx->prefetch_line0();
-            if (!l->verify_only && l->target_mask != 0) {
-                const leg* t = l->first_leg() + __builtin_ctz(l->target_mask);
-                if (t->out_ctx != nullptr)
-                    t->out_ctx->prefetch_line0();
-            }
-        }
-    }
 }
 
 } // namespace isar::dp

@@ -77,7 +77,7 @@ struct turn_counters {
 
 // Laid out like a leg (leg.h): the common packet of an allocation - one
 // peer, one channel (or none), IPv4 - reads line 0 and writes line 1 (its
-// counters), both prefetched in process_burst's stage 2; never the
+// counters), both prefetched by process_burst's act pass; never the
 // permission and channel tables. Line 0 holds a copy of the first
 // permission's address and the first channel (hot_*, written by set_peers
 // only), valid while now < hot_until_tsc (the earlier of their expiries);

@@ -141,29 +141,19 @@ inline uint16_t slot_of(const local_addr* laddrs, unsigned n, packed_ep ep,
 
 } // namespace
 
-// Stage 2 of process_burst for the allocations found (line 0 and the
-// counters already on their way): the frame lines their packets write or
-// read beyond the first, and the permission and channel tables of those
-// whose packets line 0 may not answer - several peers or channels, an
-// expired copy, IPv6.
-void worker::prefetch_allocs(rte_mbuf* const* pkts, const pkt_meta* meta,
-                             turn_alloc* const* allocs, unsigned n) const noexcept
+// For an allocation's packet (line 0 and the counters already on their way;
+// process_burst's act pass): the frame line it writes or reads beyond the
+// first, and the permission and channel tables when line 0 may not answer -
+// several peers or channels, an expired copy, IPv6.
+void worker::prefetch_alloc_more(const rte_mbuf* m, const pkt_meta& meta,
+                                 const turn_alloc* a) const noexcept
 {
-    for (unsigned i = 0; i < n; i++) {
-        const turn_alloc* a = allocs[i];
-        if (a == nullptr)
-            continue;
-        if (meta[i].v == verdict::lookup) // peer -> client: the framing moves
-            __builtin_prefetch(rte_pktmbuf_mtod_offset(pkts[i], char*, -1), 1, 3); // the headers back
-        else if (!meta[i].channel_data) // a Send indication's attributes
-            rte_prefetch0(rte_pktmbuf_mtod_offset(pkts[i], char*, 64));
-    }
-    for (unsigned i = 0; i < n; i++) {
-        const turn_alloc* a = allocs[i];
-        if (a != nullptr && (a->nperms > 1 || a->nchans > 1 || !a->hot(now_tsc_) ||
-                             ep_is_v6(a->client)))
-            a->prefetch_tables();
-    }
+    if (meta.v == verdict::lookup) // peer -> client: the framing moves
+        __builtin_prefetch(rte_pktmbuf_mtod_offset(m, const char*, -1), 1, 3); // the headers back
+    else if (!meta.channel_data) // a Send indication's attributes
+        rte_prefetch0(rte_pktmbuf_mtod_offset(m, const char*, 64));
+    if (a->nperms > 1 || a->nchans > 1 || !a->hot(now_tsc_) || ep_is_v6(a->client))
+        a->prefetch_tables();
 }
 
 void worker::turn_request(rte_mbuf* m) noexcept
@@ -589,7 +579,7 @@ void worker::apply_alloc(flow_cmd* c) noexcept
     }
 }
 
-// Stage 2 of process_burst for packets from TURN clients: they are found by
+// Before process_burst's act pass, for packets from TURN clients: found by
 // their 5-tuple, one bulk lookup for the burst so that the hash buckets'
 // misses overlap. allocs[i] = the allocation, or nullptr.
 void worker::lookup_turn_clients(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n,

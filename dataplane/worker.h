@@ -185,12 +185,18 @@ private:
     // set_remote, set_crypto and a latch.
     void refresh_hot(session* s) noexcept;
     void refresh_hot(leg& l, leg* peers) noexcept;
-    void prefetch_legs(rte_mbuf* const* pkts, leg* const* legs, const pkt_meta* meta, unsigned n,
-                       uint32_t plain) noexcept;
+    // process_burst's two passes and the act pass's prefetches (burst.cc).
+    void burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
+    void burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
+                    uint32_t& plain) noexcept;
+    void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, unsigned i,
+                        leg** legs, turn_alloc** allocs, uint32_t& plain) noexcept;
+    static void prefetch_leg_more(const rte_mbuf* m, const pkt_meta& meta, const leg* l) noexcept;
+    static void prefetch_leg_ctx(const leg* l) noexcept;
     // What forward() will read of a packet of the general path beyond
-    // what stage 2 prefetched: its SRTP contexts' key schedules, and the
-    // payload lines past the first payload_lines_early (SRTP, fan-out).
-    // Stage 3 asks for them two packets ahead.
+    // what prefetch_leg_more and prefetch_leg_ctx asked for: its SRTP
+    // contexts' key schedules, and the payload lines past the first
+    // payload_lines_early (SRTP, fan-out); asked for one packet ahead.
     static constexpr uint32_t payload_lines_early = 4;
     static void prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
@@ -256,8 +262,8 @@ private:
     void turn_hairpin(rte_mbuf* m, const pkt_meta& meta, turn_alloc* a, packed_ep peer,
                       const ip6_addr& peer6) noexcept;
     void turn_request(rte_mbuf* m) noexcept;
-    void prefetch_allocs(rte_mbuf* const* pkts, const pkt_meta* meta, turn_alloc* const* allocs,
-                         unsigned n) const noexcept;
+    void prefetch_alloc_more(const rte_mbuf* m, const pkt_meta& meta,
+                             const turn_alloc* a) const noexcept;
     void handoff(rte_mbuf* m, unsigned owner, uint32_t mark) noexcept;
     void tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept;
     void tx_flush(unsigned ifc) noexcept;
