@@ -215,8 +215,10 @@ static_assert(offsetof(leg, stats) == 64 && offsetof(leg, stats) + offsetof(leg_
                                                     offsetof(rtp_quality, restarts) == 128,
               "leg line 1: the RTP statistics' hot part");
 static_assert(offsetof(leg, peers) == 64 + sizeof(leg_stats), "cold fields after the drop counters");
-static_assert(offsetof(leg, out_ctx) == 7 * 64 && offsetof(leg, rtp_mult) + 8 <= 8 * 64,
-              "leg line 7: what sending to the leg's remote needs");
+static_assert(offsetof(leg, port_id) / 64 == offsetof(leg, peers) / 64 &&
+                      offsetof(leg, rl_tat) / 64 == offsetof(leg, rtp_mult) / 64,
+              "leg cold fields: one line (prefetch_leg_more asks for it once)");
+static_assert(offsetof(leg, out_ctx) == 7 * 64, "leg line 7: what sending to the leg's remote needs");
 static_assert(offsetof(leg, remote6) / 64 == 7 && offsetof(leg, fwd_remote6) / 64 == 7 &&
                       offsetof(leg, fwd_remote6) + 16 <= 8 * 64,
               "leg line 7: an IPv6 fast packet's source check and destination in one line");
@@ -228,7 +230,7 @@ static_assert(sizeof(leg) == 576, "a leg is nine lines; more costs every call me
 // read line 0 to find out.
 inline bool leg_plain(const leg& l) noexcept
 {
-    return (l.hot & (hot_fast | hot_fast6 | hot_rl)) == hot_fast && l.fwd_remote != 0;
+    return (l.hot & (hot_fast | hot_fast6 | hot_rl | hot_own_clock)) == hot_fast && l.fwd_remote != 0;
 }
 
 // What control reports a leg sent: the general path's out_* plus what every

@@ -96,7 +96,7 @@ bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     if (meta.family != 4)
         return forward_fast6(m, meta, l);
     const packed_ep dst = l->fwd_remote;
-    if (!(l->hot & hot_fast) || dst == 0)
+    if ((l->hot & (hot_fast | hot_fast6)) != hot_fast || dst == 0)
         return false;
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
@@ -216,7 +216,8 @@ void worker::prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept
     }
     const auto* d = rte_pktmbuf_mtod(m, const char*);
     const uint32_t len = rte_pktmbuf_data_len(m);
-    for (uint32_t off = payload_lines_early * 64; off < len; off += 64)
+    // At most a 1500-byte frame's lines: the hardware streams a jumbo's rest.
+    for (uint32_t off = payload_lines_early * 64; off < len && off < 24 * 64; off += 64)
         rte_prefetch0(d + off);
 }
 

@@ -60,7 +60,7 @@ int floor_main(void* arg)
     return 0;
 }
 
-// Cycles per visit over `visits` random visits of `legs` leg pairs.
+// Cycles per visit over the visits in `order`; -1 if the lcore cannot be launched.
 double measure(unsigned lcore, leg_pair* legs, const std::vector<uint32_t>& order, unsigned distance)
 {
     floor_job j;
@@ -69,7 +69,7 @@ double measure(unsigned lcore, leg_pair* legs, const std::vector<uint32_t>& orde
     j.n = static_cast<uint32_t>(order.size());
     j.distance = distance;
     if (rte_eal_remote_launch(floor_main, &j, lcore) != 0)
-        return 0;
+        return -1; // the lcore is busy
     rte_eal_wait_lcore(lcore);
     return static_cast<double>(j.cycles) / static_cast<double>(j.n);
 }
@@ -104,10 +104,14 @@ void run_leg_lines(const options& o)
         std::vector<uint32_t> warm(nlegs);
         for (uint32_t i = 0; i < nlegs; i++)
             warm[i] = i;
-        measure(lcore, legs, warm, 0);
-        const double lat = measure(lcore, legs, order, 0);
-        const double pf = measure(lcore, legs, order, 16);
+        const double warmed = measure(lcore, legs, warm, 0);
+        const double lat = warmed < 0 ? -1 : measure(lcore, legs, order, 0);
+        const double pf = lat < 0 ? -1 : measure(lcore, legs, order, 16);
         rte_free(legs);
+        if (pf < 0) {
+            errors.push_back("leg-lines: cannot launch on lcore " + std::to_string(lcore));
+            continue;
+        }
         json j{{"name", "leg-lines"},
                {"legs", nlegs},
                {"bytes", uint64_t{nlegs} * sizeof(leg_pair)},

@@ -106,7 +106,7 @@ TEST_F(Fast6, SendsTheGeneralPathsBytesOnTheFastPath)
     ASSERT_EQ(leg(0).hot & fast6, fast6);
     ASSERT_EQ(leg(1).hot & fast6, fast6);
     ASSERT_NE(leg(0).hot & dp::hot_mac, 0) << "resolved at install";
-    EXPECT_FALSE(dp::leg_plain(leg(0))) << "stage 2 must prefetch line 7";
+    EXPECT_FALSE(dp::leg_plain(leg(0))) << "the act pass must prefetch line 7";
     size_t frame = 0;
     for (uint16_t seq = 1; seq <= 3; seq++) {
         const bytes pl = rtp(seq, 0xabcdef01, 160 + seq); // odd lengths too
