@@ -83,7 +83,13 @@ void run_leg_lines(const options& o)
         errors.push_back("leg-lines: no worker lcore");
         return;
     }
-    for (unsigned nlegs : o.legs) {
+    // Every leg count of the run: --legs and the --extra runs'.
+    std::vector<unsigned> counts(o.legs.begin(), o.legs.end());
+    for (const auto& x : o.extra)
+        counts.push_back(x.legs);
+    std::sort(counts.begin(), counts.end());
+    counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+    for (unsigned nlegs : counts) {
         if (nlegs == 0)
             continue;
         auto* legs = static_cast<leg_pair*>(
