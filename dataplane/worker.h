@@ -200,6 +200,7 @@ private:
     static constexpr uint32_t payload_lines_early = 4;
     static void prefetch_ahead(const rte_mbuf* m, const leg* l) noexcept;
     void account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept;
+    void count_in_fast(leg* l, rte_mbuf* m, const pkt_meta& meta, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
                  bool changed) noexcept;
     // `m` to the n targets ready[] at remotes[]: copies to all but the last

@@ -21,16 +21,6 @@ using dp::drop;
 
 namespace {
 
-const dp::ip6_addr relay6 = ip6("2001:2::1");
-struct peer6 {
-    dp::ip6_addr ip;
-    uint16_t port;
-    rte_ether_addr mac;
-    dp::packed_ep ep() const { return dp::pack_ep6(ip, rte_cpu_to_be_16(port)); }
-};
-const peer6 alice6{ip6("2001:2::10"), 5000, mac(0x0a, 0x06)};
-const peer6 bob6{ip6("2001:2::20"), 6000, mac(0x14, 0x06)};
-
 constexpr uint8_t fast6 = dp::hot_fast | dp::hot_fast6;
 
 class Fast6 : public FlowRelayTest {

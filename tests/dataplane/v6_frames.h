@@ -4,6 +4,7 @@
 #pragma once
 
 #include "dataplane/ip6.h"
+#include "dataplane/leg.h"
 #include "tests/support/packet_builder.h"
 
 #include <arpa/inet.h>
@@ -22,6 +23,17 @@ inline dp::ip6_addr ip6(const char* s)
         abort();
     return a;
 }
+
+// The IPv6 relay address and the two endpoints of the IPv6 relay tests.
+inline const dp::ip6_addr relay6 = ip6("2001:2::1");
+struct peer6 {
+    dp::ip6_addr ip;
+    uint16_t port;
+    rte_ether_addr mac;
+    dp::packed_ep ep() const { return dp::pack_ep6(ip, rte_cpu_to_be_16(port)); }
+};
+inline const peer6 alice6{ip6("2001:2::10"), 5000, mac(0x0a, 0x06)};
+inline const peer6 bob6{ip6("2001:2::20"), 6000, mac(0x14, 0x06)};
 
 struct udp6_spec {
     rte_ether_addr dst_mac = mac(0, 1);
