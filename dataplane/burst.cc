@@ -13,7 +13,7 @@
 //   classify pass: mbuf header (hdr_ahead) -> frame's first line
 //                  (data_ahead) -> classify; flow-table slot prefetched
 //   (TURN clients: one bulk hash lookup for the burst)
-//   act pass:      flow lookup; leg or allocation lines (find_ahead) ->
+//   act pass:      flow lookups, leg or allocation lines (all first) ->
 //                  the general path's other lines (more_ahead) -> SRTP
 //                  contexts' first lines (ctx_ahead) -> key schedules and
 //                  payload (sched_ahead) -> act on the verdict
@@ -36,13 +36,11 @@ namespace isar::dp {
 namespace {
 constexpr unsigned hdr_ahead = 8;
 constexpr unsigned data_ahead = 4;
-constexpr unsigned find_ahead = max_burst; // every lookup first (see above)
 constexpr unsigned more_ahead = 3;
 constexpr unsigned ctx_ahead = 2;
 constexpr unsigned sched_ahead = 1;
 // Each step reads what the one before asked for.
-static_assert(hdr_ahead > data_ahead && find_ahead > more_ahead && more_ahead > ctx_ahead &&
-              ctx_ahead > sched_ahead);
+static_assert(hdr_ahead > data_ahead && more_ahead > ctx_ahead && ctx_ahead > sched_ahead);
 static_assert(max_burst <= 32, "plain is a bit per packet");
 
 inline bool needs_more(uint32_t plain, unsigned i, const leg* l) noexcept
@@ -150,21 +148,25 @@ void worker::burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta,
     }
 }
 
-// The act pass's prefetches, made while packet i is acted on.
-void worker::burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n,
-                            unsigned i, leg** legs, turn_alloc** allocs, uint32_t& plain) noexcept
+// The act pass's prefetches, made while packet i is acted on: each step for
+// the packet its distance ahead (i < 0: the pipeline's start, before any
+// packet is acted on).
+void worker::burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, int i,
+                            leg* const* legs, turn_alloc* const* allocs, uint32_t plain) noexcept
 {
-    if (i + find_ahead < n)
-        burst_find(meta, i + find_ahead, legs, allocs, plain);
-    if (const unsigned j = i + more_ahead; j < n) {
+    const auto at = [&](unsigned ahead) {
+        const int j = i + static_cast<int>(ahead);
+        return j >= 0 && static_cast<unsigned>(j) < n ? static_cast<unsigned>(j) : max_burst;
+    };
+    if (const unsigned j = at(more_ahead); j < n) {
         if (needs_more(plain, j, legs[j]))
             prefetch_leg_more(pkts[j], meta[j], legs[j]);
         else if (allocs[j] != nullptr)
             prefetch_alloc_more(pkts[j], meta[j], allocs[j]);
     }
-    if (const unsigned j = i + ctx_ahead; j < n && needs_more(plain, j, legs[j]))
+    if (const unsigned j = at(ctx_ahead); j < n && needs_more(plain, j, legs[j]))
         prefetch_leg_ctx(legs[j]);
-    if (const unsigned j = i + sched_ahead; j < n && needs_more(plain, j, legs[j]))
+    if (const unsigned j = at(sched_ahead); j < n && needs_more(plain, j, legs[j]))
         prefetch_ahead(pkts[j], legs[j]);
 }
 
@@ -177,21 +179,11 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     turn_alloc* allocs[max_burst];
     uint32_t plain = 0; // bit i: legs[i] needs no more than lines 0 and 1
     lookup_turn_clients(pkts, meta, n, allocs);
-    // The pipeline's first packets: each step as far ahead as it can be.
-    for (unsigned i = 0; i < n && i < find_ahead; i++)
+    // Every lookup first (see above), then the pipeline's first steps.
+    for (unsigned i = 0; i < n; i++)
         burst_find(meta, i, legs, allocs, plain);
-    for (unsigned i = 0; i < n && i < more_ahead; i++) {
-        if (needs_more(plain, i, legs[i]))
-            prefetch_leg_more(pkts[i], meta[i], legs[i]);
-        else if (allocs[i] != nullptr)
-            prefetch_alloc_more(pkts[i], meta[i], allocs[i]);
-    }
-    for (unsigned i = 0; i < n && i < ctx_ahead; i++)
-        if (needs_more(plain, i, legs[i]))
-            prefetch_leg_ctx(legs[i]);
-    for (unsigned i = 0; i < n && i < sched_ahead; i++)
-        if (needs_more(plain, i, legs[i]))
-            prefetch_ahead(pkts[i], legs[i]);
+    for (int i = -static_cast<int>(more_ahead); i < 0; i++)
+        burst_prefetch(pkts, meta, n, i, legs, allocs, plain);
 
     for (unsigned i = 0; i < n; i++) {
         burst_prefetch(pkts, meta, n, i, legs, allocs, plain);

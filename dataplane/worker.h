@@ -189,8 +189,8 @@ private:
     void burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
     void burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
                     uint32_t& plain) noexcept;
-    void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, unsigned i,
-                        leg** legs, turn_alloc** allocs, uint32_t& plain) noexcept;
+    void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, int i,
+                        leg* const* legs, turn_alloc* const* allocs, uint32_t plain) noexcept;
     static void prefetch_leg_more(const rte_mbuf* m, const pkt_meta& meta, const leg* l) noexcept;
     static void prefetch_leg_ctx(const leg* l) noexcept;
     // What forward() will read of a packet of the general path beyond
