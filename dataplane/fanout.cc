@@ -165,7 +165,7 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
         if (la.family == 4 && !ep_is_v6(remotes[i])) {
             const iface& out = ifaces[la.iface];
             const uint32_t nh = out.next_hop(ep_ip(remotes[i]));
-            if (nh != nh_memo_[la.iface].ip_be)
+            if (nh != memo_of(la.iface, nh).ip_be)
                 out.neigh->prefetch(nh);
         }
     }

@@ -297,9 +297,10 @@ drop worker::emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_
     to.dst_ip_be = ep_ip(dst);
     to.src_port_be = src_port_be;
     to.dst_port_be = ep_port(dst);
-    // The last next hop's MAC per interface, while the neighbour table has
-    // not changed since it was read (a gateway: every remote behind it).
-    nh_memo& memo = nh_memo_[ifc];
+    // The next hop's MAC from the interface's memo, while the neighbour
+    // table has not changed since it was read (a gateway: every remote
+    // behind it; on a LAN: a conference's receivers, see nh_memo).
+    nh_memo& memo = memo_of(ifc, nh);
     const uint32_t gen = out.neigh->generation4();
     bool resolved = memo.ip_be == nh && memo.gen == gen && nh != 0;
     if (resolved) {

@@ -144,14 +144,26 @@ private:
         rte_mbuf* pkts[max_burst];
     };
     tx_buffer tx_[max_ifaces];
-    // emit(): the MAC of the interface's last IPv4 next hop, valid while the
-    // neighbour table's generation4() is still `gen` (ip_be 0 = none).
+    // emit(): the MACs of the interface's recent IPv4 next hops, each valid
+    // while the neighbour table's generation4() is still its `gen` (ip_be 0
+    // = none). Direct-mapped by the next hop: behind a gateway one entry
+    // serves every remote; on a LAN (every remote its own next hop) a
+    // conference's targets keep theirs.
     struct nh_memo {
         uint32_t ip_be = 0;
         uint32_t gen = 0;
         rte_ether_addr mac{};
     };
-    nh_memo nh_memo_[max_ifaces];
+    static constexpr unsigned nh_memo_slots = 16;
+    static unsigned nh_memo_slot(uint32_t ip_be) noexcept
+    {
+        return (ip_be * 0x9e3779b1u) >> 28;
+    }
+    nh_memo& memo_of(unsigned ifc, uint32_t ip_be) noexcept
+    {
+        return nh_memo_[ifc][nh_memo_slot(ip_be)];
+    }
+    nh_memo nh_memo_[max_ifaces][nh_memo_slots];
     tx_buffer ktx_[max_ifaces]; // to the interfaces' kernel interfaces
     uint64_t now_tsc_ = 0;
     uint32_t stream_allocs_ = 0; // allocations of TCP/TLS clients (not in turn_clients)

@@ -176,6 +176,48 @@ TEST_F(RelayTest, GatewayMacFollowsNeighbourChangeOnTheGeneralPath)
     EXPECT_EQ(r->total_drops(), 0u);
 }
 
+// On a LAN every receiver is its own next hop: emit() remembers the MACs of
+// an interface's recent next hops in a small direct-mapped memo. A fan-out
+// to three on-link receivers - two of whose addresses share a memo slot -
+// gives each its own MAC on every packet, and a receiver whose MAC moved
+// gets the new one on the very next packet while the others keep theirs.
+TEST_F(RelayTest, OnLinkFanOutMacsPerReceiver)
+{
+    start();
+    // 198.18.0.7 and bob (.20) share a memo slot (worker::nh_memo_slot).
+    const peer dave{0xc6120007, 8000, mac(0x07, 0x07)};
+    for (const peer& p : {alice, bob, carol, dave})
+        r->learn(p);
+    json rep = r->call({{"cmd", "session.create"},
+                        {"session", "lan"},
+                        {"legs",
+                         {{{"name", "a"}, {"remote", alice.ep()}},
+                          {{"name", "b"}, {"remote", bob.ep()}, {"targets", json::array()}},
+                          {{"name", "c"}, {"remote", carol.ep()}, {"targets", json::array()}},
+                          {{"name", "d"}, {"remote", dave.ep()}, {"targets", json::array()}}}}});
+    ASSERT_FALSE(rep.contains("error")) << rep.dump();
+    const uint16_t pa = relay::local_port(rep, "a");
+    const uint16_t pb = relay::local_port(rep, "b"), pc = relay::local_port(rep, "c"),
+                   pd = relay::local_port(rep, "d");
+    auto check = [&](uint16_t seq, const rte_ether_addr& carol_mac) {
+        auto out = one(*r, alice, pa, seq);
+        ASSERT_EQ(out.size(), 3u) << "seq " << seq;
+        std::sort(out.begin(), out.end());
+        std::vector<bytes> want{r->expected(bob, pb, rtp(seq, 1)),
+                                r->expected(carol, pc, rtp(seq, 1), 0, carol_mac),
+                                r->expected(dave, pd, rtp(seq, 1))};
+        std::sort(want.begin(), want.end());
+        EXPECT_EQ(out, want) << "seq " << seq;
+    };
+    for (uint16_t s = 1; s <= 3; s++)
+        check(s, carol.mac);
+    const rte_ether_addr moved = mac(0x1e, 0x99);
+    ASSERT_TRUE(r->dp->ifc(0).neigh->update(rte_cpu_to_be_32(carol.ip), moved));
+    check(4, moved);
+    check(5, moved);
+    EXPECT_EQ(r->total_drops(), 0u);
+}
+
 // What control reports is the same whichever path a packet took: the fast
 // path counts a forwarded packet only in the sender's line 0, leg_out() adds
 // it to the target's out.
