@@ -53,7 +53,7 @@ void usage()
             "                  [--payloads 160,1200] [--extra MODE:LEGS ...] [--phase S]\n"
             "                  [--drain N] [--drain-only] [--perf-ctl FIFO] [--no-baselines] [--no-control]\n"
             "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
-            "                  [--turn-allocs N]\n"
+            "                  [--turn-allocs N] [--tx-free worker|sink]\n"
             "       isar-bench --soak N [--soak-seconds S] [--soak-warmup N] [--soak-rate PPS]\n"
             "                  [--soak-inject-leak] [-- EAL args]\n"
             "modes: plain plain6 bridge46 srtp-pass transcrypt-cm80 transcrypt-gcm128 transcrypt-gcm128-compact\n       fanout10 fanout199\n"
@@ -101,6 +101,13 @@ int parse_args(int argc, char** argv, options& o, std::vector<std::string>& eal,
             o.phase_s = std::stod(val());
         } else if (a == "--drain") {
             o.drain_pkts = static_cast<unsigned>(std::stoul(val()));
+        } else if (a == "--tx-free") {
+            const std::string v = val();
+            if (v != "worker" && v != "sink") {
+                usage();
+                return 2;
+            }
+            o.tx_free_worker = v == "worker";
         } else if (a == "--drain-only") {
             o.drain_only = true;
         } else if (a == "--perf-ctl") {
@@ -186,6 +193,7 @@ bench_turn::options turn_opts(const options& o)
     t.phase_s = o.phase_s;
     t.drain_pkts = o.drain_pkts;
     t.hz = hz;
+    t.tx_free_worker = o.tx_free_worker;
     return t;
 }
 

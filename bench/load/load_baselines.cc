@@ -72,6 +72,9 @@ void run_forwarder(const options& o, unsigned payload)
     rte_eth_rx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr, pool);
     rte_eth_tx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr);
     rte_eth_dev_start(static_cast<uint16_t>(p.port));
+    // The forwarder frees what it sent as Isar's worker does (ring_port.h).
+    if (o.tx_free_worker && !p.enable_completion())
+        fprintf(stderr, "isar-bench: forwarder: no transmit completion on the worker (memory)\n");
     unsigned lcore = rte_get_next_lcore(-1, 1, 0);
     uint8_t frame[1500] = {};
     const unsigned len = 42 + 12 + payload;
@@ -103,7 +106,7 @@ void run_forwarder(const options& o, unsigned payload)
         while (got < filled && rte_rdtsc() < t0 + hz) {
             unsigned k = rte_ring_sc_dequeue_burst(p.tx[0], reinterpret_cast<void**>(b), 32, nullptr);
             if (k) {
-                rte_pktmbuf_free_bulk(b, k);
+                p.complete(0, b, k);
                 got += k;
                 tl = rte_rdtsc();
             }
@@ -114,6 +117,7 @@ void run_forwarder(const options& o, unsigned payload)
         pkts += f.pkts;
         wall += tl - t0;
     } while (rte_rdtsc() < end);
+    p.disable_completion();
     rte_eth_dev_stop(static_cast<uint16_t>(p.port));
     const double cpp = static_cast<double>(busy) / static_cast<double>(pkts);
     json j{{"name", "dpdk-forwarder"},

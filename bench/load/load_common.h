@@ -45,6 +45,10 @@ struct options {
     bool control = true;
     bool smoke = false;
     unsigned turn_allocs = 20000; // Allocate requests timed through turn_manager (0 = off)
+    // --tx-free worker: sent mbufs freed on the transmitting core, as a
+    // NIC's TX completion does (ring_port.h); default (sink): by the sink on
+    // the main lcore, as every earlier run measured.
+    bool tx_free_worker = false;
     bool drain_only = false; // capacity only (for profiling the worker: no idle phases)
     std::string perf_ctl;    // perf record --control fifo: enabled only while draining
     std::string out;

@@ -33,6 +33,7 @@ void write_report(const options& o)
              {"memory", o.memory_note},
              {"lcores", "main: generator+sink, 1 worker lcore: dp::worker::run()"},
              {"phase_s", o.phase_s},
+             {"tx_free", o.tx_free_worker ? "worker" : "sink"},
              {"loadavg_at_end", [] {
                   std::ifstream f("/proc/loadavg");
                   std::string l;

@@ -41,8 +41,10 @@ void scenario::teardown()
     sm.reset();
     senders.clear();
     check_ctx.clear();
-    for (auto& p : ports)
+    for (auto& p : ports) {
+        p->disable_completion();
         p->drain(); // the mbufs belong to dp's pool
+    }
     dp.reset();
     direct.clear(); // the worker that referenced them is gone
     ports.clear();
@@ -103,6 +105,12 @@ bool scenario::setup(unsigned nlegs, unsigned mbufs)
     dp = std::make_unique<dp::dataplane>();
     if (dp->init(dc, 1, error) != 0)
         return false;
+    if (o.tx_free_worker)
+        for (auto& p : ports)
+            if (!p->enable_completion()) {
+                error = "cannot set up transmit completion (memory)";
+                return false;
+            }
     // DPDK memory that scales with legs: the flow table (the mempool is
     // per box, not per leg).
     size_t pool_bytes = 0;

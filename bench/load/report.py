@@ -9,6 +9,10 @@ import sys
 TARGETS = "plain >= 20 Mpps at 100k legs, >= 12 at 1M; transcrypt >= 80% of the fastest raw engine; p99 < 20 us at 50% load"
 
 
+# --tx-free (bench/load/ring_port.h): who frees what the worker sent.
+TX_FREE = {"sink": "the sink on the main lcore (the forwarder and the worker never free)",
+           "worker": "the worker as it transmits, as a NIC's TX completion does (--tx-free worker)"}
+
 def fmt(v, d=2):
     return "-" if v is None else f"{v:.{d}f}"
 
@@ -57,7 +61,8 @@ def main():
     L.append(f"isar-bench on **{r['cpu']}** (TSC {r['tsc_hz']/1e9:.2f} GHz), {r.get('date','')}, "
              f"commit {r.get('commit','?')}, memory {r['memory']}, load average at end "
              f"`{r.get('loadavg_at_end','?')}`. One worker lcore; generator and sink on the main lcore. "
-             f"CPU isolation: {r.get('isolation', 'not recorded')}.")
+             f"CPU isolation: {r.get('isolation', 'not recorded')}. "
+             f"Sent mbufs freed by {TX_FREE.get(r.get('tx_free', 'sink'), '?')}.")
     L.append("")
     L.append("| mode | payload | legs | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | p50 / p99 µs @50% | main lcore stalls @50% (max ms) | p99 µs @90% | mem B/leg | / ceiling | / kernel | / raw crypto |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -3,6 +3,8 @@
 # the Markdown must have the baseline table, the leg-lines table with a row
 # per leg count (the report reads records of several shapes) and the compact
 # GCM mode's rows (its outputs decrypted and checked like every mode's).
+# Then fan-out and TURN with --tx-free worker (ring_port.h): the worker frees
+# what it sent, the outputs are still checked, nothing is left over.
 # usage: report_smoke.sh ISAR_BENCH REPORT_PY
 set -eu
 bench=$1
@@ -27,3 +29,19 @@ if [ $fail -ne 0 ]; then
     exit 1
 fi
 grep -F 'baseline leg-lines' "$d/log"
+"$bench" --smoke --no-control --tx-free worker --turn-allocs 0 --modes plain,fanout10,turn-channeldata \
+    --out "$d/w.json" >"$d/wlog" 2>&1 || {
+    cat "$d/wlog"
+    exit 1
+}
+python3 - "$d/w.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["tx_free"] == "worker", r["tx_free"]
+assert not r["errors"], r["errors"]
+modes = {x["mode"] for x in r["results"]} | {x["mode"] for x in r["turn"]}
+assert {"plain", "fanout10", "turn-channeldata"} <= modes, modes
+fw = [b for b in r["baselines"] if b["name"] == "dpdk-forwarder"]
+assert fw and all(b["cycles_per_packet"] > 0 for b in fw), fw
+print("report_smoke: --tx-free worker ran", sorted(modes))
+PY

@@ -78,8 +78,10 @@ struct bench : worker_rig {
     ~bench()
     {
         stop();
-        for (auto& p : ports)
+        for (auto& p : ports) {
+            p->disable_completion();
             p->drain();
+        }
         dp.reset(); // stops the ports; allocations are no longer referenced
         for (auto* a : allocs)
             rte_free(a); // trivially destructible
@@ -111,6 +113,12 @@ struct bench : worker_rig {
         dp = std::make_unique<dp::dataplane>();
         if (dp->init(dc, 1, error) != 0)
             return false;
+        if (o.tx_free_worker)
+            for (auto& p : ports)
+                if (!p->enable_completion()) {
+                    error = "cannot set up transmit completion (memory)";
+                    return false;
+                }
         for (unsigned i = 0; i < nifaces; i++)
             for (unsigned j = 0; j < 16; j++) {
                 dp->ifc(i).neigh->update(rte_cpu_to_be_32(client_ip(i, j)), host_mac(client_ip(i, j)));
@@ -397,7 +405,8 @@ struct bench : worker_rig {
         unsigned n = 0;
         rte_mbuf* b[64];
         for (unsigned i = 0; i < nifaces; i++)
-            for (rte_ring* r : ports[i]->tx) {
+            for (unsigned q = 0; q < ports[i]->tx.size(); q++) {
+                rte_ring* r = ports[i]->tx[q];
                 const unsigned k = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(b), 64, nullptr);
                 for (unsigned x = 0; x < k; x++) {
                     out_bytes += rte_pktmbuf_pkt_len(b[x]);
@@ -405,7 +414,7 @@ struct bench : worker_rig {
                         check(b[x], i);
                 }
                 if (k)
-                    rte_pktmbuf_free_bulk(b, k);
+                    ports[i]->complete(q, b, k); // freed by the worker (ring_port.h)
                 received += k;
                 n += k;
             }

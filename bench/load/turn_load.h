@@ -16,6 +16,7 @@ struct options {
     double phase_s = 1.0;
     unsigned drain_pkts = 131072;
     uint64_t hz = 0;
+    bool tx_free_worker = false; // see bench_load::options, ring_port.h
 };
 
 inline bool is_turn_mode(const std::string& m) { return m.rfind("turn-", 0) == 0; }
