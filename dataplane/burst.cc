@@ -10,8 +10,9 @@
 // each other and the first packets wait for all of them. So each pass keeps
 // a few packets between a prefetch and its use:
 //
-//   classify pass: mbuf header (hdr_ahead) -> frame's first line
-//                  (data_ahead) -> classify; flow-table slot prefetched
+//   classify pass: mbuf header (hdr_ahead), frame's first line (data_ahead,
+//                  its address from the mbuf's: frame_line) -> classify;
+//                  flow-table slot prefetched
 //   (TURN clients: one bulk hash lookup for the burst)
 //   act pass:      flow lookups, leg or allocation lines (all first) ->
 //                  the general path's other lines (more_ahead) -> SRTP
@@ -39,13 +40,25 @@ constexpr unsigned data_ahead = 4;
 constexpr unsigned more_ahead = 3;
 constexpr unsigned ctx_ahead = 2;
 constexpr unsigned sched_ahead = 1;
-// Each step reads what the one before asked for.
-static_assert(hdr_ahead > data_ahead && more_ahead > ctx_ahead && ctx_ahead > sched_ahead);
+// Each step of the act pass reads what the one before asked for; the frame's
+// line needs no header line (frame_line).
+static_assert(hdr_ahead >= data_ahead && more_ahead > ctx_ahead && ctx_ahead > sched_ahead);
 static_assert(max_burst <= 32, "plain is a bit per packet");
 
 inline bool needs_more(uint32_t plain, unsigned i, const leg* l) noexcept
 {
     return l != nullptr && ((plain >> i) & 1u) == 0;
+}
+
+// Where a received frame's first line is, from the mbuf's address alone:
+// PMDs start the frame RTE_PKTMBUF_HEADROOM into the buffer that follows the
+// mbuf (the dataplane's pool has no private area). Reading the mbuf's
+// buf_addr and data_off instead would make the prefetch wait for the header
+// line, which is itself still on its way. A frame elsewhere (another pool's
+// layout, an external buffer) only costs a useless prefetch.
+inline const void* frame_line(const rte_mbuf* m) noexcept
+{
+    return reinterpret_cast<const char*>(m) + sizeof(rte_mbuf) + RTE_PKTMBUF_HEADROOM;
 }
 } // namespace
 
@@ -130,13 +143,13 @@ void worker::burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta,
     for (unsigned i = 0; i < n && i < hdr_ahead; i++)
         rte_prefetch0(pkts[i]);
     for (unsigned i = 0; i < n && i < data_ahead; i++)
-        rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+        rte_prefetch0(frame_line(pkts[i]));
     uint64_t bytes = 0;
     for (unsigned i = 0; i < n; i++) {
         if (i + hdr_ahead < n)
             rte_prefetch0(pkts[i + hdr_ahead]);
         if (i + data_ahead < n) // without DDIO a NIC's DMA lands in DRAM
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + data_ahead], void*));
+            rte_prefetch0(frame_line(pkts[i + data_ahead]));
         bytes += rte_pktmbuf_pkt_len(pkts[i]);
         classify_one(cctx, pkts[i], meta[i]);
         if (meta[i].v == verdict::lookup && meta[i].owner == index)
