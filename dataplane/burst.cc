@@ -40,9 +40,9 @@ constexpr unsigned data_ahead = 4;
 constexpr unsigned more_ahead = 3;
 constexpr unsigned ctx_ahead = 2;
 constexpr unsigned sched_ahead = 1;
-// Each step of the act pass reads what the one before asked for; the frame's
-// line needs no header line (frame_line).
-static_assert(hdr_ahead >= data_ahead && more_ahead > ctx_ahead && ctx_ahead > sched_ahead);
+// Each step of the act pass reads what the one before asked for (the
+// classify pass's two prefetches are independent: frame_line).
+static_assert(more_ahead > ctx_ahead && ctx_ahead > sched_ahead);
 static_assert(max_burst <= 32, "plain is a bit per packet");
 
 inline bool needs_more(uint32_t plain, unsigned i, const leg* l) noexcept

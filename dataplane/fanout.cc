@@ -159,7 +159,7 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
     }
     // The targets' next hops in the neighbour table (IPv4 out; an IPv6
     // target's is looked up as it is sent), while the copies' lines arrive;
-    // not the one emit() remembers (a gateway: every target's).
+    // not those emit()'s memo holds (a gateway: every target's).
     for (unsigned i = 0; i < n; i++) {
         const local_addr& la = laddrs[ready[i]->laddr];
         if (la.family == 4 && !ep_is_v6(remotes[i])) {

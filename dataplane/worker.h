@@ -28,6 +28,15 @@ constexpr unsigned max_workers = ISAR_MAX_WORKERS;
 constexpr unsigned max_burst = 32;
 constexpr unsigned max_rxq_per_worker = 64;
 constexpr unsigned max_ifaces = 32;
+
+// The slot of worker::emit()'s next-hop MAC memo for IPv4 next hop `ip_be`
+// (Fibonacci hashing: the top bits of the product).
+constexpr unsigned nh_memo_slot_bits = 4;
+constexpr unsigned nh_memo_slots = 1u << nh_memo_slot_bits;
+constexpr unsigned nh_memo_slot(uint32_t ip_be) noexcept
+{
+    return (ip_be * 0x9e3779b1u) >> (32 - nh_memo_slot_bits);
+}
 constexpr unsigned max_cmds_per_loop = 8;
 
 // GCRA policer on the TSC (as the legs' max_pps): one per interval_tsc,
@@ -146,19 +155,16 @@ private:
     tx_buffer tx_[max_ifaces];
     // emit(): the MACs of the interface's recent IPv4 next hops, each valid
     // while the neighbour table's generation4() is still its `gen` (ip_be 0
-    // = none). Direct-mapped by the next hop: behind a gateway one entry
-    // serves every remote; on a LAN (every remote its own next hop) a
-    // conference's targets keep theirs.
+    // = none). Direct-mapped by the next hop (nh_memo_slot): behind a
+    // gateway one entry serves every remote; on a LAN (every remote its own
+    // next hop) a few receivers keep theirs, but two whose addresses share a
+    // slot evict each other (of 10 random hosts, about 4 do), and the slots
+    // are shared by every session the worker sends on the interface.
     struct nh_memo {
         uint32_t ip_be = 0;
         uint32_t gen = 0;
         rte_ether_addr mac{};
     };
-    static constexpr unsigned nh_memo_slots = 16;
-    static unsigned nh_memo_slot(uint32_t ip_be) noexcept
-    {
-        return (ip_be * 0x9e3779b1u) >> 28;
-    }
     nh_memo& memo_of(unsigned ifc, uint32_t ip_be) noexcept
     {
         return nh_memo_[ifc][nh_memo_slot(ip_be)];

@@ -74,7 +74,8 @@ void run_forwarder(const options& o, unsigned payload)
     rte_eth_dev_start(static_cast<uint16_t>(p.port));
     // The forwarder frees what it sent as Isar's worker does (ring_port.h).
     if (o.tx_free_worker && !p.enable_completion())
-        fprintf(stderr, "isar-bench: forwarder: no transmit completion on the worker (memory)\n");
+        fprintf(stderr, "isar-bench: forwarder: no transmit completion on the worker: %s\n",
+                rte_strerror(rte_errno));
     unsigned lcore = rte_get_next_lcore(-1, 1, 0);
     uint8_t frame[1500] = {};
     const unsigned len = 42 + 12 + payload;

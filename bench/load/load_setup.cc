@@ -108,7 +108,7 @@ bool scenario::setup(unsigned nlegs, unsigned mbufs)
     if (o.tx_free_worker)
         for (auto& p : ports)
             if (!p->enable_completion()) {
-                error = "cannot set up transmit completion (memory)";
+                error = std::string("cannot set up transmit completion: ") + rte_strerror(rte_errno);
                 return false;
             }
     // DPDK memory that scales with legs: the flow table (the mempool is

@@ -10,7 +10,8 @@ TARGETS = "plain >= 20 Mpps at 100k legs, >= 12 at 1M; transcrypt >= 80% of the 
 
 
 # --tx-free (bench/load/ring_port.h): who frees what the worker sent.
-TX_FREE = {"sink": "the sink on the main lcore (the forwarder and the worker never free)",
+# It covers the modes' table, the forwarder and the TURN modes, not the RSS modes or leg-lines.
+TX_FREE = {"sink": "the sink on the main lcore (the forwarder and the worker free only what they drop)",
            "worker": "the worker as it transmits, as a NIC's TX completion does (--tx-free worker)"}
 
 def fmt(v, d=2):
@@ -62,7 +63,7 @@ def main():
              f"commit {r.get('commit','?')}, memory {r['memory']}, load average at end "
              f"`{r.get('loadavg_at_end','?')}`. One worker lcore; generator and sink on the main lcore. "
              f"CPU isolation: {r.get('isolation', 'not recorded')}. "
-             f"Sent mbufs freed by {TX_FREE.get(r.get('tx_free', 'sink'), '?')}.")
+             f"Sent mbufs (modes, forwarder, TURN) freed by {TX_FREE.get(r.get('tx_free', 'sink'), '?')}.")
     L.append("")
     L.append("| mode | payload | legs | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | p50 / p99 µs @50% | main lcore stalls @50% (max ms) | p99 µs @90% | mem B/leg | / ceiling | / kernel | / raw crypto |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

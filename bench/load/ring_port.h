@@ -54,6 +54,8 @@ struct ring_port {
     // stays with the sink).
     bool enable_completion()
     {
+        if (!done.empty()) // once per port (the rings stay until the end)
+            return !done_cbs.empty();
         const int sock = static_cast<int>(rte_socket_id());
         for (unsigned q = 0; q < tx.size() && done.size() == q; q++) {
             rte_ring* r = rte_ring_create((name + "d" + std::to_string(q)).c_str(),
@@ -76,7 +78,7 @@ struct ring_port {
     // core to free (completion on), else freed here.
     void complete(unsigned q, rte_mbuf** b, unsigned k)
     {
-        if (q < done.size()) {
+        if (q < done_cbs.size()) { // completion on, its callback installed
             const unsigned e = rte_ring_sp_enqueue_burst(done[q], reinterpret_cast<void**>(b),
                                                          k, nullptr);
             b += e;

@@ -116,7 +116,7 @@ struct bench : worker_rig {
         if (o.tx_free_worker)
             for (auto& p : ports)
                 if (!p->enable_completion()) {
-                    error = "cannot set up transmit completion (memory)";
+                    error = std::string("cannot set up transmit completion: ") + rte_strerror(rte_errno);
                     return false;
                 }
         for (unsigned i = 0; i < nifaces; i++)

@@ -184,8 +184,10 @@ TEST_F(RelayTest, GatewayMacFollowsNeighbourChangeOnTheGeneralPath)
 TEST_F(RelayTest, OnLinkFanOutMacsPerReceiver)
 {
     start();
-    // 198.18.0.7 and bob (.20) share a memo slot (worker::nh_memo_slot).
+    // 198.18.0.7 and bob (.20) share a memo slot; carol has another.
     const peer dave{0xc6120007, 8000, mac(0x07, 0x07)};
+    ASSERT_EQ(dp::nh_memo_slot(rte_cpu_to_be_32(dave.ip)), dp::nh_memo_slot(rte_cpu_to_be_32(bob.ip)));
+    ASSERT_NE(dp::nh_memo_slot(rte_cpu_to_be_32(carol.ip)), dp::nh_memo_slot(rte_cpu_to_be_32(bob.ip)));
     for (const peer& p : {alice, bob, carol, dave})
         r->learn(p);
     json rep = r->call({{"cmd", "session.create"},
