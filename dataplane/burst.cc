@@ -24,8 +24,8 @@
 // and frame 4 ahead took plain at 1k legs from 179 to 159 cycles, at 100k
 // from 276 to 241. The leg lines are the exception: with a million legs
 // they come from DRAM and need the whole burst's lead (8 packets ahead:
-// 286 -> 530 cycles at 1M legs), so every lookup comes first, as before. Nothing here allocates, locks, logs or makes a system
-// call.
+// 286 -> 530 cycles at 1M legs), so every lookup comes first, as before.
+// Nothing here allocates, locks, logs or makes a system call.
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
