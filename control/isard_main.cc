@@ -24,6 +24,7 @@
 #include "control/turn_manager.h"
 #include "crypto/srtp_context.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/srtp_memory.h"
 
 using namespace isar;
 
@@ -190,6 +191,7 @@ int main(int argc, char** argv)
         // Before any SRTP context exists and before the workers prepare
         // their engine state (dataplane::launch).
         crypto::set_compact_gcm(cfg->srtp_compact_keys);
+        dp::place_srtp_contexts(); // hugepages, like the legs
         dp::dataplane dp;
         if (dp.init(dataplane_config(*cfg), 0, err) != 0) {
             ISAR_LOG(ERR, "dataplane: {}", err);

@@ -5,6 +5,7 @@
 #include "control/session_manager.h"
 #include "control/stream_server.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/srtp_memory.h"
 #include "dataplane/stats.h"
 
 #include <cstdio>
@@ -306,6 +307,19 @@ void render_turn_manager(writer& m, const turn_manager& t, const config& cfg)
         m.sample("isar_turn_auth_failures_total", lbl("reason", turn_manager::auth_fail_name(i)),
                  s.auth_failures[i]);
 }
+
+// Where the SRTP contexts are (dataplane/srtp_memory.h): a fallback means
+// the hugepages ran out and contexts since then sit on 4 KiB pages.
+void render_srtp_memory(writer& m)
+{
+    const dp::srtp_context_count c = dp::srtp_context_counts();
+    m.family("isar_srtp_contexts_dpdk_heap", "gauge",
+             "SRTP contexts on the DPDK heap (hugepages) now.");
+    m.sample("isar_srtp_contexts_dpdk_heap", "", c.dpdk_heap);
+    m.family("isar_srtp_contexts_heap_fallback_total", "counter",
+             "SRTP contexts the DPDK heap could not hold, put on the C++ heap instead.");
+    m.sample("isar_srtp_contexts_heap_fallback_total", "", c.cxx_fallbacks);
+}
 } // namespace
 
 std::string metrics_exporter::render(const loop_info& li)
@@ -484,6 +498,7 @@ std::string metrics_exporter::render(const loop_info& li)
     m.sample("isar_sessions_expired_total", "", ss.expired);
     m.family("isar_sessions_failed_total", "counter", "Sessions a worker refused to install.");
     m.sample("isar_sessions_failed_total", "", ss.failed);
+    render_srtp_memory(m);
 
     const auto& n = nm_.stats();
     m.family("isar_exception_packets_total", "counter",

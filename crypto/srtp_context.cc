@@ -51,6 +51,38 @@ namespace {
 std::atomic<bool> g_compact_gcm{false};
 }
 
+namespace {
+std::atomic<void* (*)(size_t, size_t) noexcept> g_ctx_alloc{nullptr};
+std::atomic<bool (*)(void*) noexcept> g_ctx_release{nullptr};
+
+void* ctx_alloc(size_t n, size_t align) noexcept
+{
+    if (auto* f = g_ctx_alloc.load(std::memory_order_acquire))
+        if (void* p = f(n, align))
+            return p;
+    return align > __STDCPP_DEFAULT_NEW_ALIGNMENT__
+                   ? ::operator new(n, std::align_val_t{align}, std::nothrow)
+                   : ::operator new(n, std::nothrow);
+}
+
+// Whether set_context_memory()'s allocator took p back.
+bool ctx_released(void* p) noexcept
+{
+    auto* f = g_ctx_release.load(std::memory_order_acquire);
+    return f != nullptr && f(p);
+}
+} // namespace
+
+void set_context_memory(context_memory m) noexcept
+{
+    // A context from the allocator being replaced must still find its way
+    // back: a new release that is not the old one would hand it to the C++
+    // heap. So only the pair as a whole is swapped, and only while no
+    // context exists (see srtp_context.h).
+    g_ctx_release.store(m.release, std::memory_order_release);
+    g_ctx_alloc.store(m.alloc, std::memory_order_release);
+}
+
 void set_compact_gcm(bool on) noexcept { g_compact_gcm.store(on, std::memory_order_relaxed); }
 bool compact_gcm() noexcept { return g_compact_gcm.load(std::memory_order_relaxed); }
 
@@ -189,20 +221,51 @@ void srtp_context_impl::set_free_hook(free_hook h) noexcept
     g_free_hook.store(h, std::memory_order_relaxed);
 }
 
+void* srtp_context_impl::operator new(size_t n)
+{
+    void* p = ctx_alloc(n, __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    if (p == nullptr)
+        throw std::bad_alloc();
+    return p;
+}
+
+void* srtp_context_impl::operator new(size_t n, std::align_val_t a)
+{
+    void* p = ctx_alloc(n, static_cast<size_t>(a));
+    if (p == nullptr)
+        throw std::bad_alloc();
+    return p;
+}
+
+void* srtp_context_impl::operator new(size_t n, const std::nothrow_t&) noexcept
+{
+    return ctx_alloc(n, __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+}
+
+void* srtp_context_impl::operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept
+{
+    return ctx_alloc(n, static_cast<size_t>(a));
+}
+
 void srtp_context_impl::operator delete(void* p, size_t n) noexcept
 {
+    if (p == nullptr)
+        return;
     if (auto h = g_free_hook.load(std::memory_order_relaxed))
         h(p, n);
-    // The unsized form: clang (tools/fuzz.sh) declares the sized global one
-    // only with -fsized-deallocation.
-    ::operator delete(p);
+    if (!ctx_released(p))
+        ::operator delete(p); // the unsized form: clang (tools/fuzz.sh) declares the
+                              // sized one only with -fsized-deallocation
 }
 
 void srtp_context_impl::operator delete(void* p, size_t n, std::align_val_t a) noexcept
 {
+    if (p == nullptr)
+        return;
     if (auto h = g_free_hook.load(std::memory_order_relaxed))
         h(p, n);
-    ::operator delete(p, a);
+    if (!ctx_released(p))
+        ::operator delete(p, a);
 }
 
 uint8_t* thread_scratch() noexcept

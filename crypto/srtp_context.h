@@ -54,6 +54,20 @@ engine auto_engine(suite s) noexcept;
 void set_compact_gcm(bool on) noexcept;
 bool compact_gcm() noexcept;
 
+// Where contexts (the objects create() returns, key schedules included)
+// are allocated. With many legs a packet reads lines of two contexts that
+// are nowhere else in cache; on 4 KiB pages each is also a TLB miss, so a
+// relay gives them hugepages (dp::place_srtp_contexts, the DPDK heap).
+// `alloc` returns nullptr when it cannot (the C++ heap serves then);
+// `release` gets every context's memory, from either, and returns whether it
+// was its own (false: the C++ heap frees it). Both run on the control thread
+// only. Control thread, before any context exists; {} restores the C++ heap.
+struct context_memory {
+    void* (*alloc)(size_t size, size_t align) noexcept = nullptr;
+    bool (*release)(void* p) noexcept = nullptr;
+};
+void set_context_memory(context_memory m) noexcept;
+
 // Sets up per-thread engine state (the intel-ipsec-mb manager) for the calling
 // thread. Call once on each worker lcore before its first packet; otherwise it
 // happens (one allocation) on that thread's first ipsec_mb packet. Returns false

@@ -60,6 +60,12 @@ public:
     // before it is freed (test_crypto_wipe: no key byte may be left).
     using free_hook = void (*)(const void* p, size_t n);
     static void set_free_hook(free_hook h) noexcept;
+    // Every engine's object comes from set_context_memory()'s allocator
+    // and goes back to it (after the free hook).
+    static void* operator new(size_t n);
+    static void* operator new(size_t n, std::align_val_t a);
+    static void* operator new(size_t n, const std::nothrow_t&) noexcept;
+    static void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept;
     static void operator delete(void* p, size_t n) noexcept;
     static void operator delete(void* p, size_t n, std::align_val_t a) noexcept;
 };

@@ -40,6 +40,7 @@
 #include "bench/load/load_common.h"
 #include "bench/load/rss_modes.h"
 #include "bench/load/turn_load.h"
+#include "dataplane/srtp_memory.h"
 
 using namespace isar;
 using namespace isar::bench_load;
@@ -53,7 +54,7 @@ void usage()
             "                  [--payloads 160,1200] [--extra MODE:LEGS ...] [--phase S]\n"
             "                  [--drain N] [--drain-only] [--perf-ctl FIFO] [--no-baselines] [--no-control]\n"
             "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
-            "                  [--turn-allocs N] [--tx-free worker|sink]\n"
+            "                  [--turn-allocs N] [--tx-free worker|sink] [--srtp-contexts dpdk|cxx]\n"
             "       isar-bench --soak N [--soak-seconds S] [--soak-warmup N] [--soak-rate PPS]\n"
             "                  [--soak-inject-leak] [-- EAL args]\n"
             "modes: plain plain6 bridge46 srtp-pass transcrypt-cm80 transcrypt-gcm128 transcrypt-gcm128-compact\n       fanout10 fanout199\n"
@@ -108,6 +109,13 @@ int parse_args(int argc, char** argv, options& o, std::vector<std::string>& eal,
                 return 2;
             }
             o.tx_free_worker = v == "worker";
+        } else if (a == "--srtp-contexts") {
+            const std::string v = val();
+            if (v != "dpdk" && v != "cxx") {
+                usage();
+                return 2;
+            }
+            o.srtp_dpdk_heap = v == "dpdk";
         } else if (a == "--drain-only") {
             o.drain_only = true;
         } else if (a == "--perf-ctl") {
@@ -247,6 +255,8 @@ int main(int argc, char** argv)
     if (const int rc = init_eal(eal, av); rc != 0)
         return rc;
     crypto::prepare_thread();
+    if (o.srtp_dpdk_heap) // as isard does
+        dp::place_srtp_contexts();
     if (o.soak) {
         const int rc = bench_soak::run(o.soak_o);
         rte_eal_cleanup();

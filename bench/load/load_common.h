@@ -49,6 +49,9 @@ struct options {
     // NIC's TX completion does (ring_port.h); default (sink): by the sink on
     // the main lcore, as every earlier run measured.
     bool tx_free_worker = false;
+    // --srtp-contexts cxx: SRTP contexts on the C++ heap (4 KiB pages), as
+    // before isard placed them on the DPDK heap (dataplane/srtp_memory.h).
+    bool srtp_dpdk_heap = true;
     bool drain_only = false; // capacity only (for profiling the worker: no idle phases)
     std::string perf_ctl;    // perf record --control fifo: enabled only while draining
     std::string out;

@@ -34,6 +34,7 @@ void write_report(const options& o)
              {"lcores", "main: generator+sink, 1 worker lcore: dp::worker::run()"},
              {"phase_s", o.phase_s},
              {"tx_free", o.tx_free_worker ? "worker" : "sink"},
+             {"srtp_contexts", o.srtp_dpdk_heap ? "dpdk-heap" : "cxx-heap"},
              {"loadavg_at_end", [] {
                   std::ifstream f("/proc/loadavg");
                   std::string l;

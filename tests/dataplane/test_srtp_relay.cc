@@ -2,6 +2,7 @@
 // sessions made through the control protocol (commands + session_manager), and
 // the peers' packets protected/unprotected with independent contexts (libsrtp
 // engine) built from the same keys.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -16,6 +17,8 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_memory.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_udp.h>
@@ -26,8 +29,10 @@
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
 #include "crypto/srtp_context.h"
+#include "crypto/srtp_internal.h"
 #include "crypto/suite.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/srtp_memory.h"
 
 using json = nlohmann::json;
 using namespace isar;
@@ -188,6 +193,7 @@ protected:
         int argc = sizeof(argv) / sizeof(argv[0]);
         ASSERT_GE(rte_eal_init(argc, const_cast<char**>(argv)), 0);
         ASSERT_TRUE(crypto::prepare_thread());
+        dp::place_srtp_contexts(); // as isard does: every context below is on the DPDK heap
         const unsigned flags = RING_F_SP_ENQ | RING_F_SC_DEQ;
         rx_ = rte_ring_create("srtp_rx", 1024, 0, flags);
         tx_[0] = rte_ring_create("srtp_tx0", 1024, 0, flags);
@@ -379,6 +385,103 @@ TEST_F(SrtpRelay, SrtpToPlainAndRtcp)
     EXPECT_EQ(call({{"cmd", "session.get"}, {"session", "s2p"}}).dump().find(ka.b64),
               std::string::npos);
     call({{"cmd", "session.delete"}, {"session", "s2p"}});
+}
+
+// The contexts control builds for a session are on the DPDK heap
+// (hugepages in isard), work there, and go back to it when the session ends.
+TEST_F(SrtpRelay, ContextsLiveOnTheDpdkHeap)
+{
+    key ka = make_key(crypto::suite::aes_cm_128_hmac_sha1_80);
+    key kb = make_key(crypto::suite::aead_aes_128_gcm);
+    const uint64_t before = dp::srtp_context_counts().dpdk_heap;
+    json r = call({{"cmd", "session.create"},
+                   {"session", "heap"},
+                   {"legs",
+                    {{{"name", "a"}, {"remote", "10.9.0.2:5000"}, {"in", ka.spec}},
+                     {{"name", "b"}, {"remote", "10.9.0.3:6000"}, {"out", kb.spec}}}}});
+    ASSERT_FALSE(r.contains("error")) << r.dump();
+    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, before + 2);
+    const ctl::session_info* si = sm_->find("heap");
+    ASSERT_NE(si, nullptr);
+    ASSERT_NE(si->ds, nullptr);
+    for (const crypto::srtp_context* c : {si->ds->legs[0].in_ctx, si->ds->legs[1].out_ctx}) {
+        ASSERT_NE(c, nullptr);
+        EXPECT_NE(rte_mem_virt2memseg_list(dynamic_cast<const void*>(c)), nullptr);
+    }
+    {
+        auto tx = peer_ctx(ka);
+        auto rx = peer_ctx(kb);
+        const bytes sent = rtp(0x5151, 3);
+        send(peer_a, 5000, local_port(r, 0), protect(*tx, sent));
+        auto out = run();
+        ASSERT_EQ(out.size(), 1u);
+        ASSERT_EQ(unprotect(*rx, out[0].payload), crypto::status::ok);
+        EXPECT_EQ(out[0].payload, sent);
+    }
+    call({{"cmd", "session.delete"}, {"session", "heap"}});
+    EXPECT_EQ(sm_->find("heap"), nullptr);
+    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, before);
+    EXPECT_EQ(dp::srtp_context_counts().cxx_fallbacks, 0u);
+}
+
+// Thousands of contexts (several slabs, two size classes): each its own
+// memory, each working; freed in any order, every slab goes back to the
+// DPDK heap.
+TEST_F(SrtpRelay, ContextSlabsFillAndEmpty)
+{
+    const auto heap_used = [] {
+        size_t used = 0;
+        for (unsigned k = 0; k < RTE_MAX_NUMA_NODES; k++) {
+            rte_malloc_socket_stats st{};
+            if (rte_malloc_get_socket_stats(static_cast<int>(k), &st) == 0)
+                used += st.heap_allocsz_bytes;
+        }
+        return used;
+    };
+    const size_t used0 = heap_used();
+    const uint64_t live0 = dp::srtp_context_counts().dpdk_heap;
+    key kg = make_key(crypto::suite::aead_aes_128_gcm);
+    key kc = make_key(crypto::suite::aes_cm_128_hmac_sha1_80);
+    std::vector<std::unique_ptr<crypto::srtp_context>> v;
+    std::string err;
+    for (unsigned i = 0; i < 3000; i++) {
+        v.push_back(crypto::srtp_context::create(i % 3 ? kg.km : kc.km,
+                                                 crypto::engine::auto_select, err));
+        ASSERT_TRUE(v.back()) << err;
+    }
+    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0 + v.size());
+    EXPECT_GT(heap_used(), used0 + 3000 * 1024);
+    std::vector<std::pair<uintptr_t, size_t>> spans;
+    for (auto& c : v) {
+        const void* o = dynamic_cast<const void*>(c.get());
+        ASSERT_NE(rte_mem_virt2memseg_list(o), nullptr);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(o) % 64, 0u);
+        spans.emplace_back(reinterpret_cast<uintptr_t>(o),
+                           dynamic_cast<crypto::detail::srtp_context_impl&>(*c).layout().object);
+    }
+    std::sort(spans.begin(), spans.end());
+    for (size_t i = 1; i < spans.size(); i++)
+        ASSERT_LE(spans[i - 1].first + spans[i - 1].second, spans[i].first) << i;
+    // Each protects a packet its twin (same key, the other end) opens.
+    for (unsigned i = 0; i < 12; i++) {
+        const bytes sent = rtp(0x7000 + i, 1);
+        bytes p = protect(*v[i], sent);
+        ASSERT_EQ(unprotect(*peer_ctx(i % 3 ? kg : kc), p), crypto::status::ok) << i;
+        EXPECT_EQ(p, sent);
+    }
+    std::mt19937 rng(9);
+    std::shuffle(v.begin(), v.end(), rng);
+    v.resize(1000); // two thirds freed, in no order
+    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0 + 1000);
+    for (unsigned i = 0; i < 2000; i++) { // reuse of the freed slots
+        v.push_back(crypto::srtp_context::create(i % 2 ? kg.km : kc.km,
+                                                 crypto::engine::auto_select, err));
+        ASSERT_TRUE(v.back()) << err;
+    }
+    v.clear();
+    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0);
+    EXPECT_EQ(heap_used(), used0);
+    EXPECT_EQ(dp::srtp_context_counts().cxx_fallbacks, 0u);
 }
 
 TEST_F(SrtpRelay, PlainToSrtp)
