@@ -148,9 +148,8 @@ void request_histogram::observe(double seconds, bool error)
         }
 }
 
-namespace {
-
-struct writer {
+// Prometheus text exposition, a family and its samples at a time.
+struct prom_writer {
     std::string out;
     void family(const char* name, const char* type, const char* help)
     {
@@ -191,6 +190,9 @@ struct writer {
         out += '\n';
     }
 };
+using writer = prom_writer;
+
+namespace {
 
 std::string lbl(const char* k, const std::string& v)
 {
@@ -326,7 +328,6 @@ std::string metrics_exporter::render(const loop_info& li)
 {
     writer m;
     const uint64_t now = rte_rdtsc();
-    const double hz = static_cast<double>(rte_get_tsc_hz());
     const unsigned nw = dp_.nworkers();
 
     m.family("isar_up", "gauge", "1 while isard runs; the state label says running or draining.");
@@ -336,6 +337,25 @@ std::string metrics_exporter::render(const loop_info& li)
     m.family("isar_workers", "gauge", "Dataplane worker lcores.");
     m.sample("isar_workers", "", uint64_t{nw});
 
+    render_workers(m, now);
+    render_ports(m);
+    render_sessions(m);
+    render_control(m, li);
+    render_pools(m);
+    render_neighbors(m, dp_, nm_);
+    if (const turn_manager* t = cmds_.turn())
+        render_turn_manager(m, *t, cmds_.cfg());
+    if (const stream_server* s = cmds_.streams())
+        render_stream_server(m, *s);
+
+    render_legs(m, now);
+    return m.out;
+}
+
+// Per worker: its counters, drops, handoff, busy share, TURN table fill.
+void metrics_exporter::render_workers(writer& m, uint64_t now)
+{
+    const unsigned nw = dp_.nworkers();
     struct wc {
         const char* name;
         dp::counter dp::worker_stats::*c;
@@ -451,6 +471,10 @@ std::string metrics_exporter::render(const loop_info& li)
         m.sample("isar_worker_heartbeat", lbl("worker", std::to_string(w)),
                  dp_.wk(w).heartbeat.load(std::memory_order_relaxed));
 
+}
+
+void metrics_exporter::render_ports(writer& m)
+{
     // Ports: the PMD's own counters (what reached / left the port).
     struct pc {
         const char* name;
@@ -480,6 +504,11 @@ std::string metrics_exporter::render(const loop_info& li)
         }
     }
 
+}
+
+// Mempool, sessions and legs, where the SRTP contexts are.
+void metrics_exporter::render_sessions(writer& m)
+{
     m.family("isar_mbufs_in_use", "gauge", "Packet buffers taken from the mempool.");
     m.sample("isar_mbufs_in_use", "", uint64_t{dp_.mbufs_in_use()});
     m.family("isar_mbufs", "gauge", "Packet buffers in the mempool.");
@@ -500,6 +529,11 @@ std::string metrics_exporter::render(const loop_info& li)
     m.sample("isar_sessions_failed_total", "", ss.failed);
     render_srtp_memory(m);
 
+}
+
+// The control lcore: exception path, hold queues, requests, its HTTP.
+void metrics_exporter::render_control(writer& m, const loop_info& li)
+{
     const auto& n = nm_.stats();
     m.family("isar_exception_packets_total", "counter",
              "Exception-path packets handled by the control lcore, by kind.");
@@ -562,6 +596,10 @@ std::string metrics_exporter::render(const loop_info& li)
     m.sample("isar_metrics_http_errors_total", "", li.http_errors);
     m.family("isar_watchdog_pings_total", "counter", "WATCHDOG=1 notifications sent to systemd.");
     m.sample("isar_watchdog_pings_total", "", li.watchdog_pings);
+}
+
+void metrics_exporter::render_pools(writer& m)
+{
     // One pool per interface address (slot).
     auto slot_lbl = [&](unsigned i) {
         return lbl("interface", std::to_string(dp_.laddr(i).iface)) + "," +
@@ -575,12 +613,11 @@ std::string metrics_exporter::render(const loop_info& li)
     m.family("isar_relay_ports", "gauge", "Relay ports in the pool of each interface address.");
     for (unsigned i = 0; i < sm_.nslots(); i++)
         m.sample("isar_relay_ports", slot_lbl(i), uint64_t{sm_.pool(i).capacity()});
-    render_neighbors(m, dp_, nm_);
-    if (const turn_manager* t = cmds_.turn())
-        render_turn_manager(m, *t, cmds_.cfg());
-    if (const stream_server* s = cmds_.streams())
-        render_stream_server(m, *s);
+}
 
+void metrics_exporter::render_legs(writer& m, uint64_t now)
+{
+    const double hz = static_cast<double>(rte_get_tsc_hz());
     // Per leg: only sessions created with "metrics": true (bounded labels).
     struct lf {
         const char* name;
@@ -646,7 +683,6 @@ std::string metrics_exporter::render(const loop_info& li)
             }
         }
     }
-    return m.out;
 }
 
 double jitter_seconds(const dp::rtp_quality& q)

@@ -63,6 +63,8 @@ struct loop_info {
     uint64_t http_requests = 0, http_errors = 0, watchdog_pings = 0;
 };
 
+struct prom_writer;
+
 class metrics_exporter {
 public:
     metrics_exporter(dp::dataplane& dp, session_manager& sm, neighbor_manager& nm, commands& cmds);
@@ -71,6 +73,14 @@ public:
     std::string render(const loop_info& li);
 
 private:
+    // render()'s parts, in the order it writes them.
+    void render_workers(prom_writer& m, uint64_t now);
+    void render_ports(prom_writer& m);
+    void render_sessions(prom_writer& m);
+    void render_control(prom_writer& m, const loop_info& li);
+    void render_pools(prom_writer& m);
+    void render_legs(prom_writer& m, uint64_t now);
+
     dp::dataplane& dp_;
     session_manager& sm_;
     neighbor_manager& nm_;

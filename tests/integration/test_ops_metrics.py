@@ -117,6 +117,10 @@ def body(env):
     it.check_eq(oc.val(m, "isar_sessions"), 2.0, "isar_sessions")
     it.check_eq(oc.val(m, "isar_legs"), 4.0, "isar_legs")
     it.check(oc.val(m, "isar_mbufs_in_use") is not None, "isar_mbufs_in_use present")
+    # Plain calls only: no SRTP context anywhere, none fell back to the C++ heap.
+    it.check_eq(oc.val(m, "isar_srtp_contexts_dpdk_heap"), 0.0, "isar_srtp_contexts_dpdk_heap")
+    it.check_eq(oc.val(m, "isar_srtp_contexts_heap_fallback_total"), 0.0,
+                "isar_srtp_contexts_heap_fallback_total")
     br = oc.val(m, "isar_worker_busy_ratio", worker="0")
     it.check(br is not None and 0.0 <= br <= 1.0, f"isar_worker_busy_ratio {br} in [0, 1]")
     it.check_eq(oc.val(m, "isar_worker_drops_total", worker="0", reason="no_flow"), 0.0,
