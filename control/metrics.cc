@@ -352,64 +352,68 @@ std::string metrics_exporter::render(const loop_info& li)
     return m.out;
 }
 
+namespace {
+// The per-worker counters, one family each.
+struct wc {
+    const char* name;
+    dp::counter dp::worker_stats::*c;
+    const char* help;
+};
+const wc wcs[] = {
+        {"isar_worker_rx_packets_total", &dp::worker_stats::rx_pkts,
+         "Packets received by the worker from its RX queues."},
+        {"isar_worker_rx_bytes_total", &dp::worker_stats::rx_bytes,
+         "Bytes (whole frames) received by the worker."},
+        {"isar_worker_tx_packets_total", &dp::worker_stats::tx_pkts,
+         "Packets the worker's TX queues accepted."},
+        {"isar_worker_tx_bytes_total", &dp::worker_stats::tx_bytes,
+         "Bytes (whole frames) the worker's TX queues accepted."},
+        {"isar_worker_forwarded_packets_total", &dp::worker_stats::fwd_pkts,
+         "Packets handed to TX for a target leg."},
+        {"isar_worker_exception_packets_total", &dp::worker_stats::exception_pkts,
+         "Packets handed to the control lcore (ARP, ICMP, STUN, DTLS)."},
+        {"isar_worker_held_packets_total", &dp::worker_stats::held_pkts,
+         "Packets handed to the control lcore to wait for ARP."},
+        {"isar_worker_handoff_out_packets_total", &dp::worker_stats::handoff_out,
+         "Packets handed to the owning worker."},
+        {"isar_worker_handoff_in_packets_total", &dp::worker_stats::handoff_in,
+         "Packets received from other workers."},
+        {"isar_worker_commands_total", &dp::worker_stats::cmds_applied,
+         "Control commands the worker applied."},
+        {"isar_worker_loops_total", &dp::worker_stats::loops, "Worker loop iterations."},
+        {"isar_worker_to_kernel_packets_total", &dp::worker_stats::to_kernel_pkts,
+         "Frames from the wire the kernel interface's queue accepted (TURN over TCP/TLS)."},
+        {"isar_worker_to_kernel_bytes_total", &dp::worker_stats::to_kernel_bytes,
+         "Bytes (whole frames) handed to the kernel interface."},
+        {"isar_worker_from_kernel_packets_total", &dp::worker_stats::from_kernel_pkts,
+         "Frames the worker read from the kernel interface (towards the wire)."},
+        {"isar_worker_from_kernel_bytes_total", &dp::worker_stats::from_kernel_bytes,
+         "Bytes (whole frames) read from the kernel interface."},
+        {"isar_turn_to_peers_packets_total", &dp::worker_stats::turn_c2p_pkts,
+         "TURN: ChannelData and Send indications from clients relayed to peers."},
+        {"isar_turn_to_peers_bytes_total", &dp::worker_stats::turn_c2p_bytes,
+         "TURN: data bytes relayed from clients to peers (without TURN framing)."},
+        {"isar_turn_from_peers_bytes_total", &dp::worker_stats::turn_p2c_bytes,
+         "TURN: data bytes relayed from peers to clients (without TURN framing)."},
+        {"isar_turn_from_peers_packets_total", &dp::worker_stats::turn_p2c_pkts,
+         "TURN: datagrams from peers relayed to clients (ChannelData or Data indication)."},
+        {"isar_turn_channel_data_packets_total", &dp::worker_stats::turn_channel_data,
+         "TURN: relayed packets framed as ChannelData (either way)."},
+        {"isar_turn_hairpin_packets_total", &dp::worker_stats::turn_hairpin,
+         "TURN: client packets whose peer is another allocation on this relay."},
+        {"isar_turn_requests_total", &dp::worker_stats::turn_requests,
+         "TURN: STUN/TURN requests handed to the control lcore (after policing)."},
+        {"isar_turn_stream_in_frames_total", &dp::worker_stats::turn_stream_in,
+         "TURN: frames of TCP/TLS clients a worker took from the stream threads."},
+        {"isar_turn_stream_out_frames_total", &dp::worker_stats::turn_stream_out,
+         "TURN: frames for TCP/TLS clients a worker handed to the stream threads."},
+};
+} // namespace
+
 // Per worker: its counters, drops, handoff, busy share, TURN table fill.
 void metrics_exporter::render_workers(writer& m, uint64_t now)
 {
     const unsigned nw = dp_.nworkers();
-    struct wc {
-        const char* name;
-        dp::counter dp::worker_stats::*c;
-        const char* help;
-    };
-    static const wc wcs[] = {
-            {"isar_worker_rx_packets_total", &dp::worker_stats::rx_pkts,
-             "Packets received by the worker from its RX queues."},
-            {"isar_worker_rx_bytes_total", &dp::worker_stats::rx_bytes,
-             "Bytes (whole frames) received by the worker."},
-            {"isar_worker_tx_packets_total", &dp::worker_stats::tx_pkts,
-             "Packets the worker's TX queues accepted."},
-            {"isar_worker_tx_bytes_total", &dp::worker_stats::tx_bytes,
-             "Bytes (whole frames) the worker's TX queues accepted."},
-            {"isar_worker_forwarded_packets_total", &dp::worker_stats::fwd_pkts,
-             "Packets handed to TX for a target leg."},
-            {"isar_worker_exception_packets_total", &dp::worker_stats::exception_pkts,
-             "Packets handed to the control lcore (ARP, ICMP, STUN, DTLS)."},
-            {"isar_worker_held_packets_total", &dp::worker_stats::held_pkts,
-             "Packets handed to the control lcore to wait for ARP."},
-            {"isar_worker_handoff_out_packets_total", &dp::worker_stats::handoff_out,
-             "Packets handed to the owning worker."},
-            {"isar_worker_handoff_in_packets_total", &dp::worker_stats::handoff_in,
-             "Packets received from other workers."},
-            {"isar_worker_commands_total", &dp::worker_stats::cmds_applied,
-             "Control commands the worker applied."},
-            {"isar_worker_loops_total", &dp::worker_stats::loops, "Worker loop iterations."},
-            {"isar_worker_to_kernel_packets_total", &dp::worker_stats::to_kernel_pkts,
-             "Frames from the wire the kernel interface's queue accepted (TURN over TCP/TLS)."},
-            {"isar_worker_to_kernel_bytes_total", &dp::worker_stats::to_kernel_bytes,
-             "Bytes (whole frames) handed to the kernel interface."},
-            {"isar_worker_from_kernel_packets_total", &dp::worker_stats::from_kernel_pkts,
-             "Frames the worker read from the kernel interface (towards the wire)."},
-            {"isar_worker_from_kernel_bytes_total", &dp::worker_stats::from_kernel_bytes,
-             "Bytes (whole frames) read from the kernel interface."},
-            {"isar_turn_to_peers_packets_total", &dp::worker_stats::turn_c2p_pkts,
-             "TURN: ChannelData and Send indications from clients relayed to peers."},
-            {"isar_turn_to_peers_bytes_total", &dp::worker_stats::turn_c2p_bytes,
-             "TURN: data bytes relayed from clients to peers (without TURN framing)."},
-            {"isar_turn_from_peers_bytes_total", &dp::worker_stats::turn_p2c_bytes,
-             "TURN: data bytes relayed from peers to clients (without TURN framing)."},
-            {"isar_turn_from_peers_packets_total", &dp::worker_stats::turn_p2c_pkts,
-             "TURN: datagrams from peers relayed to clients (ChannelData or Data indication)."},
-            {"isar_turn_channel_data_packets_total", &dp::worker_stats::turn_channel_data,
-             "TURN: relayed packets framed as ChannelData (either way)."},
-            {"isar_turn_hairpin_packets_total", &dp::worker_stats::turn_hairpin,
-             "TURN: client packets whose peer is another allocation on this relay."},
-            {"isar_turn_requests_total", &dp::worker_stats::turn_requests,
-             "TURN: STUN/TURN requests handed to the control lcore (after policing)."},
-            {"isar_turn_stream_in_frames_total", &dp::worker_stats::turn_stream_in,
-             "TURN: frames of TCP/TLS clients a worker took from the stream threads."},
-            {"isar_turn_stream_out_frames_total", &dp::worker_stats::turn_stream_out,
-             "TURN: frames for TCP/TLS clients a worker handed to the stream threads."},
-    };
     for (const auto& c : wcs) {
         m.family(c.name, "counter", c.help);
         for (unsigned w = 0; w < nw; w++)

@@ -29,10 +29,10 @@ constexpr size_t chunk_bytes = size_t{2} << 20;
 
 struct chunk {
     char* base = nullptr;
-    size_t obj = 0;     // object size (a multiple of the alignment)
-    uint32_t nobj = 0;  // objects the chunk holds
-    uint32_t used = 0;  // objects handed out and not freed
-    uint32_t fresh = 0; // objects never handed out start here
+    size_t obj = 0;       // object size (a multiple of the alignment)
+    uint32_t nobj = 0;    // objects the chunk holds
+    uint32_t used = 0;    // objects handed out and not freed
+    uint32_t fresh = 0;   // objects never handed out start here
     void* free = nullptr; // freed objects, linked through their first word
     struct size_class* cls = nullptr;
 };
