@@ -7,6 +7,7 @@
 // slabs, one size class each, with no header per context.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace isar::dp {
@@ -16,6 +17,11 @@ namespace isar::dp {
 // Control thread, after rte_eal_init and before any context exists; contexts
 // must be freed before rte_eal_cleanup.
 void place_srtp_contexts() noexcept;
+
+// Bytes between neighbouring contexts of `size` bytes aligned to `align` in
+// a slab: the size rounded up to the alignment and, where that is a whole
+// even number of lines, one line more.
+size_t srtp_slab_stride(size_t size, size_t align) noexcept;
 
 struct srtp_context_count {
     uint64_t dpdk_heap = 0;      // contexts on the DPDK heap now

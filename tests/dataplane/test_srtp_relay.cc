@@ -424,6 +424,17 @@ TEST_F(SrtpRelay, ContextsLiveOnTheDpdkHeap)
     EXPECT_EQ(dp::srtp_context_counts().cxx_fallbacks, 0u);
 }
 
+TEST(SrtpSlab, StrideIsAnOddNumberOfLines)
+{
+    EXPECT_EQ(dp::srtp_slab_stride(960, 64), 960u);   // 15 lines
+    EXPECT_EQ(dp::srtp_slab_stride(1024, 64), 1088u); // 16 -> 17
+    EXPECT_EQ(dp::srtp_slab_stride(1000, 64), 1088u);
+    EXPECT_EQ(dp::srtp_slab_stride(1600, 64), 1600u);
+    EXPECT_EQ(dp::srtp_slab_stride(40, 16), 48u);     // not whole lines: as it is
+    EXPECT_EQ(dp::srtp_slab_stride(200, 128), 256u);  // wider alignment: as it is
+    EXPECT_EQ(dp::srtp_slab_stride(3, 1), 8u);
+}
+
 // Thousands of contexts (several slabs, two size classes): each its own
 // memory, each working; freed in any order, every slab goes back to the
 // DPDK heap.
@@ -460,8 +471,14 @@ TEST_F(SrtpRelay, ContextSlabsFillAndEmpty)
                            dynamic_cast<crypto::detail::srtp_context_impl&>(*c).layout().object);
     }
     std::sort(spans.begin(), spans.end());
-    for (size_t i = 1; i < spans.size(); i++)
+    for (size_t i = 1; i < spans.size(); i++) {
         ASSERT_LE(spans[i - 1].first + spans[i - 1].second, spans[i].first) << i;
+        // Neighbours of one class are an odd number of lines apart (the same
+        // field of each context spread over the cache's sets).
+        const uintptr_t d = spans[i].first - spans[i - 1].first;
+        if (spans[i].second == spans[i - 1].second && d < 4096)
+            EXPECT_EQ(d / 64 % 2, 1u) << d;
+    }
     // Each protects a packet its twin (same key, the other end) opens.
     for (unsigned i = 0; i < 12; i++) {
         const bytes sent = rtp(0x7000 + i, 1);
