@@ -279,17 +279,58 @@ static void set_targets(dp::session& ds, unsigned i, const std::vector<uint8_t>&
     l.target_list = list;
 }
 
-error session_manager::create(const create_request& req, done_fn done)
+namespace {
+// Each leg's targets by index (every other leg unless it names them).
+error resolve_targets(const create_request& req, const std::map<std::string, unsigned>& index,
+                      std::vector<std::vector<uint8_t>>& targets)
 {
-    // ---- validate everything before changing anything -------------------
-    if (!valid_name(req.id))
-        return {"invalid", "session: must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"};
-    if (sessions_.count(req.id))
-        return {"exists", "session: \"" + req.id + "\" already exists"};
-    if (req.legs.size() < 2 || req.legs.size() > dp::max_legs_per_session)
-        return {"invalid", "legs: a session has 2 to " +
-                                   std::to_string(dp::max_legs_per_session) + " legs"};
-    std::map<std::string, unsigned> index;
+    for (unsigned i = 0; i < req.legs.size(); i++) {
+        const auto& l = req.legs[i];
+        if (!l.targets) {
+            for (unsigned j = 0; j < req.legs.size(); j++)
+                if (j != i)
+                    targets[i].push_back(static_cast<uint8_t>(j));
+            continue;
+        }
+        std::set<unsigned> seen;
+        for (const auto& t : *l.targets) {
+            auto it = index.find(t);
+            const std::string where = "legs[" + std::to_string(i) + "].targets";
+            if (it == index.end())
+                return {"invalid", where + ": no leg named \"" + t + "\""};
+            if (it->second == i)
+                return {"invalid", where + ": a leg cannot target itself"};
+            if (seen.insert(it->second).second)
+                targets[i].push_back(static_cast<uint8_t>(it->second));
+        }
+    }
+    return {};
+}
+
+// The legs' SRTP contexts (key derivation happens here, on the control thread).
+error make_leg_crypto(const create_request& req, std::vector<leg_crypto>& crypto)
+{
+    for (unsigned i = 0; i < req.legs.size(); i++) {
+        const std::string where = "legs[" + std::to_string(i) + "]";
+        error ce;
+        if (!make_ctx(req.legs[i].in, where + ".in", crypto[i].in_ctx, ce) ||
+            !make_ctx(req.legs[i].out, where + ".out", crypto[i].out_ctx, ce,
+                      out_ssrc_slots(req.legs.size())))
+            return ce;
+        crypto[i].in_key = req.legs[i].in;
+        crypto[i].out_key = req.legs[i].out;
+    }
+
+    return {};
+}
+
+} // namespace
+
+// Every leg's name unique and valid, every interface there: `index` maps
+// names to legs.
+error session_manager::check_leg_names(const create_request& req,
+                                       std::map<std::string, unsigned>& index) const
+{
     for (unsigned i = 0; i < req.legs.size(); i++) {
         const auto& l = req.legs[i];
         const std::string where = "legs[" + std::to_string(i) + "]";
@@ -300,7 +341,12 @@ error session_manager::create(const create_request& req, done_fn done)
         if (l.iface >= dp_.nifaces())
             return {"invalid", where + ".interface: no interface " + std::to_string(l.iface)};
     }
-    std::vector<std::pair<unsigned, uint8_t>> want; // (interface, family) per leg
+    return {};
+}
+
+// Each leg's (interface, family), checked against the interface's addresses.
+error session_manager::check_leg_families(const create_request& req, std::vector<std::pair<unsigned, uint8_t>>& want) const
+{
     for (unsigned i = 0; i < req.legs.size(); i++) {
         const auto& l = req.legs[i];
         const std::string where = "legs[" + std::to_string(i) + "]";
@@ -323,27 +369,72 @@ error session_manager::create(const create_request& req, done_fn done)
             return {"invalid", where + ".latch_from: an IPv4 network, but the leg is IPv6"};
         want.emplace_back(l.iface, fam);
     }
-    std::vector<std::vector<uint8_t>> targets(req.legs.size());
-    for (unsigned i = 0; i < req.legs.size(); i++) {
-        const auto& l = req.legs[i];
-        if (!l.targets) {
-            for (unsigned j = 0; j < req.legs.size(); j++)
-                if (j != i)
-                    targets[i].push_back(static_cast<uint8_t>(j));
-            continue;
-        }
-        std::set<unsigned> seen;
-        for (const auto& t : *l.targets) {
-            auto it = index.find(t);
-            const std::string where = "legs[" + std::to_string(i) + "].targets";
-            if (it == index.end())
-                return {"invalid", where + ": no leg named \"" + t + "\""};
-            if (it->second == i)
-                return {"invalid", where + ": a leg cannot target itself"};
-            if (seen.insert(it->second).second)
-                targets[i].push_back(static_cast<uint8_t>(it->second));
-        }
+    return {};
+}
+
+// Leg i of `ds` as request leg `r` says, on address slot `slot` of worker
+// `owner` (its relay port taken from that slot's pool).
+void session_manager::fill_leg(dp::session& ds, unsigned i, const leg_request& r, unsigned slot,
+                               uint8_t family, unsigned owner, const std::vector<uint8_t>& targets,
+                               const leg_crypto& c, session_info& info)
+{
+    dp::leg& l = ds.legs[i];
+    const dp::iface& f = dp_.ifc(r.iface);
+    l.sess = &ds;
+    l.peers = ds.legs.get();
+    l.index = static_cast<uint8_t>(i);
+    l.iface = static_cast<uint16_t>(r.iface);
+    l.port_id = f.port_id;
+    l.laddr = static_cast<uint16_t>(slot);
+    l.family = family;
+    l.local_port_be = rte_cpu_to_be_16(*pools_[slot]->alloc(owner));
+    set_targets(ds, i, targets);
+    if (r.remote) {
+        if (r.remote->is_v6())
+            l.remote6 = to_dp6(r.remote->ip6); // before remote (not yet published here)
+        l.remote.store(pack_remote(*r.remote));
+        resolve(r.iface, *r.remote); // ARP now, not on packet 1
+    } else {
+        l.latch_deadline_tsc = latch_deadline();
     }
+    if (r.latch_from.len != 0) {
+        const uint32_t mask = ~0u << (32 - r.latch_from.len);
+        l.latch_net_be = rte_cpu_to_be_32(r.latch_from.ip & mask);
+        l.latch_mask_be = rte_cpu_to_be_32(mask);
+    }
+    l.in_ctx = c.in_ctx.get();
+    l.out_ctx = c.out_ctx.get();
+    l.clock_rate = r.clock_rate;
+    const uint64_t hz = rte_get_tsc_hz();
+    l.rtp_mult = dp::rtp_mult(r.clock_rate, hz);
+    if (r.max_pps != 0) {
+        l.rl_interval_tsc = std::max<uint64_t>(1, hz / r.max_pps);
+        l.rl_burst_tsc = l.rl_interval_tsc * (rate_limit_burst(r.max_pps) - 1);
+    }
+    info.max_pps.push_back(r.max_pps);
+    info.leg_names.push_back(r.name);
+    info.remote_configured.push_back(r.remote.has_value());
+}
+
+error session_manager::create(const create_request& req, done_fn done)
+{
+    // ---- validate everything before changing anything -------------------
+    if (!valid_name(req.id))
+        return {"invalid", "session: must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"};
+    if (sessions_.count(req.id))
+        return {"exists", "session: \"" + req.id + "\" already exists"};
+    if (req.legs.size() < 2 || req.legs.size() > dp::max_legs_per_session)
+        return {"invalid", "legs: a session has 2 to " +
+                                   std::to_string(dp::max_legs_per_session) + " legs"};
+    std::map<std::string, unsigned> index;
+    if (error e = check_leg_names(req, index))
+        return e;
+    std::vector<std::pair<unsigned, uint8_t>> want; // (interface, family) per leg
+    if (error e = check_leg_families(req, want))
+        return e;
+    std::vector<std::vector<uint8_t>> targets(req.legs.size());
+    if (error e = resolve_targets(req, index, targets))
+        return e;
     std::vector<unsigned> slots;
     const std::optional<unsigned> picked = pick_owner(want, slots);
     if (!picked) {
@@ -359,18 +450,9 @@ error session_manager::create(const create_request& req, done_fn done)
     }
     const unsigned owner = *picked;
 
-    // SRTP contexts (key derivation happens here, on the control thread).
     std::vector<leg_crypto> crypto(req.legs.size());
-    for (unsigned i = 0; i < req.legs.size(); i++) {
-        const std::string where = "legs[" + std::to_string(i) + "]";
-        error ce;
-        if (!make_ctx(req.legs[i].in, where + ".in", crypto[i].in_ctx, ce) ||
-            !make_ctx(req.legs[i].out, where + ".out", crypto[i].out_ctx, ce,
-                      out_ssrc_slots(req.legs.size())))
-            return ce;
-        crypto[i].in_key = req.legs[i].in;
-        crypto[i].out_key = req.legs[i].out;
-    }
+    if (error e = make_leg_crypto(req, crypto))
+        return e;
 
     // ---- build ------------------------------------------------------------
     // On the socket of the worker that will touch them.
@@ -381,45 +463,9 @@ error session_manager::create(const create_request& req, done_fn done)
     info->ds = ds;
     info->created_tsc = rte_rdtsc();
     info->metrics = req.metrics;
-    const uint64_t hz = rte_get_tsc_hz();
-    for (unsigned i = 0; i < req.legs.size(); i++) {
-        const auto& r = req.legs[i];
-        dp::leg& l = ds->legs[i];
-        const dp::iface& f = dp_.ifc(r.iface);
-        l.sess = ds;
-        l.peers = ds->legs.get();
-        l.index = static_cast<uint8_t>(i);
-        l.iface = static_cast<uint16_t>(r.iface);
-        l.port_id = f.port_id;
-        l.laddr = static_cast<uint16_t>(slots[i]);
-        l.family = want[i].second;
-        l.local_port_be = rte_cpu_to_be_16(*pools_[slots[i]]->alloc(owner));
-        set_targets(*ds, i, targets[i]);
-        if (r.remote) {
-            if (r.remote->is_v6())
-                l.remote6 = to_dp6(r.remote->ip6); // before remote (not yet published here)
-            l.remote.store(pack_remote(*r.remote));
-            resolve(r.iface, *r.remote); // ARP now, not on packet 1
-        } else {
-            l.latch_deadline_tsc = latch_deadline();
-        }
-        if (r.latch_from.len != 0) {
-            const uint32_t mask = ~0u << (32 - r.latch_from.len);
-            l.latch_net_be = rte_cpu_to_be_32(r.latch_from.ip & mask);
-            l.latch_mask_be = rte_cpu_to_be_32(mask);
-        }
-        l.in_ctx = crypto[i].in_ctx.get();
-        l.out_ctx = crypto[i].out_ctx.get();
-        l.clock_rate = r.clock_rate;
-        l.rtp_mult = dp::rtp_mult(r.clock_rate, hz);
-        if (r.max_pps != 0) {
-            l.rl_interval_tsc = std::max<uint64_t>(1, hz / r.max_pps);
-            l.rl_burst_tsc = l.rl_interval_tsc * (rate_limit_burst(r.max_pps) - 1);
-        }
-        info->max_pps.push_back(r.max_pps);
-        info->leg_names.push_back(r.name);
-        info->remote_configured.push_back(r.remote.has_value());
-    }
+    for (unsigned i = 0; i < req.legs.size(); i++)
+        fill_leg(*ds, i, req.legs[i], slots[i], want[i].second, owner, targets[i], crypto[i],
+                 *info);
     {
         std::vector<const crypto::key_material*> in, out;
         for (auto& c : crypto) {

@@ -156,6 +156,13 @@ private:
         std::optional<bool> remote_configured;
     };
     error send(std::unique_ptr<dp::flow_cmd> c, session_info* s, done_fn done);
+    // create()'s parts.
+    error check_leg_names(const create_request& req, std::map<std::string, unsigned>& index) const;
+    error check_leg_families(const create_request& req,
+                             std::vector<std::pair<unsigned, uint8_t>>& want) const;
+    void fill_leg(dp::session& ds, unsigned i, const leg_request& r, unsigned slot,
+                  uint8_t family, unsigned owner, const std::vector<uint8_t>& targets,
+                  const leg_crypto& c, session_info& info);
     void release(dp::session* ds);
     // The least loaded worker whose port shares can take a port for every
     // leg (iface, family) of want; fills `slots` with each leg's slot.
