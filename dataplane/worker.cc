@@ -378,6 +378,45 @@ void worker::account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept
     q.on_rtp(seq, ts, ssrc, pt, mult != 0 ? rtp_arrival(now_tsc_, mult) : 0, mult != 0 ? rate : 0);
 }
 
+// A leg waiting to latch: only within its window and from its latch_from
+// network (both cold fields: read only here). drop::count: it may.
+drop worker::latch_refusal(const leg* l, const pkt_meta& meta,
+                           const rte_ipv4_hdr* ip) const noexcept
+{
+    if (l->latch_deadline_tsc != 0 && now_tsc_ > l->latch_deadline_tsc)
+        return drop::latch_closed;
+    if (l->latch_mask_be != 0 &&
+        (meta.family != 4 || ((ip->src_addr ^ l->latch_net_be) & l->latch_mask_be) != 0))
+        return drop::latch_refused; // latch_from is IPv4 only
+    return drop::count;
+}
+
+// SRTP/SRTCP from the leg's remote: authenticated (and decrypted, unless
+// every target shares our keys) in place, the trailer trimmed. The drop
+// reason, or drop::count.
+drop worker::srtp_in(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
+{
+    uint8_t* p = udp_payload(m, meta);
+    const uint32_t len = udp_payload_len(m, meta);
+    const bool rtcp = is_rtcp(p);
+    crypto::status st;
+    size_t out_len = len;
+    if (l->verify_only)
+        st = rtcp ? l->in_ctx->verify_rtcp(p, len) : l->in_ctx->verify_rtp(p, len);
+    else
+        st = rtcp ? l->in_ctx->unprotect_rtcp(p, len, &out_len)
+                  : l->in_ctx->unprotect_rtp(p, len, &out_len);
+    if (st != crypto::status::ok)
+        return srtp_drop(st);
+    if (out_len > len)
+        return drop::srtp_bad;
+    if (out_len < len) {
+        trim1(m, static_cast<uint16_t>(len - out_len));
+        set_udp_len(m, meta, static_cast<uint32_t>(out_len));
+    }
+    return drop::count;
+}
+
 void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 {
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
@@ -402,15 +441,7 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         return;
     }
     if (r == 0) {
-        // A leg waiting to latch: only within its window and from its
-        // latch_from network (both cold fields: read only here).
-        drop d = drop::count;
-        if (l->latch_deadline_tsc != 0 && now_tsc_ > l->latch_deadline_tsc)
-            d = drop::latch_closed;
-        else if (l->latch_mask_be != 0 &&
-                 (meta.family != 4 || ((ip->src_addr ^ l->latch_net_be) & l->latch_mask_be) != 0))
-            d = drop::latch_refused; // latch_from is IPv4 only
-        if (d != drop::count) {
+        if (const drop d = latch_refusal(l, meta, ip); d != drop::count) {
             l->stats.drop_pkt(d);
             drop_pkt(m, d);
             return;
@@ -433,25 +464,10 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     // SRTP/SRTCP: authenticate (and decrypt, unless every target shares our
     // keys) before anything else; a packet that fails never latches.
     if (l->in_ctx != nullptr) {
-        uint8_t* p = udp_payload(m, meta);
-        const uint32_t len = udp_payload_len(m, meta);
-        const bool rtcp = is_rtcp(p);
-        crypto::status st;
-        size_t out_len = len;
-        if (l->verify_only)
-            st = rtcp ? l->in_ctx->verify_rtcp(p, len) : l->in_ctx->verify_rtp(p, len);
-        else
-            st = rtcp ? l->in_ctx->unprotect_rtcp(p, len, &out_len)
-                      : l->in_ctx->unprotect_rtp(p, len, &out_len);
-        if (st != crypto::status::ok || out_len > len) {
-            const drop d = st != crypto::status::ok ? srtp_drop(st) : drop::srtp_bad;
+        if (const drop d = srtp_in(m, meta, l); d != drop::count) {
             l->stats.drop_pkt(d);
             drop_pkt(m, d);
             return;
-        }
-        if (out_len < len) {
-            trim1(m, static_cast<uint16_t>(len - out_len));
-            set_udp_len(m, meta, static_cast<uint32_t>(out_len));
         }
     }
     if (!same) { // latch (authenticated)

@@ -198,6 +198,9 @@ private:
     // remote6 to check the source, fwd_remote6).
     bool forward_fast6(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    // forward()'s parts: may a leg without a remote latch, and SRTP in.
+    drop latch_refusal(const leg* l, const pkt_meta& meta, const rte_ipv4_hdr* ip) const noexcept;
+    drop srtp_in(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     // Recomputes line 0's copies of every leg of `s` (leg::hot, fwd_*) from
     // the legs' configuration and their targets' remotes: after add_session,
     // set_remote, set_crypto and a latch.
