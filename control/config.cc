@@ -384,13 +384,9 @@ void parse_dataplane(const toml::table& root, config& c)
     }
 }
 
-config parse_table(const toml::table& root)
+// [eal] args.
+void parse_eal(const toml::table& root, config& c)
 {
-    config c;
-    check_keys(root, "",
-               {"eal", "interface", "relay", "control", "dataplane", "exception", "log",
-                "metrics", "debug", "turn"});
-
     if (auto* eal = section(root, "eal")) {
         check_keys(*eal, "eal", {"args"});
         if (const toml::node* a = eal->get("args")) {
@@ -405,7 +401,11 @@ config parse_table(const toml::table& root)
             }
         }
     }
+}
 
+// [[interface]]: at least one, ports and addresses unique.
+void parse_interfaces(const toml::table& root, config& c)
+{
     const toml::node* ifs = root.get("interface");
     if (ifs == nullptr)
         fail("interface", "at least one [[interface]] with port and address is required");
@@ -445,7 +445,11 @@ config parse_table(const toml::table& root)
     check_unique_addresses(c);
     if (c.interfaces.size() > 32) // dp::max_ifaces
         fail("interface", "at most 32 interfaces are supported");
+}
 
+// [relay], and the port pool it sets.
+void parse_relay(const toml::table& root, config& c)
+{
     if (auto* r = section(root, "relay")) {
         check_keys(*r, "relay",
                    {"port_min", "port_max", "idle_timeout_s", "strict_source", "max_legs",
@@ -464,7 +468,11 @@ config parse_table(const toml::table& root)
                                        std::to_string(c.port_max) + ")");
     if (c.port_max - c.port_min + 1 < 2)
         fail("relay.port_max", "the port pool must hold at least 2 ports");
+}
 
+// [control]: the Unix socket and its clients.
+void parse_control(const toml::table& root, config& c)
+{
     if (auto* t = section(root, "control")) {
         check_keys(*t, "control",
                    {"socket", "socket_mode", "socket_group", "max_clients", "drain_timeout_s",
@@ -496,6 +504,11 @@ config parse_table(const toml::table& root)
         if (!c.socket_group.empty())
             c.socket_gid = resolve_group(c.socket_group);
     }
+}
+
+// [metrics] listen.
+void parse_metrics(const toml::table& root, config& c)
+{
     if (auto* t = section(root, "metrics")) {
         check_keys(*t, "metrics", {"listen"});
         get_string(*t, "metrics", "listen", c.metrics_listen);
@@ -519,6 +532,20 @@ config parse_table(const toml::table& root)
             c.metrics_port = static_cast<uint16_t>(port);
         }
     }
+}
+
+config parse_table(const toml::table& root)
+{
+    config c;
+    check_keys(root, "",
+               {"eal", "interface", "relay", "control", "dataplane", "exception", "log",
+                "metrics", "debug", "turn"});
+
+    parse_eal(root, c);
+    parse_interfaces(root, c);
+    parse_relay(root, c);
+    parse_control(root, c);
+    parse_metrics(root, c);
     if (auto* t = section(root, "debug")) {
         check_keys(*t, "debug", {"allow_wedge"});
         get_bool(*t, "debug", "allow_wedge", c.allow_wedge);
