@@ -17,7 +17,6 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_lcore.h>
-#include <rte_malloc.h>
 #include <rte_memory.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -29,7 +28,6 @@
 #include "control/neighbor_manager.h"
 #include "control/session_manager.h"
 #include "crypto/srtp_context.h"
-#include "crypto/srtp_internal.h"
 #include "crypto/suite.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/srtp_memory.h"
@@ -421,83 +419,6 @@ TEST_F(SrtpRelay, ContextsLiveOnTheDpdkHeap)
     call({{"cmd", "session.delete"}, {"session", "heap"}});
     EXPECT_EQ(sm_->find("heap"), nullptr);
     EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, before);
-    EXPECT_EQ(dp::srtp_context_counts().cxx_fallbacks, 0u);
-}
-
-TEST(SrtpSlab, StrideIsAnOddNumberOfLines)
-{
-    EXPECT_EQ(dp::srtp_slab_stride(960, 64), 960u);   // 15 lines
-    EXPECT_EQ(dp::srtp_slab_stride(1024, 64), 1088u); // 16 -> 17
-    EXPECT_EQ(dp::srtp_slab_stride(1000, 64), 1088u);
-    EXPECT_EQ(dp::srtp_slab_stride(1600, 64), 1600u);
-    EXPECT_EQ(dp::srtp_slab_stride(40, 16), 48u);     // not whole lines: as it is
-    EXPECT_EQ(dp::srtp_slab_stride(200, 128), 256u);  // wider alignment: as it is
-    EXPECT_EQ(dp::srtp_slab_stride(3, 1), 8u);
-}
-
-// Thousands of contexts (several slabs, two size classes): each its own
-// memory, each working; freed in any order, every slab goes back to the
-// DPDK heap.
-TEST_F(SrtpRelay, ContextSlabsFillAndEmpty)
-{
-    const auto heap_used = [] {
-        size_t used = 0;
-        for (unsigned k = 0; k < RTE_MAX_NUMA_NODES; k++) {
-            rte_malloc_socket_stats st{};
-            if (rte_malloc_get_socket_stats(static_cast<int>(k), &st) == 0)
-                used += st.heap_allocsz_bytes;
-        }
-        return used;
-    };
-    const size_t used0 = heap_used();
-    const uint64_t live0 = dp::srtp_context_counts().dpdk_heap;
-    key kg = make_key(crypto::suite::aead_aes_128_gcm);
-    key kc = make_key(crypto::suite::aes_cm_128_hmac_sha1_80);
-    std::vector<std::unique_ptr<crypto::srtp_context>> v;
-    std::string err;
-    for (unsigned i = 0; i < 3000; i++) {
-        v.push_back(crypto::srtp_context::create(i % 3 ? kg.km : kc.km,
-                                                 crypto::engine::auto_select, err));
-        ASSERT_TRUE(v.back()) << err;
-    }
-    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0 + v.size());
-    EXPECT_GT(heap_used(), used0 + 3000 * 1024);
-    std::vector<std::pair<uintptr_t, size_t>> spans;
-    for (auto& c : v) {
-        const void* o = dynamic_cast<const void*>(c.get());
-        ASSERT_NE(rte_mem_virt2memseg_list(o), nullptr);
-        EXPECT_EQ(reinterpret_cast<uintptr_t>(o) % 64, 0u);
-        spans.emplace_back(reinterpret_cast<uintptr_t>(o),
-                           dynamic_cast<crypto::detail::srtp_context_impl&>(*c).layout().object);
-    }
-    std::sort(spans.begin(), spans.end());
-    for (size_t i = 1; i < spans.size(); i++) {
-        ASSERT_LE(spans[i - 1].first + spans[i - 1].second, spans[i].first) << i;
-        // Neighbours of one class are an odd number of lines apart (the same
-        // field of each context spread over the cache's sets).
-        const uintptr_t d = spans[i].first - spans[i - 1].first;
-        if (spans[i].second == spans[i - 1].second && d < 4096)
-            EXPECT_EQ(d / 64 % 2, 1u) << d;
-    }
-    // Each protects a packet its twin (same key, the other end) opens.
-    for (unsigned i = 0; i < 12; i++) {
-        const bytes sent = rtp(0x7000 + i, 1);
-        bytes p = protect(*v[i], sent);
-        ASSERT_EQ(unprotect(*peer_ctx(i % 3 ? kg : kc), p), crypto::status::ok) << i;
-        EXPECT_EQ(p, sent);
-    }
-    std::mt19937 rng(9);
-    std::shuffle(v.begin(), v.end(), rng);
-    v.resize(1000); // two thirds freed, in no order
-    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0 + 1000);
-    for (unsigned i = 0; i < 2000; i++) { // reuse of the freed slots
-        v.push_back(crypto::srtp_context::create(i % 2 ? kg.km : kc.km,
-                                                 crypto::engine::auto_select, err));
-        ASSERT_TRUE(v.back()) << err;
-    }
-    v.clear();
-    EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0);
-    EXPECT_EQ(heap_used(), used0);
     EXPECT_EQ(dp::srtp_context_counts().cxx_fallbacks, 0u);
 }
 
