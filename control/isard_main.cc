@@ -191,7 +191,8 @@ int main(int argc, char** argv)
         // Before any SRTP context exists and before the workers prepare
         // their engine state (dataplane::launch).
         crypto::set_compact_gcm(cfg->srtp_compact_keys);
-        dp::place_srtp_contexts(); // hugepages, like the legs
+        if (!dp::place_srtp_contexts()) // hugepages, like the legs
+            ISAR_LOG(INFO, "SRTP contexts: on the C++ heap (the EAL has no hugepages)");
         dp::dataplane dp;
         if (dp.init(dataplane_config(*cfg), 0, err) != 0) {
             ISAR_LOG(ERR, "dataplane: {}", err);

@@ -75,11 +75,11 @@ bool ctx_released(void* p) noexcept
 
 void set_context_memory(context_memory m) noexcept
 {
-    // A context from the allocator being replaced must still find its way
-    // back: a new release that is not the old one would hand it to the C++
-    // heap. So only the pair as a whole is swapped, and only while no
-    // context exists (see srtp_context.h).
-    g_ctx_release.store(m.release, std::memory_order_release);
+    // A context from the allocator being removed must still find its way
+    // back, so its release stays unless another replaces it (which control
+    // does only while no context exists: see srtp_context.h).
+    if (m.release != nullptr)
+        g_ctx_release.store(m.release, std::memory_order_release);
     g_ctx_alloc.store(m.alloc, std::memory_order_release);
 }
 
@@ -245,6 +245,20 @@ void* srtp_context_impl::operator new(size_t n, const std::nothrow_t&) noexcept
 void* srtp_context_impl::operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept
 {
     return ctx_alloc(n, static_cast<size_t>(a));
+}
+
+// A constructor that throws from `new (std::nothrow)`: its memory back.
+void srtp_context_impl::operator delete(void* p, const std::nothrow_t&) noexcept
+{
+    if (p != nullptr && !ctx_released(p))
+        ::operator delete(p);
+}
+
+void srtp_context_impl::operator delete(void* p, std::align_val_t a,
+                                        const std::nothrow_t&) noexcept
+{
+    if (p != nullptr && !ctx_released(p))
+        ::operator delete(p, a);
 }
 
 void srtp_context_impl::operator delete(void* p, size_t n) noexcept

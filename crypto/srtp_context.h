@@ -61,7 +61,9 @@ bool compact_gcm() noexcept;
 // `alloc` returns nullptr when it cannot (the C++ heap serves then);
 // `release` gets every context's memory, from either, and returns whether it
 // was its own (false: the C++ heap frees it). Both run on the control thread
-// only. Control thread, before any context exists; {} restores the C++ heap.
+// only. Control thread, before any context exists. A null `release` keeps
+// the one installed, so that contexts still alive find their way back:
+// {} makes new contexts come from the C++ heap again.
 struct context_memory {
     void* (*alloc)(size_t size, size_t align) noexcept = nullptr;
     bool (*release)(void* p) noexcept = nullptr;

@@ -68,6 +68,8 @@ public:
     static void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept;
     static void operator delete(void* p, size_t n) noexcept;
     static void operator delete(void* p, size_t n, std::align_val_t a) noexcept;
+    static void operator delete(void* p, const std::nothrow_t&) noexcept;
+    static void operator delete(void* p, std::align_val_t a, const std::nothrow_t&) noexcept;
 };
 
 // Engine factories. Isar's own engines take session keys (so RFC 7714 vectors,

@@ -5,7 +5,8 @@
 // line: ~200 bytes more per SRTP leg than the C++ heap, 200 MB at a million
 // legs. So contexts come from slabs instead: 2 MiB chunks of the DPDK heap,
 // each cut into objects of one size class (size and alignment), no header
-// per object. A chunk goes back to the heap when its last object is freed.
+// per object. An empty chunk goes back to the heap unless it is its class's
+// last one with room.
 // Control-plane only (a mutex, no per-packet work).
 #include "dataplane/srtp_memory.h"
 
@@ -14,8 +15,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <vector>
 
+#include <rte_eal.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
 
@@ -49,8 +52,10 @@ struct slabs {
 };
 slabs& g_slabs()
 {
-    static slabs s;
-    return s;
+    // Never destroyed: a context freed during static destruction still
+    // finds its slab.
+    static slabs* s = new slabs;
+    return *s;
 }
 
 // Read by the metrics (control thread too; atomic all the same).
@@ -75,14 +80,12 @@ chunk* new_chunk(slabs& s, size_class& c) noexcept
     return raw;
 }
 
-void* dpdk_alloc(size_t n, size_t align) noexcept
+void* slab_alloc(size_t n, size_t align)
 {
     align = std::max<size_t>(align, alignof(void*));
     const size_t obj = srtp_slab_stride(n, align);
-    if (obj > chunk_bytes / 4) { // not a context: leave it to the C++ heap
-        g_cxx.fetch_add(1, std::memory_order_relaxed);
+    if (obj > chunk_bytes / 4) // not a context: leave it to the C++ heap
         return nullptr;
-    }
     slabs& s = g_slabs();
     std::lock_guard lk(s.mu);
     auto& cp = s.classes[{obj, align}];
@@ -93,10 +96,8 @@ void* dpdk_alloc(size_t n, size_t align) noexcept
     }
     size_class& c = *cp;
     chunk* ch = c.partial.empty() ? new_chunk(s, c) : c.partial.back();
-    if (ch == nullptr) {
-        g_cxx.fetch_add(1, std::memory_order_relaxed); // a metric says so
-        return nullptr; // the C++ heap's (srtp_context_impl::operator new)
-    }
+    if (ch == nullptr)
+        return nullptr;
     void* p;
     if (ch->free != nullptr) {
         p = ch->free;
@@ -108,6 +109,19 @@ void* dpdk_alloc(size_t n, size_t align) noexcept
         c.partial.pop_back(); // the one just used: always the last
     g_live.fetch_add(1, std::memory_order_relaxed);
     return p;
+}
+
+void* dpdk_alloc(size_t n, size_t align) noexcept
+{
+    void* p = nullptr;
+    try {
+        p = slab_alloc(n, align);
+    } catch (const std::bad_alloc&) { // the bookkeeping's: the C++ heap is short too
+        p = nullptr;
+    }
+    if (p == nullptr)
+        g_cxx.fetch_add(1, std::memory_order_relaxed); // a metric says so
+    return p; // nullptr: the C++ heap's (srtp_context_impl::operator new)
 }
 
 bool dpdk_release(void* p) noexcept
@@ -123,17 +137,26 @@ bool dpdk_release(void* p) noexcept
     if (a >= it->first + size_t{ch.nobj} * ch.obj)
         return false;
     size_class& c = *ch.cls;
-    if (ch.used-- == ch.nobj)
-        c.partial.push_back(&ch);
     g_live.fetch_sub(1, std::memory_order_relaxed);
-    if (ch.used == 0) { // the whole chunk back to the heap
-        c.partial.erase(std::find(c.partial.begin(), c.partial.end(), &ch));
-        rte_free(ch.base);
-        s.chunks.erase(it);
-        return true;
-    }
     *static_cast<void**>(p) = ch.free;
     ch.free = p;
+    if (ch.used-- == ch.nobj) {
+        try {
+            c.partial.push_back(&ch); // room again (capacity kept: see below)
+        } catch (const std::bad_alloc&) {
+            // Not listed: its slots wait until it empties. Nothing is lost.
+        }
+    }
+    // An empty slab goes back to the heap unless it is the class's last one
+    // with room: a call created and ended at a slab's edge would otherwise
+    // map and unmap 2 MiB (and, with VFIO, its DMA mapping) every time.
+    if (ch.used == 0 && c.partial.size() > 1) {
+        auto pos = std::find(c.partial.begin(), c.partial.end(), &ch);
+        if (pos != c.partial.end())
+            c.partial.erase(pos);
+        rte_free(ch.base);
+        s.chunks.erase(it);
+    }
     return true;
 }
 } // namespace
@@ -150,7 +173,13 @@ size_t srtp_slab_stride(size_t size, size_t align) noexcept
     return obj;
 }
 
-void place_srtp_contexts() noexcept { crypto::set_context_memory({dpdk_alloc, dpdk_release}); }
+bool place_srtp_contexts(bool without_hugepages) noexcept
+{
+    if (!without_hugepages && rte_eal_has_hugepages() == 0)
+        return false;
+    crypto::set_context_memory({dpdk_alloc, dpdk_release});
+    return true;
+}
 
 srtp_context_count srtp_context_counts() noexcept
 {

@@ -14,9 +14,12 @@ namespace isar::dp {
 
 // Makes every SRTP context created afterwards come from the DPDK heap, or,
 // when it is exhausted, from the C++ heap (counted: srtp_context_counts).
-// Control thread, after rte_eal_init and before any context exists; contexts
-// must be freed before rte_eal_cleanup.
-void place_srtp_contexts() noexcept;
+// Only where the EAL has hugepages, unless `without_hugepages` (tests): with
+// --no-huge the heap is a fixed -m of ordinary pages that the legs and the
+// mempool need more. Returns whether it did. Control thread, after
+// rte_eal_init and before any context exists; contexts must be freed before
+// rte_eal_cleanup.
+bool place_srtp_contexts(bool without_hugepages = false) noexcept;
 
 // Bytes between neighbouring contexts of `size` bytes aligned to `align` in
 // a slab: the size rounded up to the alignment and, where that is a whole

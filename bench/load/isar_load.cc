@@ -255,8 +255,8 @@ int main(int argc, char** argv)
     if (const int rc = init_eal(eal, av); rc != 0)
         return rc;
     crypto::prepare_thread();
-    if (o.srtp_dpdk_heap) // as isard does
-        dp::place_srtp_contexts();
+    // As isard does: on hugepages only (the JSON says where they went).
+    o.srtp_dpdk_heap = o.srtp_dpdk_heap && dp::place_srtp_contexts();
     if (o.soak) {
         const int rc = bench_soak::run(o.soak_o);
         rte_eal_cleanup();

@@ -273,8 +273,8 @@ void fill_record(json& rec, const scenario& sc, const payload_run& pr, int64_t l
     rec["check_failures"] = sc.check_fail;
     rec["mem_bytes_per_leg"] =
             static_cast<double>(sc.mem_rss + sc.mem_dpdk) / static_cast<double>(total_legs);
-    rec["mem_heap_bytes"] = sc.mem_rss;    // C++ heap: session records, SRTP contexts
-    rec["mem_dpdk_bytes"] = sc.mem_dpdk;   // DPDK heap: legs, flow table
+    rec["mem_heap_bytes"] = sc.mem_rss;    // C++ heap: session records (SRTP contexts without hugepages)
+    rec["mem_dpdk_bytes"] = sc.mem_dpdk;   // DPDK heap: legs, flow table, SRTP context slabs
     rec["setup_s"] = sc.create_s;
     if (sc.m.v6()) // control's session.create takes IPv4 legs only on this branch
         rec["sessions_via"] = "flow commands";

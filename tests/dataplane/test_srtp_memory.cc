@@ -36,8 +36,19 @@ crypto::key_material make_key(crypto::suite s, uint8_t seed)
     return k;
 }
 
+size_t heap_used()
+{
+    size_t used = 0;
+    for (unsigned k = 0; k < RTE_MAX_NUMA_NODES; k++) {
+        rte_malloc_socket_stats st{};
+        if (rte_malloc_get_socket_stats(static_cast<int>(k), &st) == 0)
+            used += st.heap_allocsz_bytes;
+    }
+    return used;
+}
+
 class Placed : public ::testing::Environment {
-    void SetUp() override { dp::place_srtp_contexts(); }
+    void SetUp() override { ASSERT_TRUE(dp::place_srtp_contexts(true)); }
     void TearDown() override { crypto::set_context_memory({}); }
 };
 [[maybe_unused]] ::testing::Environment* const placed =
@@ -59,15 +70,6 @@ TEST(SrtpSlab, StrideIsAnOddNumberOfLines)
 // DPDK heap.
 TEST(SrtpSlab, FillAndEmpty)
 {
-    const auto heap_used = [] {
-        size_t used = 0;
-        for (unsigned k = 0; k < RTE_MAX_NUMA_NODES; k++) {
-            rte_malloc_socket_stats st{};
-            if (rte_malloc_get_socket_stats(static_cast<int>(k), &st) == 0)
-                used += st.heap_allocsz_bytes;
-        }
-        return used;
-    };
     const size_t used0 = heap_used();
     const uint64_t live0 = dp::srtp_context_counts().dpdk_heap;
     const crypto::key_material kg = make_key(crypto::suite::aead_aes_128_gcm, 1);
@@ -80,6 +82,7 @@ TEST(SrtpSlab, FillAndEmpty)
         ASSERT_TRUE(v.back()) << err;
     }
     EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0 + v.size());
+    const size_t peak = heap_used();
     EXPECT_GT(heap_used(), used0 + 3000 * 1024);
     std::vector<std::pair<uintptr_t, size_t>> spans;
     for (auto& c : v) {
@@ -122,10 +125,42 @@ TEST(SrtpSlab, FillAndEmpty)
                                                  crypto::engine::auto_select, err));
         ASSERT_TRUE(v.back()) << err;
     }
+    // The freed slots were used again: no slab more than at the start.
+    EXPECT_LE(heap_used(), peak);
     v.clear();
     EXPECT_EQ(dp::srtp_context_counts().dpdk_heap, live0);
-    EXPECT_EQ(heap_used(), used0);
+    // Every slab back but at most one empty one per size class (two here).
+    EXPECT_LE(heap_used(), used0 + 2 * ((size_t{2} << 20) + 4096));
+    EXPECT_LT(heap_used(), peak);
     EXPECT_EQ(dp::srtp_context_counts().cxx_fallbacks, 0u);
+}
+
+// A call made and ended at a slab's edge, over and over: the empty slab is
+// kept for the next, not unmapped and mapped again each time.
+TEST(SrtpSlab, EdgeChurnKeepsTheSlab)
+{
+    const crypto::key_material k = make_key(crypto::suite::aead_aes_128_gcm, 3);
+    std::vector<std::unique_ptr<crypto::srtp_context>> v;
+    std::string err;
+    size_t before = heap_used();
+    for (unsigned i = 0; i < 5000; i++) { // until one opens a slab
+        v.push_back(crypto::srtp_context::create(k, crypto::engine::auto_select, err));
+        ASSERT_TRUE(v.back()) << err;
+        if (heap_used() > before)
+            break;
+        before = heap_used();
+    }
+    const size_t edge = heap_used();
+    ASSERT_GT(edge, before) << "no slab opened in 5000 contexts";
+    for (unsigned round = 0; round < 100; round++) {
+        v.pop_back(); // the new slab's only context
+        ASSERT_EQ(heap_used(), edge) << round;
+        v.push_back(crypto::srtp_context::create(k, crypto::engine::auto_select, err));
+        ASSERT_TRUE(v.back()) << err;
+        ASSERT_EQ(heap_used(), edge) << round;
+    }
+    v.clear();
+    EXPECT_LT(heap_used(), edge);
 }
 
 } // namespace

@@ -191,7 +191,8 @@ protected:
         int argc = sizeof(argv) / sizeof(argv[0]);
         ASSERT_GE(rte_eal_init(argc, const_cast<char**>(argv)), 0);
         ASSERT_TRUE(crypto::prepare_thread());
-        dp::place_srtp_contexts(); // as isard does: every context below is on the DPDK heap
+        // As isard does with hugepages (these tests run without).
+        ASSERT_TRUE(dp::place_srtp_contexts(true));
         const unsigned flags = RING_F_SP_ENQ | RING_F_SC_DEQ;
         rx_ = rte_ring_create("srtp_rx", 1024, 0, flags);
         tx_[0] = rte_ring_create("srtp_tx0", 1024, 0, flags);
