@@ -62,20 +62,29 @@ slabs& g_slabs()
 std::atomic<uint64_t> g_live{0}; // contexts on the DPDK heap now
 std::atomic<uint64_t> g_cxx{0};  // allocations the DPDK heap could not serve, ever
 
-chunk* new_chunk(slabs& s, size_class& c) noexcept
+// A new slab for class c, listed as having room; nullptr when the DPDK heap
+// has no 2 MiB left. May throw bad_alloc (the bookkeeping), never with the
+// slab taken.
+chunk* new_chunk(slabs& s, size_class& c)
 {
+    auto ch = std::make_unique<chunk>();
+    c.partial.reserve(c.partial.size() + 1); // the push_back below cannot throw
     // SOCKET_ID_ANY: the calling (control) thread's socket first.
     void* mem = rte_malloc_socket("isar_srtp", chunk_bytes, static_cast<unsigned>(c.align),
                                   SOCKET_ID_ANY);
     if (mem == nullptr)
         return nullptr;
-    auto ch = std::make_unique<chunk>();
     ch->base = static_cast<char*>(mem);
     ch->obj = c.obj;
     ch->nobj = static_cast<uint32_t>(chunk_bytes / c.obj);
     ch->cls = &c;
     chunk* raw = ch.get();
-    s.chunks.emplace(reinterpret_cast<uintptr_t>(mem), std::move(ch));
+    try {
+        s.chunks.emplace(reinterpret_cast<uintptr_t>(mem), std::move(ch));
+    } catch (...) {
+        rte_free(mem);
+        throw;
+    }
     c.partial.push_back(raw);
     return raw;
 }
