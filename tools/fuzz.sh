@@ -12,6 +12,7 @@
 #   FUZZ_SECONDS=20       how long to fuzz each target (libFuzzer -max_total_time)
 #   FUZZ_TARGETS="classify srtp control config stun stream"   which ones
 #   FUZZ_JOBS=1           parallel fuzzing processes per target (libFuzzer -fork)
+#   FUZZ_PARALLEL=nproc   targets fuzzed at the same time
 #   FUZZ_DIR=build-fuzz   the clang build; working corpora in $FUZZ_DIR/work/<target>,
 #                         crashes in $FUZZ_DIR/crashes/<target>-crash-<sha1>
 # Prints one line per target: "fuzz.sh: RESULT <target> ok|FAIL execs=N ..."
@@ -28,6 +29,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="${FUZZ_DIR:-$top/build-fuzz}"
 seconds="${FUZZ_SECONDS:-20}"
 jobs="${FUZZ_JOBS:-1}"
+parallel="${FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}"
 targets="${FUZZ_TARGETS:-classify srtp control config stun stream}"
 cc="${CC_FUZZ:-clang-14}"
 cxx="${CXX_FUZZ:-clang++-14}"
@@ -67,24 +69,41 @@ declare -A maxlen=([classify]=2048 [srtp]=1500 [control]=4096 [config]=4096 [stu
 # fuzz_control covers nlohmann::json and the whole control plane: libFuzzer's
 # entropic scheduling then costs most of the time (65 vs 300 inputs/s).
 declare -A extra=([control]="-entropic=0")
-rc=0
-for t in $targets; do
-    work="$out/work/$t"
+# One target's run; its result line is printed by the caller, in order.
+fuzz_one() {
+    local t=$1 work="$out/work/$1" log="$out/fuzz-$1.log" fork=() r
     mkdir -p "$work" "$out/crashes"
     cp -n "$top/tests/fuzz/corpus/$t"/* "$work/" 2>/dev/null || true
-    fork=()
     [ "$jobs" -gt 1 ] && fork=(-fork="$jobs")
-    log="$out/fuzz-$t.log"
-    say "fuzzing $t for ${seconds}s"
     # shellcheck disable=SC2086
     (cd "$out" && "./tests/fuzz/fuzz_$t" "${fork[@]}" ${extra[$t]:-} -max_total_time="$seconds" \
         -max_len="${maxlen[$t]:-4096}" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix="$out/crashes/$t-" "$work") >"$log" 2>&1
     r=$?
+    echo "$r" >"$out/fuzz-$t.rc"
+}
+# Targets run `parallel` at a time (one per CPU by default): each is one
+# process, so on two CPUs six targets take three rounds of $seconds.
+running=0
+for t in $targets; do
+    rm -f "$out/fuzz-$t.rc"
+    if [ "$running" -ge "$parallel" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    say "fuzzing $t for ${seconds}s"
+    fuzz_one "$t" &
+    running=$((running + 1))
+done
+wait
+rc=0
+for t in $targets; do
+    log="$out/fuzz-$t.log"
+    r=$(cat "$out/fuzz-$t.rc" 2>/dev/null || echo 1)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-    if [ $r -eq 0 ]; then
-        say "RESULT $t ok execs=${execs:-0} cov=${cov:-?} corpus=$(ls "$work" | wc -l)"
+    if [ "$r" -eq 0 ]; then
+        say "RESULT $t ok execs=${execs:-0} cov=${cov:-?} corpus=$(ls "$out/work/$t" | wc -l)"
     else
         rc=1
         tail -60 "$log" >&2
