@@ -50,6 +50,17 @@ inline bool needs_more(uint32_t plain, unsigned i, const leg* l) noexcept
     return l != nullptr && ((plain >> i) & 1u) == 0;
 }
 
+// Whether any packet of the burst needs a step of the act pass's pipeline:
+// a leg beyond its lines 0 and 1, or an allocation.
+inline bool needs_pipeline(leg* const* legs, turn_alloc* const* allocs, unsigned n,
+                           uint32_t plain) noexcept
+{
+    for (unsigned i = 0; i < n; i++)
+        if (needs_more(plain, i, legs[i]) || allocs[i] != nullptr)
+            return true;
+    return false;
+}
+
 // Where a received frame's first line is, from the mbuf's address alone:
 // PMDs start the frame RTE_PKTMBUF_HEADROOM into the buffer that follows the
 // mbuf (the dataplane's pool has no private area). Reading the mbuf's
@@ -195,11 +206,17 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     // Every lookup first (see above), then the pipeline's first steps.
     for (unsigned i = 0; i < n; i++)
         burst_find(meta, i, legs, allocs, plain);
-    for (int i = -static_cast<int>(more_ahead); i < 0; i++)
-        burst_prefetch(pkts, meta, n, i, legs, allocs, plain);
+    // A burst of plain packets only (a two-leg call's) has nothing more to
+    // prefetch: the act pass then skips the pipeline, ~60 instructions a
+    // packet (callgrind, bench/README.md).
+    const bool pipeline = needs_pipeline(legs, allocs, n, plain);
+    if (pipeline)
+        for (int i = -static_cast<int>(more_ahead); i < 0; i++)
+            burst_prefetch(pkts, meta, n, i, legs, allocs, plain);
 
     for (unsigned i = 0; i < n; i++) {
-        burst_prefetch(pkts, meta, n, i, legs, allocs, plain);
+        if (pipeline)
+            burst_prefetch(pkts, meta, n, i, legs, allocs, plain);
         rte_mbuf* m = pkts[i];
         const pkt_meta& mt = meta[i];
         switch (mt.v) {

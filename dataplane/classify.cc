@@ -56,21 +56,6 @@ inline void to_kernel(rte_mbuf* m, uint32_t len, uint32_t frame_len, pkt_meta& m
 }
 } // namespace
 
-payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept
-{
-    if (len == 0)
-        return payload_class::other;
-    const uint8_t b0 = p[0];
-    // RFC 7983 demultiplexing by the first payload byte.
-    if (b0 <= 3)
-        return payload_class::stun;
-    if (b0 >= 20 && b0 <= 63)
-        return payload_class::dtls;
-    if (b0 < 128 || b0 > 191)
-        return payload_class::other;
-    return len < 8 ? payload_class::rtp_short : payload_class::rtp;
-}
-
 // What a leg does with a payload that is not RTP/RTCP (and what a port that
 // is no relay port does with anything): STUN and DTLS to control, the rest
 // dropped.
@@ -161,7 +146,7 @@ static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, r
 
 // A valid UDP datagram to our address: by its destination port, a TURN
 // listener, the kernel's, a relay port (lookup) or a non-relay port.
-static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
+[[gnu::always_inline]] static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
                                      uint32_t src_ip_be, const rte_udp_hdr* udp,
                                      const uint8_t* pl, uint32_t plen, pkt_meta& meta) noexcept
 {

@@ -126,7 +126,22 @@ inline void set_exc(pkt_meta& meta, exc_kind k) noexcept
     meta.exc = k;
 }
 
-payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept;
+// The RFC 7983 class of a UDP payload, from its first byte.
+inline payload_class payload_class_of(const uint8_t* p, uint32_t len) noexcept
+{
+    if (len == 0)
+        return payload_class::other;
+    const uint8_t b0 = p[0];
+    // RFC 7983 demultiplexing by the first payload byte.
+    if (b0 <= 3)
+        return payload_class::stun;
+    if (b0 >= 20 && b0 <= 63)
+        return payload_class::dtls;
+    if (b0 < 128 || b0 > 191)
+        return payload_class::other;
+    return len < 8 ? payload_class::rtp_short : payload_class::rtp;
+}
+
 // A payload a leg does not forward: STUN/DTLS -> exception, else a drop.
 void classify_non_rtp(payload_class pc, pkt_meta& meta) noexcept;
 

@@ -91,16 +91,6 @@ void worker::refresh_hot(session* s) noexcept
         refresh_hot(s->legs[i], s->legs.get());
 }
 
-// What a fast-path packet counts on its receiving leg (line 0 and the RTP
-// line), as forward() does.
-void worker::count_in_fast(leg* l, rte_mbuf* m, const pkt_meta& meta, uint32_t len) noexcept
-{
-    bump(l->ctr.in_pkts);
-    bump(l->ctr.in_bytes, len);
-    l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
-    account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
-}
-
 bool worker::forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 {
     if (meta.family != 4)

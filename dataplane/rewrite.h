@@ -120,8 +120,11 @@ inline void set_payload_len(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off,
 
 // Rewrites a classified IPv4/UDP frame (l3/l4 offsets from classify) in place:
 // addresses, ports, TTL, the IPv4 checksum and the UDP checksum as `ck` says.
-inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off, const rewrite_to& to,
-                         udp_cksum ck) noexcept
+// Always inlined: its callers' `to` then stays in registers and `ck` is
+// mostly known (callgrind, plain at 1k legs: 17 of 786 instructions a packet
+// fewer).
+[[gnu::always_inline]] inline void rewrite_udp4(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off,
+                                                const rewrite_to& to, udp_cksum ck) noexcept
 {
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, l3_off);

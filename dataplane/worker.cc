@@ -24,14 +24,6 @@ namespace isar::dp {
 namespace {
 constexpr unsigned idle_loops_before_sleep = 64;
 
-// RFC 5761 §4: RTCP packet types 192-223 (second byte without the marker bit
-// in 64..95) on a shared port.
-inline bool is_rtcp(const uint8_t* payload) noexcept
-{
-    const uint8_t pt = payload[1] & 0x7f;
-    return pt >= 64 && pt <= 95;
-}
-
 inline drop srtp_drop(crypto::status st) noexcept
 {
     switch (st) {
@@ -232,14 +224,6 @@ void worker::send_burst(tx_buffer& b, uint16_t port, counter& pkts, counter& nby
     b.n = 0;
 }
 
-void worker::tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept
-{
-    tx_buffer& b = tx_[ifc];
-    b.pkts[b.n++] = m;
-    if (b.n == max_burst)
-        tx_flush(ifc);
-}
-
 // Rewrites `m` for target leg `t` and queues it for TX (or for control when
 // the next hop's MAC is not known yet).
 void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
@@ -351,31 +335,6 @@ void worker::init_rtp_clocks(uint64_t tsc_hz) noexcept
         rtp_rate_pt[pt] = rate;
         rtp_mult_pt[pt] = rtp_mult(rate, tsc_hz);
     }
-}
-
-// RFC 3550 receive statistics of an authenticated (or plain) packet: RTP
-// feeds sequence accounting and jitter, RTCP is only counted. The RTP header
-// is in the clear in SRTP too.
-void worker::account_rtp(leg* l, const uint8_t* p, uint32_t len) noexcept
-{
-    rtp_quality& q = l->stats.rtp;
-    if (is_rtcp(p)) {
-        bump(q.rtcp);
-        return;
-    }
-    if (len < 12)
-        return;
-    const uint8_t pt = p[1] & 0x7f;
-    const uint16_t seq = static_cast<uint16_t>((p[2] << 8) | p[3]);
-    const uint32_t ts =
-            (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
-    const uint32_t ssrc =
-            (uint32_t{p[8]} << 24) | (uint32_t{p[9]} << 16) | (uint32_t{p[10]} << 8) | p[11];
-    // The leg's own clock is in a cold line: only legs that have one read it.
-    const bool own = (l->hot & hot_own_clock) != 0;
-    const uint64_t mult = own ? l->rtp_mult : rtp_mult_pt[pt];
-    const uint32_t rate = own ? l->clock_rate : rtp_rate_pt[pt];
-    q.on_rtp(seq, ts, ssrc, pt, mult != 0 ? rtp_arrival(now_tsc_, mult) : 0, mult != 0 ? rate : 0);
 }
 
 // A leg waiting to latch: only within its window and from its latch_from
