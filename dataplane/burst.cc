@@ -76,7 +76,8 @@ inline const void* frame_line(const rte_mbuf* m) noexcept
 // The flow-table entry of packet i: its leg (bit i of `plain` set when the
 // entry says the leg needs no more than lines 0 and 1) or its allocation;
 // their lines asked for.
-void worker::burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
+[[gnu::always_inline]] inline void worker::burst_find(const pkt_meta* meta, unsigned i, leg** legs,
+                                                   turn_alloc** allocs,
                         uint32_t& plain) noexcept
 {
     leg* l = nullptr;

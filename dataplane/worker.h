@@ -347,7 +347,7 @@ inline void worker::tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept
 
 // What a fast-path packet counts on its receiving leg (line 0 and the RTP
 // line), as forward() does.
-inline void worker::count_in_fast(leg* l, rte_mbuf* m, const pkt_meta& meta, uint32_t len) noexcept
+[[gnu::always_inline]] inline void worker::count_in_fast(leg* l, rte_mbuf* m, const pkt_meta& meta, uint32_t len) noexcept
 {
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, len);
