@@ -83,6 +83,88 @@ json rtp_json(const dp::leg& l)
                 {"rtcp_packets", q.rtcp.load(std::memory_order_relaxed)}};
 }
 
+// legs[i]'s clock_rate, max_pps and latch_from into `lr` (`where`: "legs[i].").
+void parse_leg_limits(const json& l, const std::string& where, leg_request& lr)
+{
+    if (auto f = l.find("clock_rate"); f != l.end()) {
+        if (!f->is_number_integer() || f->get<int64_t>() < 1000 || f->get<int64_t>() > 1000000)
+            invalid(where + "clock_rate", "must be an RTP clock rate in Hz from 1000 to "
+                                          "1000000 (e.g. 48000 for Opus)");
+        lr.clock_rate = f->get<uint32_t>();
+    }
+    if (auto f = l.find("max_pps"); f != l.end()) {
+        if (!f->is_number_integer() || f->get<int64_t>() < 1 || f->get<int64_t>() > 10000000)
+            invalid(where + "max_pps", "must be a packet rate from 1 to 10000000");
+        lr.max_pps = f->get<uint32_t>();
+    }
+    if (auto f = l.find("latch_from"); f != l.end()) {
+        std::string perr;
+        auto px = f->is_string() ? parse_prefix(f->get<std::string>(), perr) : std::nullopt;
+        if (!px && f->is_string() &&
+            f->get_ref<const std::string&>().find(':') != std::string::npos)
+            invalid(where + "latch_from", "IPv6 networks are not supported here yet (a "
+                                          "leg's latch_from is an IPv4 network such as "
+                                          "\"198.18.0.0/24\")");
+        if (!px)
+            invalid(where + "latch_from", "must be an IPv4 network such as \"198.18.0.0/24\"" +
+                                                  (perr.empty() ? "" : ": " + perr));
+        lr.latch_from = *px;
+    }
+}
+
+// legs[i] of session.create as a leg_request; every error names the field
+// (keys never quoted).
+leg_request parse_leg_request(const json& l, size_t i)
+{
+    const std::string where = "legs[" + std::to_string(i) + "].";
+    if (!l.is_object())
+        invalid("legs[" + std::to_string(i) + "]", "must be an object");
+    check_fields(l,
+                 {"name", "remote", "family", "targets", "interface", "in", "out", "clock_rate",
+                  "max_pps", "latch_from"},
+                 where);
+    leg_request lr;
+    lr.name = get_string(l, "name", where);
+    if (auto r = l.find("remote"); r != l.end() && !r->is_null()) {
+        if (!r->is_string())
+            invalid(where + "remote", "must be a string IP:PORT or [IPV6]:PORT");
+        std::string err;
+        lr.remote = parse_endpoint_any(r->get<std::string>(), err);
+        if (!lr.remote)
+            invalid(where + "remote", err);
+    }
+    if (auto f = l.find("family"); f != l.end()) {
+        if (!f->is_number_integer() || (f->get<int64_t>() != 4 && f->get<int64_t>() != 6))
+            invalid(where + "family", "must be 4 or 6");
+        lr.family = static_cast<uint8_t>(f->get<unsigned>());
+        if (lr.remote && lr.remote->family != lr.family)
+            invalid(where + "family", "is " + std::to_string(lr.family) +
+                                              " but the remote is an IPv" +
+                                              std::to_string(lr.remote->family) + " address");
+    }
+    if (auto t = l.find("targets"); t != l.end()) {
+        if (!t->is_array())
+            invalid(where + "targets", "must be an array of leg names");
+        std::vector<std::string> names;
+        for (auto& n : *t) {
+            if (!n.is_string())
+                invalid(where + "targets", "must be an array of leg names");
+            names.push_back(n.get<std::string>());
+        }
+        lr.targets = std::move(names);
+    }
+    if (auto f = l.find("interface"); f != l.end()) {
+        // get<unsigned>() would wrap 2^32 to interface 0.
+        if (!f->is_number_unsigned() || f->get<uint64_t>() > std::numeric_limits<unsigned>::max())
+            invalid(where + "interface", "must be an interface index");
+        lr.iface = f->get<unsigned>();
+    }
+    parse_leg_limits(l, where, lr);
+    lr.in = parse_key_field(l, "in", where);
+    lr.out = parse_key_field(l, "out", where);
+    return lr;
+}
+
 } // namespace
 
 commands::commands(dp::dataplane& dp, session_manager& sm, neighbor_manager& nm,
@@ -228,81 +310,8 @@ void commands::cmd_session_create(const json& req, reply_fn& reply)
     auto legs = req.find("legs");
     if (legs == req.end() || !legs->is_array())
         invalid("legs", "must be an array of leg objects");
-    for (size_t i = 0; i < legs->size(); i++) {
-        const json& l = (*legs)[i];
-        const std::string where = "legs[" + std::to_string(i) + "].";
-        if (!l.is_object())
-            invalid("legs[" + std::to_string(i) + "]", "must be an object");
-        check_fields(l, {"name", "remote", "family", "targets", "interface", "in", "out",
-                         "clock_rate", "max_pps", "latch_from"},
-                     where);
-        leg_request lr;
-        lr.name = get_string(l, "name", where);
-        if (auto r = l.find("remote"); r != l.end() && !r->is_null()) {
-            if (!r->is_string())
-                invalid(where + "remote", "must be a string IP:PORT or [IPV6]:PORT");
-            std::string err;
-            lr.remote = parse_endpoint_any(r->get<std::string>(), err);
-            if (!lr.remote)
-                invalid(where + "remote", err);
-        }
-        if (auto f = l.find("family"); f != l.end()) {
-            if (!f->is_number_integer() || (f->get<int64_t>() != 4 && f->get<int64_t>() != 6))
-                invalid(where + "family", "must be 4 or 6");
-            lr.family = static_cast<uint8_t>(f->get<unsigned>());
-            if (lr.remote && lr.remote->family != lr.family)
-                invalid(where + "family", "is " + std::to_string(lr.family) +
-                                                  " but the remote is an IPv" +
-                                                  std::to_string(lr.remote->family) + " address");
-        }
-        if (auto t = l.find("targets"); t != l.end()) {
-            if (!t->is_array())
-                invalid(where + "targets", "must be an array of leg names");
-            std::vector<std::string> names;
-            for (auto& n : *t) {
-                if (!n.is_string())
-                    invalid(where + "targets", "must be an array of leg names");
-                names.push_back(n.get<std::string>());
-            }
-            lr.targets = std::move(names);
-        }
-        if (auto f = l.find("interface"); f != l.end()) {
-            // get<unsigned>() would wrap 2^32 to interface 0.
-            if (!f->is_number_unsigned() ||
-                f->get<uint64_t>() > std::numeric_limits<unsigned>::max())
-                invalid(where + "interface", "must be an interface index");
-            lr.iface = f->get<unsigned>();
-        }
-        if (auto f = l.find("clock_rate"); f != l.end()) {
-            if (!f->is_number_integer() || f->get<int64_t>() < 1000 ||
-                f->get<int64_t>() > 1000000)
-                invalid(where + "clock_rate", "must be an RTP clock rate in Hz from 1000 to "
-                                              "1000000 (e.g. 48000 for Opus)");
-            lr.clock_rate = f->get<uint32_t>();
-        }
-        if (auto f = l.find("max_pps"); f != l.end()) {
-            if (!f->is_number_integer() || f->get<int64_t>() < 1 ||
-                f->get<int64_t>() > 10000000)
-                invalid(where + "max_pps", "must be a packet rate from 1 to 10000000");
-            lr.max_pps = f->get<uint32_t>();
-        }
-        if (auto f = l.find("latch_from"); f != l.end()) {
-            std::string perr;
-            auto px = f->is_string() ? parse_prefix(f->get<std::string>(), perr) : std::nullopt;
-            if (!px && f->is_string() && f->get_ref<const std::string&>().find(':') !=
-                                                 std::string::npos)
-                invalid(where + "latch_from", "IPv6 networks are not supported here yet (a "
-                                              "leg's latch_from is an IPv4 network such as "
-                                              "\"198.18.0.0/24\")");
-            if (!px)
-                invalid(where + "latch_from", "must be an IPv4 network such as \"198.18.0.0/24\"" +
-                                                  (perr.empty() ? "" : ": " + perr));
-            lr.latch_from = *px;
-        }
-        lr.in = parse_key_field(l, "in", where);
-        lr.out = parse_key_field(l, "out", where);
-        cr.legs.push_back(std::move(lr));
-    }
+    for (size_t i = 0; i < legs->size(); i++)
+        cr.legs.push_back(parse_leg_request((*legs)[i], i));
     if (draining_)
         throw bad_request{"draining", "isard is draining: no new sessions (it stops when the "
                                       "existing ones are gone)"};

@@ -502,147 +502,142 @@ uint64_t parse_alloc_id(const std::string& v)
     return std::stoull(v);
 }
 
-} // namespace
-
-int main(int argc, char** argv)
-{
-    CLI::App app{"isarctl: control the Isar media relay (sessions, legs, TURN allocations)"};
-    app.require_subcommand(1);
-    const char* env = getenv("ISAR_SOCKET");
-    std::string sock = env ? env : "/run/isar/isard.sock";
-    bool as_json = false;
-    app.add_option("--socket", sock, "isard's management socket (or $ISAR_SOCKET)");
-    app.add_flag("--json", as_json, "print isard's JSON answer as it is");
-
+// What the command line fills in: the options' storage, which the
+// subcommands' callbacks read when they build the request.
+struct cli_state {
     json req;
-    auto* ping = app.add_subcommand("ping", "check that isard answers");
-    ping->callback([&] { req = {{"cmd", "ping"}}; });
+    std::string id; // session id: session create/show/delete, leg update
+    std::vector<std::string> legs;
+    bool with_metrics = false;
+    std::string leg_name, leg_spec;
+    std::string alloc;
+    unsigned wedge_worker = 0, wedge_s = 10;
+};
 
+// isarctl session create|show|list|delete.
+void add_session_commands(CLI::App& app, cli_state& st)
+{
     auto* session = app.add_subcommand("session", "create, show, list and delete sessions");
     session->require_subcommand(1);
-    std::string id;
-    std::vector<std::string> legs;
     auto* create = session->add_subcommand("create", "create a session and print its relay addresses");
-    create->add_option("ID", id, "session id")->required();
-    create->add_option("--leg", legs,
+    create->add_option("ID", st.id, "session id")->required();
+    create->add_option("--leg", st.legs,
                        "NAME[,remote=IP:PORT|[IPV6]:PORT][,family=4|6][,targets=A+B][,interface=N]"
                        "[,in=KEY][,out=KEY][,clock_rate=HZ][,max_pps=N][,latch_from=CIDR]; KEY: "
                        "SUITE:BASE64, @FILE (a file holding it) or @- (a line of standard input)")
             ->required();
-    bool with_metrics = false;
-    create->add_flag("--metrics", with_metrics,
+    create->add_flag("--metrics", st.with_metrics,
                      "export this session's per-leg series in /metrics (opt-in: bounded labels)");
-    create->callback([&] {
+    create->callback([&st] {
         json l = json::array();
-        for (auto& s : legs)
+        for (auto& s : st.legs)
             l.push_back(parse_leg(s));
-        req = {{"cmd", "session.create"}, {"session", id}, {"legs", l}};
-        if (with_metrics)
-            req["metrics"] = true;
+        st.req = {{"cmd", "session.create"}, {"session", st.id}, {"legs", l}};
+        if (st.with_metrics)
+            st.req["metrics"] = true;
     });
     auto* show = session->add_subcommand("show", "legs, addresses, counters and drops");
-    show->add_option("ID", id, "session id")->required();
-    show->callback([&] { req = {{"cmd", "session.get"}, {"session", id}}; });
+    show->add_option("ID", st.id, "session id")->required();
+    show->callback([&st] { st.req = {{"cmd", "session.get"}, {"session", st.id}}; });
     auto* list = session->add_subcommand("list", "all sessions");
-    list->callback([&] { req = {{"cmd", "session.list"}}; });
+    list->callback([&st] { st.req = {{"cmd", "session.list"}}; });
     auto* del = session->add_subcommand("delete", "delete a session");
-    del->add_option("ID", id, "session id")->required();
-    del->callback([&] { req = {{"cmd", "session.delete"}, {"session", id}}; });
+    del->add_option("ID", st.id, "session id")->required();
+    del->callback([&st] { st.req = {{"cmd", "session.delete"}, {"session", st.id}}; });
+}
 
+// The leg.update request of `leg update ID NAME SPEC`: SPEC's remote=, in=
+// and out=, each at most once; the copies of key values are wiped once they
+// are in the request.
+json leg_update_request(const cli_state& st)
+{
+    json req = {{"cmd", "leg.update"}, {"session", st.id}, {"leg", st.leg_name}};
+    const std::string& leg_spec = st.leg_spec;
+    size_t start = 0;
+    while (start <= leg_spec.size()) {
+        size_t comma = leg_spec.find(',', start);
+        std::string part = leg_spec.substr(start, comma == std::string::npos ? std::string::npos
+                                                                             : comma - start);
+        auto eq = part.find('=');
+        std::string k = eq == std::string::npos ? part : part.substr(0, eq);
+        if (eq == std::string::npos || (k != "remote" && k != "in" && k != "out"))
+            die(2, "leg update: expected remote=IP:PORT|none, in=KEY|none or out=KEY|none "
+                   "(KEY: SUITE:BASE64, @FILE or @-), got " +
+                           (eq == std::string::npos ? std::string("a part without '='")
+                                                    : "unknown key " + quoted_word(k)));
+        if (req.contains(k))
+            die(2, "leg update: " + k + " given twice");
+        std::string v = part.substr(eq + 1);
+        if (v == "none")
+            req[k] = nullptr;
+        else
+            req[k] = k == "remote" ? v : key_value(v, "leg update " + k);
+        wipe(v);
+        wipe(part);
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
+    }
+    return req;
+}
+
+// isarctl leg update.
+void add_leg_commands(CLI::App& app, cli_state& st)
+{
     auto* leg = app.add_subcommand("leg", "change a leg");
     leg->require_subcommand(1);
-    std::string leg_name, leg_spec;
     auto* update = leg->add_subcommand(
             "update", "change a live leg: remote (IP:PORT or [IPV6]:PORT, or none to latch again) and/or SRTP "
                       "keys (re-key; SUITE:BASE64, or none for plain RTP)");
-    update->add_option("ID", id, "session id")->required();
-    update->add_option("NAME", leg_name, "leg name")->required();
-    update->add_option("SPEC", leg_spec,
+    update->add_option("ID", st.id, "session id")->required();
+    update->add_option("NAME", st.leg_name, "leg name")->required();
+    update->add_option("SPEC", st.leg_spec,
                        "[remote=IP:PORT|[IPV6]:PORT|none][,in=KEY|none][,out=KEY|none]; KEY: "
                        "SUITE:BASE64, "
                        "@FILE or @- (standard input)")
             ->required();
-    update->callback([&] {
-        req = {{"cmd", "leg.update"}, {"session", id}, {"leg", leg_name}};
-        size_t start = 0;
-        while (start <= leg_spec.size()) {
-            size_t comma = leg_spec.find(',', start);
-            std::string part = leg_spec.substr(
-                    start, comma == std::string::npos ? std::string::npos : comma - start);
-            auto eq = part.find('=');
-            std::string k = eq == std::string::npos ? part : part.substr(0, eq);
-            if (eq == std::string::npos || (k != "remote" && k != "in" && k != "out"))
-                die(2, "leg update: expected remote=IP:PORT|none, in=KEY|none or out=KEY|none "
-                       "(KEY: SUITE:BASE64, @FILE or @-), got " +
-                               (eq == std::string::npos ? std::string("a part without '='")
-                                                        : "unknown key " + quoted_word(k)));
-            if (req.contains(k))
-                die(2, "leg update: " + k + " given twice");
-            std::string v = part.substr(eq + 1);
-            if (v == "none")
-                req[k] = nullptr;
-            else
-                req[k] = k == "remote" ? v : key_value(v, "leg update " + k);
-            wipe(v);
-            wipe(part);
-            if (comma == std::string::npos)
-                break;
-            start = comma + 1;
-        }
-    });
+    update->callback([&st] { st.req = leg_update_request(st); });
+}
 
-    auto* stats = app.add_subcommand("stats", "per-worker and total counters, and TURN's when on");
-    stats->callback([&] { req = {{"cmd", "stats"}}; });
-
+// isarctl turn list|show|delete.
+void add_turn_commands(CLI::App& app, cli_state& st)
+{
     auto* turn = app.add_subcommand("turn", "list, show and delete TURN allocations");
     turn->require_subcommand(1);
-    std::string alloc;
     auto* tlist = turn->add_subcommand("list", "all TURN allocations");
-    tlist->callback([&] { req = {{"cmd", "turn.list"}}; });
+    tlist->callback([&st] { st.req = {{"cmd", "turn.list"}}; });
     auto* tshow = turn->add_subcommand(
             "show", "an allocation: addresses, counters, permissions and channels");
-    tshow->add_option("ID", alloc, "allocation id (from turn list)")->required();
-    tshow->callback([&] { req = {{"cmd", "turn.get"}, {"allocation", parse_alloc_id(alloc)}}; });
+    tshow->add_option("ID", st.alloc, "allocation id (from turn list)")->required();
+    tshow->callback([&st] {
+        st.req = {{"cmd", "turn.get"}, {"allocation", parse_alloc_id(st.alloc)}};
+    });
     auto* tdel = turn->add_subcommand("delete", "end an allocation (its client gets no notice)");
-    tdel->add_option("ID", alloc, "allocation id (from turn list)")->required();
-    tdel->callback(
-            [&] { req = {{"cmd", "turn.delete"}, {"allocation", parse_alloc_id(alloc)}}; });
+    tdel->add_option("ID", st.alloc, "allocation id (from turn list)")->required();
+    tdel->callback([&st] {
+        st.req = {{"cmd", "turn.delete"}, {"allocation", parse_alloc_id(st.alloc)}};
+    });
+}
 
-    auto* status = app.add_subcommand("status", "state (running/draining), uptime, workers, "
-                                                "sessions, legs");
-    status->callback([&] { req = {{"cmd", "status"}}; });
-    auto* drain = app.add_subcommand(
-            "drain", "stop admitting sessions; isard exits when the existing ones are gone or "
-                     "after [control] drain_timeout_s");
-    drain->callback([&] { req = {{"cmd", "drain"}}; });
-
+// isarctl debug wedge-worker.
+void add_debug_commands(CLI::App& app, cli_state& st)
+{
     auto* debug = app.add_subcommand("debug", "test hooks (need [debug] allow_wedge = true)");
     debug->require_subcommand(1);
-    unsigned wedge_worker = 0, wedge_s = 10;
     auto* wedge = debug->add_subcommand("wedge-worker",
                                         "make a worker stop making progress (watchdog tests)");
-    wedge->add_option("WORKER", wedge_worker, "worker index")->required();
-    wedge->add_option("--seconds", wedge_s, "how long (1-300, default 10)");
-    wedge->callback([&] {
-        req = {{"cmd", "debug.wedge_worker"}, {"worker", wedge_worker}, {"seconds", wedge_s}};
+    wedge->add_option("WORKER", st.wedge_worker, "worker index")->required();
+    wedge->add_option("--seconds", st.wedge_s, "how long (1-300, default 10)");
+    wedge->callback([&st] {
+        st.req = {{"cmd", "debug.wedge_worker"},
+                  {"worker", st.wedge_worker},
+                  {"seconds", st.wedge_s}};
     });
+}
 
-    CLI11_PARSE(app, argc, argv);
-
-    json r = call(sock, req);
-    wipe_keys(req);
-    if (r.contains("error")) {
-        if (as_json)
-            puts(r.dump().c_str());
-        fprintf(stderr, "isarctl: %s: %s\n", str(r["error"]["code"]).c_str(),
-                str(r["error"]["message"]).c_str());
-        return 1;
-    }
-    if (as_json) {
-        puts(r.dump().c_str());
-        return 0;
-    }
-    const std::string cmd = req["cmd"];
+// isard's answer `r` to `cmd` as text (not an error; not --json).
+void print_answer(const std::string& cmd, const json& r)
+{
     if (cmd == "ping") {
         fmt::print("pong: isard {} with {} worker(s)\n", str(r["version"]), r["workers"].dump());
     } else if (cmd == "session.create") {
@@ -688,5 +683,55 @@ int main(int argc, char** argv)
     } else if (cmd == "debug.wedge_worker") {
         fmt::print("worker {} wedged for {}s\n", r["worker"].dump(), r["wedged_s"].dump());
     }
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"isarctl: control the Isar media relay (sessions, legs, TURN allocations)"};
+    app.require_subcommand(1);
+    const char* env = getenv("ISAR_SOCKET");
+    std::string sock = env ? env : "/run/isar/isard.sock";
+    bool as_json = false;
+    app.add_option("--socket", sock, "isard's management socket (or $ISAR_SOCKET)");
+    app.add_flag("--json", as_json, "print isard's JSON answer as it is");
+
+    // The subcommands in the order --help lists them.
+    cli_state st;
+    json& req = st.req;
+    auto* ping = app.add_subcommand("ping", "check that isard answers");
+    ping->callback([&] { req = {{"cmd", "ping"}}; });
+    add_session_commands(app, st);
+    add_leg_commands(app, st);
+    auto* stats = app.add_subcommand("stats", "per-worker and total counters, and TURN's when on");
+    stats->callback([&] { req = {{"cmd", "stats"}}; });
+    add_turn_commands(app, st);
+    auto* status = app.add_subcommand("status", "state (running/draining), uptime, workers, "
+                                                "sessions, legs");
+    status->callback([&] { req = {{"cmd", "status"}}; });
+    auto* drain = app.add_subcommand(
+            "drain", "stop admitting sessions; isard exits when the existing ones are gone or "
+                     "after [control] drain_timeout_s");
+    drain->callback([&] { req = {{"cmd", "drain"}}; });
+    add_debug_commands(app, st);
+
+    CLI11_PARSE(app, argc, argv);
+
+    json r = call(sock, req);
+    wipe_keys(req);
+    if (r.contains("error")) {
+        if (as_json)
+            puts(r.dump().c_str());
+        fprintf(stderr, "isarctl: %s: %s\n", str(r["error"]["code"]).c_str(),
+                str(r["error"]["message"]).c_str());
+        return 1;
+    }
+    if (as_json) {
+        puts(r.dump().c_str());
+        return 0;
+    }
+    const std::string cmd = req["cmd"];
+    print_answer(cmd, r);
     return 0;
 }

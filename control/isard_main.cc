@@ -111,6 +111,148 @@ cpu_set_t stream_cpus(const cpu_set_t& boot)
     return CPU_COUNT(&s) > 0 ? s : boot;
 }
 
+// What the configuration points at, checked before anything starts: the
+// TURN secrets (present, private) and the TLS certificate and key. False
+// after printing why.
+bool check_config_files(const ctl::config& cfg)
+{
+    std::string err;
+    if (cfg.turn.enabled()) {
+        // The copy read here is wiped at once.
+        ctl::turn_secrets secrets;
+        if (!ctl::load_turn_secrets(cfg.turn.auth_secret_file, secrets, err)) {
+            fprintf(stderr, "isard: configuration error: turn.auth_secret_file: %s\n", err.c_str());
+            return false;
+        }
+    }
+    if (!cfg.turn.listen_tls.empty()) { // the certificate and key load (and the key is private)
+        ctl::tls_context tls(cfg.turn.tls_cert, cfg.turn.tls_key);
+        if (tls.reload(err) != 0) {
+            fprintf(stderr, "isard: configuration error: turn.tls_cert/tls_key: %s\n", err.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
+// SIGINT/SIGTERM/SIGHUP go to the control loop's signalfd: blocked before
+// EAL (or anyone) starts threads, which inherit the mask.
+void block_signals()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+// rte_eal_init with the configuration's [eal] args; false after printing why.
+bool init_eal(const ctl::config& cfg)
+{
+    std::vector<std::string> eal = {"isard"};
+    eal.insert(eal.end(), cfg.eal_args.begin(), cfg.eal_args.end());
+    std::vector<char*> eargv;
+    for (auto& s : eal)
+        eargv.push_back(s.data());
+    if (rte_eal_init(static_cast<int>(eargv.size()), eargv.data()) < 0) {
+        fprintf(stderr, "isard: EAL initialisation failed (see the EAL messages above); check "
+                        "[eal] args: lcores (-l), --no-huge or hugepages, --vdev\n");
+        return false;
+    }
+    return true;
+}
+
+// The "ready" lines in the log and to systemd, once the control loop runs.
+void announce_ready(const ctl::config& cfg, dp::dataplane& dp, ctl::neighbor_manager& nm,
+                    const ctl::turn_manager& turn, const ctl::stream_server* streams)
+{
+    nm.announce();
+    ISAR_LOG(NOTICE, "ready: {} worker(s), {} interface(s), control socket {}", dp.nworkers(),
+             dp.nifaces(), cfg.socket);
+    if (turn.enabled())
+        ISAR_LOG(NOTICE, "turn: UDP port(s) {} on every interface address, realm \"{}\"",
+                 fmt::join(cfg.turn.listen_udp, ","), cfg.turn.realm);
+    if (streams)
+        ISAR_LOG(NOTICE, "turn: TCP port(s) [{}], TLS port(s) [{}], {} stream thread(s)",
+                 fmt::join(streams->tcp_ports(), ","), fmt::join(streams->tls_ports(), ","),
+                 streams->nthreads());
+    sd_notifyf(0, "READY=1\nSTATUS=%u workers, %u interfaces", dp.nworkers(), dp.nifaces());
+}
+
+// After rte_eal_init: the dataplane, the control plane and TURN set up, the
+// control loop run until it ends (a signal, a drain), everything stopped.
+// The control loop's result (0 = a clean stop); 1 if the start failed.
+int run_relay(const ctl::config& cfg, const cpu_set_t* boot_cpus)
+{
+    std::string err;
+    // Before any SRTP context exists and before the workers prepare
+    // their engine state (dataplane::launch).
+    crypto::set_compact_gcm(cfg.srtp_compact_keys);
+    if (!dp::place_srtp_contexts()) // hugepages, like the legs
+        ISAR_LOG(INFO, "SRTP contexts: on the C++ heap (the EAL has no hugepages)");
+    dp::dataplane dp;
+    if (dp.init(dataplane_config(cfg), 0, err) != 0) {
+        ISAR_LOG(ERR, "dataplane: {}", err);
+        return 1;
+    }
+    for (unsigned i = 0; i < dp.nifaces(); i++) {
+        ISAR_LOG(INFO, "interface {}: {}", i, dp.port_desc(i));
+        ISAR_LOG(INFO, "interface {}: {}", i, dp.ownership_desc(i));
+    }
+    ctl::session_manager sm(dp, cfg);
+    ctl::neighbor_manager nm(dp);
+    ctl::commands cmds(dp, sm, nm, cfg);
+    // TURN over TCP/TLS: the stream threads' mailbox to control, whose
+    // turn_manager takes its events and issues its commands.
+    ctl::stream_hub hub(cfg.turn.streams() ? cfg.turn.stream_threads : 1);
+    ctl::turn_manager turn(dp, cfg, sm);
+    if (cfg.turn.streams())
+        turn.set_hub(&hub);
+    if (turn.init(err) != 0) {
+        ISAR_LOG(ERR, "turn: {}", err);
+        return 1;
+    }
+    if (turn.enabled()) {
+        cmds.set_turn(&turn);
+        sm.on_other_ack = [&turn](dp::flow_cmd* c) { turn.on_ack(c); };
+    }
+    ctl::event_loop loop(cfg, cmds, sm, nm);
+    if (loop.open(err) != 0) {
+        ISAR_LOG(ERR, "control: {}", err);
+        return 1;
+    }
+    if (dp.launch(err) != 0) {
+        ISAR_LOG(ERR, "dataplane: {}", err);
+        return 1;
+    }
+    // TURN over TCP/TLS: the stream threads, once the workers run.
+    std::unique_ptr<ctl::stream_server> streams;
+    if (cfg.turn.streams()) {
+        streams = std::make_unique<ctl::stream_server>(
+                cfg.turn, hub, ctl::stream_dp_of(dp, cfg.turn.stream_threads));
+        if (boot_cpus != nullptr)
+            streams->set_cpus(stream_cpus(*boot_cpus));
+        if (streams->start(err) != 0) {
+            ISAR_LOG(ERR, "turn: {}", err);
+            dp.stop();
+            return 1;
+        }
+        cmds.set_streams(streams.get());
+        loop.on_reload([&streams] {
+            std::string e;
+            streams->reload_tls(e); // logs the outcome
+        });
+    }
+    const int rc = loop.run([&] { announce_ready(cfg, dp, nm, turn, streams.get()); });
+    sd_notify(0, "STOPPING=1");
+    if (streams)
+        streams->stop(); // before the workers: they share the stream rings
+    dp.stop();
+    ISAR_LOG(NOTICE, "stopped");
+    return rc;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -129,23 +271,8 @@ int main(int argc, char** argv)
         fprintf(stderr, "isard: configuration error: %s\n", err.c_str());
         return 1;
     }
-    if (cfg->turn.enabled()) {
-        // The secrets are checked (present, private) before anything starts;
-        // the copy read here is wiped at once.
-        ctl::turn_secrets secrets;
-        if (!ctl::load_turn_secrets(cfg->turn.auth_secret_file, secrets, err)) {
-            fprintf(stderr, "isard: configuration error: turn.auth_secret_file: %s\n",
-                    err.c_str());
-            return 1;
-        }
-    }
-    if (!cfg->turn.listen_tls.empty()) { // the certificate and key load (and the key is private)
-        ctl::tls_context tls(cfg->turn.tls_cert, cfg->turn.tls_key);
-        if (tls.reload(err) != 0) {
-            fprintf(stderr, "isard: configuration error: turn.tls_cert/tls_key: %s\n", err.c_str());
-            return 1;
-        }
-    }
+    if (!check_config_files(*cfg))
+        return 1;
     if (print)
         fputs(ctl::dump_config(*cfg).c_str(), stdout);
     if (check || print) {
@@ -160,113 +287,16 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    // SIGINT/SIGTERM/SIGHUP go to the control loop's signalfd: block them
-    // before EAL (or anyone) starts threads, which inherit the mask.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
+    block_signals();
     // The CPUs isard was started on (systemd's CPUAffinity=): the TURN stream
     // threads run there, minus the workers' CPUs (EAL pins the main thread).
     cpu_set_t boot_cpus;
     CPU_ZERO(&boot_cpus);
     const bool have_boot_cpus = sched_getaffinity(0, sizeof(boot_cpus), &boot_cpus) == 0;
-
-    std::vector<std::string> eal = {"isard"};
-    eal.insert(eal.end(), cfg->eal_args.begin(), cfg->eal_args.end());
-    std::vector<char*> eargv;
-    for (auto& s : eal)
-        eargv.push_back(s.data());
-    if (rte_eal_init(static_cast<int>(eargv.size()), eargv.data()) < 0) {
-        fprintf(stderr, "isard: EAL initialisation failed (see the EAL messages above); check "
-                        "[eal] args: lcores (-l), --no-huge or hugepages, --vdev\n");
+    if (!init_eal(*cfg))
         return 1;
-    }
     rte_log_set_level(ctl::logtype, log_level(cfg->log_level));
-    int rc = 1;
-    {
-        // Before any SRTP context exists and before the workers prepare
-        // their engine state (dataplane::launch).
-        crypto::set_compact_gcm(cfg->srtp_compact_keys);
-        if (!dp::place_srtp_contexts()) // hugepages, like the legs
-            ISAR_LOG(INFO, "SRTP contexts: on the C++ heap (the EAL has no hugepages)");
-        dp::dataplane dp;
-        if (dp.init(dataplane_config(*cfg), 0, err) != 0) {
-            ISAR_LOG(ERR, "dataplane: {}", err);
-            goto out;
-        }
-        for (unsigned i = 0; i < dp.nifaces(); i++) {
-            ISAR_LOG(INFO, "interface {}: {}", i, dp.port_desc(i));
-            ISAR_LOG(INFO, "interface {}: {}", i, dp.ownership_desc(i));
-        }
-        ctl::session_manager sm(dp, *cfg);
-        ctl::neighbor_manager nm(dp);
-        ctl::commands cmds(dp, sm, nm, *cfg);
-        // TURN over TCP/TLS: the stream threads' mailbox to control, whose
-        // turn_manager takes its events and issues its commands.
-        ctl::stream_hub hub(cfg->turn.streams() ? cfg->turn.stream_threads : 1);
-        ctl::turn_manager turn(dp, *cfg, sm);
-        if (cfg->turn.streams())
-            turn.set_hub(&hub);
-        if (turn.init(err) != 0) {
-            ISAR_LOG(ERR, "turn: {}", err);
-            goto out;
-        }
-        if (turn.enabled()) {
-            cmds.set_turn(&turn);
-            sm.on_other_ack = [&turn](dp::flow_cmd* c) { turn.on_ack(c); };
-        }
-        ctl::event_loop loop(*cfg, cmds, sm, nm);
-        if (loop.open(err) != 0) {
-            ISAR_LOG(ERR, "control: {}", err);
-            goto out;
-        }
-        if (dp.launch(err) != 0) {
-            ISAR_LOG(ERR, "dataplane: {}", err);
-            goto out;
-        }
-        // TURN over TCP/TLS: the stream threads, once the workers run.
-        std::unique_ptr<ctl::stream_server> streams;
-        if (cfg->turn.streams()) {
-            streams = std::make_unique<ctl::stream_server>(
-                    cfg->turn, hub, ctl::stream_dp_of(dp, cfg->turn.stream_threads));
-            if (have_boot_cpus)
-                streams->set_cpus(stream_cpus(boot_cpus));
-            if (streams->start(err) != 0) {
-                ISAR_LOG(ERR, "turn: {}", err);
-                dp.stop();
-                goto out;
-            }
-            cmds.set_streams(streams.get());
-            loop.on_reload([&streams] {
-                std::string e;
-                streams->reload_tls(e); // logs the outcome
-            });
-        }
-        rc = loop.run([&] {
-            nm.announce();
-            ISAR_LOG(NOTICE, "ready: {} worker(s), {} interface(s), control socket {}",
-                     dp.nworkers(), dp.nifaces(), cfg->socket);
-            if (turn.enabled())
-                ISAR_LOG(NOTICE, "turn: UDP port(s) {} on every interface address, realm \"{}\"",
-                         fmt::join(cfg->turn.listen_udp, ","), cfg->turn.realm);
-            if (streams)
-                ISAR_LOG(NOTICE, "turn: TCP port(s) [{}], TLS port(s) [{}], {} stream thread(s)",
-                         fmt::join(streams->tcp_ports(), ","), fmt::join(streams->tls_ports(), ","),
-                         streams->nthreads());
-            sd_notifyf(0, "READY=1\nSTATUS=%u workers, %u interfaces", dp.nworkers(),
-                       dp.nifaces());
-        });
-        sd_notify(0, "STOPPING=1");
-        if (streams)
-            streams->stop(); // before the workers: they share the stream rings
-        dp.stop();
-        ISAR_LOG(NOTICE, "stopped");
-    }
-out:
+    const int rc = run_relay(*cfg, have_boot_cpus ? &boot_cpus : nullptr);
     rte_eal_cleanup();
     return rc == 0 ? 0 : 1;
 }

@@ -54,6 +54,81 @@ bool paired_queue_driver(std::string_view drv)
     return drv == "net_tap";
 }
 
+// The RX queues of `port` (`nrxq`) for `nworkers` workers, and whether the
+// port has the `ntxq` TX queues it needs: 0, or a negative errno with `err`.
+int queue_counts(uint16_t port, const rte_eth_dev_info& info, const std::string& drv,
+                 unsigned nworkers, uint16_t ntxq, uint16_t& nrxq, std::string& err)
+{
+    if (info.max_tx_queues < ntxq) {
+        err = "port " + std::to_string(port) + " (" + drv + ") has " +
+              std::to_string(info.max_tx_queues) + " TX queue(s); Isar needs one per worker plus " +
+              "one for the control lcore = " + std::to_string(ntxq);
+        if (drv == "net_af_packet")
+            err += " (add qpairs=" + std::to_string(ntxq) + " to the vdev arguments)";
+        return -EINVAL;
+    }
+    nrxq = fixed_queue_driver(drv)    ? info.max_rx_queues
+           : paired_queue_driver(drv) ? ntxq
+                                      : std::min<uint16_t>(info.max_rx_queues, nworkers);
+    if (nrxq > info.max_rx_queues) {
+        err = "port " + std::to_string(port) + " (" + drv + ") has " +
+              std::to_string(info.max_rx_queues) + " RX queue(s); it needs as many as TX " +
+              "queues = " + std::to_string(nrxq);
+        return -EINVAL;
+    }
+    if (nrxq == 0) {
+        err = "port " + std::to_string(port) + " (" + drv + ") has no RX queue";
+        return -EINVAL;
+    }
+    if (nrxq > nworkers * max_rxq_per_worker) {
+        err = "port " + std::to_string(port) + " has too many RX queues for the workers";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+// The RX queues (mbufs from `pool`) and TX queues of a configured port, with
+// the descriptor counts the device adjusts `rx_desc` and `tx_desc` to.
+int setup_queues(uint16_t port, uint16_t nrxq, uint16_t ntxq, uint16_t rx_desc, uint16_t tx_desc,
+                 rte_mempool* pool, std::string& err)
+{
+    uint16_t nrxd = rx_desc, ntxd = tx_desc;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
+    const int socket = rte_eth_dev_socket_id(port);
+    for (uint16_t q = 0; q < nrxq; q++) {
+        int rc = rte_eth_rx_queue_setup(port, q, nrxd, socket, nullptr, pool);
+        if (rc != 0) {
+            err = "port " + std::to_string(port) + ": RX queue " + std::to_string(q) +
+                  " setup failed: " + strerror(-rc);
+            return rc;
+        }
+    }
+    for (uint16_t q = 0; q < ntxq; q++) {
+        int rc = rte_eth_tx_queue_setup(port, q, ntxd, socket, nullptr);
+        if (rc != 0) {
+            err = "port " + std::to_string(port) + ": TX queue " + std::to_string(q) +
+                  " setup failed: " + strerror(-rc);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+// The port's line in the start-up log (dataplane::port_desc): driver,
+// queues and what its checksum offloads do.
+std::string port_text(uint16_t port, const std::string& drv, uint16_t nrxq, uint16_t ntxq,
+                      const iface& ifc, const rte_eth_conf& conf)
+{
+    constexpr uint64_t rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+    std::string desc = "port " + std::to_string(port) + " (" + drv + "), " + std::to_string(nrxq) +
+                       " RX/" + std::to_string(ntxq) + " TX queues: TX checksum offload " +
+                       (ifc.tx_cksum_offload ? "on" : "off") + ", RX checksum verification " +
+                       ((conf.rxmode.offloads & rx_cksum) == rx_cksum ? "on" : "off");
+    if (ifc.rx_partial_cksum)
+        desc += ", RX checksums may be partial";
+    return desc;
+}
+
 // A policer for `pps` packets per second over all workers: each worker
 // polices its share, with bursts of max(16, share / 10) but never more than
 // half the ring they go to holds (a burst the ring cannot take would be lost
@@ -151,31 +226,10 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
     }
     const std::string drv = info.driver_name ? info.driver_name : "?";
     const uint16_t ntxq = static_cast<uint16_t>(nworkers_ + 1);
-    if (info.max_tx_queues < ntxq) {
-        err = "port " + std::to_string(port) + " (" + drv + ") has " +
-              std::to_string(info.max_tx_queues) + " TX queue(s); Isar needs one per worker plus " +
-              "one for the control lcore = " + std::to_string(ntxq);
-        if (drv == "net_af_packet")
-            err += " (add qpairs=" + std::to_string(ntxq) + " to the vdev arguments)";
-        return -EINVAL;
-    }
-    uint16_t nrxq = fixed_queue_driver(drv)    ? info.max_rx_queues
-                    : paired_queue_driver(drv) ? ntxq
-                                               : std::min<uint16_t>(info.max_rx_queues, nworkers_);
-    if (nrxq > info.max_rx_queues) {
-        err = "port " + std::to_string(port) + " (" + drv + ") has " +
-              std::to_string(info.max_rx_queues) + " RX queue(s); it needs as many as TX " +
-              "queues = " + std::to_string(nrxq);
-        return -EINVAL;
-    }
-    if (nrxq == 0) {
-        err = "port " + std::to_string(port) + " (" + drv + ") has no RX queue";
-        return -EINVAL;
-    }
-    if (nrxq > nworkers_ * max_rxq_per_worker) {
-        err = "port " + std::to_string(port) + " has too many RX queues for the workers";
-        return -EINVAL;
-    }
+    uint16_t nrxq = 0;
+    rc = queue_counts(port, info, drv, nworkers_, ntxq, nrxq, err);
+    if (rc != 0)
+        return rc;
 
     rte_eth_conf conf{};
     // Checksums: verified by the NIC on receive where it can (the flags feed
@@ -200,25 +254,9 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
               strerror(-rc);
         return rc;
     }
-    uint16_t nrxd = cfg_.rx_desc, ntxd = cfg_.tx_desc;
-    rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
-    const int socket = rte_eth_dev_socket_id(port);
-    for (uint16_t q = 0; q < nrxq; q++) {
-        rc = rte_eth_rx_queue_setup(port, q, nrxd, socket, nullptr, pool_);
-        if (rc != 0) {
-            err = "port " + std::to_string(port) + ": RX queue " + std::to_string(q) +
-                  " setup failed: " + strerror(-rc);
-            return rc;
-        }
-    }
-    for (uint16_t q = 0; q < ntxq; q++) {
-        rc = rte_eth_tx_queue_setup(port, q, ntxd, socket, nullptr);
-        if (rc != 0) {
-            err = "port " + std::to_string(port) + ": TX queue " + std::to_string(q) +
-                  " setup failed: " + strerror(-rc);
-            return rc;
-        }
-    }
+    rc = setup_queues(port, nrxq, ntxq, cfg_.rx_desc, cfg_.tx_desc, pool_, err);
+    if (rc != 0)
+        return rc;
     // No RX flush after start: a pcap or ring port may already hold the
     // packets the operator wants relayed.
     rc = rte_eth_dev_start(port);
@@ -232,15 +270,7 @@ int dataplane::setup_port(iface& ifc, const iface_config& ic, std::string& err)
     if (rte_eth_dev_get_mtu(port, &mtu) == 0 && mtu != 0)
         ifc.mtu = mtu;
     nrxq_.push_back(nrxq);
-    constexpr uint64_t rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
-    std::string desc = "port " + std::to_string(port) + " (" + drv + "), " +
-                       std::to_string(nrxq) + " RX/" + std::to_string(ntxq) +
-                       " TX queues: TX checksum offload " +
-                       (ifc.tx_cksum_offload ? "on" : "off") + ", RX checksum verification " +
-                       ((conf.rxmode.offloads & rx_cksum) == rx_cksum ? "on" : "off");
-    if (ifc.rx_partial_cksum)
-        desc += ", RX checksums may be partial";
-    port_desc_.push_back(std::move(desc));
+    port_desc_.push_back(port_text(port, drv, nrxq, ntxq, ifc, conf));
     return 0;
 }
 

@@ -537,40 +537,44 @@ void row(const char* name, double a, double b, const char* unit = "")
     printf("  %-22s %16.0f %16.0f %+14.0f %s\n", name, a, b, b - a, unit);
 }
 
-} // namespace
+// The soak's running totals: taken at the start and at the end of the timed
+// churn, whose report is their difference.
+struct tally {
+    uint64_t sent, received, drops, exceptions, created, deleted, keyed, probes;
+};
 
-int run(const options& o)
+tally tally_of(const soak& sk)
 {
-    soak sk(o);
-    if (!sk.setup()) {
-        fprintf(stderr, "soak: setup failed: %s\n", sk.error.c_str());
-        printf("soak: LEAK (setup failed: %s)\n", sk.error.c_str());
-        return 1;
-    }
+    return tally{sk.sent,    sk.received, sk.drops(), sk.exceptions(),
+                 sk.created, sk.deleted,  sk.keyed,   sk.probes};
+}
+
+tally operator-(const tally& b, const tally& a)
+{
+    return tally{b.sent - a.sent,       b.received - a.received,
+                 b.drops - a.drops,     b.exceptions - a.exceptions,
+                 b.created - a.created, b.deleted - a.deleted,
+                 b.keyed - a.keyed,     b.probes - a.probes};
+}
+
+// --inject-leak proves the verdict: one mbuf, one DPDK allocation and 4 MiB
+// of heap never given back.
+void inject_leak(soak& sk)
+{
+    (void)rte_pktmbuf_alloc(sk.dp->pool());
+    (void)rte_malloc("soak_leak", 64, 0);
+    auto* p = static_cast<char*>(malloc(4u << 20));
+    memset(p, 1, 4u << 20);
+}
+
+// The timed churn: o.sessions sessions (fewer if o.seconds run out), with
+// progress on stderr every ~10 % (in chunks; each chunk ends with no churn
+// session left, which costs nothing measurable). Returns the seconds taken.
+double timed_churn(soak& sk, const options& o, uint64_t recv0)
+{
     const uint64_t hz = sk.hz;
-    fprintf(stderr,
-            "soak: %u long-lived sessions forwarding (aimed at %.2f Mpps); warm-up churn of %u "
-            "sessions, then %lu (limit %.0f s), %u requests in flight, 1 in 4 with "
-            "AES_CM_128_HMAC_SHA1_80 keys\n",
-            o.base_sessions, o.rate_pps / 1e6, o.warmup, static_cast<unsigned long>(o.sessions),
-            o.seconds, o.window);
-    sk.churn(o.warmup, ~0ull);
-    sk.settle();
-    const sample a = sk.take();
-    const uint64_t sent0 = sk.sent, recv0 = sk.received, drops0 = sk.drops(),
-                   exc0 = sk.exceptions(), created0 = sk.created, deleted0 = sk.deleted,
-                   keyed0 = sk.keyed, probes0 = sk.probes;
-    sk.max_in_use = 0;
-    if (o.inject_leak) { // proves the verdict: one mbuf, one DPDK allocation, 4 MiB of heap
-        (void)rte_pktmbuf_alloc(sk.dp->pool());
-        (void)rte_malloc("soak_leak", 64, 0);
-        auto* p = static_cast<char*>(malloc(4u << 20));
-        memset(p, 1, 4u << 20);
-    }
     const uint64_t t0 = rte_rdtsc();
     const uint64_t deadline = t0 + static_cast<uint64_t>(o.seconds * static_cast<double>(hz));
-    // Progress every ~10 % (in chunks; each chunk ends with no churn
-    // session left, which costs nothing measurable).
     const uint64_t chunk = std::max<uint64_t>(10000, o.sessions / 10);
     uint64_t done = 0;
     while (done < o.sessions && rte_rdtsc() < deadline) {
@@ -584,24 +588,24 @@ int run(const options& o)
                 static_cast<unsigned long>(sk.received - recv0), sk.dp->mbufs_in_use(),
                 static_cast<double>(rss_bytes()) / 1048576.0);
     }
-    const double el = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
-    sk.settle();
-    const sample b = sk.take();
-    const uint64_t sent = sk.sent - sent0, recv = sk.received - recv0, drops = sk.drops() - drops0,
-                   exc = sk.exceptions() - exc0;
-    const uint64_t cr = sk.created - created0, de = sk.deleted - deleted0;
+    return static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(hz);
+}
 
+// The churn and forwarding totals of the timed churn (`d`, over `el`
+// seconds) and the start/end table.
+void print_report(const soak& sk, const tally& d, double el, const sample& a, const sample& b)
+{
     printf("churn soak: %lu sessions created and %lu deleted in %.1f s: %.0f sessions/s "
            "created+deleted (%.0f requests/s), %lu with SRTP keys\n",
-           static_cast<unsigned long>(cr), static_cast<unsigned long>(de), el,
-           static_cast<double>(cr) / el, static_cast<double>(cr + de) / el,
-           static_cast<unsigned long>(sk.keyed - keyed0));
+           static_cast<unsigned long>(d.created), static_cast<unsigned long>(d.deleted), el,
+           static_cast<double>(d.created) / el, static_cast<double>(d.created + d.deleted) / el,
+           static_cast<unsigned long>(d.keyed));
     printf("forwarding: %lu packets sent, %lu forwarded (%.2f Mpps), %lu dropped (%s), %lu to "
            "control; %lu probe packets through churned sessions; peak mbufs in use %lu\n",
-           static_cast<unsigned long>(sent), static_cast<unsigned long>(recv),
-           static_cast<double>(recv) / el / 1e6, static_cast<unsigned long>(drops),
-           sk.drops_str().c_str(), static_cast<unsigned long>(exc),
-           static_cast<unsigned long>(sk.probes - probes0), static_cast<unsigned long>(sk.max_in_use));
+           static_cast<unsigned long>(d.sent), static_cast<unsigned long>(d.received),
+           static_cast<double>(d.received) / el / 1e6, static_cast<unsigned long>(d.drops),
+           sk.drops_str().c_str(), static_cast<unsigned long>(d.exceptions),
+           static_cast<unsigned long>(d.probes), static_cast<unsigned long>(sk.max_in_use));
     printf("  %-22s %16s %16s %14s\n", "", "start", "end", "delta");
     row("mbufs in use", a.mbufs, b.mbufs);
     row("DPDK heap bytes", static_cast<double>(a.heap_bytes), static_cast<double>(b.heap_bytes), "B");
@@ -611,7 +615,13 @@ int run(const options& o)
     row("legs", static_cast<double>(a.legs), static_cast<double>(b.legs));
     row("flow table entries", a.flows, b.flows);
     row("free relay ports", static_cast<double>(a.ports_free), static_cast<double>(b.ports_free));
+}
 
+// The verdict's reasons: what the end sample `b` leaked or lost against the
+// start `a`, and what went wrong in between. None = OK.
+std::vector<std::string> leak_reasons(const options& o, const soak& sk, const tally& d,
+                                      const sample& a, const sample& b)
+{
     std::vector<std::string> why;
     if (b.mbufs != a.mbufs)
         why.push_back("mbufs in use " + std::to_string(a.mbufs) + " -> " + std::to_string(b.mbufs));
@@ -630,15 +640,48 @@ int run(const options& o)
         why.push_back("sessions/legs/flows/ports not back to the long-lived ones");
     if (sk.failed)
         why.push_back(std::to_string(sk.failed) + " requests failed: " + sk.error);
-    if (cr != de)
+    if (d.created != d.deleted)
         why.push_back("created != deleted");
-    if (recv == 0)
+    if (d.received == 0)
         why.push_back("nothing forwarded");
-    if (sent != recv + drops + exc)
-        why.push_back("packets unaccounted for: sent " + std::to_string(sent) + " != forwarded + " +
-                      "dropped + to control");
+    if (d.sent != d.received + d.drops + d.exceptions)
+        why.push_back("packets unaccounted for: sent " + std::to_string(d.sent) +
+                      " != forwarded + " + "dropped + to control");
     if (sk.gen_fail)
         why.push_back("generator failed");
+    return why;
+}
+
+} // namespace
+
+int run(const options& o)
+{
+    soak sk(o);
+    if (!sk.setup()) {
+        fprintf(stderr, "soak: setup failed: %s\n", sk.error.c_str());
+        printf("soak: LEAK (setup failed: %s)\n", sk.error.c_str());
+        return 1;
+    }
+    fprintf(stderr,
+            "soak: %u long-lived sessions forwarding (aimed at %.2f Mpps); warm-up churn of %u "
+            "sessions, then %lu (limit %.0f s), %u requests in flight, 1 in 4 with "
+            "AES_CM_128_HMAC_SHA1_80 keys\n",
+            o.base_sessions, o.rate_pps / 1e6, o.warmup, static_cast<unsigned long>(o.sessions),
+            o.seconds, o.window);
+    sk.churn(o.warmup, ~0ull);
+    sk.settle();
+    const sample a = sk.take();
+    const tally start = tally_of(sk);
+    sk.max_in_use = 0;
+    if (o.inject_leak)
+        inject_leak(sk);
+    const double el = timed_churn(sk, o, start.received);
+    sk.settle();
+    const sample b = sk.take();
+    const tally d = tally_of(sk) - start;
+    print_report(sk, d, el, a, b);
+
+    const std::vector<std::string> why = leak_reasons(o, sk, d, a, b);
     if (why.empty()) {
         printf("soak: OK\n");
         return 0;
