@@ -32,7 +32,7 @@ event_loop::~event_loop()
         ::close(signal_fd_);
 }
 
-int event_loop::open(std::string& err)
+sigset_t block_control_signals() noexcept
 {
     sigset_t set;
     sigemptyset(&set);
@@ -40,6 +40,12 @@ int event_loop::open(std::string& err)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    return set;
+}
+
+int event_loop::open(std::string& err)
+{
+    const sigset_t set = block_control_signals();
     signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC);
     if (signal_fd_ < 0) {
         err = std::string("signalfd: ") + strerror(errno);

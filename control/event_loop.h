@@ -6,6 +6,7 @@
 // kind (uring_ctx.h).
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -21,6 +22,11 @@
 #include "control/uring_ctx.h"
 
 namespace isar::ctl {
+
+// SIGINT, SIGTERM and SIGHUP: blocked in every thread (the mask is
+// inherited, so before EAL or anyone starts one) and read by the control
+// loop's signalfd. Returns the set it blocked.
+sigset_t block_control_signals() noexcept;
 
 class event_loop {
 public:

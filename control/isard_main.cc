@@ -135,18 +135,6 @@ bool check_config_files(const ctl::config& cfg)
     return true;
 }
 
-// SIGINT/SIGTERM/SIGHUP go to the control loop's signalfd: blocked before
-// EAL (or anyone) starts threads, which inherit the mask.
-void block_signals()
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 // rte_eal_init with the configuration's [eal] args; false after printing why.
 bool init_eal(const ctl::config& cfg)
 {
@@ -287,7 +275,9 @@ int main(int argc, char** argv)
         return 1;
     }
 
-    block_signals();
+    // SIGINT/SIGTERM/SIGHUP go to the control loop's signalfd: blocked before
+    // EAL (or anyone) starts threads, which inherit the mask.
+    ctl::block_control_signals();
     // The CPUs isard was started on (systemd's CPUAffinity=): the TURN stream
     // threads run there, minus the workers' CPUs (EAL pins the main thread).
     cpu_set_t boot_cpus;

@@ -185,8 +185,8 @@ protected:
         if (const turn::attr_view* e = m.find(turn::attr::error_code)) {
             EXPECT_TRUE(turn::read_error_code(*e, a.code));
         }
-        if (const turn::attr_view* n = m.find(turn::attr::nonce))
-            a.nonce.assign(reinterpret_cast<const char*>(n->value), n->len);
+        if (const turn::attr_view* nv = m.find(turn::attr::nonce))
+            a.nonce.assign(reinterpret_cast<const char*>(nv->value), nv->len);
         if (const turn::attr_view* x = m.find(turn::attr::xor_mapped_address)) {
             EXPECT_TRUE(turn::read_xor_address(m, *x, a.mapped));
         }
