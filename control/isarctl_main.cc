@@ -635,8 +635,10 @@ void add_debug_commands(CLI::App& app, cli_state& st)
     });
 }
 
-// isard's answer `r` to `cmd` as text (not an error; not --json).
-void print_answer(const std::string& cmd, const json& r)
+// isard's answer `r` to `cmd` as text (not an error; not --json). `r` is not
+// const: a key an older or newer isard does not send reads as null (printed
+// "-") instead of tripping nlohmann's assertion on a const object.
+void print_answer(const std::string& cmd, json& r)
 {
     if (cmd == "ping") {
         fmt::print("pong: isard {} with {} worker(s)\n", str(r["version"]), r["workers"].dump());

@@ -138,9 +138,12 @@ bool check_config_files(const ctl::config& cfg)
 // rte_eal_init with the configuration's [eal] args; false after printing why.
 bool init_eal(const ctl::config& cfg)
 {
-    std::vector<std::string> eal = {"isard"};
+    // Kept until exit, as argv would be: what EAL keeps of it is its business.
+    static std::vector<std::string> eal;
+    static std::vector<char*> eargv;
+    eal = {"isard"};
     eal.insert(eal.end(), cfg.eal_args.begin(), cfg.eal_args.end());
-    std::vector<char*> eargv;
+    eargv.clear();
     for (auto& s : eal)
         eargv.push_back(s.data());
     if (rte_eal_init(static_cast<int>(eargv.size()), eargv.data()) < 0) {

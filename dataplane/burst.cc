@@ -210,7 +210,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         burst_find(meta, i, legs, allocs, plain);
     // A burst of plain packets only (a two-leg call's) has nothing more to
     // prefetch: the act pass then skips the pipeline, ~60 instructions a
-    // packet (callgrind, bench/README.md).
+    // packet (bench/load/instructions.sh; README.md, session 11).
     const bool pipeline = needs_pipeline(legs, allocs, n, plain);
     if (pipeline)
         for (int i = -static_cast<int>(more_ahead); i < 0; i++)

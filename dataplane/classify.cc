@@ -146,9 +146,9 @@ static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, r
 
 // A valid UDP datagram to our address: by its destination port, a TURN
 // listener, the kernel's, a relay port (lookup) or a non-relay port.
-[[gnu::always_inline]] static inline void classify_udp_port(const classify_ctx& ctx, const iface& ifc,
-                                     uint32_t src_ip_be, const rte_udp_hdr* udp,
-                                     const uint8_t* pl, uint32_t plen, pkt_meta& meta) noexcept
+[[gnu::always_inline]] static inline void
+classify_udp_port(const classify_ctx& ctx, const iface& ifc, uint32_t src_ip_be,
+                  const rte_udp_hdr* udp, const uint8_t* pl, uint32_t plen, pkt_meta& meta) noexcept
 {
     const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
     if (ctx.nturn_ports != 0 && ctx.is_turn_port(dport)) {

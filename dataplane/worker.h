@@ -208,6 +208,7 @@ private:
     void refresh_hot(leg& l, leg* peers) noexcept;
     // process_burst's two passes and the act pass's prefetches (burst.cc).
     void burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
+    // Inline in burst.cc, its only caller.
     void burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
                     uint32_t& plain) noexcept;
     void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, int i,
@@ -311,7 +312,7 @@ inline bool is_rtcp(const uint8_t* payload) noexcept
 }
 
 // The per-packet steps every leg path takes, inline so that the fast path
-// pays no calls for them (callgrind: bench/README.md).
+// pays no calls for them (bench/load/instructions.sh; README.md, session 11).
 // RFC 3550 receive statistics of an authenticated (or plain) packet: RTP
 // feeds sequence accounting and jitter, RTCP is only counted. The RTP header
 // is in the clear in SRTP too.
@@ -347,7 +348,8 @@ inline void worker::tx_enqueue(unsigned ifc, rte_mbuf* m) noexcept
 
 // What a fast-path packet counts on its receiving leg (line 0 and the RTP
 // line), as forward() does.
-[[gnu::always_inline]] inline void worker::count_in_fast(leg* l, rte_mbuf* m, const pkt_meta& meta, uint32_t len) noexcept
+[[gnu::always_inline]] inline void worker::count_in_fast(leg* l, rte_mbuf* m, const pkt_meta& meta,
+                                                       uint32_t len) noexcept
 {
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, len);

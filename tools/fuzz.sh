@@ -30,6 +30,7 @@ out="${FUZZ_DIR:-$top/build-fuzz}"
 seconds="${FUZZ_SECONDS:-20}"
 jobs="${FUZZ_JOBS:-1}"
 parallel="${FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}"
+case "$parallel" in '' | *[!0-9]* | 0) echo "fuzz.sh: FUZZ_PARALLEL=$parallel: not a count" >&2; exit 2 ;; esac
 targets="${FUZZ_TARGETS:-classify srtp control config stun stream}"
 cc="${CC_FUZZ:-clang-14}"
 cxx="${CXX_FUZZ:-clang++-14}"
@@ -84,6 +85,8 @@ fuzz_one() {
 }
 # Targets run `parallel` at a time (one per CPU by default): each is one
 # process, so on two CPUs six targets take three rounds of $seconds.
+# An interrupted run takes its fuzzers with it.
+trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
 running=0
 for t in $targets; do
     rm -f "$out/fuzz-$t.rc"

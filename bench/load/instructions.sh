@@ -8,11 +8,15 @@
 # measure of the in-cache work (at 1k legs the worker is bound by it), not of
 # cache misses (those need the cycles of isar-bench, alternating A/B runs).
 #
-#   bench/load/instructions.sh [-b BUILD] [MODE [LEGS [PAYLOAD]]] ...
-#   defaults: build/, plain 1000 160; several MODE:LEGS[:PAYLOAD] may be given
-#   e.g.  bench/load/instructions.sh plain:1000 srtp-pass:1000 transcrypt-gcm128:1000
+#   bench/load/instructions.sh [-b BUILD] [MODE[:LEGS[:PAYLOAD]] ...]
+#   each argument one row; defaults: build/, plain:1000:160
+#   e.g.  bench/load/instructions.sh plain:1000 srtp-pass:1000 transcrypt-gcm128:1000:1200
 # Prints "MODE PAYLOAD B LEGS legs: N instructions a packet (P packets)".
-# Needs valgrind (apt-get install valgrind). Runs with --no-huge; ~20 s a row.
+# Needs valgrind (apt-get install valgrind). Runs with --no-huge, one worker
+# (not the rss-* modes, which need two); ~20 s a row at 1k legs.
+# What is counted: process_burst, with the TX flushes it makes when a burst
+# buffer fills, but not the flush at the end of each poll - so compare rows
+# of the same mode and burst sizes (A/B), not across modes.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build="$top/build"
@@ -61,7 +65,8 @@ with open(path) as f:
         if m:
             total = int(m.group(1))
 if not packets or total is None:
-    sys.exit(f"instructions.sh: {mode} {legs} legs: no packets counted")
+    sys.exit(f"instructions.sh: {mode} {legs} legs: no packets counted "
+             "(classify_one inlined, as in an LTO build? use the default -O2 build)")
 print(f"{mode} {payload} B {legs} legs: {total / packets:.1f} instructions a packet ({packets} packets)")
 PY
 done
