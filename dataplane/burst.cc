@@ -51,17 +51,6 @@ inline bool needs_more(uint32_t plain, unsigned i, const leg* l) noexcept
     return l != nullptr && ((plain >> i) & 1u) == 0;
 }
 
-// Whether any packet of the burst needs a step of the act pass's pipeline:
-// a leg beyond its lines 0 and 1, or an allocation.
-inline bool needs_pipeline(leg* const* legs, turn_alloc* const* allocs, unsigned n,
-                           uint32_t plain) noexcept
-{
-    for (unsigned i = 0; i < n; i++)
-        if (needs_more(plain, i, legs[i]) || allocs[i] != nullptr)
-            return true;
-    return false;
-}
-
 // Where a received frame's first line is, from the mbuf's address alone:
 // PMDs start the frame RTE_PKTMBUF_HEADROOM into the buffer that follows the
 // mbuf (the dataplane's pool has no private area). Reading the mbuf's
@@ -76,10 +65,10 @@ inline const void* frame_line(const rte_mbuf* m) noexcept
 
 // The flow-table entry of packet i: its leg (bit i of `plain` set when the
 // entry says the leg needs no more than lines 0 and 1) or its allocation;
-// their lines asked for.
-[[gnu::always_inline]] inline void worker::burst_find(const pkt_meta* meta, unsigned i, leg** legs,
-                                                   turn_alloc** allocs,
-                        uint32_t& plain) noexcept
+// their lines asked for. Returns whether the packet needs a step of the act
+// pass's pipeline: a leg beyond its lines 0 and 1, or an allocation.
+[[gnu::always_inline]] inline bool worker::burst_find(const pkt_meta* meta, unsigned i, leg** legs,
+                                                      turn_alloc** allocs, uint32_t& plain) noexcept
 {
     leg* l = nullptr;
     turn_alloc* a = allocs[i]; // a TURN client's, from lookup_turn_clients
@@ -100,6 +89,7 @@ inline const void* frame_line(const rte_mbuf* m) noexcept
     }
     legs[i] = l;
     allocs[i] = a;
+    return needs_more(plain, i, l) || a != nullptr;
 }
 
 // What a leg needs beyond lines 0 and 1 (read from line 0): a fast IPv4
@@ -206,12 +196,12 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     uint32_t plain = 0; // bit i: legs[i] needs no more than lines 0 and 1
     lookup_turn_clients(pkts, meta, n, allocs);
     // Every lookup first (see above), then the pipeline's first steps.
-    for (unsigned i = 0; i < n; i++)
-        burst_find(meta, i, legs, allocs, plain);
-    // A burst of plain packets only (a two-leg call's) has nothing more to
-    // prefetch: the act pass then skips the pipeline, ~60 instructions a
+    // A burst of plain packets only (a plain two-leg call's) has nothing more
+    // to prefetch: the act pass then skips the pipeline, ~60 instructions a
     // packet (bench/load/instructions.sh; README.md, session 11).
-    const bool pipeline = needs_pipeline(legs, allocs, n, plain);
+    bool pipeline = false;
+    for (unsigned i = 0; i < n; i++)
+        pipeline |= burst_find(meta, i, legs, allocs, plain);
     if (pipeline)
         for (int i = -static_cast<int>(more_ahead); i < 0; i++)
             burst_prefetch(pkts, meta, n, i, legs, allocs, plain);

@@ -209,7 +209,7 @@ private:
     // process_burst's two passes and the act pass's prefetches (burst.cc).
     void burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
     // Inline in burst.cc, its only caller.
-    void burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
+    bool burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
                     uint32_t& plain) noexcept;
     void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, int i,
                         leg* const* legs, turn_alloc* const* allocs, uint32_t plain) noexcept;
