@@ -17,6 +17,8 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 
+#include "dataplane/byteorder.h"
+
 namespace isar::dp {
 
 // Folds a ones'-complement sum to 16 bits (not complemented). 0 stays 0, any
@@ -172,7 +174,7 @@ inline uint16_t raw_cksum(const void* buf, size_t len) noexcept
 inline uint16_t ipv4_udp_cksum(const rte_ipv4_hdr* ip, const void* l4) noexcept
 {
     const uint32_t ihl = rte_ipv4_hdr_len(ip);
-    const uint32_t l3_len = rte_be_to_cpu_16(ip->total_length);
+    const uint32_t l3_len = be16(ip->total_length);
     uint16_t ck = 0; // DPDK's value for a total_length shorter than the header
     if (l3_len >= ihl)
         ck = static_cast<uint16_t>(cksum_partial(l4, l3_len - ihl, rte_ipv4_phdr_cksum(ip, 0)));

@@ -372,3 +372,48 @@ TEST_F(Rewrite, CheckerRejectsCorruption)
         EXPECT_FALSE(udp4_cksum_ok(b)) << at;
     }
 }
+
+// fold64 against the plain fold (add the halves, then fold the carries one
+// step at a time): every sum folds to the same 16 bits, 0 only for 0.
+namespace {
+uint16_t fold64_reference(uint64_t s)
+{
+    s = (s & 0xffffffff) + (s >> 32);
+    while (s > 0xffff)
+        s = (s & 0xffff) + (s >> 16);
+    return static_cast<uint16_t>(s);
+}
+} // namespace
+
+TEST(Fold64, EdgesMatchTheStepwiseFold)
+{
+    const uint64_t edges[] = {0,
+                              1,
+                              0xffff,
+                              0x10000,
+                              0xfffe'ffff,
+                              0xffff'ffff,
+                              0x1'0000'0000,
+                              0x1'ffff'fffe,
+                              0xffff'ffff'0000'0000,
+                              0xffff'fffe'0000'0001,
+                              0xffff'ffff'ffff'ffff,
+                              0x8000'0000'8000'0000,
+                              0xffff'ffff * 0xffff};
+    for (uint64_t s : edges)
+        EXPECT_EQ(dp::fold64(s), fold64_reference(s)) << std::hex << s;
+    EXPECT_EQ(dp::fold64(0), 0);
+    EXPECT_EQ(dp::fold64(0xffff), 0xffff);
+    EXPECT_EQ(dp::fold64(0xffff'ffff), 0xffff); // one's complement -0
+}
+
+TEST(Fold64, RandomSumsMatchTheStepwiseFold)
+{
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 2'000'000; i++) {
+        const uint64_t s = rng() >> (i % 40); // wide and narrow sums alike
+        ASSERT_EQ(dp::fold64(s), fold64_reference(s)) << std::hex << s;
+        const uint64_t m = (rng() & 0xffff'ffff) * 0xffff; // multiples of 0xffff
+        ASSERT_EQ(dp::fold64(m), fold64_reference(m)) << std::hex << m;
+    }
+}
