@@ -133,7 +133,7 @@ static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, r
     if (proto == IPPROTO_TCP && ifc.kernel && tot >= ihl + 4) {
         // The kernel terminates TCP: TURN over TCP/TLS, and with
         // kernel_forward = "all" whatever else the box serves (SSH, ...).
-        const uint16_t dport = rte_be_to_cpu_16(
+        const uint16_t dport = be16(
                 *rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
         if (ifc.kernel_all || ctx.is_stream_port(dport)) {
             meta.l4_off = static_cast<uint16_t>(l4);
@@ -150,7 +150,7 @@ static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, r
 classify_udp_port(const classify_ctx& ctx, const iface& ifc, uint32_t src_ip_be,
                   const rte_udp_hdr* udp, const uint8_t* pl, uint32_t plen, pkt_meta& meta) noexcept
 {
-    const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
+    const uint16_t dport = be16(udp->dst_port);
     if (ctx.nturn_ports != 0 && ctx.is_turn_port(dport)) {
         classify_turn(ctx, src_ip_be, udp->src_port, pl, plen, meta);
         return;
@@ -183,6 +183,7 @@ void classify_udp_dst(const classify_ctx& ctx, const iface& ifc, uint32_t src_ke
 
 void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
 {
+    meta = pkt_meta{}; // the caller's may be the last packet's (worker::burst_meta_)
     const uint32_t len = rte_pktmbuf_data_len(m);
     if (m->nb_segs != 1) {
         set_drop(meta, drop::multi_seg);
@@ -221,7 +222,7 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
     }
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, l3);
     const uint32_t ihl = (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
-    const uint32_t tot = rte_be_to_cpu_16(ip->total_length);
+    const uint32_t tot = be16(ip->total_length);
     if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || tot < ihl ||
         l3 + tot > len) {
         set_drop(meta, drop::bad_ip);
@@ -259,7 +260,7 @@ void classify_one(const classify_ctx& ctx, rte_mbuf* m, pkt_meta& meta) noexcept
         return;
     }
     auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, l4);
-    const uint32_t ulen = rte_be_to_cpu_16(udp->dgram_len);
+    const uint32_t ulen = be16(udp->dgram_len);
     if (ulen < sizeof(rte_udp_hdr) || ulen != tot - ihl) {
         set_drop(meta, drop::bad_udp);
         return;

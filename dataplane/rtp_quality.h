@@ -130,7 +130,7 @@ struct rtp_quality {
 
     // One RTP packet (header fields in host order). `arrival` is
     // rtp_arrival(now, mult) for the packet's clock rate `rate` (0: no jitter).
-    void on_rtp(uint16_t seq, uint32_t ts, uint32_t pkt_ssrc, uint8_t pt, uint32_t arrival,
+    [[gnu::always_inline]] void on_rtp(uint16_t seq, uint32_t ts, uint32_t pkt_ssrc, uint8_t pt, uint32_t arrival,
                 uint32_t rate) noexcept
     {
         if (!have_source || pkt_ssrc != ssrc.load(std::memory_order_relaxed)) {

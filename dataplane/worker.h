@@ -29,6 +29,12 @@ constexpr unsigned max_burst = 32;
 constexpr unsigned max_rxq_per_worker = 64;
 constexpr unsigned max_ifaces = 32;
 
+// The next hop's MAC towards `dst` (IPv4) into the leg's line 0, with the
+// neighbour generation it was read at (acquire first: a newer table is seen
+// whole). False: no route, or not resolved yet (forward() holds the packet
+// for ARP). leg_path.cc.
+bool resolve_fwd_mac(leg& l, const iface& out, packed_ep dst) noexcept;
+
 // The slot of worker::emit()'s next-hop MAC memo for IPv4 next hop `ip_be`
 // (Fibonacci hashing: the top bits of the product).
 constexpr unsigned nh_memo_slot_bits = 4;
@@ -172,6 +178,10 @@ private:
     nh_memo nh_memo_[max_ifaces][nh_memo_slots];
     tx_buffer ktx_[max_ifaces]; // to the interfaces' kernel interfaces
     uint64_t now_tsc_ = 0;
+    // process_burst's classification of its burst: a member rather than a
+    // stack array constructed field by field for every burst (classify_one
+    // resets each entry with one wide store).
+    pkt_meta burst_meta_[max_burst];
     uint32_t stream_allocs_ = 0; // allocations of TCP/TLS clients (not in turn_clients)
     // The pool's mbuf layout, for fan-out copies (fanout.cc): where data
     // starts in a fresh mbuf, from the mbuf and from its buffer; 0 = not yet.
