@@ -13,7 +13,8 @@
 #   e.g.  bench/load/instructions.sh plain:1000 srtp-pass:1000 transcrypt-gcm128:1000:1200
 # Prints "MODE PAYLOAD B LEGS legs: N instructions a packet (P packets)".
 # Needs valgrind (apt-get install valgrind). Runs with --no-huge, one worker
-# (not the rss-* modes, which need two); ~20 s a row at 1k legs.
+# (not the rss-* modes, which need two); about a minute a row for plain at 1k
+# legs on this VM, several for SRTP and fan-out (the crypto under valgrind).
 # What is counted: process_burst, with the TX flushes it makes when a burst
 # buffer fills, but not the flush at the end of each poll - so compare rows
 # of the same mode and burst sizes (A/B), not across modes.
@@ -38,7 +39,7 @@ for row in "$@"; do
     # packets are the calls of classify_one, one per packet received.
     if ! valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
         --toggle-collect='isar::dp::worker::process_burst*' \
-        "$bin" --drain 20000 --drain-only --no-control --no-baselines --phase 1 \
+        "$bin" --drain 8192 --drain-only --no-control --no-baselines --phase 0.05 \
         --modes "$mode" --legs "$legs" --payloads "$payload" --out "$work/r.json" -- \
         --no-pci --no-huge -m 1024 --file-prefix "isarinstr$$" --lcores 0@0,1@1 \
         --log-level '*:warning' >"$work/out.txt" 2>&1; then
