@@ -133,8 +133,7 @@ static inline void classify_not_udp(const classify_ctx& ctx, const iface& ifc, r
     if (proto == IPPROTO_TCP && ifc.kernel && tot >= ihl + 4) {
         // The kernel terminates TCP: TURN over TCP/TLS, and with
         // kernel_forward = "all" whatever else the box serves (SSH, ...).
-        const uint16_t dport = be16(
-                *rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
+        const uint16_t dport = be16(*rte_pktmbuf_mtod_offset(m, const rte_be16_t*, l4 + 2));
         if (ifc.kernel_all || ctx.is_stream_port(dport)) {
             meta.l4_off = static_cast<uint16_t>(l4);
             to_kernel(m, len, l3 + tot, meta);

@@ -202,8 +202,9 @@ private:
     // A plain IPv4 packet of a single-target leg from its remote, from the
     // leg's line 0 and RTP line alone; false (nothing done) when any other
     // case applies, for forward() to handle.
-    // An IPv6 packet goes to forward_fast6.
-    bool forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    // An IPv6 packet goes to forward_fast6. Inline in burst.cc, its only
+    // caller.
+    inline bool forward_fast(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     // The same for a hot_fast6 leg: also reads the leg's line 7 (its
     // remote6 to check the source, fwd_remote6).
     bool forward_fast6(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
@@ -219,8 +220,8 @@ private:
     // process_burst's two passes and the act pass's prefetches (burst.cc).
     void burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
     // Inline in burst.cc, its only caller.
-    bool burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
-                    uint32_t& plain) noexcept;
+    inline bool burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
+                           uint32_t& plain) noexcept;
     void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, int i,
                         leg* const* legs, turn_alloc* const* allocs, uint32_t plain) noexcept;
     static void prefetch_leg_more(const rte_mbuf* m, const pkt_meta& meta, const leg* l) noexcept;

@@ -399,7 +399,7 @@ TEST(Fold64, EdgesMatchTheStepwiseFold)
                               0xffff'fffe'0000'0001,
                               0xffff'ffff'ffff'ffff,
                               0x8000'0000'8000'0000,
-                              0xffff'ffff * 0xffff};
+                              uint64_t{0xffff'ffff} * 0xffff};
     for (uint64_t s : edges)
         EXPECT_EQ(dp::fold64(s), fold64_reference(s)) << std::hex << s;
     EXPECT_EQ(dp::fold64(0), 0);
