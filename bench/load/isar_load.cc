@@ -214,6 +214,7 @@ void run_all(const options& o)
         for (unsigned p : o.payloads)
             run_kernel_relay(o, p);
         run_crypto(o);
+        run_crypto_legs(o);
         run_leg_lines(o);
     }
     for (const auto& mode : o.modes)

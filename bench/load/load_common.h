@@ -123,6 +123,7 @@ extern json results;
 extern json baselines;
 extern json control_j;
 extern json crypto_j;
+extern json crypto_legs_j; // run_crypto_legs (crypto_legs.cc)
 extern json turn_j;       // bench_turn::run_mode records (turn_load.cc)
 extern json rss_j;        // bench_rss::run_mode records (rss_modes.cc)
 extern json turn_alloc_j; // bench_turn::run_allocs
@@ -142,6 +143,8 @@ void run_control(const options& o, const std::string& mode, unsigned n);
 void run_forwarder(const options& o, unsigned payload);
 void run_kernel_relay(const options& o, unsigned payload);
 void run_crypto(const options& o);
+// The relay's SRTP engine with as many context pairs as legs (crypto_legs.cc).
+void run_crypto_legs(const options& o);
 // What reaching a leg's two lines costs at each leg count (mem_floor.cc).
 void run_leg_lines(const options& o);
 

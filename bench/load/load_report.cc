@@ -10,6 +10,7 @@ json results = json::array();
 json baselines = json::array();
 json control_j = json::object();
 json crypto_j = json::array();
+json crypto_legs_j = json::array();
 json turn_j = json::array();
 json rss_j = json::array();
 json turn_alloc_j;
@@ -44,6 +45,7 @@ void write_report(const options& o)
              {"results", results},
              {"baselines", baselines},
              {"crypto", crypto_j},
+             {"crypto_at_legs", crypto_legs_j},
              {"control", control_j},
              {"turn", turn_j},
              {"rss", rss_j},

@@ -2,7 +2,8 @@
 # isar-bench with its baselines at smoke size, then report.py on its JSON:
 # the Markdown must have the baseline table, the leg-lines table with a row
 # per leg count (the report reads records of several shapes) and the compact
-# GCM mode's rows (its outputs decrypted and checked like every mode's).
+# GCM mode's rows (its outputs decrypted and checked like every mode's), and
+# the raw engine at the run's leg counts.
 # Then fan-out and TURN with --tx-free worker (ring_port.h): the worker frees
 # what it sent, the outputs are still checked, nothing is left over.
 # usage: report_smoke.sh ISAR_BENCH REPORT_PY
@@ -29,6 +30,19 @@ if [ $fail -ne 0 ]; then
     exit 1
 fi
 grep -F 'baseline leg-lines' "$d/log"
+# The engine at the run's leg counts (crypto_legs.cc): both suites at 100
+# legs, every round trip authentic (a failed one is an error record).
+python3 - "$d/r.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+at = {(c["suite"], c["legs"]): c for c in r["crypto_at_legs"]}
+for s in ("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"):
+    c = at.get((s, 100))
+    assert c and "error" not in c, (s, c)
+    assert c["transcrypt_cycles"] > 0 and c["verify_cycles"] > 0, c
+assert (("AES_CM_128_HMAC_SHA1_80", 1) not in at), "1 leg is the raw-crypto baseline"
+print("report_smoke: raw crypto at legs", sorted(at))
+PY
 "$bench" --smoke --no-control --tx-free worker --turn-allocs 0 --modes plain,fanout10,turn-channeldata \
     --out "$d/w.json" >"$d/wlog" 2>&1 || {
     cat "$d/wlog"

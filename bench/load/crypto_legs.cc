@@ -1,0 +1,209 @@
+// isar-bench baseline "raw crypto at N legs": the relay's SRTP engine with as
+// many contexts as the relay has at a leg count, measured in the same run as
+// the modes it explains.
+//
+// The raw-crypto baseline (load_baselines.cc) decrypts and encrypts with one
+// pair of contexts, always in cache. A relay with 100k SRTP legs reads a
+// different pair for every packet: the receiving leg's context and its
+// target's, 2 x 100k contexts of about a kilobyte that no cache holds. This
+// loop does what the worker's crypto does and nothing else: N pairs visited
+// in a random order, each visit an unprotect with rx[i] and a protect with
+// tx[i] (verify: a verify with rx[i]), the pair two visits ahead asked for
+// with prefetch_line0() and the next one with prefetch(), as the worker's
+// pipeline does (dataplane/burst.cc). Its cycles per packet are what the
+// engine itself costs at that many keys on this machine: the relay's SRTP
+// rows divided by it say how much the relay adds beyond the memory the keys
+// need. Contexts come from the same allocator as the relay's (hugepage slabs
+// when place_srtp_contexts() was installed).
+//
+// Packets: every rx context has the sender's key and every tx context one
+// other key, so one packet protected per round serves every pair (round r:
+// sequence number r + 1, each pair visited once a round), and every context
+// sees its indices in order. Bounded: at most 0.15 s a measurement (or the
+// 65 534 rounds a 16-bit sequence number allows) and 100 000 pairs (the
+// run's larger leg counts are skipped).
+#include "bench/load/load_common.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include <rte_cycles.h>
+
+#include "crypto/srtp_context.h"
+
+namespace isar::bench_load {
+namespace {
+
+constexpr unsigned max_pairs = 100000;
+constexpr unsigned batch = 512; // packets copied, untimed, then processed, timed
+constexpr size_t room = 1600;
+
+struct pair_set {
+    std::unique_ptr<crypto::srtp_context> snd; // protects each round's packet
+    std::vector<std::unique_ptr<crypto::srtp_context>> rx, tx;
+    std::vector<uint32_t> order;
+};
+
+bool make_pairs(pair_set& ps, crypto::suite s, crypto::engine e, unsigned n, std::string& err)
+{
+    crypto::key_material k1, k2;
+    make_key(k1, s, 11);
+    make_key(k2, s, 12);
+    ps.snd = crypto::srtp_context::create(k1, e, err);
+    if (!ps.snd)
+        return false;
+    ps.rx.reserve(n);
+    ps.tx.reserve(n);
+    for (unsigned i = 0; i < n; i++) {
+        ps.rx.push_back(crypto::srtp_context::create(k1, e, err));
+        ps.tx.push_back(crypto::srtp_context::create(k2, e, err));
+        if (!ps.rx.back() || !ps.tx.back())
+            return false;
+    }
+    ps.order.resize(n);
+    for (unsigned i = 0; i < n; i++)
+        ps.order[i] = i;
+    std::shuffle(ps.order.begin(), ps.order.end(), std::mt19937(n));
+    return true;
+}
+
+// Round r's packet, protected by the sender (sequence number r + 1).
+bool round_packet(pair_set& ps, unsigned payload, uint32_t r, uint8_t* out, size_t& len)
+{
+    memset(out, 0x5a, 12 + payload);
+    out[0] = 0x80;
+    out[1] = 0;
+    out[2] = static_cast<uint8_t>((r + 1) >> 8);
+    out[3] = static_cast<uint8_t>(r + 1);
+    out[8] = 0x12;
+    return ps.snd->protect_rtp(out, 12 + payload, room, &len) == crypto::status::ok;
+}
+
+struct measured {
+    double cycles = 0;
+    bool bad = false;
+    uint32_t rounds_used = 0; // the next free round
+};
+
+// Cycles per packet over bounded batches of visits, starting at round
+// `first_round`: transcrypt (rx unprotect + tx protect) or verify (rx).
+measured run_visits(pair_set& ps, unsigned payload, bool verify, uint32_t first_round,
+                    double seconds)
+{
+    const unsigned n = static_cast<unsigned>(ps.rx.size());
+    static uint8_t w[batch][room];
+    static uint32_t who[batch];
+    uint8_t tmpl[room];
+    size_t tlen = 0;
+    uint32_t round = first_round, next = 0; // visit `next` of `round`
+    measured m;
+    if (!round_packet(ps, payload, round, tmpl, tlen)) {
+        m.bad = true;
+        return m;
+    }
+    uint64_t cyc = 0, pkts = 0;
+    const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(seconds * static_cast<double>(hz));
+    do {
+        size_t plen[batch];
+        for (unsigned k = 0; k < batch; k++) { // untimed: the packets
+            if (next == n) {
+                next = 0;
+                if (round + 1 > 0xfffe || !round_packet(ps, payload, ++round, tmpl, tlen)) {
+                    m.bad = true;
+                    return m;
+                }
+            }
+            who[k] = ps.order[next++];
+            memcpy(w[k], tmpl, tlen);
+            plen[k] = tlen;
+        }
+        const auto ctx_ahead = [&](unsigned k) {
+            ps.rx[who[k]]->prefetch_line0();
+            if (!verify)
+                ps.tx[who[k]]->prefetch_line0();
+        };
+        const auto sched_ahead = [&](unsigned k) {
+            ps.rx[who[k]]->prefetch();
+            if (!verify)
+                ps.tx[who[k]]->prefetch();
+        };
+        const uint64_t t = rte_rdtsc();
+        ctx_ahead(0);
+        ctx_ahead(1);
+        sched_ahead(0);
+        for (unsigned k = 0; k < batch; k++) {
+            if (k + 2 < batch)
+                ctx_ahead(k + 2);
+            if (k + 1 < batch)
+                sched_ahead(k + 1);
+            crypto::srtp_context& rx = *ps.rx[who[k]];
+            if (verify) {
+                m.bad |= rx.verify_rtp(w[k], plen[k]) != crypto::status::ok;
+                continue;
+            }
+            size_t l = 0, l2 = 0;
+            m.bad |= rx.unprotect_rtp(w[k], plen[k], &l) != crypto::status::ok ||
+                     ps.tx[who[k]]->protect_rtp(w[k], l, room, &l2) != crypto::status::ok;
+        }
+        cyc += rte_rdtsc() - t;
+        pkts += batch;
+    } while (rte_rdtsc() < end && !m.bad && round + batch / n + 2 < 0xfffe);
+    m.cycles = static_cast<double>(cyc) / static_cast<double>(pkts);
+    m.rounds_used = round + 1;
+    return m;
+}
+
+} // namespace
+
+void run_crypto_legs(const options& o)
+{
+    std::vector<unsigned> counts(o.legs.begin(), o.legs.end());
+    std::sort(counts.begin(), counts.end());
+    counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+    const crypto::suite suites[] = {crypto::suite::aes_cm_128_hmac_sha1_80,
+                                    crypto::suite::aead_aes_128_gcm};
+    crypto::prepare_thread();
+    for (auto s : suites) {
+        const crypto::engine e = crypto::auto_engine(s); // the relay's
+        for (unsigned legs : counts) {
+            if (legs < 2 || legs > max_pairs)
+                continue; // 1 leg: the raw-crypto baseline itself
+            pair_set ps;
+            std::string err;
+            if (!make_pairs(ps, s, e, legs, err)) {
+                errors.push_back("raw crypto at " + std::to_string(legs) + " legs: " + err);
+                continue;
+            }
+            uint32_t round = 0;
+            for (unsigned payload : o.payloads) {
+                const double sec = std::min(0.15, o.phase_s / 2);
+                const measured t = run_visits(ps, payload, false, round, sec);
+                const measured v = t.bad ? t : run_visits(ps, payload, true, t.rounds_used, sec);
+                round = v.rounds_used;
+                json j{{"suite", std::string(crypto::suite_name(s))},
+                       {"engine", crypto::engine_name(e)},
+                       {"payload", payload},
+                       {"legs", legs},
+                       {"transcrypt_cycles", t.cycles},
+                       {"verify_cycles", v.cycles}};
+                if (t.bad || v.bad) {
+                    j["error"] = "crypto round trip failed";
+                    errors.push_back("raw crypto at " + std::to_string(legs) +
+                                     " legs: a round trip failed");
+                }
+                crypto_legs_j.push_back(j);
+                fprintf(stderr,
+                        "isar-bench: raw crypto %s %s %u B at %u legs (%u context pairs, "
+                        "prefetched): decrypt+encrypt %.0f cyc, verify %.0f cyc\n",
+                        std::string(crypto::suite_name(s)).c_str(), crypto::engine_name(e),
+                        payload, legs, legs, t.cycles, v.cycles);
+            }
+        }
+    }
+}
+
+} // namespace isar::bench_load
