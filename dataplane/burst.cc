@@ -14,24 +14,35 @@
 //                  its address from the mbuf's: frame_line) -> classify;
 //                  flow-table slot prefetched
 //   (TURN clients: one bulk hash lookup for the burst)
-//   act pass:      flow lookups, leg line 0 or allocation lines (all
-//                  first) -> the leg's RTP line (rtp_ahead) and the general
-//                  path's other lines (more_ahead) -> SRTP contexts' first
-//                  lines (ctx_ahead) -> key schedules and payload
-//                  (sched_ahead) -> act on the verdict
+//   act pass:      flow lookups, allocation lines and leg line 0 (all
+//                  first, or line 0 line0_ahead: see below) -> the leg's
+//                  RTP line (rtp_ahead) and the general path's other lines
+//                  (more_ahead) -> SRTP contexts' first lines (ctx_ahead) ->
+//                  key schedules and payload (sched_ahead) -> act
 //
 // A plain two-leg call's packet needs only the first step of each pass (a
 // burst of only such packets skips the act pass's pipeline). The
 // distances were chosen with isar-bench (README, "Performance"): header 8
 // and frame 4 ahead took plain at 1k legs from 179 to 159 cycles, at 100k
-// from 276 to 241. The leg lines are the exception: with a million legs
-// they come from DRAM and need the whole burst's lead (8 packets ahead:
-// 286 -> 530 cycles at 1M legs), so every lookup comes first, as before -
-// but only line 0 for the whole burst: asking for the RTP line of all 32
-// too kept more misses in flight than the core has room for, and the
-// lookups' loads waited behind them (the RTP line 8 ahead instead: plain at
-// 100k legs 216 -> 208 cycles, README "Then (session 13)").
-// Nothing here allocates, locks, logs or makes a system call.
+// from 276 to 241. The legs' lines need a lead that depends on where they
+// are, which the worker judges by how many flows it has (flows_in_cache, from
+// the caches' sizes in sysfs):
+//   - in the L2 (up to spread_min_flows): a whole burst's line 0 at once
+//     costs nothing;
+//   - in the last-level cache (up to spread_max_flows): line 0 for the
+//     first line0_ahead packets, then line0_ahead packets ahead. 32 requests
+//     at once are more than the core keeps in flight; the lookups' loads
+//     waited behind them (plain at 100k legs 200-205 -> 185-190 cycles);
+//   - in DRAM (a million legs): the whole burst's lead (line 0 8 packets
+//     ahead took 286 -> 530 cycles at 1M legs, 12 and 24 ahead 238 -> 272
+//     and 258), so line 0 of every packet first.
+// The RTP line is asked for rtp_ahead packets ahead in every case: for the
+// whole burst too it kept more misses in flight than there is room for
+// (plain at 100k legs 216 -> 208 cycles; README, "Then (session 13)").
+// Nothing here allocates, locks, logs or makes a system call; the sizes are
+// read once, when the worker is made.
+#include <cstdio>
+
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -47,6 +58,8 @@ constexpr unsigned more_ahead = 3;
 constexpr unsigned ctx_ahead = 2;
 constexpr unsigned sched_ahead = 1;
 constexpr unsigned rtp_ahead = 8;
+constexpr unsigned line0_ahead = 12; // while the legs fit in the LLC (spread_max_flows)
+static_assert(line0_ahead > rtp_ahead, "a leg's line 0 is asked for before its RTP line");
 // Each step of the act pass reads what the one before asked for (the
 // classify pass's two prefetches are independent: frame_line).
 static_assert(more_ahead > ctx_ahead && ctx_ahead > sched_ahead);
@@ -67,7 +80,38 @@ inline const void* frame_line(const rte_mbuf* m) noexcept
 {
     return reinterpret_cast<const char*>(m) + sizeof(rte_mbuf) + RTE_PKTMBUF_HEADROOM;
 }
+// A cache's size in bytes from sysfs ("32768K"; index 2: L2, 3: L3), 0 if
+// unknown.
+uint64_t cache_bytes(unsigned index) noexcept
+{
+    char path[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%u/size", index);
+    FILE* f = fopen(path, "re");
+    if (f == nullptr)
+        return 0;
+    unsigned long long v = 0;
+    char unit = 0;
+    const int got = fscanf(f, "%llu%c", &v, &unit);
+    fclose(f);
+    if (got < 1)
+        return 0;
+    return unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : unit == 'G' ? v << 30 : v;
+}
 } // namespace
+
+// Init path. How many flows' hot lines (a leg's line 0 and RTP line, 128
+// bytes) fit in half of a cache: the core's L2 (index 2, 512 KiB when sysfs
+// does not say), or the last-level cache that `nworkers` workers share
+// (index 3, 8 MiB when sysfs does not say).
+uint32_t flows_in_cache(unsigned index, unsigned nworkers) noexcept
+{
+    uint64_t bytes = cache_bytes(index);
+    if (bytes == 0)
+        bytes = index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;
+    const unsigned sharing = index == 2 || nworkers == 0 ? 1 : nworkers;
+    const uint64_t n = bytes / 2 / (2 * RTE_CACHE_LINE_SIZE) / sharing;
+    return static_cast<uint32_t>(n > UINT32_MAX ? UINT32_MAX : n);
+}
 
 // Here rather than in leg_path.cc with the rest of the leg's path: in the
 // act pass's translation unit it is inlined into its only caller, without a
@@ -130,7 +174,8 @@ inline const void* frame_line(const rte_mbuf* m) noexcept
 // their lines asked for. Returns whether the packet needs a step of the act
 // pass's pipeline: a leg beyond its lines 0 and 1, or an allocation.
 [[gnu::always_inline]] inline bool worker::burst_find(const pkt_meta* meta, unsigned i, leg** legs,
-                                                      turn_alloc** allocs, uint32_t& plain) noexcept
+                                                      turn_alloc** allocs, uint32_t& plain,
+                                                      bool fetch_line0) noexcept
 {
     leg* l = nullptr;
     turn_alloc* a = allocs[i]; // a TURN client's, from lookup_turn_clients
@@ -144,7 +189,8 @@ inline const void* frame_line(const rte_mbuf* m) noexcept
         }
     }
     if (l != nullptr) {
-        rte_prefetch0(l); // line 0; line 1 rtp_ahead packets before it is needed
+        if (fetch_line0) // else line0_ahead packets before it is needed
+            rte_prefetch0(l);
     } else if (a != nullptr) {
         a->prefetch();
     }
@@ -261,8 +307,9 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     // to prefetch: the act pass then skips the pipeline, ~60 instructions a
     // packet (bench/load/instructions.sh; README.md, session 11).
     bool pipeline = false;
+    const bool spread = flows.size() > spread_min_flows && flows.size() <= spread_max_flows;
     for (unsigned i = 0; i < n; i++)
-        pipeline |= burst_find(meta, i, legs, allocs, plain);
+        pipeline |= burst_find(meta, i, legs, allocs, plain, !spread || i < line0_ahead);
     if (pipeline)
         for (int i = -static_cast<int>(more_ahead); i < 0; i++)
             burst_prefetch(pkts, meta, n, i, legs, allocs, plain);
@@ -271,6 +318,8 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         if (legs[i] != nullptr)
             rte_prefetch0(&legs[i]->stats.rtp);
     for (unsigned i = 0; i < n; i++) {
+        if (spread && i + line0_ahead < n && legs[i + line0_ahead] != nullptr)
+            rte_prefetch0(legs[i + line0_ahead]);
         if (i + rtp_ahead < n && legs[i + rtp_ahead] != nullptr)
             rte_prefetch0(&legs[i + rtp_ahead]->stats.rtp);
         if (pipeline)

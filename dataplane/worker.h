@@ -87,6 +87,10 @@ inline uint32_t udp_payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcep
     return rte_pktmbuf_pkt_len(m) - meta.l4_off - static_cast<uint32_t>(sizeof(rte_udp_hdr));
 }
 
+// How many flows' hot lines fit in half of cache `index` (2: the core's
+// L2, 3: the LLC `nworkers` share; burst.cc, init path).
+uint32_t flows_in_cache(unsigned index, unsigned nworkers) noexcept;
+
 struct worker {
     // ---- set up by the dataplane before launch, then read-only ----------
     unsigned index = 0;
@@ -126,6 +130,11 @@ struct worker {
     classify_ctx cctx;
     bool strict_source = true;
     uint32_t idle_sleep_us = 0;
+    // Between these many flows the legs' hot lines are beyond the L2 but in
+    // the last-level cache (flows_in_cache): process_burst then asks for
+    // their first lines a few packets ahead instead of all at once (burst.cc).
+    uint32_t spread_min_flows = 0;
+    uint32_t spread_max_flows = 0;
     // Jitter clock by payload type: rtp_mult() of the static PT's rate, or of
     // 90000 for dynamic PTs (96-127); 0 = no jitter. Filled at init.
     uint64_t rtp_mult_pt[128] = {};
@@ -221,7 +230,7 @@ private:
     void burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
     // Inline in burst.cc, its only caller.
     inline bool burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
-                           uint32_t& plain) noexcept;
+                           uint32_t& plain, bool fetch_line0) noexcept;
     void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, int i,
                         leg* const* legs, turn_alloc* const* allocs, uint32_t plain) noexcept;
     static void prefetch_leg_more(const rte_mbuf* m, const pkt_meta& meta, const leg* l) noexcept;

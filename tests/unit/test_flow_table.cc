@@ -1,12 +1,16 @@
 // dataplane/flow_table.h: a worker's (interface, relay port) -> leg table:
 // slots by key, duplicate and full tables refused, a stale delete never
-// removes a newer leg, keys outside the interfaces refused.
+// removes a newer leg, keys outside the interfaces refused; how many flows'
+// hot lines the caches hold (the act pass's prefetch schedule).
 #include "dataplane/flow_table.h"
 #include "dataplane/leg.h"
 #include "dataplane/turn_alloc.h"
+#include "dataplane/worker.h"
 #include "tests/support/eal_env.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <string>
 #include <gtest/gtest.h>
 #include <rte_lcore.h>
 
@@ -130,4 +134,33 @@ TEST(FlowTable, PlainHintTagsALegEntry)
     EXPECT_TRUE(ft.erase(kl, &l));
     EXPECT_EQ(ft.lookup_entry(kl), 0u);
     EXPECT_EQ(ft.size(), 1u);
+}
+
+// How many flows' hot lines (128 bytes each) fit in half of the L2 or of the
+// LLC (worker::spread_min_flows/spread_max_flows, burst.cc): sysfs's sizes,
+// the LLC shared by the workers, the L2 each core's own.
+TEST(FlowTable, FlowsInCacheFollowSysfs)
+{
+    const auto sysfs = [](unsigned index) -> uint64_t {
+        FILE* f = fopen(("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) +
+                         "/size").c_str(), "re");
+        if (f == nullptr)
+            return 0;
+        unsigned long long v = 0;
+        char unit = 0;
+        const int got = fscanf(f, "%llu%c", &v, &unit);
+        fclose(f);
+        return got < 1 ? 0 : unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : v;
+    };
+    for (unsigned index : {2u, 3u}) {
+        const uint64_t bytes = sysfs(index);
+        const uint64_t fallback = index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;
+        EXPECT_EQ(dp::flows_in_cache(index, 1), (bytes != 0 ? bytes : fallback) / 256) << index;
+    }
+    const uint32_t llc = dp::flows_in_cache(3, 1);
+    EXPECT_EQ(dp::flows_in_cache(3, 2), llc / 2);
+    EXPECT_EQ(dp::flows_in_cache(3, 4), llc / 4);
+    EXPECT_EQ(dp::flows_in_cache(2, 4), dp::flows_in_cache(2, 1)); // per core
+    EXPECT_EQ(dp::flows_in_cache(3, 0), llc);                      // no division by 0
+    EXPECT_GT(dp::flows_in_cache(2, 1), 0u);
 }
