@@ -25,7 +25,7 @@
 // distances were chosen with isar-bench (README, "Performance"): header 8
 // and frame 4 ahead took plain at 1k legs from 179 to 159 cycles, at 100k
 // from 276 to 241. The legs' lines need a lead that depends on where they
-// are, which the worker judges by how many flows it has (flows_in_cache, from
+// are, which the worker judges by how many flows it has (flows_in_cpu_cache, from
 // the caches' sizes in sysfs):
 //   - in the L2 (up to spread_min_flows): a whole burst's line 0 at once
 //     costs nothing;
@@ -80,12 +80,10 @@ inline const void* frame_line(const rte_mbuf* m) noexcept
 {
     return reinterpret_cast<const char*>(m) + sizeof(rte_mbuf) + RTE_PKTMBUF_HEADROOM;
 }
-// A cache's size in bytes from sysfs ("32768K"; index 2: L2, 3: L3), 0 if
-// unknown.
-uint64_t cache_bytes(unsigned index) noexcept
+} // namespace
+
+uint64_t cache_size_file(const char* path) noexcept
 {
-    char path[64];
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%u/size", index);
     FILE* f = fopen(path, "re");
     if (f == nullptr)
         return 0;
@@ -93,24 +91,25 @@ uint64_t cache_bytes(unsigned index) noexcept
     char unit = 0;
     const int got = fscanf(f, "%llu%c", &v, &unit);
     fclose(f);
-    if (got < 1)
+    if (got < 1 || v > (1ull << 40))
         return 0;
     return unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : unit == 'G' ? v << 30 : v;
 }
-} // namespace
 
-// Init path. How many flows' hot lines (a leg's line 0 and RTP line, 128
-// bytes) fit in half of a cache: the core's L2 (index 2, 512 KiB when sysfs
-// does not say), or the last-level cache that `nworkers` workers share
-// (index 3, 8 MiB when sysfs does not say).
-uint32_t flows_in_cache(unsigned index, unsigned nworkers) noexcept
+uint32_t flows_in_cache(uint64_t bytes, unsigned sharing) noexcept
 {
-    uint64_t bytes = cache_bytes(index);
+    const uint64_t n = bytes / 2 / (2 * RTE_CACHE_LINE_SIZE) / (sharing != 0 ? sharing : 1);
+    return static_cast<uint32_t>(n > UINT32_MAX ? UINT32_MAX : n);
+}
+
+uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept
+{
+    char path[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%u/size", index);
+    uint64_t bytes = cache_size_file(path);
     if (bytes == 0)
         bytes = index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;
-    const unsigned sharing = index == 2 || nworkers == 0 ? 1 : nworkers;
-    const uint64_t n = bytes / 2 / (2 * RTE_CACHE_LINE_SIZE) / sharing;
-    return static_cast<uint32_t>(n > UINT32_MAX ? UINT32_MAX : n);
+    return flows_in_cache(bytes, index == 2 ? 1 : nworkers);
 }
 
 // Here rather than in leg_path.cc with the rest of the leg's path: in the

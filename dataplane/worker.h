@@ -87,9 +87,16 @@ inline uint32_t udp_payload_len(const rte_mbuf* m, const pkt_meta& meta) noexcep
     return rte_pktmbuf_pkt_len(m) - meta.l4_off - static_cast<uint32_t>(sizeof(rte_udp_hdr));
 }
 
-// How many flows' hot lines fit in half of cache `index` (2: the core's
-// L2, 3: the LLC `nworkers` share; burst.cc, init path).
-uint32_t flows_in_cache(unsigned index, unsigned nworkers) noexcept;
+// The act pass's prefetch schedule by where the legs' lines are (burst.cc;
+// init path):
+// - a cache's size from a sysfs file ("32768K", "2M"), 0 if unreadable;
+uint64_t cache_size_file(const char* path) noexcept;
+// - how many flows' hot lines (a leg's line 0 and RTP line, 128 bytes) fit
+//   in half of `bytes` of cache that `sharing` workers share;
+uint32_t flows_in_cache(uint64_t bytes, unsigned sharing) noexcept;
+// - the same for cpu0's cache `index` (2: the core's own L2, 512 KiB when
+//   sysfs does not say; 3: the LLC that `nworkers` workers share, 8 MiB).
+uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept;
 
 struct worker {
     // ---- set up by the dataplane before launch, then read-only ----------
@@ -131,7 +138,7 @@ struct worker {
     bool strict_source = true;
     uint32_t idle_sleep_us = 0;
     // Between these many flows the legs' hot lines are beyond the L2 but in
-    // the last-level cache (flows_in_cache): process_burst then asks for
+    // the last-level cache (flows_in_cpu_cache): process_burst then asks for
     // their first lines a few packets ahead instead of all at once (burst.cc).
     uint32_t spread_min_flows = 0;
     uint32_t spread_max_flows = 0;

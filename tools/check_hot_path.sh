@@ -9,7 +9,7 @@ hot="dataplane/worker.cc dataplane/classify.cc dataplane/rewrite.h dataplane/nei
      dataplane/rtp_quality.h dataplane/cksum.h dataplane/flow_table.h
      dataplane/turn_path.cc dataplane/turn_alloc.h dataplane/kernel_path.cc turn/stun.cc
      turn/stream.cc dataplane/classify6.cc dataplane/emit6.cc dataplane/rewrite6.h
-     dataplane/ip6.h dataplane/leg_path.cc"
+     dataplane/ip6.h dataplane/leg_path.cc dataplane/burst.cc dataplane/fanout.cc"
 pattern='\b(malloc|calloc|realloc|free|new|delete|std::mutex|std::lock_guard|std::unique_lock|pthread_mutex|std::function|std::string|std::vector|std::map|throw|printf|fprintf|std::cout|std::cerr|fmt::|RTE_LOG|rte_log|syslog|rte_malloc|rte_zmalloc)\b'
 status=0
 for f in $hot; do

@@ -10,7 +10,10 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+
+#include <unistd.h>
 #include <gtest/gtest.h>
 #include <rte_lcore.h>
 
@@ -137,30 +140,44 @@ TEST(FlowTable, PlainHintTagsALegEntry)
 }
 
 // How many flows' hot lines (128 bytes each) fit in half of the L2 or of the
-// LLC (worker::spread_min_flows/spread_max_flows, burst.cc): sysfs's sizes,
-// the LLC shared by the workers, the L2 each core's own.
-TEST(FlowTable, FlowsInCacheFollowSysfs)
+// LLC (worker::spread_min_flows/spread_max_flows, burst.cc): sizes as sysfs
+// writes them, the LLC shared by the workers, the L2 each core's own.
+TEST(FlowTable, CacheSizesAsSysfsWritesThem)
 {
-    const auto sysfs = [](unsigned index) -> uint64_t {
-        FILE* f = fopen(("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) +
-                         "/size").c_str(), "re");
-        if (f == nullptr)
-            return 0;
-        unsigned long long v = 0;
-        char unit = 0;
-        const int got = fscanf(f, "%llu%c", &v, &unit);
-        fclose(f);
-        return got < 1 ? 0 : unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : v;
+    char dir[] = "/tmp/isar_cacheXXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    const std::string f = std::string(dir) + "/size";
+    const auto size_of = [&](const char* text) {
+        FILE* w = fopen(f.c_str(), "w");
+        EXPECT_NE(w, nullptr);
+        if (w == nullptr)
+            return uint64_t{1};
+        fputs(text, w);
+        fclose(w);
+        return dp::cache_size_file(f.c_str());
     };
-    for (unsigned index : {2u, 3u}) {
-        const uint64_t bytes = sysfs(index);
-        const uint64_t fallback = index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;
-        EXPECT_EQ(dp::flows_in_cache(index, 1), (bytes != 0 ? bytes : fallback) / 256) << index;
-    }
-    const uint32_t llc = dp::flows_in_cache(3, 1);
-    EXPECT_EQ(dp::flows_in_cache(3, 2), llc / 2);
-    EXPECT_EQ(dp::flows_in_cache(3, 4), llc / 4);
-    EXPECT_EQ(dp::flows_in_cache(2, 4), dp::flows_in_cache(2, 1)); // per core
-    EXPECT_EQ(dp::flows_in_cache(3, 0), llc);                      // no division by 0
-    EXPECT_GT(dp::flows_in_cache(2, 1), 0u);
+    EXPECT_EQ(size_of("32768K\n"), uint64_t{32} << 20);
+    EXPECT_EQ(size_of("1024K\n"), uint64_t{1} << 20);
+    EXPECT_EQ(size_of("2M\n"), uint64_t{2} << 20);
+    EXPECT_EQ(size_of("4096"), 4096u);
+    EXPECT_EQ(size_of("K\n"), 0u);      // no number
+    EXPECT_EQ(size_of(""), 0u);          // empty
+    EXPECT_EQ(size_of("-5K\n"), 0u);    // not a size
+    EXPECT_EQ(size_of("99999999999999K"), 0u); // beyond any cache
+    remove(f.c_str());
+    EXPECT_EQ(dp::cache_size_file(f.c_str()), 0u); // missing
+    rmdir(dir);
+}
+
+TEST(FlowTable, FlowsInCache)
+{
+    EXPECT_EQ(dp::flows_in_cache(uint64_t{32} << 20, 1), 131072u); // 16 MiB / 128 B
+    EXPECT_EQ(dp::flows_in_cache(uint64_t{32} << 20, 2), 65536u);
+    EXPECT_EQ(dp::flows_in_cache(uint64_t{32} << 20, 0), 131072u); // no division by 0
+    EXPECT_EQ(dp::flows_in_cache(uint64_t{1} << 20, 1), 4096u);
+    EXPECT_EQ(dp::flows_in_cache(uint64_t{1} << 45, 1), UINT32_MAX); // clamped
+    // This machine's: the L2 is each core's own, the LLC divided among workers.
+    EXPECT_EQ(dp::flows_in_cpu_cache(2, 4), dp::flows_in_cpu_cache(2, 1));
+    EXPECT_EQ(dp::flows_in_cpu_cache(3, 2), dp::flows_in_cpu_cache(3, 1) / 2);
+    EXPECT_GT(dp::flows_in_cpu_cache(2, 1), 0u);
 }
