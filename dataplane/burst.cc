@@ -187,11 +187,11 @@ uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept
                 plain |= 1u << i;
         }
     }
-    if (l != nullptr) {
-        if (fetch_line0) // else line0_ahead packets before it is needed
+    if (fetch_line0) { // else line0_ahead packets before it is needed
+        if (l != nullptr)
             rte_prefetch0(l);
-    } else if (a != nullptr) {
-        a->prefetch();
+        else if (a != nullptr)
+            a->prefetch();
     }
     legs[i] = l;
     allocs[i] = a;
@@ -317,8 +317,12 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
         if (legs[i] != nullptr)
             rte_prefetch0(&legs[i]->stats.rtp);
     for (unsigned i = 0; i < n; i++) {
-        if (spread && i + line0_ahead < n && legs[i + line0_ahead] != nullptr)
-            rte_prefetch0(legs[i + line0_ahead]);
+        if (spread && i + line0_ahead < n) {
+            if (legs[i + line0_ahead] != nullptr)
+                rte_prefetch0(legs[i + line0_ahead]);
+            else if (allocs[i + line0_ahead] != nullptr)
+                allocs[i + line0_ahead]->prefetch();
+        }
         if (i + rtp_ahead < n && legs[i + rtp_ahead] != nullptr)
             rte_prefetch0(&legs[i + rtp_ahead]->stats.rtp);
         if (pipeline)
