@@ -15,7 +15,7 @@
 //                  flow-table slot prefetched
 //   (TURN clients: one bulk hash lookup for the burst)
 //   act pass:      flow lookups, allocation lines and leg line 0 (all
-//                  first, or line 0 line0_ahead: see below) -> the leg's
+//                  first, or line0_ahead packets ahead: see below) -> the leg's
 //                  RTP line (rtp_ahead) and the general path's other lines
 //                  (more_ahead) -> SRTP contexts' first lines (ctx_ahead) ->
 //                  key schedules and payload (sched_ahead) -> act
@@ -29,10 +29,12 @@
 // the caches' sizes in sysfs):
 //   - in the L2 (up to spread_min_flows): a whole burst's line 0 at once
 //     costs nothing;
-//   - in the last-level cache (up to spread_max_flows): line 0 for the
-//     first line0_ahead packets, then line0_ahead packets ahead. 32 requests
-//     at once are more than the core keeps in flight; the lookups' loads
-//     waited behind them (plain at 100k legs 200-205 -> 185-190 cycles);
+//   - in the last-level cache (up to spread_max_flows): line 0 (a TURN
+//     allocation's two lines) for the first line0_ahead packets, then
+//     line0_ahead packets ahead. 32 requests at once are more than the core
+//     keeps in flight; the lookups' loads waited behind them (plain at 100k
+//     legs 200-205 -> 185-190 cycles, ChannelData at 100k allocations
+//     615 -> 427);
 //   - in DRAM (a million legs): the whole burst's lead (line 0 8 packets
 //     ahead took 286 -> 530 cycles at 1M legs, 12 and 24 ahead 238 -> 272
 //     and 258), so line 0 of every packet first.
