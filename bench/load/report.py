@@ -73,7 +73,7 @@ def main():
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for x in res:
         if "error" in x:
-            L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | **error**: {x['error']} |||||||||||||")
+            L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | **error**: {x['error']} ||||||||||||")
             continue
         p = x["payload"]
         c = f"{x['mpps_per_core']/fwd[p]['mpps_per_core']:.2f}" if p in fwd else "-"

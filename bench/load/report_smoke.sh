@@ -3,7 +3,7 @@
 # the Markdown must have the baseline table, the leg-lines table with a row
 # per leg count (the report reads records of several shapes) and the compact
 # GCM mode's rows (its outputs decrypted and checked like every mode's), and
-# the raw engine at the run's leg counts.
+# the raw engine at the run's leg counts with an AES-CM row divided by it.
 # Then fan-out and TURN with --tx-free worker (ring_port.h): the worker frees
 # what it sent, the outputs are still checked, nothing is left over.
 # usage: report_smoke.sh ISAR_BENCH REPORT_PY
@@ -12,7 +12,7 @@ bench=$1
 report=$2
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
-"$bench" --smoke --no-control --modes plain,transcrypt-gcm128-compact --out "$d/r.json" >"$d/log" 2>&1 || {
+"$bench" --smoke --no-control --modes plain,transcrypt-gcm128-compact,transcrypt-cm80 --out "$d/r.json" >"$d/log" 2>&1 || {
     cat "$d/log"
     exit 1
 }
@@ -43,6 +43,16 @@ for s in ("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"):
 assert (("AES_CM_128_HMAC_SHA1_80", 1) not in at), "1 leg is the raw-crypto baseline"
 print("report_smoke: raw crypto at legs", sorted(at))
 PY
+# ... and the report divides an SRTP row of those legs by it ("/ raw @legs").
+row=$(grep -F '| transcrypt-cm80 | 160 | 100 |' "$d/r.md" || true)
+last=$(printf '%s' "$row" | awk -F'|' '{print $(NF-1)}' | tr -d ' ')
+case "$last" in
+[0-9]*.[0-9][0-9]) echo "report_smoke: transcrypt-cm80 at 100 legs / raw @legs $last" ;;
+*)
+    echo "report_smoke: no '/ raw @legs' ratio in: $row"
+    exit 1
+    ;;
+esac
 "$bench" --smoke --no-control --tx-free worker --turn-allocs 0 --modes plain,fanout10,turn-channeldata \
     --out "$d/w.json" >"$d/wlog" 2>&1 || {
     cat "$d/wlog"
