@@ -43,7 +43,9 @@
 // (plain at 100k legs 216 -> 208 cycles; README, "Then (session 13)").
 // Nothing here allocates, locks, logs or makes a system call; the sizes are
 // read once, when the worker is made.
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
@@ -61,7 +63,9 @@ constexpr unsigned ctx_ahead = 2;
 constexpr unsigned sched_ahead = 1;
 constexpr unsigned rtp_ahead = 8;
 constexpr unsigned line0_ahead = 12; // while the legs fit in the LLC (spread_max_flows)
-static_assert(line0_ahead > rtp_ahead, "a leg's line 0 is asked for before its RTP line");
+// burst_prefetch reads line 0 (hot, target_mask, in_ctx's line...) more_ahead
+// packets ahead.
+static_assert(line0_ahead > more_ahead, "line 0 is asked for before the pipeline reads it");
 // Each step of the act pass reads what the one before asked for (the
 // classify pass's two prefetches are independent: frame_line).
 static_assert(more_ahead > ctx_ahead && ctx_ahead > sched_ahead);
@@ -89,13 +93,18 @@ uint64_t cache_size_file(const char* path) noexcept
     FILE* f = fopen(path, "re");
     if (f == nullptr)
         return 0;
-    unsigned long long v = 0;
-    char unit = 0;
-    const int got = fscanf(f, "%llu%c", &v, &unit);
+    char text[32] = {};
+    const bool got = fgets(text, sizeof text, f) != nullptr;
     fclose(f);
-    if (got < 1 || v > (1ull << 40))
+    if (!got || text[0] < '0' || text[0] > '9')
         return 0;
-    return unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : unit == 'G' ? v << 30 : v;
+    char* unit = nullptr;
+    errno = 0;
+    const unsigned long long v = strtoull(text, &unit, 10);
+    const unsigned shift = *unit == 'K' ? 10 : *unit == 'M' ? 20 : *unit == 'G' ? 30 : 0;
+    if (errno != 0 || v > (uint64_t{1} << 40) >> shift) // beyond any cache: not a size
+        return 0;
+    return uint64_t{v} << shift;
 }
 
 uint32_t flows_in_cache(uint64_t bytes, unsigned sharing) noexcept
@@ -172,8 +181,10 @@ uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept
 
 // The flow-table entry of packet i: its leg (bit i of `plain` set when the
 // entry says the leg needs no more than lines 0 and 1) or its allocation;
-// their lines asked for. Returns whether the packet needs a step of the act
-// pass's pipeline: a leg beyond its lines 0 and 1, or an allocation.
+// with fetch_line0, the leg's line 0 or the allocation's lines asked for
+// (else the act loop asks, line0_ahead packets ahead; the RTP line always
+// rtp_ahead). Returns whether the packet needs a step of the act pass's
+// pipeline: a leg beyond its lines 0 and 1, or an allocation.
 [[gnu::always_inline]] inline bool worker::burst_find(const pkt_meta* meta, unsigned i, leg** legs,
                                                       turn_alloc** allocs, uint32_t& plain,
                                                       bool fetch_line0) noexcept

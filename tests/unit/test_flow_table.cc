@@ -160,6 +160,8 @@ TEST(FlowTable, CacheSizesAsSysfsWritesThem)
     EXPECT_EQ(size_of("1024K\n"), uint64_t{1} << 20);
     EXPECT_EQ(size_of("2M\n"), uint64_t{2} << 20);
     EXPECT_EQ(size_of("4096"), 4096u);
+    EXPECT_EQ(size_of("1G\n"), uint64_t{1} << 30);
+    EXPECT_EQ(size_of("2000G\n"), 0u); // beyond any cache
     EXPECT_EQ(size_of("K\n"), 0u);      // no number
     EXPECT_EQ(size_of(""), 0u);          // empty
     EXPECT_EQ(size_of("-5K\n"), 0u);    // not a size
@@ -176,8 +178,16 @@ TEST(FlowTable, FlowsInCache)
     EXPECT_EQ(dp::flows_in_cache(uint64_t{32} << 20, 0), 131072u); // no division by 0
     EXPECT_EQ(dp::flows_in_cache(uint64_t{1} << 20, 1), 4096u);
     EXPECT_EQ(dp::flows_in_cache(uint64_t{1} << 45, 1), UINT32_MAX); // clamped
-    // This machine's: the L2 is each core's own, the LLC divided among workers.
+    // This machine's, from its sysfs files (the fallbacks where it has none):
+    // the L2 each core's own, the LLC divided among the workers.
+    for (unsigned index : {2u, 3u}) {
+        const std::string f =
+                "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size";
+        const uint64_t sysfs = dp::cache_size_file(f.c_str());
+        const uint64_t bytes =
+                sysfs != 0 ? sysfs : index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;
+        EXPECT_EQ(dp::flows_in_cpu_cache(index, 1), dp::flows_in_cache(bytes, 1)) << f;
+    }
     EXPECT_EQ(dp::flows_in_cpu_cache(2, 4), dp::flows_in_cpu_cache(2, 1));
     EXPECT_EQ(dp::flows_in_cpu_cache(3, 2), dp::flows_in_cpu_cache(3, 1) / 2);
-    EXPECT_GT(dp::flows_in_cpu_cache(2, 1), 0u);
 }
