@@ -15,8 +15,8 @@
 //                  flow-table slot prefetched
 //   (TURN clients: one bulk hash lookup for the burst)
 //   act pass:      flow lookups, allocation lines and leg line 0 (all
-//                  first, or line0_ahead packets ahead: see below) -> the leg's
-//                  RTP line (rtp_ahead) and the general path's other lines
+//                  first, or line0_ahead packets ahead: see below) -> the
+//                  leg's RTP line (rtp_ahead) and the general path's other lines
 //                  (more_ahead) -> SRTP contexts' first lines (ctx_ahead) ->
 //                  key schedules and payload (sched_ahead) -> act
 //
@@ -25,8 +25,8 @@
 // distances were chosen with isar-bench (README, "Performance"): header 8
 // and frame 4 ahead took plain at 1k legs from 179 to 159 cycles, at 100k
 // from 276 to 241. The legs' lines need a lead that depends on where they
-// are, which the worker judges by how many flows it has (flows_in_cpu_cache, from
-// the caches' sizes in sysfs):
+// are, which the worker judges by how many flows it has
+// (flows_in_cpu_cache, from the caches' sizes in sysfs):
 //   - in the L2 (up to spread_min_flows): a whole burst's line 0 at once
 //     costs nothing;
 //   - in the last-level cache (up to spread_max_flows): line 0 (a TURN
