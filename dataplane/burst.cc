@@ -133,7 +133,7 @@ uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept
         return forward_fast6(m, meta, l);
     const packed_ep dst = l->fwd_remote;
     if ((l->hot & (hot_fast | hot_fast6)) != hot_fast || dst == 0)
-        return false;
+        return (l->hot & hot_fast_srtp) && forward_srtp(m, meta, l);
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
     auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
     const packed_ep src = pack_ep(ip->src_addr, udp->src_port);

@@ -83,6 +83,12 @@ constexpr uint8_t hot_rl = 16;
 // hot_fast6: with hot_fast, the leg and its single target are IPv6
 //   (worker::forward_fast6).
 constexpr uint8_t hot_fast6 = 32;
+// hot_fast_srtp: not hot_fast because SRTP is involved (an in_ctx, or the
+//   single target's out_ctx), with exactly one target, both IPv4: a packet
+//   from its remote forwards by worker::forward_srtp, from line 0's copies
+//   (fwd_*, the MAC with hot_mac), without forward()'s latching, target walk
+//   and emit's route and MAC lookups. Counted as the general path counts.
+constexpr uint8_t hot_fast_srtp = 64;
 
 // Laid out for the forwarding path, which with many legs pays one cache miss
 // per line it touches. A plain packet of a two-leg call touches the

@@ -64,6 +64,12 @@ void worker::refresh_hot(leg& l, leg* peers) noexcept
             const iface& out = ifaces[laddrs[l.fwd_laddr].iface];
             if (tr != 0 && (fam == 6 ? resolve_fwd_mac6(l, out) : resolve_fwd_mac(l, out, tr)))
                 hot |= hot_mac;
+        } else if ((l.in_ctx != nullptr || t->out_ctx != nullptr) && l.laddr < nladdrs &&
+                   t->laddr < nladdrs && laddrs[l.laddr].family == 4 &&
+                   laddrs[t->laddr].family == 4 && !ep_is_v6(tr)) {
+            hot |= hot_fast_srtp; // SRTP of an IPv4 call: worker::forward_srtp
+            if (tr != 0 && resolve_fwd_mac(l, ifaces[laddrs[l.fwd_laddr].iface], tr))
+                hot |= hot_mac;
         }
     }
     // leg_out(): what the fast path forwarded is in_* - unfwd_* of a

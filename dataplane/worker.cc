@@ -376,6 +376,95 @@ drop worker::srtp_in(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     return drop::count;
 }
 
+// forward() for the common packet of a single-target IPv4 SRTP leg
+// (hot_fast_srtp): from its remote, to the target's remote and next hop as
+// line 0 has copied them. Everything that could send the packet elsewhere -
+// latching, an unresolved MAC (a hold) - is decided before the packet is
+// touched, so that false leaves it for forward() as it came. The rest is
+// forward()'s and send_to()'s: the same checks, drops and counters.
+bool worker::forward_srtp(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
+{
+    const packed_ep dst = l->fwd_remote;
+    if (meta.family != 4 || dst == 0)
+        return false;
+    auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);
+    auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+    const packed_ep src = pack_ep(ip->src_addr, udp->src_port);
+    if (src != l->remote.load(std::memory_order_relaxed) || src == 0)
+        return false; // latching, or strict source
+    const local_addr& la = laddrs[l->fwd_laddr];
+    const iface& out = ifaces[la.iface];
+    if (!(l->hot & hot_mac) || l->fwd_nb_gen != out.neigh->generation4()) {
+        if (!resolve_fwd_mac(*l, out, dst)) {
+            l->hot &= static_cast<uint8_t>(~hot_mac);
+            return false; // no route, or held for ARP
+        }
+        l->hot |= hot_mac;
+    }
+    if (l->hot & hot_rl) {
+        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
+        if (tat - now_tsc_ > l->rl_burst_tsc) {
+            l->stats.drop_pkt(drop::rate_limit);
+            drop_pkt(m, drop::rate_limit);
+            return true;
+        }
+        l->rl_tat = tat + l->rl_interval_tsc;
+    }
+    const uint32_t wire_len = rte_pktmbuf_pkt_len(m);
+    const relay_scope scope(l->index);
+    if (l->in_ctx != nullptr) {
+        if (const drop d = srtp_in(m, meta, l); d != drop::count) {
+            l->stats.drop_pkt(d);
+            drop_pkt(m, d);
+            return true;
+        }
+    }
+    bump(l->ctr.in_pkts);
+    bump(l->ctr.in_bytes, wire_len);
+    l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
+    uint8_t* p = udp_payload(m, meta);
+    const uint32_t plen = udp_payload_len(m, meta);
+    account_rtp(l, p, plen);
+
+    leg* t = l->first_leg() + l->fwd_target;
+    bool changed = l->in_ctx != nullptr && !l->verify_only; // decrypted
+    if (!l->verify_only && t->out_ctx != nullptr) {
+        size_t out_len = 0;
+        const size_t cap = plen + rte_pktmbuf_tailroom(m);
+        const crypto::status st = is_rtcp(p) ? t->out_ctx->protect_rtcp(p, plen, cap, &out_len)
+                                             : t->out_ctx->protect_rtp(p, plen, cap, &out_len);
+        if (st != crypto::status::ok || out_len < plen || out_len - plen > crypto::max_trailer ||
+            !append1(m, static_cast<uint16_t>(out_len - plen))) {
+            t->stats.drop_pkt(drop::srtp_protect);
+            drop_pkt(m, drop::srtp_protect);
+            return true;
+        }
+        set_udp_len(m, meta, static_cast<uint32_t>(out_len));
+        changed = true;
+    }
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (out.mtu != 0 && len - meta.l3_off > out.mtu) { // the trailer grew it
+        t->stats.drop_pkt(drop::mtu_exceeded);
+        drop_pkt(m, drop::mtu_exceeded);
+        return true;
+    }
+    rewrite_to to;
+    to.src_mac = out.mac;
+    to.dst_mac = l->fwd_mac;
+    to.src_ip_be = la.ip4_be;
+    to.dst_ip_be = ep_ip(dst);
+    to.src_port_be = l->fwd_port_be;
+    to.dst_port_be = ep_port(dst);
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to,
+                 choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
+                                  out.tx_cksum_offload));
+    tx_enqueue(la.iface, m);
+    bump(t->out_pkts);
+    bump(t->out_bytes, len);
+    bump(stats.fwd_pkts);
+    return true;
+}
+
 void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
 {
     auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off);

@@ -224,6 +224,10 @@ private:
     // The same for a hot_fast6 leg: also reads the leg's line 7 (its
     // remote6 to check the source, fwd_remote6).
     bool forward_fast6(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    // A hot_fast_srtp leg's IPv4 packet from its remote: SRTP in and out
+    // and the rewrite from line 0's copies (worker.cc); false (nothing done)
+    // for forward() to handle.
+    bool forward_srtp(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     void forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
     // forward()'s parts: may a leg without a remote latch, and SRTP in.
     drop latch_refusal(const leg* l, const pkt_meta& meta, const rte_ipv4_hdr* ip) const noexcept;
