@@ -53,6 +53,7 @@ void usage()
             "usage: isar-bench [--smoke] [--legs 1,1000,100000] [--modes plain,srtp-pass,...]\n"
             "                  [--payloads 160,1200] [--extra MODE:LEGS ...] [--phase S]\n"
             "                  [--drain N] [--drain-only] [--perf-ctl FIFO] [--no-baselines] [--no-control]\n"
+            "                  [--no-fwd-alongside]\n"
             "                  [--memory-note TEXT] [--out FILE.json] [-- EAL args]\n"
             "                  [--turn-allocs N] [--tx-free worker|sink] [--srtp-contexts dpdk|cxx]\n"
             "       isar-bench --soak N [--soak-seconds S] [--soak-warmup N] [--soak-rate PPS]\n"
@@ -122,6 +123,8 @@ int parse_args(int argc, char** argv, options& o, std::vector<std::string>& eal,
             o.perf_ctl = val();
         } else if (a == "--no-baselines") {
             o.baselines = false;
+        } else if (a == "--no-fwd-alongside") {
+            o.fwd_alongside = false;
         } else if (a == "--no-control") {
             o.control = false;
         } else if (a == "--soak") {
@@ -148,6 +151,9 @@ int parse_args(int argc, char** argv, options& o, std::vector<std::string>& eal,
             return 2;
         }
     }
+    // The forwarder between a mode's repetitions is a baseline too: runs
+    // for profiling or A/B (--no-baselines) keep the worker lcore to the mode.
+    o.fwd_alongside = o.fwd_alongside && o.baselines;
     return -1;
 }
 

@@ -60,77 +60,108 @@ int fwd_main(void* a)
 
 } // namespace
 
-void run_forwarder(const options& o, unsigned payload)
+fwd_rig::fwd_rig(const options& o, unsigned payload, unsigned max_pkts)
 {
-    rte_mempool* pool = rte_pktmbuf_pool_create(("fwdp" + std::to_string(payload)).c_str(),
-                                                o.drain_pkts + 8191, 256, 0,
-                                                RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
-    auto pp = std::make_unique<ring_port>("fw" + std::to_string(port_seq++), 1, 1u << 17, 1u << 16);
-    ring_port& p = *pp;
+    const std::string id = std::to_string(port_seq++);
+    pool_ = rte_pktmbuf_pool_create(("fwdp" + id).c_str(), max_pkts + 8191, 256, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    port_ = std::make_unique<ring_port>("fw" + id, 1, 1u << 17, 1u << 16);
+    lcore_ = rte_get_next_lcore(-1, 1, 0);
+    if (pool_ == nullptr || lcore_ >= RTE_MAX_LCORE)
+        return;
+    const auto pid = static_cast<uint16_t>(port_->port);
     rte_eth_conf conf{};
-    rte_eth_dev_configure(static_cast<uint16_t>(p.port), 1, 1, &conf);
-    rte_eth_rx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr, pool);
-    rte_eth_tx_queue_setup(static_cast<uint16_t>(p.port), 0, 512, rte_socket_id(), nullptr);
-    rte_eth_dev_start(static_cast<uint16_t>(p.port));
+    if (rte_eth_dev_configure(pid, 1, 1, &conf) != 0 ||
+        rte_eth_rx_queue_setup(pid, 0, 512, rte_socket_id(), nullptr, pool_) != 0 ||
+        rte_eth_tx_queue_setup(pid, 0, 512, rte_socket_id(), nullptr) != 0 ||
+        rte_eth_dev_start(pid) != 0)
+        return;
     // The forwarder frees what it sent as Isar's worker does (ring_port.h).
-    if (o.tx_free_worker && !p.enable_completion())
+    if (o.tx_free_worker && !port_->enable_completion())
         fprintf(stderr, "isar-bench: forwarder: no transmit completion on the worker: %s\n",
                 rte_strerror(rte_errno));
-    unsigned lcore = rte_get_next_lcore(-1, 1, 0);
-    uint8_t frame[1500] = {};
-    const unsigned len = 42 + 12 + payload;
-    frame[12] = 0x08;
-    frame[14] = 0x45;
-    frame[42] = 0x80;
-    uint64_t busy = 0, pkts = 0, wall = 0;
+    len_ = 42 + 12 + payload;
+    frame_[12] = 0x08;
+    frame_[14] = 0x45;
+    frame_[42] = 0x80;
+    ok_ = true;
+}
+
+fwd_rig::~fwd_rig()
+{
+    if (port_) {
+        port_->disable_completion();
+        rte_eth_dev_stop(static_cast<uint16_t>(port_->port));
+    }
+    port_.reset(); // removes the port, frees queued mbufs
+    rte_mempool_free(pool_);
+}
+
+double fwd_rig::rep(unsigned n)
+{
+    if (!ok_)
+        return 0;
+    ring_port& p = *port_;
+    rte_mbuf* b[32];
+    unsigned filled = 0;
+    while (filled < n) {
+        if (rte_pktmbuf_alloc_bulk(pool_, b, 32) != 0)
+            break;
+        for (auto* m : b) {
+            auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len_)));
+            memcpy(d, frame_, len_);
+            d[44] = static_cast<uint8_t>(++seq_ >> 8);
+            d[45] = static_cast<uint8_t>(seq_);
+        }
+        const unsigned k = rte_ring_sp_enqueue_burst(p.rx, reinterpret_cast<void**>(b), 32, nullptr);
+        filled += k;
+        if (k < 32) { // the RX ring is full
+            rte_pktmbuf_free_bulk(b + k, 32 - k);
+            break;
+        }
+    }
+    fwd_state f;
+    f.port = static_cast<uint16_t>(p.port);
+    const uint64_t t0 = rte_rdtsc();
+    if (rte_eal_remote_launch(fwd_main, &f, lcore_) != 0)
+        return 0; // the lcore is busy
+    uint64_t got = 0, tl = t0;
+    while (got < filled && rte_rdtsc() < t0 + hz) {
+        unsigned k = rte_ring_sc_dequeue_burst(p.tx[0], reinterpret_cast<void**>(b), 32, nullptr);
+        if (k) {
+            p.complete(0, b, k);
+            got += k;
+            tl = rte_rdtsc();
+        }
+    }
+    f.stop = true;
+    rte_eal_wait_lcore(lcore_);
+    busy += f.busy;
+    pkts += f.pkts;
+    wall += tl - t0;
+    return f.pkts != 0 ? static_cast<double>(f.busy) / static_cast<double>(f.pkts) : 0;
+}
+
+void run_forwarder(const options& o, unsigned payload)
+{
+    fwd_rig rig(o, payload, o.drain_pkts);
+    if (!rig.ok()) {
+        errors.push_back("dpdk-forwarder: cannot set up its port or pool");
+        return;
+    }
     const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(o.phase_s * static_cast<double>(hz));
-    uint16_t seq = 0;
-    do {
-        rte_mbuf* b[32];
-        unsigned filled = 0;
-        while (filled < o.drain_pkts) {
-            if (rte_pktmbuf_alloc_bulk(pool, b, 32) != 0)
-                break;
-            for (auto* m : b) {
-                auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
-                memcpy(d, frame, len);
-                d[44] = static_cast<uint8_t>(++seq >> 8);
-                d[45] = static_cast<uint8_t>(seq);
-            }
-            filled += rte_ring_sp_enqueue_burst(p.rx, reinterpret_cast<void**>(b), 32, nullptr);
-        }
-        fwd_state f;
-        f.port = static_cast<uint16_t>(p.port);
-        const uint64_t t0 = rte_rdtsc();
-        rte_eal_remote_launch(fwd_main, &f, lcore);
-        uint64_t got = 0, tl = t0;
-        while (got < filled && rte_rdtsc() < t0 + hz) {
-            unsigned k = rte_ring_sc_dequeue_burst(p.tx[0], reinterpret_cast<void**>(b), 32, nullptr);
-            if (k) {
-                p.complete(0, b, k);
-                got += k;
-                tl = rte_rdtsc();
-            }
-        }
-        f.stop = true;
-        rte_eal_wait_lcore(lcore);
-        busy += f.busy;
-        pkts += f.pkts;
-        wall += tl - t0;
-    } while (rte_rdtsc() < end);
-    p.disable_completion();
-    rte_eth_dev_stop(static_cast<uint16_t>(p.port));
-    const double cpp = static_cast<double>(busy) / static_cast<double>(pkts);
+    do
+        rig.rep(o.drain_pkts);
+    while (rte_rdtsc() < end);
+    const double cpp = static_cast<double>(rig.busy) / static_cast<double>(rig.pkts);
     json j{{"name", "dpdk-forwarder"},
            {"payload", payload},
-           {"mpps_per_core", static_cast<double>(pkts) / secs(wall) / 1e6},
+           {"mpps_per_core", static_cast<double>(rig.pkts) / secs(rig.wall) / 1e6},
            {"capacity_mpps", static_cast<double>(hz) / cpp / 1e6},
            {"cycles_per_packet", cpp}};
     fprintf(stderr, "isar-bench: baseline dpdk-forwarder %u B: %.2f Mpps (cap %.2f), %.1f cyc/pkt\n",
             payload, j["mpps_per_core"].get<double>(), j["capacity_mpps"].get<double>(), cpp);
     baselines.push_back(j);
-    pp.reset(); // removes the port, frees queued mbufs
-    rte_mempool_free(pool);
 }
 
 // ----------------------------------------------- baseline: kernel UDP relay --

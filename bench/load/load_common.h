@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,9 @@ struct options {
     // before isard placed them on the DPDK heap (dataplane/srtp_memory.h).
     bool srtp_dpdk_heap = true;
     bool drain_only = false; // capacity only (for profiling the worker: no idle phases)
+    // The bare forwarder run between a mode's drain repetitions, its ratio
+    // in the row (--no-fwd-alongside: off).
+    bool fwd_alongside = true;
     std::string perf_ctl;    // perf record --control fifo: enabled only while draining
     std::string out;
     std::string memory_note = "--no-huge";
@@ -141,6 +145,32 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
 void run_control(const options& o, const std::string& mode, unsigned n);
 // Baselines (load_baselines.cc).
 void run_forwarder(const options& o, unsigned payload);
+// The bare forwarder one drain at a time, on the worker lcore (while the
+// worker is stopped): run_forwarder's, and the one a mode's drain phase runs
+// between its own repetitions, so that the ratio of a row compares cycles
+// measured in the same seconds, in the same state of a virtual machine
+// (scenario::fwd_alongside).
+class fwd_rig {
+public:
+    fwd_rig(const options& o, unsigned payload, unsigned max_pkts);
+    ~fwd_rig();
+    fwd_rig(const fwd_rig&) = delete;
+    fwd_rig& operator=(const fwd_rig&) = delete;
+    bool ok() const { return ok_; }
+    // Fills up to n packets (at most max_pkts), forwards them: this
+    // repetition's cycles per packet (0: none forwarded), added to the sums.
+    double rep(unsigned n);
+    uint64_t busy = 0, pkts = 0, wall = 0;
+
+private:
+    rte_mempool* pool_ = nullptr;
+    std::unique_ptr<ring_port> port_;
+    unsigned lcore_ = RTE_MAX_LCORE;
+    uint8_t frame_[1500] = {};
+    unsigned len_ = 0;
+    uint16_t seq_ = 0;
+    bool ok_ = false;
+};
 void run_kernel_relay(const options& o, unsigned payload);
 void run_crypto(const options& o);
 // The relay's SRTP engine with as many context pairs as legs (crypto_legs.cc).

@@ -77,6 +77,8 @@ phase_result scenario::drain_phase()
         double cpp, mpps, in_mpps, gbps;
     };
     std::vector<rep> reps_v;
+    std::vector<double> fwd_v, ratio_v; // fwd_alongside's repetitions
+    uint64_t end_ext = end;
     do {
         stop();
         const unsigned want = o.drain_pkts / m.fan;
@@ -119,9 +121,20 @@ phase_result scenario::drain_phase()
                               static_cast<double>(b.tx - a.tx) / s / 1e6,
                               static_cast<double>(b.rx - a.rx) / s / 1e6,
                               static_cast<double>(b.bytes - a.bytes) * 8 / s / 1e9});
+            if (fwd_alongside != nullptr) { // its time is not the mode's
+                stop();
+                const uint64_t f0 = rte_rdtsc();
+                const double f = fwd_alongside->rep(o.drain_pkts);
+                start(); // as a repetition leaves it, for the phases after
+                end_ext += rte_rdtsc() - f0;
+                if (f > 0) {
+                    fwd_v.push_back(f);
+                    ratio_v.push_back(f / reps_v.back().cpp);
+                }
+            }
         }
         reps++;
-    } while (rte_rdtsc() < end && reps < 64);
+    } while (rte_rdtsc() < end_ext && reps < 64);
     settle();
     phase_result r;
     r.seconds = secs(busy_time);
@@ -141,6 +154,12 @@ phase_result scenario::drain_phase()
         r.gbps = med.gbps;
         r.cpp = med.cpp;
         r.cpp_best = reps_v.front().cpp;
+    }
+    if (!fwd_v.empty()) {
+        std::sort(fwd_v.begin(), fwd_v.end());
+        std::sort(ratio_v.begin(), ratio_v.end());
+        r.fwd_cpp = fwd_v[fwd_v.size() / 2];
+        r.fwd_ratio = ratio_v[ratio_v.size() / 2];
     }
     r.cpp_mean = tot_out ? static_cast<double>(tot_busy) / static_cast<double>(tot_out) : 0;
     r.cap_mpps = r.cpp > 0 ? static_cast<double>(hz) / r.cpp / 1e6 : 0;
@@ -254,6 +273,10 @@ void fill_record(json& rec, const scenario& sc, const payload_run& pr, int64_t l
     rec["in_mpps"] = pr.cap.in_mpps;
     rec["gbps"] = pr.cap.gbps;
     rec["cycles_per_packet"] = pr.cap.cpp;
+    if (pr.cap.fwd_ratio > 0) { // the forwarder between the drain's repetitions
+        rec["fwd_alongside_cycles"] = pr.cap.fwd_cpp;
+        rec["fwd_alongside_ratio"] = pr.cap.fwd_ratio;
+    }
     rec["cycles_per_input_packet"] = pr.cap.cpp * sc.m.fan;
     rec["sustained_mpps"] = pr.sus.mpps;
     rec["sustained_in_mpps"] = pr.sus.in_mpps;
@@ -329,7 +352,13 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
         sc->payload = payload;
         sc->checked = sc->check_fail = 0;
         sc->first_fail.clear();
+        std::unique_ptr<fwd_rig> rig;
+        if (o.fwd_alongside) {
+            rig = std::make_unique<fwd_rig>(o, payload, o.drain_pkts);
+            sc->fwd_alongside = rig->ok() ? rig.get() : nullptr;
+        }
         const payload_run pr = run_payload(*sc, o);
+        sc->fwd_alongside = nullptr;
         const int64_t loss = pr.sus.loss + pr.l50.loss + pr.l90.loss;
         fill_record(rec, *sc, pr, loss, total_legs);
         const std::string err = verdict(*sc, pr, loss);
@@ -345,6 +374,9 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
                     payload, pr.cap.mpps, pr.cap.cap_mpps, pr.cap.cpp, pr.cap.gbps, pr.p50.p99, pr.p90.p99,
                     rec["mem_bytes_per_leg"].get<double>(),
                     static_cast<unsigned long>(sc->checked));
+            if (pr.cap.fwd_ratio > 0)
+                fprintf(stderr, "isar-bench:          forwarder alongside %.1f cyc/pkt: %.2fx\n",
+                        pr.cap.fwd_cpp, pr.cap.fwd_ratio);
         }
         results.push_back(rec);
     }

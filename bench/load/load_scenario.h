@@ -46,6 +46,10 @@ struct sess_rec {
 struct phase_result {
     double mpps = 0, in_mpps = 0, gbps = 0, cpp = 0, cap_mpps = 0, seconds = 0;
     double cpp_best = 0, cpp_mean = 0; // drain phase: over its repetitions
+    // Drain phase with scenario::fwd_alongside: the forwarder's cycles per
+    // packet (median repetition) and the median over repetitions of the
+    // forwarder's cycles over the mode's, each pair run back to back.
+    double fwd_cpp = 0, fwd_ratio = 0;
     unsigned reps = 0;
     // Paced phases: iterations of the main lcore's loop that took > 20 us
     // (it was descheduled or interrupted): packets wait for the sink then,
@@ -80,6 +84,9 @@ struct scenario {
     std::vector<std::vector<uint32_t>> sess_at; // [ifc] -> k -> session
     unsigned lcore = 0;
     bool running = false;
+    // When set, drain_phase runs one forwarder repetition after each of its
+    // own (run_scenario: the payload's rig).
+    fwd_rig* fwd_alongside = nullptr;
     xorshift rng;
     std::string error;
     // check state

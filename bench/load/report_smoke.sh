@@ -3,7 +3,8 @@
 # the Markdown must have the baseline table, the leg-lines table with a row
 # per leg count (the report reads records of several shapes) and the compact
 # GCM mode's rows (its outputs decrypted and checked like every mode's), and
-# the raw engine at the run's leg counts with an AES-CM row divided by it.
+# the raw engine at the run's leg counts with an AES-CM row divided by it,
+# and every row's ratio to the forwarder run between its repetitions.
 # Then fan-out and TURN with --tx-free worker (ring_port.h): the worker frees
 # what it sent, the outputs are still checked, nothing is left over.
 # usage: report_smoke.sh ISAR_BENCH REPORT_PY
@@ -43,6 +44,26 @@ for s in ("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"):
 assert (("AES_CM_128_HMAC_SHA1_80", 1) not in at), "1 leg is the raw-crypto baseline"
 print("report_smoke: raw crypto at legs", sorted(at))
 PY
+# The forwarder ran between every row's drain repetitions (load_phases.cc):
+# each row has its cycles and the median ratio, and the report prints it.
+python3 - "$d/r.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for x in r["results"]:
+    assert x.get("fwd_alongside_cycles", 0) > 0, x
+    assert 0 < x["fwd_alongside_ratio"] < 5, x
+print("report_smoke: forwarder alongside", [(x["mode"], x["legs"], round(x["fwd_alongside_ratio"], 2))
+                                            for x in r["results"]])
+PY
+row=$(grep -F '| plain | 160 | 100 |' "$d/r.md" || true)
+fa=$(printf '%s' "$row" | awk -F'|' '{print $(NF-4)}' | tr -d ' ')
+case "$fa" in
+[0-9]*.[0-9][0-9]) echo "report_smoke: plain at 100 legs / fwd alongside $fa" ;;
+*)
+    echo "report_smoke: no '/ fwd alongside' ratio in: $row"
+    exit 1
+    ;;
+esac
 # ... and the report divides an SRTP row of those legs by it ("/ raw @legs").
 row=$(grep -F '| transcrypt-cm80 | 160 | 100 |' "$d/r.md" || true)
 last=$(printf '%s' "$row" | awk -F'|' '{print $(NF-1)}' | tr -d ' ')
@@ -67,5 +88,7 @@ modes = {x["mode"] for x in r["results"]} | {x["mode"] for x in r["turn"]}
 assert {"plain", "fanout10", "turn-channeldata"} <= modes, modes
 fw = [b for b in r["baselines"] if b["name"] == "dpdk-forwarder"]
 assert fw and all(b["cycles_per_packet"] > 0 for b in fw), fw
+# The forwarder alongside frees what it sent the same way.
+assert all(x.get("fwd_alongside_ratio", 0) > 0 for x in r["results"]), r["results"]
 print("report_smoke: --tx-free worker ran", sorted(modes))
 PY
