@@ -315,6 +315,93 @@ void run_kernel_relay(const options& o, unsigned payload)
 }
 
 // ----------------------------------------------------- baseline: raw crypto --
+raw_pair::raw_pair(crypto::suite s, crypto::engine e, unsigned payload) : payload_(payload)
+{
+    crypto::key_material k1, k2;
+    make_key(k1, s, 11);
+    make_key(k2, s, 12);
+    std::string err;
+    snd_ = crypto::srtp_context::create(k1, e, err);
+    rin_ = crypto::srtp_context::create(k1, e, err);
+    rout_ = crypto::srtp_context::create(k2, e, err);
+    vin_ = crypto::srtp_context::create(k1, e, err);
+    pk_.assign(size_t{n} * 1600, 0);
+    w_.assign(size_t{n} * 1600, 0);
+}
+
+bool raw_pair::ok() const
+{
+    return snd_ && rin_ && rout_ && vin_ && !bad;
+}
+
+// n packets protected by the sender (not timed), then each unprotected
+// with the receiver's context and protected with the other key (timed),
+// then verified by a context with the sender's key (timed).
+void raw_pair::round()
+{
+    if (!ok())
+        return;
+    size_t plen[n];
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t* p = &pk_[size_t{i} * 1600];
+        memset(p, 0x5a, 12 + payload_);
+        p[0] = 0x80;
+        p[1] = 0;
+        ++seq_;
+        p[2] = static_cast<uint8_t>(seq_ >> 8);
+        p[3] = static_cast<uint8_t>(seq_);
+        p[8] = 0x12;
+        if (snd_->protect_rtp(p, 12 + payload_, 1600, &plen[i]) != crypto::status::ok)
+            bad = true;
+        memcpy(&w_[size_t{i} * 1600], p, plen[i]);
+    }
+    uint64_t t = rte_rdtsc();
+    for (unsigned i = 0; i < n; i++) {
+        size_t l = 0, l2 = 0;
+        uint8_t* q = &w_[size_t{i} * 1600];
+        if (rin_->unprotect_rtp(q, plen[i], &l) != crypto::status::ok ||
+            rout_->protect_rtp(q, l, 1600, &l2) != crypto::status::ok)
+            bad = true;
+    }
+    cyc += rte_rdtsc() - t;
+    t = rte_rdtsc();
+    for (unsigned i = 0; i < n; i++)
+        if (vin_->verify_rtp(&pk_[size_t{i} * 1600], plen[i]) != crypto::status::ok)
+            bad = true;
+    vcyc += rte_rdtsc() - t;
+    pkts += n;
+}
+
+namespace {
+struct raw_job {
+    raw_pair* pair;
+    unsigned rounds;
+};
+int raw_main(void* a)
+{
+    auto* j = static_cast<raw_job*>(a);
+    crypto::prepare_thread();
+    for (unsigned r = 0; r < j->rounds; r++)
+        j->pair->round();
+    return 0;
+}
+} // namespace
+
+bool raw_pair::on_worker_lcore(unsigned rounds, double& transcrypt, double& verify)
+{
+    const unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+    const uint64_t c0 = cyc, v0 = vcyc, p0 = pkts;
+    raw_job j{this, rounds};
+    if (lcore >= RTE_MAX_LCORE || rte_eal_remote_launch(raw_main, &j, lcore) != 0)
+        return false;
+    rte_eal_wait_lcore(lcore);
+    if (bad || pkts == p0)
+        return false;
+    transcrypt = static_cast<double>(cyc - c0) / static_cast<double>(pkts - p0);
+    verify = static_cast<double>(vcyc - v0) / static_cast<double>(pkts - p0);
+    return true;
+}
+
 void run_crypto(const options& o)
 {
     using crypto::engine;
@@ -325,56 +412,17 @@ void run_crypto(const options& o)
     for (auto s : suites) {
         for (unsigned payload : o.payloads) {
             for (auto e : engines) {
-                crypto::key_material k1, k2;
-                make_key(k1, s, 11);
-                make_key(k2, s, 12);
-                std::string err;
-                auto snd = crypto::srtp_context::create(k1, e, err);
-                auto rin = crypto::srtp_context::create(k1, e, err);
-                auto rout = crypto::srtp_context::create(k2, e, err);
-                auto vin = crypto::srtp_context::create(k1, e, err);
-                if (!snd || !rin || !rout || !vin)
+                raw_pair rp(s, e, payload);
+                if (!rp.ok())
                     continue;
-                constexpr unsigned N = 512;
-                static uint8_t pk[N][1600], w[N][1600];
-                size_t plen[N];
-                uint16_t seq = 0;
-                uint64_t cyc = 0, vcyc = 0, n = 0;
-                bool bad = false;
                 const uint64_t end =
                         rte_rdtsc() + static_cast<uint64_t>(std::min(0.15, o.phase_s / 2) *
                                                             static_cast<double>(hz));
-                do {
-                    for (unsigned i = 0; i < N; i++) {
-                        uint8_t* p = pk[i];
-                        memset(p, 0x5a, 12 + payload);
-                        p[0] = 0x80;
-                        p[1] = 0;
-                        ++seq;
-                        p[2] = static_cast<uint8_t>(seq >> 8);
-                        p[3] = static_cast<uint8_t>(seq);
-                        p[8] = 0x12;
-                        if (snd->protect_rtp(p, 12 + payload, 1600, &plen[i]) != crypto::status::ok)
-                            bad = true;
-                        memcpy(w[i], p, plen[i]);
-                    }
-                    uint64_t t = rte_rdtsc();
-                    for (unsigned i = 0; i < N; i++) {
-                        size_t l = 0, l2 = 0;
-                        if (rin->unprotect_rtp(w[i], plen[i], &l) != crypto::status::ok ||
-                            rout->protect_rtp(w[i], l, 1600, &l2) != crypto::status::ok)
-                            bad = true;
-                    }
-                    cyc += rte_rdtsc() - t;
-                    t = rte_rdtsc();
-                    for (unsigned i = 0; i < N; i++)
-                        if (vin->verify_rtp(pk[i], plen[i]) != crypto::status::ok)
-                            bad = true;
-                    vcyc += rte_rdtsc() - t;
-                    n += N;
-                } while (rte_rdtsc() < end && !bad);
-                const double cpp = static_cast<double>(cyc) / static_cast<double>(n);
-                const double vcpp = static_cast<double>(vcyc) / static_cast<double>(n);
+                do
+                    rp.round();
+                while (rte_rdtsc() < end && !rp.bad);
+                const double cpp = static_cast<double>(rp.cyc) / static_cast<double>(rp.pkts);
+                const double vcpp = static_cast<double>(rp.vcyc) / static_cast<double>(rp.pkts);
                 json j{{"suite", std::string(crypto::suite_name(s))},
                        {"engine", crypto::engine_name(e)},
                        {"payload", payload},
@@ -383,7 +431,7 @@ void run_crypto(const options& o)
                        {"verify_cycles", vcpp},
                        {"verify_mpps", static_cast<double>(hz) / vcpp / 1e6},
                        {"auto", crypto::auto_engine(s) == e}};
-                if (bad)
+                if (rp.bad)
                     j["error"] = "crypto round trip failed";
                 crypto_j.push_back(j);
                 fprintf(stderr,

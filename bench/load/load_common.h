@@ -172,6 +172,29 @@ private:
     bool ok_ = false;
 };
 void run_kernel_relay(const options& o, unsigned payload);
+// One pair of SRTP contexts (and a sender and a verifier) of an engine in
+// run_crypto's loop: a round is n packets decrypted and encrypted again, and
+// verified. run_crypto runs rounds on the main lcore; a mode's drain phase
+// runs some on the worker lcore after each of its repetitions
+// (scenario::raw_alongside), for a ratio in the same state of the machine.
+class raw_pair {
+public:
+    static constexpr unsigned n = 512; // packets a round
+    raw_pair(crypto::suite s, crypto::engine e, unsigned payload);
+    bool ok() const;
+    void round();
+    // `rounds` rounds on the worker lcore (stopped): their cycles per
+    // packet; false if it could not run or a round trip failed.
+    bool on_worker_lcore(unsigned rounds, double& transcrypt, double& verify);
+    uint64_t cyc = 0, vcyc = 0, pkts = 0;
+    bool bad = false;
+
+private:
+    std::unique_ptr<crypto::srtp_context> snd_, rin_, rout_, vin_;
+    std::vector<uint8_t> pk_, w_;
+    unsigned payload_;
+    uint16_t seq_ = 0;
+};
 void run_crypto(const options& o);
 // The relay's SRTP engine with as many context pairs as legs (crypto_legs.cc).
 void run_crypto_legs(const options& o);

@@ -78,6 +78,7 @@ phase_result scenario::drain_phase()
     };
     std::vector<rep> reps_v;
     std::vector<double> fwd_v, ratio_v; // fwd_alongside's repetitions
+    std::vector<double> raw_v, raw_ratio_v; // raw_alongside's
     uint64_t end_ext = end;
     do {
         stop();
@@ -121,16 +122,22 @@ phase_result scenario::drain_phase()
                               static_cast<double>(b.tx - a.tx) / s / 1e6,
                               static_cast<double>(b.rx - a.rx) / s / 1e6,
                               static_cast<double>(b.bytes - a.bytes) * 8 / s / 1e9});
-            if (fwd_alongside != nullptr) { // its time is not the mode's
+            if (fwd_alongside != nullptr || raw_alongside != nullptr) { // not the mode's time
                 stop();
                 const uint64_t f0 = rte_rdtsc();
-                const double f = fwd_alongside->rep(o.drain_pkts);
-                start(); // as a repetition leaves it, for the phases after
-                end_ext += rte_rdtsc() - f0;
+                const double f = fwd_alongside != nullptr ? fwd_alongside->rep(o.drain_pkts) : 0;
                 if (f > 0) {
                     fwd_v.push_back(f);
                     ratio_v.push_back(f / reps_v.back().cpp);
                 }
+                double tc = 0, vc = 0;
+                if (raw_alongside != nullptr && raw_alongside->on_worker_lcore(4, tc, vc)) {
+                    const double c = m.pass ? vc : tc;
+                    raw_v.push_back(c);
+                    raw_ratio_v.push_back(c / reps_v.back().cpp);
+                }
+                start(); // as a repetition leaves it, for the phases after
+                end_ext += rte_rdtsc() - f0;
             }
         }
         reps++;
@@ -160,6 +167,12 @@ phase_result scenario::drain_phase()
         std::sort(ratio_v.begin(), ratio_v.end());
         r.fwd_cpp = fwd_v[fwd_v.size() / 2];
         r.fwd_ratio = ratio_v[ratio_v.size() / 2];
+    }
+    if (!raw_v.empty()) {
+        std::sort(raw_v.begin(), raw_v.end());
+        std::sort(raw_ratio_v.begin(), raw_ratio_v.end());
+        r.raw_cpp = raw_v[raw_v.size() / 2];
+        r.raw_ratio = raw_ratio_v[raw_ratio_v.size() / 2];
     }
     r.cpp_mean = tot_out ? static_cast<double>(tot_busy) / static_cast<double>(tot_out) : 0;
     r.cap_mpps = r.cpp > 0 ? static_cast<double>(hz) / r.cpp / 1e6 : 0;
@@ -277,6 +290,10 @@ void fill_record(json& rec, const scenario& sc, const payload_run& pr, int64_t l
         rec["fwd_alongside_cycles"] = pr.cap.fwd_cpp;
         rec["fwd_alongside_ratio"] = pr.cap.fwd_ratio;
     }
+    if (pr.cap.raw_ratio > 0) { // the raw engine between them (SRTP modes)
+        rec["raw_alongside_cycles"] = pr.cap.raw_cpp;
+        rec["raw_alongside_ratio"] = pr.cap.raw_ratio;
+    }
     rec["cycles_per_input_packet"] = pr.cap.cpp * sc.m.fan;
     rec["sustained_mpps"] = pr.sus.mpps;
     rec["sustained_in_mpps"] = pr.sus.in_mpps;
@@ -353,12 +370,18 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
         sc->checked = sc->check_fail = 0;
         sc->first_fail.clear();
         std::unique_ptr<fwd_rig> rig;
+        std::unique_ptr<raw_pair> raw;
         if (o.fwd_alongside) {
             rig = std::make_unique<fwd_rig>(o, payload, o.drain_pkts);
             sc->fwd_alongside = rig->ok() ? rig.get() : nullptr;
+            if (sc->m.s != crypto::suite::none) { // the engine the relay uses
+                raw = std::make_unique<raw_pair>(sc->m.s, crypto::auto_engine(sc->m.s), payload);
+                sc->raw_alongside = raw->ok() ? raw.get() : nullptr;
+            }
         }
         const payload_run pr = run_payload(*sc, o);
         sc->fwd_alongside = nullptr;
+        sc->raw_alongside = nullptr;
         const int64_t loss = pr.sus.loss + pr.l50.loss + pr.l90.loss;
         fill_record(rec, *sc, pr, loss, total_legs);
         const std::string err = verdict(*sc, pr, loss);
@@ -377,6 +400,10 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
             if (pr.cap.fwd_ratio > 0)
                 fprintf(stderr, "isar-bench:          forwarder alongside %.1f cyc/pkt: %.2fx\n",
                         pr.cap.fwd_cpp, pr.cap.fwd_ratio);
+            if (pr.cap.raw_ratio > 0)
+                fprintf(stderr, "isar-bench:          raw %s alongside %.1f cyc/pkt: %.2fx\n",
+                        crypto::engine_name(crypto::auto_engine(sc->m.s)), pr.cap.raw_cpp,
+                        pr.cap.raw_ratio);
         }
         results.push_back(rec);
     }

@@ -50,6 +50,9 @@ struct phase_result {
     // packet (median repetition) and the median over repetitions of the
     // forwarder's cycles over the mode's, each pair run back to back.
     double fwd_cpp = 0, fwd_ratio = 0;
+    // The same with scenario::raw_alongside: the engine's cycles per packet
+    // (decrypt+encrypt, or verify for pass-through) and its ratio.
+    double raw_cpp = 0, raw_ratio = 0;
     unsigned reps = 0;
     // Paced phases: iterations of the main lcore's loop that took > 20 us
     // (it was descheduled or interrupted): packets wait for the sink then,
@@ -87,6 +90,8 @@ struct scenario {
     // When set, drain_phase runs one forwarder repetition after each of its
     // own (run_scenario: the payload's rig).
     fwd_rig* fwd_alongside = nullptr;
+    // SRTP modes: the raw engine's rounds after each repetition too.
+    raw_pair* raw_alongside = nullptr;
     xorshift rng;
     std::string error;
     // check state

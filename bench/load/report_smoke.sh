@@ -4,7 +4,8 @@
 # per leg count (the report reads records of several shapes) and the compact
 # GCM mode's rows (its outputs decrypted and checked like every mode's), and
 # the raw engine at the run's leg counts with an AES-CM row divided by it,
-# and every row's ratio to the forwarder run between its repetitions.
+# and every row's ratio to the forwarder (and an SRTP row's to its engine)
+# run between its repetitions.
 # Then fan-out and TURN with --tx-free worker (ring_port.h): the worker frees
 # what it sent, the outputs are still checked, nothing is left over.
 # usage: report_smoke.sh ISAR_BENCH REPORT_PY
@@ -52,15 +53,28 @@ r = json.load(open(sys.argv[1]))
 for x in r["results"]:
     assert x.get("fwd_alongside_cycles", 0) > 0, x
     assert 0 < x["fwd_alongside_ratio"] < 5, x
+    # SRTP rows: the relay's engine alone between the repetitions too.
+    srtp = x["mode"] != "plain"
+    assert ("raw_alongside_ratio" in x) == srtp, x
+    assert not srtp or (x["raw_alongside_cycles"] > 0 and 0 < x["raw_alongside_ratio"] < 5), x
 print("report_smoke: forwarder alongside", [(x["mode"], x["legs"], round(x["fwd_alongside_ratio"], 2))
                                             for x in r["results"]])
 PY
 row=$(grep -F '| plain | 160 | 100 |' "$d/r.md" || true)
-fa=$(printf '%s' "$row" | awk -F'|' '{print $(NF-4)}' | tr -d ' ')
+fa=$(printf '%s' "$row" | awk -F'|' '{print $(NF-5)}' | tr -d ' ')
 case "$fa" in
 [0-9]*.[0-9][0-9]) echo "report_smoke: plain at 100 legs / fwd alongside $fa" ;;
 *)
     echo "report_smoke: no '/ fwd alongside' ratio in: $row"
+    exit 1
+    ;;
+esac
+row=$(grep -F '| transcrypt-cm80 | 160 | 100 |' "$d/r.md" || true)
+rc=$(printf '%s' "$row" | awk -F'|' '{print $(NF-2)}' | tr -d ' ')
+case "$rc" in
+[0-9]*.[0-9][0-9]) echo "report_smoke: transcrypt-cm80 at 100 legs / raw alongside $rc" ;;
+*)
+    echo "report_smoke: no '/ raw alongside' ratio in: $row"
     exit 1
     ;;
 esac
