@@ -150,6 +150,7 @@ void run_forwarder(const options& o, unsigned payload);
 // between its own repetitions, so that the ratio of a row compares cycles
 // measured in the same seconds, in the same state of a virtual machine
 // (scenario::fwd_alongside).
+unsigned fwd_alongside_pkts(const options& o); // packets a repetition alongside
 class fwd_rig {
 public:
     fwd_rig(const options& o, unsigned payload, unsigned max_pkts);

@@ -66,6 +66,11 @@ phase_result scenario::diff(const snap& a, const snap& b, uint64_t t0, uint64_t 
 }
 
 // Capacity: fill the RX rings with the worker stopped, start it, drain.
+unsigned fwd_alongside_pkts(const options& o)
+{
+    return std::min(o.drain_pkts, 32768u);
+}
+
 phase_result scenario::drain_phase()
 {
     snap a{}, b{};
@@ -125,7 +130,8 @@ phase_result scenario::drain_phase()
             if (fwd_alongside != nullptr || raw_alongside != nullptr) { // not the mode's time
                 stop();
                 const uint64_t f0 = rte_rdtsc();
-                const double f = fwd_alongside != nullptr ? fwd_alongside->rep(o.drain_pkts) : 0;
+                const double f =
+                        fwd_alongside != nullptr ? fwd_alongside->rep(fwd_alongside_pkts(o)) : 0;
                 if (f > 0) {
                     fwd_v.push_back(f);
                     ratio_v.push_back(f / reps_v.back().cpp);
@@ -372,7 +378,9 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
         std::unique_ptr<fwd_rig> rig;
         std::unique_ptr<raw_pair> raw;
         if (o.fwd_alongside) {
-            rig = std::make_unique<fwd_rig>(o, payload, o.drain_pkts);
+            // A quarter of a drain at most: its pool must fit next to a
+            // million legs' contexts (hugepages).
+            rig = std::make_unique<fwd_rig>(o, payload, fwd_alongside_pkts(o));
             sc->fwd_alongside = rig->ok() ? rig.get() : nullptr;
             if (sc->m.s != crypto::suite::none) { // the engine the relay uses
                 raw = std::make_unique<raw_pair>(sc->m.s, crypto::auto_engine(sc->m.s), payload);

@@ -20,18 +20,21 @@ def fmt(v, d=2):
 
 def leg_lines_table(ll, fwd, res):
     """The per-flow memory floor next to plain's cost at the same leg count."""
-    f = fwd.get(160, {}).get("cycles_per_packet")
-    plain = {x["legs"]: x["cycles_per_packet"] for x in res
-             if x["mode"] == "plain" and x["payload"] == 160 and "error" not in x}
+    f0 = fwd.get(160, {}).get("cycles_per_packet")
+    rows = {x["legs"]: x for x in res
+            if x["mode"] == "plain" and x["payload"] == 160 and "error" not in x}
+    plain = {l: x["cycles_per_packet"] for l, x in rows.items()}
     L = ["What reaching a leg's two lines (line 0 and the RTP line) costs here, random legs, "
          "nothing else done (`leg-lines`, bench/load/mem_floor.cc); a relay that reads them per "
          "packet pays at least the prefetched figure on top of the forwarder. Ratios in cycles, "
-         "160 B, this run.",
+         "160 B, this run; the forwarder is the one run alongside plain at that leg count "
+         "where there is one, else the baseline run.",
          "",
          "| legs | MiB | cycles/visit | prefetched (16 ahead) | forwarder + floor | best ratio with this floor | plain cycles/pkt | plain ratio |",
          "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for b in ll:
         pf = b["cycles_per_visit_prefetched"]
+        f = rows.get(b["legs"], {}).get("fwd_alongside_cycles") or f0
         cap = f + pf if f else None
         p = plain.get(b["legs"])
         L.append(f"| {b['legs']} | {b['bytes'] / 1048576:.1f} | {fmt(b['cycles_per_visit'], 1)} | {fmt(pf, 1)} | "
