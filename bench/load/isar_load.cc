@@ -208,6 +208,7 @@ bench_turn::options turn_opts(const options& o)
     t.drain_pkts = o.drain_pkts;
     t.hz = hz;
     t.tx_free_worker = o.tx_free_worker;
+    t.fwd_alongside = o.fwd_alongside;
     return t;
 }
 

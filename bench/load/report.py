@@ -143,15 +143,16 @@ def main():
     turn = r.get("turn", [])
     if turn:
         L.append("")
-        L.append("| TURN mode (50/50 client→peer, peer→client) | payload | allocations | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | / DPDK forwarder | checked |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| TURN mode (50/50 client→peer, peer→client) | payload | allocations | Mpps/core | capacity Mpps | cycles/pkt | Gbit/s | / DPDK forwarder | / fwd alongside | checked |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for x in turn:
             if "error" in x:
-                L.append(f"| {x['mode']} | {x['payload']} | {x['allocations']} | **error**: {x['error']} ||||||")
+                L.append(f"| {x['mode']} | {x['payload']} | {x['allocations']} | **error**: {x['error']} |||||||")
                 continue
             L.append(f"| {x['mode']} | {x['payload']} | {x['allocations']} | {fmt(x['mpps_per_core'])} | "
                      f"{fmt(x['capacity_mpps'])} | {fmt(x['cycles_per_packet'],0)} | {fmt(x['gbps'])} | "
-                     f"{fmt(x.get('fwd_ratio'))} | {x.get('checked', '-')} |")
+                     f"{fmt(x.get('fwd_ratio'))} | {fmt(x.get('fwd_alongside_ratio'))} | "
+                     f"{x.get('checked', '-')} |")
     rss = r.get("rss", [])
     if rss:
         L.append("")

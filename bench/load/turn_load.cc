@@ -35,9 +35,7 @@
 
 using json = nlohmann::json;
 
-namespace isar::bench_load {
-void perf_ctl(const char* cmd); // load_common.h: `perf record --control`, capacity phase only
-}
+#include "bench/load/load_common.h" // perf_ctl, fwd_rig
 
 namespace isar::bench_turn {
 
@@ -69,6 +67,10 @@ struct bench : worker_rig {
     uint64_t sent = 0, received = 0, checked = 0, check_fail = 0, out_bytes = 0;
     std::string first_fail;
     uint8_t pattern[2048];
+    // The forwarder run after each drain repetition (run_mode), and its
+    // packets a repetition.
+    bench_load::fwd_rig* fwd = nullptr;
+    unsigned fwd_pkts = 0;
 
     explicit bench(const options& op) : o(op)
     {
@@ -445,7 +447,8 @@ struct bench : worker_rig {
             double cpp, mpps, gbps;
         };
         std::vector<rep> reps;
-        const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(o.phase_s * static_cast<double>(o.hz));
+        std::vector<double> fwd_v, ratio_v; // the forwarder alongside (fwd)
+        uint64_t end = rte_rdtsc() + static_cast<uint64_t>(o.phase_s * static_cast<double>(o.hz));
         do {
             stop();
             unsigned filled = 0;
@@ -473,6 +476,17 @@ struct bench : worker_rig {
                 reps.push_back({static_cast<double>(dp::read(s.busy_tsc) - busy0) / static_cast<double>(out),
                                 static_cast<double>(received - r0) / sec / 1e6,
                                 static_cast<double>(out_bytes - b0) * 8 / sec / 1e9});
+                if (fwd != nullptr) { // as bench_load's drain phase; not this phase's time
+                    stop();
+                    const uint64_t f0 = rte_rdtsc();
+                    const double f = fwd->rep(fwd_pkts);
+                    if (f > 0) {
+                        fwd_v.push_back(f);
+                        ratio_v.push_back(f / reps.back().cpp);
+                    }
+                    start();
+                    end += rte_rdtsc() - f0;
+                }
             }
         } while (rte_rdtsc() < end && reps.size() < 64);
         // settle
@@ -490,6 +504,12 @@ struct bench : worker_rig {
         j["capacity_mpps"] = static_cast<double>(o.hz) / med.cpp / 1e6;
         j["gbps"] = med.gbps;
         j["repetitions"] = reps.size();
+        if (!ratio_v.empty()) {
+            std::sort(fwd_v.begin(), fwd_v.end());
+            std::sort(ratio_v.begin(), ratio_v.end());
+            j["fwd_alongside_cycles"] = fwd_v[fwd_v.size() / 2];
+            j["fwd_alongside_ratio"] = ratio_v[ratio_v.size() / 2];
+        }
         return j;
     }
 };
@@ -521,7 +541,17 @@ void run_mode(const options& o, const std::string& mode, unsigned nallocs, const
             b->checked = b->check_fail = 0;
             b->first_fail.clear();
             const uint64_t sent0 = b->sent, recv0 = b->received, d0 = b->drops_total();
+            std::unique_ptr<bench_load::fwd_rig> rig;
+            if (o.fwd_alongside) {
+                bench_load::options lo;
+                lo.tx_free_worker = o.tx_free_worker;
+                lo.drain_pkts = o.drain_pkts;
+                b->fwd_pkts = bench_load::fwd_alongside_pkts(lo);
+                rig = std::make_unique<bench_load::fwd_rig>(lo, payload, b->fwd_pkts);
+                b->fwd = rig->ok() ? rig.get() : nullptr;
+            }
             json cap = b->drain_phase();
+            b->fwd = nullptr;
             const int64_t loss = static_cast<int64_t>(b->sent - sent0) -
                                  static_cast<int64_t>(b->received - recv0) -
                                  static_cast<int64_t>(b->drops_total() - d0);
@@ -551,6 +581,10 @@ void run_mode(const options& o, const std::string& mode, unsigned nallocs, const
                         cap["cycles_per_packet"].get<double>(), cap["gbps"].get<double>(),
                         rec.contains("fwd_ratio") ? std::to_string(rec["fwd_ratio"].get<double>()).c_str() : "-",
                         static_cast<unsigned long>(b->checked));
+                if (cap.contains("fwd_alongside_ratio"))
+                    fprintf(stderr, "isar-bench:          forwarder alongside %.1f cyc/pkt: %.2fx\n",
+                            cap["fwd_alongside_cycles"].get<double>(),
+                            cap["fwd_alongside_ratio"].get<double>());
             }
         }
         if (!err.empty()) {

@@ -17,6 +17,7 @@ struct options {
     unsigned drain_pkts = 131072;
     uint64_t hz = 0;
     bool tx_free_worker = false; // see bench_load::options, ring_port.h
+    bool fwd_alongside = false;  // the forwarder between drain repetitions (bench_load::fwd_rig)
 };
 
 inline bool is_turn_mode(const std::string& m) { return m.rfind("turn-", 0) == 0; }
