@@ -146,32 +146,13 @@ uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept
         return false;
     // The next hop's MAC, cached in line 0 while the neighbour table has not
     // changed since it was read.
-    if (!(l->hot & hot_mac) || l->fwd_nb_gen != out.neigh->generation4()) {
-        if (!resolve_fwd_mac(*l, out, dst)) {
-            l->hot &= static_cast<uint8_t>(~hot_mac);
-            return false; // no route, or held for ARP: forward() does that
-        }
-        l->hot |= hot_mac;
-    }
-    if (l->hot & hot_rl) { // as in forward(), its cold line only for such legs
-        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
-        if (tat - now_tsc_ > l->rl_burst_tsc) {
-            l->stats.drop_pkt(drop::rate_limit);
-            drop_pkt(m, drop::rate_limit);
-            return true;
-        }
-        l->rl_tat = tat + l->rl_interval_tsc;
-    }
+    if (!fwd_mac_current(*l, out, dst))
+        return false; // no route, or held for ARP: forward() does that
+    if ((l->hot & hot_rl) && over_rate(l, m)) // its cold line only for such legs
+        return true;
     count_in_fast(l, m, meta, len);
 
-    rewrite_to to;
-    to.src_mac = out.mac;
-    to.dst_mac = l->fwd_mac;
-    to.src_ip_be = la.ip4_be;
-    to.dst_ip_be = ep_ip(dst);
-    to.src_port_be = l->fwd_port_be;
-    to.dst_port_be = ep_port(dst);
-    rewrite_udp4(m, meta.l3_off, meta.l4_off, to,
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, fwd_rewrite(*l, la, out, dst),
                  choose_udp_cksum(m, udp, false, ifaces[meta.iface].rx_partial_cksum,
                                   out.tx_cksum_offload));
     tx_enqueue(la.iface, m);

@@ -394,22 +394,10 @@ bool worker::forward_srtp(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         return false; // latching, or strict source
     const local_addr& la = laddrs[l->fwd_laddr];
     const iface& out = ifaces[la.iface];
-    if (!(l->hot & hot_mac) || l->fwd_nb_gen != out.neigh->generation4()) {
-        if (!resolve_fwd_mac(*l, out, dst)) {
-            l->hot &= static_cast<uint8_t>(~hot_mac);
-            return false; // no route, or held for ARP
-        }
-        l->hot |= hot_mac;
-    }
-    if (l->hot & hot_rl) {
-        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
-        if (tat - now_tsc_ > l->rl_burst_tsc) {
-            l->stats.drop_pkt(drop::rate_limit);
-            drop_pkt(m, drop::rate_limit);
-            return true;
-        }
-        l->rl_tat = tat + l->rl_interval_tsc;
-    }
+    if (!fwd_mac_current(*l, out, dst))
+        return false; // no route, or held for ARP: forward() does that
+    if ((l->hot & hot_rl) && over_rate(l, m))
+        return true;
     const uint32_t wire_len = rte_pktmbuf_pkt_len(m);
     const relay_scope scope(l->index);
     if (l->in_ctx != nullptr) {
@@ -448,14 +436,7 @@ bool worker::forward_srtp(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
         drop_pkt(m, drop::mtu_exceeded);
         return true;
     }
-    rewrite_to to;
-    to.src_mac = out.mac;
-    to.dst_mac = l->fwd_mac;
-    to.src_ip_be = la.ip4_be;
-    to.dst_ip_be = ep_ip(dst);
-    to.src_port_be = l->fwd_port_be;
-    to.dst_port_be = ep_port(dst);
-    rewrite_udp4(m, meta.l3_off, meta.l4_off, to,
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, fwd_rewrite(*l, la, out, dst),
                  choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
                                   out.tx_cksum_offload));
     tx_enqueue(la.iface, m);
@@ -497,15 +478,8 @@ void worker::forward(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     }
     // Packet-rate limit before any crypto work: GCRA on the TSC (one compare
     // and one add per packet, no division).
-    if (l->rl_interval_tsc != 0) {
-        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
-        if (tat - now_tsc_ > l->rl_burst_tsc) {
-            l->stats.drop_pkt(drop::rate_limit);
-            drop_pkt(m, drop::rate_limit);
-            return;
-        }
-        l->rl_tat = tat + l->rl_interval_tsc;
-    }
+    if (l->rl_interval_tsc != 0 && over_rate(l, m))
+        return;
     // Tells the targets' outbound contexts who sends (SSRC quota) and, once
     // unprotected, the packet's index (ROC), until forward() returns.
     const relay_scope scope(l->index);

@@ -35,6 +35,37 @@ constexpr unsigned max_ifaces = 32;
 // for ARP). leg_path.cc.
 bool resolve_fwd_mac(leg& l, const iface& out, packed_ep dst) noexcept;
 
+// Line 0's next-hop MAC towards `dst` (IPv4), re-resolved when the
+// neighbour table changed since it was read; false (hot_mac cleared): none,
+// for forward() to hold the packet. The fast paths' (forward_fast,
+// forward_srtp).
+[[gnu::always_inline]] inline bool fwd_mac_current(leg& l, const iface& out, packed_ep dst) noexcept
+{
+    if ((l.hot & hot_mac) && l.fwd_nb_gen == out.neigh->generation4())
+        return true;
+    if (!resolve_fwd_mac(l, out, dst)) {
+        l.hot &= static_cast<uint8_t>(~hot_mac);
+        return false;
+    }
+    l.hot |= hot_mac;
+    return true;
+}
+
+// The rewrite a fast path sends with: from relay slot `la` on `out` to the
+// single target's remote `dst`, from line 0's copies.
+[[gnu::always_inline]] inline rewrite_to fwd_rewrite(const leg& l, const local_addr& la,
+                                                     const iface& out, packed_ep dst) noexcept
+{
+    rewrite_to to;
+    to.src_mac = out.mac;
+    to.dst_mac = l.fwd_mac;
+    to.src_ip_be = la.ip4_be;
+    to.dst_ip_be = ep_ip(dst);
+    to.src_port_be = l.fwd_port_be;
+    to.dst_port_be = ep_port(dst);
+    return to;
+}
+
 // The slot of worker::emit()'s next-hop MAC memo for IPv4 next hop `ip_be`
 // (Fibonacci hashing: the top bits of the product).
 constexpr unsigned nh_memo_slot_bits = 4;
@@ -332,6 +363,19 @@ private:
     void to_control(rte_mbuf* m, exc_kind k) noexcept;
     bool police_exception(rte_mbuf* m, exc_kind k) noexcept;
     void drop_pkt(rte_mbuf* m, drop d) noexcept;
+    // The leg's packet-rate limit (GCRA on the TSC: one compare and one add
+    // a packet, no division); true: over it, `m` dropped and counted.
+    [[gnu::always_inline]] bool over_rate(leg* l, rte_mbuf* m) noexcept
+    {
+        const uint64_t tat = l->rl_tat > now_tsc_ ? l->rl_tat : now_tsc_;
+        if (tat - now_tsc_ > l->rl_burst_tsc) {
+            l->stats.drop_pkt(drop::rate_limit);
+            drop_pkt(m, drop::rate_limit);
+            return true;
+        }
+        l->rl_tat = tat + l->rl_interval_tsc;
+        return false;
+    }
 };
 
 // RFC 5761 §4: RTCP packet types 192-223 (second byte without the marker bit

@@ -60,34 +60,23 @@ for x in r["results"]:
 print("report_smoke: forwarder alongside", [(x["mode"], x["legs"], round(x["fwd_alongside_ratio"], 2))
                                             for x in r["results"]])
 PY
-row=$(grep -F '| plain | 160 | 100 |' "$d/r.md" || true)
-fa=$(printf '%s' "$row" | awk -F'|' '{print $(NF-5)}' | tr -d ' ')
-case "$fa" in
-[0-9]*.[0-9][0-9]) echo "report_smoke: plain at 100 legs / fwd alongside $fa" ;;
-*)
-    echo "report_smoke: no '/ fwd alongside' ratio in: $row"
-    exit 1
-    ;;
-esac
-row=$(grep -F '| transcrypt-cm80 | 160 | 100 |' "$d/r.md" || true)
-rc=$(printf '%s' "$row" | awk -F'|' '{print $(NF-2)}' | tr -d ' ')
-case "$rc" in
-[0-9]*.[0-9][0-9]) echo "report_smoke: transcrypt-cm80 at 100 legs / raw alongside $rc" ;;
-*)
-    echo "report_smoke: no '/ raw alongside' ratio in: $row"
-    exit 1
-    ;;
-esac
+# A ratio in the report: the cell `back` columns from the end of the row
+# that starts with `row` must be a number with two decimals.
+ratio() {
+    line=$(grep -F "$1" "$d/r.md" || true)
+    v=$(printf '%s' "$line" | awk -F'|' -v k="$2" '{print $(NF-k)}' | tr -d ' ')
+    case "$v" in
+    [0-9]*.[0-9][0-9]) echo "report_smoke: $1 $3 $v" ;;
+    *)
+        echo "report_smoke: no '$3' ratio in: $line"
+        exit 1
+        ;;
+    esac
+}
+ratio '| plain | 160 | 100 |' 5 '/ fwd alongside'
+ratio '| transcrypt-cm80 | 160 | 100 |' 2 '/ raw alongside'
 # ... and the report divides an SRTP row of those legs by it ("/ raw @legs").
-row=$(grep -F '| transcrypt-cm80 | 160 | 100 |' "$d/r.md" || true)
-last=$(printf '%s' "$row" | awk -F'|' '{print $(NF-1)}' | tr -d ' ')
-case "$last" in
-[0-9]*.[0-9][0-9]) echo "report_smoke: transcrypt-cm80 at 100 legs / raw @legs $last" ;;
-*)
-    echo "report_smoke: no '/ raw @legs' ratio in: $row"
-    exit 1
-    ;;
-esac
+ratio '| transcrypt-cm80 | 160 | 100 |' 1 '/ raw @legs'
 "$bench" --smoke --no-control --tx-free worker --turn-allocs 0 --modes plain,fanout10,turn-channeldata \
     --out "$d/w.json" >"$d/wlog" 2>&1 || {
     cat "$d/wlog"

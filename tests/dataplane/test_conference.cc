@@ -15,6 +15,7 @@
 #include "crypto/srtp_context.h"
 #include "crypto/suite.h"
 #include "tests/dataplane/relay_fixture.h"
+#include "tests/support/srtp_peer.h"
 #include "tests/support/eal_env.h"
 
 ISAR_TEST_EAL_ENV("test_conference");
@@ -70,20 +71,7 @@ key make_key(crypto::suite s)
 // The reference: Debian's libsrtp2 behind Isar's libsrtp engine.
 std::unique_ptr<crypto::srtp_context> libsrtp(const key& k)
 {
-    std::string err;
-    auto c = crypto::srtp_context::create(k.km, crypto::engine::libsrtp, err);
-    EXPECT_TRUE(c) << err;
-    return c;
-}
-
-bytes srtp(crypto::srtp_context& c, bytes p)
-{
-    const size_t len = p.size();
-    p.resize(len + crypto::max_trailer);
-    size_t out = 0;
-    EXPECT_EQ(c.protect_rtp(p.data(), len, p.size(), &out), crypto::status::ok);
-    p.resize(out);
-    return p;
+    return srtp_peer(k.km);
 }
 
 bool unsrtp(crypto::srtp_context& c, bytes& p)
@@ -166,7 +154,7 @@ TEST_F(Conference, FanOutTo199ReceiversEachWithItsOwnKey)
     for (uint32_t ssrc : {0x1111u, 0x2222u, 0x3333u}) { // audio, video, RTX
         for (uint16_t seq = 1; seq <= 2; seq++) {
             const bytes plain = rtp(seq, ssrc, 172);
-            auto out = relay_one(participant(0), ps, srtp(*tx, plain));
+            auto out = relay_one(participant(0), ps, srtp_protect(*tx, plain));
             ASSERT_EQ(out.size(), 199u);
             std::vector<bool> got(200, false);
             for (auto& v : out) {
@@ -233,7 +221,7 @@ TEST_F(Conference, RocStaysRightAcrossPassThroughTranscryptSwitches)
         while (n < end) {
             std::vector<bytes> in;
             for (; n < end && in.size() < 4096; n++)
-                in.push_back(srtp(*tx, rtp(uint16_t(n), 0xc0ffee, 60)));
+                in.push_back(srtp_protect(*tx, rtp(uint16_t(n), 0xc0ffee, 60)));
             for (auto& v : relay_many(participant(0), pa, in)) {
                 if (v.dst_port == participant(1).port) {
                     ASSERT_TRUE(unsrtp(*rb, v.payload)) << "b, packet " << to_b;
@@ -291,7 +279,7 @@ TEST_F(Conference, BackToBackLegUpdatesNeverLeaveAStalePassThrough)
     auto tx = libsrtp(kb);
     auto rb = libsrtp(ka), rc = libsrtp(ka);
     const bytes plain = rtp(1, 0xabc, 100);
-    auto out = relay_one(participant(0), relay::local_port(rep, "a"), srtp(*tx, plain));
+    auto out = relay_one(participant(0), relay::local_port(rep, "a"), srtp_protect(*tx, plain));
     ASSERT_EQ(out.size(), 2u);
     for (auto& v : out) {
         ASSERT_TRUE(unsrtp(v.dst_port == participant(1).port ? *rb : *rc, v.payload));
@@ -323,7 +311,7 @@ TEST_F(Conference, SsrcSprayOfOneSenderLeavesOthersTheirSlots)
     auto rb = libsrtp(kb);
     for (uint32_t s = 0; s < 5; s++) {
         const bytes plain = rtp(1, 0x100 + s, 100);
-        auto o = relay_one(participant(0), relay::local_port(rep, "a"), srtp(*tx, plain));
+        auto o = relay_one(participant(0), relay::local_port(rep, "a"), srtp_protect(*tx, plain));
         ASSERT_EQ(o.size(), 2u) << "SSRC " << s;
         for (auto& v : o)
             if (v.dst_port == participant(1).port) {

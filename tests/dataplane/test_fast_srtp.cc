@@ -10,6 +10,7 @@
 #include "crypto/srtp_context.h"
 #include "tests/dataplane/relay_fixture.h"
 #include "tests/support/eal_env.h"
+#include "tests/support/srtp_peer.h"
 
 #include <gtest/gtest.h>
 
@@ -39,24 +40,6 @@ crypto::key_material key_of(crypto::suite s, uint8_t seed)
     return k;
 }
 
-std::unique_ptr<crypto::srtp_context> context(const crypto::key_material& k, crypto::engine e)
-{
-    std::string err;
-    auto c = crypto::srtp_context::create(k, e, err);
-    EXPECT_TRUE(c) << err;
-    return c;
-}
-
-bytes protect(crypto::srtp_context& c, bytes p)
-{
-    const size_t len = p.size();
-    p.resize(len + crypto::max_trailer);
-    size_t out = 0;
-    EXPECT_EQ(c.protect_rtp(p.data(), len, p.size(), &out), crypto::status::ok);
-    p.resize(out);
-    return p;
-}
-
 enum class mode { transcrypt, pass, decrypt, encrypt };
 
 class FastSrtp : public FlowRelayTest {
@@ -76,10 +59,10 @@ protected:
     {
         const auto ka = key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 1);
         const auto kb = m == mode::pass ? ka : key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 99);
-        in_a_ = m != mode::encrypt ? context(ka, crypto::engine::auto_select) : nullptr;
-        out_b_ = m != mode::decrypt ? context(kb, crypto::engine::auto_select) : nullptr;
-        alice_tx_ = m != mode::encrypt ? context(ka, crypto::engine::libsrtp) : nullptr;
-        bob_ref_ = m != mode::decrypt ? context(kb, crypto::engine::libsrtp) : nullptr;
+        in_a_ = m != mode::encrypt ? srtp_peer(ka, crypto::engine::auto_select) : nullptr;
+        out_b_ = m != mode::decrypt ? srtp_peer(kb, crypto::engine::auto_select) : nullptr;
+        alice_tx_ = m != mode::encrypt ? srtp_peer(ka) : nullptr;
+        bob_ref_ = m != mode::decrypt ? srtp_peer(kb) : nullptr;
         mode_ = m;
         install_two_legs([&](dp::leg& l, unsigned i) {
             const peer& p = i == 0 ? alice : bob;
@@ -104,13 +87,13 @@ protected:
     bytes wire(uint16_t seq, size_t len = 172)
     {
         const bytes pl = rtp(seq, ssrc, len);
-        return alice_tx_ ? protect(*alice_tx_, pl) : pl;
+        return alice_tx_ ? srtp_protect(*alice_tx_, pl) : pl;
     }
     bytes for_bob(const bytes& plain_rtp)
     {
         if (mode_ == mode::pass || mode_ == mode::decrypt)
             return mode_ == mode::pass ? last_wire_ : plain_rtp;
-        return protect(*bob_ref_, plain_rtp);
+        return srtp_protect(*bob_ref_, plain_rtp);
     }
     // Sends alice's packet `seq`; returns what the worker sent, and in
     // `want` the frame bob must get.
@@ -118,7 +101,7 @@ protected:
                                   const peer& src = alice)
     {
         const bytes pl = rtp(seq, ssrc, len);
-        last_wire_ = alice_tx_ ? protect(*alice_tx_, pl) : pl;
+        last_wire_ = alice_tx_ ? srtp_protect(*alice_tx_, pl) : pl;
         const auto out = run(r->from_peer(src, port_a, last_wire_));
         last_for_bob_ = for_bob(pl);
         want = r->expected(bob, port_b, last_for_bob_);
@@ -196,7 +179,7 @@ TEST_F(FastSrtp, TakesLineZerosMacAndFallsBackBeforeTouchingThePacket)
     r->dp->ifc(0).neigh->invalidate(rte_cpu_to_be_32(bob.ip));
     const uint64_t held = r->sum(&dp::worker_stats::held_pkts);
     const bytes pl3 = rtp(3, ssrc, 172);
-    EXPECT_TRUE(run(r->from_peer(alice, port_a, protect(*alice_tx_, pl3))).empty());
+    EXPECT_TRUE(run(r->from_peer(alice, port_a, srtp_protect(*alice_tx_, pl3))).empty());
     EXPECT_EQ(r->sum(&dp::worker_stats::held_pkts), held + 1) << "held by the general path";
     EXPECT_EQ(leg(0).hot & dp::hot_mac, 0);
     EXPECT_EQ(r->total_drops(), 0u) << "not decrypted twice: no replay, no auth failure";
@@ -221,7 +204,7 @@ TEST_F(FastSrtp, DropsAreTheGeneralPathsDrops)
     ASSERT_EQ(from_alice(1, want).size(), 1u);
     const bytes replay = last_wire_;
     EXPECT_TRUE(run(r->from_peer(alice, port_a, replay)).empty());
-    bytes forged = protect(*alice_tx_, rtp(2, ssrc, 172));
+    bytes forged = srtp_protect(*alice_tx_, rtp(2, ssrc, 172));
     forged[30] ^= 1;
     EXPECT_TRUE(run(r->from_peer(alice, port_a, forged)).empty());
     EXPECT_EQ(r->drops(drop::srtp_replay), 1u);
