@@ -60,7 +60,7 @@ int fwd_main(void* a)
 
 } // namespace
 
-fwd_rig::fwd_rig(const options& o, unsigned payload, unsigned max_pkts)
+fwd_rig::fwd_rig(const options& o, unsigned payload, unsigned max_pkts) : max_pkts_(max_pkts)
 {
     const std::string id = std::to_string(port_seq++);
     pool_ = rte_pktmbuf_pool_create(("fwdp" + id).c_str(), max_pkts + 8191, 256, 0,
@@ -101,6 +101,7 @@ double fwd_rig::rep(unsigned n)
 {
     if (!ok_)
         return 0;
+    n = std::min(n, max_pkts_);
     ring_port& p = *port_;
     rte_mbuf* b[32];
     unsigned filled = 0;
@@ -123,8 +124,13 @@ double fwd_rig::rep(unsigned n)
     fwd_state f;
     f.port = static_cast<uint16_t>(p.port);
     const uint64_t t0 = rte_rdtsc();
-    if (rte_eal_remote_launch(fwd_main, &f, lcore_) != 0)
-        return 0; // the lcore is busy
+    if (rte_eal_remote_launch(fwd_main, &f, lcore_) != 0) { // the lcore is busy
+        void* left[32];
+        unsigned k;
+        while ((k = rte_ring_sc_dequeue_burst(p.rx, left, 32, nullptr)) != 0)
+            rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(left), k);
+        return 0;
+    }
     uint64_t got = 0, tl = t0;
     while (got < filled && rte_rdtsc() < t0 + hz) {
         unsigned k = rte_ring_sc_dequeue_burst(p.tx[0], reinterpret_cast<void**>(b), 32, nullptr);
@@ -341,7 +347,7 @@ void raw_pair::round()
 {
     if (!ok())
         return;
-    size_t plen[n];
+    size_t plen[n] = {};
     for (unsigned i = 0; i < n; i++) {
         uint8_t* p = &pk_[size_t{i} * 1600];
         memset(p, 0x5a, 12 + payload_);
@@ -351,8 +357,10 @@ void raw_pair::round()
         p[2] = static_cast<uint8_t>(seq_ >> 8);
         p[3] = static_cast<uint8_t>(seq_);
         p[8] = 0x12;
-        if (snd_->protect_rtp(p, 12 + payload_, 1600, &plen[i]) != crypto::status::ok)
+        if (snd_->protect_rtp(p, 12 + payload_, 1600, &plen[i]) != crypto::status::ok) {
             bad = true;
+            return;
+        }
         memcpy(&w_[size_t{i} * 1600], p, plen[i]);
     }
     uint64_t t = rte_rdtsc();

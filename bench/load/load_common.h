@@ -169,6 +169,7 @@ private:
     unsigned lcore_ = RTE_MAX_LCORE;
     uint8_t frame_[1500] = {};
     unsigned len_ = 0;
+    unsigned max_pkts_;
     uint16_t seq_ = 0;
     bool ok_ = false;
 };

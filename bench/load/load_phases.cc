@@ -382,7 +382,9 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
             // million legs' contexts (hugepages).
             rig = std::make_unique<fwd_rig>(o, payload, fwd_alongside_pkts(o));
             sc->fwd_alongside = rig->ok() ? rig.get() : nullptr;
-            if (sc->m.s != crypto::suite::none) { // the engine the relay uses
+            // The engine the relay uses; not for fan-out, whose rows count
+            // per output what one decrypt serves many times.
+            if (sc->m.s != crypto::suite::none && sc->m.fan == 1) {
                 raw = std::make_unique<raw_pair>(sc->m.s, crypto::auto_engine(sc->m.s), payload);
                 sc->raw_alongside = raw->ok() ? raw.get() : nullptr;
             }
@@ -390,6 +392,14 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
         const payload_run pr = run_payload(*sc, o);
         sc->fwd_alongside = nullptr;
         sc->raw_alongside = nullptr;
+        // A baseline alongside that could not run says so in the row.
+        if (rig && !rig->ok())
+            rec["fwd_alongside_error"] = "no room for the forwarder's port or pool";
+        if (raw && (!raw->ok() || raw->pkts == 0))
+            rec["raw_alongside_error"] = raw->bad ? "crypto round trip failed" : "did not run";
+        for (const char* k : {"fwd_alongside_error", "raw_alongside_error"})
+            if (rec.contains(k))
+                fprintf(stderr, "isar-bench:          %s: %s\n", k, rec[k].get<std::string>().c_str());
         const int64_t loss = pr.sus.loss + pr.l50.loss + pr.l90.loss;
         fill_record(rec, *sc, pr, loss, total_legs);
         const std::string err = verdict(*sc, pr, loss);

@@ -552,6 +552,10 @@ void run_mode(const options& o, const std::string& mode, unsigned nallocs, const
             }
             json cap = b->drain_phase();
             b->fwd = nullptr;
+            if (rig && !rig->ok()) {
+                rec["fwd_alongside_error"] = "no room for the forwarder's port or pool";
+                fprintf(stderr, "isar-bench:          forwarder alongside: no room for its port or pool\n");
+            }
             const int64_t loss = static_cast<int64_t>(b->sent - sent0) -
                                  static_cast<int64_t>(b->received - recv0) -
                                  static_cast<int64_t>(b->drops_total() - d0);

@@ -5,16 +5,22 @@
 // tests check that it sends, byte for byte, what an independent SRTP
 // implementation (the libsrtp engine with the same keys) and the general path
 // send; that it is the path taken (it uses line 0's MAC); that a packet it
-// cannot finish - no MAC yet, a new source - reaches forward() untouched; and
-// that its drops and counters are the general path's.
+// cannot finish - no MAC yet, a new source - reaches forward() untouched;
+// that its drops and counters are the general path's, SRTCP included and
+// across a call switched between plain and SRTP; and that conference and
+// bridged legs stay with forward().
 #include "crypto/srtp_context.h"
 #include "tests/dataplane/relay_fixture.h"
 #include "tests/support/eal_env.h"
 #include "tests/support/srtp_peer.h"
+#include "tests/dataplane/v6_frames.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <rte_cycles.h>
 
@@ -40,15 +46,33 @@ crypto::key_material key_of(crypto::suite s, uint8_t seed)
     return k;
 }
 
-enum class mode { transcrypt, pass, decrypt, encrypt };
+enum class mode { transcrypt, pass, decrypt, encrypt, plain };
 
 class FastSrtp : public FlowRelayTest {
 protected:
-    void SetUp() override
+    void SetUp() override { begin({}); }
+    void begin(const relay_options& o)
     {
-        start();
+        start(o);
         r->learn(alice);
         r->learn(bob);
+    }
+    // worker::apply's set_crypto on leg `i`: its in and out contexts as
+    // `flags` says, verify_only for none.
+    void set_crypto(unsigned i, uint8_t flags, crypto::srtp_context* in, crypto::srtp_context* out)
+    {
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::set_crypto;
+        c.sess = sess_.get();
+        c.leg_index = static_cast<uint8_t>(i);
+        c.flags = flags;
+        c.in_ctx = in;
+        c.out_ctx = out;
+        ASSERT_EQ(r->dp->submit(&c), 0);
+        r->poll_worker(0);
+        dp::flow_cmd* done[2];
+        ASSERT_EQ(r->dp->poll_done(done, 2), 1u);
+        ASSERT_EQ(c.status, 0);
     }
     // alice on relay port 30100 -> bob on 30101, with the keys `m` says;
     // `tweak(leg, i)` changes a leg before the install. The relay's contexts
@@ -59,10 +83,12 @@ protected:
     {
         const auto ka = key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 1);
         const auto kb = m == mode::pass ? ka : key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 99);
-        in_a_ = m != mode::encrypt ? srtp_peer(ka, crypto::engine::auto_select) : nullptr;
-        out_b_ = m != mode::decrypt ? srtp_peer(kb, crypto::engine::auto_select) : nullptr;
-        alice_tx_ = m != mode::encrypt ? srtp_peer(ka) : nullptr;
-        bob_ref_ = m != mode::decrypt ? srtp_peer(kb) : nullptr;
+        const bool in = m != mode::encrypt && m != mode::plain;
+        const bool out = m != mode::decrypt && m != mode::plain;
+        in_a_ = in ? srtp_peer(ka, crypto::engine::auto_select) : nullptr;
+        out_b_ = out ? srtp_peer(kb, crypto::engine::auto_select) : nullptr;
+        alice_tx_ = in ? srtp_peer(ka) : nullptr;
+        bob_ref_ = out ? srtp_peer(kb) : nullptr;
         mode_ = m;
         install_two_legs([&](dp::leg& l, unsigned i) {
             const peer& p = i == 0 ? alice : bob;
@@ -91,7 +117,7 @@ protected:
     }
     bytes for_bob(const bytes& plain_rtp)
     {
-        if (mode_ == mode::pass || mode_ == mode::decrypt)
+        if (mode_ == mode::pass || mode_ == mode::decrypt || mode_ == mode::plain)
             return mode_ == mode::pass ? last_wire_ : plain_rtp;
         return srtp_protect(*bob_ref_, plain_rtp);
     }
@@ -200,8 +226,12 @@ TEST_F(FastSrtp, TakesLineZerosMacAndFallsBackBeforeTouchingThePacket)
 TEST_F(FastSrtp, DropsAreTheGeneralPathsDrops)
 {
     install(mode::transcrypt);
+    const rte_ether_addr marked = mac(0x77, 0x77);
+    leg(0).fwd_mac = marked; // the fast path's packets leave with it
     bytes want;
-    ASSERT_EQ(from_alice(1, want).size(), 1u);
+    auto out = from_alice(1, want);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(hex(out[0]), hex(r->expected(bob, port_b, last_for_bob_, 0, marked)));
     const bytes replay = last_wire_;
     EXPECT_TRUE(run(r->from_peer(alice, port_a, replay)).empty());
     bytes forged = srtp_protect(*alice_tx_, rtp(2, ssrc, 172));
@@ -242,10 +272,12 @@ TEST_F(FastSrtp, MtuIsCheckedWithTheTrailer)
     const uint32_t ip_len = 20 + 8 + 300;
     const uint32_t saved = r->dp->ifc(0).mtu;
     r->dp->ifc(0).mtu = ip_len + 10; // the 10-byte tag fits
+    const rte_ether_addr marked = mac(0x77, 0x77);
+    leg(0).fwd_mac = marked; // the fast path's packets leave with it
     bytes want;
     auto out = from_alice(1, want, 300);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(hex(out[0]), hex(want));
+    EXPECT_EQ(hex(out[0]), hex(r->expected(bob, port_b, last_for_bob_, 0, marked)));
     r->dp->ifc(0).mtu = ip_len + 9;
     out = from_alice(2, want, 300);
     EXPECT_TRUE(out.empty());
@@ -289,4 +321,150 @@ TEST_F(FastSrtp, NewSourcesAndOtherLegsStayGeneral)
     EXPECT_TRUE(from_alice(1, want).empty());
     EXPECT_EQ(r->drops(drop::target_no_remote), 1u);
     r->expect_accounted("general");
+}
+
+// SRTCP takes the fast path too: decrypted with alice's key, protected with
+// bob's (what bob's own libsrtp context accepts), with line 0's MAC.
+TEST_F(FastSrtp, SrtcpTakesTheFastPath)
+{
+    install(mode::transcrypt);
+    const rte_ether_addr marked = mac(0x77, 0x77);
+    leg(0).fwd_mac = marked;
+    bytes sr(28, 0x33); // a sender report without report blocks
+    sr[0] = 0x80;
+    sr[1] = 200;
+    sr[2] = 0;
+    sr[3] = 6;
+    bytes wire = sr;
+    wire.resize(sr.size() + crypto::max_trailer);
+    size_t len = 0;
+    ASSERT_EQ(alice_tx_->protect_rtcp(wire.data(), sr.size(), wire.size(), &len), crypto::status::ok);
+    wire.resize(len);
+    const auto out = run(r->from_peer(alice, port_a, wire));
+    ASSERT_EQ(out.size(), 1u);
+    const auto v = parse_udp4(out[0]);
+    ASSERT_TRUE(v);
+    bytes got = v->payload;
+    EXPECT_TRUE(udp4_cksum_ok(out[0]));
+    EXPECT_EQ(hex(out[0]), hex(r->expected(bob, port_b, got, 0, marked))) << "line 0's MAC";
+    const auto bob_rx = srtp_peer(key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 99));
+    size_t plain = 0;
+    ASSERT_EQ(bob_rx->unprotect_rtcp(got.data(), got.size(), &plain), crypto::status::ok);
+    got.resize(plain);
+    EXPECT_EQ(got, sr);
+    EXPECT_EQ(r->total_drops(), 0u);
+}
+
+// A live call switched from plain to SRTP and back (set_crypto) moves
+// between hot_fast and hot_fast_srtp; what control reports bob was sent
+// counts every packet across both paths (leg_out: the fast path's in_* -
+// unfwd_* while hot_fast, out_* otherwise).
+TEST_F(FastSrtp, SwitchingPlainAndSrtpKeepsTheCounts)
+{
+    install(mode::plain);
+    ASSERT_EQ(leg(0).hot & (dp::hot_fast | dp::hot_fast_srtp), dp::hot_fast);
+    bytes want;
+    for (uint16_t seq = 1; seq <= 3; seq++) {
+        const auto out = from_alice(seq, want);
+        ASSERT_EQ(out.size(), 1u);
+        EXPECT_EQ(hex(out[0]), hex(want));
+    }
+    const auto ka = key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 1);
+    const auto kb = key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 99);
+    in_a_ = srtp_peer(ka, crypto::engine::auto_select);
+    out_b_ = srtp_peer(kb, crypto::engine::auto_select);
+    alice_tx_ = srtp_peer(ka);
+    bob_ref_ = srtp_peer(kb);
+    mode_ = mode::transcrypt;
+    set_crypto(0, dp::crypto_set_in, in_a_.get(), nullptr);
+    set_crypto(1, dp::crypto_set_out, nullptr, out_b_.get());
+    ASSERT_EQ(leg(0).hot & (dp::hot_fast | dp::hot_fast_srtp), dp::hot_fast_srtp);
+    for (uint16_t seq = 4; seq <= 5; seq++) {
+        const auto out = from_alice(seq, want);
+        ASSERT_EQ(out.size(), 1u);
+        EXPECT_EQ(hex(out[0]), hex(want));
+    }
+    EXPECT_EQ(dp::leg_out(*sess_, 1).pkts, 5u);
+
+    set_crypto(0, dp::crypto_set_in, nullptr, nullptr);
+    set_crypto(1, dp::crypto_set_out, nullptr, nullptr);
+    ASSERT_EQ(leg(0).hot & (dp::hot_fast | dp::hot_fast_srtp), dp::hot_fast);
+    alice_tx_.reset();
+    mode_ = mode::plain;
+    const auto out = from_alice(6, want);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(hex(out[0]), hex(want));
+    EXPECT_EQ(dp::leg_out(*sess_, 1).pkts, 6u);
+    EXPECT_EQ(leg(0).ctr.in_pkts.load(), 6u);
+    EXPECT_EQ(r->total_drops(), 0u);
+}
+
+// A leg with two targets is not for the fast path: each gets its copy from
+// forward().
+TEST_F(FastSrtp, ConferenceLegsStayGeneral)
+{
+    const auto ka = key_of(crypto::suite::aes_cm_128_hmac_sha1_80, 1);
+    in_a_ = srtp_peer(ka, crypto::engine::auto_select);
+    alice_tx_ = srtp_peer(ka);
+    mode_ = mode::decrypt;
+    r->learn(carol);
+    sess_ = std::make_unique<dp::session>(3);
+    const peer* who[3] = {&alice, &bob, &carol};
+    for (unsigned i = 0; i < 3; i++) {
+        dp::leg& l = sess_->legs[i];
+        l.sess = sess_.get();
+        l.peers = sess_->legs.get();
+        l.index = static_cast<uint8_t>(i);
+        l.port_id = r->ports[0]->id();
+        l.local_port_be = rte_cpu_to_be_16(static_cast<uint16_t>(port_a + i));
+        l.remote.store(dp::pack_ep(rte_cpu_to_be_32(who[i]->ip), rte_cpu_to_be_16(who[i]->port)));
+        l.target_mask = static_cast<uint16_t>(7u & ~(1u << i));
+        l.ntargets = 2;
+        for (unsigned k = 0, t = 0; t < 3; t++)
+            if (t != i)
+                l.targets[k++] = static_cast<uint8_t>(t);
+    }
+    sess_->legs[0].in_ctx = in_a_.get();
+    command(dp::cmd_op::add_session);
+    EXPECT_EQ(leg(0).hot & (dp::hot_fast | dp::hot_fast_srtp), 0);
+    bytes want;
+    const auto out = from_alice(1, want);
+    ASSERT_EQ(out.size(), 2u);
+    std::vector<std::string> got{hex(out[0]), hex(out[1])};
+    std::vector<std::string> exp{hex(want), hex(r->expected(carol, port_a + 2, last_for_bob_))};
+    std::sort(got.begin(), got.end());
+    std::sort(exp.begin(), exp.end());
+    EXPECT_EQ(got, exp) << "bob's and carol's copies, decrypted";
+}
+
+// An IPv6 side (a bridged call) is not for it either.
+class FastSrtpDual : public FastSrtp {
+protected:
+    void SetUp() override
+    {
+        relay_options o;
+        o.tweak = [](dp::dp_config& c) { c.ifaces[0].addrs.push_back(slot6(relay6)); };
+        begin(o);
+        ASSERT_TRUE(r->dp->ifc(0).neigh->update6(bob6.ip, bob6.mac));
+    }
+};
+
+TEST_F(FastSrtpDual, BridgedLegsStayGeneral)
+{
+    install(mode::transcrypt, [](dp::leg& l, unsigned i) {
+        if (i == 1) { // bob on the IPv6 slot
+            l.laddr = 1;
+            l.family = 6;
+            l.remote6 = bob6.ip;
+            l.remote.store(bob6.ep());
+        }
+    });
+    EXPECT_EQ(leg(0).hot & (dp::hot_fast | dp::hot_fast_srtp), 0);
+    EXPECT_EQ(leg(1).hot & (dp::hot_fast | dp::hot_fast_srtp), 0);
+    bytes want;
+    const auto out = from_alice(1, want);
+    ASSERT_EQ(out.size(), 1u) << "bridged and transcrypted by forward()";
+    EXPECT_EQ(out[0][12], 0x86);
+    EXPECT_EQ(out[0][13], 0xdd);
+    EXPECT_EQ(r->total_drops(), 0u);
 }
