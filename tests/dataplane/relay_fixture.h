@@ -175,6 +175,26 @@ protected:
         dp::flow_cmd c;
         c.op = op;
         c.sess = sess_.get();
+        run_command(c);
+    }
+    // worker::apply's set_crypto on sess_'s leg `i` through worker 0: its
+    // in and out contexts as `flags` says (crypto_set_in, crypto_set_out),
+    // no leg verify_only.
+    void set_crypto(unsigned i, uint8_t flags, crypto::srtp_context* in,
+                    crypto::srtp_context* out)
+    {
+        dp::flow_cmd c;
+        c.op = dp::cmd_op::set_crypto;
+        c.sess = sess_.get();
+        c.leg_index = static_cast<uint8_t>(i);
+        c.flags = flags;
+        c.in_ctx = in;
+        c.out_ctx = out;
+        run_command(c);
+    }
+    // `c` through worker 0; checks that it completed.
+    void run_command(dp::flow_cmd& c)
+    {
         ASSERT_EQ(r->dp->submit(&c), 0);
         r->poll_worker(0);
         dp::flow_cmd* done[2];

@@ -57,23 +57,6 @@ protected:
         r->learn(alice);
         r->learn(bob);
     }
-    // worker::apply's set_crypto on leg `i`: its in and out contexts as
-    // `flags` says, verify_only for none.
-    void set_crypto(unsigned i, uint8_t flags, crypto::srtp_context* in, crypto::srtp_context* out)
-    {
-        dp::flow_cmd c;
-        c.op = dp::cmd_op::set_crypto;
-        c.sess = sess_.get();
-        c.leg_index = static_cast<uint8_t>(i);
-        c.flags = flags;
-        c.in_ctx = in;
-        c.out_ctx = out;
-        ASSERT_EQ(r->dp->submit(&c), 0);
-        r->poll_worker(0);
-        dp::flow_cmd* done[2];
-        ASSERT_EQ(r->dp->poll_done(done, 2), 1u);
-        ASSERT_EQ(c.status, 0);
-    }
     // alice on relay port 30100 -> bob on 30101, with the keys `m` says;
     // `tweak(leg, i)` changes a leg before the install. The relay's contexts
     // are the auto engine's, the peers' (what alice protects with, what the

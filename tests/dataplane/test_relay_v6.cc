@@ -233,21 +233,6 @@ TEST_F(RelayV6, SrtpOverV6)
     install({1, 30100, alice6.ep(), alice6.ip}, {1, 30101, bob6.ep(), bob6.ip});
     // Contexts are swapped in with set_crypto, which also takes the legs
     // off the fast path (worker::refresh_hot).
-    auto set_crypto = [&](uint8_t i, uint8_t flags, crypto::srtp_context* in,
-                          crypto::srtp_context* out) {
-        dp::flow_cmd c;
-        c.op = dp::cmd_op::set_crypto;
-        c.sess = sess_.get();
-        c.leg_index = i;
-        c.flags = flags;
-        c.in_ctx = in;
-        c.out_ctx = out;
-        ASSERT_EQ(r->dp->submit(&c), 0);
-        r->poll_worker(0);
-        dp::flow_cmd* done[2];
-        ASSERT_EQ(r->dp->poll_done(done, 2), 1u);
-        ASSERT_EQ(c.status, 0);
-    };
     set_crypto(0, dp::crypto_set_in, relay_in.get(), nullptr);
     set_crypto(1, dp::crypto_set_out, nullptr, relay_out.get());
     const bytes plain = rtp(5, 0x0badcafe, 160);
