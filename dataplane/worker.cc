@@ -230,20 +230,8 @@ void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote
                      bool protect, bool changed) noexcept
 {
     if (protect && t->out_ctx != nullptr) {
-        // m is single-segment (classify drops the others).
-        uint8_t* p = udp_payload(m, meta);
-        const uint32_t len = udp_payload_len(m, meta);
-        const size_t cap = len + rte_pktmbuf_tailroom(m);
-        size_t out_len = 0;
-        crypto::status st = is_rtcp(p) ? t->out_ctx->protect_rtcp(p, len, cap, &out_len)
-                                       : t->out_ctx->protect_rtp(p, len, cap, &out_len);
-        if (st != crypto::status::ok || out_len < len || out_len - len > crypto::max_trailer ||
-            !append1(m, static_cast<uint16_t>(out_len - len))) {
-            t->stats.drop_pkt(drop::srtp_protect);
-            drop_pkt(m, drop::srtp_protect);
+        if (!srtp_out(m, meta, t))
             return;
-        }
-        set_udp_len(m, meta, static_cast<uint32_t>(out_len));
         changed = true;
     }
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
@@ -376,6 +364,27 @@ drop worker::srtp_in(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     return drop::count;
 }
 
+// SRTP/SRTCP out: `m`'s payload protected in place with target `t`'s
+// out_ctx (m is single-segment: classify drops the others), the trailer
+// appended. False: dropped and counted (srtp_protect, on `t`).
+bool worker::srtp_out(rte_mbuf* m, const pkt_meta& meta, leg* t) noexcept
+{
+    uint8_t* p = udp_payload(m, meta);
+    const uint32_t len = udp_payload_len(m, meta);
+    const size_t cap = len + rte_pktmbuf_tailroom(m);
+    size_t out_len = 0;
+    const crypto::status st = is_rtcp(p) ? t->out_ctx->protect_rtcp(p, len, cap, &out_len)
+                                         : t->out_ctx->protect_rtp(p, len, cap, &out_len);
+    if (st != crypto::status::ok || out_len < len || out_len - len > crypto::max_trailer ||
+        !append1(m, static_cast<uint16_t>(out_len - len))) {
+        t->stats.drop_pkt(drop::srtp_protect);
+        drop_pkt(m, drop::srtp_protect);
+        return false;
+    }
+    set_udp_len(m, meta, static_cast<uint32_t>(out_len));
+    return true;
+}
+
 // forward() for the common packet of a single-target IPv4 SRTP leg
 // (hot_fast_srtp): from its remote, to the target's remote and next hop as
 // line 0 has copied them. Everything that could send the packet elsewhere -
@@ -410,24 +419,13 @@ bool worker::forward_srtp(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept
     bump(l->ctr.in_pkts);
     bump(l->ctr.in_bytes, wire_len);
     l->last_seen_tsc.store(now_tsc_, std::memory_order_relaxed);
-    uint8_t* p = udp_payload(m, meta);
-    const uint32_t plen = udp_payload_len(m, meta);
-    account_rtp(l, p, plen);
+    account_rtp(l, udp_payload(m, meta), udp_payload_len(m, meta));
 
     leg* t = l->first_leg() + l->fwd_target;
     bool changed = l->in_ctx != nullptr && !l->verify_only; // decrypted
     if (!l->verify_only && t->out_ctx != nullptr) {
-        size_t out_len = 0;
-        const size_t cap = plen + rte_pktmbuf_tailroom(m);
-        const crypto::status st = is_rtcp(p) ? t->out_ctx->protect_rtcp(p, plen, cap, &out_len)
-                                             : t->out_ctx->protect_rtp(p, plen, cap, &out_len);
-        if (st != crypto::status::ok || out_len < plen || out_len - plen > crypto::max_trailer ||
-            !append1(m, static_cast<uint16_t>(out_len - plen))) {
-            t->stats.drop_pkt(drop::srtp_protect);
-            drop_pkt(m, drop::srtp_protect);
+        if (!srtp_out(m, meta, t))
             return true;
-        }
-        set_udp_len(m, meta, static_cast<uint32_t>(out_len));
         changed = true;
     }
     const uint32_t len = rte_pktmbuf_pkt_len(m);

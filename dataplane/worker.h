@@ -263,6 +263,8 @@ private:
     // forward()'s parts: may a leg without a remote latch, and SRTP in.
     drop latch_refusal(const leg* l, const pkt_meta& meta, const rte_ipv4_hdr* ip) const noexcept;
     drop srtp_in(rte_mbuf* m, const pkt_meta& meta, leg* l) noexcept;
+    // ... and SRTP out with target t's out_ctx (send_to, forward_srtp).
+    bool srtp_out(rte_mbuf* m, const pkt_meta& meta, leg* t) noexcept;
     // Recomputes line 0's copies of every leg of `s` (leg::hot, fwd_*) from
     // the legs' configuration and their targets' remotes: after add_session,
     // set_remote, set_crypto and a latch.
