@@ -60,24 +60,35 @@ void worker::init_copy_layout() noexcept
 // both header lines and the data lines (up to four: a voice or small video
 // packet whole, the start of a larger one, whose rest the store buffer
 // absorbs).
-void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept
+template <bool prefetchw>
+static inline void prefetch_copies_as(rte_mbuf* const* c, unsigned n, uint32_t data_at,
+                                      uint32_t lines) noexcept
 {
-    const uint32_t lines = data_len > 4 * 64 ? 4 : (data_len + 63) / 64;
     for (unsigned i = 0; i < n; i++) {
         auto* b = reinterpret_cast<char*>(c[i]);
-        prefetch_for_store(b, copy_prefetchw_);
-        prefetch_for_store(b + RTE_CACHE_LINE_SIZE, copy_prefetchw_);
-        char* d = b + copy_buf_off_ + copy_data_off_;
+        prefetch_for_store(b, prefetchw);
+        prefetch_for_store(b + RTE_CACHE_LINE_SIZE, prefetchw);
         for (uint32_t k = 0; k < lines; k++)
-            prefetch_for_store(d + 64 * k, copy_prefetchw_);
+            prefetch_for_store(b + data_at + 64 * k, prefetchw);
     }
 }
 
+void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept
+{
+    const uint32_t lines = data_len > 4 * 64 ? 4 : (data_len + 63) / 64;
+    const uint32_t data_at = copy_buf_off_ + copy_data_off_;
+    if (copy_prefetchw_)
+        prefetch_copies_as<true>(c, n, data_at, lines);
+    else
+        prefetch_copies_as<false>(c, n, data_at, lines);
+}
+
 // Takes up to `n` raw mbufs into `out`: first the stash's (prefetched while
-// earlier packets were copied), then straight from the pool. Then tops the
-// stash up and prefetches what it took, for the packets after this one: a
-// copy's lines are then in cache when it is written, instead of each copy
-// waiting for its own. Returns how many it got (fewer: the pool is short).
+// earlier packets were copied), then straight from the pool. Then prefetches
+// the stash's next ones up to copy_stash_ahead, for the packets after this
+// one: a copy's lines are then in cache when it is written, instead of each
+// copy waiting for its own. Returns how many it got (fewer: the pool is
+// short).
 unsigned worker::take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noexcept
 {
     const unsigned from_stash = RTE_MIN(n, copy_stash_n_ - copy_stash_pos_);
@@ -94,17 +105,26 @@ unsigned worker::take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noex
                 got++;
         }
     }
-    // Top up: what is left moves to the front, the pool fills the rest.
-    const unsigned left = copy_stash_n_ - copy_stash_pos_;
-    for (unsigned i = 0; i < left; i++)
-        copy_stash_[i] = copy_stash_[copy_stash_pos_ + i];
-    copy_stash_pos_ = 0;
-    copy_stash_n_ = left;
-    const unsigned want = copy_stash_cap - left;
-    if (got == n && rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&copy_stash_[left]),
-                                         want) == 0) {
-        prefetch_copies(&copy_stash_[left], want, data_len);
-        copy_stash_n_ = copy_stash_cap;
+    unsigned left = copy_stash_n_ - copy_stash_pos_;
+    if (left < copy_stash_ahead && got == n) {
+        // Refill: what is left (fewer than copy_stash_ahead) moves to the
+        // front, the pool fills the rest.
+        for (unsigned i = 0; i < left; i++)
+            copy_stash_[i] = copy_stash_[copy_stash_pos_ + i];
+        copy_stash_pf_ = copy_stash_pf_ > copy_stash_pos_ ? copy_stash_pf_ - copy_stash_pos_ : 0;
+        copy_stash_pos_ = 0;
+        copy_stash_n_ = left;
+        if (rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&copy_stash_[left]),
+                                 copy_stash_cap - left) == 0)
+            copy_stash_n_ = copy_stash_cap;
+        left = copy_stash_n_;
+    }
+    if (copy_stash_pf_ < copy_stash_pos_)
+        copy_stash_pf_ = copy_stash_pos_;
+    const unsigned pf_end = copy_stash_pos_ + RTE_MIN(left, copy_stash_ahead);
+    if (copy_stash_pf_ < pf_end) {
+        prefetch_copies(&copy_stash_[copy_stash_pf_], pf_end - copy_stash_pf_, data_len);
+        copy_stash_pf_ = pf_end;
     }
     return got;
 }
@@ -114,7 +134,7 @@ void worker::release_copy_stash() noexcept
     if (copy_stash_n_ > copy_stash_pos_)
         rte_mempool_put_bulk(pool, reinterpret_cast<void**>(&copy_stash_[copy_stash_pos_]),
                              copy_stash_n_ - copy_stash_pos_);
-    copy_stash_n_ = copy_stash_pos_ = 0;
+    copy_stash_n_ = copy_stash_pos_ = copy_stash_pf_ = 0;
 }
 
 // `c` (raw from the pool: refcnt 1, one segment, no next - the pool's
@@ -139,8 +159,21 @@ void worker::copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept
     std::memcpy(c->dynfield1, m->dynfield1, sizeof(c->dynfield1));
     // The address from the layout, not from the (maybe still arriving)
     // header line's buf_addr.
-    rte_memcpy(reinterpret_cast<char*>(c) + copy_buf_off_ + copy_data_off_,
-               rte_pktmbuf_mtod(m, const void*), m->data_len);
+    char* to = reinterpret_cast<char*>(c) + copy_buf_off_ + copy_data_off_;
+    const char* from = rte_pktmbuf_mtod(m, const char*);
+    const uint32_t len = m->data_len;
+    // A small packet (a voice frame's is 4 lines) whole lines at a time, in
+    // fixed-size copies the compiler makes a few vector moves each: the
+    // bytes past its end are the buffers' own (both have room for them),
+    // and rte_memcpy's size dispatch costs more than they do.
+    const uint32_t whole = (len + 63) & ~uint32_t{63};
+    if (whole <= 4 * 64 && m->data_off + whole <= m->buf_len &&
+        copy_data_off_ + whole <= copy_room_) {
+        for (uint32_t off = 0; off < whole; off += 64)
+            std::memcpy(to + off, from + off, 64);
+        return;
+    }
+    rte_memcpy(to, from, len);
 }
 
 void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,

@@ -236,12 +236,17 @@ private:
     uint16_t copy_room_ = 0;
     uint32_t copy_buf_off_ = 0;
     bool copy_prefetchw_ = false; // the CPU has PREFETCHW (fanout.cc)
-    // Raw pool mbufs for the next fan-out copies, already prefetched
-    // (take_copies); [pos, n) are left. Back to the pool when idle.
-    static constexpr unsigned copy_stash_cap = 64;
+    // Raw pool mbufs for the next fan-out copies (take_copies): [pos, n)
+    // are left, [pos, pf) already prefetched, about copy_stash_ahead of
+    // them. Refilled from the pool when fewer than copy_stash_ahead are
+    // left, so the rest moves to the front once per ~copy_stash_ahead
+    // copies, not for every packet. Back to the pool when idle.
+    static constexpr unsigned copy_stash_ahead = 64;
+    static constexpr unsigned copy_stash_cap = 2 * copy_stash_ahead;
     rte_mbuf* copy_stash_[copy_stash_cap];
     unsigned copy_stash_n_ = 0;
     unsigned copy_stash_pos_ = 0;
+    unsigned copy_stash_pf_ = 0;
 
     unsigned drain_commands() noexcept;
     void apply(flow_cmd* c) noexcept;
