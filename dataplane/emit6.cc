@@ -3,6 +3,7 @@
 // rebuild the IP header (rewrite6.h) and find the next hop by ND or ARP.
 // Hot path: no allocation, lock, syscall or log.
 #include "dataplane/rewrite6.h"
+#include "dataplane/send_inl.h"
 #include "dataplane/worker.h"
 
 namespace isar::dp {
@@ -10,10 +11,7 @@ namespace isar::dp {
 drop worker::emit_ep(rte_mbuf* m, const pkt_meta& meta, unsigned laddr, uint16_t src_port_be,
                      packed_ep dst, const ip6_addr* dst6, udp_cksum ck) noexcept
 {
-    const local_addr& la = laddrs[laddr];
-    if (la.family == 4 && meta.family == 4 && !ep_is_v6(dst))
-        return emit(m, meta, la.iface, la.ip4_be, src_port_be, dst, ck);
-    return emit_x(m, meta, la, src_port_be, dst, dst6, ck);
+    return emit_ep_inl(m, meta, laddr, src_port_be, dst, dst6, ck);
 }
 
 bool worker::next_hop6(const iface& out, const ip6_addr& dst, ip6_addr& nh) const noexcept

@@ -18,6 +18,7 @@
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/send_inl.h"
 #include "dataplane/worker.h"
 
 namespace isar::dp {
@@ -210,7 +211,7 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
     }
     // Each copy is sent while the next ones' lines are still arriving.
     for (unsigned i = 0; i < got; i++)
-        send_to(copies[i], meta, ready[i], remotes[i], protect, changed);
+        send_to_inl(copies[i], meta, ready[i], remotes[i], protect, changed);
     send_to(m, meta, ready[n - 1], remotes[n - 1], protect, changed);
 }
 

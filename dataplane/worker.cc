@@ -18,6 +18,7 @@
 #include "crypto/srtp_context.h"
 #include "dataplane/rewrite.h"
 #include "dataplane/rewrite6.h"
+#include "dataplane/send_inl.h"
 
 namespace isar::dp {
 
@@ -229,72 +230,13 @@ void worker::send_burst(tx_buffer& b, uint16_t port, counter& pkts, counter& nby
 void worker::send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
                      bool protect, bool changed) noexcept
 {
-    if (protect && t->out_ctx != nullptr) {
-        if (!srtp_out(m, meta, t))
-            return;
-        changed = true;
-    }
-    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
-    const udp_cksum ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
-                                          ifaces[t->iface].tx_cksum_offload);
-    const uint32_t len = rte_pktmbuf_pkt_len(m);
-    const drop d = emit_ep(m, meta, t->laddr, t->local_port_be, remote, &t->remote6, ck);
-    if (d != drop::count) {
-        t->stats.drop_pkt(d);
-        return;
-    }
-    bump(t->out_pkts);
-    bump(t->out_bytes, len);
-    bump(stats.fwd_pkts);
+    send_to_inl(m, meta, t, remote, protect, changed);
 }
 
 drop worker::emit(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
                   uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept
 {
-    const iface& out = ifaces[ifc];
-    // SRTP (trailer) and TURN (framing) grow packets: never send one the
-    // port's MTU does not allow.
-    if (out.mtu != 0 && rte_pktmbuf_pkt_len(m) - meta.l3_off > out.mtu) {
-        drop_pkt(m, drop::mtu_exceeded);
-        return drop::mtu_exceeded;
-    }
-    const uint32_t nh = out.next_hop(ep_ip(dst));
-    if (nh == 0) {
-        drop_pkt(m, drop::no_route);
-        return drop::no_route;
-    }
-    rewrite_to to;
-    to.src_mac = out.mac;
-    to.src_ip_be = src_ip_be;
-    to.dst_ip_be = ep_ip(dst);
-    to.src_port_be = src_port_be;
-    to.dst_port_be = ep_port(dst);
-    // The next hop's MAC from the interface's memo, while the neighbour
-    // table has not changed since it was read (a gateway: every remote
-    // behind it; on a LAN: a conference's receivers, see nh_memo).
-    nh_memo& memo = memo_of(ifc, nh);
-    const uint32_t gen = out.neigh->generation4();
-    bool resolved = memo.ip_be == nh && memo.gen == gen && nh != 0;
-    if (resolved) {
-        to.dst_mac = memo.mac;
-    } else {
-        resolved = out.neigh->lookup(nh, &to.dst_mac);
-        if (resolved) {
-            memo.ip_be = nh;
-            memo.gen = gen;
-            memo.mac = to.dst_mac;
-        }
-    }
-    if (!resolved)
-        to.dst_mac = out.mac; // placeholder; control fills it in
-    rewrite_udp4(m, meta.l3_off, meta.l4_off, to, ck);
-    if (resolved) {
-        tx_enqueue(ifc, m);
-    } else {
-        m->port = out.port_id;
-        to_control(m, exc_kind::hold);
-    }
-    return drop::count;
+    return emit_inl(m, meta, ifc, src_ip_be, src_port_be, dst, ck);
 }
 
 void worker::non_rtp_on_leg(rte_mbuf* m, const pkt_meta& meta) noexcept

@@ -294,6 +294,15 @@ private:
     void count_in_fast(leg* l, rte_mbuf* m, const pkt_meta& meta, uint32_t len) noexcept;
     void send_to(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote, bool protect,
                  bool changed) noexcept;
+    // The bodies of send_to, emit and emit_ep, always inlined
+    // (dataplane/send_inl.h: worker.cc, emit6.cc and fan_out's copy loop).
+    inline void send_to_inl(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
+                            bool protect, bool changed) noexcept;
+    inline drop emit_inl(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
+                         uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept;
+    inline drop emit_ep_inl(rte_mbuf* m, const pkt_meta& meta, unsigned laddr,
+                            uint16_t src_port_be, packed_ep dst, const ip6_addr* dst6,
+                            udp_cksum ck) noexcept;
     // `m` to the n targets ready[] at remotes[]: copies to all but the last
     // (fanout.cc).
     void fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready, const packed_ep* remotes,
