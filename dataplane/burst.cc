@@ -167,11 +167,12 @@ uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept
 // rtp_ahead). Returns whether the packet needs a step of the act pass's
 // pipeline: a leg beyond its lines 0 and 1, or an allocation.
 [[gnu::always_inline]] inline bool worker::burst_find(const pkt_meta* meta, unsigned i, leg** legs,
-                                                      turn_alloc** allocs, uint32_t& plain,
-                                                      bool fetch_line0) noexcept
+                                                      turn_alloc** allocs, bool clients,
+                                                      uint32_t& plain, bool fetch_line0) noexcept
 {
     leg* l = nullptr;
-    turn_alloc* a = allocs[i]; // a TURN client's, from lookup_turn_clients
+    // A TURN client's, from lookup_turn_clients (when the burst has any).
+    turn_alloc* a = clients ? allocs[i] : nullptr;
     if (meta[i].owner == index && meta[i].v == verdict::lookup) {
         const flow_entry e = flows.lookup_entry(meta[i].key);
         a = entry_alloc(e);
@@ -240,7 +241,7 @@ void worker::prefetch_leg_ctx(const leg* l) noexcept
     }
 }
 
-void worker::burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta,
+bool worker::burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta,
                             bool received) noexcept
 {
     for (unsigned i = 0; i < n && i < hdr_ahead; i++)
@@ -248,6 +249,7 @@ void worker::burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta,
     for (unsigned i = 0; i < n && i < data_ahead; i++)
         rte_prefetch0(frame_line(pkts[i]));
     uint64_t bytes = 0;
+    bool clients = false;
     for (unsigned i = 0; i < n; i++) {
         if (i + hdr_ahead < n)
             rte_prefetch0(pkts[i + hdr_ahead]);
@@ -257,11 +259,13 @@ void worker::burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta,
         classify_one(cctx, pkts[i], meta[i]);
         if (meta[i].v == verdict::lookup && meta[i].owner == index)
             flows.prefetch(meta[i].key);
+        clients |= meta[i].v == verdict::turn_client;
     }
     if (received) { // a handoff was counted by the worker that received it
         bump(stats.rx_pkts, n);
         bump(stats.rx_bytes, bytes);
     }
+    return clients;
 }
 
 // The act pass's prefetches, made while packet i is acted on: each step for
@@ -289,12 +293,13 @@ void worker::burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigne
 void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
 {
     pkt_meta* meta = burst_meta_; // not constructed anew for every burst
-    burst_classify(pkts, n, meta, received);
+    const bool clients = burst_classify(pkts, n, meta, received);
 
     leg* legs[max_burst];
     turn_alloc* allocs[max_burst];
     uint32_t plain = 0; // bit i: legs[i] needs no more than lines 0 and 1
-    lookup_turn_clients(pkts, meta, n, allocs);
+    if (clients) // a burst of legs' packets (or of peers') has none to look up
+        lookup_turn_clients(pkts, meta, n, allocs);
     // Every lookup first (see above), then the pipeline's first steps.
     // A burst of plain packets only (a plain two-leg call's) has nothing more
     // to prefetch: the act pass then skips the pipeline, ~60 instructions a
@@ -302,7 +307,7 @@ void worker::process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept
     bool pipeline = false;
     const bool spread = flows.size() > spread_min_flows && flows.size() <= spread_max_flows;
     for (unsigned i = 0; i < n; i++)
-        pipeline |= burst_find(meta, i, legs, allocs, plain, !spread || i < line0_ahead);
+        pipeline |= burst_find(meta, i, legs, allocs, clients, plain, !spread || i < line0_ahead);
     if (pipeline)
         for (int i = -static_cast<int>(more_ahead); i < 0; i++)
             burst_prefetch(pkts, meta, n, i, legs, allocs, plain);

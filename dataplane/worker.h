@@ -276,10 +276,12 @@ private:
     void refresh_hot(session* s) noexcept;
     void refresh_hot(leg& l, leg* peers) noexcept;
     // process_burst's two passes and the act pass's prefetches (burst.cc).
-    void burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
+    // burst_classify returns whether a packet of the burst is a TURN
+    // client's (verdict::turn_client: lookup_turn_clients has work).
+    bool burst_classify(rte_mbuf* const* pkts, unsigned n, pkt_meta* meta, bool received) noexcept;
     // Inline in burst.cc, its only caller.
     inline bool burst_find(const pkt_meta* meta, unsigned i, leg** legs, turn_alloc** allocs,
-                           uint32_t& plain, bool fetch_line0) noexcept;
+                           bool clients, uint32_t& plain, bool fetch_line0) noexcept;
     void burst_prefetch(rte_mbuf* const* pkts, const pkt_meta* meta, unsigned n, int i,
                         leg* const* legs, turn_alloc* const* allocs, uint32_t plain) noexcept;
     static void prefetch_leg_more(const rte_mbuf* m, const pkt_meta& meta, const leg* l) noexcept;
