@@ -65,7 +65,8 @@ using u32x8 = uint32_t __attribute__((vector_size(32)));
 // cksum_partial() with vectors V of 32-bit lanes for the 64-byte steps, one
 // accumulator per vector of a step. A lane adds the low and the high word of
 // its 32-bit word (<= 0x1fffe per step), so it cannot overflow within 32768
-// steps; the lanes go into the 64-bit sum after every such block. As
+// steps; after every such block the lanes are folded into one vector, whose
+// lanes go into the 64-bit sum once, at the end. As
 // 2^16 = 1 (mod 0xffff), where a word sits in a lane does not matter.
 // Inlined into a function built for V's ISA.
 template <typename V>
@@ -74,6 +75,7 @@ template <typename V>
 {
     constexpr unsigned nvec = 64 / sizeof(V);
     constexpr size_t block = 32768 * 64;
+    V r{}; // every lane <= 0x1fffe after each block
     while (len >= 64) {
         const size_t chunk = len < block ? len & ~size_t{63} : block;
         V acc[nvec] = {};
@@ -85,16 +87,23 @@ template <typename V>
                 acc[j] += (v & 0xffff) + (v >> 16);
             }
         }
-        // Each lane to <= 0x1fffe again, all into one vector, into the sum.
-        V r{};
+        // Each lane to <= 0x1fffe again, all into r, r's lanes to <= 0x1fffe.
         for (unsigned j = 0; j < nvec; j++)
             r += (acc[j] & 0xffff) + (acc[j] >> 16);
-        for (unsigned l = 0; l < sizeof(V) / 4; l++)
-            s += r[l];
+        r = (r & 0xffff) + (r >> 16);
         p += chunk;
         len -= chunk;
     }
-    // < 64 bytes left: 32-bit halves of 8-byte words, then 4, 2, 1 bytes.
+    // Whole vectors of the < 64 bytes left (at most 3: a lane stays below
+    // 0x1fffe * 4), then the lanes into the sum, once.
+    for (; len >= sizeof(V); p += sizeof(V), len -= sizeof(V)) {
+        V v;
+        memcpy(&v, p, sizeof(V));
+        r += (v & 0xffff) + (v >> 16);
+    }
+    for (unsigned l = 0; l < sizeof(V) / 4; l++)
+        s += r[l];
+    // < one vector left: 32-bit halves of 8-byte words, then 4, 2, 1 bytes.
     for (; len >= 8; p += 8, len -= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
