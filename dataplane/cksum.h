@@ -94,7 +94,7 @@ template <typename V>
         p += chunk;
         len -= chunk;
     }
-    // Whole vectors of the < 64 bytes left (at most 3: a lane stays below
+    // Whole vectors of the < 64 bytes left (at most 3: a lane stays at most
     // 0x1fffe * 4), then the lanes into the sum, once.
     for (; len >= sizeof(V); p += sizeof(V), len -= sizeof(V)) {
         V v;

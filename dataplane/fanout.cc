@@ -85,11 +85,13 @@ void worker::prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) 
 }
 
 // Takes up to `n` raw mbufs into `out`: first the stash's (prefetched while
-// earlier packets were copied), then straight from the pool. Then prefetches
-// the stash's next ones up to copy_stash_ahead, for the packets after this
-// one: a copy's lines are then in cache when it is written, instead of each
-// copy waiting for its own. Returns how many it got (fewer: the pool is
-// short).
+// earlier packets were copied), then straight from the pool. When this call
+// got all it asked for and fewer than copy_stash_ahead are left, refills the
+// stash from the pool (to copy_stash_cap, or at least to copy_stash_ahead
+// when the pool is short). Then prefetches the stash's next ones up to
+// copy_stash_ahead, for the packets after this one: a copy's lines are then
+// in cache when it is written, instead of each copy waiting for its own.
+// Returns how many it got (fewer: the pool is short).
 unsigned worker::take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noexcept
 {
     const unsigned from_stash = RTE_MIN(n, copy_stash_n_ - copy_stash_pos_);
@@ -118,6 +120,9 @@ unsigned worker::take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noex
         if (rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&copy_stash_[left]),
                                  copy_stash_cap - left) == 0)
             copy_stash_n_ = copy_stash_cap;
+        else if (rte_mempool_get_bulk(pool, reinterpret_cast<void**>(&copy_stash_[left]),
+                                      copy_stash_ahead - left) == 0)
+            copy_stash_n_ = copy_stash_ahead; // a short pool: no more than the lead
         left = copy_stash_n_;
     }
     if (copy_stash_pf_ < copy_stash_pos_)

@@ -240,7 +240,8 @@ private:
     // are left, [pos, pf) already prefetched, about copy_stash_ahead of
     // them. Refilled from the pool when fewer than copy_stash_ahead are
     // left, so the rest moves to the front once per ~copy_stash_ahead
-    // copies, not for every packet. Back to the pool when idle.
+    // copies, not for every packet. Back to the pool when idle: a worker
+    // that fans out holds up to copy_stash_cap mbufs of the pool meanwhile.
     static constexpr unsigned copy_stash_ahead = 64;
     static constexpr unsigned copy_stash_cap = 2 * copy_stash_ahead;
     rte_mbuf* copy_stash_[copy_stash_cap];

@@ -355,8 +355,8 @@ TEST_F(Conference, ExhaustedOnlyWhenNoWorkerHasThePorts)
 
 } // namespace
 
-// Fan-out copies come from the mbuf pool (dataplane/fanout.cc, which keeps a
-// few prefetched ones in a stash): with the pool short, the receivers beyond
+// Fan-out copies come from the mbuf pool (dataplane/fanout.cc, which keeps
+// up to 128 prefetched ones in a stash): with the pool short, the receivers beyond
 // what it has are counted as no_mbuf drops and the last one still gets the
 // packet itself; with the pool full again every receiver gets every packet,
 // byte for byte, and (TearDown) no mbuf stays parked in the stash.
