@@ -3,8 +3,10 @@
 #include "control/addr.h"
 
 #include <atomic>
+#include <cstring>
 #include <rte_byteorder.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 namespace isar::test {
 
@@ -291,6 +293,22 @@ void RelayTest::start(const relay_options& o)
     EXPECT_EQ(r->baseline, 0u) << "a fresh dataplane holds no mbuf";
 }
 
+// What the pool holds, uncapped: rte_mempool_avail_count() caps it at the
+// pool's size, which hides an mbuf returned twice (or a pointer that was
+// never the pool's) behind a count that looks right.
+// The default ring-based pools only (rte_mempool_ops_get_count is internal
+// to DPDK): -1 for another kind.
+static long pool_holds(const rte_mempool* mp)
+{
+    if (std::strncmp(rte_mempool_get_ops(mp->ops_index)->name, "ring_", 5) != 0)
+        return -1;
+    long n = rte_ring_count(static_cast<const rte_ring*>(mp->pool_data));
+    if (mp->cache_size != 0)
+        for (unsigned l = 0; l < RTE_MAX_LCORE; l++)
+            n += mp->local_cache[l].len;
+    return n;
+}
+
 void RelayTest::TearDown()
 {
     if (!r || !r->ok())
@@ -305,6 +323,8 @@ void RelayTest::TearDown()
     }
     r->nm.reset();
     EXPECT_EQ(r->dp->mbufs_in_use(), r->baseline) << "mbuf leak";
+    if (const rte_mempool* mp = r->dp->pool(); mp != nullptr)
+        EXPECT_LE(pool_holds(mp), long{mp->size}) << "an mbuf went back to the pool twice";
     r.reset();
 }
 

@@ -5,7 +5,8 @@
 // commands::handle(), the same entry point the management socket uses.
 //
 // RelayTest checks after every test that the mempool is back to its baseline:
-// every mbuf the test or the dataplane allocated was freed.
+// every mbuf the test or the dataplane allocated was freed, and none was
+// returned twice (the pool holds no more than its size).
 #pragma once
 
 #include "control/commands.h"

@@ -360,19 +360,26 @@ TEST_F(Conference, ExhaustedOnlyWhenNoWorkerHasThePorts)
 // what it has are counted as no_mbuf drops and the last one still gets the
 // packet itself; with the pool full again every receiver gets every packet,
 // byte for byte, and (TearDown) no mbuf stays parked in the stash.
+// Session "fan": participant 0 sends, participants 1-10 receive (plain).
+// Returns the sender's relay port, 0 on error.
+static uint16_t fan_of_ten(relay& r)
+{
+    json legs = json::array({json{{"name", "s"}, {"remote", participant(0).ep()}}});
+    for (unsigned i = 1; i <= 10; i++)
+        legs.push_back({{"name", "r" + std::to_string(i)},
+                        {"remote", participant(i).ep()},
+                        {"targets", json::array()}});
+    json rep = r.call({{"cmd", "session.create"}, {"session", "fan"}, {"legs", legs}});
+    EXPECT_FALSE(rep.contains("error")) << rep.dump().substr(0, 300);
+    return rep.contains("error") ? 0 : relay::local_port(rep, "s");
+}
+
 TEST_F(Conference, FanOutCopiesWhenThePoolRunsShort)
 {
     start();
     r->learn(alice);
-    json legs = json::array({leg("s", 0, "", "")});
-    for (unsigned i = 1; i <= 10; i++) {
-        json l = leg("r" + std::to_string(i), i, "", "");
-        l["targets"] = json::array();
-        legs.push_back(l);
-    }
-    json rep = r->call({{"cmd", "session.create"}, {"session", "fan"}, {"legs", legs}});
-    ASSERT_FALSE(rep.contains("error")) << rep.dump().substr(0, 300);
-    const uint16_t ps = relay::local_port(rep, "s");
+    const uint16_t ps = fan_of_ten(*r);
+    ASSERT_NE(ps, 0);
 
     // Every mbuf but 3 out of the pool, the packet already in its RX ring.
     r->inject(r->from_peer(participant(0), ps, rtp(1, 0x4242, 172)));
@@ -428,3 +435,32 @@ TEST_F(Conference, FanOutCopiesWhenThePoolRunsShort)
     }
     r->call({{"cmd", "session.delete"}, {"session", "fan"}});
 }
+
+// A pool with room for the stash's lead but not for a whole stash
+// (fanout.cc: take_copies then refills to copy_stash_ahead only): every
+// receiver still gets every packet, byte for byte, nothing is counted as
+// no_mbuf, and (TearDown) no mbuf is lost or left parked.
+TEST_F(Conference, FanOutWithAPoolShortOfAWholeStash)
+{
+    start();
+    r->learn(alice);
+    const uint16_t ps = fan_of_ten(*r);
+    ASSERT_NE(ps, 0);
+    rte_mempool* mp = r->dp->pool();
+    std::vector<void*> held;
+    void* o = nullptr;
+    while (rte_mempool_avail_count(mp) > 100 && rte_mempool_get(mp, &o) == 0)
+        held.push_back(o);
+    ASSERT_EQ(rte_mempool_avail_count(mp), 100u);
+    for (uint16_t seq = 1; seq <= 60; seq++) {
+        const bytes plain = rtp(seq, 0x4242, 100 + seq * 3);
+        auto out = relay_one(participant(0), ps, plain);
+        ASSERT_EQ(out.size(), 10u) << "seq " << seq;
+        for (auto& v : out)
+            EXPECT_EQ(v.payload, plain) << "seq " << seq;
+    }
+    EXPECT_EQ(r->drops(dp::drop::no_mbuf), 0u);
+    rte_mempool_put_bulk(mp, held.data(), static_cast<unsigned>(held.size()));
+    r->call({{"cmd", "session.delete"}, {"session", "fan"}});
+}
+
