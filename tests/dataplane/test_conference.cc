@@ -360,6 +360,21 @@ TEST_F(Conference, ExhaustedOnlyWhenNoWorkerHasThePorts)
 // what it has are counted as no_mbuf drops and the last one still gets the
 // packet itself; with the pool full again every receiver gets every packet,
 // byte for byte, and (TearDown) no mbuf stays parked in the stash.
+// Takes every mbuf but `left` out of the pool; gives them back when it goes.
+struct pool_hold {
+    rte_mempool* mp;
+    std::vector<void*> held;
+    pool_hold(rte_mempool* p, unsigned left) : mp(p)
+    {
+        void* o = nullptr;
+        while (rte_mempool_avail_count(mp) > left && rte_mempool_get(mp, &o) == 0)
+            held.push_back(o);
+    }
+    pool_hold(const pool_hold&) = delete;
+    pool_hold& operator=(const pool_hold&) = delete;
+    ~pool_hold() { rte_mempool_put_bulk(mp, held.data(), static_cast<unsigned>(held.size())); }
+};
+
 // Session "fan": participant 0 sends, participants 1-10 receive (plain).
 // Returns the sender's relay port, 0 on error.
 static uint16_t fan_of_ten(relay& r)
@@ -383,12 +398,8 @@ TEST_F(Conference, FanOutCopiesWhenThePoolRunsShort)
 
     // Every mbuf but 3 out of the pool, the packet already in its RX ring.
     r->inject(r->from_peer(participant(0), ps, rtp(1, 0x4242, 172)));
-    rte_mempool* mp = r->dp->pool();
-    std::vector<void*> held;
-    void* o = nullptr;
-    while (rte_mempool_avail_count(mp) > 3 && rte_mempool_get(mp, &o) == 0)
-        held.push_back(o);
-    ASSERT_EQ(rte_mempool_avail_count(mp), 3u);
+    auto held = std::make_unique<pool_hold>(r->dp->pool(), 3);
+    ASSERT_EQ(rte_mempool_avail_count(r->dp->pool()), 3u);
     r->settle();
     auto out = r->sent_by_workers(0);
     EXPECT_EQ(out.size(), 4u); // 3 copies and the packet itself
@@ -402,7 +413,7 @@ TEST_F(Conference, FanOutCopiesWhenThePoolRunsShort)
         got[i] = true;
     }
     EXPECT_TRUE(got[10]) << "the last receiver gets the packet itself";
-    rte_mempool_put_bulk(mp, held.data(), static_cast<unsigned>(held.size()));
+    held.reset();
 
     // Enough mbufs again: every receiver, every packet, the payload intact.
     for (uint16_t seq = 2; seq < 40; seq++) {
@@ -446,12 +457,8 @@ TEST_F(Conference, FanOutWithAPoolShortOfAWholeStash)
     r->learn(alice);
     const uint16_t ps = fan_of_ten(*r);
     ASSERT_NE(ps, 0);
-    rte_mempool* mp = r->dp->pool();
-    std::vector<void*> held;
-    void* o = nullptr;
-    while (rte_mempool_avail_count(mp) > 100 && rte_mempool_get(mp, &o) == 0)
-        held.push_back(o);
-    ASSERT_EQ(rte_mempool_avail_count(mp), 100u);
+    pool_hold held(r->dp->pool(), 100);
+    ASSERT_EQ(rte_mempool_avail_count(r->dp->pool()), 100u);
     for (uint16_t seq = 1; seq <= 60; seq++) {
         const bytes plain = rtp(seq, 0x4242, 100 + seq * 3);
         auto out = relay_one(participant(0), ps, plain);
@@ -460,7 +467,6 @@ TEST_F(Conference, FanOutWithAPoolShortOfAWholeStash)
             EXPECT_EQ(v.payload, plain) << "seq " << seq;
     }
     EXPECT_EQ(r->drops(dp::drop::no_mbuf), 0u);
-    rte_mempool_put_bulk(mp, held.data(), static_cast<unsigned>(held.size()));
     r->call({{"cmd", "session.delete"}, {"session", "fan"}});
 }
 
