@@ -12,7 +12,8 @@ namespace isar::dp {
 
 [[gnu::always_inline]] inline drop worker::emit_inl(rte_mbuf* m, const pkt_meta& meta, unsigned ifc,
                                                      uint32_t src_ip_be, uint16_t src_port_be,
-                                                     packed_ep dst, udp_cksum ck) noexcept
+                                                     packed_ep dst, udp_cksum ck,
+                                                     const rewrite_sums* sums) noexcept
 {
     const iface& out = ifaces[ifc];
     // SRTP (trailer) and TURN (framing) grow packets: never send one the
@@ -50,7 +51,7 @@ namespace isar::dp {
     }
     if (!resolved)
         to.dst_mac = out.mac; // placeholder; control fills it in
-    rewrite_udp4(m, meta.l3_off, meta.l4_off, to, ck);
+    rewrite_udp4(m, meta.l3_off, meta.l4_off, to, ck, sums);
     if (resolved) {
         tx_enqueue(ifc, m);
     } else {
@@ -63,28 +64,31 @@ namespace isar::dp {
 [[gnu::always_inline]] inline drop worker::emit_ep_inl(rte_mbuf* m, const pkt_meta& meta,
                                                         unsigned laddr, uint16_t src_port_be,
                                                         packed_ep dst, const ip6_addr* dst6,
-                                                        udp_cksum ck) noexcept
+                                                        udp_cksum ck,
+                                                        const rewrite_sums* sums) noexcept
 {
     const local_addr& la = laddrs[laddr];
     if (la.family == 4 && meta.family == 4 && !ep_is_v6(dst))
-        return emit_inl(m, meta, la.iface, la.ip4_be, src_port_be, dst, ck);
+        return emit_inl(m, meta, la.iface, la.ip4_be, src_port_be, dst, ck, sums);
     return emit_x(m, meta, la, src_port_be, dst, dst6, ck);
 }
 
 [[gnu::always_inline]] inline void worker::send_to_inl(rte_mbuf* m, const pkt_meta& meta, leg* t,
                                                       packed_ep remote, bool protect,
-                                                      bool changed) noexcept
+                                                      bool changed,
+                                                      const rewrite_sums* sums) noexcept
 {
     if (protect && t->out_ctx != nullptr) {
         if (!srtp_out(m, meta, t))
             return;
         changed = true;
+        sums = nullptr; // its lengths and checksum changed
     }
     const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
     const udp_cksum ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
                                           ifaces[t->iface].tx_cksum_offload);
     const uint32_t len = rte_pktmbuf_pkt_len(m);
-    const drop d = emit_ep_inl(m, meta, t->laddr, t->local_port_be, remote, &t->remote6, ck);
+    const drop d = emit_ep_inl(m, meta, t->laddr, t->local_port_be, remote, &t->remote6, ck, sums);
     if (d != drop::count) {
         t->stats.drop_pkt(d);
         return;

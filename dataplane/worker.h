@@ -236,6 +236,7 @@ private:
     uint16_t copy_room_ = 0;
     uint32_t copy_buf_off_ = 0;
     bool copy_prefetchw_ = false; // the CPU has PREFETCHW (fanout.cc)
+    bool copy_avx2_ = false;      // ... and AVX2 (copy_into_avx2)
     // Raw pool mbufs for the next fan-out copies (take_copies): [pos, n)
     // are left, [pos, pf) already prefetched, about copy_stash_ahead of
     // them. Refilled from the pool when fewer than copy_stash_ahead are
@@ -299,13 +300,16 @@ private:
                  bool changed) noexcept;
     // The bodies of send_to, emit and emit_ep, always inlined
     // (dataplane/send_inl.h: worker.cc, emit6.cc and fan_out's copy loop).
+    // `sums`: rewrite_udp4's (fan-out's copies of one packet), else nullptr.
     inline void send_to_inl(rte_mbuf* m, const pkt_meta& meta, leg* t, packed_ep remote,
-                            bool protect, bool changed) noexcept;
+                            bool protect, bool changed,
+                            const rewrite_sums* sums = nullptr) noexcept;
     inline drop emit_inl(rte_mbuf* m, const pkt_meta& meta, unsigned ifc, uint32_t src_ip_be,
-                         uint16_t src_port_be, packed_ep dst, udp_cksum ck) noexcept;
+                         uint16_t src_port_be, packed_ep dst, udp_cksum ck,
+                         const rewrite_sums* sums = nullptr) noexcept;
     inline drop emit_ep_inl(rte_mbuf* m, const pkt_meta& meta, unsigned laddr,
                             uint16_t src_port_be, packed_ep dst, const ip6_addr* dst6,
-                            udp_cksum ck) noexcept;
+                            udp_cksum ck, const rewrite_sums* sums = nullptr) noexcept;
     // `m` to the n targets ready[] at remotes[]: copies to all but the last
     // (fanout.cc).
     void fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready, const packed_ep* remotes,
@@ -315,6 +319,8 @@ private:
     void prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept;
     void release_copy_stash() noexcept;
     void copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept;
+    void copy_into_avx2(rte_mbuf* c, const rte_mbuf* m) noexcept;
+    inline void copy_into_inl(rte_mbuf* c, const rte_mbuf* m) noexcept;
     // Rewrites `m` to go from (src_ip_be, src_port_be) on interface `ifc` to
     // `dst` and queues it for TX (or for control while the next hop's MAC is
     // unknown).

@@ -44,15 +44,22 @@ protected:
     }
 
     // Rewrites a copy of `in` and returns the result.
+    // With `sums`: those of the input's header (rewrite_sums_of), as
+    // fan-out passes them for every copy.
     bytes run(const bytes& in, uint32_t l3 = 14, uint32_t l4 = 34, uint64_t ol_flags = 0,
-              dp::udp_cksum ck = dp::udp_cksum::compute)
+              dp::udp_cksum ck = dp::udp_cksum::compute, bool sums = false)
     {
         rte_mbuf* m = make_mbuf(mp_, in);
         EXPECT_NE(m, nullptr);
         if (m == nullptr)
             return {};
         m->ol_flags = ol_flags;
-        dp::rewrite_udp4(m, l3, l4, to_, ck);
+        dp::rewrite_sums rs{};
+        if (sums)
+            rs = dp::rewrite_sums_of(rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, l3),
+                                     rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, l4), l4 - l3,
+                                     64);
+        dp::rewrite_udp4(m, l3, l4, to_, ck, sums ? &rs : nullptr);
         EXPECT_EQ(m->ol_flags, 0u) << "no offload requested: checksums are in the packet";
         bytes out = mbuf_bytes(m);
         rte_pktmbuf_free(m);
@@ -319,6 +326,45 @@ TEST_F(Rewrite, RandomIncremental)
         ASSERT_TRUE(v->ip_cksum_ok) << i;
         ASSERT_TRUE(v->udp_cksum_ok) << i;
         ASSERT_EQ(v->payload, s.payload);
+    }
+}
+
+// Fan-out's copies are rewritten from the sums of the header they replace,
+// taken once (rewrite_sums_of): byte for byte what a rewrite that reads the
+// header itself gives, with IP options, a checksum that is 0 or 0xffff, a
+// corrupt one, and for each way the UDP checksum is brought up to date.
+TEST_F(Rewrite, RandomFromSumsAsFromTheHeader)
+{
+    std::mt19937 rng(768);
+    const dp::udp_cksum ways[] = {dp::udp_cksum::update, dp::udp_cksum::none,
+                                  dp::udp_cksum::compute};
+    for (int i = 0; i < 3000; i++) {
+        auto s = spec(1 + rng() % 300);
+        for (auto& b : s.payload)
+            b = static_cast<uint8_t>(rng());
+        s.ihl = static_cast<uint8_t>(5 + rng() % 3);
+        s.src_ip = static_cast<uint32_t>(rng());
+        s.src_port = static_cast<uint16_t>(rng());
+        if (i % 7 == 0)
+            s.dst_port = static_cast<uint16_t>(rng() % 4);
+        to_.src_ip_be = static_cast<uint32_t>(rng());
+        to_.dst_ip_be = static_cast<uint32_t>(rng());
+        to_.src_port_be = static_cast<uint16_t>(rng());
+        to_.dst_port_be = static_cast<uint16_t>(rng());
+        bytes in = build(s);
+        const uint32_t l4 = 14 + s.ihl * 4u;
+        if (i % 5 == 0) // a corrupt checksum stays as corrupt
+            in[l4 + 6] ^= static_cast<uint8_t>(1 + rng() % 255);
+        if (i % 11 == 0) // the sender's 0: none
+            in[l4 + 6] = in[l4 + 7] = 0;
+        const dp::udp_cksum ck = ways[i % 3];
+        const uint64_t ol = RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+        const bytes want = run(in, 14, l4, ol, ck);
+        const bytes got = run(in, 14, l4, ol, ck, true);
+        ASSERT_EQ(got, want) << "case " << i << " ihl " << int{s.ihl};
+        auto v = parse_udp4(got);
+        ASSERT_TRUE(v);
+        ASSERT_TRUE(v->ip_cksum_ok) << i;
     }
 }
 
