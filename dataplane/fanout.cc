@@ -13,6 +13,7 @@
 // dynamic fields included (single segment: classify drops chained packets).
 #include <cpuid.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include <rte_mempool.h>
@@ -162,17 +163,24 @@ void worker::release_copy_stash() noexcept
 // mbuf must have, the receive flags the checksum choice reads, the data.
 [[gnu::always_inline]] inline void worker::copy_into_inl(rte_mbuf* c, const rte_mbuf* m) noexcept
 {
-    c->data_off = copy_data_off_;
-    c->nb_segs = 1;
-    c->port = m->port;
+    // data_off, refcnt (1, as the pool has it), nb_segs and port: one
+    // 8-byte store, as PMDs rearm an mbuf.
+    static_assert(offsetof(rte_mbuf, refcnt) == offsetof(rte_mbuf, data_off) + 2 &&
+                  offsetof(rte_mbuf, nb_segs) == offsetof(rte_mbuf, data_off) + 4 &&
+                  offsetof(rte_mbuf, port) == offsetof(rte_mbuf, data_off) + 6);
+    const uint64_t rearm = uint64_t{copy_data_off_} | uint64_t{1} << 16 | uint64_t{1} << 32 |
+                           uint64_t{m->port} << 48;
+    std::memcpy(reinterpret_cast<char*>(c) + offsetof(rte_mbuf, data_off), &rearm, 8);
     // No external or indirect buffer: a pool mbuf's own.
     c->ol_flags = m->ol_flags & ~(RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
-    c->packet_type = m->packet_type;
+    // packet_type, pkt_len, data_len, vlan_tci, hash and vlan_tci_outer in
+    // one copy (not buf_len, the pool's); one segment: pkt_len is data_len.
+    constexpr size_t desc = offsetof(rte_mbuf, packet_type);
+    static_assert(offsetof(rte_mbuf, vlan_tci_outer) + 2 == offsetof(rte_mbuf, buf_len) &&
+                  offsetof(rte_mbuf, pkt_len) > desc && offsetof(rte_mbuf, hash) > desc);
+    std::memcpy(reinterpret_cast<char*>(c) + desc, reinterpret_cast<const char*>(m) + desc,
+                offsetof(rte_mbuf, buf_len) - desc);
     c->pkt_len = m->data_len;
-    c->data_len = m->data_len;
-    c->vlan_tci = m->vlan_tci;
-    c->vlan_tci_outer = m->vlan_tci_outer;
-    c->hash = m->hash;
     // The second line: offload lengths and the dynamic fields (a NIC's RX
     // timestamp, an application's stamp), as rte_pktmbuf_copy() has them.
     c->tx_offload = m->tx_offload;
@@ -266,10 +274,12 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
     // header. A copy SRTP protects gets new lengths and checksums: send_to,
     // its cost the cipher's.)
     if (meta.family == 4) {
-        const rewrite_sums sums =
+        const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+        rewrite_sums sums =
                 rewrite_sums_of(rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off),
-                                rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off),
-                                meta.l4_off - meta.l3_off, 64);
+                                udp, meta.l4_off - meta.l3_off, 64);
+        // Every copy has m's checksum and receive flags (copy_into).
+        sums.ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum, false);
         for (unsigned i = 0; i < got; i++) {
             if (protect && ready[i]->out_ctx != nullptr)
                 send_to(copies[i], meta, ready[i], remotes[i], true, changed);

@@ -127,10 +127,13 @@ inline void set_payload_len(rte_mbuf* m, uint32_t l3_off, uint32_t l4_off,
 // stay (all but the addresses, the TTL/protocol word and the checksum) with
 // the new TTL, and, for udp_cksum::update, the complements of the old UDP
 // checksum, addresses and ports (RFC 1624). rewrite_udp4 then adds only the
-// new addresses and ports, instead of reading the old header again.
+// new addresses and ports, instead of reading the old header again. `ck`:
+// choose_udp_cksum()'s answer for a port without TX offload (update, none
+// or compute), set by the caller; a port with it turns compute into offload.
 struct rewrite_sums {
     uint64_t ip;
     uint64_t udp;
+    udp_cksum ck;
 };
 
 // The sums for a rewrite of `ip`/`udp` (IHL `ihl`, as classify found it) to
@@ -142,7 +145,7 @@ inline rewrite_sums rewrite_sums_of(const rte_ipv4_hdr* ip, const rte_udp_hdr* u
     uint32_t w0, w1;
     __builtin_memcpy(&w0, p, 4);
     __builtin_memcpy(&w1, p + 4, 4);
-    rewrite_sums r;
+    rewrite_sums r{};
     r.ip = uint64_t{w0} + w1 + to_be16(static_cast<uint16_t>(ttl << 8 | ip->next_proto_id));
     for (uint32_t off = sizeof(rte_ipv4_hdr); off < ihl; off += 4) { // options
         uint32_t w;

@@ -84,9 +84,14 @@ namespace isar::dp {
         changed = true;
         sums = nullptr; // its lengths and checksum changed
     }
-    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
-    const udp_cksum ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum,
-                                          ifaces[t->iface].tx_cksum_offload);
+    const bool tx_offload = ifaces[t->iface].tx_cksum_offload;
+    udp_cksum ck;
+    if (sums != nullptr) { // the way chosen once for all copies
+        ck = sums->ck == udp_cksum::compute && tx_offload ? udp_cksum::offload : sums->ck;
+    } else {
+        const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
+        ck = choose_udp_cksum(m, udp, changed, ifaces[meta.iface].rx_partial_cksum, tx_offload);
+    }
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     const drop d = emit_ep_inl(m, meta, t->laddr, t->local_port_be, remote, &t->remote6, ck, sums);
     if (d != drop::count) {

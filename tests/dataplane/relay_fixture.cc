@@ -323,8 +323,9 @@ void RelayTest::TearDown()
     }
     r->nm.reset();
     EXPECT_EQ(r->dp->mbufs_in_use(), r->baseline) << "mbuf leak";
-    if (const rte_mempool* mp = r->dp->pool(); mp != nullptr)
+    if (const rte_mempool* mp = r->dp->pool(); mp != nullptr) {
         EXPECT_LE(pool_holds(mp), long{mp->size}) << "an mbuf went back to the pool twice";
+    }
     r.reset();
 }
 
