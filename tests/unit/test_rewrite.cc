@@ -96,6 +96,25 @@ protected:
         EXPECT_EQ(out[13], in[13]);
     }
 
+    // Case i of a random run: a datagram of random payload, source and (one
+    // case in 7) a destination port whose checksum lands at or near 0xffff,
+    // and random addresses and ports to rewrite it to (in to_).
+    udp4_spec random_case(std::mt19937& rng, int i)
+    {
+        auto s = spec(1 + rng() % 300);
+        for (auto& b : s.payload)
+            b = static_cast<uint8_t>(rng());
+        s.src_ip = static_cast<uint32_t>(rng());
+        s.src_port = static_cast<uint16_t>(rng());
+        if (i % 7 == 0)
+            s.dst_port = static_cast<uint16_t>(rng() % 4);
+        to_.src_ip_be = static_cast<uint32_t>(rng());
+        to_.dst_ip_be = static_cast<uint32_t>(rng());
+        to_.src_port_be = static_cast<uint16_t>(rng());
+        to_.dst_port_be = static_cast<uint16_t>(rng());
+        return s;
+    }
+
     static udp4_spec spec(size_t payload_len)
     {
         udp4_spec s;
@@ -307,18 +326,7 @@ TEST_F(Rewrite, RandomIncremental)
 {
     std::mt19937 rng(1624);
     for (int i = 0; i < 3000; i++) {
-        auto s = spec(1 + rng() % 300);
-        for (auto& b : s.payload)
-            b = static_cast<uint8_t>(rng());
-        s.src_ip = static_cast<uint32_t>(rng());
-        s.src_port = static_cast<uint16_t>(rng());
-        // Inputs whose checksum field is 0xffff (a computed 0) or near it.
-        if (i % 7 == 0)
-            s.dst_port = static_cast<uint16_t>(rng() % 4);
-        to_.src_ip_be = static_cast<uint32_t>(rng());
-        to_.dst_ip_be = static_cast<uint32_t>(rng());
-        to_.src_port_be = static_cast<uint16_t>(rng());
-        to_.dst_port_be = static_cast<uint16_t>(rng());
+        const auto s = random_case(rng, i);
         const bytes in = build(s);
         const bytes out = run(in, 14, 34, RTE_MBUF_F_RX_L4_CKSUM_GOOD, dp::udp_cksum::update);
         auto v = parse_udp4(out);
@@ -339,18 +347,8 @@ TEST_F(Rewrite, RandomFromSumsAsFromTheHeader)
     const dp::udp_cksum ways[] = {dp::udp_cksum::update, dp::udp_cksum::none,
                                   dp::udp_cksum::compute};
     for (int i = 0; i < 3000; i++) {
-        auto s = spec(1 + rng() % 300);
-        for (auto& b : s.payload)
-            b = static_cast<uint8_t>(rng());
+        auto s = random_case(rng, i);
         s.ihl = static_cast<uint8_t>(5 + rng() % 3);
-        s.src_ip = static_cast<uint32_t>(rng());
-        s.src_port = static_cast<uint16_t>(rng());
-        if (i % 7 == 0)
-            s.dst_port = static_cast<uint16_t>(rng() % 4);
-        to_.src_ip_be = static_cast<uint32_t>(rng());
-        to_.dst_ip_be = static_cast<uint32_t>(rng());
-        to_.src_port_be = static_cast<uint16_t>(rng());
-        to_.dst_port_be = static_cast<uint16_t>(rng());
         bytes in = build(s);
         const uint32_t l4 = 14 + s.ihl * 4u;
         if (i % 5 == 0) // a corrupt checksum stays as corrupt
