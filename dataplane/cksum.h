@@ -23,7 +23,9 @@ namespace isar::dp {
 
 // Folds a ones'-complement sum to 16 bits (not complemented). 0 stays 0, any
 // other multiple of 0xffff gives 0xffff — as __rte_raw_cksum_reduce() does.
-inline uint16_t cksum_fold(uint64_t sum) noexcept
+// Always inlined, also into the AVX2 sum (built with other tuning, which
+// GCC does not inline plain inline functions across).
+[[gnu::always_inline]] inline uint16_t cksum_fold(uint64_t sum) noexcept
 {
     sum = (sum & 0xffffffff) + (sum >> 32); // <= 0x1'ffff'fffe
     sum = (sum & 0xffff) + (sum >> 16);     // <= 0x2'fffe
@@ -32,7 +34,7 @@ inline uint16_t cksum_fold(uint64_t sum) noexcept
     return static_cast<uint16_t>(sum);
 }
 
-inline uint16_t cksum_fold(uint32_t sum) noexcept
+[[gnu::always_inline]] inline uint16_t cksum_fold(uint32_t sum) noexcept
 {
     return cksum_fold(uint64_t{sum});
 }

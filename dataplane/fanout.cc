@@ -13,6 +13,7 @@
 // dynamic fields included (single segment: classify drops chained packets).
 #include <cpuid.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstring>
 
@@ -145,26 +146,49 @@ void worker::release_copy_stash() noexcept
     copy_stash_n_ = copy_stash_pos_ = copy_stash_pf_ = 0;
 }
 
-// One 64-byte line through two 32-byte vectors: two loads and two stores
-// where inlined into a function built for AVX2 (copy_into_avx2), four and
-// four elsewhere. (A 64-byte memcpy becomes four 16-byte moves even there.)
+// One 64-byte line: as two 32-byte vectors (two loads and two stores) in a
+// function built for AVX2 (`wide`: copy_lines_avx2; a 64-byte memcpy becomes
+// four 16-byte moves even there), else as a memcpy, four 16-byte moves (a
+// 32-byte vector would go through the stack without AVX).
+template <bool wide>
 [[gnu::always_inline]] inline void copy_line(char* to, const char* from) noexcept
 {
-    using half = char __attribute__((vector_size(32)));
-    half a, b;
-    std::memcpy(&a, from, 32);
-    std::memcpy(&b, from + 32, 32);
-    std::memcpy(to, &a, 32);
-    std::memcpy(to + 32, &b, 32);
+    if constexpr (wide) {
+        using half = char __attribute__((vector_size(32)));
+        half a, b;
+        std::memcpy(&a, from, 32);
+        std::memcpy(&b, from + 32, 32);
+        std::memcpy(to, &a, 32);
+        std::memcpy(to + 32, &b, 32);
+    } else {
+        std::memcpy(to, from, 64);
+    }
+}
+
+// How many whole 64-byte lines a copy of `m` takes when its frame is small
+// enough (up to 4: a voice frame) and both buffers have room for the bytes
+// past its end, else 0 (copy the bytes alone).
+uint32_t worker::copy_lines_of(const rte_mbuf* m) const noexcept
+{
+    const uint32_t whole = (uint32_t{m->data_len} + 63) & ~uint32_t{63};
+    if (whole <= 4 * 64 && m->data_off + whole <= m->buf_len && copy_data_off_ + whole <= copy_room_)
+        return whole / 64;
+    return 0;
 }
 
 // `c` (raw from the pool: refcnt 1, one segment, no next - the pool's
 // invariants) becomes a copy of the single-segment `m`: the fields a fresh
-// mbuf must have, the receive flags the checksum choice reads, the data.
-[[gnu::always_inline]] inline void worker::copy_into_inl(rte_mbuf* c, const rte_mbuf* m) noexcept
+// mbuf must have, the receive flags the checksum choice reads, the data -
+// `lines` whole lines (copy_lines_of(m)), unrolled: rte_memcpy's size
+// dispatch costs more than the bytes past the frame's end; 0: the bytes
+// (not with `wide`, whose callers always pass lines).
+template <bool wide>
+[[gnu::always_inline]] inline void worker::copy_into_inl(rte_mbuf* c, const rte_mbuf* m,
+                                                         uint32_t lines) noexcept
 {
     // data_off, refcnt (1, as the pool has it), nb_segs and port: one
-    // 8-byte store, as PMDs rearm an mbuf.
+    // 8-byte store, as PMDs rearm an mbuf (a little-endian word).
+    static_assert(std::endian::native == std::endian::little);
     static_assert(offsetof(rte_mbuf, refcnt) == offsetof(rte_mbuf, data_off) + 2 &&
                   offsetof(rte_mbuf, nb_segs) == offsetof(rte_mbuf, data_off) + 4 &&
                   offsetof(rte_mbuf, port) == offsetof(rte_mbuf, data_off) + 6);
@@ -189,45 +213,46 @@ void worker::release_copy_stash() noexcept
     // header line's buf_addr.
     char* to = reinterpret_cast<char*>(c) + copy_buf_off_ + copy_data_off_;
     const char* from = rte_pktmbuf_mtod(m, const char*);
-    const uint32_t len = m->data_len;
-    // A small packet (a voice frame's is 4 lines) whole lines at a time, in
-    // fixed-size copies, unrolled, that the compiler makes two (AVX2) or
-    // four vector moves each: the bytes past its end are the buffers' own
-    // (both have room for them), and rte_memcpy's size dispatch costs more
-    // than they do.
-    const uint32_t whole = (len + 63) & ~uint32_t{63};
-    if (whole <= 4 * 64 && m->data_off + whole <= m->buf_len &&
-        copy_data_off_ + whole <= copy_room_) {
-        switch (whole / 64) {
-        case 4:
-            copy_line(to + 192, from + 192);
-            [[fallthrough]];
-        case 3:
-            copy_line(to + 128, from + 128);
-            [[fallthrough]];
-        case 2:
-            copy_line(to + 64, from + 64);
-            [[fallthrough]];
-        default:
-            copy_line(to, from);
-        }
+    switch (lines) {
+    case 4:
+        copy_line<wide>(to + 192, from + 192);
+        [[fallthrough]];
+    case 3:
+        copy_line<wide>(to + 128, from + 128);
+        [[fallthrough]];
+    case 2:
+        copy_line<wide>(to + 64, from + 64);
+        [[fallthrough]];
+    case 1:
+        copy_line<wide>(to, from);
         return;
+    default:
+        break;
     }
-    rte_memcpy(to, from, len);
+    if constexpr (!wide)
+        rte_memcpy(to, from, m->data_len);
 }
 
-void worker::copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept
+void worker::copy_into(rte_mbuf* c, const rte_mbuf* m, uint32_t lines) noexcept
 {
-    copy_into_inl(c, m);
+    copy_into_inl<false>(c, m, lines);
 }
 
-// The same, its whole-line copies in 32-byte moves (the build's baseline
-// ISA has 16-byte ones); called where the CPU has AVX2 (copy_avx2_).
-// tune=generic: DPDK's -march=corei7 tuning would split every unaligned
-// 32-byte load and store in two halves.
-[[gnu::target("avx2,tune=generic")]] void worker::copy_into_avx2(rte_mbuf* c, const rte_mbuf* m) noexcept
+// The same for a small frame (lines 1-4), its lines in 32-byte moves (the
+// build's baseline ISA has 16-byte ones); called where the CPU has AVX2
+// (copy_avx2_). tune=generic: DPDK's -march=corei7 tuning would split every
+// unaligned 32-byte load and store in two halves. Larger frames go to
+// copy_into, whose rte_memcpy this function could not inline.
+[[gnu::target("avx2,tune=generic")]] void worker::copy_lines_avx2(rte_mbuf* c, const rte_mbuf* m,
+                                                                 uint32_t lines) noexcept
 {
-    copy_into_inl(c, m);
+    copy_into_inl<true>(c, m, lines);
+}
+
+void worker::use_baseline_copies() noexcept
+{
+    init_copy_layout();
+    copy_avx2_ = false;
 }
 
 void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
@@ -256,12 +281,15 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
                 out.neigh->prefetch(nh);
         }
     }
-    if (copy_avx2_) {
-        for (unsigned i = 0; i < got; i++)
-            copy_into_avx2(copies[i], m);
-    } else {
-        for (unsigned i = 0; i < got; i++)
-            copy_into(copies[i], m);
+    if (got != 0) {
+        const uint32_t lines = copy_lines_of(m); // the same for every copy
+        if (copy_avx2_ && lines != 0) {
+            for (unsigned i = 0; i < got; i++)
+                copy_lines_avx2(copies[i], m, lines);
+        } else {
+            for (unsigned i = 0; i < got; i++)
+                copy_into(copies[i], m, lines);
+        }
     }
     for (unsigned i = got; i + 1 < n; i++) {
         ready[i]->stats.drop_pkt(drop::no_mbuf);
@@ -273,7 +301,7 @@ void worker::fan_out(rte_mbuf* m, const pkt_meta& meta, leg* const* ready,
     // (The sums known to be there, the rewrite reads nothing of the old
     // header. A copy SRTP protects gets new lengths and checksums: send_to,
     // its cost the cipher's.)
-    if (meta.family == 4) {
+    if (meta.family == 4 && got != 0) {
         const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, meta.l4_off);
         rewrite_sums sums =
                 rewrite_sums_of(rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, meta.l3_off),

@@ -199,6 +199,8 @@ struct worker {
     void process_burst(rte_mbuf** pkts, unsigned n, bool received) noexcept;
     // Fills rtp_mult_pt/rtp_rate_pt for this TSC rate (init path).
     void init_rtp_clocks(uint64_t tsc_hz) noexcept;
+    // Tests: fan-out copies as on a CPU without AVX2 (copy_into alone).
+    void use_baseline_copies() noexcept;
 
 private:
     struct tx_buffer {
@@ -236,7 +238,7 @@ private:
     uint16_t copy_room_ = 0;
     uint32_t copy_buf_off_ = 0;
     bool copy_prefetchw_ = false; // the CPU has PREFETCHW (fanout.cc)
-    bool copy_avx2_ = false;      // ... and AVX2 (copy_into_avx2)
+    bool copy_avx2_ = false;      // ... and AVX2 (copy_lines_avx2)
     // Raw pool mbufs for the next fan-out copies (take_copies): [pos, n)
     // are left, [pos, pf) already prefetched, about copy_stash_ahead of
     // them. Refilled from the pool when fewer than copy_stash_ahead are
@@ -318,9 +320,11 @@ private:
     unsigned take_copies(rte_mbuf** out, unsigned n, uint32_t data_len) noexcept;
     void prefetch_copies(rte_mbuf* const* c, unsigned n, uint32_t data_len) const noexcept;
     void release_copy_stash() noexcept;
-    void copy_into(rte_mbuf* c, const rte_mbuf* m) noexcept;
-    void copy_into_avx2(rte_mbuf* c, const rte_mbuf* m) noexcept;
-    inline void copy_into_inl(rte_mbuf* c, const rte_mbuf* m) noexcept;
+    uint32_t copy_lines_of(const rte_mbuf* m) const noexcept;
+    void copy_into(rte_mbuf* c, const rte_mbuf* m, uint32_t lines) noexcept;
+    void copy_lines_avx2(rte_mbuf* c, const rte_mbuf* m, uint32_t lines) noexcept;
+    template <bool wide>
+    inline void copy_into_inl(rte_mbuf* c, const rte_mbuf* m, uint32_t lines) noexcept;
     // Rewrites `m` to go from (src_ip_be, src_port_be) on interface `ifc` to
     // `dst` and queues it for TX (or for control while the next hop's MAC is
     // unknown).

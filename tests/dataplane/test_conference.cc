@@ -6,11 +6,14 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rte_ip.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
+#include <rte_udp.h>
 
 #include "crypto/srtp_context.h"
 #include "crypto/suite.h"
@@ -470,3 +473,80 @@ TEST_F(Conference, FanOutWithAPoolShortOfAWholeStash)
     r->call({{"cmd", "session.delete"}, {"session", "fan"}});
 }
 
+
+// Fan-out takes the UDP checksum way once for all of a packet's copies
+// (rewrite_sums::ck, send_to_inl): a field the port marks as not a checksum
+// (RX_L4_CKSUM_NONE: a virtio peer's partial sum) gets a full sum in every
+// output; with TX checksum offload on the output port every output is
+// flagged for it and carries the pseudo-header sum; a verified checksum is
+// updated, not offloaded. Then the copies as a CPU without AVX2 makes them
+// (copy_into alone), for frames of one to five lines and more.
+TEST_F(Conference, FanOutCopiesTakeThePacketsChecksumWay)
+{
+    start();
+    r->learn(alice);
+    const uint16_t ps = fan_of_ten(*r);
+    ASSERT_NE(ps, 0);
+    // One packet from participant 0 with receive flags `rx` (its UDP
+    // checksum field garbled when `garble`): the worker's outputs.
+    auto fan = [&](uint16_t seq, uint64_t rx, bool garble) {
+        rte_mbuf* m = r->mbuf(r->from_peer(participant(0), ps, rtp(seq, 0x4242, 172)));
+        EXPECT_NE(m, nullptr);
+        if (m == nullptr)
+            return std::vector<rte_mbuf*>{};
+        if (garble)
+            rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, 34)->dgram_cksum ^= 0x5a5a;
+        m->ol_flags |= rx;
+        EXPECT_EQ(r->ports[0]->inject(m), 1u);
+        r->settle();
+        return r->ports[0]->take_tx(0);
+    };
+    auto headers = [](rte_mbuf* x) {
+        return std::pair{rte_pktmbuf_mtod_offset(x, rte_ipv4_hdr*, 14),
+                         rte_pktmbuf_mtod_offset(x, rte_udp_hdr*, 34)};
+    };
+
+    auto out = fan(1, RTE_MBUF_F_RX_L4_CKSUM_NONE, true);
+    ASSERT_EQ(out.size(), 10u);
+    for (rte_mbuf* x : out) {
+        auto v = parse_udp4(mbuf_bytes(x));
+        ASSERT_TRUE(v);
+        EXPECT_TRUE(v->udp_cksum_ok && v->ip_cksum_ok) << "to port " << v->dst_port;
+        EXPECT_EQ(x->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM, 0u);
+        rte_pktmbuf_free(x);
+    }
+
+    r->dp->ifc(0).tx_cksum_offload = true;
+    out = fan(2, RTE_MBUF_F_RX_L4_CKSUM_NONE, true);
+    ASSERT_EQ(out.size(), 10u);
+    for (rte_mbuf* x : out) {
+        auto [ip, udp] = headers(x);
+        EXPECT_NE(x->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM, 0u) << "to port " << rte_be_to_cpu_16(udp->dst_port);
+        EXPECT_NE(x->ol_flags & RTE_MBUF_F_TX_IP_CKSUM, 0u);
+        EXPECT_EQ(ip->hdr_checksum, 0) << "the port's to fill in";
+        EXPECT_EQ(udp->dgram_cksum, rte_ipv4_phdr_cksum(ip, x->ol_flags));
+        rte_pktmbuf_free(x);
+    }
+    out = fan(3, RTE_MBUF_F_RX_L4_CKSUM_GOOD, false);
+    ASSERT_EQ(out.size(), 10u);
+    for (rte_mbuf* x : out) {
+        auto v = parse_udp4(mbuf_bytes(x));
+        ASSERT_TRUE(v);
+        EXPECT_TRUE(v->udp_cksum_ok && v->ip_cksum_ok) << "to port " << v->dst_port;
+        EXPECT_EQ(x->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM, 0u) << "updated, not offloaded";
+        rte_pktmbuf_free(x);
+    }
+    r->dp->ifc(0).tx_cksum_offload = false;
+
+    r->dp->wk(0).use_baseline_copies();
+    for (uint16_t seq = 4; seq < 40; seq++) {
+        const bytes plain = rtp(seq, 0x4242, 10 + (seq - 4) * 11); // 64-439 B frames
+        auto o = relay_one(participant(0), ps, plain);
+        ASSERT_EQ(o.size(), 10u) << "seq " << seq;
+        for (auto& v : o) {
+            EXPECT_EQ(v.payload, plain) << "seq " << seq;
+            EXPECT_TRUE(v.udp_cksum_ok && v.ip_cksum_ok) << "seq " << seq;
+        }
+    }
+    r->call({{"cmd", "session.delete"}, {"session", "fan"}});
+}
