@@ -104,6 +104,17 @@ protected:
         }
         return out;
     }
+    // `plain` from participant 0 to fan_of_ten's sender port `ps`: every one
+    // of the ten receivers gets it, payload intact, both checksums right.
+    void expect_fanned_to_ten(uint16_t ps, const bytes& plain)
+    {
+        auto out = relay_one(participant(0), ps, plain);
+        ASSERT_EQ(out.size(), 10u);
+        for (auto& v : out) {
+            EXPECT_EQ(v.payload, plain);
+            EXPECT_TRUE(v.udp_cksum_ok && v.ip_cksum_ok);
+        }
+    }
     // Sends every payload (in order) and returns what the relay emitted.
     std::vector<udp4_view> relay_many(const peer& from, uint16_t port, const std::vector<bytes>& ps)
     {
@@ -420,11 +431,8 @@ TEST_F(Conference, FanOutCopiesWhenThePoolRunsShort)
 
     // Enough mbufs again: every receiver, every packet, the payload intact.
     for (uint16_t seq = 2; seq < 40; seq++) {
-        const bytes plain = rtp(seq, 0x4242, 100 + seq * 7);
-        auto o2 = relay_one(participant(0), ps, plain);
-        ASSERT_EQ(o2.size(), 10u) << "seq " << seq;
-        for (auto& v : o2)
-            EXPECT_EQ(v.payload, plain);
+        SCOPED_TRACE(seq);
+        expect_fanned_to_ten(ps, rtp(seq, 0x4242, 100 + seq * 7));
     }
     EXPECT_EQ(r->drops(dp::drop::no_mbuf), 6u);
 
@@ -463,16 +471,12 @@ TEST_F(Conference, FanOutWithAPoolShortOfAWholeStash)
     pool_hold held(r->dp->pool(), 100);
     ASSERT_EQ(rte_mempool_avail_count(r->dp->pool()), 100u);
     for (uint16_t seq = 1; seq <= 60; seq++) {
-        const bytes plain = rtp(seq, 0x4242, 100 + seq * 3);
-        auto out = relay_one(participant(0), ps, plain);
-        ASSERT_EQ(out.size(), 10u) << "seq " << seq;
-        for (auto& v : out)
-            EXPECT_EQ(v.payload, plain) << "seq " << seq;
+        SCOPED_TRACE(seq);
+        expect_fanned_to_ten(ps, rtp(seq, 0x4242, 100 + seq * 3));
     }
     EXPECT_EQ(r->drops(dp::drop::no_mbuf), 0u);
     r->call({{"cmd", "session.delete"}, {"session", "fan"}});
 }
-
 
 // Fan-out takes the UDP checksum way once for all of a packet's copies
 // (rewrite_sums::ck, send_to_inl): a field the port marks as not a checksum
@@ -539,14 +543,9 @@ TEST_F(Conference, FanOutCopiesTakeThePacketsChecksumWay)
     r->dp->ifc(0).tx_cksum_offload = false;
 
     r->dp->wk(0).use_baseline_copies();
-    for (uint16_t seq = 4; seq < 40; seq++) {
-        const bytes plain = rtp(seq, 0x4242, 10 + (seq - 4) * 11); // 64-439 B frames
-        auto o = relay_one(participant(0), ps, plain);
-        ASSERT_EQ(o.size(), 10u) << "seq " << seq;
-        for (auto& v : o) {
-            EXPECT_EQ(v.payload, plain) << "seq " << seq;
-            EXPECT_TRUE(v.udp_cksum_ok && v.ip_cksum_ok) << "seq " << seq;
-        }
+    for (uint16_t seq = 4; seq < 40; seq++) { // 64-439 B frames
+        SCOPED_TRACE(seq);
+        expect_fanned_to_ten(ps, rtp(seq, 0x4242, 10 + (seq - 4) * 11));
     }
     r->call({{"cmd", "session.delete"}, {"session", "fan"}});
 }
