@@ -1,7 +1,6 @@
 // Header rewrite for a forwarded packet: Ethernet, IPv4 and UDP.
 #pragma once
 
-#include <bit>
 #include <cstdint>
 
 #include <rte_ether.h>
@@ -57,18 +56,7 @@ inline udp_cksum choose_udp_cksum(const rte_mbuf* m, const rte_udp_hdr* udp, boo
     return tx_offload ? udp_cksum::offload : udp_cksum::compute;
 }
 
-// Folds a sum of 16- and 32-bit one's-complement words to 16 bits
-// (2^16 = 1 mod 0xffff, so 32-bit words may be added whole).
-// Each half is added to the other by one rotate and add: the upper half of
-// x + rotr(x, w) is hi + lo with the end-around carry (the carry out of the
-// lower half lands in it), as Linux's csum_fold does it - 6 instructions
-// instead of 14, same results (a zero sum stays 0, any other multiple of
-// 0xffff gives 0xffff; tests/unit/test_rewrite.cc, Fold64.*).
-inline uint16_t fold64(uint64_t s) noexcept
-{
-    const auto u = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
-    return static_cast<uint16_t>((u + std::rotr(u, 16)) >> 16);
-}
+// fold64: dataplane/cksum.h.
 
 // The IPv4 header checksum over `ihl` bytes (a multiple of 4, at least 20),
 // with the checksum field taken as 0.
@@ -218,7 +206,7 @@ inline rewrite_sums rewrite_sums_of(const rte_ipv4_hdr* ip, const rte_udp_hdr* u
         m->l2_len = l3_off;
         m->l3_len = l4_off - l3_off;
         ip->hdr_checksum = 0; // the port's to fill in
-        udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, ol);
+        udp->dgram_cksum = ipv4_phdr_sum(ip); // rte_ipv4_phdr_cksum(ip, ol): no TSO here
         break;
     }
     m->ol_flags = ol;

@@ -2,7 +2,8 @@
 // what DPDK's rte_raw_cksum / rte_ipv4_udptcp_cksum give, for every length
 // 0..2100 at every alignment 0..7 (random, all-0x00, all-0xff bytes) and with
 // every vector width the CPU has, plus the fold, RFC 1071's worked example,
-// the UDP 0 -> 0xffff rule and buffers past the 2 MiB lane block.
+// the UDP 0 -> 0xffff rule, the pseudo-header sum and buffers past the 2 MiB
+// lane block.
 #include "dataplane/cksum.h"
 
 #include <cstring>
@@ -11,6 +12,8 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace isar;
@@ -295,4 +298,71 @@ TEST(Cksum, Ipv4HeaderSumOkMatchesRteRawCksum)
     }
     EXPECT_GT(ok, 90000u); // both verdicts exercised
     EXPECT_LT(ok, 110000u);
+}
+
+// The pseudo-header sum the software checksum and the offload path start
+// from agrees with DPDK's on random headers: IHL 5 to 15, any total length,
+// also one shorter than the header (the L4 length wraps in 16 bits as
+// DPDK's does); and on a zero sum and a non-zero multiple of 0xffff.
+TEST(Cksum, Ipv4PhdrSumMatchesRteIpv4PhdrCksum)
+{
+    for (const uint32_t src : {0u, 0xffffffffu}) {
+        rte_ipv4_hdr ip{};
+        ip.version_ihl = 0x46;
+        ip.total_length = rte_cpu_to_be_16(24); // an L4 length of 0
+        ip.src_addr = src;
+        EXPECT_EQ(dp::ipv4_phdr_sum(&ip), rte_ipv4_phdr_cksum(&ip, 0));
+        EXPECT_EQ(dp::ipv4_phdr_sum(&ip), src == 0 ? 0 : 0xffff);
+    }
+    std::mt19937 rng(17);
+    for (int i = 0; i < 200000; i++) {
+        uint8_t h[60];
+        for (auto& b : h)
+            b = static_cast<uint8_t>(rng());
+        if (i % 1000 == 0)
+            std::memset(h, i % 2000 == 0 ? 0 : 0xff, sizeof(h));
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(h);
+        ip->version_ihl = static_cast<uint8_t>(0x40 | (5 + rng() % 11));
+        ASSERT_EQ(dp::ipv4_phdr_sum(ip), rte_ipv4_phdr_cksum(ip, 0)) << i;
+    }
+}
+
+// The bytes after the last whole vector are summed as one vector that ends
+// at the buffer's end: it must not read before the buffer's start nor past
+// its end. Buffers that start right after, and end right before, a page the
+// process cannot read (a stray read faults), every length up to five
+// vectors, with a start sum, for every vector width.
+TEST(Cksum, EveryVectorWidthReadsOnlyTheBuffer)
+{
+    using namespace dp::cksum_detail;
+    using fn = uint32_t (*)(const unsigned char*, size_t, uint32_t);
+    std::vector<std::pair<const char*, fn>> paths = {{"v128", partial_v128}};
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2"))
+        paths.emplace_back("avx2", partial_avx2);
+#endif
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    auto* map = static_cast<uint8_t*>(
+            mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(map, MAP_FAILED);
+    ASSERT_EQ(mprotect(map, page, PROT_NONE), 0);
+    ASSERT_EQ(mprotect(map + 2 * page, page, PROT_NONE), 0);
+    uint8_t* const lo = map + page; // readable: [lo, lo + page)
+    const auto fill = random_bytes(page, 23);
+    memcpy(lo, fill.data(), page);
+    std::mt19937 rng(29);
+    unsigned bad = 0;
+    for (const auto& [name, partial] : paths) {
+        for (size_t len = 0; len <= 160; len++) {
+            const uint8_t* const starts[] = {lo, lo + page - len};
+            for (const uint8_t* p : starts) {
+                const uint32_t sum = rng() & 0xffff;
+                const uint16_t want = dp::cksum_fold(uint64_t{ref_cksum(p, len)} + sum);
+                if (partial(p, len, sum) != want && bad++ < 10)
+                    ADD_FAILURE() << name << " len " << len << (p == lo ? " at the start" : " at the end");
+            }
+        }
+    }
+    EXPECT_EQ(bad, 0u);
+    munmap(map, 3 * page);
 }
