@@ -83,15 +83,15 @@ inline bytes pattern(size_t n, uint8_t seed)
 // ChannelData: number, length (default: the data's), data, `pad` zero bytes.
 inline bytes channel_data(uint16_t ch, const bytes& data, size_t pad = 0, int length = -1)
 {
-    bytes b(4);
+    // Sized once (GCC 12 warns, wrongly, about vector::insert's reallocation).
+    bytes b(4 + data.size() + pad, 0);
     const uint16_t len = length < 0 ? static_cast<uint16_t>(data.size())
                                     : static_cast<uint16_t>(length);
     b[0] = static_cast<uint8_t>(ch >> 8);
     b[1] = static_cast<uint8_t>(ch);
     b[2] = static_cast<uint8_t>(len >> 8);
     b[3] = static_cast<uint8_t>(len);
-    b.insert(b.end(), data.begin(), data.end());
-    b.resize(b.size() + pad, 0);
+    std::copy(data.begin(), data.end(), b.begin() + 4);
     return b;
 }
 
