@@ -422,6 +422,13 @@ void run_scenario(const options& o, const std::string& mode, unsigned legs, unsi
                 fprintf(stderr, "isar-bench:          raw %s alongside %.1f cyc/pkt: %.2fx\n",
                         crypto::engine_name(crypto::auto_engine(sc->m.s)), pr.cap.raw_cpp,
                         pr.cap.raw_ratio);
+            if (pr.cap.raw_ratio > 0 && pr.cap.fwd_ratio > 0) { // report.py: srtp_room_table
+                const double e = pr.cap.raw_cpp, f = pr.cap.fwd_cpp;
+                fprintf(stderr,
+                        "isar-bench:          engine + forwarder at best %.2fx; 0.8x leaves "
+                        "%.0f cycles beyond them, the relay took %.0f\n",
+                        e / (e + f), e / 0.8 - e - f, pr.cap.cpp - e - f);
+            }
         }
         results.push_back(rec);
     }

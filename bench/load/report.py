@@ -44,6 +44,48 @@ def leg_lines_table(ll, fwd, res):
     return L
 
 
+def srtp_room_table(res, raw_at, suite_of, crypto):
+    """What the 0.8 target leaves a relay beyond its engine and the bare
+    forwarder, next to what the relay and a plain leg take, all from the
+    repetitions run alongside each row (medians)."""
+    plain = {(x["legs"], x["payload"]): x for x in res
+             if x["mode"] == "plain" and "error" not in x and x.get("fwd_alongside_cycles")}
+    rows = [x for x in res if "error" not in x and x.get("raw_alongside_cycles")
+            and x.get("fwd_alongside_cycles")]
+    if not rows:
+        return []
+    L = ["What the SRTP target (0.8× the engine) leaves the relay, in cycles a packet: the engine "
+         "alone takes E (`/ raw alongside`'s loop), the bare forwarder F (`/ fwd alongside`'s); a "
+         "relay that did nothing else would reach E / (E + F), and 0.8 leaves E / 0.8 − E − F "
+         "cycles for all the rest (classify, lookup, checks, rewrite, checksum, counters). The "
+         "relay's own work is its cycles − E − F; plain's is a plain row's cycles − its forwarder "
+         "alongside, at the same legs and payload: what a relay does for a packet without crypto. "
+         "Where the room is less than plain's own work, no relay that does a plain relay's work "
+         "can reach 0.8 on this machine. With many legs the engine itself slows down: k is its "
+         "cycles with as many context pairs as legs (`/ raw @legs`' run) over its cycles with "
+         "one pair (the raw crypto baseline), both measured the same way, and E / (k·E + F) "
+         "what a relay as slowed would reach: an estimate, not a floor (that loop is not the "
+         "relay's pipeline, which has run faster than it).",
+         "",
+         "| mode | payload | legs | engine E | forwarder F | best ratio E/(E+F) | room at 0.8 | relay's own work | plain's own work | engine at these legs, k | best ratio E/(k·E+F) |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for x in rows:
+        e, f, c = x["raw_alongside_cycles"], x["fwd_alongside_cycles"], x["cycles_per_packet"]
+        p = plain.get((x["legs"], x["payload"]))
+        pw = p["cycles_per_packet"] - p["fwd_alongside_cycles"] if p else None
+        key = "verify_cycles" if x["mode"] == "srtp-pass" else "transcrypt_cycles"
+        at = raw_at.get((suite_of.get(x["mode"]), x["payload"], x["legs"]))
+        if "compact" in x["mode"]:
+            at = None # not the engine that run measured
+        one = crypto.get((at["engine"], at["suite"], at["payload"])) if at else None
+        k = at[key] / one[key] if one and one.get(key) else None
+        L.append(f"| {x['mode']} | {x['payload']} | {x['legs']} | {e:.0f} | {f:.0f} | "
+                 f"{e / (e + f):.2f} | {e / 0.8 - e - f:.0f} | {c - e - f:.0f} | "
+                 f"{fmt(pw, 0)} | {fmt(k)} | {fmt(e / (k * e + f) if k else None)} |")
+    L.append("")
+    return L
+
+
 def main():
     src, md_out, svg_out = sys.argv[1:4]
     r = json.load(open(src))
@@ -134,6 +176,8 @@ def main():
     ll = [b for b in base if b["name"] == "leg-lines"]
     if ll:
         L.extend(leg_lines_table(ll, fwd, res))
+    crypto = {(c["engine"], c["suite"], c["payload"]): c for c in r.get("crypto", []) if "error" not in c}
+    L.extend(srtp_room_table(res, raw_at, suite_of, crypto))
     for m, c in r.get("control", {}).items():
         L.append(f"Control plane ({m}): **{c['creates_per_s']:.0f} session creates/s** "
                  f"({c['sessions']} two-leg sessions through `commands::handle_line`, worker forwarding "

@@ -5,7 +5,7 @@
 # GCM mode's rows (its outputs decrypted and checked like every mode's), and
 # the raw engine at the run's leg counts with an AES-CM row divided by it,
 # and every row's ratio to the forwarder (and an SRTP row's to its engine)
-# run between its repetitions.
+# run between its repetitions, and the room the SRTP target leaves.
 # Then fan-out and TURN with --tx-free worker (ring_port.h): the worker frees
 # what it sent, the outputs are still checked, nothing is left over.
 # usage: report_smoke.sh ISAR_BENCH REPORT_PY
@@ -63,7 +63,7 @@ PY
 # A ratio in the report: the cell `back` columns from the end of the row
 # that starts with `row` must be a number with two decimals.
 ratio() {
-    line=$(grep -F "$1" "$d/r.md" || true)
+    line=$(grep -F -m1 "$1" "$d/r.md" || true) # the modes table, before the room table
     v=$(printf '%s' "$line" | awk -F'|' -v k="$2" '{print $(NF-k)}' | tr -d ' ')
     case "$v" in
     [0-9]*.[0-9][0-9]) echo "report_smoke: $1 $3 $v" ;;
@@ -77,6 +77,26 @@ ratio '| plain | 160 | 100 |' 5 '/ fwd alongside'
 ratio '| transcrypt-cm80 | 160 | 100 |' 2 '/ raw alongside'
 # ... and the report divides an SRTP row of those legs by it ("/ raw @legs").
 ratio '| transcrypt-cm80 | 160 | 100 |' 1 '/ raw @legs'
+# The room the SRTP target leaves (report.py, srtp_room_table): a row per
+# SRTP row, each with plain's own work at its legs and payload.
+python3 - "$d/r.json" "$d/r.md" <<'PY'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+md = open(sys.argv[2]).read()
+srtp = [x for x in r["results"] if x["mode"] != "plain"]
+assert srtp
+for x in srtp:
+    e, f = x["raw_alongside_cycles"], x["fwd_alongside_cycles"]
+    want = f"| {x['mode']} | {x['payload']} | {x['legs']} | {e:.0f} | {f:.0f} | {e / (e + f):.2f} | {e / 0.8 - e - f:.0f} |"
+    line = next((l for l in md.splitlines() if l.startswith(want)), None)
+    assert line, ("no room row", want)
+    assert re.search(r"\| -?\d+ \| -?\d+ \| (\d+\.\d\d \| \d\.\d\d|- \| -) \|$", line), ("no own-work cells", line)
+    # The engine at the run's 100 legs slows it by k (crypto_legs.cc): there
+    # the row has k and the bound it gives.
+    if x["legs"] == 100 and "compact" not in x["mode"]:
+        assert line.endswith(" |") and not line.endswith("- | - |"), ("no k at 100 legs", line)
+print("report_smoke: SRTP room rows", len(srtp))
+PY
 "$bench" --smoke --no-control --tx-free worker --turn-allocs 0 --modes plain,fanout10,turn-channeldata \
     --out "$d/w.json" >"$d/wlog" 2>&1 || {
     cat "$d/wlog"
