@@ -113,10 +113,10 @@ uint32_t flows_in_cache(uint64_t bytes, unsigned sharing) noexcept
     return static_cast<uint32_t>(n > UINT32_MAX ? UINT32_MAX : n);
 }
 
-uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept
+uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers, unsigned cpu) noexcept
 {
-    char path[64];
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%u/size", index);
+    char path[80];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%u/cache/index%u/size", cpu, index);
     uint64_t bytes = cache_size_file(path);
     if (bytes == 0)
         bytes = index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;

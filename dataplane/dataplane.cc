@@ -478,8 +478,8 @@ int dataplane::make_worker(unsigned w, const dp_config& cfg, std::string& err)
     wk->nladdrs = nladdrs();
     wk->strict_source = cfg.strict_source;
     wk->idle_sleep_us = cfg.idle_sleep_us;
-    wk->spread_min_flows = flows_in_cpu_cache(2, nworkers_);
-    wk->spread_max_flows = flows_in_cpu_cache(3, nworkers_);
+    wk->spread_min_flows = flows_in_cpu_cache(2, nworkers_, wcpu_[w]);
+    wk->spread_max_flows = flows_in_cpu_cache(3, nworkers_, wcpu_[w]);
     wk->init_rtp_clocks(rte_get_tsc_hz());
     wk->cctx.ifaces = ifaces_.data();
     wk->cctx.laddrs = laddrs_.data();

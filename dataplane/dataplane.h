@@ -199,6 +199,7 @@ private:
     std::vector<port_owner_map*> maps_;  // Toeplitz slots', DPDK heap on the port's socket
     std::vector<const uint8_t*> owner_ptrs_; // per slot: its map, nullptr = pairs rule
     std::vector<int> wsock_;             // per worker
+    std::vector<unsigned> wcpu_;         // per worker: the first CPU of its lcore
     int16_t iface_of_port_[RTE_MAX_ETHPORTS];
     std::vector<unsigned> lcores_;
     std::vector<std::pair<unsigned, uint32_t>> resolve_; // (iface, IPv4 big-endian)

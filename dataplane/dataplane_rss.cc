@@ -12,17 +12,25 @@
 
 namespace isar::dp {
 
-// The socket of each worker's lcore, in the order launch() gives them the
-// EAL worker lcores.
+// The socket of each worker's lcore, and the first CPU it runs on (whose
+// cache sizes the worker's prefetch schedule reads), in the order launch()
+// gives them the EAL worker lcores.
 void dataplane::worker_sockets()
 {
     wsock_.assign(nworkers_, static_cast<int>(rte_socket_id()));
+    wcpu_.assign(nworkers_, 0);
     unsigned w = 0;
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore)
     {
         if (w == nworkers_)
             break;
+        const rte_cpuset_t set = rte_lcore_cpuset(lcore);
+        for (unsigned cpu = 0; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &set)) {
+                wcpu_[w] = cpu;
+                break;
+            }
         wsock_[w++] = static_cast<int>(rte_lcore_to_socket_id(lcore));
     }
 }

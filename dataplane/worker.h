@@ -125,9 +125,11 @@ uint64_t cache_size_file(const char* path) noexcept;
 // - how many flows' hot lines (a leg's line 0 and RTP line, 128 bytes) fit
 //   in half of `bytes` of cache that `sharing` workers share;
 uint32_t flows_in_cache(uint64_t bytes, unsigned sharing) noexcept;
-// - the same for cpu0's cache `index` (2: the core's own L2, 512 KiB when
-//   sysfs does not say; 3: the LLC that `nworkers` workers share, 8 MiB).
-uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers) noexcept;
+// - the same for CPU `cpu`'s cache `index` (2: the core's own L2, 512 KiB
+//   when sysfs does not say; 3: the LLC that `nworkers` workers share, 8 MiB):
+//   the worker's own CPU, whose caches may differ from another's (hybrid
+//   cores, chiplets with L3s of different sizes).
+uint32_t flows_in_cpu_cache(unsigned index, unsigned nworkers, unsigned cpu) noexcept;
 
 struct worker {
     // ---- set up by the dataplane before launch, then read-only ----------

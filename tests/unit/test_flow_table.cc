@@ -178,16 +178,22 @@ TEST(FlowTable, FlowsInCache)
     EXPECT_EQ(dp::flows_in_cache(uint64_t{32} << 20, 0), 131072u); // no division by 0
     EXPECT_EQ(dp::flows_in_cache(uint64_t{1} << 20, 1), 4096u);
     EXPECT_EQ(dp::flows_in_cache(uint64_t{1} << 45, 1), UINT32_MAX); // clamped
-    // This machine's, from its sysfs files (the fallbacks where it has none):
-    // the L2 each core's own, the LLC divided among the workers.
-    for (unsigned index : {2u, 3u}) {
-        const std::string f =
-                "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size";
-        const uint64_t sysfs = dp::cache_size_file(f.c_str());
-        const uint64_t bytes =
-                sysfs != 0 ? sysfs : index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;
-        EXPECT_EQ(dp::flows_in_cpu_cache(index, 1), dp::flows_in_cache(bytes, 1)) << f;
+    // This machine's, each CPU's from its own sysfs files (the fallbacks where
+    // it has none, as for a CPU that does not exist): the L2 each core's own,
+    // the LLC divided among the workers.
+    const unsigned ncpu = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_CONF));
+    for (unsigned cpu : {0u, ncpu - 1, 1u << 20}) {
+        for (unsigned index : {2u, 3u}) {
+            const std::string f = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) +
+                                  "/cache/index" + std::to_string(index) + "/size";
+            const uint64_t sysfs = dp::cache_size_file(f.c_str());
+            const uint64_t bytes =
+                    sysfs != 0 ? sysfs : index == 2 ? uint64_t{512} << 10 : uint64_t{8} << 20;
+            EXPECT_EQ(dp::flows_in_cpu_cache(index, 1, cpu), dp::flows_in_cache(bytes, 1)) << f;
+        }
     }
-    EXPECT_EQ(dp::flows_in_cpu_cache(2, 4), dp::flows_in_cpu_cache(2, 1));
-    EXPECT_EQ(dp::flows_in_cpu_cache(3, 2), dp::flows_in_cpu_cache(3, 1) / 2);
+    EXPECT_EQ(dp::flows_in_cpu_cache(2, 1, 1u << 20), 2048u); // 512 KiB / 2 / 128 B
+    EXPECT_EQ(dp::flows_in_cpu_cache(3, 1, 1u << 20), 32768u); // 8 MiB
+    EXPECT_EQ(dp::flows_in_cpu_cache(2, 4, 0), dp::flows_in_cpu_cache(2, 1, 0));
+    EXPECT_EQ(dp::flows_in_cpu_cache(3, 2, 0), dp::flows_in_cpu_cache(3, 1, 0) / 2);
 }
