@@ -70,6 +70,28 @@ void expect_raw_matches_dpdk(const std::vector<uint8_t>& buf, const char* what)
     EXPECT_EQ(bad, 0u) << what << ": mismatches";
 }
 
+// Every vector width this CPU can run, not only the one cksum_partial() picks.
+using partial_fn = uint32_t (*)(const unsigned char*, size_t, uint32_t);
+std::vector<std::pair<const char*, partial_fn>> vector_widths()
+{
+    std::vector<std::pair<const char*, partial_fn>> paths = {{"v128", dp::cksum_detail::partial_v128}};
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2"))
+        paths.emplace_back("avx2", dp::cksum_detail::partial_avx2);
+#endif
+    return paths;
+}
+
+// The i-th of a run of random 60-byte headers: random bytes, every 1000th
+// all zero or all ones instead.
+void random_header(uint8_t (&h)[60], std::mt19937& rng, int i)
+{
+    for (auto& b : h)
+        b = static_cast<uint8_t>(rng());
+    if (i % 1000 == 0)
+        std::memset(h, i % 2000 == 0 ? 0 : 0xff, sizeof(h));
+}
+
 } // namespace
 
 TEST(Cksum, RandomBytesMatchRteRawCksum)
@@ -165,13 +187,7 @@ TEST(Cksum, LargeBuffersAcrossLaneBlocks)
 // Every vector width this CPU can run, not only the one cksum_partial() picks.
 TEST(Cksum, EveryVectorWidthMatchesRteRawCksum)
 {
-    using namespace dp::cksum_detail;
-    using fn = uint32_t (*)(const unsigned char*, size_t, uint32_t);
-    std::vector<std::pair<const char*, fn>> paths = {{"v128", partial_v128}};
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2"))
-        paths.emplace_back("avx2", partial_avx2);
-#endif
+    const auto paths = vector_widths();
     const auto rnd = random_bytes((4u << 20) + 200, 11);
     const std::vector<uint8_t> ones((4u << 20) + 200, 0xff);
     for (const auto& [name, partial] : paths) {
@@ -282,10 +298,7 @@ TEST(Cksum, Ipv4HeaderSumOkMatchesRteRawCksum)
     unsigned ok = 0;
     for (int i = 0; i < 200000; i++) {
         uint8_t h[60];
-        for (auto& b : h)
-            b = static_cast<uint8_t>(rng());
-        if (i % 1000 == 0)
-            std::memset(h, i % 2000 == 0 ? 0 : 0xff, sizeof(h));
+        random_header(h, rng, i);
         const uint32_t ihl = 20 + 4 * (rng() % 11);
         if (rng() % 2) {
             auto* ip = reinterpret_cast<rte_ipv4_hdr*>(h);
@@ -317,10 +330,7 @@ TEST(Cksum, Ipv4PhdrSumMatchesRteIpv4PhdrCksum)
     std::mt19937 rng(17);
     for (int i = 0; i < 200000; i++) {
         uint8_t h[60];
-        for (auto& b : h)
-            b = static_cast<uint8_t>(rng());
-        if (i % 1000 == 0)
-            std::memset(h, i % 2000 == 0 ? 0 : 0xff, sizeof(h));
+        random_header(h, rng, i);
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(h);
         ip->version_ihl = static_cast<uint8_t>(0x40 | (5 + rng() % 11));
         ASSERT_EQ(dp::ipv4_phdr_sum(ip), rte_ipv4_phdr_cksum(ip, 0)) << i;
@@ -334,13 +344,7 @@ TEST(Cksum, Ipv4PhdrSumMatchesRteIpv4PhdrCksum)
 // vectors, with a start sum, for every vector width.
 TEST(Cksum, EveryVectorWidthReadsOnlyTheBuffer)
 {
-    using namespace dp::cksum_detail;
-    using fn = uint32_t (*)(const unsigned char*, size_t, uint32_t);
-    std::vector<std::pair<const char*, fn>> paths = {{"v128", partial_v128}};
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2"))
-        paths.emplace_back("avx2", partial_avx2);
-#endif
+    const auto paths = vector_widths();
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     auto* map = static_cast<uint8_t*>(
             mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
