@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <gtest/gtest.h>
+#include <memory>
 #include <random>
 #include <rte_byteorder.h>
 #include <rte_ip.h>
@@ -349,6 +350,8 @@ TEST(Cksum, EveryVectorWidthReadsOnlyTheBuffer)
     auto* map = static_cast<uint8_t*>(
             mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(map, MAP_FAILED);
+    const auto unmap = [page](uint8_t* m) { munmap(m, 3 * page); };
+    const std::unique_ptr<uint8_t, decltype(unmap)> owned(map, unmap); // also on an early return
     ASSERT_EQ(mprotect(map, page, PROT_NONE), 0);
     ASSERT_EQ(mprotect(map + 2 * page, page, PROT_NONE), 0);
     uint8_t* const lo = map + page; // readable: [lo, lo + page)
@@ -368,5 +371,4 @@ TEST(Cksum, EveryVectorWidthReadsOnlyTheBuffer)
         }
     }
     EXPECT_EQ(bad, 0u);
-    munmap(map, 3 * page);
 }
