@@ -128,8 +128,8 @@ template <typename V>
         // zero. It starts sizeof(V) - len bytes before p, an even offset, so
         // for an odd len its 16-bit words straddle the buffer's: a sum of
         // words taken one byte off is the byte swap of the sum, so the bytes
-        // of each word are swapped back first. An odd length's last byte then pairs with
-        // a zero, as RFC 1071 pads it.
+        // of each word are swapped back first. An odd length's last byte
+        // then pairs with a zero, as RFC 1071 pads it.
         V v, mask;
         memcpy(&v, p + len - sizeof(V), sizeof(V));
         memcpy(&mask, tail_mask + (32 - sizeof(V)) + len, sizeof(V));
@@ -219,8 +219,9 @@ inline uint16_t raw_cksum(const void* buf, size_t len) noexcept
 }
 
 // rte_ipv4_phdr_cksum(ip, 0): the folded, not complemented sum of the
-// pseudo header of an L4 length of total_length - IHL, in 32-bit words
-// (DPDK sums its 12 bytes 16 bits at a time from a copy on the stack).
+// pseudo header of an L4 length of total_length - IHL: the two addresses as
+// 32-bit words, protocol and length as 16-bit ones (DPDK sums its 12 bytes
+// 16 bits at a time from a copy on the stack).
 inline uint16_t ipv4_phdr_sum(const rte_ipv4_hdr* ip) noexcept
 {
     const auto l4_len = static_cast<uint16_t>(be16(ip->total_length) - rte_ipv4_hdr_len(ip));
